@@ -1,0 +1,210 @@
+{- kube-observer configuration schema.
+
+   Every part is a `{ Type, default }` record, so a configuration spells out only
+   what differs from the defaults, with Dhall's record completion operator `::`:
+
+       let T = ./types.dhall
+
+       in  T.Config::{
+           , clusters = [ T.Cluster::{ name = "local" } ]
+           , actors = [ T.Actor::{ cluster = "local", resource = "pod" } ]
+           }
+
+   The field names are those of core/config/model.ts; an `Optional` here is a
+   `null` there. kube-observer re-checks everything after Dhall evaluates the file
+   (ranges, known resources, duplicates), so this file only has to get the shape right.
+
+   Imports must be local files or `env:` variables: the agent refuses remote
+   (http/https) imports before evaluating a configuration.
+-}
+let Cluster =
+      {- How to reach one cluster. With neither `kubeconfig` nor `inCluster`, the
+         usual kubectl resolution applies: $KUBECONFIG, then ~/.kube/config, then
+         the in-cluster ServiceAccount.
+      -}
+      { Type =
+          { name : Text
+          , kubeconfig : Optional Text
+          , context : Optional Text
+          , inCluster : Bool
+          }
+      , default =
+        { kubeconfig = None Text, context = None Text, inCluster = False }
+      }
+
+let Actor =
+      {- One (cluster, namespace, role, resource) to observe. `namespace = "*"`
+         means every namespace the cluster has now or later, minus `exclude`;
+         cluster-scoped resources (node, namespace, ...) keep the default "*".
+      -}
+      { Type =
+          { cluster : Text
+          , namespace : Text
+          , role : Text
+          , resource : Text
+          , exclude : List Text
+          }
+      , default =
+        { namespace = "*", role = "observer", exclude = [] : List Text }
+      }
+
+let Backoff =
+      {- Delay between retries after an error: initialMs, multiplied by factor
+         per failure up to maxMs, ± jitter (a fraction), back to initialMs after
+         resetAfterMs without errors.
+      -}
+      { Type =
+          { initialMs : Natural
+          , factor : Double
+          , maxMs : Natural
+          , resetAfterMs : Natural
+          , jitter : Double
+          }
+      , default =
+        { initialMs = 800
+        , factor = 2.0
+        , maxMs = 30000
+        , resetAfterMs = 120000
+        , jitter = 0.2
+        }
+      }
+
+let Observer =
+      {- How observers list and watch. Each watch asks the API server for a
+         timeout drawn from [watchTimeoutMinSeconds, watchTimeoutMaxSeconds], so
+         that thousands of watches do not all reconnect at once. `threads = 0`
+         sizes the worker pool from the number of cores.
+      -}
+      { Type =
+          { pageSize : Natural
+          , watchTimeoutMinSeconds : Natural
+          , watchTimeoutMaxSeconds : Natural
+          , inactivityMarginSeconds : Natural
+          , connectTimeoutSeconds : Natural
+          , backoff : Backoff.Type
+          , threads : Natural
+          , batchMaxMessages : Natural
+          , batchMaxDelayMs : Natural
+          }
+      , default =
+        { pageSize = 500
+        , watchTimeoutMinSeconds = 290
+        , watchTimeoutMaxSeconds = 600
+        , inactivityMarginSeconds = 30
+        , connectTimeoutSeconds = 10
+        , backoff = Backoff.default
+        , threads = 0
+        , batchMaxMessages = 500
+        , batchMaxDelayMs = 50
+        }
+      }
+
+let Neo4j =
+      {- A Neo4j server. `passwordEnv` names the environment variable that holds
+         the password: the password itself never goes into a configuration file.
+         `database = None Text` uses the server's default database.
+      -}
+      { Type =
+          { uri : Text
+          , username : Text
+          , passwordEnv : Text
+          , database : Optional Text
+          }
+      , default =
+        { username = "neo4j", passwordEnv = "NEO4J_PASSWORD", database = None Text }
+      }
+
+let Sink =
+      {- Where the graph goes: `kind = "sqlite"` (the embedded graph in
+         sqlitePath) or `kind = "neo4j"` (then `neo4j` must be `Some ...`).
+      -}
+      { Type =
+          { kind : Text, sqlitePath : Text, neo4j : Optional Neo4j.Type }
+      , default =
+        { kind = "sqlite"
+        , sqlitePath = "./kube-observer-graph.sqlite"
+        , neo4j = None Neo4j.Type
+        }
+      }
+
+let Wal =
+      {- The write-ahead log between observers and the sink. Past maxBytes the
+         agent stops consuming and relists once the sink has caught up.
+      -}
+      { Type = { path : Text, maxBytes : Natural }
+      , default = { path = "./kube-observer-wal.sqlite", maxBytes = 1073741824 }
+      }
+
+let Log =
+      -- level: "trace", "debug", "info", "warn", "error" or "fatal".
+      { Type = { level : Text }, default = { level = "info" } }
+
+let Config =
+      {- The whole configuration. `clusters` and `actors` have no default;
+         relative paths (sqlitePath, wal.path, pluginDirs, kubeconfig) are
+         resolved against the agent's working directory.
+      -}
+      { Type =
+          { clusters : List Cluster.Type
+          , actors : List Actor.Type
+          , sink : Sink.Type
+          , wal : Wal.Type
+          , pluginDirs : List Text
+          , observer : Observer.Type
+          , log : Log.Type
+          }
+      , default =
+        { sink = Sink.default
+        , wal = Wal.default
+        , pluginDirs = [] : List Text
+        , observer = Observer.default
+        , log = Log.default
+        }
+      }
+
+let everyNamespace
+    : Text -> Text -> Actor.Type
+    =
+      -- Observe `resource` in every namespace of `cluster` (or, for a
+      -- cluster-scoped resource, cluster-wide).
+      \(cluster : Text) -> \(resource : Text) -> Actor::{ cluster, resource }
+
+let inNamespace
+    : Text -> Text -> Text -> Actor.Type
+    =
+      -- Observe `resource` in one namespace of `cluster`.
+      \(cluster : Text) ->
+      \(namespace : Text) ->
+      \(resource : Text) ->
+        Actor::{ cluster, namespace, resource }
+
+let everyNamespaceOf
+    : Text -> List Text -> List Actor.Type
+    =
+      -- One `everyNamespace` actor per resource:
+      --   T.everyNamespaceOf "local" [ "pod", "configmap" ]
+      \(cluster : Text) ->
+      \(resources : List Text) ->
+        List/fold
+          Text
+          resources
+          (List Actor.Type)
+          ( \(resource : Text) ->
+            \(actors : List Actor.Type) ->
+              [ everyNamespace cluster resource ] # actors
+          )
+          ([] : List Actor.Type)
+
+in  { Cluster
+    , Actor
+    , Backoff
+    , Observer
+    , Neo4j
+    , Sink
+    , Wal
+    , Log
+    , Config
+    , everyNamespace
+    , inNamespace
+    , everyNamespaceOf
+    }

@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// kube-observer's command line.
+import { readFileSync } from "node:fs";
+import yargs from "yargs";
+import { hideBin } from "yargs/helpers";
+import { configCommand } from "./config-command.js";
+import { runCommand } from "./run-command.js";
+
+const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+
+await yargs(hideBin(process.argv))
+  .scriptName("kube-observer")
+  .usage(
+    "$0 <command> [options]\n\nWatches Kubernetes clusters and streams a live graph of their Pods, ConfigMaps, Secrets,\nServiceAccounts, volumes, Nodes and namespaces. Configured in Dhall (see config/example.dhall).",
+  )
+  .command(runCommand)
+  .command(configCommand)
+  .demandCommand(1, "Name a command: run or config.")
+  .recommendCommands()
+  .strict()
+  .version(pkg.version)
+  .help()
+  .alias("h", "help")
+  .wrap(Math.min(110, process.stdout.columns || 100))
+  .epilogue("Docs: README.md. Each command has its own --help.")
+  .parseAsync();

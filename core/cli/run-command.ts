@@ -1,0 +1,123 @@
+// `kube-observer run`: the agent's main job.
+import type { CommandModule } from "yargs";
+import { Agent } from "../agent.js";
+import { loadAgentConfig } from "../agent-config.js";
+import { ConfigError } from "../config/model.js";
+import { configErrorList } from "../config/validate.js";
+import { createLogger, type Logger } from "../log/logger.js";
+import { JsonlSink, NullSink } from "../output/jsonl.js";
+import { ConfigWatcher } from "./config-watcher.js";
+import { ProgressLine } from "./progress.js";
+
+interface RunArgs {
+  config: string;
+  once: boolean;
+  output: "jsonl" | "none";
+  threads?: number;
+  "log-level"?: string;
+}
+
+function reportConfigError(log: Logger, error: unknown, message: string): void {
+  if (error instanceof ConfigError) {
+    for (const e of configErrorList(error)) log.error({ file: e.location.file, line: e.location.line, column: e.location.column, reason: e.reason }, `${message}: ${e.message}`);
+  } else {
+    log.error({ err: error instanceof Error ? error.message : String(error) }, message);
+  }
+}
+
+export const runCommand: CommandModule<object, RunArgs> = {
+  command: "run",
+  describe: "Run the agent: list every configured scope, then watch for changes",
+  builder: (y) =>
+    y
+      .option("config", { alias: "c", type: "string", demandOption: true, describe: "Dhall config file (see config/example.dhall)" })
+      .option("once", { type: "boolean", default: false, describe: "List every configured scope once, deliver it, and exit (0 when all were delivered)" })
+      .option("output", {
+        choices: ["jsonl", "none"] as const,
+        default: "jsonl" as const,
+        describe: "Where KubeMessages go: jsonl = one JSON object per line on stdout; none = nowhere (logs only)",
+      })
+      .option("threads", { type: "number", describe: "Observer worker threads (overrides the config; 0 = from the number of cores)" })
+      .option("log-level", { type: "string", choices: ["trace", "debug", "info", "warn", "error", "fatal"], describe: "Log level (overrides the config and KUBE_OBSERVER_LOG_LEVEL)" })
+      .example("KUBECONFIG=.dev-env/kubeconfig $0 run --config config/example.dhall --once --output jsonl", "print every object of the example's scopes as KubeMessages, then exit")
+      .example("$0 run --config /etc/kube-observer/config.dhall", "run until SIGINT/SIGTERM; SIGHUP or editing the file reloads the config")
+      .epilogue(
+        "Logs go to stderr (JSON unless stderr is a terminal; KUBE_OBSERVER_LOG_FORMAT=json|pretty). Secret values, literal env values and the last-applied annotation never leave the observers.",
+      ),
+  handler: async (args) => {
+    const bootLog = createLogger({ level: args["log-level"] });
+    let loaded;
+    try {
+      loaded = await loadAgentConfig(args.config);
+    } catch (error) {
+      reportConfigError(bootLog, error, "config rejected");
+      process.exitCode = 1;
+      return;
+    }
+    const config = loaded.config;
+    if (args.threads !== undefined) config.observer.threads = args.threads;
+    const log = createLogger({ level: args["log-level"] ?? config.log.level });
+    const sink = args.output === "jsonl" ? new JsonlSink(process.stdout) : new NullSink();
+    const agent = new Agent(config, { sink, log, once: args.once });
+
+    const started = Date.now();
+    const progress = process.stderr.isTTY ? new ProgressLine(() => agent.syncProgress()) : undefined;
+    progress?.start();
+    await agent.start();
+
+    if (args.once) {
+      const result = await agent.finished();
+      progress?.done();
+      await agent.stop();
+      for (const f of result.failed) log.error({ observer: f.key, reason: f.reason }, "scope not delivered");
+      log.info({ scopes: result.delivered, failed: result.failed.length, messages: sink.delivered, seconds: (Date.now() - started) / 1000 }, "once: done");
+      process.exitCode = result.failed.length ? 1 : 0;
+      return;
+    }
+
+    void agent.initialSync().then((p) => {
+      progress?.done();
+      log.info({ scopes: p.scopes, objects: p.objects, seconds: (Date.now() - started) / 1000 }, "initial sync complete");
+    });
+
+    let current = JSON.stringify(config);
+    let reloading = Promise.resolve();
+    const watcher = new ConfigWatcher(args.config, log, (why) => {
+      reloading = reloading.then(async () => {
+        try {
+          const next = await loadAgentConfig(args.config);
+          if (args.threads !== undefined) next.config.observer.threads = args.threads;
+          const text = JSON.stringify(next.config);
+          if (text === current) {
+            log.debug({ why }, "config unchanged");
+            return;
+          }
+          current = text;
+          log.info({ why }, "config changed: applying");
+          await agent.reload(next.config);
+        } catch (error) {
+          reportConfigError(log, error, "config reload rejected; keeping the last good config");
+        }
+      });
+    });
+    watcher.start();
+
+    await new Promise<void>((resolve) => {
+      const shutdown = (signal: string): void => {
+        log.info({ signal }, "shutting down: delivering what is in flight");
+        process.off("SIGINT", onInt);
+        process.off("SIGTERM", onTerm);
+        resolve();
+      };
+      const onInt = (): void => shutdown("SIGINT");
+      const onTerm = (): void => shutdown("SIGTERM");
+      process.on("SIGINT", onInt);
+      process.on("SIGTERM", onTerm);
+    });
+    watcher.stop();
+    await reloading;
+    await agent.stop();
+    log.info({ messages: sink.delivered }, "stopped");
+    log.flush();
+  },
+};

@@ -1,0 +1,116 @@
+// The validated, typed configuration the agent runs on. Produced from a Dhall file by
+// core/config/load.ts; config/types.dhall is the same schema on the Dhall side.
+
+/** How to reach one cluster. With neither kubeconfig nor inCluster set, the usual kubectl
+ *  resolution applies: $KUBECONFIG, then ~/.kube/config, then in-cluster. */
+export interface ClusterConfig {
+  name: string;
+  /** Path of a kubeconfig file (relative paths resolve against the working directory). */
+  kubeconfig: string | null;
+  /** Context in that kubeconfig; null means its current-context. */
+  context: string | null;
+  /** Use the pod's ServiceAccount token and CA (the agent runs inside the cluster). */
+  inCluster: boolean;
+}
+
+/** The design's actor: one (cluster, namespace, role, resource) to observe. */
+export interface ActorConfig {
+  cluster: string;
+  /** A namespace name, or "*" for every namespace the cluster has now or later.
+   *  Cluster-scoped resources (node, namespace, ...) take "*" (the default). */
+  namespace: string;
+  role: "observer";
+  /** A resource plugin's name, e.g. "pod". */
+  resource: string;
+  /** With namespace "*": namespaces not to observe. */
+  exclude: string[];
+}
+
+export interface BackoffConfig {
+  initialMs: number;
+  factor: number;
+  maxMs: number;
+  /** A stretch this long without errors resets the backoff to initialMs. */
+  resetAfterMs: number;
+  /** Fraction of each delay that is randomised (0.2 = ±20 %). */
+  jitter: number;
+}
+
+export interface ObserverConfig {
+  /** LIST page size (limit=). */
+  pageSize: number;
+  /** Watch timeoutSeconds is drawn at random from [min, max] per watch. */
+  watchTimeoutMinSeconds: number;
+  watchTimeoutMaxSeconds: number;
+  /** A watch that sends nothing (not even a bookmark) for timeoutSeconds + this is
+   *  treated as stalled and reconnected. */
+  inactivityMarginSeconds: number;
+  connectTimeoutSeconds: number;
+  backoff: BackoffConfig;
+  /** Worker threads for observers; 0 picks from the number of cores. */
+  threads: number;
+  /** Messages per batch sent from an observer to the main thread, and the longest a
+   *  message waits for its batch to fill. */
+  batchMaxMessages: number;
+  batchMaxDelayMs: number;
+}
+
+export interface Neo4jSinkConfig {
+  uri: string;
+  username: string;
+  /** Name of the environment variable holding the password (never the password itself). */
+  passwordEnv: string;
+  database: string | null;
+}
+
+export interface SinkConfig {
+  kind: "sqlite" | "neo4j";
+  /** The embedded SQLite graph's file. */
+  sqlitePath: string;
+  neo4j: Neo4jSinkConfig | null;
+}
+
+export interface WalConfig {
+  path: string;
+  /** Past this size the agent stops consuming and relists once the sink catches up. */
+  maxBytes: number;
+}
+
+export interface LogConfig {
+  level: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
+}
+
+export interface Config {
+  clusters: ClusterConfig[];
+  actors: ActorConfig[];
+  sink: SinkConfig;
+  wal: WalConfig;
+  /** Directories of third-party resource plugins, loaded beside the built-in ones. */
+  pluginDirs: string[];
+  observer: ObserverConfig;
+  log: LogConfig;
+}
+
+/** What config validation needs to know about the loaded resource plugins. */
+export interface KnownResource {
+  namespaced: boolean;
+}
+export type KnownResources = ReadonlyMap<string, KnownResource>;
+
+/** Where a configuration problem is: a file and, when known, line and column (1-based). */
+export interface ConfigLocation {
+  file: string;
+  line?: number;
+  column?: number;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly location: ConfigLocation,
+    readonly reason: string,
+  ) {
+    const where = [location.file, location.line, location.column].filter((p) => p !== undefined).join(":");
+    super(`${where}: ${reason}`);
+    this.name = "ConfigError";
+  }
+}

@@ -1,0 +1,144 @@
+// The shape and ranges of the JSON that dhall-to-json produces, checked with zod. The
+// output type is asserted equal to Config (model.ts), so a change on either side that
+// is not made on the other fails typechecking. Defaults live in config/types.dhall only:
+// here every field is required, and unknown fields (typos in a hand-written record)
+// are rejected.
+import { z } from "zod";
+import { ConfigError, type Config, type ConfigLocation } from "./model.js";
+
+const integer = (min: number, max: number, message: string) =>
+  z.number({ error: "expected a number" }).refine((n) => Number.isSafeInteger(n) && n >= min && n <= max, { error: message });
+
+const positiveInteger = () => integer(1, Number.MAX_SAFE_INTEGER, "expected a positive integer");
+const naturalNumber = () => integer(0, Number.MAX_SAFE_INTEGER, "expected an integer >= 0");
+const nonEmptyText = () => z.string({ error: "expected text" }).min(1, { error: "must not be empty" });
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `expected one of ${values.map((v) => `"${v}"`).join(", ")}` });
+
+const cluster = z.strictObject({
+  name: nonEmptyText(),
+  kubeconfig: nonEmptyText().nullable(),
+  context: nonEmptyText().nullable(),
+  inCluster: z.boolean({ error: "expected True or False" }),
+});
+
+const actor = z.strictObject({
+  cluster: nonEmptyText(),
+  namespace: nonEmptyText(),
+  role: z.literal("observer", { error: 'unknown role; the only role is "observer"' }),
+  resource: nonEmptyText(),
+  exclude: z.array(nonEmptyText(), { error: "expected a list of namespace names" }),
+});
+
+const backoff = z
+  .strictObject({
+    initialMs: positiveInteger(),
+    factor: z.number({ error: "expected a number" }).min(1, { error: "expected a number >= 1.0" }),
+    maxMs: positiveInteger(),
+    resetAfterMs: positiveInteger(),
+    jitter: z.number({ error: "expected a number" }).min(0, { error: "expected a number from 0.0 to 1.0" }).max(1, { error: "expected a number from 0.0 to 1.0" }),
+  })
+  .superRefine((b, ctx) => {
+    if (b.maxMs < b.initialMs) ctx.addIssue({ code: "custom", path: ["maxMs"], message: `must be >= initialMs (${b.initialMs})` });
+  });
+
+const observer = z
+  .strictObject({
+    pageSize: integer(1, 5000, "expected an integer from 1 to 5000"),
+    watchTimeoutMinSeconds: positiveInteger(),
+    watchTimeoutMaxSeconds: positiveInteger(),
+    inactivityMarginSeconds: positiveInteger(),
+    connectTimeoutSeconds: positiveInteger(),
+    backoff,
+    threads: integer(0, 64, "expected an integer from 0 to 64 (0: from the number of cores)"),
+    batchMaxMessages: positiveInteger(),
+    batchMaxDelayMs: naturalNumber(),
+  })
+  .superRefine((o, ctx) => {
+    if (o.watchTimeoutMaxSeconds < o.watchTimeoutMinSeconds) {
+      ctx.addIssue({ code: "custom", path: ["watchTimeoutMaxSeconds"], message: `must be >= watchTimeoutMinSeconds (${o.watchTimeoutMinSeconds})` });
+    }
+  });
+
+const neo4j = z.strictObject({
+  uri: nonEmptyText(),
+  username: nonEmptyText(),
+  passwordEnv: nonEmptyText().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+    error: "expected the name of an environment variable (the password itself never goes in the configuration)",
+  }),
+  database: nonEmptyText().nullable(),
+});
+
+const sink = z
+  .strictObject({
+    kind: oneOf(["sqlite", "neo4j"]),
+    sqlitePath: nonEmptyText(),
+    neo4j: neo4j.nullable(),
+  })
+  .superRefine((s, ctx) => {
+    if (s.kind === "neo4j" && s.neo4j === null) {
+      ctx.addIssue({ code: "custom", path: ["neo4j"], message: 'required when kind is "neo4j": Some T.Neo4j::{ uri = ... }' });
+    }
+  });
+
+export const configSchema = z.strictObject({
+  clusters: z.array(cluster, { error: "expected a list of clusters" }),
+  actors: z.array(actor, { error: "expected a list of actors" }),
+  sink,
+  wal: z.strictObject({ path: nonEmptyText(), maxBytes: positiveInteger() }),
+  pluginDirs: z.array(nonEmptyText(), { error: "expected a list of directories" }),
+  observer,
+  log: z.strictObject({ level: oneOf(["trace", "debug", "info", "warn", "error", "fatal"]) }),
+});
+
+// Drift between the schema and model.ts fails here, in both directions.
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+const schemaMatchesModel: Equal<z.output<typeof configSchema>, Config> = true;
+void schemaMatchesModel;
+
+export type JsonPath = ReadonlyArray<string | number>;
+
+/** Where a JSON path is in the source, when it can be found (see validate.ts). */
+export type Locate = (path: JsonPath, value: unknown) => ConfigLocation;
+
+/** Checks the JSON value of a configuration. Returns the Config, or one ConfigError per
+ *  problem, each reason starting with the JSON path ("observer.pageSize: ..."). */
+export function parseConfigJson(json: unknown, locate: Locate): { config: Config } | { errors: ConfigError[] } {
+  const result = configSchema.safeParse(json);
+  if (result.success) return { config: result.data };
+  return {
+    errors: result.error.issues.map((issue) => {
+      const at = issue.path.filter((p): p is string | number => typeof p !== "symbol");
+      const where = formatJsonPath(at);
+      const message = describeIssue(issue, valueAt(json, at));
+      return new ConfigError(locate(at, valueAt(json, at)), where ? `${where}: ${message}` : message);
+    }),
+  };
+}
+
+/** observer.backoff.jitter, actors[2].resource */
+export function formatJsonPath(at: JsonPath): string {
+  return at.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("");
+}
+
+function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
+  if (issue.code === "unrecognized_keys") {
+    return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+  }
+  if (value === undefined && issue.code === "invalid_type") {
+    return "missing (build the configuration with config/types.dhall's record completion, T.Config::{ ... }, to get the defaults)";
+  }
+  if (issue.code === "invalid_type" && issue.message.startsWith("Invalid input")) return `expected ${issue.expected}`;
+  const shown = value !== null && typeof value !== "object" ? `, got ${JSON.stringify(value)}` : "";
+  return `${issue.message}${shown}`;
+}
+
+/** The value at a JSON path, or undefined. */
+export function valueAt(json: unknown, at: JsonPath): unknown {
+  let current = json;
+  for (const key of at) {
+    if (current === null || typeof current !== "object") return undefined;
+    current = (current as Record<string | number, unknown>)[key];
+  }
+  return current;
+}

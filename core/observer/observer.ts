@@ -1,0 +1,344 @@
+// One logical observer: (cluster, namespace, resource). Drives the Watcher, keeps the
+// scope's store (name → uid) to turn relists into deletes and delete+recreate into
+// delete-then-add, reduces each object with its plugin, and hands KubeMessages to the
+// outlet in batches, waiting for acknowledgement when too many are in flight.
+import type { ObserverConfig } from "../config/model.js";
+import type { KubeMessage, KubeObject, PresentObject } from "../messages.js";
+import type { ListWatchClient } from "../kube/client.js";
+import type { ApiError } from "../kube/errors.js";
+import { scrubObject } from "../plugin/sdk.js";
+import type { ResourcePlugin } from "../plugin/types.js";
+import { Backoff } from "./backoff.js";
+import { Watcher, type WatcherEvent } from "./watcher.js";
+
+export type ObserverPhase = "starting" | "listing" | "watching" | "backing-off" | "forbidden" | "stopped" | "failed";
+
+export interface ObserverStatus {
+  phase: ObserverPhase;
+  /** Why it is in this phase (the last error, for backing-off/forbidden/failed). */
+  reason?: string;
+  errorKind?: ApiError["kind"];
+  /** Milliseconds until the next attempt, when backing off. */
+  retryInMs?: number;
+  objects: number;
+  /** A complete list has been delivered at least once (initial sync done). */
+  synced: boolean;
+  relists: number;
+  watchRestarts: number;
+}
+
+/** Where an observer's output goes: the worker's MessagePort, or a test's collector. */
+export interface ObserverOutlet {
+  /** Resolves when the batch is accepted downstream (durable, once the WAL exists). */
+  send(batch: KubeMessage[]): Promise<void>;
+  status(status: ObserverStatus): void;
+}
+
+export interface ObserverScope {
+  cluster: string;
+  /** null: cluster-scoped resource (or every namespace in one watch). */
+  namespace: string | null;
+}
+
+export interface ObserverOptions {
+  config: ObserverConfig;
+  /** List once, deliver, and finish (run --once). */
+  once: boolean;
+  /** Batches sent but not yet acknowledged before the observer stops reading. */
+  maxInFlight?: number;
+  now?: () => number;
+  random?: () => number;
+}
+
+export type StopReason = "shutdown" | "scope-deleted";
+
+interface Known {
+  uid: string;
+  namespace: string | null;
+  name: string;
+}
+
+export class Observer {
+  private readonly watcher: Watcher;
+  private readonly backoff: Backoff;
+  private readonly store = new Map<string, Known>();
+  private listed: Map<string, Known> | undefined;
+  private batch: KubeMessage[] = [];
+  private batchTimer: NodeJS.Timeout | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private stopReason: StopReason | undefined;
+  private wake: (() => void) | undefined;
+  private lastStatus: ObserverStatus = { phase: "starting", objects: 0, synced: false, relists: 0, watchRestarts: 0 };
+  private listsCompleted = 0;
+  private readonly maxInFlight: number;
+  private readonly random: () => number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly scope: ObserverScope,
+    private readonly plugin: ResourcePlugin,
+    client: ListWatchClient,
+    private readonly outlet: ObserverOutlet,
+    private readonly options: ObserverOptions,
+  ) {
+    const c = options.config;
+    this.random = options.random ?? Math.random;
+    this.now = options.now ?? Date.now;
+    this.maxInFlight = options.maxInFlight ?? 4;
+    this.backoff = new Backoff(c.backoff, this.now, this.random);
+    this.watcher = new Watcher(client, {
+      pageSize: c.pageSize,
+      watchTimeoutSeconds: () =>
+        Math.round(c.watchTimeoutMinSeconds + this.random() * (c.watchTimeoutMaxSeconds - c.watchTimeoutMinSeconds)),
+      inactivityMarginSeconds: c.inactivityMarginSeconds,
+      now: this.now,
+    });
+  }
+
+  /** Asks the observer to finish; run() then resolves after delivering what it has. */
+  stop(reason: StopReason = "shutdown"): void {
+    this.stopReason ??= reason;
+    this.watcher.close();
+    this.wake?.();
+  }
+
+  /** Runs until stopped (or, with once, until the first complete list is delivered). */
+  async run(): Promise<ObserverStatus> {
+    try {
+      while (this.stopReason === undefined) {
+        const events = await this.watcher.step();
+        if (this.stopReason !== undefined) break;
+        let failure: Extract<WatcherEvent, { type: "error" }> | undefined;
+        for (const event of events) {
+          if (event.type === "error") failure = event;
+          else this.handle(event);
+        }
+        if (failure) {
+          if (this.options.once && (failure.error.kind === "forbidden" || failure.error.kind === "unauthorized")) {
+            this.setStatus({ phase: "failed", reason: failure.error.message, errorKind: failure.error.kind });
+            await this.drain();
+            return this.lastStatus;
+          }
+          await this.backOff(failure.error);
+          continue;
+        }
+        if (this.options.once && this.listsCompleted > 0) break;
+        await this.waitForCredit();
+      }
+      if (this.stopReason === "scope-deleted") this.emitScopeGone();
+      await this.drain();
+      this.setStatus({ phase: "stopped" });
+      return this.lastStatus;
+    } finally {
+      clearTimeout(this.batchTimer);
+      this.watcher.close();
+    }
+  }
+
+  private handle(event: Exclude<WatcherEvent, { type: "error" }>): void {
+    switch (event.type) {
+      case "init":
+        this.listed = new Map();
+        if (this.listsCompleted > 0) this.setStatus({ phase: "listing", relists: this.lastStatus.relists + 1 });
+        else this.setStatus({ phase: "listing" });
+        return;
+      case "initPage":
+        for (const object of event.objects) this.onListed(object, object.metadata?.resourceVersion ?? "");
+        return;
+      case "initDone":
+        this.onListComplete(event.resourceVersion);
+        return;
+      case "watchStarted":
+        if (this.lastStatus.phase !== "watching") this.setStatus({ phase: "watching" });
+        return;
+      case "applied":
+        this.onApplied(event.object, event.resourceVersion);
+        return;
+      case "deleted":
+        this.onDeleted(event.object, event.resourceVersion);
+        return;
+    }
+  }
+
+  private keyOf(object: KubeObject): Known {
+    const m = object.metadata ?? {};
+    return { uid: m.uid ?? "", namespace: m.namespace ?? null, name: m.name ?? "" };
+  }
+
+  private storeKey(k: { namespace: string | null; name: string }): string {
+    return `${k.namespace ?? ""}/${k.name}`;
+  }
+
+  private onListed(object: KubeObject, resourceVersion: string): void {
+    const known = this.keyOf(object);
+    const key = this.storeKey(known);
+    const previous = this.store.get(key);
+    // Same name, new uid: deleted and recreated while we were not watching (case 6).
+    if (previous && previous.uid !== known.uid) this.push(this.deletedMessage(previous, null, resourceVersion));
+    this.listed?.set(key, known);
+    this.store.set(key, known);
+    this.push(this.appliedMessage(object, resourceVersion));
+  }
+
+  private onListComplete(resourceVersion: string): void {
+    const listed = this.listed ?? new Map<string, Known>();
+    // Known before, absent now: deleted while we were not watching (cases 5, 14).
+    for (const [key, known] of this.store) {
+      if (!listed.has(key)) {
+        this.store.delete(key);
+        this.push(this.deletedMessage(known, null, resourceVersion));
+      }
+    }
+    this.listed = undefined;
+    this.listsCompleted += 1;
+    this.push(this.boundaryMessage([...listed.values()], resourceVersion));
+    this.flush();
+    this.setStatus({ phase: this.options.once ? "listing" : "watching", objects: this.store.size });
+  }
+
+  private onApplied(object: KubeObject, resourceVersion: string): void {
+    const known = this.keyOf(object);
+    const key = this.storeKey(known);
+    const previous = this.store.get(key);
+    if (previous && previous.uid !== known.uid) this.push(this.deletedMessage(previous, null, resourceVersion));
+    this.store.set(key, known);
+    this.push(this.appliedMessage(object, resourceVersion));
+  }
+
+  private onDeleted(object: KubeObject, resourceVersion: string): void {
+    const known = this.keyOf(object);
+    this.store.delete(this.storeKey(known));
+    this.push(this.deletedMessage(known, object, resourceVersion));
+  }
+
+  /** The scope (namespace) is gone: everything in it is gone, and the boundary says so. */
+  private emitScopeGone(): void {
+    const rv = "";
+    for (const known of this.store.values()) this.push(this.deletedMessage(known, null, rv));
+    this.store.clear();
+    this.push(this.boundaryMessage([], rv));
+  }
+
+  private base(action: KubeMessage["action"], resourceVersion: string): KubeMessage {
+    return {
+      cluster: this.scope.cluster,
+      namespace: this.scope.namespace,
+      resource: this.plugin.name,
+      kind: this.plugin.resource.kind,
+      action,
+      objectNamespace: null,
+      uid: null,
+      name: null,
+      resourceVersion,
+      observedAt: new Date(this.now()).toISOString(),
+      object: null,
+    };
+  }
+
+  private reduce(object: KubeObject): { object: unknown; error?: string } {
+    try {
+      return { object: this.plugin.reduce(scrubObject(object)) };
+    } catch (error) {
+      // The message still flows (downstream parks it); the object's content does not.
+      return { object: null, error: `plugin "${this.plugin.name}" reduce threw: ${error instanceof Error ? error.message : String(error)}` };
+    }
+  }
+
+  private appliedMessage(object: KubeObject, resourceVersion: string): KubeMessage {
+    const known = this.keyOf(object);
+    const reduced = this.reduce(object);
+    const message: KubeMessage = {
+      ...this.base("Applied", object.metadata?.resourceVersion ?? resourceVersion),
+      objectNamespace: known.namespace,
+      uid: known.uid,
+      name: known.name,
+      object: reduced.object,
+    };
+    if (reduced.error) message.error = reduced.error;
+    return message;
+  }
+
+  private deletedMessage(known: Known, object: KubeObject | null, resourceVersion: string): KubeMessage {
+    const reduced = object ? this.reduce(object) : { object: null };
+    const message: KubeMessage = {
+      ...this.base("Deleted", resourceVersion),
+      objectNamespace: known.namespace,
+      uid: known.uid,
+      name: known.name,
+      object: reduced.object,
+    };
+    if (reduced.error) message.error = reduced.error;
+    return message;
+  }
+
+  private boundaryMessage(present: Known[], resourceVersion: string): KubeMessage {
+    return {
+      ...this.base("Restarted", resourceVersion),
+      present: present.map((k): PresentObject => ({ namespace: k.namespace, name: k.name, uid: k.uid })),
+    };
+  }
+
+  private push(message: KubeMessage): void {
+    this.batch.push(message);
+    if (this.batch.length >= this.options.config.batchMaxMessages) this.flush();
+    else this.batchTimer ??= setTimeout(() => this.flush(), this.options.config.batchMaxDelayMs);
+  }
+
+  private flush(): void {
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    if (this.batch.length === 0) return;
+    const batch = this.batch;
+    this.batch = [];
+    const sent: Promise<void> = this.outlet.send(batch).finally(() => this.inFlight.delete(sent));
+    this.inFlight.add(sent);
+  }
+
+  /** Backpressure: stop reading while too many batches wait for acknowledgement. */
+  private async waitForCredit(): Promise<void> {
+    while (this.inFlight.size >= this.maxInFlight && this.stopReason === undefined) {
+      await Promise.race(this.inFlight);
+    }
+  }
+
+  private async drain(): Promise<void> {
+    this.flush();
+    while (this.inFlight.size > 0) await Promise.race(this.inFlight).catch(() => undefined);
+  }
+
+  private async backOff(error: ApiError): Promise<void> {
+    // What was read so far is delivered before waiting.
+    this.flush();
+    const delay = this.backoff.next(error.retryAfterSeconds);
+    const forbidden = error.kind === "forbidden" || error.kind === "unauthorized";
+    this.setStatus({
+      phase: forbidden ? "forbidden" : "backing-off",
+      reason: error.message,
+      errorKind: error.kind,
+      retryInMs: delay,
+      watchRestarts: this.lastStatus.watchRestarts + (this.watcher.state.kind === "watch-pending" ? 1 : 0),
+    });
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, delay);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = undefined;
+  }
+
+  private setStatus(change: Partial<ObserverStatus> & { phase: ObserverPhase }): void {
+    const next: ObserverStatus = {
+      objects: this.store.size,
+      synced: this.listsCompleted > 0,
+      relists: this.lastStatus.relists,
+      watchRestarts: this.lastStatus.watchRestarts,
+      ...change,
+    };
+    const changed =
+      next.phase !== this.lastStatus.phase || next.reason !== this.lastStatus.reason || next.synced !== this.lastStatus.synced;
+    this.lastStatus = next;
+    if (changed) this.outlet.status(next);
+  }
+}

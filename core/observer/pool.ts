@@ -1,0 +1,82 @@
+// The worker threads observers run in. One Piscina pool; each observer is one long-lived
+// task with its own MessagePort. Threads are fixed (min = max, never idle-reaped) and
+// each takes any number of observers, so 1,000 namespaces fit on a handful of threads.
+import { availableParallelism } from "node:os";
+import { MessageChannel } from "node:worker_threads";
+import { Piscina } from "piscina";
+import type { KubeMessage } from "../messages.js";
+import type { ObserverStatus, StopReason } from "./observer.js";
+import type { FromWorker, ObserverTaskSpec, ToWorker } from "./protocol.js";
+
+export interface ObserverCallbacks {
+  /** A batch from the observer; the returned promise resolving acknowledges it. */
+  onBatch(messages: KubeMessage[]): Promise<void>;
+  onStatus(status: ObserverStatus): void;
+}
+
+export interface ObserverHandle {
+  spec: ObserverTaskSpec;
+  stop(reason?: StopReason): void;
+  /** Resolves with the final status when the task ends; rejects if its thread died. */
+  done: Promise<ObserverStatus>;
+}
+
+export function defaultThreadCount(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+export class ObserverPool {
+  private readonly pool: Piscina;
+
+  constructor(threads: number) {
+    const count = threads > 0 ? threads : defaultThreadCount();
+    this.pool = new Piscina({
+      filename: new URL("./worker.js", import.meta.url).href,
+      minThreads: count,
+      maxThreads: count,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      // Long-lived I/O-bound tasks: no per-thread cap, no Atomics-based waiting (it would
+      // block a thread between tasks), and an unbounded queue.
+      concurrentTasksPerWorker: 1_000_000,
+      atomics: "disabled",
+      maxQueue: Number.POSITIVE_INFINITY,
+    });
+  }
+
+  get threadCount(): number {
+    return this.pool.threads.length;
+  }
+
+  /** The pool's threads, for tests that need to kill one. */
+  get threads(): readonly import("node:worker_threads").Worker[] {
+    return this.pool.threads;
+  }
+
+  start(spec: ObserverTaskSpec, callbacks: ObserverCallbacks): ObserverHandle {
+    const { port1, port2 } = new MessageChannel();
+    const send = (message: ToWorker): void => port1.postMessage(message);
+    port1.on("message", (message: FromWorker) => {
+      if (message.type === "status") callbacks.onStatus(message.status);
+      else if (message.type === "batch") {
+        callbacks.onBatch(message.messages).then(
+          () => send({ type: "ack", batch: message.batch }),
+          () => undefined,
+        );
+      }
+    });
+    const done = this.pool.run({ port: port2, spec }, { transferList: [port2] }) as Promise<ObserverStatus>;
+    const cleanup = (): void => {
+      port1.close();
+    };
+    done.then(cleanup, cleanup);
+    return {
+      spec,
+      stop: (reason = "shutdown") => send({ type: "stop", reason }),
+      done,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close({ force: true });
+  }
+}

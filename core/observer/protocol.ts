@@ -1,0 +1,22 @@
+// Messages between the main thread and an observer running in a worker thread, over the
+// observer's own MessagePort.
+import type { ClusterConfig, ObserverConfig } from "../config/model.js";
+import type { KubeMessage } from "../messages.js";
+import type { ObserverStatus, StopReason } from "./observer.js";
+
+export interface ObserverTaskSpec {
+  /** Unique per observer incarnation, for logs. */
+  id: string;
+  cluster: ClusterConfig;
+  namespace: string | null;
+  pluginName: string;
+  pluginFile: string;
+  config: ObserverConfig;
+  once: boolean;
+}
+
+export type ToWorker = { type: "ack"; batch: number } | { type: "stop"; reason: StopReason };
+
+export type FromWorker =
+  | { type: "batch"; batch: number; messages: KubeMessage[] }
+  | { type: "status"; status: ObserverStatus };

@@ -1,0 +1,68 @@
+// Helpers for plugin authors that apply to every kind (nothing kind-specific lives in core).
+import type { KubeMetadata, KubeObject } from "../messages.js";
+
+/** kubectl stores the whole applied object here, Secret data included. */
+export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration";
+
+export interface ReducedMetadata {
+  name: string;
+  namespace: string | null;
+  uid: string;
+  resourceVersion: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  ownerReferences: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller: boolean }>;
+  creationTimestamp: string | null;
+  deletionTimestamp: string | null;
+}
+
+/** The metadata every graph node carries; managedFields and last-applied are dropped. */
+export function reduceMetadata(object: KubeObject): ReducedMetadata {
+  const m: KubeMetadata = object.metadata ?? {};
+  const annotations = { ...(m.annotations ?? {}) };
+  delete annotations[LAST_APPLIED_ANNOTATION];
+  return {
+    name: m.name ?? "",
+    namespace: m.namespace ?? null,
+    uid: m.uid ?? "",
+    resourceVersion: m.resourceVersion ?? "",
+    labels: { ...(m.labels ?? {}) },
+    annotations,
+    ownerReferences: (m.ownerReferences ?? []).map((o) => ({
+      apiVersion: o.apiVersion,
+      kind: o.kind,
+      name: o.name,
+      uid: o.uid,
+      controller: o.controller === true,
+    })),
+    creationTimestamp: m.creationTimestamp ?? null,
+    deletionTimestamp: m.deletionTimestamp ?? null,
+  };
+}
+
+/** Drops what no plugin should ever see, before its reduce runs. */
+export function scrubObject(object: KubeObject): KubeObject {
+  const metadata = object.metadata;
+  if (!metadata) return object;
+  const { managedFields: _managed, ...rest } = metadata;
+  const annotations = rest.annotations;
+  if (annotations && LAST_APPLIED_ANNOTATION in annotations) {
+    const { [LAST_APPLIED_ANNOTATION]: _lastApplied, ...kept } = annotations;
+    rest.annotations = kept;
+  }
+  return { ...object, metadata: rest };
+}
+
+/** Reads a nested field without trusting the object's shape. */
+export function field<T>(value: unknown, ...path: string[]): T | undefined {
+  let current: unknown = value;
+  for (const key of path) {
+    if (current === null || typeof current !== "object") return undefined;
+    current = (current as Record<string, unknown>)[key];
+  }
+  return current as T | undefined;
+}
+
+export function asArray<T>(value: unknown): T[] {
+  return Array.isArray(value) ? (value as T[]) : [];
+}

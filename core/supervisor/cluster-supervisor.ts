@@ -1,0 +1,363 @@
+// One per configured cluster: discovers namespaces (and keeps watching them), turns the
+// actors into the desired set of observers, starts and stops observers as namespaces and
+// config change, restarts failed observers with backoff, and logs every state change.
+import type { ClusterConfig, Config } from "../config/model.js";
+import type { Logger } from "../log/logger.js";
+import type { KubeMessage } from "../messages.js";
+import { KubeHttpClient } from "../kube/client.js";
+import { loadKubeConfig } from "../kube/kubeconfig.js";
+import { Backoff } from "../observer/backoff.js";
+import { Observer, type ObserverPhase, type ObserverStatus, type StopReason } from "../observer/observer.js";
+import type { ObserverHandle, ObserverPool } from "../observer/pool.js";
+import type { LoadedPlugin } from "../plugin/registry.js";
+import { desiredObservers, needsNamespaceDiscovery, type DesiredObserver } from "./desired.js";
+
+/** Where observed messages go; the promise resolves once they are safely accepted. */
+export interface MessageSink {
+  deliver(messages: KubeMessage[]): Promise<void>;
+}
+
+export interface SupervisorContext {
+  pool: ObserverPool;
+  sink: MessageSink;
+  log: Logger;
+  once: boolean;
+}
+
+interface Running {
+  desired: DesiredObserver;
+  handle: ObserverHandle | undefined;
+  status: ObserverStatus | undefined;
+  stopping: StopReason | undefined;
+  restartTimer: NodeJS.Timeout | undefined;
+  backoff: Backoff;
+  incarnation: number;
+  /** once mode: the final status of its (only) run. */
+  final?: ObserverStatus | Error;
+  stopped: Promise<void>;
+  markStopped: () => void;
+}
+
+export interface OnceResult {
+  delivered: number;
+  failed: Array<{ key: string; reason: string }>;
+}
+
+export class ClusterSupervisor {
+  private config: Config;
+  private plugins: ReadonlyMap<string, LoadedPlugin>;
+  private readonly running = new Map<string, Running>();
+  private namespaces = new Set<string>();
+  private readonly deletedNamespaces = new Set<string>();
+  private discovery: Observer | undefined;
+  private discoveryRun: Promise<ObserverStatus> | undefined;
+  private discoveryClient: KubeHttpClient | undefined;
+  private discoveryListed = false;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly log: Logger;
+  private firstList: { promise: Promise<void>; resolve: () => void };
+
+  constructor(
+    private cluster: ClusterConfig,
+    config: Config,
+    plugins: ReadonlyMap<string, LoadedPlugin>,
+    private readonly ctx: SupervisorContext,
+  ) {
+    this.config = config;
+    this.plugins = plugins;
+    this.log = ctx.log.child({ cluster: cluster.name });
+    let resolve!: () => void;
+    this.firstList = { promise: new Promise<void>((r) => (resolve = r)), resolve };
+  }
+
+  get name(): string {
+    return this.cluster.name;
+  }
+
+  /** Starts namespace discovery (when an actor needs it) and the observers. */
+  async start(): Promise<void> {
+    this.ensureDiscovery();
+    if (!this.discovery) this.firstList.resolve();
+    await this.firstList.promise;
+    this.reconcile();
+  }
+
+  /** Applies a new config (and plugin set) without touching observers that did not change. */
+  update(cluster: ClusterConfig, config: Config, plugins: ReadonlyMap<string, LoadedPlugin>): void {
+    const connectionChanged = JSON.stringify(cluster) !== JSON.stringify(this.cluster);
+    this.cluster = cluster;
+    this.config = config;
+    this.plugins = plugins;
+    if (connectionChanged) {
+      // New credentials or server: every observer of this cluster starts over.
+      this.log.info("cluster connection settings changed: restarting its observers");
+      for (const running of this.running.values()) this.stopObserver(running, "shutdown");
+      this.stopDiscovery();
+    }
+    this.ensureDiscovery();
+    if (!needsNamespaceDiscovery(this.actors(), this.plugins)) this.stopDiscovery();
+    this.scheduleReconcile(0);
+  }
+
+  /** Stops everything; resolves when every observer has delivered and ended. */
+  async stop(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.reconcileTimer);
+    this.stopDiscovery();
+    for (const running of this.running.values()) this.stopObserver(running, "shutdown");
+    await Promise.all([...this.running.values()].map((r) => r.stopped));
+    this.discoveryClient?.close();
+  }
+
+  /** once mode: resolves when every observer has listed once and delivered. */
+  async finished(): Promise<OnceResult> {
+    await this.firstList.promise;
+    await Promise.all([...this.running.values()].map((r) => r.stopped));
+    const failed: OnceResult["failed"] = [];
+    let delivered = 0;
+    for (const [key, r] of this.running) {
+      if (r.final instanceof Error) failed.push({ key, reason: r.final.message });
+      else if (r.final?.phase === "failed") failed.push({ key, reason: r.final.reason ?? "failed" });
+      else delivered += 1;
+    }
+    return { delivered, failed };
+  }
+
+  /** Observers per phase, for logs and (later) metrics. */
+  phaseCounts(): Record<ObserverPhase, number> {
+    const counts: Record<ObserverPhase, number> = { starting: 0, listing: 0, watching: 0, "backing-off": 0, forbidden: 0, stopped: 0, failed: 0 };
+    for (const r of this.running.values()) counts[r.status?.phase ?? "starting"] += 1;
+    return counts;
+  }
+
+  /** Initial-sync progress: scopes that have delivered a complete list, and objects. */
+  syncProgress(): { scopes: number; synced: number; objects: number } {
+    let synced = 0;
+    let objects = 0;
+    for (const r of this.running.values()) {
+      if (r.status?.synced) synced += 1;
+      objects += r.status?.objects ?? 0;
+    }
+    return { scopes: this.running.size, synced, objects };
+  }
+
+  get observerCount(): number {
+    return this.running.size;
+  }
+
+  private actors(): Config["actors"] {
+    return this.config.actors.filter((a) => a.cluster === this.cluster.name);
+  }
+
+  private ensureDiscovery(): void {
+    if (this.discovery || this.closed || !needsNamespaceDiscovery(this.actors(), this.plugins)) return;
+    const provider = [...this.plugins.values()].find((p) => p.plugin.providesNamespaces);
+    if (!provider) {
+      this.log.error("an actor observes every namespace, but no loaded plugin provides namespaces (providesNamespaces: true)");
+      this.firstList.resolve();
+      return;
+    }
+    this.discoveryClient ??= new KubeHttpClient(loadKubeConfig(this.cluster), {
+      connectTimeoutMs: this.config.observer.connectTimeoutSeconds * 1000,
+      listTimeoutMs: 120_000,
+      userAgent: "kube-observer/supervisor",
+    });
+    const discovery = new Observer(
+      { cluster: this.cluster.name, namespace: null },
+      provider.plugin,
+      this.discoveryClient.forResource(provider.plugin.resource, null),
+      {
+        send: async (messages) => this.onNamespaceMessages(messages),
+        status: (status) => this.onDiscoveryStatus(status),
+      },
+      { config: { ...this.config.observer, batchMaxDelayMs: 10 }, once: this.ctx.once },
+    );
+    this.discovery = discovery;
+    this.discoveryRun = discovery.run();
+    this.discoveryRun.then(
+      (status) => {
+        if (this.discovery === discovery && status.phase === "failed") {
+          this.log.error({ reason: status.reason }, "namespace discovery failed: observers of every namespace cannot start");
+          this.firstList.resolve();
+        }
+      },
+      (error: unknown) => this.log.error({ err: error }, "namespace discovery crashed"),
+    );
+  }
+
+  private stopDiscovery(): void {
+    this.discovery?.stop();
+    this.discovery = undefined;
+  }
+
+  private onNamespaceMessages(messages: KubeMessage[]): void {
+    for (const m of messages) {
+      if (m.action === "Applied" && m.name) {
+        this.namespaces.add(m.name);
+        this.deletedNamespaces.delete(m.name);
+      } else if (m.action === "Deleted" && m.name) {
+        this.namespaces.delete(m.name);
+        this.deletedNamespaces.add(m.name);
+      } else if (m.action === "Restarted") {
+        const present = new Set((m.present ?? []).map((p) => p.name));
+        for (const ns of this.namespaces) if (!present.has(ns)) this.deletedNamespaces.add(ns);
+        this.namespaces = present;
+        this.discoveryListed = true;
+        this.firstList.resolve();
+      }
+    }
+    if (this.discoveryListed) this.scheduleReconcile(20);
+  }
+
+  private onDiscoveryStatus(status: ObserverStatus): void {
+    const fields = { phase: status.phase, reason: status.reason, retryInMs: status.retryInMs };
+    if (status.phase === "forbidden" || status.phase === "backing-off") this.log.warn(fields, "namespace discovery %s", status.phase);
+    else this.log.debug(fields, "namespace discovery %s", status.phase);
+  }
+
+  private scheduleReconcile(delayMs: number): void {
+    if (this.closed || this.reconcileTimer) return;
+    this.reconcileTimer = setTimeout(() => {
+      this.reconcileTimer = undefined;
+      this.reconcile();
+    }, delayMs);
+  }
+
+  private reconcile(): void {
+    if (this.closed) return;
+    const desired = desiredObservers(this.cluster.name, this.actors(), this.namespaces, this.plugins);
+    let started = 0;
+    let stopped = 0;
+    for (const [key, running] of this.running) {
+      const want = desired.get(key);
+      if (want && want.plugin.file === running.desired.plugin.file) continue;
+      if (running.stopping) continue;
+      const ns = running.desired.namespace;
+      const scopeGone = ns !== null && this.deletedNamespaces.has(ns) && !want;
+      this.stopObserver(running, scopeGone ? "scope-deleted" : "shutdown");
+      stopped += 1;
+    }
+    for (const [key, want] of desired) {
+      const existing = this.running.get(key);
+      if (existing && !existing.stopping) continue;
+      if (existing?.stopping) {
+        // Replaced (e.g. a plugin file changed): start again once the old one has ended.
+        void existing.stopped.then(() => this.scheduleReconcile(0));
+        continue;
+      }
+      this.startObserver(want);
+      started += 1;
+    }
+    if (started || stopped) this.log.info({ started, stopped, observers: this.running.size }, "observers reconciled");
+  }
+
+  private startObserver(desired: DesiredObserver): void {
+    let markStopped!: () => void;
+    const running: Running = {
+      desired,
+      handle: undefined,
+      status: undefined,
+      stopping: undefined,
+      restartTimer: undefined,
+      backoff: new Backoff(this.config.observer.backoff),
+      incarnation: 0,
+      stopped: new Promise<void>((r) => (markStopped = r)),
+      markStopped: () => markStopped(),
+    };
+    this.running.set(desired.key, running);
+    this.launch(running);
+  }
+
+  private launch(running: Running): void {
+    const { desired } = running;
+    running.incarnation += 1;
+    running.status = undefined;
+    const handle = this.ctx.pool.start(
+      {
+        id: `${desired.key}#${running.incarnation}`,
+        cluster: this.cluster,
+        namespace: desired.namespace,
+        pluginName: desired.plugin.plugin.name,
+        pluginFile: desired.plugin.file,
+        config: this.config.observer,
+        once: this.ctx.once,
+      },
+      {
+        onBatch: (messages) => this.ctx.sink.deliver(messages),
+        onStatus: (status) => this.onObserverStatus(running, status),
+      },
+    );
+    running.handle = handle;
+    handle.done.then(
+      (status) => this.onObserverEnded(running, handle, status),
+      (error: unknown) => this.onObserverEnded(running, handle, error instanceof Error ? error : new Error(String(error))),
+    );
+  }
+
+  private onObserverStatus(running: Running, status: ObserverStatus): void {
+    running.status = status;
+    const { namespace, plugin } = running.desired;
+    const fields = {
+      namespace: namespace ?? undefined,
+      resource: plugin.plugin.name,
+      phase: status.phase,
+      reason: status.reason,
+      retryInMs: status.retryInMs,
+      objects: status.objects,
+    };
+    switch (status.phase) {
+      case "forbidden":
+      case "backing-off":
+        this.log.warn(fields, "observer %s", status.phase);
+        break;
+      case "failed":
+        this.log.error(fields, "observer failed");
+        break;
+      default:
+        // Thousands of observers list and watch at start-up: one line each at debug;
+        // the agent logs sync summaries at info.
+        this.log.debug(fields, "observer %s", status.phase);
+    }
+  }
+
+  private onObserverEnded(running: Running, handle: ObserverHandle, result: ObserverStatus | Error): void {
+    if (running.handle !== handle) return;
+    running.handle = undefined;
+    const key = running.desired.key;
+    if (running.stopping || this.closed || this.ctx.once) {
+      if (this.ctx.once) running.final = result;
+      if (result instanceof Error && !running.stopping) {
+        this.log.error({ observer: key, err: result.message }, "observer ended with an error");
+      }
+      if (!this.ctx.once || running.stopping || this.closed) this.running.delete(key);
+      running.markStopped();
+      return;
+    }
+    // Not asked to stop: its thread died or it crashed. Start it again (it relists).
+    const delay = running.backoff.next();
+    this.log.error(
+      { observer: key, err: result instanceof Error ? result.message : `ended in phase ${result.phase}`, restartInMs: delay },
+      "observer ended unexpectedly; restarting it",
+    );
+    running.status = { phase: "backing-off", reason: "restarting", objects: 0, synced: false, relists: 0, watchRestarts: 0 };
+    running.restartTimer = setTimeout(() => {
+      running.restartTimer = undefined;
+      if (!running.stopping && !this.closed) this.launch(running);
+    }, delay);
+  }
+
+  private stopObserver(running: Running, reason: StopReason): void {
+    if (running.stopping) return;
+    running.stopping = reason;
+    if (running.restartTimer) {
+      clearTimeout(running.restartTimer);
+      running.restartTimer = undefined;
+    }
+    if (running.handle) running.handle.stop(reason);
+    else {
+      this.running.delete(running.desired.key);
+      running.markStopped();
+    }
+  }
+}

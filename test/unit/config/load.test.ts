@@ -1,0 +1,173 @@
+// loadConfig end to end with the real dhall-to-json binary: Dhall -> JSON -> shape ->
+// semantics, and the file:line:col each problem is reported at.
+import { describe, expect, it } from "vitest";
+import { loadConfig, loadConfigJson } from "../../../core/config/load.js";
+import type { Config } from "../../../core/config/model.js";
+import { configErrors, fixture, knownResources, repoFile } from "./helpers.js";
+
+const defaults = {
+  sink: { kind: "sqlite", sqlitePath: "./kube-observer-graph.sqlite", neo4j: null },
+  wal: { path: "./kube-observer-wal.sqlite", maxBytes: 1073741824 },
+  pluginDirs: [],
+  observer: {
+    pageSize: 500,
+    watchTimeoutMinSeconds: 290,
+    watchTimeoutMaxSeconds: 600,
+    inactivityMarginSeconds: 30,
+    connectTimeoutSeconds: 10,
+    backoff: { initialMs: 800, factor: 2, maxMs: 30000, resetAfterMs: 120000, jitter: 0.2 },
+    threads: 0,
+    batchMaxMessages: 500,
+    batchMaxDelayMs: 50,
+  },
+  log: { level: "info" },
+} satisfies Omit<Config, "clusters" | "actors">;
+
+const everywhere = (resource: string) => ({ cluster: "local", namespace: "*", role: "observer" as const, resource, exclude: [] });
+
+describe("loadConfig", () => {
+  it("loads config/example.dhall", async () => {
+    const expected: Config = {
+      clusters: [{ name: "local", kubeconfig: null, context: null, inCluster: false }],
+      actors: ["pod", "configmap", "secret", "serviceaccount", "persistentvolumeclaim", "node", "namespace"].map(everywhere),
+      ...defaults,
+    };
+    expect(await loadConfig(repoFile("config/example.dhall"), knownResources)).toStrictEqual(expected);
+  });
+
+  it("fills in every default through record completion", async () => {
+    expect(await loadConfig(fixture("minimal.dhall"), knownResources)).toStrictEqual({
+      clusters: [{ name: "c1", kubeconfig: null, context: null, inCluster: false }],
+      actors: [{ cluster: "c1", namespace: "*", role: "observer", resource: "pod", exclude: [] }],
+      ...defaults,
+    });
+  });
+
+  it("keeps the defaults beside fields given explicitly, and relative paths as written", async () => {
+    const config = await loadConfig(fixture("overrides.dhall"), knownResources);
+    expect(config.clusters).toStrictEqual([{ name: "prod", kubeconfig: "./kc", context: "admin", inCluster: false }]);
+    expect(config.actors).toStrictEqual([
+      { cluster: "prod", namespace: "*", role: "observer", resource: "pod", exclude: ["kube-system"] },
+      { cluster: "prod", namespace: "team-a", role: "observer", resource: "secret", exclude: [] },
+    ]);
+    expect(config.sink).toStrictEqual({
+      kind: "neo4j",
+      sqlitePath: "./kube-observer-graph.sqlite",
+      neo4j: { uri: "bolt://localhost:7687", username: "neo4j", passwordEnv: "NEO4J_PASSWORD", database: null },
+    });
+    expect(config.observer).toStrictEqual({ ...defaults.observer, pageSize: 100, backoff: { ...defaults.observer.backoff, jitter: 0.5 } });
+    expect(config.log).toStrictEqual({ level: "debug" });
+  });
+
+  it("reads env: imports, as Text and as Dhall code", async () => {
+    const env = {
+      ...process.env,
+      KO_TEST_CLUSTER: "from-env",
+      KO_TEST_ACTORS: '[ { cluster = "from-env", namespace = "team-a", role = "observer", resource = "secret", exclude = [] : List Text } ]',
+    };
+    const config = await loadConfig(fixture("env.dhall"), knownResources, { env });
+    expect(config.clusters.map((c) => c.name)).toStrictEqual(["from-env"]);
+    expect(config.actors).toStrictEqual([{ cluster: "from-env", namespace: "team-a", role: "observer", resource: "secret", exclude: [] }]);
+
+    // Without KO_TEST_ACTORS the `?` alternative applies; without KO_TEST_CLUSTER Dhall says which variable is missing.
+    const fallback = await loadConfig(fixture("env.dhall"), knownResources, { env: { ...process.env, KO_TEST_CLUSTER: "c" } });
+    expect(fallback.actors.map((a) => a.resource)).toStrictEqual(["pod"]);
+    const env2 = { ...process.env };
+    delete env2.KO_TEST_CLUSTER;
+    expect(await configErrors(loadConfig(fixture("env.dhall"), knownResources, { env: env2 }))).toStrictEqual([
+      `${fixture("env.dhall")}:4:12: Missing environment variable: KO_TEST_CLUSTER`,
+    ]);
+  });
+
+  it("reports a Dhall type error at its file, line and column", async () => {
+    expect(await configErrors(loadConfig(fixture("type-error.dhall"), knownResources))).toStrictEqual([
+      `${fixture("type-error.dhall")}:6:18: Expression doesn't match annotation: { pageSize : - Natural + Text , … }`,
+    ]);
+  });
+
+  it("reports a missing file by name", async () => {
+    expect(await configErrors(loadConfig(fixture("no-such.dhall"), knownResources))).toStrictEqual([`${fixture("no-such.dhall")}: file not found`]);
+  });
+});
+
+describe("loadConfig: semantic errors, all of them, located in the source", () => {
+  it("unknown resources, with the known names and a suggestion", async () => {
+    const f = fixture("unknown-resource.dhall");
+    const known = "configmap, namespace, node, persistentvolumeclaim, pod, secret, serviceaccount";
+    expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
+      `${f}:7:36: actors[1].resource: unknown resource "pods" (did you mean "pod"?); the known resources are: ${known}`,
+      `${f}:8:36: actors[2].resource: unknown resource "deployment"; the known resources are: ${known}`,
+    ]);
+  });
+
+  it("unknown and duplicate clusters", async () => {
+    const f = fixture("unknown-cluster.dhall");
+    expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
+      `${f}:4:52: clusters[1].name: cluster "c1" is defined twice (also clusters[0])`,
+      `${f}:7:19: actors[1].cluster: unknown cluster "c2"; the configured clusters are: "c1"`,
+    ]);
+  });
+
+  it("duplicate actors, and a namespace that a \"*\" actor already covers", async () => {
+    const f = fixture("duplicate-actors.dhall");
+    expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
+      `${f}:8:36: actors[2].resource: duplicates actors[0] (cluster "c1", namespace "*", resource "pod")`,
+      `${f}:9:36: actors[3].namespace: namespace "default" of resource "pod" is already observed by actors[0] (namespace "*"); ` +
+        `remove one, or add "default" to that actor's exclude`,
+    ]);
+  });
+
+  it("a namespace or exclude on a cluster-scoped resource, exclude without \"*\"", async () => {
+    const f = fixture("cluster-scoped.dhall");
+    expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
+      `${f}:6:55: actors[0].namespace: resource "node" is cluster-scoped; its namespace must be "*", not "default"`,
+      `${f}:7:74: actors[1].exclude: resource "namespace" is cluster-scoped; it has no namespaces to exclude`,
+      `${f}:8:80: actors[2].exclude: only an actor with namespace "*" can exclude namespaces (this one has namespace "team-a")`,
+    ]);
+  });
+
+  it("no clusters and no actors", async () => {
+    const f = fixture("empty.dhall");
+    expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
+      `${f}:3:17: clusters: no cluster is configured`,
+      `${f}:3:52: actors: no actor is configured, so nothing would be observed`,
+    ]);
+  });
+});
+
+describe("loadConfig: shape and range errors name the JSON path", () => {
+  it("reports every range error with its path and line", async () => {
+    const f = fixture("ranges.dhall");
+    expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
+      `${f}:6:22: sink.neo4j: required when kind is "neo4j": Some T.Neo4j::{ uri = ... }`,
+      `${f}:8:9: observer.pageSize: expected an integer from 1 to 5000, got 0`,
+      `${f}:12:9: observer.threads: expected an integer from 0 to 64 (0: from the number of cores), got 65`,
+      `${f}:13:29: observer.backoff.factor: expected a number >= 1.0, got 0.5`,
+      `${f}:13:43: observer.backoff.jitter: expected a number from 0.0 to 1.0, got 1.5`,
+      `${f}:15:21: log.level: expected one of "trace", "debug", "info", "warn", "error", "fatal", got "verbose"`,
+    ]);
+  });
+
+  it("checks watch timeouts min <= max and backoff initialMs <= maxMs", async () => {
+    const f = fixture("timeouts.dhall");
+    expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
+      `${f}:9:55: observer.backoff.maxMs: must be >= initialMs (5000), got 1000`,
+      `${f}:8:9: observer.watchTimeoutMaxSeconds: must be >= watchTimeoutMinSeconds (600), got 300`,
+    ]);
+  });
+
+  it("rejects unknown and missing fields of a record written without types.dhall", async () => {
+    const f = fixture("hand-written.dhall");
+    const messages = await configErrors(loadConfigJson(f));
+    expect(messages).toContain(`${f}: sink: missing (build the configuration with config/types.dhall's record completion, T.Config::{ ... }, to get the defaults)`);
+    expect(messages).toContain(`${f}: unknown field "pagesize"`);
+  });
+});
+
+describe("loadConfigJson", () => {
+  it("returns the configuration with defaults, in model key order, without plugin checks", async () => {
+    const config = await loadConfigJson(fixture("unknown-resource.dhall"));
+    expect(Object.keys(config)).toStrictEqual(["clusters", "actors", "sink", "wal", "pluginDirs", "observer", "log"]);
+    expect(config.actors.map((a) => a.resource)).toStrictEqual(["pod", "pods", "deployment"]);
+  });
+});
