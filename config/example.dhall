@@ -37,7 +37,7 @@ in  T.Config::{
          resource plugin. The default namespace "*" means every namespace, including
          ones created later; skip some with `exclude = [ "kube-system" ]`, or name a
          single namespace with `namespace = "team-a"` (not both "*" and a namespace
-         for the same resource: that would observe it twice).
+         for the same resource, unless "*" excludes it: that would observe it twice).
       -}
       [ T.Actor::{ cluster, resource = "pod" }
       , T.Actor::{ cluster, resource = "configmap" }

@@ -1,6 +1,6 @@
 // Dhall file -> validated Config: dhall-to-json, then the shape (schema.ts), then the
 // semantics (validate.ts). Every failure is a ConfigError; several problems found in the
-// same stage come as one ConfigErrors (see configErrorList).
+// same stage come as one ConfigErrors (see configErrorList), in source order.
 //
 // Relative paths inside the configuration (kubeconfig, sqlitePath, wal.path,
 // pluginDirs) are returned as written; their consumers resolve them against the
@@ -10,14 +10,14 @@ import path from "node:path";
 import { dhallToJson, type DhallOptions } from "./dhall.js";
 import type { Config, KnownResources } from "./model.js";
 import { parseConfigJson } from "./schema.js";
-import { ConfigErrors, sourceLocator, validateConfig } from "./validate.js";
+import { byLocation, ConfigErrors, sourceLocator, validateConfig } from "./validate.js";
 
 /** Loads, checks and returns the configuration in `file`. Rejects with a ConfigError
  *  (a ConfigErrors when there are several problems). */
 export async function loadConfig(file: string, knownResources: KnownResources, options: DhallOptions = {}): Promise<Config> {
   const { config, locate } = await evaluate(file, options);
   const errors = validateConfig(config, knownResources, locate);
-  if (errors.length > 0) throw new ConfigErrors(errors);
+  if (errors.length > 0) throw new ConfigErrors(byLocation(errors));
   return config;
 }
 
@@ -34,6 +34,6 @@ async function evaluate(file: string, options: DhallOptions) {
   const source = await readFile(path.resolve(options.cwd ?? process.cwd(), file), "utf8").catch(() => "");
   const locate = sourceLocator(file, source, json);
   const parsed = parseConfigJson(json, locate);
-  if ("errors" in parsed) throw new ConfigErrors(parsed.errors);
+  if ("errors" in parsed) throw new ConfigErrors(byLocation(parsed.errors));
   return { config: parsed.config, locate };
 }

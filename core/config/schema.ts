@@ -77,7 +77,7 @@ const sink = z
   })
   .superRefine((s, ctx) => {
     if (s.kind === "neo4j" && s.neo4j === null) {
-      ctx.addIssue({ code: "custom", path: ["neo4j"], message: 'required when kind is "neo4j": Some T.Neo4j::{ uri = ... }' });
+      ctx.addIssue({ code: "custom", path: ["neo4j"], message: 'required when kind is "neo4j" (neo4j = Some T.Neo4j::{ uri = "bolt://..." })' });
     }
   });
 
@@ -111,7 +111,9 @@ export function parseConfigJson(json: unknown, locate: Locate): { config: Config
       const at = issue.path.filter((p): p is string | number => typeof p !== "symbol");
       const where = formatJsonPath(at);
       const message = describeIssue(issue, valueAt(json, at));
-      return new ConfigError(locate(at, valueAt(json, at)), where ? `${where}: ${message}` : message);
+      // An unknown field is written in the source even though the schema lacks it.
+      const spot = issue.code === "unrecognized_keys" && issue.keys[0] !== undefined ? [...at, issue.keys[0]] : at;
+      return new ConfigError(locate(spot, valueAt(json, spot)), where ? `${where}: ${message}` : message);
     }),
   };
 }
@@ -126,7 +128,7 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
     return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
   }
   if (value === undefined && issue.code === "invalid_type") {
-    return "missing (build the configuration with config/types.dhall's record completion, T.Config::{ ... }, to get the defaults)";
+    return "missing (config/types.dhall's record completion, T.Config::{ ... }, fills in defaults)";
   }
   if (issue.code === "invalid_type" && issue.message.startsWith("Invalid input")) return `expected ${issue.expected}`;
   const shown = value !== null && typeof value !== "object" ? `, got ${JSON.stringify(value)}` : "";

@@ -18,6 +18,16 @@ export class ConfigErrors extends ConfigError {
   }
 }
 
+/** Errors in source order; those without a line (file-wide) last, in their order. */
+export function byLocation(errors: readonly ConfigError[]): ConfigError[] {
+  const rank = (e: ConfigError) => [e.location.line ?? Number.MAX_SAFE_INTEGER, e.location.column ?? 0] as const;
+  return [...errors].sort((a, b) => {
+    const [la, ca] = rank(a);
+    const [lb, cb] = rank(b);
+    return la - lb || ca - cb;
+  });
+}
+
 /** The individual problems behind a ConfigError. */
 export function configErrorList(error: ConfigError): readonly ConfigError[] {
   return error instanceof ConfigErrors ? error.errors : [error];
@@ -99,7 +109,8 @@ export function validateConfig(config: Config, knownResources: KnownResources, l
 
 function unknownResource(name: string, known: KnownResources): string {
   const names = [...known.keys()].sort();
-  const close = names.filter((n) => editDistance(n, name) <= 2);
+  // One typo per four letters: "pods" suggests "pod", not "node".
+  const close = names.filter((n) => editDistance(n, name) <= Math.max(1, Math.floor(name.length / 4)));
   const hint = close.length > 0 ? ` (did you mean ${close.map((n) => `"${n}"`).join(" or ")}?)` : "";
   return `unknown resource "${name}"${hint}; the known resources are: ${names.join(", ") || "none"}`;
 }
@@ -134,7 +145,8 @@ export function fileLocator(file: string): Locate {
 /** Finds `field = value` (then the bare literal `"value"`) for the JSON path, in the
  *  top-level file with its comments blanked out. For the n-th array element with a
  *  given value, the n-th match is taken (duplicates point at the second one). A value
- *  absent from the JSON (a missing field) is located at its nearest enclosing field. */
+ *  absent from the JSON (a missing field), or not written in the file (a default), is
+ *  located at its nearest enclosing field that is written there. */
 export function sourceLocator(file: string, source: string, json: unknown): Locate {
   const text = scanDhall(source).masked;
 
@@ -149,19 +161,26 @@ export function sourceLocator(file: string, source: string, json: unknown): Loca
     return fallback === undefined ? undefined : { file, ...lineColumn(source, fallback) };
   };
 
+  /** The nearest enclosing field that is written in the source (a record left at its
+   *  default has no text of its own). */
+  const enclosing = (at: JsonPath): ConfigLocation | undefined => {
+    for (const key of at.filter((p): p is string => typeof p === "string").reverse()) {
+      const found = find([fieldPattern(key)], 0);
+      if (found) return found;
+    }
+    return undefined;
+  };
+
   return (at, value) => {
     const keyIndex = at.findLastIndex((p) => typeof p === "string");
     const key = at[keyIndex];
     if (typeof key !== "string") return { file };
-    if (value === undefined) {
-      // Missing: point at the record that lacks it, i.e. the enclosing field.
-      const parent = at.slice(0, keyIndex).findLast((p): p is string => typeof p === "string");
-      return (parent === undefined ? undefined : find([fieldPattern(parent)], 0)) ?? { file };
-    }
-    const literal = dhallLiteral(value);
+    const literal = value === undefined ? undefined : dhallLiteral(value);
     const patterns = literal ? [fieldPattern(key, literal)] : [fieldPattern(key)];
     if (typeof value === "string" && literal) patterns.push(new RegExp(literal, "g"));
-    return find(patterns, occurrenceOf(json, at, value)) ?? { file };
+    // A missing value has no text: go straight to the record that lacks it.
+    const found = value === undefined ? undefined : find(patterns, occurrenceOf(json, at, value));
+    return found ?? enclosing(at.slice(0, keyIndex)) ?? { file };
   };
 }
 

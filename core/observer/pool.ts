@@ -57,6 +57,7 @@ export class ObserverPool {
     const send = (message: ToWorker): void => port1.postMessage(message);
     port1.on("message", (message: FromWorker) => {
       if (message.type === "status") callbacks.onStatus(message.status);
+      else if (message.type === "end") port1.close();
       else if (message.type === "batch") {
         callbacks.onBatch(message.messages).then(
           () => send({ type: "ack", batch: message.batch }),
@@ -65,10 +66,8 @@ export class ObserverPool {
       }
     });
     const done = this.pool.run({ port: port2, spec }, { transferList: [port2] }) as Promise<ObserverStatus>;
-    const cleanup = (): void => {
-      port1.close();
-    };
-    done.then(cleanup, cleanup);
+    // A thread that died posts no "end".
+    done.catch(() => port1.close());
     return {
       spec,
       stop: (reason = "shutdown") => send({ type: "stop", reason }),

@@ -19,4 +19,6 @@ export type ToWorker = { type: "ack"; batch: number } | { type: "stop"; reason: 
 
 export type FromWorker =
   | { type: "batch"; batch: number; messages: KubeMessage[] }
-  | { type: "status"; status: ObserverStatus };
+  | { type: "status"; status: ObserverStatus }
+  /** Last message on the port: everything before it has been posted. */
+  | { type: "end" };

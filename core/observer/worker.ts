@@ -75,6 +75,9 @@ export default async function runObserverTask({ port, spec }: { port: MessagePor
     if (stopRequested?.type === "stop") observer.stop(stopRequested.reason);
     return await observer.run();
   } finally {
+    // The task's result travels on Piscina's channel, which may overtake this port's
+    // messages; "end" tells the main thread when it may close its side.
+    post({ type: "end" });
     port.close();
   }
 }

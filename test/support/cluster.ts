@@ -58,3 +58,56 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 export function statusOf(error: unknown): number | undefined {
   return error instanceof k8s.ApiException ? error.code : undefined;
 }
+
+/** Runs fn over items with at most `concurrency` in flight. */
+export async function forEachLimited<T>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      await fn(items[index]!, index);
+    }
+  });
+  await Promise.all(workers);
+}
+
+/** Creates a namespace and waits for kube-controller-manager to give it its default ServiceAccount. */
+export async function createNamespace(core: k8s.CoreV1Api, name: string, labels: Record<string, string> = {}): Promise<void> {
+  await core.createNamespace({ body: { metadata: { name, labels } } });
+  await eventually(`the default ServiceAccount in ${name}`, () => core.readNamespacedServiceAccount({ name: "default", namespace: name }).catch(() => undefined));
+}
+
+export async function deleteNamespaces(core: k8s.CoreV1Api, names: readonly string[]): Promise<void> {
+  await forEachLimited(names, 20, (name) => core.deleteNamespace({ name }).catch(() => undefined));
+}
+
+/** A minimal Pod (it stays Pending: there is no scheduler). */
+export function podManifest(name: string, extra: Partial<k8s.V1PodSpec> = {}, labels: Record<string, string> = {}): k8s.V1Pod {
+  return {
+    metadata: { name, labels },
+    spec: { containers: [{ name: "main", image: "registry.example/app:1.0" }], ...extra },
+  };
+}
+
+/** Sum of apiserver_request_total samples whose labels include all of `labels`. */
+export async function apiserverRequestCount(labels: Record<string, string>): Promise<number> {
+  const env = devEnv();
+  const { request } = await import("node:https");
+  const { readFileSync } = await import("node:fs");
+  const text = await new Promise<string>((resolveText, reject) => {
+    const req = request(`${env.apiserverUrl}/metrics`, { ca: readFileSync(env.caFile), headers: { authorization: `Bearer ${env.adminToken}` } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (c: string) => (body += c)).on("end", () => resolveText(body));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("apiserver_request_total{")) continue;
+    const labelText = line.slice(line.indexOf("{") + 1, line.lastIndexOf("}"));
+    const matches = Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`));
+    if (matches) total += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return total;
+}

@@ -103,8 +103,8 @@ describe("loadConfig: semantic errors, all of them, located in the source", () =
   it("unknown and duplicate clusters", async () => {
     const f = fixture("unknown-cluster.dhall");
     expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
-      `${f}:4:52: clusters[1].name: cluster "c1" is defined twice (also clusters[0])`,
-      `${f}:7:19: actors[1].cluster: unknown cluster "c2"; the configured clusters are: "c1"`,
+      `${f}:4:61: clusters[1].name: cluster "c1" is defined twice (also clusters[0])`,
+      `${f}:7:20: actors[1].cluster: unknown cluster "c2"; the configured clusters are: "c1"`,
     ]);
   });
 
@@ -121,8 +121,8 @@ describe("loadConfig: semantic errors, all of them, located in the source", () =
     const f = fixture("cluster-scoped.dhall");
     expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
       `${f}:6:55: actors[0].namespace: resource "node" is cluster-scoped; its namespace must be "*", not "default"`,
-      `${f}:7:74: actors[1].exclude: resource "namespace" is cluster-scoped; it has no namespaces to exclude`,
-      `${f}:8:80: actors[2].exclude: only an actor with namespace "*" can exclude namespaces (this one has namespace "team-a")`,
+      `${f}:7:72: actors[1].exclude: resource "namespace" is cluster-scoped; it has no namespaces to exclude`,
+      `${f}:8:88: actors[2].exclude: only an actor with namespace "*" can exclude namespaces (this one has namespace "team-a")`,
     ]);
   });
 
@@ -130,7 +130,7 @@ describe("loadConfig: semantic errors, all of them, located in the source", () =
     const f = fixture("empty.dhall");
     expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
       `${f}:3:17: clusters: no cluster is configured`,
-      `${f}:3:52: actors: no actor is configured, so nothing would be observed`,
+      `${f}:3:54: actors: no actor is configured, so nothing would be observed`,
     ]);
   });
 });
@@ -139,28 +139,29 @@ describe("loadConfig: shape and range errors name the JSON path", () => {
   it("reports every range error with its path and line", async () => {
     const f = fixture("ranges.dhall");
     expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
-      `${f}:6:22: sink.neo4j: required when kind is "neo4j": Some T.Neo4j::{ uri = ... }`,
+      `${f}:6:7: sink.neo4j: required when kind is "neo4j" (neo4j = Some T.Neo4j::{ uri = "bolt://..." })`,
       `${f}:8:9: observer.pageSize: expected an integer from 1 to 5000, got 0`,
-      `${f}:12:9: observer.threads: expected an integer from 0 to 64 (0: from the number of cores), got 65`,
-      `${f}:13:29: observer.backoff.factor: expected a number >= 1.0, got 0.5`,
-      `${f}:13:43: observer.backoff.jitter: expected a number from 0.0 to 1.0, got 1.5`,
-      `${f}:15:21: log.level: expected one of "trace", "debug", "info", "warn", "error", "fatal", got "verbose"`,
+      `${f}:10:9: observer.watchTimeoutMaxSeconds: must be >= watchTimeoutMinSeconds (600), got 300`,
+      `${f}:11:9: observer.threads: expected an integer from 0 to 64 (0: from the number of cores), got 65`,
+      `${f}:12:32: observer.backoff.factor: expected a number >= 1.0, got 0.5`,
+      `${f}:12:46: observer.backoff.jitter: expected a number from 0.0 to 1.0, got 1.5`,
+      `${f}:14:22: log.level: expected one of "trace", "debug", "info", "warn", "error", "fatal", got "verbose"`,
     ]);
   });
 
   it("checks watch timeouts min <= max and backoff initialMs <= maxMs", async () => {
     const f = fixture("timeouts.dhall");
     expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
-      `${f}:9:55: observer.backoff.maxMs: must be >= initialMs (5000), got 1000`,
       `${f}:8:9: observer.watchTimeoutMaxSeconds: must be >= watchTimeoutMinSeconds (600), got 300`,
+      `${f}:9:50: observer.backoff.maxMs: must be >= initialMs (5000), got 1000`,
     ]);
   });
 
   it("rejects unknown and missing fields of a record written without types.dhall", async () => {
     const f = fixture("hand-written.dhall");
     const messages = await configErrors(loadConfigJson(f));
-    expect(messages).toContain(`${f}: sink: missing (build the configuration with config/types.dhall's record completion, T.Config::{ ... }, to get the defaults)`);
-    expect(messages).toContain(`${f}: unknown field "pagesize"`);
+    expect(messages).toContain(`${f}: sink: missing (config/types.dhall's record completion, T.Config::{ ... }, fills in defaults)`);
+    expect(messages).toContain(`${f}:4:3: unknown field "pagesize"`);
   });
 });
 

@@ -1,0 +1,76 @@
+// Observers follow the cluster: namespaces that appear and disappear, and watches the
+// server closes on its timeout resume from their resourceVersion without a relist.
+import { afterAll, describe, expect, it } from "vitest";
+import * as k8s from "@kubernetes/client-node";
+import { AgentProcess, scopeMessages, writeConfig } from "../../support/agent.js";
+import { adminKubeConfig, apiserverRequestCount, createNamespace, deleteNamespaces, uniqueName } from "../../support/cluster.js";
+
+const kc = adminKubeConfig();
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const created: string[] = [];
+const agents: AgentProcess[] = [];
+
+afterAll(async () => {
+  await Promise.all(agents.map((a) => a.stop()));
+  await deleteNamespaces(core, created);
+});
+
+describe("namespaces appearing and disappearing", () => {
+  it("observes a namespace created while running within 5 s, and stops observing it when it is deleted", async () => {
+    const prefix = uniqueName("dyn");
+    const config = writeConfig({ actors: [{ resource: "configmap" }, { resource: "secret" }], logLevel: "debug" });
+    const agent = AgentProcess.run(config);
+    agents.push(agent);
+    await agent.waitForLog("initial sync", (l) => l.msg === "initial sync complete", 60_000);
+
+    const ns = `${prefix}-late`;
+    created.push(ns);
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    const createdAt = Date.now();
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "hello" }, data: { a: "b" } } });
+    const seen = await agent.waitForMessage("the new namespace's ConfigMap", (m) => m.namespace === ns && m.name === "hello" && m.action === "Applied", 15_000);
+    expect(Date.parse(seen.observedAt) - createdAt).toBeLessThan(5_000);
+    expect(scopeMessages(agent.messages, "secret", ns).some((m) => m.action === "Restarted")).toBe(true);
+
+    await core.deleteNamespace({ name: ns });
+    await agent.waitForMessage("Deleted for the ConfigMap", (m) => m.namespace === ns && m.name === "hello" && m.action === "Deleted", 90_000);
+    for (const resource of ["configmap", "secret"]) {
+      await agent.waitForLog(`the ${resource} observer of ${ns} to stop`, (l) => l.namespace === ns && l.resource === resource && l.phase === "stopped", 90_000);
+    }
+    // Its scope ends with an empty boundary: downstream sweeps whatever was left.
+    const last = scopeMessages(agent.messages, "configmap", ns).filter((m) => m.action === "Restarted").at(-1);
+    expect(last?.present).toEqual([]);
+  });
+});
+
+describe("watch timeouts", () => {
+  it("re-watches from the last resourceVersion when the server closes the watch, without a LIST", async () => {
+    const ns = uniqueName("timeout");
+    created.push(ns);
+    await createNamespace(core, ns);
+    const listsBefore = await apiserverRequestCount({ verb: "LIST", resource: "persistentvolumeclaims" });
+    const watchesBefore = await apiserverRequestCount({ verb: "WATCH", resource: "persistentvolumeclaims" });
+
+    const config = writeConfig({
+      actors: [{ resource: "persistentvolumeclaim", namespace: ns }],
+      observer: { watchTimeoutMinSeconds: 2, watchTimeoutMaxSeconds: 2 },
+    });
+    const agent = AgentProcess.run(config);
+    agents.push(agent);
+    await agent.waitForMessage("the first boundary", (m) => m.action === "Restarted");
+    // Several 2-second watches come and go; a change made late is still delivered.
+    await new Promise((r) => setTimeout(r, 9_000));
+    await core.createNamespacedPersistentVolumeClaim({
+      namespace: ns,
+      body: { metadata: { name: "late" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } },
+    });
+    await agent.waitForMessage("the PVC created after several watch timeouts", (m) => m.name === "late" && m.action === "Applied");
+    await agent.stop();
+
+    const lists = (await apiserverRequestCount({ verb: "LIST", resource: "persistentvolumeclaims" })) - listsBefore;
+    const watches = (await apiserverRequestCount({ verb: "WATCH", resource: "persistentvolumeclaims" })) - watchesBefore;
+    expect(lists).toBe(1);
+    expect(watches).toBeGreaterThanOrEqual(4);
+    expect(agent.messages.filter((m) => m.action === "Restarted")).toHaveLength(1);
+  });
+});
