@@ -16,6 +16,7 @@ export class Agent {
   private pool: ObserverPool | undefined;
   private readonly supervisors = new Map<string, ClusterSupervisor>();
   private plugins: PluginSet | undefined;
+  private stopped = false;
 
   constructor(
     private config: Config,
@@ -70,16 +71,19 @@ export class Agent {
     return total;
   }
 
-  /** Resolves once every observer has delivered its first complete list. */
-  async initialSync(pollMs = 200): Promise<{ scopes: number; synced: number; objects: number }> {
-    for (;;) {
+  /** Resolves once every observer has delivered its first complete list; undefined
+   *  if the agent stops first. */
+  async initialSync(pollMs = 200): Promise<{ scopes: number; synced: number; objects: number } | undefined> {
+    while (!this.stopped) {
       const p = this.syncProgress();
       if (p.scopes > 0 && p.synced >= p.scopes) return p;
-      await new Promise((r) => setTimeout(r, pollMs));
+      await new Promise((r) => setTimeout(r, pollMs).unref());
     }
+    return undefined;
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await Promise.all([...this.supervisors.values()].map((s) => s.stop()));
     this.supervisors.clear();
     await this.pool?.close();

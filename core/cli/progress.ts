@@ -15,10 +15,13 @@ export class ProgressLine {
 
   start(): void {
     this.timer = setInterval(() => this.render(), 200);
+    this.timer.unref();
   }
 
   done(): void {
+    if (this.timer === undefined) return;
     clearInterval(this.timer);
+    this.timer = undefined;
     this.render();
     this.update.done();
   }

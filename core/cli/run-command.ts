@@ -77,7 +77,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
 
     void agent.initialSync().then((p) => {
       progress?.done();
-      log.info({ scopes: p.scopes, objects: p.objects, seconds: (Date.now() - started) / 1000 }, "initial sync complete");
+      if (p) log.info({ scopes: p.scopes, objects: p.objects, seconds: (Date.now() - started) / 1000 }, "initial sync complete");
     });
 
     let current = JSON.stringify(config);
@@ -115,9 +115,13 @@ export const runCommand: CommandModule<object, RunArgs> = {
       process.on("SIGTERM", onTerm);
     });
     watcher.stop();
+    progress?.done();
     await reloading;
     await agent.stop();
     log.info({ messages: sink.delivered }, "stopped");
     log.flush();
+    // Everything is delivered; a handle some library left open must not keep a pod in
+    // Terminating until SIGKILL.
+    setTimeout(() => process.exit(process.exitCode ?? 0), 2_000).unref();
   },
 };

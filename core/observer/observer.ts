@@ -20,6 +20,8 @@ export interface ObserverStatus {
   errorKind?: ApiError["kind"];
   /** Milliseconds until the next attempt, when backing off. */
   retryInMs?: number;
+  /** Consecutive failed attempts (backing-off/forbidden); every retry reports a status. */
+  failures?: number;
   objects: number;
   /** A complete list has been delivered at least once (initial sync done). */
   synced: boolean;
@@ -193,7 +195,8 @@ export class Observer {
     this.listsCompleted += 1;
     this.push(this.boundaryMessage([...listed.values()], resourceVersion));
     this.flush();
-    this.setStatus({ phase: this.options.once ? "listing" : "watching", objects: this.store.size });
+    // "watching" once the watch is actually open (watchStarted).
+    this.setStatus({ phase: "listing", objects: this.store.size });
   }
 
   private onApplied(object: KubeObject, resourceVersion: string): void {
@@ -316,6 +319,7 @@ export class Observer {
       reason: error.message,
       errorKind: error.kind,
       retryInMs: delay,
+      failures: this.backoff.failures,
       watchRestarts: this.lastStatus.watchRestarts + (this.watcher.state.kind === "watch-pending" ? 1 : 0),
     });
     await new Promise<void>((resolve) => {
@@ -337,7 +341,10 @@ export class Observer {
       ...change,
     };
     const changed =
-      next.phase !== this.lastStatus.phase || next.reason !== this.lastStatus.reason || next.synced !== this.lastStatus.synced;
+      next.phase !== this.lastStatus.phase ||
+      next.reason !== this.lastStatus.reason ||
+      next.synced !== this.lastStatus.synced ||
+      next.failures !== this.lastStatus.failures;
     this.lastStatus = next;
     if (changed) this.outlet.status(next);
   }

@@ -57,6 +57,8 @@ export class ClusterSupervisor {
   private closed = false;
   private readonly log: Logger;
   private firstList: { promise: Promise<void>; resolve: () => void };
+  private phaseTimer: NodeJS.Timeout | undefined;
+  private lastPhases = "";
 
   constructor(
     private cluster: ClusterConfig,
@@ -77,6 +79,8 @@ export class ClusterSupervisor {
 
   /** Starts namespace discovery (when an actor needs it) and the observers. */
   async start(): Promise<void> {
+    this.phaseTimer = setInterval(() => this.logPhases(), 1_000);
+    this.phaseTimer.unref();
     this.ensureDiscovery();
     if (!this.discovery) this.firstList.resolve();
     await this.firstList.promise;
@@ -104,6 +108,7 @@ export class ClusterSupervisor {
   async stop(): Promise<void> {
     this.closed = true;
     clearTimeout(this.reconcileTimer);
+    clearInterval(this.phaseTimer);
     this.stopDiscovery();
     for (const running of this.running.values()) this.stopObserver(running, "shutdown");
     await Promise.all([...this.running.values()].map((r) => r.stopped));
@@ -140,6 +145,15 @@ export class ClusterSupervisor {
       objects += r.status?.objects ?? 0;
     }
     return { scopes: this.running.size, synced, objects };
+  }
+
+  /** One summary line whenever the number of observers per phase changes (at most 1/s). */
+  private logPhases(): void {
+    const counts = Object.fromEntries(Object.entries(this.phaseCounts()).filter(([, n]) => n > 0));
+    const text = JSON.stringify(counts);
+    if (text === this.lastPhases) return;
+    this.lastPhases = text;
+    this.log.info({ observers: this.running.size, phases: counts }, "observer phases");
   }
 
   get observerCount(): number {
@@ -296,6 +310,7 @@ export class ClusterSupervisor {
   }
 
   private onObserverStatus(running: Running, status: ObserverStatus): void {
+    const previous = running.status?.phase;
     running.status = status;
     const { namespace, plugin } = running.desired;
     const fields = {
@@ -304,12 +319,16 @@ export class ClusterSupervisor {
       phase: status.phase,
       reason: status.reason,
       retryInMs: status.retryInMs,
+      failures: status.failures,
       objects: status.objects,
     };
     switch (status.phase) {
       case "forbidden":
       case "backing-off":
-        this.log.warn(fields, "observer %s", status.phase);
+        // Warn when it starts; each further retry at debug, so a long outage does not
+        // flood the log but stays visible.
+        if (previous === status.phase) this.log.debug(fields, "observer still %s", status.phase);
+        else this.log.warn(fields, "observer %s", status.phase);
         break;
       case "failed":
         this.log.error(fields, "observer failed");

@@ -1,5 +1,6 @@
 // Helpers for tests that talk to the local kube-apiserver and Neo4j.
 import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { inject } from "vitest";
 import * as k8s from "@kubernetes/client-node";
 import neo4j, { type Driver } from "neo4j-driver";
@@ -110,4 +111,17 @@ export async function apiserverRequestCount(labels: Record<string, string>): Pro
     if (matches) total += Number(line.slice(line.lastIndexOf(" ") + 1));
   }
   return total;
+}
+
+/** Writes a kubeconfig for the local cluster that authenticates with `token`. */
+export function writeTokenKubeconfig(token: string, dir: string): string {
+  const file = `${dir}/kubeconfig-token`;
+  writeFileSync(file, tokenKubeConfig(token).exportConfig(), { mode: 0o600 });
+  return file;
+}
+
+/** A ServiceAccount token from the TokenRequest API. */
+export async function serviceAccountToken(core: k8s.CoreV1Api, namespace: string, name: string): Promise<string> {
+  const response = await core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+  return response.status!.token;
 }

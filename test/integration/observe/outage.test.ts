@@ -1,0 +1,115 @@
+// Faults the observers survive: kube-apiserver restarting while objects are deleted and
+// recreated behind its back, and a worker thread dying under its observers.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { randomUUID } from "node:crypto";
+import { afterAll, describe, expect, it } from "vitest";
+import * as k8s from "@kubernetes/client-node";
+import { startServerAgain, stopServer } from "../../../scripts/devenv/env.js";
+import { AgentProcess, repoRoot, scopeMessages, writeConfig } from "../../support/agent.js";
+import { adminKubeConfig, createNamespace, deleteNamespaces, uniqueName } from "../../support/cluster.js";
+import { etcdDelete, etcdPut } from "../../support/etcd.js";
+
+const kc = adminKubeConfig();
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const created: string[] = [];
+const agents: AgentProcess[] = [];
+
+afterAll(async () => {
+  await Promise.all(agents.map((a) => a.stop()));
+  await deleteNamespaces(core, created);
+});
+
+describe("kube-apiserver restart", () => {
+  it("relists after the restart: deletes made while it was down arrive, a recreated name is delete-then-add", async () => {
+    const ns = uniqueName("outage");
+    created.push(ns);
+    await createNamespace(core, ns);
+    const originals: Record<string, string> = {};
+    for (const name of ["gone", "recreated", "kept"]) {
+      const cm = await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name }, data: { v: "1" } } });
+      originals[name] = cm.metadata!.uid!;
+    }
+    const agent = AgentProcess.run(writeConfig({ actors: [{ resource: "configmap", namespace: ns }], backoff: { initialMs: 200, maxMs: 2000 } }));
+    agents.push(agent);
+    await agent.waitForMessage("the first boundary", (m) => m.action === "Restarted");
+    const before = agent.messages.length;
+
+    await stopServer("kube-apiserver");
+    // Behind the apiserver's back: one ConfigMap deleted, one replaced by a new object
+    // (new uid) under the same name. etcd decodes JSON as well as protobuf.
+    expect(await etcdDelete(`/registry/configmaps/${ns}/gone`)).toBe(1);
+    const newUid = randomUUID();
+    await etcdPut(
+      `/registry/configmaps/${ns}/recreated`,
+      JSON.stringify({
+        kind: "ConfigMap",
+        apiVersion: "v1",
+        metadata: { name: "recreated", namespace: ns, uid: newUid, creationTimestamp: new Date().toISOString() },
+        data: { v: "2" },
+      }),
+    );
+    await agent.waitForLog("the observer to notice the outage", (l) => l.phase === "backing-off" && l.namespace === ns, 30_000);
+    await startServerAgain("kube-apiserver");
+
+    const boundary = await agent.waitFor(
+      "a second boundary after the restart",
+      () => agent.messages.slice(before).find((m) => m.action === "Restarted"),
+      60_000,
+    );
+    const after = scopeMessages(agent.messages.slice(before), "configmap", ns);
+    const upToBoundary = after.slice(0, after.indexOf(boundary) + 1);
+    const summary = upToBoundary.filter((m) => m.name !== "kube-root-ca.crt").map((m) => `${m.action} ${m.name ?? ""} ${m.uid ?? ""}`);
+    // Delete (old uid) comes before Applied (new uid) for the recreated name.
+    expect(summary.indexOf(`Deleted recreated ${originals.recreated}`)).toBeGreaterThanOrEqual(0);
+    expect(summary.indexOf(`Deleted recreated ${originals.recreated}`)).toBeLessThan(summary.indexOf(`Applied recreated ${newUid}`));
+    expect(summary).toContain(`Deleted gone ${originals.gone}`);
+    expect(summary).toContain(`Applied kept ${originals.kept}`);
+    expect(summary.at(-1)).toBe("Restarted  ");
+    expect(boundary.present!.map((p) => `${p.name} ${p.uid}`).filter((p) => !p.startsWith("kube-root-ca.crt")).sort()).toEqual(
+      [`kept ${originals.kept}`, `recreated ${newUid}`].sort(),
+    );
+    // And it watches again: a change after the restart arrives.
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "after" }, data: { v: "1" } } });
+    await agent.waitForMessage("a ConfigMap created after the restart", (m) => m.name === "after" && m.action === "Applied");
+  });
+});
+
+describe("a worker thread dying", () => {
+  it("is replaced, and the observers that ran on it relist and resume", async () => {
+    const ns = uniqueName("crash");
+    created.push(ns);
+    await createNamespace(core, ns);
+    await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: "s1" }, stringData: { k: "v" } } });
+    const marker = join(mkdtempSync(join(tmpdir(), "kube-observer-crash-")), "crashed");
+    const config = writeConfig({
+      actors: [
+        { resource: "secret", namespace: ns },
+        { resource: "crash-once", namespace: ns },
+      ],
+      observer: { threads: 1 },
+      backoff: { initialMs: 200, maxMs: 2000 },
+      pluginDirs: [resolve(repoRoot, "test/fixtures/plugins/crash-once")],
+    });
+    const agent = AgentProcess.run(config, [], { CRASH_ONCE_MARKER: marker });
+    agents.push(agent);
+    await agent.waitFor("both boundaries", () => (agent.messages.filter((m) => m.action === "Restarted").length >= 2 ? true : undefined));
+
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "bomb", labels: { "kube-observer-test/crash": "thread" } }, data: { a: "b" } } });
+    // Every observer on the (only) thread ends, and is started again.
+    for (const resource of ["secret", "crash-once"]) {
+      await agent.waitForLog(`${resource} observer restarted`, (l) => l.msg === "observer ended unexpectedly; restarting it" && String(l.observer).endsWith(`/${ns}/${resource}`), 30_000);
+    }
+    // They relist: a second boundary per scope, and the secret is there again.
+    await agent.waitFor("second boundaries", () =>
+      ["secret", "crash-once"].every((r) => scopeMessages(agent.messages, r, ns).filter((m) => m.action === "Restarted").length >= 2) ? true : undefined,
+    30_000);
+    const secretBoundaries = scopeMessages(agent.messages, "secret", ns).filter((m) => m.action === "Restarted");
+    expect(secretBoundaries.at(-1)!.present!.map((p) => p.name)).toContain("s1");
+    // And resume watching on the new thread.
+    await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: "s2" }, stringData: { k: "v" } } });
+    await agent.waitForMessage("a Secret created after the crash", (m) => m.name === "s2" && m.action === "Applied");
+    expect(agent.messages.some((m) => m.resource === "crash-once" && m.name === "bomb" && m.action === "Applied")).toBe(true);
+  });
+});

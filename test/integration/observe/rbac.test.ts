@@ -1,0 +1,78 @@
+// An agent whose ServiceAccount may not read Secrets: everything else flows, the Secret
+// observer reports "forbidden" and keeps retrying with backoff, no Secret boundary is
+// emitted (a 403 must never sweep), and once access is granted it recovers by itself.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import * as k8s from "@kubernetes/client-node";
+import { AgentProcess, scopeMessages, writeConfig } from "../../support/agent.js";
+import { adminKubeConfig, createNamespace, deleteNamespaces, serviceAccountToken, uniqueName, writeTokenKubeconfig } from "../../support/cluster.js";
+
+const kc = adminKubeConfig();
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+const ns = uniqueName("rbac");
+const roleName = `${ns}-observer`;
+let agent: AgentProcess | undefined;
+
+afterAll(async () => {
+  await agent?.stop();
+  await rbac.deleteClusterRole({ name: roleName }).catch(() => undefined);
+  await rbac.deleteClusterRoleBinding({ name: roleName }).catch(() => undefined);
+  await deleteNamespaces(core, [ns]);
+});
+
+describe("an agent without permission to read Secrets", () => {
+  it("observes the rest, reports the Secret observer forbidden without a boundary, and recovers when granted", async () => {
+    await createNamespace(core, ns);
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "visible" }, data: { a: "b" } } });
+    await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: "hidden" }, stringData: { k: "v" } } });
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: "observer" } } });
+    await rbac.createClusterRole({
+      body: { metadata: { name: roleName }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["list", "watch"] }] },
+    });
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: roleName },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: roleName },
+        subjects: [{ kind: "ServiceAccount", name: "observer", namespace: ns }],
+      },
+    });
+    const kubeconfig = writeTokenKubeconfig(await serviceAccountToken(core, ns, "observer"), mkdtempSync(join(tmpdir(), "kube-observer-rbac-")));
+    agent = AgentProcess.run(
+      writeConfig({
+        kubeconfig,
+        actors: [
+          { resource: "configmap", namespace: ns },
+          { resource: "secret", namespace: ns },
+        ],
+        backoff: { initialMs: 200, maxMs: 1000 },
+        logLevel: "debug",
+      }),
+    );
+    const a = agent;
+
+    await a.waitForMessage("the ConfigMap boundary", (m) => m.resource === "configmap" && m.action === "Restarted");
+    expect(scopeMessages(a.messages, "configmap", ns).some((m) => m.name === "visible" && m.action === "Applied")).toBe(true);
+    // Forbidden: reported once (a warning), then retried with backoff, not abandoned —
+    // the apiserver counts the refused LISTs.
+    const forbidden = await a.waitForLog("the forbidden report", (l) => l.resource === "secret" && l.phase === "forbidden", 20_000);
+    expect(forbidden.level).toBe(40);
+    expect(String(forbidden.reason)).toMatch(/forbidden/i);
+    expect(scopeMessages(a.messages, "secret", ns)).toEqual([]);
+    const retried = await a.waitForLog("a third refused attempt", (l) => l.resource === "secret" && l.msg === "observer still forbidden" && Number(l.failures) >= 3, 20_000);
+    expect(retried.level).toBe(20);
+    expect(scopeMessages(a.messages, "secret", ns)).toEqual([]);
+
+    // The operator fixes the RBAC: the observer recovers without a restart.
+    await rbac.replaceClusterRole({
+      name: roleName,
+      body: { metadata: { name: roleName }, rules: [{ apiGroups: [""], resources: ["configmaps", "secrets"], verbs: ["list", "watch"] }] },
+    });
+    const boundary = await a.waitForMessage("the Secret boundary after the grant", (m) => m.resource === "secret" && m.action === "Restarted", 30_000);
+    expect(boundary.present!.map((p) => p.name)).toContain("hidden");
+    // The ConfigMap observer never restarted meanwhile.
+    expect(scopeMessages(a.messages, "configmap", ns).filter((m) => m.action === "Restarted")).toHaveLength(1);
+  });
+});

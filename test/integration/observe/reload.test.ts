@@ -1,0 +1,53 @@
+// Editing the config of a running agent: a namespace added is observed without touching
+// the others; a broken edit is reported with its location and changes nothing.
+import { writeFileSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
+import * as k8s from "@kubernetes/client-node";
+import { AgentProcess, configText, scopeMessages, writeConfig } from "../../support/agent.js";
+import { adminKubeConfig, createNamespace, deleteNamespaces, uniqueName } from "../../support/cluster.js";
+
+const kc = adminKubeConfig();
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const first = uniqueName("reload-a");
+const second = uniqueName("reload-b");
+let agent: AgentProcess | undefined;
+
+afterAll(async () => {
+  await agent?.stop();
+  await deleteNamespaces(core, [first, second]);
+});
+
+describe("live config changes", () => {
+  it("starts only the added observers, and keeps the last good config on a broken edit", async () => {
+    await createNamespace(core, first);
+    await createNamespace(core, second);
+    await core.createNamespacedConfigMap({ namespace: second, body: { metadata: { name: "in-second" }, data: { a: "b" } } });
+    const file = writeConfig({ actors: [{ resource: "configmap", namespace: first }], logLevel: "debug" });
+    agent = AgentProcess.run(file);
+    const a = agent;
+    await a.waitForMessage("the first namespace's boundary", (m) => m.namespace === first && m.action === "Restarted");
+
+    // Edit: add the second namespace (the file is rewritten in place, as an editor would).
+    writeFileSync(file, configText({ actors: [{ resource: "configmap", namespace: first }, { resource: "configmap", namespace: second }], logLevel: "debug" }));
+    await a.waitForMessage("the added namespace's ConfigMap", (m) => m.namespace === second && m.name === "in-second", 20_000);
+    await a.waitForLog("the reconcile", (l) => l.msg === "observers reconciled" && l.started === 1 && l.stopped === 0);
+    // The first namespace's observer was not restarted: still one boundary, never stopped.
+    expect(scopeMessages(a.messages, "configmap", first).filter((m) => m.action === "Restarted")).toHaveLength(1);
+    expect(a.logs.some((l) => l.namespace === first && l.phase === "stopped")).toBe(false);
+
+    // A broken edit (a type error): reported with file and line, nothing changes.
+    writeFileSync(file, configText({ actors: [{ resource: "configmap", namespace: first }], logLevel: "debug" }).replace("actors =", "actors = 42 #"));
+    const rejected = await a.waitForLog("the rejected reload", (l) => String(l.msg).startsWith("config reload rejected"), 20_000);
+    expect(rejected.file).toContain("config.dhall");
+    expect(typeof rejected.line).toBe("number");
+    await core.createNamespacedConfigMap({ namespace: second, body: { metadata: { name: "after-bad-edit" }, data: { a: "b" } } });
+    await a.waitForMessage("a change in the second namespace after the bad edit", (m) => m.namespace === second && m.name === "after-bad-edit");
+    expect(a.logs.some((l) => l.phase === "stopped")).toBe(false);
+
+    // SIGHUP with a valid config that drops the second namespace: its observer stops.
+    writeFileSync(file, configText({ actors: [{ resource: "configmap", namespace: first }], logLevel: "debug" }));
+    a.signal("SIGHUP");
+    await a.waitForLog("the second namespace's observer to stop", (l) => l.namespace === second && l.phase === "stopped", 20_000);
+    expect(a.logs.some((l) => l.namespace === first && l.phase === "stopped")).toBe(false);
+  });
+});
