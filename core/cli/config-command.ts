@@ -3,16 +3,16 @@
 // tests and inside a caller that still has output to flush.
 import type { Argv, CommandModule } from "yargs";
 import { loadConfig, loadConfigJson } from "../config/load.js";
-import { ConfigError, type KnownResources } from "../config/model.js";
+import { ConfigError } from "../config/model.js";
 import { configErrorList } from "../config/validate.js";
-import { builtinKnownResources } from "../plugin/builtin-names.js";
+import { knownResourcesFor, type KnownResourcesResult } from "../plugin/builtin-names.js";
 
 export interface ConfigCommandDeps {
   /** Receives whole lines, newline included. */
   stdout: (text: string) => void;
   stderr: (text: string) => void;
-  /** The resource plugins a configuration may name. */
-  knownResources: () => Promise<KnownResources>;
+  /** The resource plugins a configuration may name: built-in plus its plugin directories. */
+  knownResources: (pluginDirs: readonly string[]) => Promise<KnownResourcesResult>;
 }
 
 interface FileArgs {
@@ -24,7 +24,7 @@ export function createConfigCommand(overrides: Partial<ConfigCommandDeps> = {}):
   const deps: ConfigCommandDeps = {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
-    knownResources: builtinKnownResources,
+    knownResources: knownResourcesFor,
     ...overrides,
   };
 
@@ -45,7 +45,10 @@ export function createConfigCommand(overrides: Partial<ConfigCommandDeps> = {}):
     builder: (yargs) => fileArgument(yargs).example("$0 config check config/example.dhall", "prints \"config/example.dhall: ok (1 cluster, 7 actors)\""),
     handler: async ({ file }) => {
       try {
-        const config = await loadConfig(file, await deps.knownResources());
+        const { pluginDirs } = await loadConfigJson(file);
+        const { known, problems } = await deps.knownResources(pluginDirs);
+        for (const problem of problems) deps.stderr(`warning: ${problem}\n`);
+        const config = await loadConfig(file, known);
         deps.stdout(`${file}: ok (${count(config.clusters.length, "cluster")}, ${count(config.actors.length, "actor")})\n`);
       } catch (error) {
         fail(file, error);

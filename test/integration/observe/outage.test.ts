@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { randomUUID } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import * as k8s from "@kubernetes/client-node";
-import { startServerAgain, stopServer } from "../../../scripts/devenv/env.js";
+import { readState, startServerAgain, stopServer } from "../../../scripts/devenv/env.js";
 import { AgentProcess, repoRoot, scopeMessages, writeConfig } from "../../support/agent.js";
 import { adminKubeConfig, createNamespace, deleteNamespaces, uniqueName } from "../../support/cluster.js";
 import { etcdDelete, etcdPut } from "../../support/etcd.js";
@@ -73,6 +73,35 @@ describe("kube-apiserver restart", () => {
     // And it watches again: a change after the restart arrives.
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "after" }, data: { v: "1" } } });
     await agent.waitForMessage("a ConfigMap created after the restart", (m) => m.name === "after" && m.action === "Applied");
+  });
+});
+
+describe("a stalled kube-apiserver (half-open connection)", () => {
+  it("notices a watch that sends nothing, reconnects after the server resumes, and loses nothing", async () => {
+    const ns = uniqueName("stall");
+    created.push(ns);
+    await createNamespace(core, ns);
+    const agent = AgentProcess.run(
+      writeConfig({
+        actors: [{ resource: "configmap", namespace: ns }],
+        // Inactivity timer = 4 s watch timeout + 2 s margin; short connect timeout.
+        observer: { watchTimeoutMinSeconds: 4, watchTimeoutMaxSeconds: 4, inactivityMarginSeconds: 2, connectTimeoutSeconds: 2 },
+        backoff: { initialMs: 200, maxMs: 1000 },
+        logLevel: "debug",
+      }),
+    );
+    agents.push(agent);
+    await agent.waitForMessage("the first boundary", (m) => m.action === "Restarted");
+    const apiserverPid = readState()!.pids["kube-apiserver"];
+    process.kill(apiserverPid, "SIGSTOP");
+    try {
+      const stalled = await agent.waitForLog("the stall to be noticed", (l) => l.namespace === ns && l.phase === "backing-off", 20_000);
+      expect(String(stalled.reason)).toMatch(/sent nothing|no response/);
+    } finally {
+      process.kill(apiserverPid, "SIGCONT");
+    }
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "after-stall" }, data: { a: "b" } } });
+    await agent.waitForMessage("a change after the apiserver resumed", (m) => m.name === "after-stall" && m.action === "Applied", 30_000);
   });
 });
 

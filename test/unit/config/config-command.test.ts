@@ -15,7 +15,7 @@ async function run(args: string[]): Promise<Run> {
   const command = createConfigCommand({
     stdout: (text) => (out.stdout += text),
     stderr: (text) => (out.stderr += text),
-    knownResources: async () => knownResources,
+    knownResources: async () => ({ known: knownResources, problems: [] }),
   });
   process.exitCode = undefined;
   await yargs().scriptName("kube-observer").command(command).strict().exitProcess(false).parseAsync(args);
