@@ -23,8 +23,14 @@ export class Agent {
     private readonly options: AgentOptions,
   ) {}
 
+  /** Loads the plugins (before start, e.g. for the graph pipeline); start() reuses them. */
+  async loadInitialPlugins(): Promise<PluginSet> {
+    this.plugins ??= await this.loadPlugins(this.config);
+    return this.plugins;
+  }
+
   async start(): Promise<void> {
-    this.plugins = await this.loadPlugins(this.config);
+    this.plugins = await this.loadInitialPlugins();
     this.pool = new ObserverPool(this.config.observer.threads);
     this.options.log.info({ threads: this.pool.threadCount, plugins: [...this.plugins.plugins.keys()] }, "observer pool started");
     await Promise.all(this.config.clusters.map((cluster) => this.startCluster(cluster.name)));
@@ -35,6 +41,7 @@ export class Agent {
     const plugins = await this.loadPlugins(config);
     this.config = config;
     this.plugins = plugins;
+    this.onPluginsChanged(plugins);
     const wanted = new Set(config.clusters.map((c) => c.name));
     for (const [name, supervisor] of this.supervisors) {
       if (!wanted.has(name)) {
@@ -88,6 +95,14 @@ export class Agent {
     this.supervisors.clear();
     await this.pool?.close();
   }
+
+  /** The plugins in use (loaded at start and on every reload). */
+  get pluginSet(): PluginSet | undefined {
+    return this.plugins;
+  }
+
+  /** Called with the new plugin set after a reload. */
+  onPluginsChanged: (plugins: PluginSet) => void = () => undefined;
 
   get observerPool(): ObserverPool | undefined {
     return this.pool;

@@ -1,5 +1,5 @@
 // ConfigMaps: identity and which keys exist (values are configuration, not graph data).
-import { reduceMetadata } from "../core/plugin/sdk.js";
+import { metadataProperties, reduceMetadata } from "../core/plugin/sdk.js";
 import { definePlugin } from "../core/plugin/types.js";
 
 export default definePlugin({
@@ -12,5 +12,9 @@ export default definePlugin({
       keys: [...Object.keys((cm.data as object | undefined) ?? {}), ...Object.keys((cm.binaryData as object | undefined) ?? {})].sort(),
       immutable: cm.immutable === true,
     };
+  },
+  graph: {
+    schema: { labels: ["ConfigMap"], relationships: [] },
+    toGraph: (cm) => ({ properties: { ...metadataProperties(cm.metadata), keys: cm.keys, immutable: cm.immutable } }),
   },
 });

@@ -1,5 +1,5 @@
 // Namespaces: identity, lifecycle phase and labels (Pod Security admission lives there).
-import { field, reduceMetadata } from "../core/plugin/sdk.js";
+import { field, metadataProperties, reduceMetadata } from "../core/plugin/sdk.js";
 import { definePlugin } from "../core/plugin/types.js";
 
 export default definePlugin({
@@ -12,5 +12,9 @@ export default definePlugin({
       metadata: reduceMetadata(ns),
       phase: field<string>(ns, "status", "phase") ?? null,
     };
+  },
+  graph: {
+    schema: { labels: ["Namespace"], relationships: [] },
+    toGraph: (ns) => ({ properties: { ...metadataProperties(ns.metadata), phase: ns.phase } }),
   },
 });

@@ -1,5 +1,5 @@
 // Nodes: identity, addresses, runtime and the images they hold.
-import { asArray, field, reduceMetadata } from "../core/plugin/sdk.js";
+import { asArray, field, metadataProperties, reduceMetadata } from "../core/plugin/sdk.js";
 import { definePlugin } from "../core/plugin/types.js";
 
 export default definePlugin({
@@ -28,5 +28,22 @@ export default definePlugin({
         architecture: field<string>(node, "status", "nodeInfo", "architecture") ?? null,
       },
     };
+  },
+  graph: {
+    schema: { labels: ["Node"], relationships: [] },
+    toGraph: (node) => ({
+      properties: {
+        ...metadataProperties(node.metadata),
+        providerID: node.providerID,
+        unschedulable: node.unschedulable,
+        taints: node.taints.map((t) => `${t.key}${t.value !== null ? `=${t.value}` : ""}:${t.effect}`),
+        addresses: node.addresses.map((a) => `${a.type}=${a.address}`),
+        kubeletVersion: node.nodeInfo.kubeletVersion,
+        containerRuntimeVersion: node.nodeInfo.containerRuntimeVersion,
+        osImage: node.nodeInfo.osImage,
+        kernelVersion: node.nodeInfo.kernelVersion,
+        architecture: node.nodeInfo.architecture,
+      },
+    }),
   },
 });

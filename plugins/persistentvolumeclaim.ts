@@ -1,5 +1,5 @@
 // PersistentVolumeClaims: what they ask for and what they are bound to.
-import { asArray, field, reduceMetadata } from "../core/plugin/sdk.js";
+import { asArray, field, metadataProperties, reduceMetadata } from "../core/plugin/sdk.js";
 import { definePlugin } from "../core/plugin/types.js";
 
 export default definePlugin({
@@ -15,5 +15,21 @@ export default definePlugin({
       requestedStorage: field<string>(pvc, "spec", "resources", "requests", "storage") ?? null,
       phase: field<string>(pvc, "status", "phase") ?? null,
     };
+  },
+  graph: {
+    schema: { labels: ["PersistentVolumeClaim"], relationships: [] },
+    lookups: {
+      pvc: { label: "PersistentVolumeClaim", namespaced: true, key: (name, ctx) => ctx.objectKey("PersistentVolumeClaim", ctx.namespace, name) },
+    },
+    toGraph: (pvc) => ({
+      properties: {
+        ...metadataProperties(pvc.metadata),
+        storageClassName: pvc.storageClassName,
+        volumeName: pvc.volumeName,
+        accessModes: pvc.accessModes,
+        requestedStorage: pvc.requestedStorage,
+        phase: pvc.phase,
+      },
+    }),
   },
 });

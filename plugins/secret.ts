@@ -1,6 +1,6 @@
 // Secrets: metadata only. `data` and `stringData` never leave this function; only the
 // key names are kept, so the graph can say which key a pod reads.
-import { reduceMetadata } from "../core/plugin/sdk.js";
+import { metadataProperties, reduceMetadata } from "../core/plugin/sdk.js";
 import { definePlugin } from "../core/plugin/types.js";
 
 export default definePlugin({
@@ -18,5 +18,10 @@ export default definePlugin({
       keys: [...keys].sort(),
       immutable: secret.immutable === true,
     };
+  },
+  graph: {
+    // Metadata only: the key names, never a value.
+    schema: { labels: ["Secret"], relationships: [] },
+    toGraph: (secret) => ({ properties: { ...metadataProperties(secret.metadata), type: secret.type, keys: secret.keys, immutable: secret.immutable } }),
   },
 });

@@ -1,5 +1,5 @@
 // ServiceAccounts: identity, the secrets they mount or pull with, token automount.
-import { asArray, reduceMetadata } from "../core/plugin/sdk.js";
+import { asArray, metadataProperties, objectReference, reduceMetadata } from "../core/plugin/sdk.js";
 import { definePlugin } from "../core/plugin/types.js";
 
 export default definePlugin({
@@ -13,5 +13,21 @@ export default definePlugin({
       secrets: asArray<{ name?: string }>(sa.secrets).map((s) => String(s.name ?? "")),
       imagePullSecrets: asArray<{ name?: string }>(sa.imagePullSecrets).map((s) => String(s.name ?? "")),
     };
+  },
+  graph: {
+    schema: { labels: ["ServiceAccount", "Secret"], relationships: ["USES_SECRET"] },
+    toGraph(sa, ctx) {
+      const namespace = sa.metadata.namespace;
+      const refs = [
+        ...sa.secrets.map((name) => ({ name, via: "serviceAccountSecret" })),
+        ...sa.imagePullSecrets.map((name) => ({ name, via: "imagePullSecret" })),
+      ].filter((r) => r.name);
+      const references = refs.map((r) => objectReference(ctx, "Secret", namespace, r.name));
+      return {
+        properties: { ...metadataProperties(sa.metadata), automountServiceAccountToken: sa.automountServiceAccountToken },
+        references,
+        edges: refs.map((r, i) => ({ type: "USES_SECRET", to: references[i]!.key, properties: { via: r.via } })),
+      };
+    },
   },
 });

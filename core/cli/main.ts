@@ -4,7 +4,10 @@ import { readFileSync } from "node:fs";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { configCommand } from "./config-command.js";
+import { graphCommand } from "./graph-command.js";
 import { runCommand } from "./run-command.js";
+import { walCommand } from "./wal-command.js";
+import { whoUsesCommand } from "./who-uses-command.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -15,7 +18,10 @@ await yargs(hideBin(process.argv))
   )
   .command(runCommand)
   .command(configCommand)
-  .demandCommand(1, "Name a command: run or config.")
+  .command(graphCommand)
+  .command(whoUsesCommand)
+  .command(walCommand)
+  .demandCommand(1, "Name a command: run, config, graph, who-uses or wal.")
   .recommendCommands()
   .strict()
   .version(pkg.version)

@@ -5,14 +5,18 @@ import { loadAgentConfig } from "../agent-config.js";
 import { ConfigError } from "../config/model.js";
 import { configErrorList } from "../config/validate.js";
 import { createLogger, type Logger } from "../log/logger.js";
-import { JsonlSink, NullSink } from "../output/jsonl.js";
+import { DeferredSink, JsonlSink, NullSink } from "../output/jsonl.js";
+import { GraphPipeline } from "../pipeline.js";
+import type { MessageSink } from "../supervisor/cluster-supervisor.js";
 import { ConfigWatcher } from "./config-watcher.js";
 import { ProgressLine } from "./progress.js";
 
 interface RunArgs {
   config: string;
   once: boolean;
-  output: "jsonl" | "none";
+  output: "graph" | "jsonl" | "none";
+  sink?: "sqlite" | "neo4j";
+  "grace-seconds": number;
   threads?: number;
   "log-level"?: string;
 }
@@ -33,13 +37,17 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option("config", { alias: "c", type: "string", demandOption: true, describe: "Dhall config file (see config/example.dhall)" })
       .option("once", { type: "boolean", default: false, describe: "List every configured scope once, deliver it, and exit (0 when all were delivered)" })
       .option("output", {
-        choices: ["jsonl", "none"] as const,
-        default: "jsonl" as const,
-        describe: "Where KubeMessages go: jsonl = one JSON object per line on stdout; none = nowhere (logs only)",
+        choices: ["graph", "jsonl", "none"] as const,
+        default: "graph" as const,
+        describe: "Where KubeMessages go: graph = through the WAL into the configured graph sink; jsonl = one JSON object per line on stdout; none = nowhere (logs only)",
       })
+      .option("sink", { choices: ["sqlite", "neo4j"] as const, describe: "Graph sink (overrides the config; Neo4j also reads NEO4J_URI, NEO4J_USERNAME, NEO4J_PASSWORD)" })
+      .option("grace-seconds", { type: "number", default: 25, describe: "On SIGTERM/SIGINT, how long to keep delivering the WAL to the sink before exiting (the rest is kept for the next start)" })
       .option("threads", { type: "number", describe: "Observer worker threads (overrides the config; 0 = from the number of cores)" })
       .option("log-level", { type: "string", choices: ["trace", "debug", "info", "warn", "error", "fatal"], describe: "Log level (overrides the config and KUBE_OBSERVER_LOG_LEVEL)" })
-      .example("KUBECONFIG=.dev-env/kubeconfig $0 run --config config/example.dhall --once --output jsonl", "print every object of the example's scopes as KubeMessages, then exit")
+      .example("KUBECONFIG=.dev-env/kubeconfig $0 run --config config/example.dhall --once", "list everything once into the embedded SQLite graph, then exit")
+      .example("$0 run --config config/example.dhall --once --output jsonl", "print every object as KubeMessages instead")
+      .example("NEO4J_URI=bolt://localhost:7687 NEO4J_PASSWORD=... $0 run --config config/example.dhall --sink neo4j", "stream into Neo4j")
       .example("$0 run --config /etc/kube-observer/config.dhall", "run until SIGINT/SIGTERM; SIGHUP or editing the file reloads the config")
       .epilogue(
         "Logs go to stderr (JSON unless stderr is a terminal; KUBE_OBSERVER_LOG_FORMAT=json|pretty). Secret values, literal env values and the last-applied annotation never leave the observers.",
@@ -57,8 +65,21 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const config = loaded.config;
     if (args.threads !== undefined) config.observer.threads = args.threads;
     const log = createLogger({ level: args["log-level"] ?? config.log.level });
-    const sink = args.output === "jsonl" ? new JsonlSink(process.stdout) : new NullSink();
-    const agent = new Agent(config, { sink, log, once: args.once });
+    let pipeline: GraphPipeline | undefined;
+    const output: MessageSink & { delivered: number } =
+      args.output === "jsonl" ? new JsonlSink(process.stdout) : args.output === "none" ? new NullSink() : new DeferredSink();
+    const agent = new Agent(config, { sink: output, log, once: args.once });
+    if (output instanceof DeferredSink) {
+      try {
+        pipeline = await GraphPipeline.open(config, (await agent.loadInitialPlugins()).plugins, log, args.sink ? { kind: args.sink } : {});
+      } catch (error) {
+        log.error({ err: (error as Error).message }, "graph sink could not be opened");
+        process.exitCode = 1;
+        return;
+      }
+      output.target = pipeline.input;
+      agent.onPluginsChanged = (set) => pipeline?.setPlugins(set.plugins);
+    }
 
     const started = Date.now();
     const progress = process.stderr.isTTY ? new ProgressLine(() => agent.syncProgress()) : undefined;
@@ -69,8 +90,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
       const result = await agent.finished();
       progress?.done();
       await agent.stop();
+      if (pipeline) {
+        await pipeline.dispatcher.idle();
+        await pipeline.close(args["grace-seconds"] * 1000);
+      }
       for (const f of result.failed) log.error({ observer: f.key, reason: f.reason }, "scope not delivered");
-      log.info({ scopes: result.delivered, failed: result.failed.length, messages: sink.delivered, seconds: (Date.now() - started) / 1000 }, "once: done");
+      log.info({ scopes: result.delivered, failed: result.failed.length, messages: output.delivered, seconds: (Date.now() - started) / 1000 }, "once: done");
       process.exitCode = result.failed.length ? 1 : 0;
       return;
     }
@@ -118,7 +143,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
     progress?.done();
     await reloading;
     await agent.stop();
-    log.info({ messages: sink.delivered }, "stopped");
+    await pipeline?.close(args["grace-seconds"] * 1000);
+    log.info({ messages: output.delivered }, "stopped");
     log.flush();
     // Everything is delivered; a handle some library left open must not keep a pod in
     // Terminating until SIGKILL.

@@ -46,6 +46,19 @@ const pluginShape = z.object({
     namespaced: z.boolean(),
   }),
   providesNamespaces: z.boolean().optional(),
+  graph: z
+    .object({
+      label: z.string().regex(/^[A-Z][A-Za-z0-9]*$/, "must be a label like \"Pod\"").optional(),
+      schema: z.object({
+        labels: z.array(z.string().regex(/^[A-Z][A-Za-z0-9]*$/, "labels must look like \"Pod\"")),
+        relationships: z.array(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "relationship types must look like \"USES_SECRET\"")),
+      }),
+      toGraph: z.custom<(o: unknown) => unknown>((v) => typeof v === "function", { message: "must be a function" }),
+      lookups: z
+        .record(z.string(), z.object({ label: z.string(), namespaced: z.boolean(), key: z.custom<(n: string) => string>((v) => typeof v === "function", { message: "must be a function" }) }))
+        .optional(),
+    })
+    .optional(),
   reduce: z.custom<(o: unknown) => unknown>((v) => typeof v === "function", { message: "must be a function" }),
 });
 

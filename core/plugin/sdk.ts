@@ -66,3 +66,26 @@ export function field<T>(value: unknown, ...path: string[]): T | undefined {
 export function asArray<T>(value: unknown): T[] {
   return Array.isArray(value) ? (value as T[]) : [];
 }
+
+/** Labels and annotations as "key=value" lists (graph properties cannot be maps;
+ *  keys cannot contain "=", so the first "=" splits them back exactly). */
+export function metadataProperties(metadata: { labels: Record<string, string>; annotations: Record<string, string>; creationTimestamp: string | null }): Record<string, string[] | string | null> {
+  const pairs = (map: Record<string, string>): string[] => Object.keys(map).sort().map((k) => `${k}=${map[k]}`);
+  return {
+    labels: pairs(metadata.labels),
+    annotations: pairs(metadata.annotations),
+    creationTimestamp: metadata.creationTimestamp,
+  };
+}
+
+/** A reference to another object: a placeholder node until that object is observed. */
+export function objectReference(
+  context: { cluster: string; objectKey(kind: string, namespace: string | null, name: string): string },
+  kind: string,
+  namespace: string | null,
+  name: string,
+): { label: string; key: string; properties: Record<string, string> } {
+  const properties: Record<string, string> = { cluster: context.cluster, name };
+  if (namespace) properties.namespace = namespace;
+  return { label: kind, key: context.objectKey(kind, namespace, name), properties };
+}

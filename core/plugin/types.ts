@@ -4,6 +4,66 @@
 // pipeline and is optional here.
 import type { KubeObject } from "../messages.js";
 
+/** A property value a graph function may return; null and undefined are dropped. */
+export type GraphValue = string | number | boolean | Array<string | number | boolean> | null | undefined;
+
+/** A node the object refers to or owns. */
+export interface GraphNodeSpec {
+  label: string;
+  key: string;
+  properties?: Record<string, GraphValue>;
+}
+
+export interface GraphEdgeSpec {
+  type: string;
+  /** Default: the object's own node. Otherwise a node it owns. */
+  from?: string;
+  /** The object's own node, a node it owns, or one of its references. */
+  to: string;
+  properties?: Record<string, GraphValue>;
+}
+
+/** What one object contributes to the graph. */
+export interface GraphFragment {
+  /** Properties of the object's node, beyond cluster, namespace, name, uid,
+   *  resourceVersion and observedAt, which the core sets. */
+  properties?: Record<string, GraphValue>;
+  /** Nodes that exist only because of this object (replaced with it, deleted with it). */
+  owned?: GraphNodeSpec[];
+  /** Nodes it points at that it does not own; created as placeholders if not observed. */
+  references?: GraphNodeSpec[];
+  edges?: GraphEdgeSpec[];
+}
+
+export interface GraphContext {
+  cluster: string;
+  /** This object's own key. */
+  key: string;
+  /** The key of another object: namespaced when namespace is given, else cluster-scoped. */
+  objectKey(kind: string, namespace: string | null, name: string): string;
+}
+
+export interface GraphSpec<Reduced> {
+  /** The label of the object's node; defaults to resource.kind. */
+  label?: string;
+  /** Every label and relationship type toGraph may emit (the sinks create constraints and
+   *  queries from this; anything undeclared is refused). */
+  schema: { labels: string[]; relationships: string[] };
+  /** Pure: turns the reduced object into its node properties, owned nodes, references
+   *  and edges. Runs on the main thread, in the dispatcher. */
+  toGraph(reduced: Reduced, context: GraphContext): GraphFragment;
+  /** Names `who-uses` accepts for nodes of this plugin or nodes it references (e.g.
+   *  "image" for ContainerImage): the label, and how a user-given name becomes a key. */
+  lookups?: Record<string, GraphLookup>;
+}
+
+export interface GraphLookup {
+  label: string;
+  /** The key for a name; namespace is given for namespaced lookups. */
+  key(name: string, context: { cluster: string; namespace: string | null; objectKey(kind: string, namespace: string | null, name: string): string }): string;
+  namespaced: boolean;
+}
+
 /** The API resource a plugin observes. */
 export interface ApiResource {
   /** "" for the core group. */
@@ -31,6 +91,8 @@ export interface ResourcePlugin<Reduced = unknown> {
   /** Set by the one plugin whose objects are the cluster's namespaces: the supervisor
    *  watches it to discover namespaces (so core names no resource kind). */
   providesNamespaces?: boolean;
+  /** The graph side: without it the plugin's objects are observed but not stored. */
+  graph?: GraphSpec<Reduced>;
 }
 
 /** Bumped when the contract changes incompatibly; a plugin declaring another is refused. */

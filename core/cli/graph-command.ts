@@ -1,0 +1,72 @@
+// `kube-observer graph stats|export`: read the configured graph sink.
+import type { Argv, CommandModule } from "yargs";
+import { openGraph, reportFailure } from "./open-graph.js";
+
+interface GraphArgs {
+  config: string;
+  sink?: "sqlite" | "neo4j";
+  json?: boolean;
+  format?: "jsonl";
+}
+
+const common = (y: Argv) =>
+  y
+    .option("config", { alias: "c", type: "string", demandOption: true, describe: "Dhall config file (names the sink)" })
+    .option("sink", { choices: ["sqlite", "neo4j"] as const, describe: "Read this sink instead of the configured one" }) as unknown as Argv<GraphArgs>;
+
+const stats: CommandModule<object, GraphArgs> = {
+  command: "stats",
+  describe: "Nodes per label and edges per type",
+  builder: (y) =>
+    common(y)
+      .option("json", { type: "boolean", default: false, describe: 'Print {"nodes": {...}, "edges": {...}}' })
+      .example("$0 graph stats --config config/example.dhall", "a table of counts") as Argv<GraphArgs>,
+  handler: async (args) => {
+    try {
+      const { sink } = await openGraph(args.config, args.sink);
+      try {
+        const s = await sink.stats();
+        if (args.json) process.stdout.write(`${JSON.stringify(s)}\n`);
+        else {
+          const rows = [...Object.entries(s.nodes).map(([k, n]) => ["node", k, n] as const), ...Object.entries(s.edges).map(([k, n]) => ["edge", k, n] as const)];
+          const width = Math.max(10, ...rows.map((r) => r[1].length));
+          for (const [what, name, n] of rows) process.stdout.write(`${what}  ${name.padEnd(width)}  ${n}\n`);
+        }
+      } finally {
+        await sink.close();
+      }
+    } catch (error) {
+      reportFailure(error);
+    }
+  },
+};
+
+const exportCommand: CommandModule<object, GraphArgs> = {
+  command: "export",
+  describe: "Every node, then every edge, one JSON object per line",
+  builder: (y) =>
+    common(y)
+      .option("format", { choices: ["jsonl"] as const, default: "jsonl" as const, describe: "Output format" })
+      .example("$0 graph export --config config/example.dhall > graph.jsonl", "the whole graph, sorted, for diffing or loading elsewhere") as Argv<GraphArgs>,
+  handler: async (args) => {
+    try {
+      const { sink } = await openGraph(args.config, args.sink);
+      try {
+        for await (const line of sink.export()) {
+          if (!process.stdout.write(`${JSON.stringify(line)}\n`)) await new Promise((r) => process.stdout.once("drain", r));
+        }
+      } finally {
+        await sink.close();
+      }
+    } catch (error) {
+      reportFailure(error);
+    }
+  },
+};
+
+export const graphCommand: CommandModule = {
+  command: "graph <command>",
+  describe: "Read the graph the agent wrote (embedded SQLite or Neo4j)",
+  builder: (y) => y.command(stats as CommandModule).command(exportCommand as CommandModule).demandCommand(1, "name a graph command: stats or export"),
+  handler: () => undefined,
+};

@@ -1,0 +1,28 @@
+// Shared by the read-only graph commands: the config, its plugins, and its sink.
+import { loadAgentConfig } from "../agent-config.js";
+import type { Config } from "../config/model.js";
+import { configErrorList } from "../config/validate.js";
+import { ConfigError } from "../config/model.js";
+import type { GraphSink } from "../graph/model.js";
+import { openSink } from "../graph/open-sink.js";
+import { loadPlugins, type PluginSet } from "../plugin/registry.js";
+
+export interface OpenedGraph {
+  config: Config;
+  plugins: PluginSet;
+  sink: GraphSink;
+}
+
+export async function openGraph(configFile: string, sinkKind?: "sqlite" | "neo4j"): Promise<OpenedGraph> {
+  const { config } = await loadAgentConfig(configFile);
+  const plugins = await loadPlugins(config.pluginDirs);
+  const sink = await openSink(config.sink, sinkKind ? { kind: sinkKind } : {});
+  return { config, plugins, sink };
+}
+
+/** Prints a command's failure and sets the exit code (config errors with their locations). */
+export function reportFailure(error: unknown): void {
+  const lines = error instanceof ConfigError ? configErrorList(error).map((e) => e.message) : [error instanceof Error ? error.message : String(error)];
+  for (const line of lines) process.stderr.write(`${line}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,78 @@
+// `kube-observer who-uses TYPE NAME`: which objects use a Secret, ConfigMap, PVC, image, …
+import type { Argv, CommandModule } from "yargs";
+import { objectKey } from "../graph/keys.js";
+import { whoUses } from "../graph/who-uses.js";
+import { graphLabel } from "../dispatch/translate.js";
+import type { GraphLookup } from "../plugin/types.js";
+import type { PluginSet } from "../plugin/registry.js";
+import { openGraph, reportFailure } from "./open-graph.js";
+
+interface WhoUsesArgs {
+  type: string;
+  name: string;
+  namespace?: string;
+  cluster?: string;
+  config: string;
+  sink?: "sqlite" | "neo4j";
+  json: boolean;
+}
+
+/** Every name who-uses accepts: plugin names (their own nodes) plus the plugins' lookups. */
+export function lookups(plugins: PluginSet): Map<string, GraphLookup> {
+  const table = new Map<string, GraphLookup>();
+  for (const [name, loaded] of plugins.plugins) {
+    if (!loaded.plugin.graph) continue;
+    const label = graphLabel(loaded);
+    const namespaced = loaded.plugin.resource.namespaced;
+    table.set(name, { label, namespaced, key: (n, ctx) => ctx.objectKey(label, namespaced ? ctx.namespace : null, n) });
+    for (const [alias, lookup] of Object.entries(loaded.plugin.graph.lookups ?? {})) table.set(alias, lookup);
+  }
+  return table;
+}
+
+export const whoUsesCommand: CommandModule<object, WhoUsesArgs> = {
+  command: "who-uses <type> <name>",
+  describe: "List the objects that use a Secret, ConfigMap, PVC, ServiceAccount or image, and how",
+  builder: (y) =>
+    (y as Argv)
+      .positional("type", { type: "string", demandOption: true, describe: "secret, configmap, pvc, serviceaccount, image, or any resource plugin's name" })
+      .positional("name", { type: "string", demandOption: true, describe: "the object's name (for image: a reference, e.g. nginx:1.27)" })
+      .option("namespace", { alias: "n", type: "string", default: "default", describe: "namespace of the object (namespaced types)" })
+      .option("cluster", { type: "string", describe: "cluster name from the config (default: the first)" })
+      .option("config", { alias: "c", type: "string", demandOption: true, describe: "Dhall config file (names the sink)" })
+      .option("sink", { choices: ["sqlite", "neo4j"] as const, describe: "Read this sink instead of the configured one" })
+      .option("json", { type: "boolean", default: false, describe: "Print the usages as JSON" })
+      .example("$0 who-uses secret db-credentials -n payments --config config/example.dhall", "pods that mount it, read it from env, or pull images with it")
+      .example("$0 who-uses image nginx:1.27 --config config/example.dhall", "pods (in every cluster) running that image") as unknown as Argv<WhoUsesArgs>,
+  handler: async (args) => {
+    try {
+      const { config, plugins, sink } = await openGraph(args.config, args.sink);
+      try {
+        const table = lookups(plugins);
+        const lookup = table.get(args.type);
+        if (!lookup) throw new Error(`unknown type "${args.type}"; known: ${[...table.keys()].sort().join(", ")}`);
+        const cluster = args.cluster ?? config.clusters[0]?.name ?? "";
+        const namespace = lookup.namespaced ? (args.namespace ?? "default") : null;
+        const key = lookup.key(args.name, { cluster, namespace, objectKey: (kind, ns, name) => objectKey(cluster, ns, kind, name) });
+        const usages = await whoUses(sink, key);
+        if (args.json) {
+          process.stdout.write(`${JSON.stringify({ target: key, usages }, null, 2)}\n`);
+          return;
+        }
+        if (usages.length === 0) {
+          process.stdout.write(`nothing in the graph uses ${key}\n`);
+          return;
+        }
+        process.stdout.write(`${key} is used by:\n`);
+        for (const u of usages) {
+          const how = u.how.map((h) => `${h.rel}${h.via ? ` (${h.via})` : ""}${h.properties.container ? ` container=${String(h.properties.container)}` : ""}${h.properties.key ? ` key=${String(h.properties.key)}` : ""}`).join(" → ");
+          process.stdout.write(`  ${u.user.label} ${u.user.namespace ? `${u.user.namespace}/` : ""}${u.user.name}: ${how}\n`);
+        }
+      } finally {
+        await sink.close();
+      }
+    } catch (error) {
+      reportFailure(error);
+    }
+  },
+};

@@ -1,0 +1,154 @@
+// Reads un-acknowledged messages from the WAL in seq order, in batches; turns each into a
+// GraphOp through its plugin; applies the batch to the sink in one transaction; then
+// acknowledges it. A message its plugin cannot handle is parked (with the plugin's name
+// and the error) and the rest flow. A failing sink is retried with backoff; nothing is
+// acknowledged until it commits.
+import type { BackoffConfig } from "../config/model.js";
+import type { GraphOp, GraphSink } from "../graph/model.js";
+import type { Logger } from "../log/logger.js";
+import { Backoff } from "../observer/backoff.js";
+import type { LoadedPlugin } from "../plugin/registry.js";
+import type { Wal, WalRecord } from "../wal/wal.js";
+import { toGraphOp } from "./translate.js";
+
+export interface DispatcherOptions {
+  batchSize: number;
+  backoff: BackoffConfig;
+}
+
+export interface DispatcherStats {
+  batches: number;
+  messages: number;
+  parked: number;
+  sinkErrors: number;
+  /** Milliseconds the last sink commit took. */
+  lastBatchMs: number;
+  sinkUp: boolean;
+}
+
+export class Dispatcher {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private idleWaiters: Array<() => void> = [];
+  private readonly backoff: Backoff;
+  readonly stats: DispatcherStats = { batches: 0, messages: 0, parked: 0, sinkErrors: 0, lastBatchMs: 0, sinkUp: true };
+  /** Called after each committed batch (e.g. to release backpressure). */
+  onProgress: () => void = () => undefined;
+  /** Called after each commit with the messages it contained (benchmarks, tests). */
+  onCommitted: (records: readonly WalRecord[]) => void = () => undefined;
+
+  constructor(
+    private readonly wal: Wal,
+    private readonly sink: GraphSink,
+    private plugins: ReadonlyMap<string, LoadedPlugin>,
+    private readonly log: Logger,
+    private readonly options: DispatcherOptions,
+  ) {
+    this.backoff = new Backoff(options.backoff);
+  }
+
+  setPlugins(plugins: ReadonlyMap<string, LoadedPlugin>): void {
+    this.plugins = plugins;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** New messages were appended. */
+  notify(): void {
+    this.wake?.();
+  }
+
+  /** Resolves when everything appended so far has been committed (or parked). */
+  idle(): Promise<void> {
+    if (this.wal.status().depth === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.notify();
+    });
+  }
+
+  /** Finishes the batch in flight and stops. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.notify();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      const records = this.wal.next(this.options.batchSize);
+      if (records.length === 0) {
+        for (const resolve of this.idleWaiters.splice(0)) resolve();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 1_000);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+        continue;
+      }
+      await this.dispatch(records);
+    }
+  }
+
+  private async dispatch(records: WalRecord[]): Promise<void> {
+    const ops: GraphOp[] = [];
+    const applied: number[] = [];
+    for (const record of records) {
+      const { message } = record;
+      const plugin = this.plugins.get(message.resource);
+      if (!plugin) {
+        this.park(record, message.resource, `no loaded plugin named "${message.resource}"`);
+        continue;
+      }
+      try {
+        const op = toGraphOp(message, plugin);
+        if (op) ops.push(op);
+        applied.push(record.seq);
+      } catch (error) {
+        this.park(record, plugin.plugin.name, error instanceof Error ? error.message : String(error));
+      }
+    }
+    for (;;) {
+      const started = performance.now();
+      try {
+        if (ops.length) await this.sink.apply(ops);
+        this.stats.lastBatchMs = performance.now() - started;
+        break;
+      } catch (error) {
+        this.stats.sinkErrors += 1;
+        const delay = this.backoff.next();
+        if (this.stats.sinkUp) this.log.error({ sink: this.sink.kind, err: (error as Error).message, retryInMs: delay }, "graph sink failed; retrying (messages stay in the WAL)");
+        else this.log.debug({ sink: this.sink.kind, err: (error as Error).message, retryInMs: delay }, "graph sink still failing");
+        this.stats.sinkUp = false;
+        await new Promise((r) => setTimeout(r, delay));
+        if (!this.running) {
+          // Stopping with the sink down: leave the batch in the WAL for the next start.
+          this.wal.rewind();
+          return;
+        }
+      }
+    }
+    if (!this.stats.sinkUp) this.log.info({ sink: this.sink.kind }, "graph sink is back");
+    this.stats.sinkUp = true;
+    this.wal.ack(applied);
+    this.stats.batches += 1;
+    this.stats.messages += records.length;
+    this.onCommitted(records);
+    this.onProgress();
+  }
+
+  private park(record: WalRecord, plugin: string, error: string): void {
+    this.wal.park(record, plugin, error);
+    this.stats.parked += 1;
+    const m = record.message;
+    this.log.warn({ seq: record.seq, plugin, resource: m.resource, namespace: m.objectNamespace ?? undefined, name: m.name ?? undefined, action: m.action, err: error }, "message parked");
+  }
+}

@@ -1,0 +1,85 @@
+// KubeMessage -> GraphOp, through the message's plugin. The core adds what every observed
+// object has (cluster, namespace, name, uid, resourceVersion, observedAt), checks the
+// fragment against the plugin's declared schema, and computes keys and scopes.
+import { objectKey, scopeKey } from "../graph/keys.js";
+import type { GraphEdge, GraphNode, GraphOp, Placeholder } from "../graph/model.js";
+import { checkFragmentShape, cleanProperties, MalformedGraphError } from "../graph/validate.js";
+import type { KubeMessage } from "../messages.js";
+import type { LoadedPlugin } from "../plugin/registry.js";
+import type { GraphContext } from "../plugin/types.js";
+
+export function graphLabel(plugin: LoadedPlugin): string {
+  return plugin.plugin.graph?.label ?? plugin.plugin.resource.kind;
+}
+
+/** The GraphOp for a message, or null when the plugin has no graph side. Throws when the
+ *  plugin throws or returns something malformed. */
+export function toGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp | null {
+  const graph = loaded.plugin.graph;
+  if (!graph) return null;
+  const label = graphLabel(loaded);
+  const cluster = message.cluster;
+  if (message.action === "Restarted") {
+    return {
+      op: "sweep",
+      scope: scopeKey(cluster, message.namespace, label),
+      present: (message.present ?? []).map((p) => objectKey(cluster, p.namespace, label, p.name)),
+    };
+  }
+  if (!message.name) throw new MalformedGraphError(`${message.action} message without a name`);
+  const key = objectKey(cluster, message.objectNamespace, label, message.name);
+  if (message.action === "Deleted") return { op: "delete", key };
+  if (message.error) throw new MalformedGraphError(message.error);
+
+  const context: GraphContext = { cluster, key, objectKey: (kind, namespace, name) => objectKey(cluster, namespace, kind, name) };
+  const fragment = checkFragmentShape(graph.toGraph(message.object, context));
+  const declaredLabels = new Set(graph.schema.labels);
+  const declaredTypes = new Set(graph.schema.relationships);
+  const needLabel = (l: string, what: string): void => {
+    if (!declaredLabels.has(l)) throw new MalformedGraphError(`${what} has label "${l}", which the plugin's graph.schema.labels does not declare`);
+  };
+  needLabel(label, "the object's node");
+
+  const properties = cleanProperties(fragment.properties, "properties");
+  const node: GraphNode = {
+    label,
+    key,
+    scope: scopeKey(cluster, message.namespace, label),
+    properties: {
+      ...properties,
+      cluster,
+      ...(message.objectNamespace ? { namespace: message.objectNamespace } : {}),
+      name: message.name,
+      ...(message.uid ? { uid: message.uid } : {}),
+      resourceVersion: message.resourceVersion,
+      observedAt: message.observedAt,
+    },
+  };
+  const owned: GraphNode[] = [];
+  const ownedKeys = new Set<string>();
+  for (const o of fragment.owned ?? []) {
+    needLabel(o.label, `owned node ${o.key}`);
+    if (o.key === key || ownedKeys.has(o.key)) throw new MalformedGraphError(`owned node key ${o.key} is not unique`);
+    ownedKeys.add(o.key);
+    owned.push({ label: o.label, key: o.key, properties: cleanProperties(o.properties, `owned node ${o.key}`) });
+  }
+  const placeholders: Placeholder[] = [];
+  const referenceKeys = new Set<string>();
+  for (const r of fragment.references ?? []) {
+    needLabel(r.label, `reference ${r.key}`);
+    if (referenceKeys.has(r.key) || r.key === key || ownedKeys.has(r.key)) continue;
+    referenceKeys.add(r.key);
+    placeholders.push({ label: r.label, key: r.key, properties: cleanProperties(r.properties, `reference ${r.key}`) });
+  }
+  const edges: GraphEdge[] = [];
+  for (const e of fragment.edges ?? []) {
+    if (!declaredTypes.has(e.type)) throw new MalformedGraphError(`edge type "${e.type}" is not declared in graph.schema.relationships`);
+    const from = e.from ?? key;
+    if (from !== key && !ownedKeys.has(from)) throw new MalformedGraphError(`edge ${e.type} starts at ${from}, which is neither the object nor a node it owns`);
+    if (e.to !== key && !ownedKeys.has(e.to) && !referenceKeys.has(e.to)) {
+      throw new MalformedGraphError(`edge ${e.type} ends at ${e.to}, which is not the object, an owned node or a reference`);
+    }
+    edges.push({ type: e.type, from, to: e.to, properties: cleanProperties(e.properties, `edge ${e.type}`) });
+  }
+  return { op: "upsert", node, owned, placeholders, edges };
+}

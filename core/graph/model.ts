@@ -1,0 +1,97 @@
+// The graph the sinks store, and the operations that change it. Both sinks (embedded
+// SQLite, Neo4j) implement the same operations with the same meaning, so a replayed or
+// repeated batch leaves the same graph (idempotent).
+//
+// Ownership: every edge, and every node that only exists because of one object (e.g. a
+// Pod's Volume nodes), carries `owner`, the key of the object that declared it. On upsert
+// an owner's edges and owned nodes are replaced; on delete they go. Nodes an object refers
+// to but does not own (a Secret named by a Pod, a ContainerImage) are placeholders until
+// observed; one that nothing references any more and that is not observed is removed.
+
+/** Property values both sinks can store: scalars and lists of scalars (Neo4j has no maps). */
+export type Scalar = string | number | boolean;
+export type PropertyValue = Scalar | Scalar[];
+export type Properties = Record<string, PropertyValue>;
+
+export interface GraphNode {
+  /** Primary label, e.g. "Pod". Every node also has the label ENTITY_LABEL. */
+  label: string;
+  key: string;
+  properties: Properties;
+  /** Set on an upsert's main node (an observed object): the relist scope it belongs to,
+   *  `cluster/namespace/Label` (`cluster//Label` when cluster-scoped). */
+  scope?: string;
+}
+
+export interface GraphEdge {
+  type: string;
+  from: string;
+  to: string;
+  properties: Properties;
+}
+
+/** A referenced node that may not be observed yet: created with these properties (and
+ *  observed = false) if missing, left alone if it exists. */
+export interface Placeholder {
+  label: string;
+  key: string;
+  properties: Properties;
+}
+
+export type GraphOp =
+  /** The object `node` exists in this state; `owned` and `edges` replace what it owned. */
+  | { op: "upsert"; node: GraphNode; owned: GraphNode[]; placeholders: Placeholder[]; edges: GraphEdge[] }
+  /** The object is gone: its owned nodes and edges go; if others still reference it, it
+   *  stays as a placeholder (a dangling reference is a finding, not an error). */
+  | { op: "delete"; key: string }
+  /** Relist boundary: observed nodes of `scope` whose key is not in `present` are deleted. */
+  | { op: "sweep"; scope: string; present: string[] };
+
+/** The label every node carries, with a uniqueness constraint on `key`. */
+export const ENTITY_LABEL = "Entity";
+
+/** Properties the sinks manage; graph functions may not set them. */
+export const RESERVED_PROPERTIES = ["key", "owner", "observed", "scope"] as const;
+
+export const LABEL_PATTERN = /^[A-Z][A-Za-z0-9]*$/;
+export const REL_TYPE_PATTERN = /^[A-Z][A-Z0-9_]*$/;
+export const PROPERTY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** What a plugin declares it may emit; sinks create constraints and queries from it. */
+export interface GraphSchema {
+  labels: string[];
+  relationships: string[];
+}
+
+/** Counts per label and per relationship type. */
+export interface GraphStats {
+  nodes: Record<string, number>;
+  edges: Record<string, number>;
+}
+
+export type ExportLine =
+  | { type: "node"; labels: string[]; key: string; properties: Record<string, unknown> }
+  | { type: "edge"; rel: string; from: string; to: string; properties: Record<string, unknown> };
+
+/** An edge into a node together with the node it comes from (for who-uses). */
+export interface IncomingEdge {
+  rel: string;
+  properties: Record<string, unknown>;
+  from: { labels: string[]; key: string; properties: Record<string, unknown> };
+}
+
+export interface GraphSink {
+  readonly kind: "sqlite" | "neo4j";
+  /** Creates constraints and indexes for the declared schema (idempotent). */
+  init(schema: GraphSchema): Promise<void>;
+  /** Applies the operations in order, in one transaction. */
+  apply(ops: readonly GraphOp[]): Promise<void>;
+  stats(): Promise<GraphStats>;
+  /** Every node then every edge, sorted by key (nodes) and (from, rel, to) (edges). */
+  export(): AsyncIterable<ExportLine>;
+  /** Edges pointing at `key`, with their source nodes. */
+  incoming(key: string): Promise<IncomingEdge[]>;
+  /** Whether the sink answers now (for readiness). */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,38 @@
+// The configured graph sink, with the command line's --sink and Neo4j's own environment
+// variables (NEO4J_URI, NEO4J_USERNAME, NEO4J_PASSWORD) taken into account.
+import type { SinkConfig } from "../config/model.js";
+import type { GraphSink } from "./model.js";
+import { SqliteGraphSink } from "./sqlite-sink.js";
+
+export interface SinkOverrides {
+  kind?: "sqlite" | "neo4j";
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function openSink(config: SinkConfig, overrides: SinkOverrides = {}): Promise<GraphSink> {
+  const env = overrides.env ?? process.env;
+  const kind = overrides.kind ?? config.kind;
+  if (kind === "sqlite") return new SqliteGraphSink(config.sqlitePath);
+  const uri = env.NEO4J_URI ?? config.neo4j?.uri;
+  if (!uri) throw new Error("the Neo4j sink needs a URI: set sink.neo4j.uri in the config or NEO4J_URI");
+  const username = env.NEO4J_USERNAME ?? config.neo4j?.username ?? "neo4j";
+  const passwordEnv = config.neo4j?.passwordEnv ?? "NEO4J_PASSWORD";
+  const password = env[passwordEnv] ?? env.NEO4J_PASSWORD;
+  if (password === undefined) throw new Error(`the Neo4j sink needs a password in $${passwordEnv}`);
+  const { Neo4jSink } = await import("./neo4j-sink.js");
+  return new Neo4jSink({ uri, username, password, database: config.neo4j?.database ?? null });
+}
+
+/** The union of every plugin's declared graph schema. */
+export function combinedSchema(plugins: Iterable<{ plugin: { graph?: { schema: { labels: string[]; relationships: string[] } } } }>): {
+  labels: string[];
+  relationships: string[];
+} {
+  const labels = new Set<string>();
+  const relationships = new Set<string>();
+  for (const p of plugins) {
+    for (const l of p.plugin.graph?.schema.labels ?? []) labels.add(l);
+    for (const r of p.plugin.graph?.schema.relationships ?? []) relationships.add(r);
+  }
+  return { labels: [...labels].sort(), relationships: [...relationships].sort() };
+}

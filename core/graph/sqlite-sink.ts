@@ -1,0 +1,214 @@
+// The embedded graph: nodes and edges tables in one SQLite file (better-sqlite3, WAL
+// journal). The default sink when no Neo4j is configured. Semantics: docs/graph-semantics.md.
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { canonicalJson } from "./canonical.js";
+import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSink, GraphStats, IncomingEdge, Placeholder, Properties } from "./model.js";
+
+interface NodeRow {
+  key: string;
+  label: string;
+  owner: string | null;
+  observed: number;
+  scope: string | null;
+  props: string;
+}
+
+interface EdgeRow {
+  type: string;
+  from_key: string;
+  to_key: string;
+  owner: string;
+  props: string;
+}
+
+/** Properties as exported: the stored ones plus the managed ones that are present. */
+function exportedProperties(row: NodeRow): Record<string, unknown> {
+  const props = JSON.parse(row.props) as Record<string, unknown>;
+  props.observed = row.observed === 1;
+  if (row.owner !== null) props.owner = row.owner;
+  if (row.scope !== null) props.scope = row.scope;
+  return sortKeys(props);
+}
+
+function edgeProperties(row: EdgeRow): Record<string, unknown> {
+  return sortKeys({ ...(JSON.parse(row.props) as Record<string, unknown>), owner: row.owner });
+}
+
+function sortKeys(value: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, value[k]]));
+}
+
+const PLACEHOLDER_KEEP = ["cluster", "namespace", "name"];
+
+export class SqliteGraphSink implements GraphSink {
+  readonly kind = "sqlite" as const;
+  private readonly db: Database.Database;
+  private readonly q;
+
+  constructor(readonly path: string) {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS nodes (
+        key TEXT PRIMARY KEY, label TEXT NOT NULL, owner TEXT, observed INTEGER NOT NULL,
+        scope TEXT, props TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS nodes_owner ON nodes(owner);
+      CREATE INDEX IF NOT EXISTS nodes_scope ON nodes(scope) WHERE scope IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS nodes_label ON nodes(label);
+      CREATE TABLE IF NOT EXISTS edges (
+        type TEXT NOT NULL, from_key TEXT NOT NULL, to_key TEXT NOT NULL, owner TEXT NOT NULL,
+        props TEXT NOT NULL, UNIQUE (type, from_key, to_key, owner, props));
+      CREATE INDEX IF NOT EXISTS edges_owner ON edges(owner);
+      CREATE INDEX IF NOT EXISTS edges_to ON edges(to_key);
+      CREATE INDEX IF NOT EXISTS edges_from ON edges(from_key);
+    `);
+    this.q = {
+      node: this.db.prepare<[string], NodeRow>("SELECT * FROM nodes WHERE key = ?"),
+      ownedKeys: this.db.prepare<[string, string], { key: string }>("SELECT key FROM nodes WHERE owner = ? AND key <> ?"),
+      edgeTargetsOfOwner: this.db.prepare<[string], { to_key: string }>("SELECT DISTINCT to_key FROM edges WHERE owner = ?"),
+      deleteEdgesOfOwner: this.db.prepare<[string]>("DELETE FROM edges WHERE owner = ?"),
+      edgeEndsOf: this.db.prepare<[string, string], { k: string }>(
+        "SELECT to_key AS k FROM edges WHERE from_key = ? UNION SELECT from_key AS k FROM edges WHERE to_key = ?",
+      ),
+      deleteEdgesTouching: this.db.prepare<[string, string]>("DELETE FROM edges WHERE from_key = ? OR to_key = ?"),
+      deleteNode: this.db.prepare<[string]>("DELETE FROM nodes WHERE key = ?"),
+      upsertNode: this.db.prepare<[string, string, string | null, number, string | null, string]>(
+        `INSERT INTO nodes (key, label, owner, observed, scope, props) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(key) DO UPDATE SET label = excluded.label, owner = excluded.owner,
+           observed = excluded.observed, scope = excluded.scope, props = excluded.props`,
+      ),
+      insertPlaceholder: this.db.prepare<[string, string, string]>(
+        "INSERT INTO nodes (key, label, owner, observed, scope, props) VALUES (?, ?, NULL, 0, NULL, ?) ON CONFLICT(key) DO NOTHING",
+      ),
+      insertEdge: this.db.prepare<[string, string, string, string, string]>(
+        "INSERT INTO edges (type, from_key, to_key, owner, props) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+      ),
+      hasIncoming: this.db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM edges WHERE to_key = ?"),
+      hasAnyEdge: this.db.prepare<[string, string], { n: number }>(
+        "SELECT (SELECT count(*) FROM edges WHERE from_key = ?) + (SELECT count(*) FROM edges WHERE to_key = ?) AS n",
+      ),
+      scopeKeys: this.db.prepare<[string], { key: string }>("SELECT key FROM nodes WHERE scope = ? AND observed = 1"),
+    };
+  }
+
+  async init(_schema: GraphSchema): Promise<void> {
+    // Tables and indexes are generic; nothing depends on the declared labels.
+  }
+
+  async apply(ops: readonly GraphOp[]): Promise<void> {
+    this.db.transaction(() => {
+      const garbage = new Set<string>();
+      for (const op of ops) {
+        if (op.op === "upsert") this.upsert(op.node, op.owned, op.placeholders, op.edges, garbage);
+        else if (op.op === "delete") this.remove(op.key, garbage);
+        else for (const { key } of this.q.scopeKeys.all(op.scope)) if (!op.present.includes(key)) this.remove(key, garbage);
+      }
+      this.collect(garbage);
+    })();
+  }
+
+  private upsert(node: GraphNode, owned: GraphNode[], placeholders: Placeholder[], edges: GraphEdge[], garbage: Set<string>): void {
+    const k = node.key;
+    for (const { to_key } of this.q.edgeTargetsOfOwner.all(k)) garbage.add(to_key);
+    this.q.deleteEdgesOfOwner.run(k);
+    const keep = new Set(owned.map((o) => o.key));
+    for (const { key } of this.q.ownedKeys.all(k, k)) if (!keep.has(key)) this.detachDelete(key, garbage);
+    this.q.upsertNode.run(k, node.label, k, 1, node.scope ?? null, canonicalJson(node.properties));
+    for (const o of owned) this.q.upsertNode.run(o.key, o.label, k, 1, null, canonicalJson(o.properties));
+    for (const p of placeholders) this.q.insertPlaceholder.run(p.key, p.label, canonicalJson(p.properties));
+    for (const e of edges) this.q.insertEdge.run(e.type, e.from, e.to, k, canonicalJson(e.properties));
+  }
+
+  private remove(k: string, garbage: Set<string>): void {
+    const row = this.q.node.get(k);
+    if (!row) return;
+    for (const { to_key } of this.q.edgeTargetsOfOwner.all(k)) garbage.add(to_key);
+    this.q.deleteEdgesOfOwner.run(k);
+    for (const { key } of this.q.ownedKeys.all(k, k)) this.detachDelete(key, garbage);
+    if (this.q.hasIncoming.get(k)!.n > 0) {
+      const props = JSON.parse(row.props) as Properties;
+      const kept: Properties = {};
+      for (const name of PLACEHOLDER_KEEP) if (props[name] !== undefined) kept[name] = props[name]!;
+      this.q.upsertNode.run(k, row.label, null, 0, null, canonicalJson(kept));
+    } else {
+      this.detachDelete(k, garbage);
+    }
+  }
+
+  private detachDelete(key: string, garbage: Set<string>): void {
+    for (const { k } of this.q.edgeEndsOf.all(key, key)) garbage.add(k);
+    this.q.deleteEdgesTouching.run(key, key);
+    this.q.deleteNode.run(key);
+    garbage.delete(key);
+  }
+
+  /** Unobserved nodes left without any edge are removed. */
+  private collect(candidates: Set<string>): void {
+    for (const key of candidates) {
+      const row = this.q.node.get(key);
+      if (row && row.observed === 0 && this.q.hasAnyEdge.get(key, key)!.n === 0) this.q.deleteNode.run(key);
+    }
+  }
+
+  async stats(): Promise<GraphStats> {
+    const nodes = this.db.prepare<[], { label: string; n: number }>("SELECT label, count(*) AS n FROM nodes GROUP BY label ORDER BY label").all();
+    const edges = this.db.prepare<[], { type: string; n: number }>("SELECT type, count(*) AS n FROM edges GROUP BY type ORDER BY type").all();
+    return {
+      nodes: Object.fromEntries(nodes.map((r) => [r.label, r.n])),
+      edges: Object.fromEntries(edges.map((r) => [r.type, r.n])),
+    };
+  }
+
+  async *export(): AsyncIterable<ExportLine> {
+    for (const row of this.db.prepare<[], NodeRow>("SELECT * FROM nodes ORDER BY key").iterate()) {
+      yield { type: "node", labels: [row.label], key: row.key, properties: exportedProperties(row) };
+    }
+    const edges = this.db.prepare<[], EdgeRow>("SELECT * FROM edges").all().map((row) => ({ row, properties: edgeProperties(row) }));
+    edges.sort((a, b) => compareEdges(a.row, a.properties, b.row, b.properties));
+    for (const { row, properties } of edges) yield { type: "edge", rel: row.type, from: row.from_key, to: row.to_key, properties };
+  }
+
+  async incoming(key: string): Promise<IncomingEdge[]> {
+    const rows = this.db
+      .prepare<[string], EdgeRow & { n_key: string; n_label: string; n_owner: string | null; n_observed: number; n_scope: string | null; n_props: string }>(
+        `SELECT e.*, n.key AS n_key, n.label AS n_label, n.owner AS n_owner, n.observed AS n_observed, n.scope AS n_scope, n.props AS n_props
+         FROM edges e JOIN nodes n ON n.key = e.from_key WHERE e.to_key = ?`,
+      )
+      .all(key);
+    const result = rows.map((r) => ({
+      row: r,
+      properties: edgeProperties(r),
+      from: { labels: [r.n_label], key: r.n_key, properties: exportedProperties({ key: r.n_key, label: r.n_label, owner: r.n_owner, observed: r.n_observed, scope: r.n_scope, props: r.n_props }) },
+    }));
+    result.sort((a, b) => compareEdges(a.row, a.properties, b.row, b.properties));
+    return result.map((r) => ({ rel: r.row.type, properties: r.properties, from: r.from }));
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      this.db.prepare("SELECT 1").get();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+
+function compareEdges(a: EdgeRow, ap: Record<string, unknown>, b: EdgeRow, bp: Record<string, unknown>): number {
+  return (
+    cmp(a.from_key, b.from_key) || cmp(a.type, b.type) || cmp(a.to_key, b.to_key) || cmp(canonicalJson(ap), canonicalJson(bp))
+  );
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,67 @@
+// Checks what a plugin's graph function returned before any sink sees it; a violation is a
+// MalformedGraphError (the dispatcher parks that message).
+import type { GraphFragment, GraphValue } from "../plugin/types.js";
+import { PROPERTY_PATTERN, RESERVED_PROPERTIES, type Properties, type PropertyValue } from "./model.js";
+
+export class MalformedGraphError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MalformedGraphError";
+  }
+}
+
+const reserved = new Set<string>(RESERVED_PROPERTIES);
+
+/** Drops null/undefined values; refuses maps, mixed lists, non-finite numbers, bad names. */
+export function cleanProperties(input: Record<string, GraphValue> | undefined, where: string): Properties {
+  const out: Properties = {};
+  if (input === undefined) return out;
+  if (input === null || typeof input !== "object" || Array.isArray(input)) throw new MalformedGraphError(`${where}: properties must be an object`);
+  for (const [name, value] of Object.entries(input)) {
+    if (value === null || value === undefined) continue;
+    if (!PROPERTY_PATTERN.test(name)) throw new MalformedGraphError(`${where}: property name ${JSON.stringify(name)} is not an identifier`);
+    if (reserved.has(name)) throw new MalformedGraphError(`${where}: property "${name}" is managed by the sink`);
+    out[name] = checkValue(value, `${where}.${name}`);
+  }
+  return out;
+}
+
+function checkScalar(value: unknown, where: string): string | number | boolean {
+  if (typeof value === "string" || typeof value === "boolean") return value;
+  if (typeof value === "number" && Number.isFinite(value)) return value;
+  throw new MalformedGraphError(`${where}: ${describe(value)} is not a string, finite number or boolean`);
+}
+
+function checkValue(value: unknown, where: string): PropertyValue {
+  if (!Array.isArray(value)) return checkScalar(value, where);
+  const items = value.map((v, i) => checkScalar(v, `${where}[${i}]`));
+  const types = new Set(items.map((v) => typeof v));
+  if (types.size > 1) throw new MalformedGraphError(`${where}: a list must hold one type (has ${[...types].join(", ")})`);
+  return items as PropertyValue;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  return typeof value === "object" ? "an object" : `${typeof value} ${String(value)}`;
+}
+
+/** The shape of a fragment (fields and their types), before keys are cross-checked. */
+export function checkFragmentShape(fragment: unknown): GraphFragment {
+  if (fragment === null || typeof fragment !== "object" || Array.isArray(fragment)) {
+    throw new MalformedGraphError(`toGraph returned ${describe(fragment)}, not an object`);
+  }
+  const f = fragment as GraphFragment;
+  for (const field of ["owned", "references", "edges"] as const) {
+    if (f[field] !== undefined && !Array.isArray(f[field])) throw new MalformedGraphError(`toGraph: ${field} must be a list`);
+  }
+  for (const [i, n] of [...(f.owned ?? []), ...(f.references ?? [])].entries()) {
+    if (!n || typeof n.label !== "string" || typeof n.key !== "string" || !n.key) throw new MalformedGraphError(`toGraph: node #${i} needs a label and a non-empty key`);
+  }
+  for (const [i, e] of (f.edges ?? []).entries()) {
+    if (!e || typeof e.type !== "string" || typeof e.to !== "string" || (e.from !== undefined && typeof e.from !== "string")) {
+      throw new MalformedGraphError(`toGraph: edge #${i} needs a type and a "to" key`);
+    }
+  }
+  return f;
+}

@@ -1,0 +1,44 @@
+// The observers' MessageSink when a graph sink is configured: append to the WAL (durable),
+// wake the dispatcher, and only then acknowledge. Past the WAL's size bound, the
+// acknowledgement waits until the dispatcher has brought it under 80 % of the bound:
+// observers stop reading their watches (and relist if the server drops them), so a sink
+// outage costs disk up to the bound, not memory, and loses nothing.
+import type { Logger } from "../log/logger.js";
+import type { KubeMessage } from "../messages.js";
+import type { MessageSink } from "../supervisor/cluster-supervisor.js";
+import type { Dispatcher } from "../dispatch/dispatcher.js";
+import type { Wal } from "./wal.js";
+
+export class WalSink implements MessageSink {
+  delivered = 0;
+  private waiting: Array<() => void> = [];
+  private full = false;
+
+  constructor(
+    private readonly wal: Wal,
+    private readonly dispatcher: Dispatcher,
+    private readonly maxBytes: number,
+    private readonly log: Logger,
+  ) {
+    dispatcher.onProgress = () => this.release();
+  }
+
+  async deliver(messages: KubeMessage[]): Promise<void> {
+    this.wal.append(messages);
+    this.delivered += messages.length;
+    this.dispatcher.notify();
+    if (this.wal.bytes <= this.maxBytes) return;
+    if (!this.full) {
+      this.full = true;
+      this.log.warn({ walBytes: this.wal.bytes, maxBytes: this.maxBytes }, "WAL is full: observers pause until the sink catches up");
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(): void {
+    if (!this.full || this.wal.bytes > this.maxBytes * 0.8) return;
+    this.full = false;
+    this.log.info({ walBytes: this.wal.bytes }, "WAL below its bound again: observers resume");
+    for (const resolve of this.waiting.splice(0)) resolve();
+  }
+}

@@ -1,0 +1,197 @@
+// The write-ahead log between observers and the graph sink: an SQLite table of
+// KubeMessages with a monotonically increasing seq. A batch is appended in one
+// transaction and is durable (journal_mode=WAL, synchronous=NORMAL survives a process
+// crash) before anyone is told it was accepted. Messages are acknowledged once the sink
+// has committed them, and removed; after a crash the un-acknowledged ones are replayed.
+import Database from "better-sqlite3";
+import { mkdirSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import type { KubeMessage } from "../messages.js";
+
+export interface WalRecord {
+  seq: number;
+  message: KubeMessage;
+}
+
+export interface ParkedRecord {
+  seq: number;
+  plugin: string;
+  error: string;
+  parkedAt: string;
+  cluster: string;
+  namespace: string | null;
+  resource: string;
+  name: string | null;
+  action: string;
+}
+
+export interface WalStatus {
+  path: string;
+  /** Messages appended and not yet acknowledged. */
+  depth: number;
+  bytes: number;
+  /** observedAt of the oldest un-acknowledged message. */
+  oldestObservedAt: string | null;
+  parked: number;
+  /** Highest seq ever appended. */
+  lastSeq: number;
+}
+
+/** Applied/Deleted messages for the same object coalesce: only the latest matters. */
+function objectId(m: KubeMessage): string | null {
+  if (m.action === "Restarted" || !m.name) return null;
+  return `${m.cluster}\u0000${m.resource}\u0000${m.objectNamespace ?? ""}\u0000${m.name}`;
+}
+
+/** The -wal file is checkpointed back into the database past this size. */
+const CHECKPOINT_BYTES = 64 * 1024 * 1024;
+
+export class Wal {
+  private readonly db: Database.Database;
+  private readonly walFile: string;
+  /** Rows up to here have been handed to the dispatcher: they must not be coalesced away. */
+  private dispatchedUpTo = 0;
+  private pendingBytes = 0;
+  private readonly q;
+
+  constructor(
+    readonly path: string,
+    options: { readonly?: boolean } = {},
+  ) {
+    if (!options.readonly) mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path, { readonly: options.readonly === true, fileMustExist: options.readonly === true });
+    this.walFile = `${path}-wal`;
+    if (!options.readonly) {
+      this.db.pragma("auto_vacuum = INCREMENTAL");
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma("synchronous = NORMAL");
+      this.db.exec(`
+        CREATE TABLE IF NOT EXISTS messages (
+          seq INTEGER PRIMARY KEY AUTOINCREMENT, object TEXT, body TEXT NOT NULL,
+          bytes INTEGER NOT NULL, observed_at TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS messages_object ON messages(object) WHERE object IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS parked (
+          seq INTEGER PRIMARY KEY, plugin TEXT NOT NULL, error TEXT NOT NULL,
+          parked_at TEXT NOT NULL, body TEXT NOT NULL);
+      `);
+    }
+    this.q = {
+      insert: this.db.prepare<[string | null, string, number, string]>("INSERT INTO messages (object, body, bytes, observed_at) VALUES (?, ?, ?, ?)"),
+      coalesce: this.db.prepare<[string, number], { seq: number; bytes: number }>(
+        "DELETE FROM messages WHERE object = ? AND seq > ? RETURNING seq, bytes",
+      ),
+      read: this.db.prepare<[number, number], { seq: number; body: string }>("SELECT seq, body FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"),
+      ack: this.db.prepare<[number], { bytes: number }>("DELETE FROM messages WHERE seq = ? RETURNING bytes"),
+      depth: this.db.prepare<[], { n: number; bytes: number | null; oldest: string | null }>(
+        "SELECT count(*) AS n, sum(bytes) AS bytes, min(observed_at) AS oldest FROM messages",
+      ),
+      parkedCount: this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM parked"),
+      lastSeq: this.db.prepare<[], { seq: number | null }>("SELECT seq FROM sqlite_sequence WHERE name = 'messages'"),
+    };
+    this.pendingBytes = this.q.depth.get()!.bytes ?? 0;
+  }
+
+  /** Appends a batch in one transaction; returns when it is durable. */
+  append(messages: readonly KubeMessage[]): void {
+    this.db.transaction(() => {
+      for (const message of messages) {
+        const body = JSON.stringify(message);
+        const object = objectId(message);
+        if (object !== null) {
+          for (const removed of this.q.coalesce.all(object, this.dispatchedUpTo)) this.pendingBytes -= removed.bytes;
+        }
+        this.q.insert.run(object, body, body.length, message.observedAt);
+        this.pendingBytes += body.length;
+      }
+    })();
+  }
+
+  /** The next un-dispatched messages in seq order (they stay until acknowledged). */
+  next(limit: number): WalRecord[] {
+    const rows = this.q.read.all(this.dispatchedUpTo, limit);
+    const last = rows.at(-1);
+    if (last) this.dispatchedUpTo = last.seq;
+    return rows.map((r) => ({ seq: r.seq, message: JSON.parse(r.body) as KubeMessage }));
+  }
+
+  /** Hands already-read messages out again (after a sink failure). */
+  rewind(): void {
+    this.dispatchedUpTo = 0;
+  }
+
+  /** Removes messages the sink has committed. */
+  ack(seqs: readonly number[]): void {
+    this.db.transaction(() => {
+      for (const seq of seqs) {
+        const row = this.q.ack.get(seq);
+        if (row) this.pendingBytes -= row.bytes;
+      }
+    })();
+    this.maybeCheckpoint();
+  }
+
+  /** Moves a message the plugin could not turn into graph changes aside, with the reason. */
+  park(record: WalRecord, plugin: string, error: string): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare("INSERT OR REPLACE INTO parked (seq, plugin, error, parked_at, body) VALUES (?, ?, ?, ?, ?)")
+        .run(record.seq, plugin, error, new Date().toISOString(), JSON.stringify(record.message));
+      const row = this.q.ack.get(record.seq);
+      if (row) this.pendingBytes -= row.bytes;
+    })();
+  }
+
+  get bytes(): number {
+    return this.pendingBytes;
+  }
+
+  status(): WalStatus {
+    const depth = this.q.depth.get()!;
+    return {
+      path: this.path,
+      depth: depth.n,
+      bytes: depth.bytes ?? 0,
+      oldestObservedAt: depth.oldest,
+      parked: this.q.parkedCount.get()!.n,
+      lastSeq: this.q.lastSeq.get()?.seq ?? 0,
+    };
+  }
+
+  parked(limit = 50): ParkedRecord[] {
+    const rows = this.db
+      .prepare<[number], { seq: number; plugin: string; error: string; parked_at: string; body: string }>(
+        "SELECT seq, plugin, error, parked_at, body FROM parked ORDER BY seq DESC LIMIT ?",
+      )
+      .all(limit);
+    return rows.map((r) => {
+      const m = JSON.parse(r.body) as KubeMessage;
+      return {
+        seq: r.seq,
+        plugin: r.plugin,
+        error: r.error,
+        parkedAt: r.parked_at,
+        cluster: m.cluster,
+        namespace: m.objectNamespace,
+        resource: m.resource,
+        name: m.name,
+        action: m.action,
+      };
+    });
+  }
+
+  private maybeCheckpoint(): void {
+    let size = 0;
+    try {
+      size = statSync(this.walFile).size;
+    } catch {
+      return;
+    }
+    if (size < CHECKPOINT_BYTES) return;
+    this.db.pragma("wal_checkpoint(TRUNCATE)");
+    this.db.pragma("incremental_vacuum");
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,21 @@
+// ContainerImage nodes: keyed by the normalised reference, shared by every pod (in every
+// cluster) that runs it.
+import { parseImage } from "../../core/graph/keys.js";
+
+export const IMAGE_LABEL = "ContainerImage";
+
+export function imageNode(image: string): { label: string; key: string; properties: Record<string, string | null> } {
+  const ref = parseImage(image);
+  return {
+    label: IMAGE_LABEL,
+    key: ref.reference,
+    properties: { reference: ref.reference, registry: ref.registry, repository: ref.repository, tag: ref.tag, digest: ref.digest },
+  };
+}
+
+/** The digest the kubelet reports (status imageID "…@sha256:…"), if any. */
+export function digestOf(imageID: string | undefined): string | null {
+  if (!imageID) return null;
+  const at = imageID.lastIndexOf("@");
+  return at === -1 ? null : imageID.slice(at + 1);
+}
