@@ -79,7 +79,7 @@ export function toGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp |
     if (e.to !== key && !ownedKeys.has(e.to) && !referenceKeys.has(e.to)) {
       throw new MalformedGraphError(`edge ${e.type} ends at ${e.to}, which is not the object, an owned node or a reference`);
     }
-    edges.push({ type: e.type, from, to: e.to, properties: cleanProperties(e.properties, `edge ${e.type}`) });
+    edges.push({ type: e.type, from, to: e.to, properties: cleanProperties(e.properties, `edge ${e.type}`, "edge") });
   }
   return { op: "upsert", node, owned, placeholders, edges };
 }

@@ -10,10 +10,12 @@ export class MalformedGraphError extends Error {
   }
 }
 
-const reserved = new Set<string>(RESERVED_PROPERTIES);
+const NODE_RESERVED = new Set<string>(RESERVED_PROPERTIES);
+const EDGE_RESERVED = new Set<string>(["owner"]);
 
 /** Drops null/undefined values; refuses maps, mixed lists, non-finite numbers, bad names. */
-export function cleanProperties(input: Record<string, GraphValue> | undefined, where: string): Properties {
+export function cleanProperties(input: Record<string, GraphValue> | undefined, where: string, on: "node" | "edge" = "node"): Properties {
+  const reserved = on === "node" ? NODE_RESERVED : EDGE_RESERVED;
   const out: Properties = {};
   if (input === undefined) return out;
   if (input === null || typeof input !== "object" || Array.isArray(input)) throw new MalformedGraphError(`${where}: properties must be an object`);

@@ -20,6 +20,10 @@ export interface ActorSpec {
 
 export interface ConfigSpec {
   actors: ActorSpec[];
+  /** Graph sink; paths are absolute. Neo4j reads its password from $KO_TEST_NEO4J_PASSWORD. */
+  sink?: { kind: "sqlite"; sqlitePath: string } | { kind: "neo4j"; uri: string };
+  walPath?: string;
+  walMaxBytes?: number;
   kubeconfig?: string;
   cluster?: string;
   observer?: Record<string, number>;
@@ -49,6 +53,13 @@ export function configText(spec: ConfigSpec): string {
       : "";
   const plugins = spec.pluginDirs?.length ? `, pluginDirs = [ ${spec.pluginDirs.map(dhallText).join(", ")} ]` : "";
   const log = spec.logLevel ? `, log = { level = ${dhallText(spec.logLevel)} }` : "";
+  const sink =
+    spec.sink?.kind === "sqlite"
+      ? `, sink = T.Sink::{ sqlitePath = ${dhallText(spec.sink.sqlitePath)} }`
+      : spec.sink?.kind === "neo4j"
+        ? `, sink = T.Sink::{ kind = "neo4j", neo4j = Some T.Neo4j::{ uri = ${dhallText(spec.sink.uri)}, passwordEnv = "KO_TEST_NEO4J_PASSWORD" } }`
+        : "";
+  const wal = spec.walPath ? `, wal = T.Wal::{ path = ${dhallText(spec.walPath)}${spec.walMaxBytes ? `, maxBytes = ${spec.walMaxBytes}` : ""} }` : "";
   return `let T = ${join(repoRoot, "config/types.dhall")}
 in  T.Config::{
     , clusters = [ T.Cluster::{ name = ${dhallText(cluster)}, kubeconfig = Some ${dhallText(spec.kubeconfig ?? devEnv().kubeconfig)} } ]
@@ -58,6 +69,8 @@ in  T.Config::{
     ${observerBlock}
     ${plugins}
     ${log}
+    ${sink}
+    ${wal}
     }
 `;
 }
