@@ -9,6 +9,7 @@ import type { Logger } from "../log/logger.js";
 import { Backoff } from "../observer/backoff.js";
 import type { LoadedPlugin } from "../plugin/registry.js";
 import type { Wal, WalRecord } from "../wal/wal.js";
+import { failpoint } from "../faults.js";
 import { toGraphOp } from "./translate.js";
 
 export interface DispatcherOptions {
@@ -119,7 +120,9 @@ export class Dispatcher {
     for (;;) {
       const started = performance.now();
       try {
+        failpoint("dispatcher.before-commit");
         if (ops.length) await this.sink.apply(ops);
+        failpoint("dispatcher.after-commit");
         this.stats.lastBatchMs = performance.now() - started;
         break;
       } catch (error) {

@@ -3,6 +3,7 @@
 // acknowledgement waits until the dispatcher has brought it under 80 % of the bound:
 // observers stop reading their watches (and relist if the server drops them), so a sink
 // outage costs disk up to the bound, not memory, and loses nothing.
+import { failpoint } from "../faults.js";
 import type { Logger } from "../log/logger.js";
 import type { KubeMessage } from "../messages.js";
 import type { MessageSink } from "../supervisor/cluster-supervisor.js";
@@ -25,6 +26,7 @@ export class WalSink implements MessageSink {
 
   async deliver(messages: KubeMessage[]): Promise<void> {
     this.wal.append(messages);
+    failpoint("wal.after-append");
     this.delivered += messages.length;
     this.dispatcher.notify();
     if (this.wal.bytes <= this.maxBytes) return;

@@ -100,7 +100,15 @@ export class AgentProcess {
     });
     this.child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       this.stdout += chunk;
-      this.partialOut = this.collect(this.partialOut + chunk, (line) => this.messages.push(JSON.parse(line) as KubeMessage));
+      this.partialOut = this.collect(this.partialOut + chunk, (line) => {
+        // Other commands (wal status --json, graph export) print other JSON: keep only messages.
+        try {
+          const value = JSON.parse(line) as KubeMessage;
+          if (value && typeof value === "object" && "action" in value) this.messages.push(value);
+        } catch {
+          /* not a message line */
+        }
+      });
     });
     this.child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
       this.stderr += chunk;

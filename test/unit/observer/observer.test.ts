@@ -366,6 +366,23 @@ describe("Observer: errors and backoff (cases 10, 12)", () => {
     await r.stop();
   });
 
+  it("a completed list proves health: the next failure counts (and backs off) from the start again", async () => {
+    // BUG: Observer never calls this.backoff.reset(). Backoff.reset() is documented as
+    // "Called after a success that proves health (e.g. a completed list)" and
+    // ObserverStatus.failures as "Consecutive failed attempts", but after
+    // fail → successful list → fail the status says failures: 2 and the delay has
+    // doubled. Fix: call this.backoff.reset() in Observer.onListComplete (and arguably
+    // when a watch delivers its first event).
+    const client = new FakeClient()
+      .scriptList(new ApiError("forbidden", "cannot list", 403), page([obj("a", "ua", "3")], "10"))
+      .scriptWatch(new ApiError("server", "watch failed", 500));
+    const r = start(client, { config: { backoff: { initialMs: 10, factor: 4, maxMs: 1_000, resetAfterMs: 60_000, jitter: 0 } } });
+    await until(() => r.outlet.statuses.some((s) => s.phase === "backing-off"), "watch failure");
+    const afterSuccess = r.outlet.statuses.find((s) => s.phase === "backing-off")!;
+    expect({ failures: afterSuccess.failures, retryInMs: afterSuccess.retryInMs }).toStrictEqual({ failures: 1, retryInMs: 10 });
+    await r.stop();
+  });
+
   it("a Retry-After makes the backoff at least that long", async () => {
     const client = new FakeClient().scriptList(new ApiError("throttled", "Too many requests", 429, 3));
     const r = start(client, { config: { backoff: { initialMs: 1, factor: 2, maxMs: 4, resetAfterMs: 60_000, jitter: 0.5 } } });

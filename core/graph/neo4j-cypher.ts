@@ -1,0 +1,156 @@
+// The Cypher the Neo4j sink runs. Labels and relationship types cannot be parameters, so
+// they are interpolated — only after LABEL_PATTERN / REL_TYPE_PATTERN have accepted them
+// (which excludes backticks, spaces and every other character that could end the token).
+// Everything else (keys, properties, scopes, owners) is a parameter.
+//
+// Shapes that stream over one index seek with `IN $list` (removing edges, deleting nodes)
+// plan without Eager; reads that a delete depends on run as separate queries first.
+// `SET n = row.props` always plans an Eager (Neo4j cannot know the map's keys), so the
+// writes are sent in bounded chunks.
+import { ENTITY_LABEL, LABEL_PATTERN, REL_TYPE_PATTERN } from "./model.js";
+
+export function label(name: string): string {
+  if (!LABEL_PATTERN.test(name)) throw new Error(`refusing to use ${JSON.stringify(name)} as a Neo4j label`);
+  return name;
+}
+
+export function relType(name: string): string {
+  if (!REL_TYPE_PATTERN.test(name)) throw new Error(`refusing to use ${JSON.stringify(name)} as a Neo4j relationship type`);
+  return name;
+}
+
+const E = ENTITY_LABEL;
+
+// ---- schema (init) ----
+
+export function schemaStatements(labels: readonly string[], relationships: readonly string[]): string[] {
+  return [
+    `CREATE CONSTRAINT ko_entity_key IF NOT EXISTS FOR (n:${E}) REQUIRE n.key IS UNIQUE`,
+    `CREATE INDEX ko_entity_owner IF NOT EXISTS FOR (n:${E}) ON (n.owner)`,
+    `CREATE INDEX ko_entity_scope IF NOT EXISTS FOR (n:${E}) ON (n.scope)`,
+    ...labels.map((l) => `CREATE CONSTRAINT ko_${label(l)}_key IF NOT EXISTS FOR (n:${label(l)}) REQUIRE n.key IS UNIQUE`),
+    ...relationships.map((t) => `CREATE INDEX ko_${relType(t)}_owner IF NOT EXISTS FOR ()-[r:${relType(t)}]-() ON (r.owner)`),
+  ];
+}
+
+export const AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)";
+
+// ---- apply: one run ----
+
+/** Deletes of a run: which exist, and whether another object's edge still points at them
+ *  when the delete comes (edges of owners whose first op is later in the run still do). */
+export const DECIDE_DELETES = `
+UNWIND $rows AS row
+MATCH (k:${E} {key: row.key})
+RETURN row.key AS key,
+  COUNT { (k)<-[r]-() WHERE r.owner IS NULL OR (r.owner <> row.key AND coalesce($first[r.owner], $size) > row.pos) } > 0 AS referenced`;
+
+/** Step 1 for one type: the owners' edges go; their targets become garbage candidates. */
+export function removeOwnedEdges(type: string): string {
+  return `
+MATCH ()-[r:${relType(type)}]->(t)
+WHERE r.owner IN $owners
+WITH r, t.key AS target
+DELETE r
+RETURN DISTINCT target`;
+}
+
+/** Step 2 (read): the owners' owned nodes, not the owners themselves. */
+export const OWNED_NODES = `
+MATCH (n:${E})
+WHERE n.owner IN $owners AND n.key <> n.owner
+RETURN n.owner AS owner, n.key AS key`;
+
+/** The neighbours of nodes about to be detach-deleted (they may become garbage). */
+export const NEIGHBOURS = `
+MATCH (n:${E})--(m)
+WHERE n.key IN $keys
+RETURN DISTINCT m.key AS key`;
+
+export const DETACH_DELETE = `
+MATCH (n:${E})
+WHERE n.key IN $keys
+DETACH DELETE n`;
+
+/** Delete step 2 (referenced): keep key, cluster, namespace, name; observed = false. When
+ *  the run upserted the node first, the trimmed properties and label come from that upsert. */
+export function demote(primary: string | null, allLabels: readonly string[]): string {
+  return `
+UNWIND $rows AS row
+MATCH (n:${E} {key: row.key})
+SET n = coalesce(row.props, {cluster: n.cluster, namespace: n.namespace, name: n.name})
+SET n.key = row.key, n.observed = false${primary === null ? "" : relabel(primary, allLabels)}`;
+}
+
+/** Steps 3–4: properties replaced, primary label set (a placeholder becomes this node). */
+export function writeNodes(primary: string, allLabels: readonly string[]): string {
+  return `
+UNWIND $rows AS row
+MERGE (n:${E} {key: row.key})
+SET n = row.props${relabel(primary, allLabels)}`;
+}
+
+/** Step 5: created if no node has the key, otherwise left alone. */
+export function createPlaceholders(primary: string): string {
+  return `
+UNWIND $rows AS row
+MERGE (n:${E} {key: row.key})
+ON CREATE SET n = row.props, n:${label(primary)}`;
+}
+
+/** Step 6. The count lets the sink notice an endpoint that is not there. */
+export function createEdges(type: string): string {
+  return `
+UNWIND $rows AS row
+MATCH (a:${E} {key: row.from})
+MATCH (b:${E} {key: row.to})
+CREATE (a)-[r:${relType(type)}]->(b)
+SET r = row.props
+RETURN count(r) AS created`;
+}
+
+function relabel(primary: string, allLabels: readonly string[]): string {
+  const others = allLabels.filter((l) => l !== primary).map(label);
+  return `\nSET n:${label(primary)}${others.length > 0 ? `\nREMOVE n:${others.join(":")}` : ""}`;
+}
+
+// ---- apply: garbage and sweeps ----
+
+export const GARBAGE = `
+MATCH (n:${E})
+WHERE n.key IN $keys AND n.observed = false AND NOT EXISTS { (n)--() }
+RETURN n.key AS key`;
+
+export const DELETE_NODES = `
+MATCH (n:${E})
+WHERE n.key IN $keys
+DELETE n`;
+
+export const SCOPE_KEYS = `
+MATCH (n:${E} {scope: $scope})
+WHERE n.observed = true
+RETURN n.key AS key`;
+
+// ---- reading ----
+
+export const STATS_NODES = `
+MATCH (n:${E})
+UNWIND [l IN labels(n) WHERE l <> '${E}'] AS label
+RETURN label, count(*) AS count`;
+
+export const STATS_EDGES = `
+MATCH (:${E})-[r]->(:${E})
+RETURN type(r) AS type, count(*) AS count`;
+
+export const EXPORT_NODES = `
+MATCH (n:${E})
+RETURN [l IN labels(n) WHERE l <> '${E}'] AS labels, n.key AS key, properties(n) AS properties`;
+
+export const EXPORT_EDGES = `
+MATCH (a:${E})-[r]->(b:${E})
+RETURN type(r) AS rel, a.key AS from, b.key AS to, properties(r) AS properties`;
+
+export const INCOMING = `
+MATCH (s:${E})-[r]->(:${E} {key: $key})
+RETURN type(r) AS rel, properties(r) AS properties,
+  [l IN labels(s) WHERE l <> '${E}'] AS labels, s.key AS key, properties(s) AS source`;

@@ -1,0 +1,141 @@
+// Bad input and secrets: a plugin that throws or returns something malformed has that
+// message parked while everything else lands; hostile strings land verbatim and change
+// nothing else; no secret canary reaches the WAL, the SQLite graph, Neo4j or the logs.
+import { readdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import * as k8s from "@kubernetes/client-node";
+import { AgentProcess, repoRoot } from "../../support/agent.js";
+import { adminKubeConfig, createNamespace, deleteNamespaces, neo4jDriver, uniqueName } from "../../support/cluster.js";
+import { nodesOf, waitForGraph, wipeNeo4j, workspace } from "../../support/graph.js";
+
+const kc = adminKubeConfig();
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const namespaces: string[] = [];
+const agents: AgentProcess[] = [];
+
+afterAll(async () => {
+  await Promise.all(agents.map((a) => a.stop()));
+  await deleteNamespaces(core, namespaces);
+});
+
+describe("a plugin whose graph function fails", () => {
+  it("parks exactly the messages it cannot handle; everything else lands", async () => {
+    const ns = uniqueName("parked");
+    namespaces.push(ns);
+    await createNamespace(core, ns);
+    for (const name of ["fine", "poison", "malformed"]) await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name }, data: { a: "b" } } });
+    const ws = workspace("sqlite", [{ resource: "configmap", namespace: ns }, { resource: "poison", namespace: ns }], {
+      pluginDirs: [resolve(repoRoot, "test/fixtures/plugins/poison")],
+    });
+    const agent = await ws.runOnce();
+    const lines = await ws.exportLines();
+    const keys = nodesOf(lines).map((n) => n.key);
+    for (const name of ["fine", "poison", "malformed", "kube-root-ca.crt"]) expect(keys).toContain(`local/${ns}/ConfigMap/${name}`);
+    expect(keys).toContain(`local/${ns}/PoisonConfig/fine`);
+    expect(keys).not.toContain(`local/${ns}/PoisonConfig/poison`);
+    expect(keys).not.toContain(`local/${ns}/PoisonConfig/malformed`);
+
+    const parkedLogs = agent.logs.filter((l) => l.msg === "message parked");
+    expect(parkedLogs.map((l) => `${l.plugin} ${l.name}`).sort()).toEqual(["poison malformed", "poison poison"]);
+    const status = new AgentProcess(["wal", "status", "--config", ws.config, "--json"]);
+    await status.exited;
+    const report = JSON.parse(status.stdout) as { depth: number; parked: number; parkedMessages: Array<{ plugin: string; name: string; error: string }> };
+    expect(report.depth).toBe(0);
+    expect(report.parked).toBe(2);
+    const byName = Object.fromEntries(report.parkedMessages.map((p) => [p.name, p]));
+    expect(byName.poison).toMatchObject({ plugin: "poison", error: expect.stringContaining("cannot handle this object") });
+    expect(byName.malformed).toMatchObject({ plugin: "poison", error: expect.stringContaining("NOT_DECLARED") });
+  });
+});
+
+const hostile: Record<string, string> = {
+  "test.kube-observer.io/quotes": `it's "quoted" and \`back-ticked\``,
+  "test.kube-observer.io/cypher": "'}) MATCH (n) DETACH DELETE n // \" }] RETURN 1; DROP TABLE nodes; --",
+  "test.kube-observer.io/braces": "{{ .Values }} ${HOME} {a: 1} [x] \\ \\n",
+  "test.kube-observer.io/unicode": "snow ☃, math 𝔘𝔫𝔦𝔠𝔬𝔡𝔢, rtl \u202Eevil\u202C, emoji 👩‍💻, zero\u200Bwidth",
+  "test.kube-observer.io/big": "x".repeat(250 * 1024),
+};
+
+describe.each(["sqlite", "neo4j"] as const)("hostile strings into the %s sink", (sinkKind) => {
+  it("land verbatim and change nothing else", async () => {
+    if (sinkKind === "neo4j") await wipeNeo4j();
+    const ns = uniqueName(`hostile-${sinkKind}`);
+    namespaces.push(ns);
+    await createNamespace(core, ns);
+    const name = `x.${"a-b.".repeat(40)}end`; // long, dotted, dashed (DNS-subdomain limits)
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name, annotations: hostile, labels: { "weird_label.x": "A-b_c.D" } }, data: { "key.with-dots_and_dashes": "v" } } });
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "sentinel" }, data: { a: "b" } } });
+    const ws = workspace(sinkKind, [{ resource: "configmap", namespace: ns }]);
+    await ws.runOnce();
+    const lines = await ws.exportLines();
+    const node = nodesOf(lines).find((n) => n.key === `local/${ns}/ConfigMap/${name}`);
+    expect(node).toBeDefined();
+    const expectedAnnotations = Object.keys(hostile).sort().map((k) => `${k}=${hostile[k]}`);
+    expect(node!.properties.annotations).toEqual(expectedAnnotations);
+    expect(node!.properties.labels).toEqual(["weird_label.x=A-b_c.D"]);
+    expect(node!.properties.keys).toEqual(["key.with-dots_and_dashes"]);
+    expect(nodesOf(lines).filter((n) => n.key.startsWith(`local/${ns}/`)).map((n) => n.key).sort()).toEqual(
+      [`local/${ns}/ConfigMap/${name}`, `local/${ns}/ConfigMap/kube-root-ca.crt`, `local/${ns}/ConfigMap/sentinel`].sort(),
+    );
+    if (sinkKind === "neo4j") {
+      // The Cypher-looking value deleted nothing and created nothing.
+      const driver = neo4jDriver();
+      try {
+        const result = await driver.executeQuery("MATCH (n:ConfigMap) WHERE n.namespace = $ns RETURN count(n) AS c", { ns });
+        expect(Number(result.records[0]!.get("c"))).toBe(3);
+      } finally {
+        await driver.close();
+      }
+    }
+  });
+});
+
+describe("secret canaries", () => {
+  it("appear nowhere: not in the WAL, the SQLite graph, Neo4j, or the logs", async () => {
+    await wipeNeo4j();
+    const ns = uniqueName("canary");
+    namespaces.push(ns);
+    await createNamespace(core, ns);
+    const canary = (where: string): string => `CANARY${where}${Math.random().toString(36).slice(2, 10)}`;
+    const values = { data: canary("data"), stringData: canary("stringdata"), lastApplied: canary("lastapplied"), env: canary("env") };
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: {
+        metadata: { name: "creds", annotations: { "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify({ stringData: { p: values.lastApplied } }) } },
+        data: { token: Buffer.from(values.data).toString("base64") },
+        stringData: { password: values.stringData },
+      },
+    });
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: { metadata: { name: "app" }, spec: { automountServiceAccountToken: false, containers: [{ name: "c", image: "app:1", env: [{ name: "LITERAL", value: values.env }] }] } },
+    });
+    const actors = ["secret", "pod"].map((resource) => ({ resource, namespace: ns }));
+    const lite = workspace("sqlite", actors, { logLevel: "trace" });
+    const neo = workspace("neo4j", actors, { logLevel: "trace" });
+    const runs = [await lite.runOnce(), await neo.runOnce()];
+
+    await waitForGraph(lite, "the secret in the SQLite graph", (l) => (nodesOf(l).some((n) => n.key === `local/${ns}/Secret/creds`) ? true : undefined));
+    const files = [lite.dir, neo.dir].flatMap((dir) => readdirSync(dir).map((f) => join(dir, f)));
+    expect(files.some((f) => f.endsWith("wal.sqlite"))).toBe(true);
+    expect(files.some((f) => f.endsWith("graph.sqlite"))).toBe(true);
+    const driver = neo4jDriver();
+    let neo4jText: string;
+    try {
+      const result = await driver.executeQuery("MATCH (n) OPTIONAL MATCH (n)-[r]->() RETURN properties(n) AS n, collect(properties(r)) AS r");
+      neo4jText = JSON.stringify(result.records.map((r) => [r.get("n"), r.get("r")]));
+    } finally {
+      await driver.close();
+    }
+    expect(neo4jText).toContain("creds");
+    for (const value of Object.values(values)) {
+      for (const file of files) expect(readFileSync(file).includes(value), `${value} in ${file}`).toBe(false);
+      expect(neo4jText).not.toContain(value);
+      for (const run of runs) {
+        expect(run.stderr).not.toContain(value);
+        expect(run.stdout).not.toContain(value);
+      }
+    }
+  });
+});
