@@ -1,5 +1,7 @@
 // `kube-observer graph stats|export`: read the configured graph sink.
 import type { Argv, CommandModule } from "yargs";
+import { graphLabel } from "../dispatch/translate.js";
+import { danglingReferences } from "../graph/dangling.js";
 import { openGraph, reportFailure } from "./open-graph.js";
 
 interface GraphArgs {
@@ -64,9 +66,46 @@ const exportCommand: CommandModule<object, GraphArgs> = {
   },
 };
 
+const dangling: CommandModule<object, GraphArgs> = {
+  command: "dangling",
+  describe: "References to objects that do not exist (e.g. a pod naming a missing Secret), and who makes them",
+  builder: (y) =>
+    common(y)
+      .option("json", { type: "boolean", default: false, describe: "Print as JSON" })
+      .example("$0 graph dangling --config config/example.dhall", "missing Secrets, ConfigMaps, PVCs and ServiceAccounts that pods still reference") as Argv<GraphArgs>,
+  handler: async (args) => {
+    try {
+      const { sink, plugins, config } = await openGraph(args.config, args.sink);
+      try {
+        const observed = new Set(
+          config.actors.map((a) => plugins.plugins.get(a.resource)).flatMap((p) => (p?.plugin.graph ? [graphLabel(p)] : [])),
+        );
+        const found = await danglingReferences(sink, observed);
+        if (args.json) {
+          process.stdout.write(`${JSON.stringify(found, null, 2)}\n`);
+          return;
+        }
+        if (found.length === 0) process.stdout.write("no dangling references\n");
+        for (const d of found) {
+          process.stdout.write(`${d.label} ${d.key} does not exist; referenced by:\n`);
+          for (const u of d.usedBy) process.stdout.write(`  ${u.user.label} ${u.user.namespace ? `${u.user.namespace}/` : ""}${u.user.name} (${u.how.map((h) => h.rel + (h.via ? ` ${h.via}` : "")).join(" → ")})\n`);
+        }
+      } finally {
+        await sink.close();
+      }
+    } catch (error) {
+      reportFailure(error);
+    }
+  },
+};
+
 export const graphCommand: CommandModule = {
   command: "graph <command>",
   describe: "Read the graph the agent wrote (embedded SQLite or Neo4j)",
-  builder: (y) => y.command(stats as CommandModule).command(exportCommand as CommandModule).demandCommand(1, "name a graph command: stats or export"),
+  builder: (y) => y
+      .command(stats as CommandModule)
+      .command(exportCommand as CommandModule)
+      .command(dangling as CommandModule)
+      .demandCommand(1, "name a graph command: stats, export or dangling"),
   handler: () => undefined,
 };

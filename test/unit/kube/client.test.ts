@@ -336,18 +336,18 @@ describe("KubeHttpClient.watch", () => {
       const timer = setInterval(() => {
         n += 1;
         res.write(line("BOOKMARK", "", String(n)));
-        if (n === 8) {
+        if (n === 12) {
           clearInterval(timer);
           res.end();
         }
-      }, 60);
+      }, 40);
       res.on("close", () => clearInterval(timer));
     });
-    // 8 × 60 ms = 480 ms in total, far beyond the 200 ms timeout, but never 200 ms idle.
-    const stream = await openWatch(makeClient(srv.base), "/api/v1/pods", 200);
+    // 12 × 40 ms = 480 ms in total, beyond the 300 ms timeout, but never 300 ms idle.
+    const stream = await openWatch(makeClient(srv.base), "/api/v1/pods", 300);
     let count = 0;
     for (let e = await stream.next(); e !== null; e = await stream.next()) count += 1;
-    expect(count).toBe(8);
+    expect(count).toBe(12);
   });
 
   it("the server dropping the connection mid-stream is a network error, not a normal end", async () => {

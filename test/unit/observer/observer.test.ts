@@ -202,6 +202,18 @@ describe("Observer: relists (cases 4, 5, 6, 14)", () => {
     await r.stop();
   });
 
+  it("a cluster-wide observer keys objects by namespace and name: same name in two namespaces are distinct", async () => {
+    const client = new FakeClient()
+      .scriptList(page([obj("a", "u1", "3", "ns1"), obj("a", "u2", "4", "ns2")], "10"), page([obj("a", "u2", "4", "ns2")], "20"))
+      .scriptWatch(new FakeWatchStream(errorEvent({ code: 410, message: "gone" })));
+    const r = start(client, { namespace: null });
+    await until(() => restarts(r.outlet).length === 2, "second Restarted");
+    expect(briefs(r.outlet)).toStrictEqual(["Applied a:u1", "Applied a:u2", "Restarted[a:u1,a:u2]", "Applied a:u2", "Deleted a:u1", "Restarted[a:u2]"]);
+    expect(r.outlet.messages.find((m) => m.action === "Deleted")).toMatchObject({ namespace: null, objectNamespace: "ns1" });
+    expect(restarts(r.outlet)[1]?.present).toStrictEqual([{ namespace: "ns2", name: "a", uid: "u2" }]);
+    await r.stop();
+  });
+
   it("a watch that ends normally is resumed from the last RV: no relist, no second Restarted (case 3)", async () => {
     const client = new FakeClient()
       .scriptList(page([obj("a", "ua", "3")], "10"))

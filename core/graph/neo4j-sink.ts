@@ -1,0 +1,403 @@
+// The Neo4j graph sink (neo4j-driver 6, Bolt). Semantics: docs/graph-semantics.md, the
+// same as the embedded SQLite sink. Each apply() is one transaction (session.executeWrite,
+// which retries transient errors and deadlocks); inside it, ops are planned into runs
+// (neo4j-plan.ts) and every step of a run is one UNWIND query per label or type.
+import neo4j, { Neo4jError, isInt, type Driver, type ManagedTransaction } from "neo4j-driver";
+import * as cypher from "./neo4j-cypher.js";
+import { deleteRun, GraphOpError, planOps, validateOps, type EdgeRow, type NodeRow, type Run, type RunDelete, type RunUpsert, type Step } from "./neo4j-plan.js";
+import { ENTITY_LABEL, LABEL_PATTERN, REL_TYPE_PATTERN, type ExportLine, type GraphOp, type GraphSchema, type GraphSink, type GraphStats, type IncomingEdge } from "./model.js";
+import { compareCodePoints, compareEdges, edgeSortKey, sortedKeys } from "./order.js";
+
+export { GraphOpError } from "./neo4j-plan.js";
+
+export interface Neo4jSinkOptions {
+  /** e.g. bolt://localhost:7687 or neo4j://host:7687. */
+  uri: string;
+  username: string;
+  password: string;
+  /** null/undefined: the server's default database. */
+  database?: string | null;
+  log?: { warn(obj: object, msg: string): void };
+}
+
+/** A failure talking to Neo4j; the message names the URI (never the password). */
+export class Neo4jSinkError extends Error {
+  constructor(
+    message: string,
+    /** The Neo4j error code, e.g. "ServiceUnavailable", when there is one. */
+    readonly code: string | undefined,
+    cause?: unknown,
+  ) {
+    super(message, { cause });
+    this.name = "Neo4jSinkError";
+  }
+}
+
+/** Rows per UNWIND query: bounds what an Eager (SET n = map) buffers. */
+const ROWS_PER_QUERY = 1000;
+/** Keys per `IN $keys` query. */
+const KEYS_PER_QUERY = 5000;
+const PING_TIMEOUT_MS = 5000;
+const INDEX_WAIT_SECONDS = 300;
+
+export class Neo4jSink implements GraphSink {
+  readonly kind = "neo4j" as const;
+  private readonly driver: Driver;
+  private readonly database: string | undefined;
+  /** The URI without any user:password@ part, for messages. */
+  private readonly uri: string;
+  private readonly username: string;
+  private readonly password: string;
+  private readonly log: Neo4jSinkOptions["log"];
+  private readonly labels = new Set<string>();
+  private readonly relationships = new Set<string>();
+  private queries: QueryCache | undefined;
+  private answering = true;
+
+  constructor(options: Neo4jSinkOptions) {
+    this.uri = redactUri(options.uri);
+    this.username = options.username;
+    this.password = options.password;
+    this.database = options.database ?? undefined;
+    this.log = options.log;
+    try {
+      this.driver = neo4j.driver(options.uri, neo4j.auth.basic(options.username, options.password), { userAgent: "kube-observer" });
+    } catch (error) {
+      throw new Neo4jSinkError(`cannot connect to Neo4j at ${this.uri}: ${this.reason(error)}`, codeOf(error), error);
+    }
+  }
+
+  /** A sink whose server has answered (wrong URI or credentials fail here, clearly). */
+  static async connect(options: Neo4jSinkOptions): Promise<Neo4jSink> {
+    const sink = new Neo4jSink(options);
+    try {
+      await sink.driver.verifyConnectivity({ database: sink.database });
+    } catch (error) {
+      await sink.close().catch(() => undefined);
+      throw sink.wrap(error, "connecting");
+    }
+    return sink;
+  }
+
+  async init(schema: GraphSchema): Promise<void> {
+    for (const l of schema.labels) this.labels.add(checkLabel(l));
+    for (const t of schema.relationships) this.relationships.add(checkRelType(t));
+    const labels = [...this.labels].sort();
+    const relationships = [...this.relationships].sort();
+    try {
+      // Schema changes cannot share a transaction with writes: each runs on its own.
+      for (const statement of cypher.schemaStatements(labels, relationships)) {
+        await this.driver.executeQuery(statement, {}, { database: this.database });
+      }
+      await this.driver.executeQuery(cypher.AWAIT_INDEXES, { seconds: INDEX_WAIT_SECONDS }, { database: this.database });
+    } catch (error) {
+      throw this.wrap(error, "creating constraints and indexes");
+    }
+    this.queries = new QueryCache(labels);
+  }
+
+  async apply(ops: readonly GraphOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    const queries = this.queries;
+    if (queries === undefined) throw new GraphOpError("the Neo4j sink needs init(schema) before apply()");
+    validateOps(ops, { labels: this.labels, relationships: this.relationships });
+    const steps = planOps(ops);
+    const relationships = [...this.relationships].sort();
+    const session = this.driver.session({ database: this.database, defaultAccessMode: neo4j.session.WRITE });
+    try {
+      await session.executeWrite((tx) => new Applier(tx, queries, relationships).apply(steps));
+    } catch (error) {
+      throw this.wrap(error, `applying ${ops.length} graph op(s)`);
+    } finally {
+      await session.close();
+    }
+  }
+
+  async stats(): Promise<GraphStats> {
+    const [nodes, edges] = await this.read("reading stats", async (tx) => [
+      (await tx.run(cypher.STATS_NODES)).records.map((r) => [r.get("label") as string, toNumber(r.get("count"))] as const),
+      (await tx.run(cypher.STATS_EDGES)).records.map((r) => [r.get("type") as string, toNumber(r.get("count"))] as const),
+    ]);
+    return { nodes: Object.fromEntries(nodes), edges: Object.fromEntries(edges) };
+  }
+
+  async *export(): AsyncIterable<ExportLine> {
+    // Sorted here, not by ORDER BY: Neo4j orders strings by UTF-16 unit, the contract by code point.
+    const { nodes, edges } = await this.read("exporting the graph", async (tx) => ({
+      nodes: (await tx.run(cypher.EXPORT_NODES)).records.map((r) => nodeLine(r.get("labels"), r.get("key"), r.get("properties"))),
+      edges: (await tx.run(cypher.EXPORT_EDGES)).records.map((r) => edgeLine(r.get("rel"), r.get("from"), r.get("to"), r.get("properties"))),
+    }));
+    nodes.sort((a, b) => compareCodePoints(a.key, b.key));
+    yield* nodes;
+    for (const { line } of edges.map((line) => ({ line, order: edgeSortKey(line) })).sort((a, b) => compareEdges(a.order, b.order))) yield line;
+  }
+
+  async incoming(key: string): Promise<IncomingEdge[]> {
+    const rows = await this.read(`reading the edges into ${JSON.stringify(key)}`, async (tx) =>
+      (await tx.run(cypher.INCOMING, { key })).records.map((r) => {
+        const from = nodeLine(r.get("labels"), r.get("key"), r.get("source"));
+        const edge: IncomingEdge = { rel: r.get("rel"), properties: plainProperties(r.get("properties")), from: { labels: from.labels, key: from.key, properties: from.properties } };
+        return { edge, order: edgeSortKey({ rel: edge.rel, from: from.key, to: key, properties: edge.properties }) };
+      }),
+    );
+    return rows.sort((a, b) => compareEdges(a.order, b.order)).map((r) => r.edge);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await withTimeout(this.driver.executeQuery("RETURN 1", {}, { database: this.database, routing: neo4j.routing.READ }), PING_TIMEOUT_MS);
+      this.answering = true;
+      return true;
+    } catch (error) {
+      // Warn once per outage, not on every readiness probe.
+      if (this.answering) this.log?.warn({ uri: this.uri, error: this.reason(error) }, "Neo4j does not answer");
+      this.answering = false;
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.driver.close();
+  }
+
+  private async read<T>(action: string, work: (tx: ManagedTransaction) => Promise<T>): Promise<T> {
+    const session = this.driver.session({ database: this.database, defaultAccessMode: neo4j.session.READ });
+    try {
+      return await session.executeRead(work);
+    } catch (error) {
+      throw this.wrap(error, action);
+    } finally {
+      await session.close();
+    }
+  }
+
+  private wrap(error: unknown, action: string): Error {
+    if (error instanceof GraphOpError || error instanceof Neo4jSinkError) return error;
+    const code = codeOf(error);
+    const reason = this.reason(error);
+    const where = `Neo4j at ${this.uri}${this.database === undefined ? "" : ` (database ${JSON.stringify(this.database)})`}`;
+    if (code === "ServiceUnavailable" || code === "SessionExpired") return new Neo4jSinkError(`${where} is unavailable (${action}): ${reason}`, code, error);
+    if (code === "Neo.ClientError.Security.Unauthorized" || code === "Neo.ClientError.Security.AuthenticationRateLimit") {
+      return new Neo4jSinkError(`${where} refused the credentials of user ${JSON.stringify(this.username)} (${action}): ${reason}`, code, error);
+    }
+    if (code === "Neo.ClientError.Database.DatabaseNotFound") return new Neo4jSinkError(`${where}: the database does not exist (${action})`, code, error);
+    return new Neo4jSinkError(`${where}: ${action} failed: ${reason}`, code, error);
+  }
+
+  /** The error's message, with the password blotted out should a layer ever echo it. */
+  private reason(error: unknown): string {
+    const text = error instanceof Error ? error.message : String(error);
+    return this.password.length >= 4 ? text.split(this.password).join("***") : text;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+/** Query texts per label/type; rebuilt when init() declares more labels (the relabel
+ *  clause names all of them). */
+class QueryCache {
+  private readonly texts = new Map<string, string>();
+  constructor(private readonly labels: readonly string[]) {}
+
+  writeNodes = (primary: string): string => this.memo(`write:${primary}`, () => cypher.writeNodes(primary, this.labels));
+  createPlaceholders = (primary: string): string => this.memo(`placeholder:${primary}`, () => cypher.createPlaceholders(primary));
+  demote = (primary: string | null): string => this.memo(`demote:${primary ?? ""}`, () => cypher.demote(primary, this.labels));
+  createEdges = (type: string): string => this.memo(`edges:${type}`, () => cypher.createEdges(type));
+  removeOwnedEdges = (type: string): string => this.memo(`unlink:${type}`, () => cypher.removeOwnedEdges(type));
+
+  private memo(id: string, build: () => string): string {
+    let text = this.texts.get(id);
+    if (text === undefined) this.texts.set(id, (text = build()));
+    return text;
+  }
+}
+
+/** One apply() inside one transaction attempt (a retry builds a new one). */
+class Applier {
+  /** Nodes that lost an edge: collected once, at the end of the apply. */
+  private readonly garbage = new Set<string>();
+
+  constructor(
+    private readonly tx: ManagedTransaction,
+    private readonly q: QueryCache,
+    private readonly relationships: readonly string[],
+  ) {}
+
+  async apply(steps: readonly Step[]): Promise<void> {
+    for (const step of steps) {
+      if (step.kind === "run") await this.run(step.run);
+      else await this.sweep(step.scope, step.present);
+    }
+    await this.collectGarbage();
+  }
+
+  private async sweep(scope: string, present: ReadonlySet<string>): Promise<void> {
+    const keys = (await this.column<string>(cypher.SCOPE_KEYS, { scope }, "key")).filter((k) => !present.has(k));
+    if (keys.length > 0) await this.run(deleteRun(keys.sort(compareCodePoints)));
+  }
+
+  private async run(run: Run): Promise<void> {
+    for (const key of run.droppedTargets) this.garbage.add(key);
+    // Decided first: removing the run's old edges would hide references the ops before
+    // the delete had not removed yet. A delete of a missing key is a no-op.
+    const referenced = await this.decideDeletes(run);
+    const deletes = run.deletes.filter((d) => referenced.has(d.key));
+    await this.removeOwnedEdges([...run.upserts.map((u) => u.key), ...deletes.map((d) => d.key)]);
+    await this.removeOwnedNodes(run.upserts, deletes);
+    await this.demote(deletes.filter((d) => referenced.get(d.key) === true));
+    await this.detachDelete(deletes.filter((d) => referenced.get(d.key) === false).map((d) => d.key));
+    await this.writeRows(run.nodes, this.q.writeNodes);
+    await this.writeRows(run.placeholders, this.q.createPlaceholders);
+    await this.createEdges(run.edges);
+  }
+
+  /** For each delete whose key exists: does another object's edge still point at it? */
+  private async decideDeletes(run: Run): Promise<Map<string, boolean>> {
+    const decisions = new Map<string, boolean>();
+    const rows = run.deletes.map((d) => ({ key: d.key, pos: d.pos }));
+    for (const chunk of chunks(rows, ROWS_PER_QUERY)) {
+      const result = await this.tx.run(cypher.DECIDE_DELETES, { rows: chunk, first: run.firstPos, size: run.size });
+      for (const r of result.records) decisions.set(r.get("key") as string, r.get("referenced") as boolean);
+    }
+    return decisions;
+  }
+
+  private async removeOwnedEdges(owners: string[]): Promise<void> {
+    if (owners.length === 0) return;
+    for (const type of this.relationships) {
+      for (const chunk of chunks(owners, KEYS_PER_QUERY)) {
+        for (const target of await this.column<string>(this.q.removeOwnedEdges(type), { owners: chunk }, "target")) this.garbage.add(target);
+      }
+    }
+  }
+
+  /** Upserts keep the owned nodes they list; deletes keep none. */
+  private async removeOwnedNodes(upserts: readonly RunUpsert[], deletes: readonly RunDelete[]): Promise<void> {
+    const keep = new Map<string, ReadonlySet<string>>(upserts.map((u) => [u.key, new Set(u.keep)]));
+    for (const d of deletes) keep.set(d.key, new Set());
+    if (keep.size === 0) return;
+    const doomed: string[] = [];
+    for (const chunk of chunks([...keep.keys()], KEYS_PER_QUERY)) {
+      for (const r of (await this.tx.run(cypher.OWNED_NODES, { owners: chunk })).records) {
+        const key = r.get("key") as string;
+        if (!keep.get(r.get("owner") as string)?.has(key)) doomed.push(key);
+      }
+    }
+    await this.detachDelete(doomed);
+  }
+
+  private async demote(deletes: readonly RunDelete[]): Promise<void> {
+    const byLabel = new Map<string | null, Array<{ key: string; props: Record<string, unknown> | null }>>();
+    for (const d of deletes) {
+      const label = d.demoteTo?.label ?? null;
+      const rows = byLabel.get(label) ?? [];
+      rows.push({ key: d.key, props: d.demoteTo?.props ?? null });
+      byLabel.set(label, rows);
+    }
+    for (const [label, rows] of byLabel) {
+      for (const chunk of chunks(rows, ROWS_PER_QUERY)) await this.tx.run(this.q.demote(label), { rows: chunk });
+    }
+  }
+
+  /** Deletes nodes with their edges; what they were connected to may become garbage. */
+  private async detachDelete(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    for (const chunk of chunks(keys, KEYS_PER_QUERY)) {
+      for (const neighbour of await this.column<string>(cypher.NEIGHBOURS, { keys: chunk }, "key")) this.garbage.add(neighbour);
+      await this.tx.run(cypher.DETACH_DELETE, { keys: chunk });
+    }
+    for (const key of keys) this.garbage.delete(key);
+  }
+
+  private async writeRows(rowsByLabel: ReadonlyMap<string, NodeRow[]>, query: (label: string) => string): Promise<void> {
+    for (const [label, rows] of rowsByLabel) {
+      for (const chunk of chunks(rows, ROWS_PER_QUERY)) await this.tx.run(query(label), { rows: chunk });
+    }
+  }
+
+  private async createEdges(edgesByType: ReadonlyMap<string, EdgeRow[]>): Promise<void> {
+    for (const [type, rows] of edgesByType) {
+      for (const chunk of chunks(rows, ROWS_PER_QUERY)) {
+        const [created] = await this.column<unknown>(this.q.createEdges(type), { rows: chunk }, "created");
+        // Cannot happen for validated ops (nodes are written first); refuse to commit a partial graph if it does.
+        if (toNumber(created) !== chunk.length) {
+          throw new GraphOpError(`${chunk.length - toNumber(created)} ${type} edge(s) could not be created: an endpoint is missing`);
+        }
+      }
+    }
+  }
+
+  private async collectGarbage(): Promise<void> {
+    const doomed: string[] = [];
+    for (const chunk of chunks([...this.garbage], KEYS_PER_QUERY)) doomed.push(...(await this.column<string>(cypher.GARBAGE, { keys: chunk }, "key")));
+    for (const chunk of chunks(doomed, KEYS_PER_QUERY)) await this.tx.run(cypher.DELETE_NODES, { keys: chunk });
+  }
+
+  private async column<T>(query: string, params: Record<string, unknown>, field: string): Promise<T[]> {
+    return (await this.tx.run(query, params)).records.map((r) => r.get(field) as T);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+function checkLabel(name: string): string {
+  if (typeof name !== "string" || !LABEL_PATTERN.test(name)) throw new GraphOpError(`graph schema: ${JSON.stringify(name)} is not a valid label (${LABEL_PATTERN})`);
+  if (name === ENTITY_LABEL) throw new GraphOpError(`graph schema: "${ENTITY_LABEL}" is the label every node has; it cannot be declared as a primary label`);
+  return name;
+}
+
+function checkRelType(name: string): string {
+  if (typeof name !== "string" || !REL_TYPE_PATTERN.test(name)) throw new GraphOpError(`graph schema: ${JSON.stringify(name)} is not a valid relationship type (${REL_TYPE_PATTERN})`);
+  return name;
+}
+
+function nodeLine(labels: unknown, key: unknown, properties: unknown): Extract<ExportLine, { type: "node" }> {
+  const { key: _key, ...rest } = plainProperties(properties);
+  return { type: "node", labels: (labels as string[]).slice().sort(compareCodePoints), key: key as string, properties: sortedKeys(rest) };
+}
+
+function edgeLine(rel: unknown, from: unknown, to: unknown, properties: unknown): Extract<ExportLine, { type: "edge" }> {
+  return { type: "edge", rel: rel as string, from: from as string, to: to as string, properties: plainProperties(properties) };
+}
+
+/** Neo4j properties as plain JS values (Integers become numbers), keys sorted. */
+function plainProperties(properties: unknown): Record<string, unknown> {
+  const record = properties as Record<string, unknown>;
+  return sortedKeys(Object.fromEntries(Object.keys(record).map((k) => [k, plainValue(record[k])])));
+}
+
+function plainValue(value: unknown): unknown {
+  if (isInt(value)) return value.toNumber();
+  if (Array.isArray(value)) return value.map(plainValue);
+  return value;
+}
+
+function toNumber(value: unknown): number {
+  return isInt(value) ? value.toNumber() : Number(value);
+}
+
+function codeOf(error: unknown): string | undefined {
+  return error instanceof Neo4jError ? error.code : undefined;
+}
+
+function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
+/** The URI without user:password@ (never in messages or logs). */
+function redactUri(uri: string): string {
+  return String(uri).replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/@]*@/, "$1");
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  promise.catch(() => undefined); // a late failure after the timeout is not unhandled
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

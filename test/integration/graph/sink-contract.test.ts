@@ -1,0 +1,539 @@
+// The graph sink contract (docs/graph-semantics.md), run against both sinks: the real
+// local Neo4j and the embedded SQLite graph. Every case compares full exports, and a
+// seeded random sequence of ops must leave both sinks with identical exports.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Driver } from "neo4j-driver";
+import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSink, Placeholder, Properties } from "../../../core/graph/model.js";
+import { Neo4jSink } from "../../../core/graph/neo4j-sink.js";
+import { SqliteGraphSink } from "../../../core/graph/sqlite-sink.js";
+import { devEnv, neo4jDriver } from "../../support/cluster.js";
+
+// ---- the graph vocabulary used here ----
+
+const SCHEMA: GraphSchema = {
+  labels: ["Pod", "Volume", "Secret", "ConfigMap", "ServiceAccount", "Node", "ContainerImage", "Thing"],
+  relationships: ["USES_VOLUME", "BACKED_BY", "USES_SECRET", "USES_CONFIGMAP", "RUNS_AS", "RUNS_IMAGE", "SCHEDULED_ON", "REFERS_TO"],
+};
+const C = "c1";
+
+const keyOf = (ns: string | null, kind: string, name: string): string => (ns === null ? `${C}/${kind}/${name}` : `${C}/${ns}/${kind}/${name}`);
+const scopeOf = (ns: string | null, kind: string): string => `${C}/${ns ?? ""}/${kind}`;
+
+/** An observed object's node: cluster/namespace/name plus `extra`. */
+function object(ns: string | null, kind: string, name: string, extra: Properties = {}): GraphNode {
+  const properties: Properties = { cluster: C, name, ...extra };
+  if (ns !== null) properties.namespace = ns;
+  return { label: kind, key: keyOf(ns, kind, name), scope: scopeOf(ns, kind), properties };
+}
+
+/** A reference to an object, as plugins make them: same key and cluster/namespace/name. */
+function ref(ns: string | null, kind: string, name: string, extra: Properties = {}): Placeholder {
+  const { label, key, properties } = object(ns, kind, name, extra);
+  return { label, key, properties };
+}
+
+function owned(owner: GraphNode, label: string, suffix: string, properties: Properties = {}): GraphNode {
+  return { label, key: `${owner.key}/${suffix}`, properties };
+}
+
+const edge = (type: string, from: string, to: string, properties: Properties = {}): GraphEdge => ({ type, from, to, properties });
+
+function upsert(node: GraphNode, parts: { owned?: GraphNode[]; placeholders?: Placeholder[]; edges?: GraphEdge[] } = {}): GraphOp {
+  return { op: "upsert", node, owned: parts.owned ?? [], placeholders: parts.placeholders ?? [], edges: parts.edges ?? [] };
+}
+const del = (key: string): GraphOp => ({ op: "delete", key });
+const sweep = (scope: string, present: string[]): GraphOp => ({ op: "sweep", scope, present });
+
+// ---- expected export lines ----
+
+const observedLine = (n: GraphNode): ExportLine => ({
+  type: "node",
+  labels: [n.label],
+  key: n.key,
+  properties: { ...n.properties, observed: true, owner: n.key, ...(n.scope === undefined ? {} : { scope: n.scope }) },
+});
+const ownedLine = (n: GraphNode, owner: GraphNode): ExportLine => ({ type: "node", labels: [n.label], key: n.key, properties: { ...n.properties, observed: true, owner: owner.key } });
+const placeholderLine = (p: Placeholder): ExportLine => ({ type: "node", labels: [p.label], key: p.key, properties: { ...p.properties, observed: false } });
+const edgeLine = (e: GraphEdge, owner: GraphNode): ExportLine => ({ type: "edge", rel: e.type, from: e.from, to: e.to, properties: { ...e.properties, owner: owner.key } });
+
+/** The contract's order, computed independently of the sinks: UTF-8 bytes (= code points). */
+function contractOrder(lines: ExportLine[]): ExportLine[] {
+  const bytes = (s: string): Buffer => Buffer.from(s, "utf8");
+  const cmp = (a: string, b: string): number => Buffer.compare(bytes(a), bytes(b));
+  const canonical = (v: unknown): string => JSON.stringify(v, (_k, value: unknown) =>
+    value !== null && typeof value === "object" && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => cmp(a, b))) : value,
+  );
+  const nodes = lines.filter((l): l is Extract<ExportLine, { type: "node" }> => l.type === "node").sort((a, b) => cmp(a.key, b.key));
+  const edges = lines
+    .filter((l): l is Extract<ExportLine, { type: "edge" }> => l.type === "edge")
+    .sort((a, b) => cmp(a.from, b.from) || cmp(a.rel, b.rel) || cmp(a.to, b.to) || cmp(canonical(a.properties), canonical(b.properties)));
+  return [...nodes, ...edges];
+}
+
+async function exportOf(sink: GraphSink): Promise<ExportLine[]> {
+  const lines: ExportLine[] = [];
+  for await (const line of sink.export()) lines.push(line);
+  return lines;
+}
+
+// ---- the two sinks ----
+
+interface SinkUnderTest {
+  name: string;
+  /** An empty sink with SCHEMA declared. */
+  open(): Promise<GraphSink>;
+  /** After each test. */
+  release(sink: GraphSink): Promise<void>;
+  /** After the file. */
+  dispose(): Promise<void>;
+}
+
+function neo4jUnderTest(): SinkUnderTest {
+  let shared: Neo4jSink | undefined;
+  let admin: Driver | undefined;
+  return {
+    name: "neo4j",
+    async open() {
+      const { boltUrl, user, password } = devEnv().neo4j;
+      shared ??= await Neo4jSink.connect({ uri: boltUrl, username: user, password });
+      admin ??= neo4jDriver();
+      // Community has one database: every test starts from an empty one.
+      await admin.executeQuery("MATCH (n) DETACH DELETE n");
+      await shared.init(SCHEMA);
+      return shared;
+    },
+    async release() {},
+    async dispose() {
+      await shared?.close();
+      await admin?.close();
+    },
+  };
+}
+
+function sqliteUnderTest(): SinkUnderTest {
+  const dir = mkdtempSync(join(tmpdir(), "sink-contract-"));
+  let n = 0;
+  return {
+    name: "sqlite",
+    async open() {
+      const sink = new SqliteGraphSink(join(dir, `graph-${n++}.db`));
+      await sink.init(SCHEMA);
+      return sink;
+    },
+    async release(sink) {
+      await sink.close();
+    },
+    async dispose() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---- fixtures ----
+
+const NS = "ns1";
+const secretRef = ref(NS, "Secret", "db");
+const defaultSa = ref(NS, "ServiceAccount", "default");
+const imageRef: Placeholder = { label: "ContainerImage", key: "docker.io/library/nginx:1.27", properties: { reference: "docker.io/library/nginx:1.27", tag: "1.27" } };
+
+/** A pod with a secret volume, an env reference to the same secret, an image and a SA. */
+function webPod(name = "web", extra: Properties = {}) {
+  const node = object(NS, "Pod", name, { uid: `uid-${name}`, labels: ["app=web", "tier=front"], restarts: 3, ratio: 0.25, privileged: false, ...extra });
+  const volume = owned(node, "Volume", "volume/creds", { name: "creds", type: "secret" });
+  const edges = [
+    edge("USES_VOLUME", node.key, volume.key, { mounts: ["main:/etc/creds:ro"] }),
+    edge("BACKED_BY", volume.key, secretRef.key, { source: "secret", optional: false }),
+    edge("USES_SECRET", node.key, secretRef.key, { via: "env", container: "main", env: "DB_PASSWORD", key: "password" }),
+    edge("RUNS_IMAGE", node.key, imageRef.key, { container: "main", containerType: "container" }),
+    edge("RUNS_AS", node.key, defaultSa.key),
+  ];
+  return { node, volume, edges, op: upsert(node, { owned: [volume], placeholders: [secretRef, imageRef, defaultSa], edges }) };
+}
+
+// ---- the contract ----
+
+const sinks: SinkUnderTest[] = [neo4jUnderTest(), sqliteUnderTest()];
+
+afterAll(async () => {
+  for (const s of sinks) await s.dispose();
+});
+
+describe.each(sinks)("graph sink contract: $name", (under) => {
+  let sink: GraphSink;
+
+  beforeEach(async () => {
+    sink = await under.open();
+  });
+
+  afterEach(async () => {
+    await under.release(sink);
+  });
+
+  it("writes an object with its owned nodes, placeholders and edges", async () => {
+    const pod = webPod();
+    await sink.apply([pod.op]);
+    // Spelled out in order: nodes by key, then edges by (from, rel, to, properties).
+    expect(await exportOf(sink)).toEqual([
+      observedLine(pod.node),
+      ownedLine(pod.volume, pod.node),
+      placeholderLine(secretRef),
+      placeholderLine(defaultSa),
+      placeholderLine(imageRef),
+      edgeLine(pod.edges[4]!, pod.node), // RUNS_AS
+      edgeLine(pod.edges[3]!, pod.node), // RUNS_IMAGE
+      edgeLine(pod.edges[2]!, pod.node), // USES_SECRET
+      edgeLine(pod.edges[0]!, pod.node), // USES_VOLUME
+      edgeLine(pod.edges[1]!, pod.node), // BACKED_BY, from the volume
+    ]);
+    expect(await sink.stats()).toEqual({
+      nodes: { Pod: 1, Volume: 1, Secret: 1, ServiceAccount: 1, ContainerImage: 1 },
+      edges: { USES_VOLUME: 1, BACKED_BY: 1, USES_SECRET: 1, RUNS_IMAGE: 1, RUNS_AS: 1 },
+    });
+  });
+
+  it("replaces an object's edges and owned nodes on the next upsert and collects placeholders left without edges", async () => {
+    const first = webPod();
+    const other = object(NS, "Pod", "other");
+    const otherEdge = edge("RUNS_AS", other.key, defaultSa.key);
+    await sink.apply([first.op, upsert(other, { placeholders: [defaultSa], edges: [otherEdge] })]);
+
+    const node = object(NS, "Pod", "web", { uid: "uid-web", restarts: 4 });
+    const scratch = owned(node, "Volume", "volume/scratch", { name: "scratch", type: "emptyDir" });
+    const builder = ref(NS, "ServiceAccount", "builder");
+    const edges = [edge("USES_VOLUME", node.key, scratch.key, { mounts: [] }), edge("RUNS_AS", node.key, builder.key)];
+    await sink.apply([upsert(node, { owned: [scratch], placeholders: [builder], edges })]);
+
+    // The creds volume, the secret and the image are gone; "default" is still used by "other".
+    expect(await exportOf(sink)).toEqual(
+      contractOrder([
+        observedLine(node),
+        ownedLine(scratch, node),
+        placeholderLine(builder),
+        observedLine(other),
+        placeholderLine(defaultSa),
+        ...edges.map((e) => edgeLine(e, node)),
+        edgeLine(otherEdge, other),
+      ]),
+    );
+  });
+
+  it("turns a placeholder into the observed node, replacing its properties, and leaves it alone afterwards", async () => {
+    const hinted = ref(NS, "Secret", "db", { hint: "from-a-pod" });
+    const pod = object(NS, "Pod", "web");
+    const uses = edge("USES_SECRET", pod.key, hinted.key, { via: "envFrom" });
+    await sink.apply([upsert(pod, { placeholders: [hinted], edges: [uses] })]);
+    expect(await exportOf(sink)).toEqual(contractOrder([observedLine(pod), placeholderLine(hinted), edgeLine(uses, pod)]));
+
+    const secret = object(NS, "Secret", "db", { type: "Opaque", dataKeys: ["password", "user"] });
+    await sink.apply([upsert(secret)]);
+    await sink.apply([upsert(pod, { placeholders: [hinted], edges: [uses] })]); // the reference does not overwrite it
+    expect(await exportOf(sink)).toEqual(contractOrder([observedLine(pod), observedLine(secret), edgeLine(uses, pod)]));
+  });
+
+  it("demotes a deleted object that another object still references", async () => {
+    const secret = object(NS, "Secret", "db", { type: "Opaque", uid: "s-uid", dataKeys: ["password"] });
+    const item = owned(secret, "Thing", "key/password", { name: "password" });
+    const itemEdge = edge("REFERS_TO", secret.key, item.key);
+    const pod = object(NS, "Pod", "web");
+    const uses = edge("USES_SECRET", pod.key, secret.key, { via: "env" });
+    await sink.apply([upsert(secret, { owned: [item], edges: [itemEdge] }), upsert(pod, { placeholders: [ref(NS, "Secret", "db")], edges: [uses] })]);
+
+    await sink.apply([del(secret.key)]);
+    // Only key, cluster, namespace and name are kept; the label stays; its own node and edge go.
+    expect(await exportOf(sink)).toEqual(
+      contractOrder([
+        observedLine(pod),
+        { type: "node", labels: ["Secret"], key: secret.key, properties: { cluster: C, namespace: NS, name: "db", observed: false } },
+        edgeLine(uses, pod),
+      ]),
+    );
+
+    await sink.apply([del(pod.key)]); // its last reference goes: the placeholder is collected
+    expect(await exportOf(sink)).toEqual([]);
+  });
+
+  it("removes a deleted object nobody references, with its owned nodes and edges; deleting a missing key does nothing", async () => {
+    const pod = webPod();
+    const keep = object(NS, "ConfigMap", "settings");
+    await sink.apply([pod.op, upsert(keep)]);
+    await sink.apply([del(pod.node.key), del(keyOf(NS, "Pod", "never-existed"))]);
+    expect(await exportOf(sink)).toEqual([observedLine(keep)]);
+    await sink.apply([del(pod.node.key)]);
+    expect(await exportOf(sink)).toEqual([observedLine(keep)]);
+  });
+
+  it("sweeps observed nodes of the scope that are not present, and nothing else", async () => {
+    const p1 = object(NS, "Pod", "p1");
+    const p2 = object(NS, "Pod", "p2");
+    const p3 = object(NS, "Pod", "p3");
+    const q1 = object("ns2", "Pod", "q1");
+    const secret = object(NS, "Secret", "db");
+    const p2Uses = edge("USES_SECRET", p2.key, secret.key);
+    const q1Refers = edge("REFERS_TO", q1.key, p3.key);
+    const ghost = ref(NS, "Pod", "ghost"); // a placeholder in the swept scope: not observed, not swept
+    const q1Ghost = edge("REFERS_TO", q1.key, ghost.key);
+    const p2Volume = owned(p2, "Volume", "volume/v");
+    const p2Mount = edge("USES_VOLUME", p2.key, p2Volume.key);
+    await sink.apply([
+      upsert(p1),
+      upsert(p2, { owned: [p2Volume], placeholders: [ref(NS, "Secret", "db")], edges: [p2Uses, p2Mount] }),
+      upsert(p3),
+      upsert(secret),
+      upsert(q1, { placeholders: [ref(NS, "Pod", "p3"), ghost], edges: [q1Refers, q1Ghost] }),
+    ]);
+
+    await sink.apply([sweep(scopeOf(NS, "Pod"), [p1.key, "c1/ns1/Pod/not-there"])]);
+    expect(await exportOf(sink)).toEqual(
+      contractOrder([
+        observedLine(p1),
+        { type: "node", labels: ["Pod"], key: p3.key, properties: { cluster: C, namespace: NS, name: "p3", observed: false } }, // still referenced by q1
+        placeholderLine(ghost),
+        observedLine(secret),
+        observedLine(q1),
+        edgeLine(q1Refers, q1),
+        edgeLine(q1Ghost, q1),
+      ]),
+    );
+  });
+
+  it("is idempotent: the same batch applied twice gives the identical export", async () => {
+    const pod = webPod();
+    const secret = object(NS, "Secret", "db");
+    const batch = [pod.op, upsert(secret), upsert(object(NS, "Pod", "gone")), del(keyOf(NS, "Pod", "gone")), sweep(scopeOf(NS, "ConfigMap"), []), upsert(webPod("web2").node)];
+    await sink.apply(batch);
+    const once = await exportOf(sink);
+    await sink.apply(batch);
+    expect(await exportOf(sink)).toEqual(once);
+    expect(once.length).toBeGreaterThan(10);
+  });
+
+  it("coalesces ops on the same key within one batch", async () => {
+    const pod = webPod();
+    await sink.apply([pod.op, del(pod.node.key)]);
+    expect(await exportOf(sink)).toEqual([]);
+
+    await sink.apply([pod.op]);
+    const alone = await exportOf(sink);
+    await sink.apply([del(pod.node.key), pod.op]);
+    expect(await exportOf(sink)).toEqual(alone);
+
+    const v2 = object(NS, "Pod", "web", { restarts: 9 });
+    await sink.apply([pod.op, upsert(v2, { placeholders: [defaultSa], edges: [edge("RUNS_AS", v2.key, defaultSa.key)] })]);
+    expect(await exportOf(sink)).toEqual(contractOrder([observedLine(v2), placeholderLine(defaultSa), edgeLine(edge("RUNS_AS", v2.key, defaultSa.key), v2)]));
+  });
+
+  it("demotes an object upserted then deleted in one batch when it is still referenced", async () => {
+    const pod = object(NS, "Pod", "web");
+    const uses = edge("USES_SECRET", pod.key, secretRef.key);
+    await sink.apply([upsert(pod, { placeholders: [secretRef], edges: [uses] })]);
+    const secret = object(NS, "Secret", "db", { type: "Opaque" });
+    await sink.apply([upsert(secret), del(secret.key)]);
+    expect(await exportOf(sink)).toEqual(contractOrder([observedLine(pod), placeholderLine(secretRef), edgeLine(uses, pod)]));
+  });
+
+  it("collapses exact duplicate edges (property order does not matter) and keeps edges that differ", async () => {
+    const pod = object(NS, "Pod", "web");
+    const edges = [
+      edge("USES_SECRET", pod.key, secretRef.key, { via: "env", container: "a" }),
+      edge("USES_SECRET", pod.key, secretRef.key, { container: "a", via: "env" }),
+      edge("USES_SECRET", pod.key, secretRef.key, { via: "env", container: "b" }),
+      edge("USES_SECRET", pod.key, secretRef.key, { via: "env", container: "b" }),
+    ];
+    await sink.apply([upsert(pod, { placeholders: [secretRef], edges })]);
+    await sink.apply([upsert(pod, { placeholders: [secretRef], edges })]);
+    expect(await exportOf(sink)).toEqual(contractOrder([observedLine(pod), placeholderLine(secretRef), edgeLine(edges[0]!, pod), edgeLine(edges[2]!, pod)]));
+  });
+
+  it("round-trips hostile strings verbatim, as keys and as property values", async () => {
+    const hostile = [
+      `'}) DETACH DELETE n //`,
+      `"}) MATCH (m) DETACH DELETE m RETURN 1 AS x //`,
+      "`backtick` $param {brace} [bracket] \\ backslash",
+      "line\nbreak\ttab\r",
+      "unicode: ünïcödé 日本語 עברית 🚀 e\u0301",
+    ];
+    const big = "x".repeat(256 * 1024 - 3) + "end";
+    const pod = object("ns'} //", "Pod", hostile[0]!, {
+      hostile,
+      big,
+      bigList: [big, "small"],
+      nul: "before\u0000after",
+      ints: [0, -1, 2 ** 53 - 1],
+      floats: [0.1, -2.5e-300, 1e300],
+      flags: [true, false],
+      empty: [],
+      ["__proto__"]: "a property named __proto__",
+      constructor: "a property named constructor",
+    });
+    const placeholders = hostile.map((h, i) => ref("ns'} //", "Secret", h, { index: i }));
+    const edges = placeholders.map((p, i) => edge("USES_SECRET", pod.key, p.key, { text: hostile[i]!, big }));
+    await sink.apply([upsert(pod, { placeholders, edges })]);
+    const expected = contractOrder([observedLine(pod), ...placeholders.map(placeholderLine), ...edges.map((e) => edgeLine(e, pod))]);
+    expect(await exportOf(sink)).toEqual(expected);
+    expect(JSON.stringify(await exportOf(sink))).toBe(JSON.stringify(expected.map(sortProperties)));
+
+    const target = placeholders[1]!.key;
+    expect(await sink.incoming(target)).toEqual([{ rel: "USES_SECRET", properties: { text: hostile[1], big, owner: pod.key }, from: source(observedLine(pod)) }]);
+    await sink.apply([sweep(pod.scope!, [pod.key]), del(`'}) DETACH DELETE n //`)]);
+    expect(await exportOf(sink)).toEqual(expected);
+  });
+
+  it("orders keys by code point, not by UTF-16 unit", async () => {
+    const a = object(NS, "Thing", "\uFF01"); // U+FF01, one UTF-16 unit
+    const b = object(NS, "Thing", "\u{1F600}"); // U+1F600, a surrogate pair: after U+FF01
+    const pod = object(NS, "Pod", "p");
+    const edges = [edge("REFERS_TO", pod.key, a.key), edge("REFERS_TO", pod.key, b.key)];
+    await sink.apply([upsert(a), upsert(b), upsert(pod, { placeholders: [ref(NS, "Thing", "\uFF01"), ref(NS, "Thing", "\u{1F600}")], edges })]);
+    const keys = (await exportOf(sink)).map((l) => (l.type === "node" ? l.key : `${l.from} -> ${l.to}`));
+    expect(keys).toEqual([pod.key, a.key, b.key, `${pod.key} -> ${a.key}`, `${pod.key} -> ${b.key}`]);
+  });
+
+  it("does not store null property values", async () => {
+    const pod = object(NS, "Pod", "p", { nodeName: null as unknown as string, phase: "Pending" });
+    await sink.apply([upsert(pod)]);
+    expect(await exportOf(sink)).toEqual([{ type: "node", labels: ["Pod"], key: pod.key, properties: { cluster: C, namespace: NS, name: "p", phase: "Pending", observed: true, owner: pod.key, scope: pod.scope } }]);
+  });
+
+  it("counts nodes per primary label and edges per type", async () => {
+    await sink.apply([webPod("a").op, webPod("b").op, upsert(object(NS, "Secret", "db")), upsert(object(null, "Node", "n1"))]);
+    expect(await sink.stats()).toEqual({
+      nodes: { Pod: 2, Volume: 2, Secret: 1, ServiceAccount: 1, ContainerImage: 1, Node: 1 },
+      edges: { USES_VOLUME: 2, BACKED_BY: 2, USES_SECRET: 2, RUNS_IMAGE: 2, RUNS_AS: 2 },
+    });
+    await sink.apply([del(keyOf(NS, "Pod", "a")), del(keyOf(NS, "Pod", "b"))]);
+    expect(await sink.stats()).toEqual({ nodes: { Secret: 1, Node: 1 }, edges: {} });
+  });
+
+  it("lists the edges into a key with their source nodes, sorted like export", async () => {
+    const a = webPod("a");
+    const b = webPod("b");
+    await sink.apply([b.op, a.op]);
+    const into = await sink.incoming(secretRef.key);
+    const line = source;
+    expect(into).toEqual([
+      { rel: "USES_SECRET", properties: { ...a.edges[2]!.properties, owner: a.node.key }, from: line(observedLine(a.node)) },
+      { rel: "BACKED_BY", properties: { ...a.edges[1]!.properties, owner: a.node.key }, from: line(ownedLine(a.volume, a.node)) },
+      { rel: "USES_SECRET", properties: { ...b.edges[2]!.properties, owner: b.node.key }, from: line(observedLine(b.node)) },
+      { rel: "BACKED_BY", properties: { ...b.edges[1]!.properties, owner: b.node.key }, from: line(ownedLine(b.volume, b.node)) },
+    ]);
+    expect(await sink.incoming("c1/ns1/Secret/nothing-points-here")).toEqual([]);
+  });
+
+  it("answers ping", async () => {
+    expect(await sink.ping()).toBe(true);
+  });
+});
+
+/** A node line as incoming() reports the source node. */
+function source(line: ExportLine): Record<string, unknown> {
+  if (line.type !== "node") throw new Error("not a node line");
+  return { labels: line.labels, key: line.key, properties: line.properties };
+}
+
+function sortProperties(line: ExportLine): ExportLine {
+  const sorted = (p: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.keys(p).sort().map((k) => [k, p[k]]));
+  return { ...line, properties: sorted(line.properties) };
+}
+
+// ---- both sinks, one random history ----
+
+/** mulberry32: a small seeded PRNG, so a failure can be replayed. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** ~`count` ops over ~30 keys in two namespaces, cut into batches of 1–12. */
+function randomHistory(seed: number, count: number): GraphOp[][] {
+  const random = prng(seed);
+  const pick = <T,>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const some = <T,>(items: readonly T[], max: number): T[] => Array.from({ length: Math.floor(random() * (max + 1)) }, () => pick(items));
+  const namespaces = ["a", "b"];
+  const names = { Pod: ["p0", "p1", "p2", "p3", "p4"], Secret: ["s0", "s1", "s2", "s3"], ConfigMap: ["c0", "c1"], ServiceAccount: ["default", "robot"] };
+  const nodes = ["n0", "n1"];
+  const refIn = (ns: string, kind: keyof typeof names): Placeholder => ref(ns, kind, pick(names[kind]));
+
+  const podOp = (ns: string): GraphOp => {
+    const node = object(ns, "Pod", pick(names.Pod), { restarts: Math.floor(random() * 5), phase: pick(["Pending", "Running"]) });
+    const placeholders: Placeholder[] = [];
+    const edges: GraphEdge[] = [];
+    const refer = (p: Placeholder): string => (placeholders.push(p), p.key);
+    const volumes = Array.from({ length: Math.floor(random() * 3) }, (_, i) => owned(node, "Volume", `volume/v${i}`, { name: `v${i}`, size: Math.floor(random() * 3) }));
+    for (const v of volumes) {
+      edges.push(edge("USES_VOLUME", node.key, v.key, { mounts: some(["main:/a", "main:/b"], 2) }));
+      if (random() < 0.7) edges.push(edge("BACKED_BY", v.key, refer(refIn(ns, random() < 0.5 ? "Secret" : "ConfigMap")), { source: "volume" }));
+    }
+    for (const s of some(names.Secret, 2)) edges.push(edge("USES_SECRET", node.key, refer(ref(ns, "Secret", s)), { via: pick(["env", "envFrom"]) }));
+    if (random() < 0.8) edges.push(edge("RUNS_AS", node.key, refer(refIn(ns, "ServiceAccount"))));
+    if (random() < 0.5) edges.push(edge("SCHEDULED_ON", node.key, refer(ref(null, "Node", pick(nodes)))));
+    if (random() < 0.3) edges.push(edge("REFERS_TO", node.key, refer(refIn(ns, "Pod")))); // pods referencing pods
+    if (random() < 0.2 && edges.length > 0) edges.push(pick(edges)); // an exact duplicate
+    return upsert(node, { owned: volumes, placeholders, edges });
+  };
+  const objectOp = (ns: string): GraphOp => {
+    const kind = pick(["Secret", "ConfigMap", "ServiceAccount", "Node"] as const);
+    if (kind === "Node") return upsert(object(null, "Node", pick(nodes), { ready: random() < 0.5 }));
+    return upsert(object(ns, kind, pick(names[kind]), { version: Math.floor(random() * 100) }));
+  };
+  const anyKey = (): string => {
+    if (random() < 0.1) return keyOf(null, "Node", pick(nodes));
+    const kind = pick(Object.keys(names) as Array<keyof typeof names>);
+    return keyOf(pick(namespaces), kind, pick(names[kind]));
+  };
+  const sweepOp = (): GraphOp => {
+    if (random() < 0.15) return sweep(scopeOf(null, "Node"), nodes.filter(() => random() < 0.5).map((n) => keyOf(null, "Node", n)));
+    const ns = pick(namespaces);
+    const kind = pick(Object.keys(names) as Array<keyof typeof names>);
+    return sweep(scopeOf(ns, kind), names[kind].filter(() => random() < 0.6).map((n) => keyOf(ns, kind, n)));
+  };
+
+  const ops: GraphOp[] = [];
+  while (ops.length < count) {
+    const roll = random();
+    const ns = pick(namespaces);
+    ops.push(roll < 0.45 ? podOp(ns) : roll < 0.65 ? objectOp(ns) : roll < 0.9 ? del(anyKey()) : sweepOp());
+  }
+  const batches: GraphOp[][] = [];
+  for (let i = 0; i < ops.length; ) {
+    const size = 1 + Math.floor(random() * 12);
+    batches.push(ops.slice(i, i + size));
+    i += size;
+  }
+  return batches;
+}
+
+describe("both sinks on one random history", () => {
+  it.each([1, 2, 3])("seed %i: identical exports after every batch", async (seed) => {
+    const [neo, lite] = sinks;
+    const a = await neo!.open();
+    const b = await lite!.open();
+    try {
+      const batches = randomHistory(seed, 200);
+      let nonEmpty = 0;
+      for (const [i, batch] of batches.entries()) {
+        await a.apply(batch);
+        await b.apply(batch);
+        const [fromNeo4j, fromSqlite] = [await exportOf(a), await exportOf(b)];
+        if (fromNeo4j.length > 0) nonEmpty++;
+        expect(fromNeo4j, `seed ${seed}, after batch #${i}: ${describeBatch(batch)}`).toEqual(fromSqlite);
+      }
+      expect(nonEmpty).toBeGreaterThan(batches.length / 2);
+    } finally {
+      await neo!.release(a);
+      await lite!.release(b);
+    }
+  });
+});
+
+function describeBatch(batch: readonly GraphOp[]): string {
+  return batch.map((op) => (op.op === "upsert" ? `upsert ${op.node.key}` : op.op === "delete" ? `delete ${op.key}` : `sweep ${op.scope}`)).join(", ");
+}
