@@ -85,7 +85,9 @@ export interface DeclaredSchema {
 /** Neo4j refuses index entries above ~8 KB; keys, owners and scopes are all indexed. */
 export const MAX_KEY_BYTES = 4096;
 
-const RESERVED = new Set<string>(RESERVED_PROPERTIES);
+const NODE_RESERVED: ReadonlySet<string> = new Set(RESERVED_PROPERTIES);
+/** Edges only carry `owner`; `key` is a fine edge property (USES_SECRET's secret key). */
+const EDGE_RESERVED: ReadonlySet<string> = new Set(["owner"]);
 /** What a demoted node keeps besides key and observed (docs/graph-semantics.md, delete 2). */
 const DEMOTED_KEEPS = ["cluster", "namespace", "name"] as const;
 
@@ -148,7 +150,7 @@ function checkEdge(edge: GraphEdge, where: string, schema: DeclaredSchema, key: 
   if (edge.to !== key && !owned.has(edge.to) && !referenced.has(edge.to)) {
     throw new GraphOpError(`${where}: ends at ${describeKey(edge.to)}, which is not the object, a node it owns or one of its placeholders`);
   }
-  cleanProperties(edge.properties, where);
+  cleanProperties(edge.properties, where, EDGE_RESERVED);
 }
 
 function validateSweep(op: Extract<GraphOp, { op: "sweep" }>, where: string): void {
@@ -164,14 +166,14 @@ function checkKey(key: unknown, where: string): void {
 
 /** Drops null/undefined values; refuses reserved or non-identifier names, maps, mixed lists
  *  and non-finite numbers. Built with fromEntries so a property named "__proto__" stays one. */
-export function cleanProperties(properties: Properties | undefined, where: string): Row {
+export function cleanProperties(properties: Properties | undefined, where: string, reserved: ReadonlySet<string> = NODE_RESERVED): Row {
   if (properties === undefined) return {};
   if (properties === null || typeof properties !== "object" || Array.isArray(properties)) throw new GraphOpError(`${where}: properties must be an object`);
   const entries: Array<[string, PropertyValue]> = [];
   for (const [name, value] of Object.entries(properties) as Array<[string, unknown]>) {
     if (value === null || value === undefined) continue;
     if (!PROPERTY_PATTERN.test(name)) throw new GraphOpError(`${where}: property name ${JSON.stringify(name)} is not an identifier`);
-    if (RESERVED.has(name)) throw new GraphOpError(`${where}: property "${name}" is managed by the sink`);
+    if (reserved.has(name)) throw new GraphOpError(`${where}: property "${name}" is managed by the sink`);
     entries.push([name, checkValue(value, `${where}: property "${name}"`)]);
   }
   return Object.fromEntries(entries);
@@ -363,7 +365,7 @@ function addNodeRows(nodes: Map<string, NodeRow[]>, op: UpsertOp): void {
 function addEdgeRows(edges: Map<string, EdgeRow[]>, op: UpsertOp): void {
   const seen = new Set<string>();
   for (const e of op.edges) {
-    const props: Row = { ...cleanProperties(e.properties, e.type), owner: op.node.key };
+    const props: Row = { ...cleanProperties(e.properties, e.type, EDGE_RESERVED), owner: op.node.key };
     const identity = canonicalJson([e.type, e.from, e.to, props]);
     if (seen.has(identity)) continue;
     seen.add(identity);

@@ -234,6 +234,7 @@ class NdjsonWatchStream implements WatchStream {
     if (event) {
       if (this.paused && this.queue.length <= WATCH_LOW_WATER) {
         this.paused = false;
+        this.armInactivity();
         this.res.resume();
       }
       return Promise.resolve(event);
@@ -259,10 +260,12 @@ class NdjsonWatchStream implements WatchStream {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.failure || this.ended) return;
     this.armInactivity();
     let start = 0;
     let newline = chunk.indexOf(10);
-    while (newline !== -1) {
+    // Once a line fails, nothing after it may be handed out (its RV would skip the lost one).
+    while (newline !== -1 && !this.failure) {
       const line = this.pending.length ? Buffer.concat([...this.pending, chunk.subarray(start, newline)]) : chunk.subarray(start, newline);
       this.pending = [];
       if (line.length > 0) this.onLine(line);
@@ -273,6 +276,7 @@ class NdjsonWatchStream implements WatchStream {
   }
 
   private onLine(line: Buffer): void {
+    if (this.failure || this.ended) return;
     let event: WatchEvent;
     try {
       event = JSON.parse(line.toString("utf8")) as WatchEvent;
@@ -291,11 +295,19 @@ class NdjsonWatchStream implements WatchStream {
     if (!this.paused && this.queue.length >= WATCH_HIGH_WATER) {
       this.paused = true;
       this.res.pause();
+      // Silence while we are not reading is ours, not the server's.
+      clearTimeout(this.inactivity);
     }
   }
 
   private finish(): void {
     clearTimeout(this.inactivity);
+    // A last line without its newline still counts.
+    if (this.pending.length) {
+      const line = Buffer.concat(this.pending);
+      this.pending = [];
+      if (line.length > 0) this.onLine(line);
+    }
     this.ended = true;
     this.settle();
   }

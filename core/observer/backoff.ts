@@ -6,7 +6,7 @@ import type { BackoffConfig } from "../config/model.js";
 
 export class Backoff {
   private attempt = 0;
-  private lastFailureAt = 0;
+  private lastFailureAt: number | undefined;
 
   constructor(
     private readonly config: BackoffConfig,
@@ -17,7 +17,7 @@ export class Backoff {
   /** The delay before the next attempt after a failure. */
   next(retryAfterSeconds?: number): number {
     const now = this.now();
-    if (this.lastFailureAt && now - this.lastFailureAt >= this.config.resetAfterMs) this.attempt = 0;
+    if (this.lastFailureAt !== undefined && now - this.lastFailureAt >= this.config.resetAfterMs) this.attempt = 0;
     this.lastFailureAt = now;
     const base = Math.min(this.config.maxMs, this.config.initialMs * this.config.factor ** this.attempt);
     this.attempt += 1;
@@ -29,7 +29,7 @@ export class Backoff {
   /** Called after a success that proves health (e.g. a completed list). */
   reset(): void {
     this.attempt = 0;
-    this.lastFailureAt = 0;
+    this.lastFailureAt = undefined;
   }
 
   get failures(): number {

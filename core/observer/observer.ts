@@ -193,6 +193,8 @@ export class Observer {
     }
     this.listed = undefined;
     this.listsCompleted += 1;
+    // A complete list proves the connection and permissions healthy.
+    this.backoff.reset();
     this.push(this.boundaryMessage([...listed.values()], resourceVersion));
     this.flush();
     // "watching" once the watch is actually open (watchStarted).

@@ -452,15 +452,21 @@ function prng(seed: number): () => number {
   };
 }
 
-/** ~`count` ops over ~30 keys in two namespaces, cut into batches of 1–12. */
-function randomHistory(seed: number, count: number): GraphOp[][] {
+/**
+ * ~`count` ops over ~30 keys in two namespaces, cut into batches of 1–12. With `hints`,
+ * references carry a random extra property, so which declaration created a placeholder
+ * (and whether it was demoted or recreated) shows in the export.
+ */
+function randomHistory(seed: number, count: number, hints: boolean): GraphOp[][] {
   const random = prng(seed);
   const pick = <T,>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const some = <T,>(items: readonly T[], max: number): T[] => Array.from({ length: Math.floor(random() * (max + 1)) }, () => pick(items));
   const namespaces = ["a", "b"];
   const names = { Pod: ["p0", "p1", "p2", "p3", "p4"], Secret: ["s0", "s1", "s2", "s3"], ConfigMap: ["c0", "c1"], ServiceAccount: ["default", "robot"] };
   const nodes = ["n0", "n1"];
-  const refIn = (ns: string, kind: keyof typeof names): Placeholder => ref(ns, kind, pick(names[kind]));
+  const hint = (): Properties => (hints ? { hint: Math.floor(random() * 3) } : {});
+  const refTo = (ns: string | null, kind: string, name: string): Placeholder => ref(ns, kind, name, hint());
+  const refIn = (ns: string, kind: keyof typeof names): Placeholder => refTo(ns, kind, pick(names[kind]));
 
   const podOp = (ns: string): GraphOp => {
     const node = object(ns, "Pod", pick(names.Pod), { restarts: Math.floor(random() * 5), phase: pick(["Pending", "Running"]) });
@@ -472,9 +478,9 @@ function randomHistory(seed: number, count: number): GraphOp[][] {
       edges.push(edge("USES_VOLUME", node.key, v.key, { mounts: some(["main:/a", "main:/b"], 2) }));
       if (random() < 0.7) edges.push(edge("BACKED_BY", v.key, refer(refIn(ns, random() < 0.5 ? "Secret" : "ConfigMap")), { source: "volume" }));
     }
-    for (const s of some(names.Secret, 2)) edges.push(edge("USES_SECRET", node.key, refer(ref(ns, "Secret", s)), { via: pick(["env", "envFrom"]) }));
+    for (const s of some(names.Secret, 2)) edges.push(edge("USES_SECRET", node.key, refer(refTo(ns, "Secret", s)), { via: pick(["env", "envFrom"]) }));
     if (random() < 0.8) edges.push(edge("RUNS_AS", node.key, refer(refIn(ns, "ServiceAccount"))));
-    if (random() < 0.5) edges.push(edge("SCHEDULED_ON", node.key, refer(ref(null, "Node", pick(nodes)))));
+    if (random() < 0.5) edges.push(edge("SCHEDULED_ON", node.key, refer(refTo(null, "Node", pick(nodes)))));
     if (random() < 0.3) edges.push(edge("REFERS_TO", node.key, refer(refIn(ns, "Pod")))); // pods referencing pods
     if (random() < 0.2 && edges.length > 0) edges.push(pick(edges)); // an exact duplicate
     return upsert(node, { owned: volumes, placeholders, edges });
@@ -512,19 +518,20 @@ function randomHistory(seed: number, count: number): GraphOp[][] {
 }
 
 describe("both sinks on one random history", () => {
-  it.each([1, 2, 3])("seed %i: identical exports after every batch", async (seed) => {
+  const SEEDS = (process.env.SINK_SEEDS ?? "1,2,3").split(",").map(Number);
+  it.each(SEEDS.flatMap((seed) => [{ seed, hints: false }, { seed, hints: true }]))("seed $seed (hints: $hints): identical exports after every batch", async ({ seed, hints }) => {
     const [neo, lite] = sinks;
     const a = await neo!.open();
     const b = await lite!.open();
     try {
-      const batches = randomHistory(seed, 200);
+      const batches = randomHistory(seed, 200, hints);
       let nonEmpty = 0;
       for (const [i, batch] of batches.entries()) {
         await a.apply(batch);
         await b.apply(batch);
         const [fromNeo4j, fromSqlite] = [await exportOf(a), await exportOf(b)];
         if (fromNeo4j.length > 0) nonEmpty++;
-        expect(fromNeo4j, `seed ${seed}, after batch #${i}: ${describeBatch(batch)}`).toEqual(fromSqlite);
+        expect(fromNeo4j, `seed ${seed} (hints: ${hints}), after batch #${i}: ${describeBatch(batch)}`).toEqual(fromSqlite);
       }
       expect(nonEmpty).toBeGreaterThan(batches.length / 2);
     } finally {

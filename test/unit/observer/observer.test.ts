@@ -379,12 +379,7 @@ describe("Observer: errors and backoff (cases 10, 12)", () => {
   });
 
   it("a completed list proves health: the next failure counts (and backs off) from the start again", async () => {
-    // BUG: Observer never calls this.backoff.reset(). Backoff.reset() is documented as
-    // "Called after a success that proves health (e.g. a completed list)" and
-    // ObserverStatus.failures as "Consecutive failed attempts", but after
-    // fail → successful list → fail the status says failures: 2 and the delay has
-    // doubled. Fix: call this.backoff.reset() in Observer.onListComplete (and arguably
-    // when a watch delivers its first event).
+    // Backoff.reset() runs after a complete list: "failures" counts consecutive failures.
     const client = new FakeClient()
       .scriptList(new ApiError("forbidden", "cannot list", 403), page([obj("a", "ua", "3")], "10"))
       .scriptWatch(new ApiError("server", "watch failed", 500));
