@@ -55,10 +55,19 @@ DELETE r
 RETURN DISTINCT target`;
 }
 
+// Neo4j 5.26 (checked on 5.26.17): when a transaction adds an indexed property to an
+// existing node and then deletes the node, a later seek on that index in the same
+// transaction still returns it, and reading it fails with "Node with id … has been
+// deleted in this transaction". A placeholder that is observed (owner, scope added) and
+// deleted in one apply hits this. Seeks on owner and scope therefore re-match what they
+// find by element id, which does see the deletion (and re-check the predicate).
+const LIVE = `WITH elementId(found) AS id MATCH (n:${E}) WHERE elementId(n) = id`;
+
 /** Step 2 (read): the owners' owned nodes, not the owners themselves. */
 export const OWNED_NODES = `
-MATCH (n:${E})
-WHERE n.owner IN $owners AND n.key <> n.owner
+MATCH (found:${E})
+WHERE found.owner IN $owners
+${LIVE} AND n.owner IN $owners AND n.key <> n.owner
 RETURN n.owner AS owner, n.key AS key`;
 
 /** The neighbours of nodes about to be detach-deleted (they may become garbage). */
@@ -127,8 +136,8 @@ WHERE n.key IN $keys
 DELETE n`;
 
 export const SCOPE_KEYS = `
-MATCH (n:${E} {scope: $scope})
-WHERE n.observed = true
+MATCH (found:${E} {scope: $scope})
+${LIVE} AND n.scope = $scope AND n.observed = true
 RETURN n.key AS key`;
 
 // ---- reading ----

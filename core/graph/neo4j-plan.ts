@@ -278,7 +278,10 @@ class RunBuilder {
     this.entries.set(key, { kind: "upsert", op });
     for (const named of namesOf(op)) this.name(named, key);
     for (const o of op.owned) this.ownerOf.set(o.key, key);
-    for (const p of op.placeholders) if (!this.placeholders.has(p.key)) this.placeholders.set(p.key, p);
+    // Naming its own node or an owned node as a placeholder is a no-op (written just
+    // before); it must not resurrect that node if a later delete in the run removes it.
+    const own = new Set([key, ...op.owned.map((o) => o.key)]);
+    for (const p of op.placeholders) if (!own.has(p.key) && !this.placeholders.has(p.key)) this.placeholders.set(p.key, p);
   }
 
   build(): Run {

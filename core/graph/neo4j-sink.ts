@@ -218,12 +218,17 @@ class Applier {
   private readonly garbage = new Set<string>();
 
   constructor(
-    private readonly tx: ManagedTransaction,
+    private readonly rawTx: ManagedTransaction,
     private readonly q: QueryCache,
     private readonly relationships: readonly string[],
   ) {}
 
+  private get tx(): { run: (q: string, p?: Record<string, unknown>) => Promise<{ records: Array<{ get(k: string): unknown; toObject(): object }> }> } {
+    return { run: async (q, p) => { if (process.env.KO_TRACE) (globalThis as any).__trace.push([q, p]); return this.rawTx.run(q, p) as any; } };
+  }
+
   async apply(steps: readonly Step[]): Promise<void> {
+    (globalThis as any).__trace = [];
     for (const step of steps) {
       if (step.kind === "run") await this.run(step.run);
       else await this.sweep(step.scope, step.present);
