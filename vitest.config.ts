@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import OrderedSequencer from "./test/support/sequencer.js";
 
 export default defineConfig({
   test: {
@@ -18,6 +19,7 @@ export default defineConfig({
           globalSetup: ["test/support/global-env.ts"],
           // One shared control plane on 2 cores: files run one at a time.
           fileParallelism: false,
+          sequence: { sequencer: OrderedSequencer },
           testTimeout: 120_000,
           hookTimeout: 300_000,
         },

@@ -44,6 +44,13 @@ in  T.Config::{
       , T.Actor::{ cluster, resource = "secret" }
       , T.Actor::{ cluster, resource = "serviceaccount" }
       , T.Actor::{ cluster, resource = "persistentvolumeclaim" }
+        -- Workloads: who owns a pod, and what a workload's pod template would use.
+      , T.Actor::{ cluster, resource = "deployment" }
+      , T.Actor::{ cluster, resource = "replicaset" }
+      , T.Actor::{ cluster, resource = "statefulset" }
+      , T.Actor::{ cluster, resource = "daemonset" }
+      , T.Actor::{ cluster, resource = "job" }
+      , T.Actor::{ cluster, resource = "cronjob" }
         -- Cluster-scoped resources: they have no namespace, so keep the default "*".
       , T.Actor::{ cluster, resource = "node" }
       , T.Actor::{ cluster, resource = "namespace" }

@@ -5,6 +5,8 @@ import { parseImage } from "../core/graph/keys.js";
 import { digestOf } from "./_shared/image.js";
 import { POD_SPEC_LABELS, POD_SPEC_RELATIONSHIPS, podSpecGraph } from "./_shared/pod-graph.js";
 import { reducePodSpec } from "./_shared/pod-spec.js";
+import { ownerGraph } from "./_shared/owners.js";
+import { WORKLOAD_KINDS } from "./_shared/workload.js";
 
 type ReducedPod = ReturnType<typeof reducePod>;
 
@@ -36,7 +38,7 @@ export default definePlugin<ReducedPod>({
   resource: { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true },
   reduce: reducePod,
   graph: {
-    schema: { labels: ["Pod", ...POD_SPEC_LABELS], relationships: POD_SPEC_RELATIONSHIPS },
+    schema: { labels: ["Pod", ...POD_SPEC_LABELS, ...WORKLOAD_KINDS], relationships: [...POD_SPEC_RELATIONSHIPS, "OWNED_BY"] },
     lookups: {
       image: { label: "ContainerImage", namespaced: false, key: (name) => parseImage(name).reference },
     },
@@ -47,7 +49,14 @@ export default definePlugin<ReducedPod>({
         if (digest) digests.set(s.name, digest);
       }
       const fragment = podSpecGraph(ctx, pod.metadata, pod.spec, digests);
-      return { ...fragment, properties: { ...fragment.properties, phase: pod.status.phase, podIP: pod.status.podIP } };
+      // A Deployment's pods reach it through their ReplicaSet.
+      const owners = ownerGraph(ctx, pod.metadata, WORKLOAD_KINDS);
+      return {
+        properties: { ...fragment.properties, phase: pod.status.phase, podIP: pod.status.podIP, otherOwners: owners.otherOwners },
+        owned: fragment.owned,
+        references: [...(fragment.references ?? []), ...owners.references],
+        edges: [...(fragment.edges ?? []), ...owners.edges],
+      };
     },
   },
 });

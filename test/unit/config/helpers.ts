@@ -20,6 +20,7 @@ export const knownResources: KnownResources = new Map([
   ["secret", { namespaced: true }],
   ["serviceaccount", { namespaced: true }],
   ["persistentvolumeclaim", { namespaced: true }],
+  ...["deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob"].map((r) => [r, { namespaced: true }] as const),
   ["node", { namespaced: false }],
   ["namespace", { namespaced: false }],
 ]);

@@ -29,7 +29,11 @@ describe("loadConfig", () => {
   it("loads config/example.dhall", async () => {
     const expected: Config = {
       clusters: [{ name: "local", kubeconfig: null, context: null, inCluster: false }],
-      actors: ["pod", "configmap", "secret", "serviceaccount", "persistentvolumeclaim", "node", "namespace"].map(everywhere),
+      actors: [
+        "pod", "configmap", "secret", "serviceaccount", "persistentvolumeclaim",
+        "deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob",
+        "node", "namespace",
+      ].map(everywhere),
       ...defaults,
     };
     expect(await loadConfig(repoFile("config/example.dhall"), knownResources)).toStrictEqual(expected);
@@ -93,10 +97,10 @@ describe("loadConfig", () => {
 describe("loadConfig: semantic errors, all of them, located in the source", () => {
   it("unknown resources, with the known names and a suggestion", async () => {
     const f = fixture("unknown-resource.dhall");
-    const known = "configmap, namespace, node, persistentvolumeclaim, pod, secret, serviceaccount";
+    const known = "configmap, cronjob, daemonset, deployment, job, namespace, node, persistentvolumeclaim, pod, replicaset, secret, serviceaccount, statefulset";
     expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
       `${f}:7:36: actors[1].resource: unknown resource "pods" (did you mean "pod"?); the known resources are: ${known}`,
-      `${f}:8:36: actors[2].resource: unknown resource "deployment"; the known resources are: ${known}`,
+      `${f}:8:36: actors[2].resource: unknown resource "deploymnet" (did you mean "deployment"?); the known resources are: ${known}`,
     ]);
   });
 
@@ -169,6 +173,6 @@ describe("loadConfigJson", () => {
   it("returns the configuration with defaults, in model key order, without plugin checks", async () => {
     const config = await loadConfigJson(fixture("unknown-resource.dhall"));
     expect(Object.keys(config)).toStrictEqual(["clusters", "actors", "sink", "wal", "pluginDirs", "observer", "log"]);
-    expect(config.actors.map((a) => a.resource)).toStrictEqual(["pod", "pods", "deployment"]);
+    expect(config.actors.map((a) => a.resource)).toStrictEqual(["pod", "pods", "deploymnet"]);
   });
 });

@@ -7,7 +7,7 @@ import { PluginLoadError, builtinPluginDir, knownResources, loadPluginFile, load
 
 const brokenDir = fileURLToPath(new URL("../../fixtures/plugins/broken/", import.meta.url));
 const broken = (name: string): string => join(brokenDir, name);
-const builtinNames = ["configmap", "namespace", "node", "persistentvolumeclaim", "pod", "secret", "serviceaccount"];
+const builtinNames = ["configmap", "cronjob", "daemonset", "deployment", "job", "namespace", "node", "persistentvolumeclaim", "pod", "replicaset", "secret", "serviceaccount", "statefulset"];
 
 function errorFor(set: PluginSet, file: string): PluginLoadError {
   const matches = set.errors.filter((e) => e.file === file);

@@ -1,0 +1,133 @@
+// The Neo4j sink's planner: how ops become runs (coalesced, cut where reordering would
+// change the result) and what it refuses before anything is written.
+import { describe, expect, it } from "vitest";
+import type { GraphOp, Properties } from "../../../core/graph/model.js";
+import { GraphOpError, MAX_KEY_BYTES, planOps, sweepRun, validateOps, type Run, type Step } from "../../../core/graph/neo4j-plan.js";
+
+const schema = { labels: new Set(["Pod", "Secret", "Volume"]), relationships: new Set(["USES_SECRET", "USES_VOLUME"]) };
+
+function pod(name: string, secrets: string[] = [], properties: Properties = {}): GraphOp {
+  const key = `c/ns/Pod/${name}`;
+  return {
+    op: "upsert",
+    node: { label: "Pod", key, scope: "c/ns/Pod", properties: { name, ...properties } },
+    owned: [],
+    placeholders: secrets.map((s) => ({ label: "Secret", key: `c/ns/Secret/${s}`, properties: { name: s } })),
+    edges: secrets.map((s) => ({ type: "USES_SECRET", from: key, to: `c/ns/Secret/${s}`, properties: {} })),
+  };
+}
+const del = (key: string): GraphOp => ({ op: "delete", key });
+
+function runs(steps: Step[]): Run[] {
+  return steps.map((s) => {
+    if (s.kind !== "run") throw new Error("expected only runs");
+    return s.run;
+  });
+}
+
+describe("planOps", () => {
+  it("puts independent ops in one run, one row list per label and type", () => {
+    const [run, ...rest] = runs(planOps([pod("a", ["s"]), pod("b", ["s", "t"])]));
+    expect(rest).toEqual([]);
+    expect(run!.upserts.map((u) => u.key)).toEqual(["c/ns/Pod/a", "c/ns/Pod/b"]);
+    expect(run!.nodes.get("Pod")!.map((r) => r.props)).toEqual([
+      { name: "a", key: "c/ns/Pod/a", owner: "c/ns/Pod/a", observed: true, scope: "c/ns/Pod" },
+      { name: "b", key: "c/ns/Pod/b", owner: "c/ns/Pod/b", observed: true, scope: "c/ns/Pod" },
+    ]);
+    // A shared reference is created once, from its first declaration.
+    expect(run!.placeholders.get("Secret")!.map((r) => r.key)).toEqual(["c/ns/Secret/s", "c/ns/Secret/t"]);
+    expect(run!.edges.get("USES_SECRET")!.map((e) => e.props.owner)).toEqual(["c/ns/Pod/a", "c/ns/Pod/b", "c/ns/Pod/b"]);
+  });
+
+  it("coalesces ops on one key: the last op wins, the first placeholder declaration wins", () => {
+    const first = pod("a", ["s"], { v: 1 });
+    const second = pod("a", [], { v: 2 });
+    if (first.op !== "upsert") throw new Error("unreachable");
+    first.placeholders[0]!.properties = { name: "s", from: "first" };
+    const [run] = runs(planOps([first, second]));
+    expect(run!.nodes.get("Pod")!.map((r) => r.props.v)).toEqual([2]);
+    expect(run!.edges.size).toBe(0);
+    expect(run!.placeholders.get("Secret")!.map((r) => r.props.from)).toEqual(["first"]);
+    expect(run!.droppedTargets).toEqual(["c/ns/Secret/s"]);
+  });
+
+  it("turns upsert-then-delete into a delete that demotes to the upsert's label and trimmed properties", () => {
+    const [run] = runs(planOps([pod("a", [], { namespace: "ns", cluster: "c", phase: "Running" }), del("c/ns/Pod/a")]));
+    expect(run!.upserts).toEqual([]);
+    expect(run!.deletes).toEqual([{ key: "c/ns/Pod/a", pos: 1, demoteTo: { label: "Pod", props: { namespace: "ns", cluster: "c", name: "a" } } }]);
+  });
+
+  it("cuts the run before deleting a key another op of the run names, and before naming a deleted key", () => {
+    expect(runs(planOps([pod("a", ["s"]), del("c/ns/Secret/s")])).length).toBe(2);
+    expect(runs(planOps([del("c/ns/Secret/s"), pod("a", ["s"])])).length).toBe(2);
+    expect(runs(planOps([del("c/ns/Secret/x"), pod("a", ["s"]), del("c/ns/Pod/b")])).length).toBe(1);
+  });
+
+  it("makes a sweep a barrier", () => {
+    const steps = planOps([pod("a"), { op: "sweep", scope: "c/ns/Pod", present: ["c/ns/Pod/a"] }, pod("b")]);
+    expect(steps.map((s) => s.kind)).toEqual(["run", "sweep", "run"]);
+  });
+
+  it("sweeps as one set: every swept key at position 0", () => {
+    const run = sweepRun(["k1", "k2"]);
+    expect(run.deletes.map((d) => d.pos)).toEqual([0, 0]);
+    expect([...run.firstPos]).toEqual([["k1", 0], ["k2", 0]]);
+  });
+
+  it("collapses exact duplicate edges, whatever the property order", () => {
+    const op = pod("a", ["s"]);
+    if (op.op !== "upsert") throw new Error("unreachable");
+    op.edges = [
+      { type: "USES_SECRET", from: op.node.key, to: "c/ns/Secret/s", properties: { a: 1, b: 2 } },
+      { type: "USES_SECRET", from: op.node.key, to: "c/ns/Secret/s", properties: { b: 2, a: 1 } },
+      { type: "USES_SECRET", from: op.node.key, to: "c/ns/Secret/s", properties: { a: 1, b: 3 } },
+    ];
+    const [run] = runs(planOps([op]));
+    expect(run!.edges.get("USES_SECRET")!.length).toBe(2);
+  });
+});
+
+describe("validateOps", () => {
+  const refuses = (op: GraphOp, message: RegExp): void => {
+    expect(() => validateOps([op], schema)).toThrow(GraphOpError);
+    expect(() => validateOps([op], schema)).toThrow(message);
+  };
+
+  it("refuses undeclared labels and relationship types, naming the op", () => {
+    const op = pod("a");
+    if (op.op !== "upsert") throw new Error("unreachable");
+    refuses({ ...op, node: { ...op.node, label: "Deployment" } }, /op #0 \(upsert "c\/ns\/Pod\/a"\).*label "Deployment" is not declared/);
+    refuses({ ...op, edges: [{ type: "RUNS_AS", from: op.node.key, to: op.node.key, properties: {} }] }, /relationship type "RUNS_AS" is not declared/);
+  });
+
+  it("refuses edges that do not start at the object or an owned node, or end elsewhere", () => {
+    const op = pod("a");
+    if (op.op !== "upsert") throw new Error("unreachable");
+    refuses({ ...op, edges: [{ type: "USES_SECRET", from: "c/ns/Pod/b", to: op.node.key, properties: {} }] }, /neither the object nor a node it owns/);
+    refuses({ ...op, edges: [{ type: "USES_SECRET", from: op.node.key, to: "c/ns/Secret/x", properties: {} }] }, /not the object, a node it owns or one of its placeholders/);
+  });
+
+  it("refuses managed property names, maps, mixed lists and non-finite numbers; drops nulls", () => {
+    refuses(pod("a", [], { owner: "x" }), /property "owner" is managed by the sink/);
+    refuses(pod("a", [], { bad: { nested: 1 } as unknown as string }), /object is not a string/);
+    refuses(pod("a", [], { bad: [1, "x"] }), /one type/);
+    refuses(pod("a", [], { bad: Number.NaN }), /NaN is not/);
+    refuses(pod("a", [], { "not-an-identifier": 1 }), /is not an identifier/);
+    expect(() => validateOps([pod("a", [], { gone: null as unknown as string })], schema)).not.toThrow();
+    const [run] = runs(planOps([pod("a", [], { gone: null as unknown as string })]));
+    expect(run!.nodes.get("Pod")![0]!.props).not.toHaveProperty("gone");
+  });
+
+  it("allows `key` as an edge property but not as a node property", () => {
+    const op = pod("a", ["s"]);
+    if (op.op !== "upsert") throw new Error("unreachable");
+    op.edges[0]!.properties = { key: "password" };
+    expect(() => validateOps([op], schema)).not.toThrow();
+    refuses(pod("a", [], { key: "x" }), /property "key" is managed/);
+  });
+
+  it("refuses keys Neo4j cannot index", () => {
+    refuses(del("k".repeat(MAX_KEY_BYTES + 1)), /4097 bytes is longer than the 4096 Neo4j can index/);
+    refuses(del(""), /non-empty string/);
+  });
+});
