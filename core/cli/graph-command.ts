@@ -2,7 +2,7 @@
 import type { Argv, CommandModule } from "yargs";
 import { graphLabel } from "../dispatch/translate.js";
 import { danglingReferences } from "../graph/dangling.js";
-import { openGraph, reportFailure } from "./open-graph.js";
+import { withGraph } from "./open-graph.js";
 
 interface GraphArgs {
   config: string;
@@ -23,24 +23,17 @@ const stats: CommandModule<object, GraphArgs> = {
     common(y)
       .option("json", { type: "boolean", default: false, describe: 'Print {"nodes": {...}, "edges": {...}}' })
       .example("$0 graph stats --config config/example.dhall", "a table of counts") as Argv<GraphArgs>,
-  handler: async (args) => {
-    try {
-      const { sink } = await openGraph(args.config, args.sink);
-      try {
-        const s = await sink.stats();
-        if (args.json) process.stdout.write(`${JSON.stringify(s)}\n`);
-        else {
-          const rows = [...Object.entries(s.nodes).map(([k, n]) => ["node", k, n] as const), ...Object.entries(s.edges).map(([k, n]) => ["edge", k, n] as const)];
-          const width = Math.max(10, ...rows.map((r) => r[1].length));
-          for (const [what, name, n] of rows) process.stdout.write(`${what}  ${name.padEnd(width)}  ${n}\n`);
-        }
-      } finally {
-        await sink.close();
+  handler: (args) =>
+    withGraph(args.config, args.sink, async ({ sink }) => {
+      const s = await sink.stats();
+      if (args.json) {
+        process.stdout.write(`${JSON.stringify(s)}\n`);
+        return;
       }
-    } catch (error) {
-      reportFailure(error);
-    }
-  },
+      const rows = [...Object.entries(s.nodes).map(([k, n]) => ["node", k, n] as const), ...Object.entries(s.edges).map(([k, n]) => ["edge", k, n] as const)];
+      const width = Math.max(10, ...rows.map((r) => r[1].length));
+      for (const [what, name, n] of rows) process.stdout.write(`${what}  ${name.padEnd(width)}  ${n}\n`);
+    }),
 };
 
 const exportCommand: CommandModule<object, GraphArgs> = {
@@ -50,20 +43,12 @@ const exportCommand: CommandModule<object, GraphArgs> = {
     common(y)
       .option("format", { choices: ["jsonl"] as const, default: "jsonl" as const, describe: "Output format" })
       .example("$0 graph export --config config/example.dhall > graph.jsonl", "the whole graph, sorted, for diffing or loading elsewhere") as Argv<GraphArgs>,
-  handler: async (args) => {
-    try {
-      const { sink } = await openGraph(args.config, args.sink);
-      try {
-        for await (const line of sink.export()) {
-          if (!process.stdout.write(`${JSON.stringify(line)}\n`)) await new Promise((r) => process.stdout.once("drain", r));
-        }
-      } finally {
-        await sink.close();
+  handler: (args) =>
+    withGraph(args.config, args.sink, async ({ sink }) => {
+      for await (const line of sink.export()) {
+        if (!process.stdout.write(`${JSON.stringify(line)}\n`)) await new Promise((r) => process.stdout.once("drain", r));
       }
-    } catch (error) {
-      reportFailure(error);
-    }
-  },
+    }),
 };
 
 const dangling: CommandModule<object, GraphArgs> = {
@@ -73,10 +58,8 @@ const dangling: CommandModule<object, GraphArgs> = {
     common(y)
       .option("json", { type: "boolean", default: false, describe: "Print as JSON" })
       .example("$0 graph dangling --config config/example.dhall", "missing Secrets, ConfigMaps, PVCs and ServiceAccounts that pods still reference") as Argv<GraphArgs>,
-  handler: async (args) => {
-    try {
-      const { sink, plugins, config } = await openGraph(args.config, args.sink);
-      try {
+  handler: (args) =>
+    withGraph(args.config, args.sink, async ({ sink, plugins, config }) => {
         const observed = new Set(
           config.actors.map((a) => plugins.plugins.get(a.resource)).flatMap((p) => (p?.plugin.graph ? [graphLabel(p)] : [])),
         );
@@ -90,13 +73,7 @@ const dangling: CommandModule<object, GraphArgs> = {
           process.stdout.write(`${d.label} ${d.key} does not exist; referenced by:\n`);
           for (const u of d.usedBy) process.stdout.write(`  ${u.user.label} ${u.user.namespace ? `${u.user.namespace}/` : ""}${u.user.name} (${u.how.map((h) => h.rel + (h.via ? ` ${h.via}` : "")).join(" → ")})\n`);
         }
-      } finally {
-        await sink.close();
-      }
-    } catch (error) {
-      reportFailure(error);
-    }
-  },
+    }),
 };
 
 export const graphCommand: CommandModule = {

@@ -9,6 +9,12 @@ import { runCommand } from "./run-command.js";
 import { walCommand } from "./wal-command.js";
 import { whoUsesCommand } from "./who-uses-command.js";
 
+// `kube-observer graph export | head`: a closed pipe ends the command quietly.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
+
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
 await yargs(hideBin(process.argv))

@@ -26,3 +26,17 @@ export function reportFailure(error: unknown): void {
   for (const line of lines) process.stderr.write(`${line}\n`);
   process.exitCode = 1;
 }
+
+/** Runs fn with the config's graph open, closes it, and reports a failure as the command's. */
+export async function withGraph(configFile: string, sinkKind: "sqlite" | "neo4j" | undefined, fn: (graph: OpenedGraph) => Promise<void>): Promise<void> {
+  try {
+    const graph = await openGraph(configFile, sinkKind);
+    try {
+      await fn(graph);
+    } finally {
+      await graph.sink.close();
+    }
+  } catch (error) {
+    reportFailure(error);
+  }
+}

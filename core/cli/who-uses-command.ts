@@ -5,7 +5,7 @@ import { whoUses } from "../graph/who-uses.js";
 import { graphLabel } from "../dispatch/translate.js";
 import type { GraphLookup } from "../plugin/types.js";
 import type { PluginSet } from "../plugin/registry.js";
-import { openGraph, reportFailure } from "./open-graph.js";
+import { withGraph } from "./open-graph.js";
 
 interface WhoUsesArgs {
   type: string;
@@ -44,10 +44,8 @@ export const whoUsesCommand: CommandModule<object, WhoUsesArgs> = {
       .option("json", { type: "boolean", default: false, describe: "Print the usages as JSON" })
       .example("$0 who-uses secret db-credentials -n payments --config config/example.dhall", "pods that mount it, read it from env, or pull images with it")
       .example("$0 who-uses image nginx:1.27 --config config/example.dhall", "pods (in every cluster) running that image") as unknown as Argv<WhoUsesArgs>,
-  handler: async (args) => {
-    try {
-      const { config, plugins, sink } = await openGraph(args.config, args.sink);
-      try {
+  handler: (args) =>
+    withGraph(args.config, args.sink, async ({ config, plugins, sink }) => {
         const table = lookups(plugins);
         const lookup = table.get(args.type);
         if (!lookup) throw new Error(`unknown type "${args.type}"; known: ${[...table.keys()].sort().join(", ")}`);
@@ -68,11 +66,5 @@ export const whoUsesCommand: CommandModule<object, WhoUsesArgs> = {
           const how = u.how.map((h) => `${h.rel}${h.via ? ` (${h.via})` : ""}${h.properties.container ? ` container=${String(h.properties.container)}` : ""}${h.properties.key ? ` key=${String(h.properties.key)}` : ""}`).join(" → ");
           process.stdout.write(`  ${u.user.label} ${u.user.namespace ? `${u.user.namespace}/` : ""}${u.user.name}: ${how}\n`);
         }
-      } finally {
-        await sink.close();
-      }
-    } catch (error) {
-      reportFailure(error);
-    }
-  },
+    }),
 };

@@ -37,13 +37,12 @@ export const AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)";
 
 // ---- apply: one run ----
 
-/** Deletes of a run: which exist, and whether another object's edge still points at them
- *  when the delete comes (edges of owners whose first op is later in the run still do). */
-export const DECIDE_DELETES = `
-UNWIND $rows AS row
-MATCH (k:${E} {key: row.key})
-RETURN row.key AS key,
-  COUNT { (k)<-[r]-() WHERE r.owner IS NULL OR (r.owner <> row.key AND coalesce($first[r.owner], $size) > row.pos) } > 0 AS referenced`;
+/** Deletes of a run: which keys exist, and the owners of the edges pointing at them (""
+ *  for an edge without owner). The sink decides which of those still count. */
+export const INCOMING_OWNERS = `
+UNWIND $keys AS key
+MATCH (k:${E} {key: key})
+RETURN key, COLLECT { MATCH (k)<-[r]-() RETURN DISTINCT coalesce(r.owner, '') } AS owners`;
 
 /** Step 1 for one type: the owners' edges go; their targets become garbage candidates. */
 export function removeOwnedEdges(type: string): string {
@@ -60,14 +59,15 @@ RETURN DISTINCT target`;
 // transaction still returns it, and reading it fails with "Node with id … has been
 // deleted in this transaction". A placeholder that is observed (owner, scope added) and
 // deleted in one apply hits this. Seeks on owner and scope therefore re-match what they
-// find by element id, which does see the deletion (and re-check the predicate).
-const LIVE = `WITH elementId(found) AS id MATCH (n:${E}) WHERE elementId(n) = id`;
+// find by element id alone (which does see the deletion) and return the properties the
+// caller re-checks: any predicate on the re-match would let the planner seek the index again.
+const LIVE = `WITH elementId(found) AS id MATCH (n) WHERE elementId(n) = id`;
 
-/** Step 2 (read): the owners' owned nodes, not the owners themselves. */
+/** Step 2 (read): nodes with these owners (the caller drops the owners themselves). */
 export const OWNED_NODES = `
 MATCH (found:${E})
 WHERE found.owner IN $owners
-${LIVE} AND n.owner IN $owners AND n.key <> n.owner
+${LIVE}
 RETURN n.owner AS owner, n.key AS key`;
 
 /** The neighbours of nodes about to be detach-deleted (they may become garbage). */
@@ -135,10 +135,11 @@ MATCH (n:${E})
 WHERE n.key IN $keys
 DELETE n`;
 
-export const SCOPE_KEYS = `
+/** Nodes of a scope (the caller keeps the observed ones of that scope). */
+export const SCOPE_NODES = `
 MATCH (found:${E} {scope: $scope})
-${LIVE} AND n.scope = $scope AND n.observed = true
-RETURN n.key AS key`;
+${LIVE}
+RETURN n.key AS key, n.scope AS scope, n.observed AS observed`;
 
 // ---- reading ----
 

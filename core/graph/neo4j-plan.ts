@@ -56,7 +56,7 @@ export interface Run {
   upserts: RunUpsert[];
   deletes: RunDelete[];
   /** Position of each key's first op in the run (when its old owned edges went). */
-  firstPos: Record<string, number>;
+  firstPos: ReadonlyMap<string, number>;
   /** Number of ops folded into the run. */
   size: number;
   nodes: Map<string, NodeRow[]>;
@@ -115,7 +115,7 @@ function validateUpsert(op: UpsertOp, where: string, schema: DeclaredSchema): vo
     throw new GraphOpError(`${where}: needs node, owned, placeholders and edges`);
   }
   checkNode(node, `${where} node`, schema);
-  if (node.scope !== undefined && typeof node.scope !== "string") throw new GraphOpError(`${where}: scope must be a string`);
+  if (node.scope !== undefined) checkKey(node.scope, `${where} scope`);
   const ownedKeys = new Set<string>();
   for (const [i, o] of owned.entries()) {
     checkNode(o, `${where} owned #${i}`, schema);
@@ -158,10 +158,11 @@ function validateSweep(op: Extract<GraphOp, { op: "sweep" }>, where: string): vo
   if (!Array.isArray(op.present) || op.present.some((k) => typeof k !== "string")) throw new GraphOpError(`${where}: present must be a list of keys`);
 }
 
+/** Keys (and scopes, also indexed) must be non-empty and short enough to index. */
 function checkKey(key: unknown, where: string): void {
   if (typeof key !== "string" || key === "") throw new GraphOpError(`${where}: a key must be a non-empty string`);
   const bytes = Buffer.byteLength(key, "utf8");
-  if (bytes > MAX_KEY_BYTES) throw new GraphOpError(`${where}: key of ${bytes} bytes is longer than the ${MAX_KEY_BYTES} Neo4j can index`);
+  if (bytes > MAX_KEY_BYTES) throw new GraphOpError(`${where}: ${bytes} bytes is longer than the ${MAX_KEY_BYTES} Neo4j can index`);
 }
 
 /** Drops null/undefined values; refuses reserved or non-identifier names, maps, mixed lists
@@ -221,11 +222,13 @@ export function planOps(ops: readonly GraphOp[]): Step[] {
   return steps;
 }
 
-/** A run that deletes `keys` in this order (what a sweep does). */
-export function deleteRun(keys: readonly string[]): Run {
+/** The deletes of a sweep, as one set: all at position 0, so a swept node referenced
+ *  only by other swept nodes is deleted, whatever order the keys come in. */
+export function sweepRun(keys: readonly string[]): Run {
   const run = new RunBuilder();
   for (const key of keys) run.add({ op: "delete", key });
-  return run.build();
+  const built = run.build();
+  return { ...built, deletes: built.deletes.map((d) => ({ ...d, pos: 0 })), firstPos: new Map(keys.map((k) => [k, 0])) };
 }
 
 class RunBuilder {
@@ -305,7 +308,7 @@ class RunBuilder {
     return {
       upserts,
       deletes,
-      firstPos: Object.fromEntries(this.firstPos),
+      firstPos: new Map(this.firstPos),
       size: this.size,
       nodes,
       placeholders,

@@ -4,7 +4,7 @@
 // (neo4j-plan.ts) and every step of a run is one UNWIND query per label or type.
 import neo4j, { Neo4jError, isInt, type Driver, type ManagedTransaction } from "neo4j-driver";
 import * as cypher from "./neo4j-cypher.js";
-import { deleteRun, GraphOpError, planOps, validateOps, type EdgeRow, type NodeRow, type Run, type RunDelete, type RunUpsert, type Step } from "./neo4j-plan.js";
+import { GraphOpError, sweepRun, planOps, validateOps, type EdgeRow, type NodeRow, type Run, type RunDelete, type RunUpsert, type Step } from "./neo4j-plan.js";
 import { ENTITY_LABEL, LABEL_PATTERN, REL_TYPE_PATTERN, type ExportLine, type GraphOp, type GraphSchema, type GraphSink, type GraphStats, type IncomingEdge } from "./model.js";
 import { compareCodePoints, compareEdges, edgeSortKey, sortedKeys } from "./order.js";
 
@@ -144,8 +144,10 @@ export class Neo4jSink implements GraphSink {
   }
 
   async ping(): Promise<boolean> {
+    // session.run: one attempt (executeQuery would retry an unreachable server for 30 s).
+    const session = this.driver.session({ database: this.database, defaultAccessMode: neo4j.session.READ });
     try {
-      await withTimeout(this.driver.executeQuery("RETURN 1", {}, { database: this.database, routing: neo4j.routing.READ }), PING_TIMEOUT_MS);
+      await withTimeout(session.run("RETURN 1").then(() => undefined), PING_TIMEOUT_MS);
       this.answering = true;
       return true;
     } catch (error) {
@@ -153,6 +155,8 @@ export class Neo4jSink implements GraphSink {
       if (this.answering) this.log?.warn({ uri: this.uri, error: this.reason(error) }, "Neo4j does not answer");
       this.answering = false;
       return false;
+    } finally {
+      void session.close().catch(() => undefined);
     }
   }
 
@@ -218,17 +222,12 @@ class Applier {
   private readonly garbage = new Set<string>();
 
   constructor(
-    private readonly rawTx: ManagedTransaction,
+    private readonly tx: ManagedTransaction,
     private readonly q: QueryCache,
     private readonly relationships: readonly string[],
   ) {}
 
-  private get tx(): { run: (q: string, p?: Record<string, unknown>) => Promise<{ records: Array<{ get(k: string): unknown; toObject(): object }> }> } {
-    return { run: async (q, p) => { if (process.env.KO_TRACE) (globalThis as any).__trace.push([q, p]); return this.rawTx.run(q, p) as any; } };
-  }
-
   async apply(steps: readonly Step[]): Promise<void> {
-    (globalThis as any).__trace = [];
     for (const step of steps) {
       if (step.kind === "run") await this.run(step.run);
       else await this.sweep(step.scope, step.present);
@@ -237,8 +236,12 @@ class Applier {
   }
 
   private async sweep(scope: string, present: ReadonlySet<string>): Promise<void> {
-    const keys = (await this.column<string>(cypher.SCOPE_KEYS, { scope }, "key")).filter((k) => !present.has(k));
-    if (keys.length > 0) await this.run(deleteRun(keys.sort(compareCodePoints)));
+    const keys: string[] = [];
+    for (const r of (await this.tx.run(cypher.SCOPE_NODES, { scope })).records) {
+      const key = r.get("key") as string;
+      if (r.get("scope") === scope && r.get("observed") === true && !present.has(key)) keys.push(key);
+    }
+    if (keys.length > 0) await this.run(sweepRun(keys.sort(compareCodePoints)));
   }
 
   private async run(run: Run): Promise<void> {
@@ -256,13 +259,18 @@ class Applier {
     await this.createEdges(run.edges);
   }
 
-  /** For each delete whose key exists: does another object's edge still point at it? */
+  /** For each delete whose key exists: does another object's edge still point at it when
+   *  the delete comes? Edges of owners whose first op is later in the run still do. */
   private async decideDeletes(run: Run): Promise<Map<string, boolean>> {
     const decisions = new Map<string, boolean>();
-    const rows = run.deletes.map((d) => ({ key: d.key, pos: d.pos }));
-    for (const chunk of chunks(rows, ROWS_PER_QUERY)) {
-      const result = await this.tx.run(cypher.DECIDE_DELETES, { rows: chunk, first: run.firstPos, size: run.size });
-      for (const r of result.records) decisions.set(r.get("key") as string, r.get("referenced") as boolean);
+    const pos = new Map(run.deletes.map((d) => [d.key, d.pos]));
+    for (const chunk of chunks(run.deletes.map((d) => d.key), KEYS_PER_QUERY)) {
+      for (const r of (await this.tx.run(cypher.INCOMING_OWNERS, { keys: chunk })).records) {
+        const key = r.get("key") as string;
+        const at = pos.get(key) ?? 0;
+        const owners = r.get("owners") as string[];
+        decisions.set(key, owners.some((owner) => owner === "" || (owner !== key && (run.firstPos.get(owner) ?? run.size) > at)));
+      }
     }
     return decisions;
   }
@@ -285,7 +293,8 @@ class Applier {
     for (const chunk of chunks([...keep.keys()], KEYS_PER_QUERY)) {
       for (const r of (await this.tx.run(cypher.OWNED_NODES, { owners: chunk })).records) {
         const key = r.get("key") as string;
-        if (!keep.get(r.get("owner") as string)?.has(key)) doomed.push(key);
+        const kept = keep.get(r.get("owner") as string);
+        if (kept !== undefined && key !== r.get("owner") && !kept.has(key)) doomed.push(key);
       }
     }
     await this.detachDelete(doomed);
