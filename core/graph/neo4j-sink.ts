@@ -38,6 +38,8 @@ const ROWS_PER_QUERY = 1000;
 /** Keys per `IN $keys` query. */
 const KEYS_PER_QUERY = 5000;
 const PING_TIMEOUT_MS = 5000;
+const TRANSACTION_RETRY_MS = 5000;
+const CONNECT_TIMEOUT_MS = 10_000;
 const INDEX_WAIT_SECONDS = 300;
 
 export class Neo4jSink implements GraphSink {
@@ -61,7 +63,14 @@ export class Neo4jSink implements GraphSink {
     this.database = options.database ?? undefined;
     this.log = options.log;
     try {
-      this.driver = neo4j.driver(options.uri, neo4j.auth.basic(options.username, options.password), { userAgent: "kube-observer" });
+      this.driver = neo4j.driver(options.uri, neo4j.auth.basic(options.username, options.password), {
+        userAgent: "kube-observer",
+        // executeWrite retries deadlocks and transient errors for this long; an outage
+        // outlasts it and surfaces, and the dispatcher's own backoff takes over (the
+        // driver's default of 30 s would hide an outage from the agent for that long).
+        maxTransactionRetryTime: TRANSACTION_RETRY_MS,
+        connectionTimeout: CONNECT_TIMEOUT_MS,
+      });
     } catch (error) {
       throw new Neo4jSinkError(`cannot connect to Neo4j at ${this.uri}: ${this.reason(error)}`, codeOf(error), error);
     }

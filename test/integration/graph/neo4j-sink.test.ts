@@ -1,0 +1,125 @@
+// What only the Neo4j sink has: connection errors that name the server (never the
+// password), the constraints and indexes init() creates, and refusing bad ops before
+// anything is written. The shared semantics are in sink-contract.test.ts.
+import { createServer } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Driver } from "neo4j-driver";
+import type { GraphOp, GraphSchema } from "../../../core/graph/model.js";
+import { GraphOpError, Neo4jSink, Neo4jSinkError } from "../../../core/graph/neo4j-sink.js";
+import { devEnv, neo4jDriver } from "../../support/cluster.js";
+
+const SCHEMA: GraphSchema = { labels: ["Pod", "Secret"], relationships: ["USES_SECRET"] };
+
+async function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+const pod: GraphOp = {
+  op: "upsert",
+  node: { label: "Pod", key: "c/ns/Pod/a", scope: "c/ns/Pod", properties: { name: "a" } },
+  owned: [],
+  placeholders: [{ label: "Secret", key: "c/ns/Secret/s", properties: { name: "s" } }],
+  edges: [{ type: "USES_SECRET", from: "c/ns/Pod/a", to: "c/ns/Secret/s", properties: { key: "password" } }],
+};
+
+describe("Neo4j sink: connecting", () => {
+  it("names the URI and the user, never the password, when the credentials are wrong", async () => {
+    const { boltUrl, user } = devEnv().neo4j;
+    const password = "not-the-password-1234";
+    const error = await Neo4jSink.connect({ uri: boltUrl, username: user, password }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Neo4jSinkError);
+    const message = (error as Error).message;
+    expect(message).toContain(`Neo4j at ${boltUrl} refused the credentials of user "${user}"`);
+    expect(message).not.toContain(password);
+  });
+
+  it("says the server is unavailable when nothing listens, and ping answers false without throwing", async () => {
+    const uri = `bolt://127.0.0.1:${await closedPort()}`;
+    const error = await Neo4jSink.connect({ uri, username: "neo4j", password: "secret-password" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Neo4jSinkError);
+    expect((error as Error).message).toMatch(new RegExp(`^Neo4j at ${uri.replace(/[./]/g, "\\$&")} is unavailable \\(connecting\\)`));
+
+    const warnings: string[] = [];
+    const sink = new Neo4jSink({ uri, username: "neo4j", password: "secret-password", log: { warn: (_obj, msg) => void warnings.push(msg) } });
+    try {
+      expect(await sink.ping()).toBe(false);
+      expect(await sink.ping()).toBe(false);
+      expect(warnings).toEqual(["Neo4j does not answer"]); // once per outage, not per probe
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it("keeps credentials in the URI out of messages", async () => {
+    const uri = `bolt://someone:hunter2-in-uri@127.0.0.1:${await closedPort()}`;
+    const error = await Neo4jSink.connect({ uri, username: "neo4j", password: "x" }).catch((e: unknown) => e);
+    expect((error as Error).message).not.toContain("hunter2");
+    expect((error as Error).message).toContain("bolt://127.0.0.1:");
+  });
+});
+
+describe("Neo4j sink: schema and refusals", () => {
+  let sink: Neo4jSink;
+  let admin: Driver;
+
+  beforeAll(async () => {
+    const { boltUrl, user, password } = devEnv().neo4j;
+    admin = neo4jDriver();
+    await admin.executeQuery("MATCH (n) DETACH DELETE n");
+    sink = await Neo4jSink.connect({ uri: boltUrl, username: user, password });
+  });
+
+  afterAll(async () => {
+    await admin.executeQuery("MATCH (n) DETACH DELETE n");
+    await sink.close();
+    await admin.close();
+  });
+
+  it("refuses apply() before init()", async () => {
+    await expect(sink.apply([pod])).rejects.toThrow(/needs init\(schema\) before apply\(\)/);
+  });
+
+  it("refuses labels that are not labels, and Entity as a primary label", async () => {
+    await expect(sink.init({ labels: ["Pod`) DETACH DELETE n //"], relationships: [] })).rejects.toThrow(GraphOpError);
+    await expect(sink.init({ labels: ["Entity"], relationships: [] })).rejects.toThrow(/label every node has/);
+    await expect(sink.init({ labels: [], relationships: ["uses-secret"] })).rejects.toThrow(/not a valid relationship type/);
+  });
+
+  it("creates the uniqueness constraints and owner/scope indexes, idempotently", async () => {
+    await sink.init(SCHEMA);
+    await sink.init(SCHEMA);
+    const constraints = await admin.executeQuery("SHOW CONSTRAINTS YIELD type, labelsOrTypes, properties RETURN type, labelsOrTypes[0] AS on, properties[0] AS property");
+    const have = constraints.records.map((r) => `${r.get("type")} ${r.get("on")}.${r.get("property")}`);
+    expect(have).toEqual(expect.arrayContaining(["UNIQUENESS Entity.key", "UNIQUENESS Pod.key", "UNIQUENESS Secret.key"]));
+    const indexes = await admin.executeQuery("SHOW INDEXES YIELD entityType, labelsOrTypes, properties, state RETURN entityType, labelsOrTypes[0] AS on, properties[0] AS property, state");
+    const online = indexes.records.filter((r) => r.get("state") === "ONLINE").map((r) => `${r.get("entityType")} ${r.get("on")}.${r.get("property")}`);
+    expect(online).toEqual(expect.arrayContaining(["NODE Entity.owner", "NODE Entity.scope", "RELATIONSHIP USES_SECRET.owner"]));
+  });
+
+  it("refuses a batch with an undeclared label before writing any of it", async () => {
+    await sink.init(SCHEMA);
+    const deployment: GraphOp = { op: "upsert", node: { label: "Deployment", key: "c/ns/Deployment/d", properties: {} }, owned: [], placeholders: [], edges: [] };
+    await expect(sink.apply([pod, deployment])).rejects.toThrow(/graph op #1 \(upsert "c\/ns\/Deployment\/d"\) node: label "Deployment" is not declared/);
+    const count = await admin.executeQuery("MATCH (n) RETURN count(n) AS n");
+    expect(count.records[0]?.get("n").toNumber()).toBe(0);
+  });
+
+  it("stores numbers as floats and reads them back as JS numbers", async () => {
+    await sink.init(SCHEMA);
+    const op: GraphOp = { op: "upsert", node: { label: "Pod", key: "c/ns/Pod/n", properties: { int: 3, list: [1, 2] } }, owned: [], placeholders: [], edges: [] };
+    await sink.apply([op]);
+    const stored = await admin.executeQuery("MATCH (n:Pod {key: 'c/ns/Pod/n'}) RETURN valueType(n.int) AS t");
+    expect(stored.records[0]?.get("t")).toBe("FLOAT NOT NULL");
+    const lines = [];
+    for await (const line of sink.export()) lines.push(line);
+    expect(lines[0]?.properties).toMatchObject({ int: 3, list: [1, 2] });
+    expect((await sink.stats()).nodes).toEqual({ Pod: 1 });
+  });
+});
