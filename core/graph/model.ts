@@ -50,7 +50,8 @@ export type GraphOp =
 /** The label every node carries, with a uniqueness constraint on `key`. */
 export const ENTITY_LABEL = "Entity";
 
-/** Properties the sinks manage; graph functions may not set them. */
+/** Node properties the sinks manage; graph functions may not set them (on edges only
+ *  `owner` is reserved). */
 export const RESERVED_PROPERTIES = ["key", "owner", "observed", "scope"] as const;
 
 export const LABEL_PATTERN = /^[A-Z][A-Za-z0-9]*$/;

@@ -4,6 +4,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { canonicalJson } from "./canonical.js";
+import { compareEdges as compareEdgeKeys, sortedKeys } from "./order.js";
 import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSink, GraphStats, IncomingEdge, Placeholder, Properties } from "./model.js";
 
 interface NodeRow {
@@ -37,7 +38,12 @@ function edgeProperties(row: EdgeRow): Record<string, unknown> {
 }
 
 function sortKeys(value: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, value[k]]));
+  return sortedKeys(value);
+}
+
+/** null values are not stored (Neo4j cannot store them either). */
+function stored(properties: Properties): string {
+  return canonicalJson(Object.fromEntries(Object.entries(properties).filter(([, v]) => v !== null && v !== undefined)));
 }
 
 const PLACEHOLDER_KEEP = ["cluster", "namespace", "name"];
@@ -105,7 +111,7 @@ export class SqliteGraphSink implements GraphSink {
       for (const op of ops) {
         if (op.op === "upsert") this.upsert(op.node, op.owned, op.placeholders, op.edges, garbage);
         else if (op.op === "delete") this.remove(op.key, garbage);
-        else for (const { key } of this.q.scopeKeys.all(op.scope)) if (!op.present.includes(key)) this.remove(key, garbage);
+        else this.sweep(op.scope, op.present, garbage);
       }
       this.collect(garbage);
     })();
@@ -117,23 +123,36 @@ export class SqliteGraphSink implements GraphSink {
     this.q.deleteEdgesOfOwner.run(k);
     const keep = new Set(owned.map((o) => o.key));
     for (const { key } of this.q.ownedKeys.all(k, k)) if (!keep.has(key)) this.detachDelete(key, garbage);
-    this.q.upsertNode.run(k, node.label, k, 1, node.scope ?? null, canonicalJson(node.properties));
-    for (const o of owned) this.q.upsertNode.run(o.key, o.label, k, 1, null, canonicalJson(o.properties));
-    for (const p of placeholders) this.q.insertPlaceholder.run(p.key, p.label, canonicalJson(p.properties));
-    for (const e of edges) this.q.insertEdge.run(e.type, e.from, e.to, k, canonicalJson(e.properties));
+    this.q.upsertNode.run(k, node.label, k, 1, node.scope ?? null, stored(node.properties));
+    for (const o of owned) this.q.upsertNode.run(o.key, o.label, k, 1, null, stored(o.properties));
+    for (const p of placeholders) this.q.insertPlaceholder.run(p.key, p.label, stored(p.properties));
+    for (const e of edges) this.q.insertEdge.run(e.type, e.from, e.to, k, stored(e.properties));
+  }
+
+  /** The swept nodes go as one set: references among them do not keep any of them. */
+  private sweep(scope: string, present: readonly string[], garbage: Set<string>): void {
+    const keep = new Set(present);
+    const gone = this.q.scopeKeys.all(scope).map((r) => r.key).filter((key) => !keep.has(key));
+    for (const key of gone) this.dropOwned(key, garbage);
+    for (const key of gone) this.remove(key, garbage);
+  }
+
+  /** Deletes what k owns: its edges and its owned nodes. */
+  private dropOwned(k: string, garbage: Set<string>): void {
+    for (const { to_key } of this.q.edgeTargetsOfOwner.all(k)) garbage.add(to_key);
+    this.q.deleteEdgesOfOwner.run(k);
+    for (const { key } of this.q.ownedKeys.all(k, k)) this.detachDelete(key, garbage);
   }
 
   private remove(k: string, garbage: Set<string>): void {
     const row = this.q.node.get(k);
     if (!row) return;
-    for (const { to_key } of this.q.edgeTargetsOfOwner.all(k)) garbage.add(to_key);
-    this.q.deleteEdgesOfOwner.run(k);
-    for (const { key } of this.q.ownedKeys.all(k, k)) this.detachDelete(key, garbage);
+    this.dropOwned(k, garbage);
     if (this.q.hasIncoming.get(k)!.n > 0) {
       const props = JSON.parse(row.props) as Properties;
       const kept: Properties = {};
       for (const name of PLACEHOLDER_KEEP) if (props[name] !== undefined) kept[name] = props[name]!;
-      this.q.upsertNode.run(k, row.label, null, 0, null, canonicalJson(kept));
+      this.q.upsertNode.run(k, row.label, null, 0, null, stored(kept));
     } else {
       this.detachDelete(k, garbage);
     }
@@ -204,11 +223,8 @@ export class SqliteGraphSink implements GraphSink {
 
 
 function compareEdges(a: EdgeRow, ap: Record<string, unknown>, b: EdgeRow, bp: Record<string, unknown>): number {
-  return (
-    cmp(a.from_key, b.from_key) || cmp(a.type, b.type) || cmp(a.to_key, b.to_key) || cmp(canonicalJson(ap), canonicalJson(bp))
+  return compareEdgeKeys(
+    { rel: a.type, from: a.from_key, to: a.to_key, json: canonicalJson(ap) },
+    { rel: b.type, from: b.from_key, to: b.to_key, json: canonicalJson(bp) },
   );
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

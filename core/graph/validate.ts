@@ -16,7 +16,7 @@ const EDGE_RESERVED = new Set<string>(["owner"]);
 /** Drops null/undefined values; refuses maps, mixed lists, non-finite numbers, bad names. */
 export function cleanProperties(input: Record<string, GraphValue> | undefined, where: string, on: "node" | "edge" = "node"): Properties {
   const reserved = on === "node" ? NODE_RESERVED : EDGE_RESERVED;
-  const out: Properties = {};
+  const out: Properties = Object.create(null) as Properties;
   if (input === undefined) return out;
   if (input === null || typeof input !== "object" || Array.isArray(input)) throw new MalformedGraphError(`${where}: properties must be an object`);
   for (const [name, value] of Object.entries(input)) {
@@ -25,7 +25,8 @@ export function cleanProperties(input: Record<string, GraphValue> | undefined, w
     if (reserved.has(name)) throw new MalformedGraphError(`${where}: property "${name}" is managed by the sink`);
     out[name] = checkValue(value, `${where}.${name}`);
   }
-  return out;
+  // A plain object again (a null prototype kept "__proto__" an ordinary key above).
+  return Object.fromEntries(Object.entries(out)) as Properties;
 }
 
 function checkScalar(value: unknown, where: string): string | number | boolean {
