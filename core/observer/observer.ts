@@ -250,23 +250,18 @@ export class Observer {
   }
 
   private appliedMessage(object: KubeObject, resourceVersion: string): KubeMessage {
-    const known = this.keyOf(object);
-    const reduced = this.reduce(object);
-    const message: KubeMessage = {
-      ...this.base("Applied", object.metadata?.resourceVersion ?? resourceVersion),
-      objectNamespace: known.namespace,
-      uid: known.uid,
-      name: known.name,
-      object: reduced.object,
-    };
-    if (reduced.error) message.error = reduced.error;
-    return message;
+    return this.objectMessage("Applied", this.keyOf(object), object, object.metadata?.resourceVersion ?? resourceVersion);
   }
 
   private deletedMessage(known: Known, object: KubeObject | null, resourceVersion: string): KubeMessage {
+    return this.objectMessage("Deleted", known, object, resourceVersion);
+  }
+
+  /** A message about one object; its reduction when the object's content is known. */
+  private objectMessage(action: "Applied" | "Deleted", known: Known, object: KubeObject | null, resourceVersion: string): KubeMessage {
     const reduced = object ? this.reduce(object) : { object: null };
     const message: KubeMessage = {
-      ...this.base("Deleted", resourceVersion),
+      ...this.base(action, resourceVersion),
       objectNamespace: known.namespace,
       uid: known.uid,
       name: known.name,

@@ -10,6 +10,7 @@ import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSink,
 import { Neo4jSink } from "../../../core/graph/neo4j-sink.js";
 import { SqliteGraphSink } from "../../../core/graph/sqlite-sink.js";
 import { devEnv, neo4jDriver } from "../../support/cluster.js";
+import { prng } from "../../support/prng.js";
 
 // ---- the graph vocabulary used here ----
 
@@ -439,18 +440,6 @@ function sortProperties(line: ExportLine): ExportLine {
 }
 
 // ---- both sinks, one random history ----
-
-/** mulberry32: a small seeded PRNG, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * ~`count` ops over ~30 keys in two namespaces, cut into batches of 1–12. With `hints`,

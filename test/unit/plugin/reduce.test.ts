@@ -12,6 +12,7 @@ import pod from "../../../plugins/pod.js";
 import secret from "../../../plugins/secret.js";
 import serviceaccount from "../../../plugins/serviceaccount.js";
 import { reducePodSpec } from "../../../plugins/_shared/pod-spec.js";
+import { prng } from "../../support/prng.js";
 
 const builtins: ResourcePlugin[] = [pod, secret, configmap, serviceaccount, persistentvolumeclaim, node, namespace];
 
@@ -323,18 +324,6 @@ describe("sdk", () => {
     expect(asArray([1])).toStrictEqual([1]);
   });
 });
-
-/** A tiny deterministic PRNG (mulberry32), so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("no secret value survives reduction (property)", () => {
   it("for random objects with canaries in every secret-bearing place, no built-in's output contains one", () => {
