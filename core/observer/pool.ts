@@ -31,7 +31,7 @@ export class ObserverPool {
   constructor(threads: number) {
     const count = threads > 0 ? threads : defaultThreadCount();
     this.pool = new Piscina({
-      filename: new URL("./worker.js", import.meta.url).href,
+      filename: new URL("./worker-entry.cjs", import.meta.url).href,
       minThreads: count,
       maxThreads: count,
       idleTimeout: Number.POSITIVE_INFINITY,
