@@ -2,8 +2,8 @@
 // object has (cluster, namespace, name, uid, resourceVersion, observedAt), checks the
 // fragment against the plugin's declared schema, and computes keys and scopes.
 import { objectKey, scopeKey } from "../graph/keys.js";
-import type { GraphEdge, GraphNode, GraphOp, Placeholder } from "../graph/model.js";
-import { checkFragmentShape, cleanProperties, MalformedGraphError } from "../graph/validate.js";
+import type { GraphEdge, GraphNode, GraphOp, GraphSelector, Placeholder } from "../graph/model.js";
+import { checkFragmentShape, cleanProperties, MalformedGraphError, selectorRequirements } from "../graph/validate.js";
 import type { KubeMessage } from "../messages.js";
 import type { LoadedPlugin } from "../plugin/registry.js";
 import type { GraphContext } from "../plugin/types.js";
@@ -72,14 +72,40 @@ export function toGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp |
     placeholders.push({ label: r.label, key: r.key, properties: cleanProperties(r.properties, `reference ${r.key}`) });
   }
   const edges: GraphEdge[] = [];
+  const links: GraphEdge[] = [];
+  const needType = (type: string, what: string): void => {
+    if (!declaredTypes.has(type)) throw new MalformedGraphError(`${what} type "${type}" is not declared in graph.schema.relationships`);
+  };
   for (const e of fragment.edges ?? []) {
-    if (!declaredTypes.has(e.type)) throw new MalformedGraphError(`edge type "${e.type}" is not declared in graph.schema.relationships`);
+    needType(e.type, "edge");
     const from = e.from ?? key;
-    if (from !== key && !ownedKeys.has(from)) throw new MalformedGraphError(`edge ${e.type} starts at ${from}, which is neither the object nor a node it owns`);
+    const properties = cleanProperties(e.properties, `edge ${e.type}`, "edge");
+    if (referenceKeys.has(from)) {
+      // A fact about the reference itself: it must stay among references.
+      if (!referenceKeys.has(e.to)) throw new MalformedGraphError(`edge ${e.type} starts at the reference ${from} but ends at ${e.to}, which is not a reference`);
+      links.push({ type: e.type, from, to: e.to, properties });
+      continue;
+    }
+    if (from !== key && !ownedKeys.has(from)) throw new MalformedGraphError(`edge ${e.type} starts at ${from}, which is not the object, a node it owns or a reference`);
     if (e.to !== key && !ownedKeys.has(e.to) && !referenceKeys.has(e.to)) {
       throw new MalformedGraphError(`edge ${e.type} ends at ${e.to}, which is not the object, an owned node or a reference`);
     }
-    edges.push({ type: e.type, from, to: e.to, properties: cleanProperties(e.properties, `edge ${e.type}`, "edge") });
+    edges.push({ type: e.type, from, to: e.to, properties });
   }
-  return { op: "upsert", node, owned, placeholders, edges };
+  const selectors: GraphSelector[] = (fragment.selectors ?? []).map((s, i) => {
+    const where = `selector #${i} (${s.type})`;
+    needType(s.type, "selector");
+    needLabel(s.label, where);
+    const from = s.from ?? key;
+    if (from !== key && !ownedKeys.has(from)) throw new MalformedGraphError(`${where} starts at ${from}, which is neither the object nor a node it owns`);
+    return {
+      type: s.type,
+      from,
+      scope: scopeKey(cluster, s.namespace, s.label),
+      matchLabels: { ...(s.matchLabels ?? {}) },
+      requirements: selectorRequirements(s, where),
+      properties: cleanProperties(s.properties, where, "edge"),
+    };
+  });
+  return { op: "upsert", node, owned, placeholders, edges, ...(links.length > 0 ? { links } : {}), ...(selectors.length > 0 ? { selectors } : {}) };
 }

@@ -38,9 +38,40 @@ export interface Placeholder {
   properties: Properties;
 }
 
+/** One requirement of a label selector. */
+export interface SelectorRequirement {
+  key: string;
+  operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
+  values: string[];
+}
+
+/** A label selector an object declares; the sink keeps an edge from `from` to every
+ *  observed object node of `scope` whose `labels` match (core/graph/selector.ts). */
+export interface GraphSelector {
+  type: string;
+  /** The owner's node or a node it owns. */
+  from: string;
+  /** The scope of the selected nodes, `cluster/namespace/Label` (as GraphNode.scope). */
+  scope: string;
+  matchLabels: Record<string, string>;
+  requirements: SelectorRequirement[];
+  /** Properties of the edges it makes (the sink adds `owner` and `selector`). */
+  properties: Properties;
+}
+
 export type GraphOp =
-  /** The object `node` exists in this state; `owned` and `edges` replace what it owned. */
-  | { op: "upsert"; node: GraphNode; owned: GraphNode[]; placeholders: Placeholder[]; edges: GraphEdge[] }
+  /** The object `node` exists in this state; `owned`, `edges` and `selectors` replace what
+   *  it had. `links` are edges between placeholders, each owned by the one it starts at
+   *  (facts about that reference alone, e.g. an image's registry). */
+  | {
+      op: "upsert";
+      node: GraphNode;
+      owned: GraphNode[];
+      placeholders: Placeholder[];
+      edges: GraphEdge[];
+      links?: GraphEdge[];
+      selectors?: GraphSelector[];
+    }
   /** The object is gone: its owned nodes and edges go; if others still reference it, it
    *  stays as a placeholder (a dangling reference is a finding, not an error). */
   | { op: "delete"; key: string }
@@ -53,6 +84,13 @@ export const ENTITY_LABEL = "Entity";
 /** Node properties the sinks manage; graph functions may not set them (on edges only
  *  `owner` is reserved). */
 export const RESERVED_PROPERTIES = ["key", "owner", "observed", "scope"] as const;
+
+/** Edge properties the sinks manage: `owner` on every edge, `selector` (the selector as
+ *  text) on the edges a selector made. */
+export const RESERVED_EDGE_PROPERTIES = ["owner", "selector"] as const;
+
+/** The Neo4j label the sink stores selectors under (not an Entity; never exported). */
+export const SELECTOR_LABEL = "KoSelector";
 
 export const LABEL_PATTERN = /^[A-Z][A-Za-z0-9]*$/;
 export const REL_TYPE_PATTERN = /^[A-Z][A-Z0-9_]*$/;

@@ -7,7 +7,7 @@
 // plan without Eager; reads that a delete depends on run as separate queries first.
 // `SET n = row.props` always plans an Eager (Neo4j cannot know the map's keys), so the
 // writes are sent in bounded chunks.
-import { ENTITY_LABEL, LABEL_PATTERN, REL_TYPE_PATTERN } from "./model.js";
+import { ENTITY_LABEL, LABEL_PATTERN, REL_TYPE_PATTERN, SELECTOR_LABEL } from "./model.js";
 
 export function label(name: string): string {
   if (!LABEL_PATTERN.test(name)) throw new Error(`refusing to use ${JSON.stringify(name)} as a Neo4j label`);
@@ -20,6 +20,7 @@ export function relType(name: string): string {
 }
 
 const E = ENTITY_LABEL;
+const S = SELECTOR_LABEL;
 
 // ---- schema (init) ----
 
@@ -28,6 +29,8 @@ export function schemaStatements(labels: readonly string[], relationships: reado
     `CREATE CONSTRAINT ko_entity_key IF NOT EXISTS FOR (n:${E}) REQUIRE n.key IS UNIQUE`,
     `CREATE INDEX ko_entity_owner IF NOT EXISTS FOR (n:${E}) ON (n.owner)`,
     `CREATE INDEX ko_entity_scope IF NOT EXISTS FOR (n:${E}) ON (n.scope)`,
+    `CREATE INDEX ko_selector_owner IF NOT EXISTS FOR (s:${S}) ON (s.owner)`,
+    `CREATE INDEX ko_selector_scope IF NOT EXISTS FOR (s:${S}) ON (s.scope)`,
     ...labels.map((l) => `CREATE CONSTRAINT ko_${label(l)}_key IF NOT EXISTS FOR (n:${label(l)}) REQUIRE n.key IS UNIQUE`),
     ...relationships.map((t) => `CREATE INDEX ko_${relType(t)}_owner IF NOT EXISTS FOR ()-[r:${relType(t)}]-() ON (r.owner)`),
   ];
@@ -42,7 +45,7 @@ export const AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)";
 export const INCOMING_OWNERS = `
 UNWIND $keys AS key
 MATCH (k:${E} {key: key})
-RETURN key, COLLECT { MATCH (k)<-[r]-() RETURN DISTINCT coalesce(r.owner, '') } AS owners`;
+RETURN key, COLLECT { MATCH (k)<-[r]-() WHERE r.selector IS NULL RETURN DISTINCT coalesce(r.owner, '') } AS owners`;
 
 /** Step 1 for one type: the owners' edges go; their targets become garbage candidates. */
 export function removeOwnedEdges(type: string): string {
@@ -118,6 +121,63 @@ SET r = row.props
 RETURN count(r) AS created`;
 }
 
+/** Links: created only while the start is a placeholder, and only once. */
+export function createLinks(type: string): string {
+  return `
+UNWIND $rows AS row
+MATCH (a:${E} {key: row.from})
+WHERE a.observed = false
+MATCH (b:${E} {key: row.to})
+WITH a, b, row
+WHERE NOT EXISTS { MATCH (a)-[r:${relType(type)}]->(b) WHERE properties(r) = row.props }
+CREATE (a)-[r:${relType(type)}]->(b)
+SET r = row.props`;
+}
+
+// ---- apply: selectors ----
+
+export const DELETE_SELECTORS = `
+MATCH (s:${S})
+WHERE s.owner IN $owners
+DELETE s`;
+
+export const CREATE_SELECTORS = `
+UNWIND $rows AS row
+CREATE (s:${S})
+SET s = row`;
+
+export const SELECTORS_OF = `
+MATCH (s:${S})
+WHERE s.owner IN $owners
+RETURN s.owner AS owner, s.from AS from, s.type AS type, s.scope AS scope, s.spec AS spec, s.props AS props`;
+
+export const SELECTORS_FOR = `
+MATCH (s:${S})
+WHERE s.scope IN $scopes
+RETURN s.owner AS owner, s.from AS from, s.type AS type, s.scope AS scope, s.spec AS spec, s.props AS props`;
+
+/** Selected edges into these keys (redone after every apply that touches them). */
+export const DELETE_SELECTED_INTO = `
+MATCH (t:${E})<-[r]-()
+WHERE t.key IN $keys AND r.selector IS NOT NULL
+DELETE r`;
+
+/** Candidates of selectors: the nodes of these scopes (the caller keeps observed ones). */
+export const SCOPE_LABELS = `
+UNWIND $scopes AS sc
+MATCH (found:${E} {scope: sc})
+WITH sc, elementId(found) AS id
+MATCH (n) WHERE elementId(n) = id
+RETURN sc, n.key AS key, n.scope AS scope, n.observed AS observed, n.labels AS labels`;
+
+/** The touched keys that still exist, with what selection needs. */
+export const NODE_LABELS = `
+MATCH (found:${E})
+WHERE found.key IN $keys
+WITH elementId(found) AS id
+MATCH (n) WHERE elementId(n) = id
+RETURN n.key AS key, n.scope AS scope, n.observed AS observed, n.labels AS labels`;
+
 function relabel(primary: string, allLabels: readonly string[]): string {
   const others = allLabels.filter((l) => l !== primary).map(label);
   return `\nSET n:${label(primary)}${others.length > 0 ? `\nREMOVE n:${others.join(":")}` : ""}`;
@@ -125,15 +185,17 @@ function relabel(primary: string, allLabels: readonly string[]): string {
 
 // ---- apply: garbage and sweeps ----
 
+/** Unobserved nodes nothing points at (their own links do not keep them), with what
+ *  their links point at (checked next). */
 export const GARBAGE = `
 MATCH (n:${E})
-WHERE n.key IN $keys AND n.observed = false AND NOT EXISTS { (n)--() }
-RETURN n.key AS key`;
+WHERE n.key IN $keys AND n.observed = false AND NOT EXISTS { (n)<--() }
+RETURN n.key AS key, COLLECT { MATCH (n)-->(m) RETURN DISTINCT m.key } AS next`;
 
 export const DELETE_NODES = `
 MATCH (n:${E})
 WHERE n.key IN $keys
-DELETE n`;
+DETACH DELETE n`;
 
 /** Nodes of a scope (the caller keeps the observed ones of that scope). */
 export const SCOPE_NODES = `

@@ -14,14 +14,17 @@
 import { canonicalJson } from "./canonical.js";
 import {
   PROPERTY_PATTERN,
+  RESERVED_EDGE_PROPERTIES,
   RESERVED_PROPERTIES,
   type GraphEdge,
   type GraphNode,
   type GraphOp,
+  type GraphSelector,
   type Placeholder,
   type Properties,
   type PropertyValue,
 } from "./model.js";
+import { selectorSpec, selectorText } from "./selector.js";
 
 /** A property map as written to Neo4j (graph properties plus the managed ones). */
 export type Row = Record<string, PropertyValue>;
@@ -43,6 +46,17 @@ export interface RunUpsert {
   keep: string[];
 }
 
+/** A selector as stored: one KoSelector node per row. */
+export interface SelectorRow {
+  owner: string;
+  from: string;
+  type: string;
+  scope: string;
+  spec: string;
+  /** The edge properties as JSON, `selector` included. */
+  props: string;
+}
+
 export interface RunDelete {
   key: string;
   /** Position in the run: other ops' edges count as references only if they come later. */
@@ -62,6 +76,10 @@ export interface Run {
   nodes: Map<string, NodeRow[]>;
   placeholders: Map<string, NodeRow[]>;
   edges: Map<string, EdgeRow[]>;
+  /** Edges between placeholders, created only while their start is a placeholder. */
+  links: Map<string, EdgeRow[]>;
+  /** The selectors of the run's upserts (those of its upserts and deletes are replaced). */
+  selectors: SelectorRow[];
   /** Targets of edges declared by coalesced-away upserts: garbage candidates, as when the
    *  edges had been created and replaced one op at a time. */
   droppedTargets: string[];
@@ -86,8 +104,9 @@ export interface DeclaredSchema {
 export const MAX_KEY_BYTES = 4096;
 
 const NODE_RESERVED: ReadonlySet<string> = new Set(RESERVED_PROPERTIES);
-/** Edges only carry `owner`; `key` is a fine edge property (USES_SECRET's secret key). */
-const EDGE_RESERVED: ReadonlySet<string> = new Set(["owner"]);
+/** Edges carry `owner` (and `selector` when a selector made them); `key` is a fine edge
+ *  property (USES_SECRET's secret key). */
+const EDGE_RESERVED: ReadonlySet<string> = new Set(RESERVED_EDGE_PROPERTIES);
 /** What a demoted node keeps besides key and observed (docs/graph-semantics.md, delete 2). */
 const DEMOTED_KEEPS = ["cluster", "namespace", "name"] as const;
 
@@ -128,6 +147,27 @@ function validateUpsert(op: UpsertOp, where: string, schema: DeclaredSchema): vo
     referenced.add(p.key);
   }
   for (const [i, e] of edges.entries()) checkEdge(e, `${where} edge #${i}`, schema, node.key, ownedKeys, referenced);
+  if (op.links !== undefined && !Array.isArray(op.links)) throw new GraphOpError(`${where}: links must be a list`);
+  for (const [i, l] of (op.links ?? []).entries()) {
+    const at = `${where} link #${i}`;
+    if (!l || typeof l !== "object") throw new GraphOpError(`${at} is not an object`);
+    if (!referenced.has(l.from) || !referenced.has(l.to)) throw new GraphOpError(`${at}: a link starts and ends at placeholders of the same op`);
+    checkEdge(l, at, schema, l.from, ownedKeys, referenced);
+  }
+  if (op.selectors !== undefined && !Array.isArray(op.selectors)) throw new GraphOpError(`${where}: selectors must be a list`);
+  for (const [i, sel] of (op.selectors ?? []).entries()) checkSelector(sel, `${where} selector #${i}`, schema, node.key, ownedKeys);
+}
+
+function checkSelector(sel: GraphSelector, where: string, schema: DeclaredSchema, key: string, owned: ReadonlySet<string>): void {
+  if (!sel || typeof sel !== "object") throw new GraphOpError(`${where} is not an object`);
+  if (!schema.relationships.has(sel.type)) throw new GraphOpError(`${where}: relationship type ${JSON.stringify(sel.type)} is not declared in the graph schema`);
+  if (sel.from !== key && !owned.has(sel.from)) throw new GraphOpError(`${where}: starts at ${describeKey(sel.from)}, which is neither the object nor a node it owns`);
+  checkKey(sel.scope, `${where} scope`);
+  if (sel.matchLabels === null || typeof sel.matchLabels !== "object" || Object.values(sel.matchLabels).some((v) => typeof v !== "string")) {
+    throw new GraphOpError(`${where}: matchLabels must map label keys to strings`);
+  }
+  if (!Array.isArray(sel.requirements)) throw new GraphOpError(`${where}: requirements must be a list`);
+  cleanProperties(sel.properties, where, EDGE_RESERVED);
 }
 
 function checkNode(node: GraphNode | Placeholder, where: string, schema: DeclaredSchema): void {
@@ -242,6 +282,8 @@ class RunBuilder {
   /** The first declaration of each placeholder key wins, as with create-if-missing. */
   private readonly placeholders = new Map<string, Placeholder>();
   private readonly droppedTargets = new Set<string>();
+  /** Links in op order; the same link twice is one edge. */
+  private readonly links = new Map<string, { type: string; row: EdgeRow }>();
   private size = 0;
 
   get isEmpty(): boolean {
@@ -285,6 +327,11 @@ class RunBuilder {
     // before); it must not resurrect that node if a later delete in the run removes it.
     const own = new Set([key, ...op.owned.map((o) => o.key)]);
     for (const p of op.placeholders) if (!own.has(p.key) && !this.placeholders.has(p.key)) this.placeholders.set(p.key, p);
+    for (const l of op.links ?? []) {
+      const props: Row = { ...cleanProperties(l.properties, l.type, EDGE_RESERVED), owner: l.from };
+      const identity = canonicalJson([l.type, l.from, l.to, props]);
+      if (!this.links.has(identity)) this.links.set(identity, { type: l.type, row: { from: l.from, to: l.to, props } });
+    }
   }
 
   build(): Run {
@@ -292,6 +339,7 @@ class RunBuilder {
     const deletes: RunDelete[] = [];
     const nodes = new Map<string, NodeRow[]>();
     const edges = new Map<string, EdgeRow[]>();
+    const selectors: SelectorRow[] = [];
     for (const [key, entry] of this.entries) {
       if (entry.kind === "delete") {
         deletes.push({ key, pos: this.lastPos.get(key) ?? 0, demoteTo: entry.demoteTo });
@@ -300,7 +348,10 @@ class RunBuilder {
       upserts.push({ key, keep: entry.op.owned.map((o) => o.key) });
       addNodeRows(nodes, entry.op);
       addEdgeRows(edges, entry.op);
+      for (const sel of entry.op.selectors ?? []) selectors.push(selectorRow(key, sel));
     }
+    const links = new Map<string, EdgeRow[]>();
+    for (const { type, row } of this.links.values()) pushTo(links, type, row);
     const placeholders = new Map<string, NodeRow[]>();
     for (const p of this.placeholders.values()) {
       pushTo(placeholders, p.label, { key: p.key, props: { ...cleanProperties(p.properties, p.key), key: p.key, observed: false } });
@@ -313,6 +364,8 @@ class RunBuilder {
       nodes,
       placeholders,
       edges,
+      links,
+      selectors,
       droppedTargets: [...this.droppedTargets],
     };
   }
@@ -377,6 +430,11 @@ function addEdgeRows(edges: Map<string, EdgeRow[]>, op: UpsertOp): void {
     seen.add(identity);
     pushTo(edges, e.type, { from: e.from, to: e.to, props });
   }
+}
+
+function selectorRow(owner: string, sel: GraphSelector): SelectorRow {
+  const props: Row = { ...cleanProperties(sel.properties, sel.type, EDGE_RESERVED), selector: selectorText(sel) };
+  return { owner, from: sel.from, type: sel.type, scope: sel.scope, spec: selectorSpec(sel), props: canonicalJson(props) };
 }
 
 function pushTo<T>(map: Map<string, T[]>, key: string, value: T): void {

@@ -4,8 +4,10 @@
 // (neo4j-plan.ts) and every step of a run is one UNWIND query per label or type.
 import neo4j, { Neo4jError, isInt, type Driver, type ManagedTransaction } from "neo4j-driver";
 import * as cypher from "./neo4j-cypher.js";
-import { GraphOpError, sweepRun, planOps, validateOps, type EdgeRow, type NodeRow, type Run, type RunDelete, type RunUpsert, type Step } from "./neo4j-plan.js";
-import { ENTITY_LABEL, LABEL_PATTERN, REL_TYPE_PATTERN, type ExportLine, type GraphOp, type GraphSchema, type GraphSink, type GraphStats, type IncomingEdge } from "./model.js";
+import { GraphOpError, sweepRun, planOps, validateOps, type EdgeRow, type NodeRow, type Run, type RunDelete, type RunUpsert, type SelectorRow, type Step } from "./neo4j-plan.js";
+import { canonicalJson } from "./canonical.js";
+import { labelMap, parseSelectorSpec, selectorMatches } from "./selector.js";
+import { ENTITY_LABEL, LABEL_PATTERN, REL_TYPE_PATTERN, SELECTOR_LABEL, type ExportLine, type GraphOp, type GraphSchema, type GraphSink, type GraphStats, type IncomingEdge } from "./model.js";
 import { compareCodePoints, compareEdges, edgeSortKey, sortedKeys } from "./order.js";
 
 export { GraphOpError } from "./neo4j-plan.js";
@@ -216,6 +218,7 @@ class QueryCache {
   createPlaceholders = (primary: string): string => this.memo(`placeholder:${primary}`, () => cypher.createPlaceholders(primary));
   demote = (primary: string | null): string => this.memo(`demote:${primary ?? ""}`, () => cypher.demote(primary, this.labels));
   createEdges = (type: string): string => this.memo(`edges:${type}`, () => cypher.createEdges(type));
+  createLinks = (type: string): string => this.memo(`links:${type}`, () => cypher.createLinks(type));
   removeOwnedEdges = (type: string): string => this.memo(`unlink:${type}`, () => cypher.removeOwnedEdges(type));
 
   private memo(id: string, build: () => string): string {
@@ -229,6 +232,8 @@ class QueryCache {
 class Applier {
   /** Nodes that lost an edge: collected once, at the end of the apply. */
   private readonly garbage = new Set<string>();
+  /** Keys upserted or deleted: their selected edges are redone at the end of the apply. */
+  private readonly touched = new Set<string>();
 
   constructor(
     private readonly tx: ManagedTransaction,
@@ -241,6 +246,7 @@ class Applier {
       if (step.kind === "run") await this.run(step.run);
       else await this.sweep(step.scope, step.present);
     }
+    await this.resolveSelectors();
     await this.collectGarbage();
   }
 
@@ -259,13 +265,87 @@ class Applier {
     // the delete had not removed yet. A delete of a missing key is a no-op.
     const referenced = await this.decideDeletes(run);
     const deletes = run.deletes.filter((d) => referenced.has(d.key));
-    await this.removeOwnedEdges([...run.upserts.map((u) => u.key), ...deletes.map((d) => d.key)]);
+    const owners = [...run.upserts.map((u) => u.key), ...deletes.map((d) => d.key)];
+    for (const key of owners) this.touched.add(key);
+    await this.removeOwnedEdges(owners);
     await this.removeOwnedNodes(run.upserts, deletes);
+    await this.replaceSelectors(owners, run.selectors);
     await this.demote(deletes.filter((d) => referenced.get(d.key) === true));
     await this.detachDelete(deletes.filter((d) => referenced.get(d.key) === false).map((d) => d.key));
     await this.writeRows(run.nodes, this.q.writeNodes);
     await this.writeRows(run.placeholders, this.q.createPlaceholders);
     await this.createEdges(run.edges);
+    for (const [type, rows] of run.links) {
+      for (const chunk of chunks(rows, ROWS_PER_QUERY)) await this.tx.run(this.q.createLinks(type), { rows: chunk });
+    }
+  }
+
+  private async replaceSelectors(owners: readonly string[], rows: readonly SelectorRow[]): Promise<void> {
+    for (const chunk of chunks(owners, KEYS_PER_QUERY)) await this.tx.run(cypher.DELETE_SELECTORS, { owners: chunk });
+    for (const chunk of chunks(rows, ROWS_PER_QUERY)) await this.tx.run(cypher.CREATE_SELECTORS, { rows: chunk });
+  }
+
+  /** Selected edges into or out of the touched keys become exactly what the stored
+   *  selectors select now (docs/graph-semantics.md, "Selectors"). */
+  private async resolveSelectors(): Promise<void> {
+    if (this.touched.size === 0) return;
+    const touched = [...this.touched];
+    for (const chunk of chunks(touched, KEYS_PER_QUERY)) await this.tx.run(cypher.DELETE_SELECTED_INTO, { keys: chunk });
+    const rows = new Map<string, { type: string; row: EdgeRow }>();
+    const select = (s: SelectorRow, target: string, labels: unknown): void => {
+      if (!selectorMatches(parseSelectorSpec(s.spec), labelMap(plainValue(labels)))) return;
+      const props = { ...(JSON.parse(s.props) as Record<string, unknown>), owner: s.owner } as EdgeRow["props"];
+      const identity = canonicalJson([s.type, s.from, target, props]);
+      if (!rows.has(identity)) rows.set(identity, { type: s.type, row: { from: s.from, to: target, props } });
+    };
+    // The touched owners' selectors, against every node of their scopes.
+    const owned: SelectorRow[] = [];
+    for (const chunk of chunks(touched, KEYS_PER_QUERY)) owned.push(...(await this.selectorRows(cypher.SELECTORS_OF, { owners: chunk })));
+    const scopes = [...new Set(owned.map((s) => s.scope))];
+    const candidates = new Map<string, Array<{ key: string; labels: unknown }>>();
+    for (const chunk of chunks(scopes, KEYS_PER_QUERY)) {
+      for (const r of (await this.tx.run(cypher.SCOPE_LABELS, { scopes: chunk })).records) {
+        const sc = r.get("sc") as string;
+        if (r.get("scope") !== sc || r.get("observed") !== true) continue;
+        const list = candidates.get(sc) ?? [];
+        list.push({ key: r.get("key") as string, labels: r.get("labels") });
+        candidates.set(sc, list);
+      }
+    }
+    for (const s of owned) for (const n of candidates.get(s.scope) ?? []) select(s, n.key, n.labels);
+    // The touched objects that are observed now, against the other owners' selectors.
+    const targets: Array<{ key: string; scope: string; labels: unknown }> = [];
+    for (const chunk of chunks(touched, KEYS_PER_QUERY)) {
+      for (const r of (await this.tx.run(cypher.NODE_LABELS, { keys: chunk })).records) {
+        const scope = r.get("scope") as string | null;
+        if (r.get("observed") === true && typeof scope === "string") targets.push({ key: r.get("key") as string, scope, labels: r.get("labels") });
+      }
+    }
+    const byScope = new Map<string, SelectorRow[]>();
+    const targetScopes = [...new Set(targets.map((t) => t.scope))];
+    for (const chunk of chunks(targetScopes, KEYS_PER_QUERY)) {
+      for (const s of await this.selectorRows(cypher.SELECTORS_FOR, { scopes: chunk })) {
+        if (this.touched.has(s.owner)) continue;
+        const list = byScope.get(s.scope) ?? [];
+        list.push(s);
+        byScope.set(s.scope, list);
+      }
+    }
+    for (const t of targets) for (const s of byScope.get(t.scope) ?? []) select(s, t.key, t.labels);
+    const byType = new Map<string, EdgeRow[]>();
+    for (const { type, row } of rows.values()) byType.set(type, [...(byType.get(type) ?? []), row]);
+    await this.createEdges(byType);
+  }
+
+  private async selectorRows(query: string, params: Record<string, unknown>): Promise<SelectorRow[]> {
+    return (await this.tx.run(query, params)).records.map((r) => ({
+      owner: r.get("owner") as string,
+      from: r.get("from") as string,
+      type: r.get("type") as string,
+      scope: r.get("scope") as string,
+      spec: r.get("spec") as string,
+      props: r.get("props") as string,
+    }));
   }
 
   /** For each delete whose key exists: does another object's edge still point at it when
@@ -350,10 +430,22 @@ class Applier {
     }
   }
 
+  /** In rounds: deleting an unused placeholder can leave what its links pointed at unused. */
   private async collectGarbage(): Promise<void> {
-    const doomed: string[] = [];
-    for (const chunk of chunks([...this.garbage], KEYS_PER_QUERY)) doomed.push(...(await this.column<string>(cypher.GARBAGE, { keys: chunk }, "key")));
-    for (const chunk of chunks(doomed, KEYS_PER_QUERY)) await this.tx.run(cypher.DELETE_NODES, { keys: chunk });
+    let candidates = [...this.garbage];
+    while (candidates.length > 0) {
+      const doomed: string[] = [];
+      const next = new Set<string>();
+      for (const chunk of chunks(candidates, KEYS_PER_QUERY)) {
+        for (const r of (await this.tx.run(cypher.GARBAGE, { keys: chunk })).records) {
+          doomed.push(r.get("key") as string);
+          for (const k of r.get("next") as string[]) next.add(k);
+        }
+      }
+      for (const chunk of chunks(doomed, KEYS_PER_QUERY)) await this.tx.run(cypher.DELETE_NODES, { keys: chunk });
+      for (const k of doomed) next.delete(k);
+      candidates = [...next];
+    }
   }
 
   private async column<T>(query: string, params: Record<string, unknown>, field: string): Promise<T[]> {
@@ -366,6 +458,7 @@ class Applier {
 function checkLabel(name: string): string {
   if (typeof name !== "string" || !LABEL_PATTERN.test(name)) throw new GraphOpError(`graph schema: ${JSON.stringify(name)} is not a valid label (${LABEL_PATTERN})`);
   if (name === ENTITY_LABEL) throw new GraphOpError(`graph schema: "${ENTITY_LABEL}" is the label every node has; it cannot be declared as a primary label`);
+  if (name === SELECTOR_LABEL) throw new GraphOpError(`graph schema: "${SELECTOR_LABEL}" is the label the sink stores selectors under; it cannot be declared`);
   return name;
 }
 

@@ -5,7 +5,8 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { canonicalJson } from "./canonical.js";
 import { compareEdges as compareEdgeKeys, sortedKeys } from "./order.js";
-import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSink, GraphStats, IncomingEdge, Placeholder, Properties } from "./model.js";
+import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSelector, GraphSink, GraphStats, IncomingEdge, Placeholder, Properties } from "./model.js";
+import { labelMap, parseSelectorSpec, selectorMatches, selectorSpec, selectorText } from "./selector.js";
 
 interface NodeRow {
   key: string;
@@ -24,6 +25,16 @@ interface EdgeRow {
   props: string;
 }
 
+interface SelectorRow {
+  owner: string;
+  from_key: string;
+  type: string;
+  scope: string;
+  spec: string;
+  /** The edge properties, `selector` included. */
+  props: string;
+}
+
 /** Properties as exported: the stored ones plus the managed ones that are present. */
 function exportedProperties(row: NodeRow): Record<string, unknown> {
   const props = JSON.parse(row.props) as Record<string, unknown>;
@@ -33,6 +44,7 @@ function exportedProperties(row: NodeRow): Record<string, unknown> {
   return sortKeys(props);
 }
 
+/** Edge properties as exported: the stored ones (a selected edge's include `selector`) and owner. */
 function edgeProperties(row: EdgeRow): Record<string, unknown> {
   return sortKeys({ ...(JSON.parse(row.props) as Record<string, unknown>), owner: row.owner });
 }
@@ -71,7 +83,16 @@ export class SqliteGraphSink implements GraphSink {
       CREATE INDEX IF NOT EXISTS edges_owner ON edges(owner);
       CREATE INDEX IF NOT EXISTS edges_to ON edges(to_key);
       CREATE INDEX IF NOT EXISTS edges_from ON edges(from_key);
+      CREATE TABLE IF NOT EXISTS selectors (
+        owner TEXT NOT NULL, from_key TEXT NOT NULL, type TEXT NOT NULL, scope TEXT NOT NULL,
+        spec TEXT NOT NULL, props TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS selectors_owner ON selectors(owner);
+      CREATE INDEX IF NOT EXISTS selectors_scope ON selectors(scope);
     `);
+    // Graphs written before selectors existed: their edges are all declared ones.
+    const edgeColumns = this.db.prepare<[], { name: string }>("PRAGMA table_info(edges)").all().map((c) => c.name);
+    if (!edgeColumns.includes("selected")) this.db.exec("ALTER TABLE edges ADD COLUMN selected INTEGER NOT NULL DEFAULT 0");
+    this.db.exec("CREATE INDEX IF NOT EXISTS edges_selected_to ON edges(to_key) WHERE selected = 1");
     this.q = {
       node: this.db.prepare<[string], NodeRow>("SELECT * FROM nodes WHERE key = ?"),
       ownedKeys: this.db.prepare<[string, string], { key: string }>("SELECT key FROM nodes WHERE owner = ? AND key <> ?"),
@@ -93,11 +114,25 @@ export class SqliteGraphSink implements GraphSink {
       insertEdge: this.db.prepare<[string, string, string, string, string]>(
         "INSERT INTO edges (type, from_key, to_key, owner, props) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
       ),
-      hasIncoming: this.db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM edges WHERE to_key = ?"),
-      hasAnyEdge: this.db.prepare<[string, string], { n: number }>(
-        "SELECT (SELECT count(*) FROM edges WHERE from_key = ?) + (SELECT count(*) FROM edges WHERE to_key = ?) AS n",
+      insertLink: this.db.prepare<[string, string, string, string, string, string]>(
+        `INSERT INTO edges (type, from_key, to_key, owner, props)
+         SELECT ?, ?, ?, ?, ? FROM nodes WHERE key = ? AND observed = 0 ON CONFLICT DO NOTHING`,
       ),
+      insertSelected: this.db.prepare<[string, string, string, string, string]>(
+        "INSERT INTO edges (type, from_key, to_key, owner, props, selected) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING",
+      ),
+      hasReference: this.db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM edges WHERE to_key = ? AND selected = 0"),
+      hasIncoming: this.db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM edges WHERE to_key = ?"),
+      linkTargetsOf: this.db.prepare<[string], { to_key: string }>("SELECT to_key FROM edges WHERE from_key = ?"),
       scopeKeys: this.db.prepare<[string], { key: string }>("SELECT key FROM nodes WHERE scope = ? AND observed = 1"),
+      scopeLabels: this.db.prepare<[string], { key: string; props: string }>("SELECT key, props FROM nodes WHERE scope = ? AND observed = 1"),
+      deleteSelectorsOf: this.db.prepare<[string]>("DELETE FROM selectors WHERE owner = ?"),
+      insertSelector: this.db.prepare<[string, string, string, string, string, string]>(
+        "INSERT INTO selectors (owner, from_key, type, scope, spec, props) VALUES (?, ?, ?, ?, ?, ?)",
+      ),
+      selectorsOf: this.db.prepare<[string], SelectorRow>("SELECT * FROM selectors WHERE owner = ?"),
+      selectorsFor: this.db.prepare<[string], SelectorRow>("SELECT * FROM selectors WHERE scope = ?"),
+      deleteSelectedInto: this.db.prepare<[string]>("DELETE FROM edges WHERE to_key = ? AND selected = 1"),
     };
   }
 
@@ -108,16 +143,25 @@ export class SqliteGraphSink implements GraphSink {
   async apply(ops: readonly GraphOp[]): Promise<void> {
     this.db.transaction(() => {
       const garbage = new Set<string>();
+      // Every key an op wrote or removed: the selected edges into and out of them are redone.
+      const touched = new Set<string>();
       for (const op of ops) {
-        if (op.op === "upsert") this.upsert(op.node, op.owned, op.placeholders, op.edges, garbage);
-        else if (op.op === "delete") this.remove(op.key, garbage);
-        else this.sweep(op.scope, op.present, garbage);
+        if (op.op === "upsert") {
+          this.upsert(op.node, op.owned, op.placeholders, op.edges, op.links ?? [], op.selectors ?? [], garbage);
+          touched.add(op.node.key);
+        } else if (op.op === "delete") {
+          this.remove(op.key, garbage);
+          touched.add(op.key);
+        } else {
+          for (const key of this.sweep(op.scope, op.present, garbage)) touched.add(key);
+        }
       }
+      this.resolveSelectors(touched);
       this.collect(garbage);
     })();
   }
 
-  private upsert(node: GraphNode, owned: GraphNode[], placeholders: Placeholder[], edges: GraphEdge[], garbage: Set<string>): void {
+  private upsert(node: GraphNode, owned: GraphNode[], placeholders: Placeholder[], edges: GraphEdge[], links: GraphEdge[], selectors: GraphSelector[], garbage: Set<string>): void {
     const k = node.key;
     for (const { to_key } of this.q.edgeTargetsOfOwner.all(k)) garbage.add(to_key);
     this.q.deleteEdgesOfOwner.run(k);
@@ -127,28 +171,59 @@ export class SqliteGraphSink implements GraphSink {
     for (const o of owned) this.q.upsertNode.run(o.key, o.label, k, 1, null, stored(o.properties));
     for (const p of placeholders) this.q.insertPlaceholder.run(p.key, p.label, stored(p.properties));
     for (const e of edges) this.q.insertEdge.run(e.type, e.from, e.to, k, stored(e.properties));
+    // Only while the start is a placeholder: an observed node declares its own edges.
+    for (const l of links) this.q.insertLink.run(l.type, l.from, l.to, l.from, stored(l.properties), l.from);
+    this.q.deleteSelectorsOf.run(k);
+    for (const s of selectors) {
+      this.q.insertSelector.run(k, s.from, s.type, s.scope, selectorSpec(s), stored({ ...s.properties, selector: selectorText(s) }));
+    }
   }
 
   /** The swept nodes go as one set: references among them do not keep any of them. */
-  private sweep(scope: string, present: readonly string[], garbage: Set<string>): void {
+  private sweep(scope: string, present: readonly string[], garbage: Set<string>): string[] {
     const keep = new Set(present);
     const gone = this.q.scopeKeys.all(scope).map((r) => r.key).filter((key) => !keep.has(key));
     for (const key of gone) this.dropOwned(key, garbage);
     for (const key of gone) this.remove(key, garbage);
+    return gone;
   }
 
-  /** Deletes what k owns: its edges and its owned nodes. */
+  /** Deletes what k owns: its edges, its owned nodes and its selectors. */
   private dropOwned(k: string, garbage: Set<string>): void {
     for (const { to_key } of this.q.edgeTargetsOfOwner.all(k)) garbage.add(to_key);
     this.q.deleteEdgesOfOwner.run(k);
     for (const { key } of this.q.ownedKeys.all(k, k)) this.detachDelete(key, garbage);
+    this.q.deleteSelectorsOf.run(k);
+  }
+
+  /** Selected edges into or out of the touched keys become exactly what the stored
+   *  selectors select now (docs/graph-semantics.md, "Selectors"). */
+  private resolveSelectors(touched: ReadonlySet<string>): void {
+    if (touched.size === 0) return;
+    for (const key of touched) this.q.deleteSelectedInto.run(key);
+    const select = (s: SelectorRow, target: string, labels: string): void => {
+      if (selectorMatches(parseSelectorSpec(s.spec), labelMap((JSON.parse(labels) as Properties).labels))) {
+        this.q.insertSelected.run(s.type, s.from_key, target, s.owner, s.props);
+      }
+    };
+    for (const owner of touched) {
+      for (const s of this.q.selectorsOf.all(owner)) {
+        for (const n of this.q.scopeLabels.all(s.scope)) select(s, n.key, n.props);
+      }
+    }
+    for (const key of touched) {
+      const row = this.q.node.get(key);
+      if (!row || row.observed !== 1 || row.scope === null) continue;
+      for (const s of this.q.selectorsFor.all(row.scope)) if (!touched.has(s.owner)) select(s, key, row.props);
+    }
   }
 
   private remove(k: string, garbage: Set<string>): void {
     const row = this.q.node.get(k);
     if (!row) return;
     this.dropOwned(k, garbage);
-    if (this.q.hasIncoming.get(k)!.n > 0) {
+    // Selected edges are not references: they never keep a deleted object as a placeholder.
+    if (this.q.hasReference.get(k)!.n > 0) {
       const props = JSON.parse(row.props) as Properties;
       const kept: Properties = {};
       for (const name of PLACEHOLDER_KEEP) if (props[name] !== undefined) kept[name] = props[name]!;
@@ -165,11 +240,17 @@ export class SqliteGraphSink implements GraphSink {
     garbage.delete(key);
   }
 
-  /** Unobserved nodes left without any edge are removed. */
+  /** Unobserved nodes nothing points at any more are removed, with their links; what
+   *  those pointed at is checked in turn (an unused image, then its registry). */
   private collect(candidates: Set<string>): void {
-    for (const key of candidates) {
+    const pending = [...candidates];
+    while (pending.length > 0) {
+      const key = pending.pop()!;
       const row = this.q.node.get(key);
-      if (row && row.observed === 0 && this.q.hasAnyEdge.get(key, key)!.n === 0) this.q.deleteNode.run(key);
+      if (!row || row.observed !== 0 || this.q.hasIncoming.get(key)!.n > 0) continue;
+      for (const { to_key } of this.q.linkTargetsOf.all(key)) pending.push(to_key);
+      this.q.deleteEdgesTouching.run(key, key);
+      this.q.deleteNode.run(key);
     }
   }
 

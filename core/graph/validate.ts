@@ -1,7 +1,7 @@
 // Checks what a plugin's graph function returned before any sink sees it; a violation is a
 // MalformedGraphError (the dispatcher parks that message).
-import type { GraphFragment, GraphValue } from "../plugin/types.js";
-import { PROPERTY_PATTERN, RESERVED_PROPERTIES, type Properties, type PropertyValue } from "./model.js";
+import type { GraphFragment, GraphSelectorSpec, GraphValue } from "../plugin/types.js";
+import { PROPERTY_PATTERN, RESERVED_EDGE_PROPERTIES, RESERVED_PROPERTIES, type Properties, type PropertyValue, type SelectorRequirement } from "./model.js";
 
 export class MalformedGraphError extends Error {
   constructor(message: string) {
@@ -11,7 +11,7 @@ export class MalformedGraphError extends Error {
 }
 
 const NODE_RESERVED = new Set<string>(RESERVED_PROPERTIES);
-const EDGE_RESERVED = new Set<string>(["owner"]);
+const EDGE_RESERVED = new Set<string>(RESERVED_EDGE_PROPERTIES);
 
 /** Drops null/undefined values; refuses maps, mixed lists, non-finite numbers, bad names. */
 export function cleanProperties(input: Record<string, GraphValue> | undefined, where: string, on: "node" | "edge" = "node"): Properties {
@@ -55,7 +55,7 @@ export function checkFragmentShape(fragment: unknown): GraphFragment {
     throw new MalformedGraphError(`toGraph returned ${describe(fragment)}, not an object`);
   }
   const f = fragment as GraphFragment;
-  for (const field of ["owned", "references", "edges"] as const) {
+  for (const field of ["owned", "references", "edges", "selectors"] as const) {
     if (f[field] !== undefined && !Array.isArray(f[field])) throw new MalformedGraphError(`toGraph: ${field} must be a list`);
   }
   for (const [i, n] of [...(f.owned ?? []), ...(f.references ?? [])].entries()) {
@@ -66,5 +66,37 @@ export function checkFragmentShape(fragment: unknown): GraphFragment {
       throw new MalformedGraphError(`toGraph: edge #${i} needs a type and a "to" key`);
     }
   }
+  for (const [i, s] of (f.selectors ?? []).entries()) checkSelectorShape(s, `toGraph: selector #${i}`);
   return f;
+}
+
+const OPERATORS = new Set(["In", "NotIn", "Exists", "DoesNotExist"]);
+
+function checkSelectorShape(s: GraphSelectorSpec, where: string): void {
+  if (!s || typeof s !== "object") throw new MalformedGraphError(`${where} is not an object`);
+  if (typeof s.type !== "string" || typeof s.label !== "string") throw new MalformedGraphError(`${where} needs a type and a label`);
+  if (s.from !== undefined && typeof s.from !== "string") throw new MalformedGraphError(`${where}: from must be a key`);
+  if (s.namespace !== null && typeof s.namespace !== "string") throw new MalformedGraphError(`${where}: namespace must be a string, or null for cluster-scoped nodes`);
+  if (s.matchLabels !== undefined) {
+    if (s.matchLabels === null || typeof s.matchLabels !== "object" || Array.isArray(s.matchLabels)) throw new MalformedGraphError(`${where}: matchLabels must be an object`);
+    for (const [k, v] of Object.entries(s.matchLabels)) {
+      if (typeof v !== "string") throw new MalformedGraphError(`${where}: matchLabels.${k} must be a string`);
+    }
+  }
+  if (s.matchExpressions !== undefined && !Array.isArray(s.matchExpressions)) throw new MalformedGraphError(`${where}: matchExpressions must be a list`);
+}
+
+/** A selector's requirements, checked the way the apiserver checks a LabelSelector. */
+export function selectorRequirements(spec: GraphSelectorSpec, where: string): SelectorRequirement[] {
+  return (spec.matchExpressions ?? []).map((r, i) => {
+    const at = `${where}: matchExpressions[${i}]`;
+    if (!r || typeof r.key !== "string" || !r.key) throw new MalformedGraphError(`${at} needs a key`);
+    if (!OPERATORS.has(r.operator)) throw new MalformedGraphError(`${at}: operator ${JSON.stringify(r.operator)} is not In, NotIn, Exists or DoesNotExist`);
+    const values = r.values ?? [];
+    if (!Array.isArray(values) || values.some((v) => typeof v !== "string")) throw new MalformedGraphError(`${at}: values must be a list of strings`);
+    const needsValues = r.operator === "In" || r.operator === "NotIn";
+    if (needsValues && values.length === 0) throw new MalformedGraphError(`${at}: ${r.operator} needs at least one value`);
+    if (!needsValues && values.length > 0) throw new MalformedGraphError(`${at}: ${r.operator} takes no values`);
+    return { key: r.key, operator: r.operator, values: [...values] };
+  });
 }

@@ -16,10 +16,45 @@ export interface GraphNodeSpec {
 
 export interface GraphEdgeSpec {
   type: string;
-  /** Default: the object's own node. Otherwise a node it owns. */
+  /** Default: the object's own node. Otherwise a node it owns, or one of its references:
+   *  an edge from a reference is a fact about that reference alone (an image's registry),
+   *  owned by the reference, kept while it is a placeholder and collected with it; it
+   *  must end at another reference. */
   from?: string;
   /** The object's own node, a node it owns, or one of its references. */
   to: string;
+  properties?: Record<string, GraphValue>;
+}
+
+/** One requirement of a label selector (the Kubernetes LabelSelectorRequirement). */
+export interface GraphSelectorRequirement {
+  key: string;
+  operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
+  /** For In and NotIn. */
+  values?: string[];
+}
+
+/**
+ * A label selector the sink resolves: an edge of `type` from the object (or a node it
+ * owns) to every observed object node with primary label `label` in `namespace` whose
+ * `labels` property (the "key=value" list metadataProperties() makes) matches. The sink
+ * keeps these edges right whichever side arrives first and whenever either side's labels
+ * change, so observers never need to know about each other. An empty selector (no
+ * matchLabels, no matchExpressions) selects every such node; to select nothing, emit no
+ * selector (a Service without spec.selector).
+ */
+export interface GraphSelectorSpec {
+  type: string;
+  /** Default: the object's own node. Otherwise a node it owns. */
+  from?: string;
+  /** The primary label of the nodes selected, e.g. "Pod". */
+  label: string;
+  /** The namespace the selected objects live in; null for cluster-scoped ones. */
+  namespace: string | null;
+  matchLabels?: Record<string, string>;
+  matchExpressions?: GraphSelectorRequirement[];
+  /** Properties of every edge it makes (the sink adds `owner` and `selector`, the
+   *  selector as text, e.g. "app=web,tier in (front)"). */
   properties?: Record<string, GraphValue>;
 }
 
@@ -33,6 +68,8 @@ export interface GraphFragment {
   /** Nodes it points at that it does not own; created as placeholders if not observed. */
   references?: GraphNodeSpec[];
   edges?: GraphEdgeSpec[];
+  /** Label selectors resolved by the sink (Service -> Pod, ClusterRole aggregation). */
+  selectors?: GraphSelectorSpec[];
 }
 
 export interface GraphContext {
@@ -46,8 +83,8 @@ export interface GraphContext {
 export interface GraphSpec<Reduced> {
   /** The label of the object's node; defaults to resource.kind. */
   label?: string;
-  /** Every label and relationship type toGraph may emit (the sinks create constraints and
-   *  queries from this; anything undeclared is refused). */
+  /** Every label and relationship type toGraph may emit, selectors' included (the sinks
+   *  create constraints and queries from this; anything undeclared is refused). */
   schema: { labels: string[]; relationships: string[] };
   /** Pure: turns the reduced object into its node properties, owned nodes, references
    *  and edges. Runs on the main thread, in the dispatcher. */

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Driver } from "neo4j-driver";
-import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSink, Placeholder, Properties } from "../../../core/graph/model.js";
+import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSelector, GraphSink, Placeholder, Properties, SelectorRequirement } from "../../../core/graph/model.js";
 import { Neo4jSink } from "../../../core/graph/neo4j-sink.js";
 import { SqliteGraphSink } from "../../../core/graph/sqlite-sink.js";
 import { devEnv, neo4jDriver } from "../../support/cluster.js";
@@ -15,8 +15,8 @@ import { prng } from "../../support/prng.js";
 // ---- the graph vocabulary used here ----
 
 const SCHEMA: GraphSchema = {
-  labels: ["Pod", "Volume", "Secret", "ConfigMap", "ServiceAccount", "Node", "ContainerImage", "Thing"],
-  relationships: ["USES_VOLUME", "BACKED_BY", "USES_SECRET", "USES_CONFIGMAP", "RUNS_AS", "RUNS_IMAGE", "SCHEDULED_ON", "REFERS_TO"],
+  labels: ["Pod", "Volume", "Secret", "ConfigMap", "ServiceAccount", "Node", "ContainerImage", "Registry", "Service", "Thing"],
+  relationships: ["USES_VOLUME", "BACKED_BY", "USES_SECRET", "USES_CONFIGMAP", "RUNS_AS", "RUNS_IMAGE", "SCHEDULED_ON", "REFERS_TO", "FROM_REGISTRY", "SELECTS", "EXPOSES"],
 };
 const C = "c1";
 
@@ -42,8 +42,21 @@ function owned(owner: GraphNode, label: string, suffix: string, properties: Prop
 
 const edge = (type: string, from: string, to: string, properties: Properties = {}): GraphEdge => ({ type, from, to, properties });
 
-function upsert(node: GraphNode, parts: { owned?: GraphNode[]; placeholders?: Placeholder[]; edges?: GraphEdge[] } = {}): GraphOp {
-  return { op: "upsert", node, owned: parts.owned ?? [], placeholders: parts.placeholders ?? [], edges: parts.edges ?? [] };
+function upsert(node: GraphNode, parts: { owned?: GraphNode[]; placeholders?: Placeholder[]; edges?: GraphEdge[]; links?: GraphEdge[]; selectors?: GraphSelector[] } = {}): GraphOp {
+  return {
+    op: "upsert",
+    node,
+    owned: parts.owned ?? [],
+    placeholders: parts.placeholders ?? [],
+    edges: parts.edges ?? [],
+    ...(parts.links ? { links: parts.links } : {}),
+    ...(parts.selectors ? { selectors: parts.selectors } : {}),
+  };
+}
+
+/** A selector of `from` over the pods of `ns`. */
+function selects(from: string, ns: string, matchLabels: Record<string, string>, requirements: SelectorRequirement[] = [], properties: Properties = {}): GraphSelector {
+  return { type: "SELECTS", from, scope: scopeOf(ns, "Pod"), matchLabels, requirements, properties };
 }
 const del = (key: string): GraphOp => ({ op: "delete", key });
 const sweep = (scope: string, present: string[]): GraphOp => ({ op: "sweep", scope, present });
@@ -59,6 +72,15 @@ const observedLine = (n: GraphNode): ExportLine => ({
 const ownedLine = (n: GraphNode, owner: GraphNode): ExportLine => ({ type: "node", labels: [n.label], key: n.key, properties: { ...n.properties, observed: true, owner: owner.key } });
 const placeholderLine = (p: Placeholder): ExportLine => ({ type: "node", labels: [p.label], key: p.key, properties: { ...p.properties, observed: false } });
 const edgeLine = (e: GraphEdge, owner: GraphNode): ExportLine => ({ type: "edge", rel: e.type, from: e.from, to: e.to, properties: { ...e.properties, owner: owner.key } });
+/** An edge a selector made: owned by the selector's object, with the selector as text. */
+const selectedLine = (from: string, to: string, owner: string, selector: string, properties: Properties = {}, rel = "SELECTS"): ExportLine => ({
+  type: "edge",
+  rel,
+  from,
+  to,
+  properties: { ...properties, owner, selector },
+});
+const linkLine = (l: GraphEdge): ExportLine => ({ type: "edge", rel: l.type, from: l.from, to: l.to, properties: { ...l.properties, owner: l.from } });
 
 /** The contract's order, computed independently of the sinks: UTF-8 bytes (= code points). */
 function contractOrder(lines: ExportLine[]): ExportLine[] {
@@ -423,6 +445,137 @@ describe.each(sinks)("graph sink contract: $name", (under) => {
     expect(await sink.incoming("c1/ns1/Secret/nothing-points-here")).toEqual([]);
   });
 
+  it("resolves a selector whichever side comes first and follows label changes and deletions", async () => {
+    const svc = object(NS, "Service", "web", { selector: ["app=web"] });
+    const svcOp = upsert(svc, { selectors: [selects(svc.key, NS, { app: "web" })] });
+    const web = object(NS, "Pod", "web", { labels: ["app=web", "tier=front"] });
+    const db = object(NS, "Pod", "db", { labels: ["app=db"] });
+    const elsewhere = object("ns2", "Pod", "web", { labels: ["app=web"] }); // same labels, other namespace
+    const unlabelled = object(NS, "Pod", "bare");
+
+    await sink.apply([svcOp]); // the Service before any pod
+    expect(await exportOf(sink)).toEqual([observedLine(svc)]);
+
+    await sink.apply([upsert(web), upsert(db), upsert(elsewhere), upsert(unlabelled)]);
+    const withWeb = contractOrder([observedLine(svc), observedLine(web), observedLine(db), observedLine(elsewhere), observedLine(unlabelled), selectedLine(svc.key, web.key, svc.key, "app=web")]);
+    expect(await exportOf(sink)).toEqual(withWeb);
+
+    // The same state reached the other way round: pods first, then the Service.
+    await sink.apply([del(svc.key)]);
+    expect(await exportOf(sink)).toEqual(contractOrder([observedLine(web), observedLine(db), observedLine(elsewhere), observedLine(unlabelled)]));
+    await sink.apply([svcOp]);
+    expect(await exportOf(sink)).toEqual(withWeb);
+
+    // Labels change: web leaves the selection, db joins it.
+    const web2 = object(NS, "Pod", "web", { labels: ["app=web2"] });
+    const db2 = object(NS, "Pod", "db", { labels: ["app=web", "x=y"] });
+    await sink.apply([upsert(web2), upsert(db2)]);
+    expect(await exportOf(sink)).toEqual(
+      contractOrder([observedLine(svc), observedLine(web2), observedLine(db2), observedLine(elsewhere), observedLine(unlabelled), selectedLine(svc.key, db2.key, svc.key, "app=web")]),
+    );
+
+    // A selected pod that is deleted goes entirely: a selection is not a reference.
+    await sink.apply([del(db2.key)]);
+    expect(await exportOf(sink)).toEqual(contractOrder([observedLine(svc), observedLine(web2), observedLine(elsewhere), observedLine(unlabelled)]));
+
+    // The selector itself changes: an empty selector selects every pod of its namespace.
+    await sink.apply([upsert(svc, { selectors: [selects(svc.key, NS, {})] })]);
+    expect(await exportOf(sink)).toEqual(
+      contractOrder([
+        observedLine(svc),
+        observedLine(web2),
+        observedLine(elsewhere),
+        observedLine(unlabelled),
+        selectedLine(svc.key, web2.key, svc.key, ""),
+        selectedLine(svc.key, unlabelled.key, svc.key, ""),
+      ]),
+    );
+    // No selector: nothing selected.
+    await sink.apply([upsert(svc)]);
+    expect(await exportOf(sink)).toEqual(contractOrder([observedLine(svc), observedLine(web2), observedLine(elsewhere), observedLine(unlabelled)]));
+  });
+
+  it("evaluates set-based requirements, edge properties and selectors from owned nodes, and never selects placeholders", async () => {
+    const svc = object(NS, "Service", "api");
+    const port = owned(svc, "Thing", "port/http", { port: 80 });
+    const requirements: SelectorRequirement[] = [
+      { key: "tier", operator: "In", values: ["front", "edge"] },
+      { key: "canary", operator: "DoesNotExist", values: [] },
+      { key: "app", operator: "Exists", values: [] },
+      { key: "env", operator: "NotIn", values: ["test"] },
+    ];
+    const exposes = edge("EXPOSES", svc.key, port.key);
+    const selectors = [selects(port.key, NS, {}, requirements, { port: 80 })];
+    const a = object(NS, "Pod", "a", { labels: ["app=x", "tier=front"] }); // selected
+    const b = object(NS, "Pod", "b", { labels: ["app=x", "tier=edge", "env=prod"] }); // selected
+    const c = object(NS, "Pod", "c", { labels: ["app=x", "tier=front", "canary=true"] }); // canary
+    const d = object(NS, "Pod", "d", { labels: ["app=x", "tier=back"] }); // wrong tier
+    const e = object(NS, "Pod", "e", { labels: ["tier=front"] }); // no app
+    const f = object(NS, "Pod", "f", { labels: ["app=x", "tier=edge", "env=test"] }); // test env
+    const ghost = ref(NS, "Pod", "ghost", { labels: ["app=x", "tier=front"] }); // a placeholder
+    await sink.apply([
+      ...[a, b, c, d, e, f].map((p) => upsert(p)),
+      upsert(svc, { owned: [port], placeholders: [ghost], edges: [exposes, edge("REFERS_TO", svc.key, ghost.key)], selectors }),
+    ]);
+    const text = "!canary,app,env notin (test),tier in (edge,front)";
+    const lines = await exportOf(sink);
+    expect(lines.filter((l) => l.type === "edge" && l.rel === "SELECTS")).toEqual([
+      selectedLine(port.key, a.key, svc.key, text, { port: 80 }),
+      selectedLine(port.key, b.key, svc.key, text, { port: 80 }),
+    ]);
+    // A placeholder that becomes observed is selected from then on.
+    await sink.apply([upsert(object(NS, "Pod", "ghost", { labels: ["app=x", "tier=edge"] }))]);
+    expect((await exportOf(sink)).filter((l) => l.type === "edge" && l.rel === "SELECTS").map((l) => (l.type === "edge" ? l.to : ""))).toEqual([a.key, b.key, ghost.key]);
+    // incoming() lists selections like any edge.
+    expect((await sink.incoming(a.key)).map((i) => [i.rel, i.from.key, i.properties.selector])).toEqual([["SELECTS", port.key, text]]);
+  });
+
+  it("drops the selections of swept selectors and swept targets", async () => {
+    const s1 = object(NS, "Service", "s1");
+    const p1 = object(NS, "Pod", "p1", { labels: ["app=web"] });
+    const p2 = object(NS, "Pod", "p2", { labels: ["app=web"] });
+    await sink.apply([upsert(s1, { selectors: [selects(s1.key, NS, { app: "web" })] }), upsert(p1), upsert(p2)]);
+    await sink.apply([sweep(scopeOf(NS, "Pod"), [p2.key])]);
+    expect(await exportOf(sink)).toEqual(contractOrder([observedLine(s1), observedLine(p2), selectedLine(s1.key, p2.key, s1.key, "app=web")]));
+    await sink.apply([sweep(scopeOf(NS, "Service"), [])]);
+    expect(await exportOf(sink)).toEqual([observedLine(p2)]);
+    await sink.apply([upsert(p1)]); // no selector is left to select it
+    expect(await exportOf(sink)).toEqual(contractOrder([observedLine(p1), observedLine(p2)]));
+  });
+
+  it("keeps a link between placeholders while they are used, owned by its start, and collects both when unused", async () => {
+    const image = { label: "ContainerImage", key: "quay.io/org/app:1", properties: { repository: "org/app", tag: "1" } };
+    const registry = { label: "Registry", key: "quay.io", properties: { host: "quay.io" } };
+    const link = edge("FROM_REGISTRY", image.key, registry.key);
+    const podWith = (name: string) => {
+      const node = object(NS, "Pod", name);
+      const runs = edge("RUNS_IMAGE", node.key, image.key, { container: "main" });
+      return { node, runs, op: upsert(node, { placeholders: [image, registry], edges: [runs], links: [link] }) };
+    };
+    const one = podWith("one");
+    const two = podWith("two");
+    await sink.apply([one.op]);
+    await sink.apply([two.op, one.op]); // declared again: still one link
+    const both = contractOrder([observedLine(one.node), observedLine(two.node), placeholderLine(image), placeholderLine(registry), edgeLine(one.runs, one.node), edgeLine(two.runs, two.node), linkLine(link)]);
+    expect(await exportOf(sink)).toEqual(both);
+    expect(await sink.stats()).toEqual({ nodes: { Pod: 2, ContainerImage: 1, Registry: 1 }, edges: { RUNS_IMAGE: 2, FROM_REGISTRY: 1 } });
+
+    await sink.apply([del(one.node.key)]);
+    expect(await exportOf(sink)).toEqual(contractOrder([observedLine(two.node), placeholderLine(image), placeholderLine(registry), edgeLine(two.runs, two.node), linkLine(link)]));
+    // The last user goes: the image goes, and with its link gone the registry too.
+    await sink.apply([del(two.node.key)]);
+    expect(await exportOf(sink)).toEqual([]);
+
+    // An observed node declares its own edges: links to it are not added, and its upsert drops old ones.
+    await sink.apply([one.op]);
+    const observedImage: GraphNode = { label: "ContainerImage", key: image.key, scope: "c1//ContainerImage", properties: { scanned: true } };
+    await sink.apply([upsert(observedImage), two.op]);
+    // The registry lost its only edge (the image's link) in this apply: collected.
+    expect(await exportOf(sink)).toEqual(
+      contractOrder([observedLine(one.node), observedLine(two.node), observedLine(observedImage), edgeLine(one.runs, one.node), edgeLine(two.runs, two.node)]),
+    );
+  });
+
   it("answers ping", async () => {
     expect(await sink.ping()).toBe(true);
   });
@@ -452,16 +605,29 @@ function randomHistory(seed: number, count: number, hints: boolean): GraphOp[][]
   const some = <T,>(items: readonly T[], max: number): T[] => Array.from({ length: Math.floor(random() * (max + 1)) }, () => pick(items));
   const namespaces = ["a", "b"];
   const otherNamespace = (ns: string): string => (ns === "a" ? "b" : "a");
-  const names = { Pod: ["p0", "p1", "p2", "p3", "p4"], Secret: ["s0", "s1", "s2", "s3"], ConfigMap: ["c0", "c1"], ServiceAccount: ["default", "robot"] };
+  const names = { Pod: ["p0", "p1", "p2", "p3", "p4"], Secret: ["s0", "s1", "s2", "s3"], ConfigMap: ["c0", "c1"], ServiceAccount: ["default", "robot"], Service: ["web", "db"] };
+  const images = [
+    { image: { label: "ContainerImage", key: "quay.io/a:1", properties: { tag: "1" } }, registry: { label: "Registry", key: "quay.io", properties: { host: "quay.io" } } },
+    { image: { label: "ContainerImage", key: "docker.io/library/b:2", properties: { tag: "2" } }, registry: { label: "Registry", key: "docker.io", properties: { host: "docker.io" } } },
+    { image: { label: "ContainerImage", key: "quay.io/c:3", properties: { tag: "3" } }, registry: { label: "Registry", key: "quay.io", properties: { host: "quay.io" } } },
+  ];
   const nodes = ["n0", "n1"];
   const hint = (): Properties => (hints ? { hint: Math.floor(random() * 3) } : {});
   const refTo = (ns: string | null, kind: string, name: string): Placeholder => ref(ns, kind, name, hint());
   const refIn = (ns: string, kind: keyof typeof names): Placeholder => refTo(ns, kind, pick(names[kind]));
 
   const podOp = (ns: string): GraphOp => {
-    const node = object(ns, "Pod", pick(names.Pod), { restarts: Math.floor(random() * 5), phase: pick(["Pending", "Running"]) });
+    const labels = [...(random() < 0.7 ? [`app=${pick(["web", "db"])}`] : []), ...(random() < 0.5 ? [`tier=${pick(["front", "back"])}`] : [])];
+    const node = object(ns, "Pod", pick(names.Pod), { restarts: Math.floor(random() * 5), phase: pick(["Pending", "Running"]), labels });
     const placeholders: Placeholder[] = [];
     const edges: GraphEdge[] = [];
+    const links: GraphEdge[] = [];
+    if (random() < 0.5) {
+      const { image, registry } = pick(images);
+      placeholders.push(image, registry);
+      edges.push(edge("RUNS_IMAGE", node.key, image.key));
+      links.push(edge("FROM_REGISTRY", image.key, registry.key));
+    }
     const refer = (p: Placeholder): string => (placeholders.push(p), p.key);
     const volumes = Array.from({ length: Math.floor(random() * 3) }, (_, i) => owned(node, "Volume", `volume/v${i}`, { name: `v${i}`, size: Math.floor(random() * 3) }));
     for (const v of volumes) {
@@ -475,7 +641,20 @@ function randomHistory(seed: number, count: number, hints: boolean): GraphOp[][]
     // pods swept together goes first is not specified (see the report on sweep order).
     if (random() < 0.3) edges.push(edge("REFERS_TO", node.key, refer(refIn(hints ? otherNamespace(ns) : ns, "Pod"))));
     if (random() < 0.2 && edges.length > 0) edges.push(pick(edges)); // an exact duplicate
-    return upsert(node, { owned: volumes, placeholders, edges });
+    return upsert(node, { owned: volumes, placeholders, edges, links });
+  };
+  const serviceOp = (ns: string): GraphOp => {
+    const node = object(ns, "Service", pick(names.Service), { version: Math.floor(random() * 10) });
+    const port = owned(node, "Thing", "port/http");
+    const selectors: GraphSelector[] = [];
+    const roll = random();
+    // Mostly its own namespace; now and then another one (the contract allows any scope).
+    const target = random() < 0.85 ? ns : otherNamespace(ns);
+    if (roll < 0.4) selectors.push(selects(node.key, target, { app: pick(["web", "db"]) }));
+    else if (roll < 0.6) selectors.push(selects(random() < 0.5 ? node.key : port.key, target, {}, [{ key: "tier", operator: pick(["In", "NotIn"] as const), values: ["front"] }]));
+    else if (roll < 0.7) selectors.push(selects(node.key, target, {}), selects(node.key, target, { app: "web" }, [{ key: "tier", operator: "Exists", values: [] }]));
+    else if (roll < 0.8) selectors.push(selects(node.key, target, {}, [{ key: "app", operator: "DoesNotExist", values: [] }]));
+    return upsert(node, { owned: [port], edges: [edge("EXPOSES", node.key, port.key)], selectors });
   };
   const objectOp = (ns: string): GraphOp => {
     const kind = pick(["Secret", "ConfigMap", "ServiceAccount", "Node"] as const);
@@ -498,7 +677,7 @@ function randomHistory(seed: number, count: number, hints: boolean): GraphOp[][]
   while (ops.length < count) {
     const roll = random();
     const ns = pick(namespaces);
-    ops.push(roll < 0.45 ? podOp(ns) : roll < 0.65 ? objectOp(ns) : roll < 0.9 ? del(anyKey()) : sweepOp());
+    ops.push(roll < 0.4 ? podOp(ns) : roll < 0.52 ? objectOp(ns) : roll < 0.62 ? serviceOp(ns) : roll < 0.9 ? del(anyKey()) : sweepOp());
   }
   const batches: GraphOp[][] = [];
   for (let i = 0; i < ops.length; ) {
@@ -519,20 +698,63 @@ describe("both sinks on one random history", () => {
     try {
       const batches = randomHistory(seed, 200, hints);
       let nonEmpty = 0;
+      let selections = 0;
+      const lastSelectors = new Map<string, GraphSelector[]>();
       for (const [i, batch] of batches.entries()) {
         await a.apply(batch);
         await b.apply(batch);
+        for (const op of batch) if (op.op === "upsert") lastSelectors.set(op.node.key, op.selectors ?? []);
         const [fromNeo4j, fromSqlite] = [await exportOf(a), await exportOf(b)];
         if (fromNeo4j.length > 0) nonEmpty++;
-        expect(fromNeo4j, `seed ${seed} (hints: ${hints}), after batch #${i}: ${describeBatch(batch)}`).toEqual(fromSqlite);
+        const where = `seed ${seed} (hints: ${hints}), after batch #${i}: ${describeBatch(batch)}`;
+        expect(fromNeo4j, where).toEqual(fromSqlite);
+        const expected = selectedEdges(fromSqlite, lastSelectors);
+        selections += expected.length;
+        expect(fromSqlite.filter((l) => l.type === "edge" && "selector" in l.properties), where).toEqual(expected);
       }
       expect(nonEmpty).toBeGreaterThan(batches.length / 2);
+      expect(selections).toBeGreaterThan(0);
     } finally {
       await neo!.release(a);
       await lite!.release(b);
     }
   });
 });
+
+/** The selected edges an export should hold, worked out from scratch: every selector of
+ *  every observed object (as its last upsert declared them) against every observed node of
+ *  its scope. Label matching is written out here again, independently of the sinks'. */
+function selectedEdges(lines: readonly ExportLine[], lastSelectors: ReadonlyMap<string, GraphSelector[]>): ExportLine[] {
+  const nodes = lines.filter((l): l is Extract<ExportLine, { type: "node" }> => l.type === "node" && l.properties.observed === true);
+  const matches = (sel: GraphSelector, labels: unknown): boolean => {
+    const have = new Map((Array.isArray(labels) ? (labels as string[]) : []).map((p) => [p.split("=")[0]!, p.split("=").slice(1).join("=")]));
+    if (Object.entries(sel.matchLabels).some(([k, v]) => have.get(k) !== v)) return false;
+    return sel.requirements.every((r) =>
+      r.operator === "In" ? r.values.includes(have.get(r.key) as string) : r.operator === "NotIn" ? !r.values.includes(have.get(r.key) as string) : r.operator === "Exists" ? have.has(r.key) : !have.has(r.key),
+    );
+  };
+  const text = (sel: GraphSelector): string =>
+    [
+      ...Object.entries(sel.matchLabels).map(([k, v]) => `${k}=${v}`).sort(),
+      ...sel.requirements
+        .map((r) => (r.operator === "In" ? `${r.key} in (${r.values.join(",")})` : r.operator === "NotIn" ? `${r.key} notin (${r.values.join(",")})` : r.operator === "Exists" ? r.key : `!${r.key}`))
+        .sort(),
+    ].join(",");
+  const out: ExportLine[] = [];
+  const seen = new Set<string>();
+  for (const owner of nodes) {
+    if (owner.properties.owner !== owner.key) continue;
+    for (const sel of lastSelectors.get(owner.key) ?? []) {
+      for (const n of nodes) {
+        if (n.properties.scope !== sel.scope || !matches(sel, n.properties.labels)) continue;
+        const line: ExportLine = { type: "edge", rel: sel.type, from: sel.from, to: n.key, properties: { ...sel.properties, owner: owner.key, selector: text(sel) } };
+        const id = JSON.stringify(line);
+        if (!seen.has(id)) out.push(line), seen.add(id);
+      }
+    }
+  }
+  return contractOrder(out.map(sortProperties));
+}
 
 function describeBatch(batch: readonly GraphOp[]): string {
   return batch.map((op) => (op.op === "upsert" ? `upsert ${op.node.key}` : op.op === "delete" ? `delete ${op.key}` : `sweep ${op.scope}`)).join(", ");

@@ -131,3 +131,43 @@ describe("validateOps", () => {
     refuses(del(""), /non-empty string/);
   });
 });
+
+describe("links and selectors in the plan", () => {
+  const linkSchema = { labels: new Set(["Pod", "Image", "Registry"]), relationships: new Set(["RUNS", "FROM", "SELECTS"]) };
+  const withImage = (name: string, extra: Partial<Extract<GraphOp, { op: "upsert" }>> = {}): GraphOp => {
+    const key = `c/ns/Pod/${name}`;
+    return {
+      op: "upsert",
+      node: { label: "Pod", key, scope: "c/ns/Pod", properties: {} },
+      owned: [],
+      placeholders: [
+        { label: "Image", key: "img", properties: {} },
+        { label: "Registry", key: "reg", properties: {} },
+      ],
+      edges: [{ type: "RUNS", from: key, to: "img", properties: {} }],
+      links: [{ type: "FROM", from: "img", to: "reg", properties: {} }],
+      ...extra,
+    };
+  };
+
+  it("keeps one link row per distinct link, owned by its start", () => {
+    const [run] = runs(planOps([withImage("a"), withImage("b")]));
+    expect(run!.links.get("FROM")).toEqual([{ from: "img", to: "reg", props: { owner: "img" } }]);
+  });
+
+  it("stores the selectors of the run's final upserts with their text", () => {
+    const selector = { type: "SELECTS", from: "c/ns/Pod/a", scope: "c/ns/Pod", matchLabels: { app: "web" }, requirements: [], properties: { port: 80 } };
+    const [run] = runs(planOps([withImage("a", { selectors: [selector] }), withImage("b", { selectors: [selector] }), del("c/ns/Pod/b")]));
+    expect(run!.selectors).toEqual([
+      { owner: "c/ns/Pod/a", from: "c/ns/Pod/a", type: "SELECTS", scope: "c/ns/Pod", spec: '{"matchLabels":{"app":"web"},"requirements":[]}', props: '{"port":80,"selector":"app=web"}' },
+    ]);
+  });
+
+  it("refuses links that do not join two placeholders of the op, and selectors from elsewhere", () => {
+    expect(() => validateOps([withImage("a", { links: [{ type: "FROM", from: "c/ns/Pod/a", to: "reg", properties: {} }] })], linkSchema)).toThrow(/link #0: a link starts and ends at placeholders/);
+    expect(() =>
+      validateOps([withImage("a", { selectors: [{ type: "SELECTS", from: "img", scope: "c/ns/Pod", matchLabels: {}, requirements: [], properties: {} }] })], linkSchema),
+    ).toThrow(/selector #0: starts at "img"/);
+    expect(() => validateOps([withImage("a", { links: [{ type: "FROM", from: "img", to: "reg", properties: { owner: "x" } }] })], linkSchema)).toThrow(/"owner" is managed by the sink/);
+  });
+});
