@@ -1,4 +1,4 @@
-{- An example kube-observer configuration: one cluster, the core resources.
+{- An example kube-observer configuration: one cluster, every built-in resource.
 
    Check it, and see every value it ends up with (defaults included):
 
@@ -51,9 +51,19 @@ in  T.Config::{
       , T.Actor::{ cluster, resource = "daemonset" }
       , T.Actor::{ cluster, resource = "job" }
       , T.Actor::{ cluster, resource = "cronjob" }
+        -- Traffic: the pods a Service selects, the Services an Ingress routes to.
+      , T.Actor::{ cluster, resource = "service" }
+      , T.Actor::{ cluster, resource = "ingress" }
+        -- RBAC: who is granted what, and where.
+      , T.Actor::{ cluster, resource = "role" }
+      , T.Actor::{ cluster, resource = "rolebinding" }
         -- Cluster-scoped resources: they have no namespace, so keep the default "*".
       , T.Actor::{ cluster, resource = "node" }
       , T.Actor::{ cluster, resource = "namespace" }
+      , T.Actor::{ cluster, resource = "persistentvolume" }
+      , T.Actor::{ cluster, resource = "storageclass" }
+      , T.Actor::{ cluster, resource = "clusterrole" }
+      , T.Actor::{ cluster, resource = "clusterrolebinding" }
       ]
       -- Shorter, same result: T.everyNamespaceOf cluster [ "pod", "configmap", ... ]
 

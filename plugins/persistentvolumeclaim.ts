@@ -1,6 +1,6 @@
 // PersistentVolumeClaims: what they ask for and what they are bound to.
-import { asArray, field, metadataProperties, reduceMetadata } from "../core/plugin/sdk.js";
-import { definePlugin } from "../core/plugin/types.js";
+import { asArray, field, metadataProperties, objectReference, reduceMetadata } from "../core/plugin/sdk.js";
+import { definePlugin, type GraphEdgeSpec, type GraphNodeSpec } from "../core/plugin/types.js";
 
 export default definePlugin({
   name: "persistentvolumeclaim",
@@ -17,19 +17,36 @@ export default definePlugin({
     };
   },
   graph: {
-    schema: { labels: ["PersistentVolumeClaim"], relationships: [] },
+    schema: { labels: ["PersistentVolumeClaim", "PersistentVolume", "StorageClass"], relationships: ["BOUND_TO", "OF_CLASS"] },
     lookups: {
       pvc: { label: "PersistentVolumeClaim", namespaced: true, key: (name, ctx) => ctx.objectKey("PersistentVolumeClaim", ctx.namespace, name) },
     },
-    toGraph: (pvc) => ({
-      properties: {
-        ...metadataProperties(pvc.metadata),
-        storageClassName: pvc.storageClassName,
-        volumeName: pvc.volumeName,
-        accessModes: pvc.accessModes,
-        requestedStorage: pvc.requestedStorage,
-        phase: pvc.phase,
-      },
-    }),
+    toGraph(pvc, ctx) {
+      // Both are cluster-scoped; "" is "no class" (and no volume), not a name.
+      const references: GraphNodeSpec[] = [];
+      const edges: GraphEdgeSpec[] = [];
+      if (pvc.volumeName) {
+        const pv = objectReference(ctx, "PersistentVolume", null, pvc.volumeName);
+        references.push(pv);
+        edges.push({ type: "BOUND_TO", to: pv.key });
+      }
+      if (pvc.storageClassName) {
+        const sc = objectReference(ctx, "StorageClass", null, pvc.storageClassName);
+        references.push(sc);
+        edges.push({ type: "OF_CLASS", to: sc.key });
+      }
+      return {
+        properties: {
+          ...metadataProperties(pvc.metadata),
+          storageClassName: pvc.storageClassName,
+          volumeName: pvc.volumeName,
+          accessModes: pvc.accessModes,
+          requestedStorage: pvc.requestedStorage,
+          phase: pvc.phase,
+        },
+        references,
+        edges,
+      };
+    },
   },
 });

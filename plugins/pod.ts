@@ -2,7 +2,7 @@
 import { asArray, field, reduceMetadata } from "../core/plugin/sdk.js";
 import { definePlugin } from "../core/plugin/types.js";
 import { parseImage } from "../core/graph/keys.js";
-import { digestOf } from "./_shared/image.js";
+import { digestOf, REGISTRY_LABEL, registryNode } from "./_shared/image.js";
 import { POD_SPEC_LABELS, POD_SPEC_RELATIONSHIPS, podSpecGraph } from "./_shared/pod-graph.js";
 import { reducePodSpec } from "./_shared/pod-spec.js";
 import { ownerGraph } from "./_shared/owners.js";
@@ -41,6 +41,8 @@ export default definePlugin<ReducedPod>({
     schema: { labels: ["Pod", ...POD_SPEC_LABELS, ...WORKLOAD_KINDS], relationships: [...POD_SPEC_RELATIONSHIPS, "OWNED_BY"] },
     lookups: {
       image: { label: "ContainerImage", namespaced: false, key: (name) => parseImage(name).reference },
+      // The images (anywhere) that come from a registry host, e.g. "docker.io".
+      registry: { label: REGISTRY_LABEL, namespaced: false, key: (host) => registryNode(host.trim()).key },
     },
     toGraph(pod, ctx) {
       const digests = new Map<string, string>();

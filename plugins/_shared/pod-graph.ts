@@ -1,14 +1,15 @@
 // The graph of a PodSpec: volumes (owned Volume nodes BACKED_BY what they mount),
-// ConfigMap/Secret references, images, ServiceAccount and Node. Shared by the pod plugin
-// and, later, workload plugins whose pod templates reference the same things.
+// ConfigMap/Secret references, images and their registries, ServiceAccount and Node.
+// Shared by the pod plugin and the workload plugins, whose pod templates reference the
+// same things.
 import { metadataProperties, objectReference } from "../../core/plugin/sdk.js";
 import type { GraphContext, GraphEdgeSpec, GraphFragment, GraphNodeSpec, GraphValue } from "../../core/plugin/types.js";
-import { digestOf, IMAGE_LABEL, imageNode } from "./image.js";
+import { digestOf, IMAGE_LABEL, imageNode, REGISTRY_LABEL, registryNode } from "./image.js";
 import type { ReducedContainer, ReducedPodSpec } from "./pod-spec.js";
 import type { ReducedMetadata } from "../../core/plugin/sdk.js";
 
-export const POD_SPEC_LABELS = ["Volume", "ConfigMap", "Secret", "PersistentVolumeClaim", "ServiceAccount", "Node", IMAGE_LABEL];
-export const POD_SPEC_RELATIONSHIPS = ["USES_VOLUME", "BACKED_BY", "USES_CONFIGMAP", "USES_SECRET", "RUNS_IMAGE", "RUNS_AS", "SCHEDULED_ON"];
+export const POD_SPEC_LABELS = ["Volume", "ConfigMap", "Secret", "PersistentVolumeClaim", "ServiceAccount", "Node", IMAGE_LABEL, REGISTRY_LABEL];
+export const POD_SPEC_RELATIONSHIPS = ["USES_VOLUME", "BACKED_BY", "USES_CONFIGMAP", "USES_SECRET", "RUNS_IMAGE", "RUNS_AS", "SCHEDULED_ON", "FROM_REGISTRY"];
 
 type Raw = Record<string, unknown>;
 
@@ -20,6 +21,17 @@ interface Builder {
 
 function refer(b: Builder, node: GraphNodeSpec): string {
   if (!b.references.has(node.key)) b.references.set(node.key, node);
+  return node.key;
+}
+
+/** An image and its registry; the FROM_REGISTRY edge starts at the image (a fact about
+ *  the image, whoever runs it), once per image. */
+function referImage(b: Builder, image: string): string {
+  const node = imageNode(image);
+  if (b.references.has(node.key)) return node.key;
+  refer(b, node);
+  const registry = refer(b, registryNode(String(node.properties.registry)));
+  b.edges.push({ type: "FROM_REGISTRY", from: node.key, to: registry });
   return node.key;
 }
 
@@ -80,10 +92,11 @@ function addVolumes(b: Builder, ctx: GraphContext, namespace: string, spec: Redu
 function addContainers(b: Builder, ctx: GraphContext, namespace: string, from: string, containers: ReducedContainer[], containerType: string, digests: Map<string, string>): void {
   for (const c of containers) {
     if (c.image) {
+      const image = referImage(b, c.image);
       b.edges.push({
         from,
         type: "RUNS_IMAGE",
-        to: refer(b, imageNode(c.image)),
+        to: image,
         properties: { container: c.name, containerType, digest: digests.get(c.name) ?? null },
       });
     }

@@ -29,6 +29,8 @@ function deployment(name: string, namespace: string, spec: k8s.V1PodSpec, replic
 async function createApplication(kc: k8s.KubeConfig): Promise<void> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
+  const networking = kc.makeApiClient(k8s.NetworkingV1Api);
+  const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
   for (const name of ["demo-shop", "demo-payments"]) await ignoreExists(() => core.createNamespace({ body: { metadata: { name } } }));
 
   // The shop: a Deployment that mounts a ConfigMap, a Secret and a PVC, reads env from
@@ -80,6 +82,50 @@ async function createApplication(kc: k8s.KubeConfig): Promise<void> {
     }),
   );
 
+  // In front of the shop: a Service selecting its pods and an Ingress routing to it, with
+  // a TLS Secret (placeholder text; the API server checks the keys exist, not the PEM).
+  await ignoreExists(() =>
+    core.createNamespacedService({
+      namespace: shop,
+      body: { metadata: { name: "shop-web" }, spec: { selector: { app: "shop-web" }, ports: [{ name: "http", port: 80, targetPort: 8080 }] } },
+    }),
+  );
+  await ignoreExists(() =>
+    core.createNamespacedSecret({
+      namespace: shop,
+      body: { metadata: { name: "shop-tls" }, type: "kubernetes.io/tls", stringData: { "tls.crt": "demo-only-certificate", "tls.key": "demo-only-private-key" } },
+    }),
+  );
+  await ignoreExists(() =>
+    networking.createNamespacedIngress({
+      namespace: shop,
+      body: {
+        metadata: { name: "shop" },
+        spec: {
+          tls: [{ hosts: ["shop.demo.example"], secretName: "shop-tls" }],
+          rules: [{ host: "shop.demo.example", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "shop-web", port: { name: "http" } } } }] } }],
+        },
+      },
+    }),
+  );
+  // The shop's ServiceAccount may read the namespace's Secrets: what an auditor wants to see.
+  await ignoreExists(() =>
+    rbac.createNamespacedRole({
+      namespace: shop,
+      body: { metadata: { name: "secret-reader" }, rules: [{ apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"] }] },
+    }),
+  );
+  await ignoreExists(() =>
+    rbac.createNamespacedRoleBinding({
+      namespace: shop,
+      body: {
+        metadata: { name: "shop-reads-secrets" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "secret-reader" },
+        subjects: [{ kind: "ServiceAccount", name: "shop", namespace: shop }],
+      },
+    }),
+  );
+
   // Payments: a Deployment that takes its API key from a Secret, and a leftover pod that
   // still names a Secret nobody created — the dangling reference the graph should show.
   const payments = "demo-payments";
@@ -127,7 +173,8 @@ async function main(): Promise<void> {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(state.kubeconfig);
 
-  say("2. a small application: namespaces demo-shop and demo-payments, two Deployments, ConfigMaps, Secrets, a PVC, ServiceAccounts");
+  say("2. a small application: namespaces demo-shop and demo-payments, two Deployments, ConfigMaps, Secrets, a PVC, ServiceAccounts,");
+  say("   the shop behind a Service and a TLS Ingress, and a Role letting the shop's ServiceAccount read Secrets");
   await createApplication(kc);
 
   const dir = join(paths.dir, "demo");
@@ -156,9 +203,28 @@ in  example // { sink = T.Sink::{ sqlitePath = "${join(dir, "graph.sqlite")}" },
   say(`   $ kube-observer who-uses secret shop-db -n demo-shop --config ${config}`);
   say((await cli(["who-uses", "secret", "shop-db", "-n", "demo-shop", "--config", config], env)).replace(/^/gm, "   "));
   say();
-  say("6. references to things that do not exist");
+  // One who-uses question: the command, then its answer, indented.
+  const ask = async (question: string | null, args: string[]): Promise<void> => {
+    if (question) say(question);
+    say(`   $ kube-observer ${args.join(" ")} --config ${config}`);
+    say((await cli([...args, "--config", config], env)).replace(/^/gm, "   "));
+    say();
+  };
+  await ask("6. what routes to the shop's Service, and what uses its TLS Secret?", ["who-uses", "service", "shop-web", "-n", "demo-shop"]);
+  await ask(null, ["who-uses", "secret", "shop-tls", "-n", "demo-shop"]);
+  await ask("7. the shop's ServiceAccount: the pods running as it, the bindings naming it, and the Role they grant", ["who-uses", "serviceaccount", "shop", "-n", "demo-shop"]);
+  await ask(null, ["who-uses", "role", "secret-reader", "-n", "demo-shop"]);
+  await ask("8. the images pulled from the private registry", ["who-uses", "registry", "registry.example.com"]);
+  say("9. references to things that do not exist (in the demo's namespaces)");
   say(`   $ kube-observer graph dangling --config ${config}`);
-  say((await cli(["graph", "dangling", "--config", config], env)).replace(/^/gm, "   "));
+  // One block per missing object: its line, then the indented lines of who refers to it.
+  const blocks = (await cli(["graph", "dangling", "--config", config], env)).split(/\n(?=\S)/).filter((b) => b.trim() !== "");
+  const mine = blocks.filter((b) => /^\S+ local\/demo-/.test(b));
+  say(mine.join("\n").replace(/^/gm, "   "));
+  if (blocks.length > mine.length) {
+    say(`   … and ${blocks.length - mine.length} outside them: e.g. the ServiceAccounts the built-in system:controller bindings name,`);
+    say("     which this local kube-controller-manager (admin kubeconfig, no --use-service-account-credentials) never creates");
+  }
   say();
   say("Next:");
   say(`  keep it live:      KUBECONFIG=.dev-env/kubeconfig node dist/core/cli/main.js run --config ${config}`);

@@ -4,17 +4,28 @@ import { describe, expect, it } from "vitest";
 import type { KubeObject } from "../../../core/messages.js";
 import { LAST_APPLIED_ANNOTATION, asArray, field, reduceMetadata, scrubObject } from "../../../core/plugin/sdk.js";
 import type { ResourcePlugin } from "../../../core/plugin/types.js";
+import clusterrole from "../../../plugins/clusterrole.js";
+import clusterrolebinding from "../../../plugins/clusterrolebinding.js";
 import configmap from "../../../plugins/configmap.js";
+import ingress from "../../../plugins/ingress.js";
 import namespace from "../../../plugins/namespace.js";
 import node from "../../../plugins/node.js";
+import persistentvolume from "../../../plugins/persistentvolume.js";
 import persistentvolumeclaim from "../../../plugins/persistentvolumeclaim.js";
 import pod from "../../../plugins/pod.js";
+import role from "../../../plugins/role.js";
+import rolebinding from "../../../plugins/rolebinding.js";
 import secret from "../../../plugins/secret.js";
+import service from "../../../plugins/service.js";
 import serviceaccount from "../../../plugins/serviceaccount.js";
+import storageclass from "../../../plugins/storageclass.js";
 import { reducePodSpec } from "../../../plugins/_shared/pod-spec.js";
 import { prng } from "../../support/prng.js";
 
-const builtins: ResourcePlugin[] = [pod, secret, configmap, serviceaccount, persistentvolumeclaim, node, namespace];
+const builtins: ResourcePlugin[] = [
+  pod, secret, configmap, serviceaccount, persistentvolumeclaim, node, namespace,
+  service, ingress, persistentvolume, storageclass, role, clusterrole, rolebinding, clusterrolebinding,
+];
 
 const meta = (name: string, extra: Record<string, unknown> = {}) => ({
   name,
@@ -294,6 +305,14 @@ describe("other built-in plugins", () => {
       persistentvolumeclaim: { group: "", version: "v1", plural: "persistentvolumeclaims", kind: "PersistentVolumeClaim", namespaced: true },
       node: { group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false },
       namespace: { group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false },
+      service: { group: "", version: "v1", plural: "services", kind: "Service", namespaced: true },
+      ingress: { group: "networking.k8s.io", version: "v1", plural: "ingresses", kind: "Ingress", namespaced: true },
+      persistentvolume: { group: "", version: "v1", plural: "persistentvolumes", kind: "PersistentVolume", namespaced: false },
+      storageclass: { group: "storage.k8s.io", version: "v1", plural: "storageclasses", kind: "StorageClass", namespaced: false },
+      role: { group: "rbac.authorization.k8s.io", version: "v1", plural: "roles", kind: "Role", namespaced: true },
+      clusterrole: { group: "rbac.authorization.k8s.io", version: "v1", plural: "clusterroles", kind: "ClusterRole", namespaced: false },
+      rolebinding: { group: "rbac.authorization.k8s.io", version: "v1", plural: "rolebindings", kind: "RoleBinding", namespaced: true },
+      clusterrolebinding: { group: "rbac.authorization.k8s.io", version: "v1", plural: "clusterrolebindings", kind: "ClusterRoleBinding", namespaced: false },
     });
     expect(builtins.filter((p) => p.providesNamespaces).map((p) => p.name)).toStrictEqual(["namespace"]);
   });
@@ -366,16 +385,24 @@ describe("no secret value survives reduction (property)", () => {
       const stringData = Object.fromEntries(Array.from({ length: Math.floor(random() * 3) }, (_, i) => [`skey${i}`, mark(`stringData.${i}`)]));
       const object: KubeObject = {
         apiVersion: "v1",
-        kind: pick(["Pod", "Secret", "ConfigMap"]),
+        kind: pick(["Pod", "Secret", "ConfigMap", "PersistentVolume", "StorageClass"]),
         metadata,
         data,
         stringData,
         binaryData: random() < 0.5 ? { bin: Buffer.from(mark("binaryData")).toString("base64") } : undefined,
+        // StorageClass parameter values, PersistentVolume source options and attributes.
+        parameters: random() < 0.5 ? { [`p-${word()}`]: mark("parameters"), "csi.storage.k8s.io/provisioner-secret-name": `s-${word()}` } : undefined,
         spec: {
           containers: containers("c"),
           initContainers: containers("i"),
           ephemeralContainers: containers("e"),
           serviceAccountName: `sa-${word()}`,
+          mountOptions: random() < 0.5 ? [mark("mountOptions")] : undefined,
+          ...pick([
+            { csi: { driver: `d-${word()}`, volumeHandle: `v-${word()}`, volumeAttributes: { a: mark("csi.volumeAttributes") } } },
+            { flexVolume: { driver: `d-${word()}`, options: { password: mark("flexVolume.options") } } },
+            {},
+          ]),
         },
       };
       // Every marked value starts with the canary, so its base64 starts with this prefix.

@@ -7,7 +7,11 @@ import { PluginLoadError, builtinPluginDir, knownResources, loadPluginFile, load
 
 const brokenDir = fileURLToPath(new URL("../../fixtures/plugins/broken/", import.meta.url));
 const broken = (name: string): string => join(brokenDir, name);
-const builtinNames = ["configmap", "cronjob", "daemonset", "deployment", "job", "namespace", "node", "persistentvolumeclaim", "pod", "replicaset", "secret", "serviceaccount", "statefulset"];
+const builtinNames = [
+  "clusterrole", "clusterrolebinding", "configmap", "cronjob", "daemonset", "deployment", "ingress", "job", "namespace", "node",
+  "persistentvolume", "persistentvolumeclaim", "pod", "replicaset", "role", "rolebinding", "secret", "service", "serviceaccount",
+  "statefulset", "storageclass",
+];
 
 function errorFor(set: PluginSet, file: string): PluginLoadError {
   const matches = set.errors.filter((e) => e.file === file);
