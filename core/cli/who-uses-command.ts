@@ -32,10 +32,10 @@ export function lookups(plugins: PluginSet): Map<string, GraphLookup> {
 
 export const whoUsesCommand: CommandModule<object, WhoUsesArgs> = {
   command: "who-uses <type> <name>",
-  describe: "List the objects that use a Secret, ConfigMap, PVC, ServiceAccount or image, and how",
+  describe: "List the objects that point at an object (anything a plugin or its lookups name: secret, configmap, image, registry, role, …), and how",
   builder: (y) =>
     (y as Argv)
-      .positional("type", { type: "string", demandOption: true, describe: "secret, configmap, pvc, serviceaccount, image, or any resource plugin's name" })
+      .positional("type", { type: "string", demandOption: true, describe: "a resource plugin's name (secret, configmap, service, clusterrole, …) or a lookup a plugin declares (pvc, image, registry, user, group, …); an unknown one lists them all" })
       .positional("name", { type: "string", demandOption: true, describe: "the object's name (for image: a reference, e.g. nginx:1.27)" })
       .option("namespace", { alias: "n", type: "string", default: "default", describe: "namespace of the object (namespaced types)" })
       .option("cluster", { type: "string", describe: "cluster name from the config (default: the first)" })
