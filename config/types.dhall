@@ -139,6 +139,48 @@ let Log =
       -- level: "trace", "debug", "info", "warn", "error" or "fatal".
       { Type = { level : Text }, default = { level = "info" } }
 
+let RbacRule =
+      {- One extra RBAC rule for the agent's ServiceAccount, beside the `list` and
+         `watch` rules that `kube-observer rbac` derives from the actors. With
+         `namespace = None Text` it goes into the ClusterRole; with `Some "team-a"`
+         into a Role in that namespace. `nonResourceURLs` rules (e.g. "/metrics")
+         are cluster-wide and take no apiGroups or resources.
+      -}
+      { Type =
+          { apiGroups : List Text
+          , resources : List Text
+          , verbs : List Text
+          , resourceNames : List Text
+          , nonResourceURLs : List Text
+          , namespace : Optional Text
+          }
+      , default =
+        { apiGroups = [] : List Text
+        , resources = [] : List Text
+        , resourceNames = [] : List Text
+        , nonResourceURLs = [] : List Text
+        , namespace = None Text
+        }
+      }
+
+let Rbac =
+      {- What `kube-observer rbac` generates besides the derived rules: the
+         ServiceAccount the agent runs as, its namespace (the ClusterRole, Roles and
+         bindings are named after the ServiceAccount), and extra rules an operator
+         wants granted too. The agent itself does not read this record.
+      -}
+      { Type =
+          { serviceAccount : Text
+          , namespace : Text
+          , extraRules : List RbacRule.Type
+          }
+      , default =
+        { serviceAccount = "kube-observer"
+        , namespace = "kube-observer"
+        , extraRules = [] : List RbacRule.Type
+        }
+      }
+
 let Config =
       {- The whole configuration. `clusters` and `actors` have no default;
          relative paths (sqlitePath, wal.path, pluginDirs, kubeconfig) are
@@ -152,6 +194,7 @@ let Config =
           , pluginDirs : List Text
           , observer : Observer.Type
           , log : Log.Type
+          , rbac : Rbac.Type
           }
       , default =
         { sink = Sink.default
@@ -159,6 +202,7 @@ let Config =
         , pluginDirs = [] : List Text
         , observer = Observer.default
         , log = Log.default
+        , rbac = Rbac.default
         }
       }
 
@@ -203,6 +247,8 @@ in  { Cluster
     , Sink
     , Wal
     , Log
+    , RbacRule
+    , Rbac
     , Config
     , everyNamespace
     , inNamespace

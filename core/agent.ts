@@ -3,13 +3,15 @@
 import type { Config } from "./config/model.js";
 import type { Logger } from "./log/logger.js";
 import { ObserverPool } from "./observer/pool.js";
-import { loadPlugins, type PluginSet } from "./plugin/registry.js";
+import { loadErrorFor, loadPlugins, type PluginSet } from "./plugin/registry.js";
 import { ClusterSupervisor, type MessageSink, type OnceResult } from "./supervisor/cluster-supervisor.js";
 
 export interface AgentOptions {
   sink: MessageSink;
   log: Logger;
   once: boolean;
+  /** The plugins the config was validated against (loadAgentConfig); loaded otherwise. */
+  plugins?: PluginSet;
 }
 
 export class Agent {
@@ -25,7 +27,10 @@ export class Agent {
 
   /** Loads the plugins (before start, e.g. for the graph pipeline); start() reuses them. */
   async loadInitialPlugins(): Promise<PluginSet> {
-    this.plugins ??= await this.loadPlugins(this.config);
+    if (!this.plugins) {
+      this.plugins = this.options.plugins ?? (await loadPlugins(this.config.pluginDirs));
+      this.reportPlugins(this.plugins, this.config);
+    }
     return this.plugins;
   }
 
@@ -36,9 +41,16 @@ export class Agent {
     await Promise.all(this.config.clusters.map((cluster) => this.startCluster(cluster.name)));
   }
 
-  /** Applies a new, already validated config: only what changed is started or stopped. */
-  async reload(config: Config): Promise<void> {
-    const plugins = await this.loadPlugins(config);
+  /**
+   * Applies a new, already validated config: only what changed is started or stopped.
+   * The plugin directories are loaded again (or `plugins`, loaded by the caller with
+   * this set as `previous`, is used): a new or fixed plugin the actors name starts being
+   * observed, a changed one restarts its observers, and one that broke keeps running its
+   * last good version.
+   */
+  async reload(config: Config, plugins?: PluginSet): Promise<void> {
+    if (plugins) this.reportPlugins(plugins, config);
+    else plugins = await this.loadPlugins(config);
     this.config = config;
     this.plugins = plugins;
     this.onPluginsChanged(plugins);
@@ -57,12 +69,19 @@ export class Agent {
     }
   }
 
-  /** once mode: waits until every scope has been listed and delivered. */
+  /** once mode: waits until every scope has been listed and delivered. An actor whose
+   *  plugin did not load counts as a scope not delivered. */
   async finished(): Promise<OnceResult> {
     const results = await Promise.all([...this.supervisors.values()].map((s) => s.finished()));
+    const unloaded: OnceResult["failed"] = [];
+    for (const actor of this.config.actors) {
+      if (!this.plugins || this.plugins.plugins.has(actor.resource)) continue;
+      const error = loadErrorFor(this.plugins, actor.resource);
+      unloaded.push({ key: `${actor.cluster}/${actor.namespace === "*" ? "*" : actor.namespace}/${actor.resource}`, reason: error ? error.message : `no loaded plugin named "${actor.resource}"` });
+    }
     return {
       delivered: results.reduce((n, r) => n + r.delivered, 0),
-      failed: results.flatMap((r) => r.failed),
+      failed: [...results.flatMap((r) => r.failed), ...unloaded],
     };
   }
 
@@ -131,8 +150,37 @@ export class Agent {
   }
 
   private async loadPlugins(config: Config): Promise<PluginSet> {
-    const set = await loadPlugins(config.pluginDirs);
-    for (const error of set.errors) this.options.log.error({ file: error.file, reason: error.reason }, "plugin not loaded");
+    const set = await loadPlugins(config.pluginDirs, this.plugins ? { previous: this.plugins } : {});
+    this.reportPlugins(set, config);
     return set;
+  }
+
+  /** Every plugin that failed to load, with its file and reason; and every actor that is
+   *  not observed because of it. */
+  private reportPlugins(set: PluginSet, config: Config): void {
+    const log = this.options.log;
+    for (const error of set.errors) {
+      const kept = [...set.plugins.values()].find((p) => p.stale === error);
+      if (kept) {
+        log.error(
+          { file: error.file, reason: error.reason, plugin: kept.plugin.name, version: kept.version },
+          "plugin not reloaded: %s; its last good version keeps running until the file is fixed",
+          error.message,
+        );
+      } else {
+        log.error({ file: error.file, reason: error.reason, ...(error.pluginName ? { plugin: error.pluginName } : {}) }, "plugin not loaded: %s", error.message);
+      }
+    }
+    const reported = new Set<string>();
+    for (const actor of config.actors) {
+      if (set.plugins.has(actor.resource) || reported.has(actor.resource)) continue;
+      reported.add(actor.resource);
+      const error = loadErrorFor(set, actor.resource);
+      log.error(
+        { resource: actor.resource, cluster: actor.cluster, ...(error ? { file: error.file, reason: error.reason } : {}) },
+        `actors naming resource "%s" are not observed: ${error ? "its plugin failed to load" : "no loaded plugin provides it"}; fix the plugin and reload (SIGHUP)`,
+        actor.resource,
+      );
+    }
   }
 }

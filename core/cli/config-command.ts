@@ -28,10 +28,21 @@ export function createConfigCommand(overrides: Partial<ConfigCommandDeps> = {}):
     ...overrides,
   };
 
-  /** Prints each problem as `file:line:col: reason`. */
-  const fail = (file: string, error: unknown) => {
+  /** Prints each problem as `file:line:col: reason`; an unknown resource whose plugin
+   *  failed to load points at that plugin's error. */
+  const fail = (file: string, error: unknown, plugins?: KnownResourcesResult) => {
+    const explained = (message: string): string => {
+      const resource = /unknown resource "([^"]+)"/.exec(message)?.[1];
+      if (resource === undefined || !plugins) return message;
+      const why = plugins.explain?.(resource);
+      if (why) return `${message}; it is not loaded because ${why}`;
+      if (plugins.problems.length > 0) return `${message}; ${count(plugins.problems.length, "plugin file")} failed to load (warnings above): is it one of them?`;
+      return message;
+    };
     const lines =
-      error instanceof ConfigError ? configErrorList(error).map((e) => e.message) : [`${file}: ${error instanceof Error ? error.message : String(error)}`];
+      error instanceof ConfigError
+        ? configErrorList(error).map((e) => explained(e.message))
+        : [`${file}: ${error instanceof Error ? error.message : String(error)}`];
     for (const line of lines) deps.stderr(`${line}\n`);
     process.exitCode = 1;
   };
@@ -44,14 +55,15 @@ export function createConfigCommand(overrides: Partial<ConfigCommandDeps> = {}):
     describe: "Evaluate a configuration and report every problem with its file, line and column",
     builder: (yargs) => fileArgument(yargs).example("$0 config check config/example.dhall", "prints \"config/example.dhall: ok (1 cluster, 7 actors)\""),
     handler: async ({ file }) => {
+      let plugins: KnownResourcesResult | undefined;
       try {
         const { pluginDirs } = await loadConfigJson(file);
-        const { known, problems } = await deps.knownResources(pluginDirs);
-        for (const problem of problems) deps.stderr(`warning: ${problem}\n`);
-        const config = await loadConfig(file, known);
+        plugins = await deps.knownResources(pluginDirs);
+        for (const problem of plugins.problems) deps.stderr(`warning: ${problem}\n`);
+        const config = await loadConfig(file, plugins.known);
         deps.stdout(`${file}: ok (${count(config.clusters.length, "cluster")}, ${count(config.actors.length, "actor")})\n`);
       } catch (error) {
-        fail(file, error);
+        fail(file, error, plugins);
       }
     },
   };

@@ -4,7 +4,9 @@ import { readFileSync } from "node:fs";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { configCommand } from "./config-command.js";
+import { doctorCommand } from "./doctor-command.js";
 import { graphCommand } from "./graph-command.js";
+import { rbacCommand } from "./rbac-command.js";
 import { runCommand } from "./run-command.js";
 import { walCommand } from "./wal-command.js";
 import { whoUsesCommand } from "./who-uses-command.js";
@@ -27,7 +29,9 @@ await yargs(hideBin(process.argv))
   .command(graphCommand)
   .command(whoUsesCommand)
   .command(walCommand)
-  .demandCommand(1, "Name a command: run, config, graph, who-uses or wal.")
+  .command(rbacCommand)
+  .command(doctorCommand)
+  .demandCommand(1, "Name a command: run, config, graph, who-uses, wal, rbac or doctor.")
   .recommendCommands()
   .strict()
   .version(pkg.version)

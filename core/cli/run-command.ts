@@ -5,8 +5,10 @@ import { loadAgentConfig } from "../agent-config.js";
 import { ConfigError } from "../config/model.js";
 import { configErrorList } from "../config/validate.js";
 import { createLogger, type Logger } from "../log/logger.js";
+import { addHealthRoutes, OpsServer, parseListen } from "../ops/http-server.js";
 import { DeferredSink, JsonlSink, NullSink } from "../output/jsonl.js";
 import { GraphPipeline } from "../pipeline.js";
+import { pluginSetFingerprint } from "../plugin/registry.js";
 import type { MessageSink } from "../supervisor/cluster-supervisor.js";
 import { ConfigWatcher } from "./config-watcher.js";
 import { ProgressLine } from "./progress.js";
@@ -19,6 +21,7 @@ interface RunArgs {
   "grace-seconds": number;
   threads?: number;
   "log-level"?: string;
+  listen?: string;
 }
 
 function reportConfigError(log: Logger, error: unknown, message: string): void {
@@ -45,10 +48,19 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option("grace-seconds", { type: "number", default: 25, describe: "On SIGTERM/SIGINT, how long to keep delivering the WAL to the sink before exiting (the rest is kept for the next start)" })
       .option("threads", { type: "number", describe: "Observer worker threads (overrides the config; 0 = from the number of cores)" })
       .option("log-level", { type: "string", choices: ["trace", "debug", "info", "warn", "error", "fatal"], describe: "Log level (overrides the config and KUBE_OBSERVER_LOG_LEVEL)" })
+      .option("listen", {
+        type: "string",
+        describe: "Serve /healthz (200 while running) and /readyz (200 once the initial sync is complete and the sink answers) on HOST:PORT, e.g. 0.0.0.0:8080",
+      })
+      .check((a) => {
+        if (a.listen !== undefined) parseListen(a.listen);
+        return true;
+      })
       .example("KUBECONFIG=.dev-env/kubeconfig $0 run --config config/example.dhall --once", "list everything once into the embedded SQLite graph, then exit")
       .example("$0 run --config config/example.dhall --once --output jsonl", "print every object as KubeMessages instead")
       .example("NEO4J_URI=bolt://localhost:7687 NEO4J_PASSWORD=... $0 run --config config/example.dhall --sink neo4j", "stream into Neo4j")
       .example("$0 run --config /etc/kube-observer/config.dhall", "run until SIGINT/SIGTERM; SIGHUP or editing the file reloads the config")
+      .example("$0 run --config /etc/kube-observer/kube-observer.dhall --listen 0.0.0.0:8080", "with liveness (/healthz) and readiness (/readyz) probes, as deploy/ runs it")
       .epilogue(
         "Logs go to stderr (JSON unless stderr is a terminal; KUBE_OBSERVER_LOG_FORMAT=json|pretty). Secret values, literal env values and the last-applied annotation never leave the observers.",
       ),
@@ -68,12 +80,31 @@ export const runCommand: CommandModule<object, RunArgs> = {
     let pipeline: GraphPipeline | undefined;
     const output: MessageSink & { delivered: number } =
       args.output === "jsonl" ? new JsonlSink(process.stdout) : args.output === "none" ? new NullSink() : new DeferredSink();
-    const agent = new Agent(config, { sink: output, log, once: args.once });
+    const agent = new Agent(config, { sink: output, log, once: args.once, plugins: loaded.plugins });
+
+    // Up before the sink and the initial sync, so that liveness holds while they take long.
+    let synced = false;
+    let ops: OpsServer | undefined;
+    if (args.listen !== undefined) {
+      ops = addHealthRoutes(new OpsServer(log), {
+        synced: () => synced,
+        sinkPing: output instanceof DeferredSink ? async () => (pipeline ? pipeline.sink.ping() : false) : undefined,
+      });
+      try {
+        await ops.listen(parseListen(args.listen));
+      } catch (error) {
+        log.error({ listen: args.listen, err: (error as Error).message }, "HTTP endpoint could not listen");
+        process.exitCode = 1;
+        return;
+      }
+    }
+
     if (output instanceof DeferredSink) {
       try {
         pipeline = await GraphPipeline.open(config, (await agent.loadInitialPlugins()).plugins, log, args.sink ? { kind: args.sink } : {});
       } catch (error) {
         log.error({ err: (error as Error).message }, "graph sink could not be opened");
+        await ops?.close();
         process.exitCode = 1;
         return;
       }
@@ -94,6 +125,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         await pipeline.dispatcher.idle();
         await pipeline.close(args["grace-seconds"] * 1000);
       }
+      await ops?.close();
       for (const f of result.failed) log.error({ observer: f.key, reason: f.reason }, "scope not delivered");
       log.info({ scopes: result.delivered, failed: result.failed.length, messages: output.delivered, seconds: (Date.now() - started) / 1000 }, "once: done");
       process.exitCode = result.failed.length ? 1 : 0;
@@ -101,25 +133,31 @@ export const runCommand: CommandModule<object, RunArgs> = {
     }
 
     void agent.initialSync().then((p) => {
+      synced = p !== undefined;
       progress?.done();
       if (p) log.info({ scopes: p.scopes, objects: p.objects, seconds: (Date.now() - started) / 1000 }, "initial sync complete");
     });
 
     let current = JSON.stringify(config);
+    let currentPlugins = pluginSetFingerprint(loaded.plugins);
     let reloading = Promise.resolve();
     const watcher = new ConfigWatcher(args.config, log, (why) => {
       reloading = reloading.then(async () => {
         try {
-          const next = await loadAgentConfig(args.config);
+          // The plugin directories are loaded again too: a new, fixed, changed or broken
+          // plugin is applied even when the config itself is unchanged (SIGHUP).
+          const next = await loadAgentConfig(args.config, agent.pluginSet);
           if (args.threads !== undefined) next.config.observer.threads = args.threads;
           const text = JSON.stringify(next.config);
-          if (text === current) {
-            log.debug({ why }, "config unchanged");
+          const plugins = pluginSetFingerprint(next.plugins);
+          if (text === current && plugins === currentPlugins) {
+            log.debug({ why }, "config and plugins unchanged");
             return;
           }
+          log.info({ why }, text === current ? "plugins changed: applying" : "config changed: applying");
           current = text;
-          log.info({ why }, "config changed: applying");
-          await agent.reload(next.config);
+          currentPlugins = plugins;
+          await agent.reload(next.config, next.plugins);
         } catch (error) {
           reportConfigError(log, error, "config reload rejected; keeping the last good config");
         }
@@ -144,6 +182,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     await reloading;
     await agent.stop();
     await pipeline?.close(args["grace-seconds"] * 1000);
+    await ops?.close();
     log.info({ messages: output.delivered }, "stopped");
     log.flush();
     // Everything is delivered; a handle some library left open must not keep a pod in

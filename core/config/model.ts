@@ -80,6 +80,26 @@ export interface LogConfig {
   level: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
 }
 
+/** An extra RBAC rule for the agent's ServiceAccount (`kube-observer rbac`). */
+export interface RbacRuleConfig {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames: string[];
+  nonResourceURLs: string[];
+  /** null: a ClusterRole rule; a namespace: a rule of a Role in that namespace. */
+  namespace: string | null;
+}
+
+/** What `kube-observer rbac` and `doctor` need beyond the actors; the agent ignores it. */
+export interface RbacConfig {
+  /** The ServiceAccount the agent runs as; the roles and bindings are named after it. */
+  serviceAccount: string;
+  /** The ServiceAccount's namespace. */
+  namespace: string;
+  extraRules: RbacRuleConfig[];
+}
+
 export interface Config {
   clusters: ClusterConfig[];
   actors: ActorConfig[];
@@ -89,6 +109,7 @@ export interface Config {
   pluginDirs: string[];
   observer: ObserverConfig;
   log: LogConfig;
+  rbac: RbacConfig;
 }
 
 /** What config validation needs to know about the loaded resource plugins. */

@@ -1,8 +1,9 @@
 // The shape and ranges of the JSON that dhall-to-json produces, checked with zod. The
 // output type is asserted equal to Config (model.ts), so a change on either side that
-// is not made on the other fails typechecking. Defaults live in config/types.dhall only:
-// here every field is required, and unknown fields (typos in a hand-written record)
-// are rejected.
+// is not made on the other fails typechecking. Defaults live in config/types.dhall (the
+// one exception: `rbac`, added later, also defaults here so that hand-written records
+// from before still load): every other field is required, and unknown fields (typos in
+// a hand-written record) are rejected.
 import { z } from "zod";
 import { ConfigError, type Config, type ConfigLocation } from "./model.js";
 
@@ -81,6 +82,49 @@ const sink = z
     }
   });
 
+// A DNS-1123 label (namespaces) or subdomain (ServiceAccounts).
+const dnsLabel = () =>
+  nonEmptyText().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: "expected a DNS label (lowercase letters, digits and \"-\")" }).max(63, { error: "at most 63 characters" });
+const dnsSubdomain = () =>
+  nonEmptyText()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, { error: "expected a DNS subdomain (lowercase letters, digits, \"-\" and \".\")" })
+    .max(253, { error: "at most 253 characters" });
+
+const rbacRule = z
+  .strictObject({
+    apiGroups: z.array(z.string({ error: "expected text" }), { error: "expected a list of API groups (\"\" is the core group)" }),
+    resources: z.array(nonEmptyText(), { error: "expected a list of resources" }),
+    verbs: z.array(nonEmptyText(), { error: "expected a list of verbs" }).min(1, { error: "needs at least one verb" }),
+    resourceNames: z.array(nonEmptyText(), { error: "expected a list of names" }),
+    nonResourceURLs: z.array(nonEmptyText(), { error: "expected a list of URL paths" }),
+    namespace: dnsLabel().nullable(),
+  })
+  .superRefine((r, ctx) => {
+    const resourceRule = r.apiGroups.length > 0 || r.resources.length > 0 || r.resourceNames.length > 0;
+    if (r.nonResourceURLs.length > 0) {
+      if (resourceRule) ctx.addIssue({ code: "custom", path: ["nonResourceURLs"], message: "a rule has either nonResourceURLs or apiGroups and resources, not both" });
+      if (r.namespace !== null) ctx.addIssue({ code: "custom", path: ["namespace"], message: "nonResourceURLs are cluster-wide: namespace must be None Text" });
+      for (const url of r.nonResourceURLs) {
+        if (!url.startsWith("/")) ctx.addIssue({ code: "custom", path: ["nonResourceURLs"], message: `"${url}" is not a URL path (it starts with "/")` });
+      }
+    } else {
+      if (r.apiGroups.length === 0) ctx.addIssue({ code: "custom", path: ["apiGroups"], message: 'needs at least one API group ("" is the core group), or nonResourceURLs' });
+      if (r.resources.length === 0) ctx.addIssue({ code: "custom", path: ["resources"], message: "needs at least one resource, or nonResourceURLs" });
+    }
+  });
+
+// Configurations written before `rbac` existed have no such field: it defaults here,
+// the one default outside types.dhall.
+const rbacDefaults = { serviceAccount: "kube-observer", namespace: "kube-observer", extraRules: [] };
+
+const rbac = z
+  .strictObject({
+    serviceAccount: dnsSubdomain(),
+    namespace: dnsLabel(),
+    extraRules: z.array(rbacRule, { error: "expected a list of rules" }),
+  })
+  .default(() => ({ ...rbacDefaults, extraRules: [] }));
+
 export const configSchema = z.strictObject({
   clusters: z.array(cluster, { error: "expected a list of clusters" }),
   actors: z.array(actor, { error: "expected a list of actors" }),
@@ -89,6 +133,7 @@ export const configSchema = z.strictObject({
   pluginDirs: z.array(nonEmptyText(), { error: "expected a list of directories" }),
   observer,
   log: z.strictObject({ level: oneOf(["trace", "debug", "info", "warn", "error", "fatal"]) }),
+  rbac,
 });
 
 // Drift between the schema and model.ts fails here, in both directions.

@@ -114,7 +114,7 @@ export class Dispatcher {
         if (op) ops.push(op);
         applied.push(record.seq);
       } catch (error) {
-        this.park(record, plugin.plugin.name, error instanceof Error ? error.message : String(error));
+        this.park(record, plugin.plugin.name, error instanceof Error ? error.message : String(error), plugin.file);
       }
     }
     for (;;) {
@@ -148,10 +148,10 @@ export class Dispatcher {
     this.onProgress();
   }
 
-  private park(record: WalRecord, plugin: string, error: string): void {
+  private park(record: WalRecord, plugin: string, error: string, file?: string): void {
     this.wal.park(record, plugin, error);
     this.stats.parked += 1;
     const m = record.message;
-    this.log.warn({ seq: record.seq, plugin, resource: m.resource, namespace: m.objectNamespace ?? undefined, name: m.name ?? undefined, action: m.action, err: error }, "message parked");
+    this.log.warn({ seq: record.seq, plugin, file, resource: m.resource, namespace: m.objectNamespace ?? undefined, name: m.name ?? undefined, action: m.action, err: error }, "message parked");
   }
 }

@@ -15,6 +15,9 @@ export type ApiErrorKind =
   | "too-large-rv"
   | "forbidden"
   | "unauthorized"
+  /** 404 on a LIST or WATCH: the apiserver does not serve the resource (a CRD that is
+   *  not installed, a group or version it does not have, a wrong plural). */
+  | "not-found"
   | "throttled"
   | "server"
   | "network"
@@ -46,6 +49,7 @@ export function classifyStatus(httpStatus: number, status: KubeStatus | undefine
   }
   if (code === 403) return new ApiError("forbidden", message, code, retryAfter);
   if (code === 401) return new ApiError("unauthorized", message, code, retryAfter);
+  if (code === 404) return new ApiError("not-found", message, code, retryAfter);
   if (code === 429) return new ApiError("throttled", message, code, retryAfter);
   if (code >= 500) return new ApiError("server", message, code, retryAfter);
   return new ApiError("other", message, code, retryAfter);

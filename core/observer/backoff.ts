@@ -26,6 +26,16 @@ export class Backoff {
     return Math.round(Math.max(jittered, floor));
   }
 
+  /** The delay before the next attempt after a failure no quick retry fixes (a resource
+   *  the server does not serve): the maximum delay, jittered; counts as a failure. */
+  nextSlow(retryAfterSeconds?: number): number {
+    this.lastFailureAt = this.now();
+    this.attempt += 1;
+    const jittered = this.config.maxMs * (1 - this.config.jitter + 2 * this.config.jitter * this.random());
+    const floor = retryAfterSeconds !== undefined && retryAfterSeconds > 0 ? retryAfterSeconds * 1000 : 0;
+    return Math.round(Math.max(jittered, floor));
+  }
+
   /** Called after a success that proves health (e.g. a completed list). */
   reset(): void {
     this.attempt = 0;

@@ -11,7 +11,7 @@ import type { ResourcePlugin } from "../plugin/types.js";
 import { Backoff } from "./backoff.js";
 import { Watcher, type WatcherEvent } from "./watcher.js";
 
-export type ObserverPhase = "starting" | "listing" | "watching" | "backing-off" | "forbidden" | "stopped" | "failed";
+export type ObserverPhase = "starting" | "listing" | "watching" | "backing-off" | "forbidden" | "not-served" | "stopped" | "failed";
 
 export interface ObserverStatus {
   phase: ObserverPhase;
@@ -116,8 +116,9 @@ export class Observer {
           else this.handle(event);
         }
         if (failure) {
-          if (this.options.once && (failure.error.kind === "forbidden" || failure.error.kind === "unauthorized")) {
-            this.setStatus({ phase: "failed", reason: failure.error.message, errorKind: failure.error.kind });
+          const notServed = failure.error.kind === "not-found";
+          if (this.options.once && (notServed || failure.error.kind === "forbidden" || failure.error.kind === "unauthorized")) {
+            this.setStatus({ phase: "failed", reason: notServed ? this.notServedReason(failure.error) : failure.error.message, errorKind: failure.error.kind });
             await this.drain();
             return this.lastStatus;
           }
@@ -241,12 +242,38 @@ export class Observer {
   }
 
   private reduce(object: KubeObject): { object: unknown; error?: string } {
+    let reduced: unknown;
     try {
-      return { object: this.plugin.reduce(scrubObject(object)) };
+      reduced = this.plugin.reduce(scrubObject(object));
     } catch (error) {
       // The message still flows (downstream parks it); the object's content does not.
       return { object: null, error: `plugin "${this.plugin.name}" reduce threw: ${error instanceof Error ? error.message : String(error)}` };
     }
+    // The reduction travels to the main thread and into the WAL as JSON: make it JSON
+    // here, so that a value that cannot be (a BigInt, a cycle) is this object's error
+    // rather than a batch that can never be delivered, and what the graph function sees
+    // live is what it sees after a replay (no Dates, Maps or functions).
+    try {
+      const text = JSON.stringify(reduced);
+      if (text === undefined) return { object: null, error: `plugin "${this.plugin.name}" reduce returned ${typeof reduced}, not a JSON value` };
+      return { object: JSON.parse(text) as unknown };
+    } catch (error) {
+      return { object: null, error: `plugin "${this.plugin.name}" reduce returned a value that is not JSON: ${error instanceof Error ? error.message : String(error)}` };
+    }
+  }
+
+  /** `group/version/plural`, as the apiserver serves it ("v1/pods" for the core group). */
+  private apiPath(): string {
+    const r = this.plugin.resource;
+    return `${r.group ? `${r.group}/` : ""}${r.version}/${r.plural}`;
+  }
+
+  /** What to tell the operator when LIST or WATCH says 404. */
+  private notServedReason(error: ApiError): string {
+    const hint = this.plugin.resource.group
+      ? "is the CRD installed (and serving that version)?"
+      : "check the plugin's resource.version and resource.plural";
+    return `the apiserver does not serve ${this.apiPath()} (plugin "${this.plugin.name}", kind ${this.plugin.resource.kind}); ${hint} [${error.message.trim()}]`;
   }
 
   private appliedMessage(object: KubeObject, resourceVersion: string): KubeMessage {
@@ -309,11 +336,14 @@ export class Observer {
   private async backOff(error: ApiError): Promise<void> {
     // What was read so far is delivered before waiting.
     this.flush();
-    const delay = this.backoff.next(error.retryAfterSeconds);
     const forbidden = error.kind === "forbidden" || error.kind === "unauthorized";
+    const notServed = error.kind === "not-found";
+    // Not served: nothing a quick retry fixes; try again slowly (the backoff's maximum),
+    // so a CRD installed later is picked up without a restart.
+    const delay = notServed ? this.backoff.nextSlow(error.retryAfterSeconds) : this.backoff.next(error.retryAfterSeconds);
     this.setStatus({
-      phase: forbidden ? "forbidden" : "backing-off",
-      reason: error.message,
+      phase: forbidden ? "forbidden" : notServed ? "not-served" : "backing-off",
+      reason: notServed ? this.notServedReason(error) : error.message,
       errorKind: error.kind,
       retryInMs: delay,
       failures: this.backoff.failures,

@@ -11,6 +11,13 @@ export interface ObserverTaskSpec {
   namespace: string | null;
   pluginName: string;
   pluginFile: string;
+  /** The version (content hash) the main thread loaded: the worker imports exactly it. */
+  pluginVersion: string;
+  /** Built-in plugins are imported without a version query. */
+  pluginBuiltin: boolean;
+  /** Third-party plugins: that version's source, imported as a data: URL when the file
+   *  has changed on disk since (the last good version of a plugin broken by an edit). */
+  pluginSource?: string;
   config: ObserverConfig;
   once: boolean;
 }

@@ -94,7 +94,8 @@ export class Watcher {
     } catch (error) {
       const apiError = asApiError(error);
       // An expired continue token (410) means the partial list is useless: start over.
-      const relist = apiError.kind === "expired" || apiError.kind === "too-large-rv";
+      // A resource no longer served (not-found) starts over too once it is back.
+      const relist = apiError.kind === "expired" || apiError.kind === "too-large-rv" || apiError.kind === "not-found";
       if (relist) this.state = { kind: "empty" };
       // A failed first page leaves nothing started; a failed later page keeps its token.
       return [...events.filter((e) => e.type !== "init"), { type: "error", error: apiError, relist }];
@@ -157,7 +158,9 @@ export class Watcher {
   }
 
   private watchFailed(error: ApiError, resourceVersion: string): WatcherEvent {
-    const relist = error.kind === "expired" || error.kind === "too-large-rv";
+    // A resource that stopped being served (its CRD deleted) starts over with a list
+    // when it is served again: its resourceVersions may mean nothing to the new one.
+    const relist = error.kind === "expired" || error.kind === "too-large-rv" || error.kind === "not-found";
     this.state = relist ? { kind: "empty" } : { kind: "watch-pending", resourceVersion };
     return { type: "error", error, relist };
   }

@@ -4,7 +4,7 @@
 import type { MessagePort } from "node:worker_threads";
 import { KubeHttpClient } from "../kube/client.js";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
-import { loadPluginFile } from "../plugin/registry.js";
+import { loadPluginFile, loadPluginSource, PluginLoadError, pluginVersion, sourceVersion } from "../plugin/registry.js";
 import type { ResourcePlugin } from "../plugin/types.js";
 import { Observer, type ObserverStatus } from "./observer.js";
 import type { FromWorker, ObserverTaskSpec, ToWorker } from "./protocol.js";
@@ -26,14 +26,44 @@ function clientFor(spec: ObserverTaskSpec): KubeHttpClient {
   return client;
 }
 
-function pluginFor(file: string): Promise<ResourcePlugin> {
-  let plugin = plugins.get(file);
+/** The plugin at the version the main thread loaded (keyed by file and version: a
+ *  reloaded, changed file is a new module; observers of the old one keep theirs). */
+function pluginFor(spec: ObserverTaskSpec): Promise<ResourcePlugin> {
+  const key = `${spec.pluginFile}\0${spec.pluginVersion}`;
+  let plugin = plugins.get(key);
   if (!plugin) {
-    plugin = loadPluginFile(file);
-    plugins.set(file, plugin);
-    plugin.catch(() => plugins.delete(file));
+    plugin = importVersion(spec);
+    plugins.set(key, plugin);
+    plugin.catch(() => plugins.delete(key));
   }
   return plugin;
+}
+
+async function importVersion(spec: ObserverTaskSpec): Promise<ResourcePlugin> {
+  if (!spec.pluginBuiltin) {
+    // Node imports whatever the file holds now under the version's URL. If it changed
+    // since the main thread loaded it (an edit not reloaded yet, or a broken edit whose
+    // last good version the agent keeps), import the loaded version's source instead.
+    let now: string | undefined;
+    try {
+      now = pluginVersion(spec.pluginFile);
+    } catch {
+      now = undefined; // deleted or unreadable: the source below still works
+    }
+    if (now !== spec.pluginVersion) {
+      if (spec.pluginSource === undefined || sourceVersion(spec.pluginSource) !== spec.pluginVersion) {
+        throw new PluginLoadError(spec.pluginFile, `changed on disk since the agent loaded it (version ${spec.pluginVersion}, now ${now ?? "unreadable"}); reload (SIGHUP) to use the new version`);
+      }
+      return loadPluginSource(spec.pluginFile, spec.pluginSource).catch((error: unknown) => {
+        const reason = error instanceof PluginLoadError ? error.reason : String(error);
+        throw new PluginLoadError(
+          spec.pluginFile,
+          `changed on disk since the agent loaded it, and its loaded version cannot be imported from memory (${reason}); plugins that import other files need the file itself: fix it and reload (SIGHUP)`,
+        );
+      });
+    }
+  }
+  return loadPluginFile(spec.pluginFile, { version: spec.pluginVersion, builtin: spec.pluginBuiltin });
 }
 
 export default async function runObserverTask({ port, spec }: { port: MessagePort; spec: ObserverTaskSpec }): Promise<ObserverStatus> {
@@ -55,7 +85,11 @@ export default async function runObserverTask({ port, spec }: { port: MessagePor
   });
 
   try {
-    const plugin = await pluginFor(spec.pluginFile);
+    const plugin = await pluginFor(spec);
+    if (plugin.name !== spec.pluginName) {
+      // Edited between the check and the import: never observe under another name.
+      throw new PluginLoadError(spec.pluginFile, `now declares "${plugin.name}", not "${spec.pluginName}"; reload (SIGHUP) to use the new version`);
+    }
     const client = clientFor(spec).forResource(plugin.resource, spec.namespace);
     observer = new Observer(
       { cluster: spec.cluster.name, namespace: spec.namespace },

@@ -38,6 +38,11 @@ interface Running {
   markStopped: () => void;
 }
 
+/** `group/version/plural` ("v1/pods" for the core group). */
+function apiPath(resource: LoadedPlugin["plugin"]["resource"]): string {
+  return `${resource.group ? `${resource.group}/` : ""}${resource.version}/${resource.plural}`;
+}
+
 export interface OnceResult {
   delivered: number;
   failed: Array<{ key: string; reason: string }>;
@@ -131,7 +136,7 @@ export class ClusterSupervisor {
 
   /** Observers per phase, for logs and (later) metrics. */
   phaseCounts(): Record<ObserverPhase, number> {
-    const counts: Record<ObserverPhase, number> = { starting: 0, listing: 0, watching: 0, "backing-off": 0, forbidden: 0, stopped: 0, failed: 0 };
+    const counts: Record<ObserverPhase, number> = { starting: 0, listing: 0, watching: 0, "backing-off": 0, forbidden: 0, "not-served": 0, stopped: 0, failed: 0 };
     for (const r of this.running.values()) counts[r.status?.phase ?? "starting"] += 1;
     return counts;
   }
@@ -245,7 +250,9 @@ export class ClusterSupervisor {
     let stopped = 0;
     for (const [key, running] of this.running) {
       const want = desired.get(key);
-      if (want && want.plugin.file === running.desired.plugin.file) continue;
+      // Same plugin file at the same version: keep it. A reloaded, changed plugin file
+      // (or another file now providing the name) restarts its observers, which relist.
+      if (want && want.plugin.file === running.desired.plugin.file && want.plugin.version === running.desired.plugin.version) continue;
       if (running.stopping) continue;
       const ns = running.desired.namespace;
       const scopeGone = ns !== null && this.deletedNamespaces.has(ns) && !want;
@@ -294,6 +301,9 @@ export class ClusterSupervisor {
         namespace: desired.namespace,
         pluginName: desired.plugin.plugin.name,
         pluginFile: desired.plugin.file,
+        pluginVersion: desired.plugin.version,
+        pluginBuiltin: desired.plugin.builtin,
+        ...(desired.plugin.source === undefined ? {} : { pluginSource: desired.plugin.source }),
         config: this.config.observer,
         once: this.ctx.once,
       },
@@ -322,7 +332,16 @@ export class ClusterSupervisor {
       failures: status.failures,
       objects: status.objects,
     };
+    if (previous === "not-served" && (status.phase === "listing" || status.phase === "watching")) {
+      this.log.info({ ...fields, file: plugin.file }, "resource is served now: observing it");
+    }
     switch (status.phase) {
+      case "not-served":
+        // Reported once per observer (with the plugin's file and the API path); the slow
+        // retries that follow are at debug.
+        if (previous === status.phase) this.log.debug(fields, "observer still not-served");
+        else this.log.warn({ ...fields, file: plugin.file, api: apiPath(plugin.plugin.resource) }, "resource not served by the apiserver: %s", status.reason);
+        break;
       case "forbidden":
       case "backing-off":
         // Warn when it starts; each further retry at debug, so a long outage does not

@@ -31,7 +31,7 @@ afterEach(() => {
 describe("config check", () => {
   it("accepts the example", async () => {
     const file = repoFile("config/example.dhall");
-    expect(await run(["config", "check", file])).toStrictEqual({ stdout: `${file}: ok (1 cluster, 13 actors)\n`, stderr: "", exitCode: 0 });
+    expect(await run(["config", "check", file])).toStrictEqual({ stdout: `${file}: ok (1 cluster, 21 actors)\n`, stderr: "", exitCode: 0 });
   });
 
   it("prints every problem as file:line:col: reason and exits 1", async () => {

@@ -21,8 +21,10 @@ export const knownResources: KnownResources = new Map([
   ["serviceaccount", { namespaced: true }],
   ["persistentvolumeclaim", { namespaced: true }],
   ...["deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob"].map((r) => [r, { namespaced: true }] as const),
+  ...["service", "ingress", "role", "rolebinding"].map((r): [string, { namespaced: boolean }] => [r, { namespaced: true }]),
   ["node", { namespaced: false }],
   ["namespace", { namespaced: false }],
+  ...["persistentvolume", "storageclass", "clusterrole", "clusterrolebinding"].map((r): [string, { namespaced: boolean }] => [r, { namespaced: false }]),
 ]);
 
 /** The messages (`file:line:col: reason`) of the ConfigError a promise rejects with. */

@@ -21,6 +21,7 @@ const defaults = {
     batchMaxDelayMs: 50,
   },
   log: { level: "info" },
+  rbac: { serviceAccount: "kube-observer", namespace: "kube-observer", extraRules: [] },
 } satisfies Omit<Config, "clusters" | "actors">;
 
 const everywhere = (resource: string) => ({ cluster: "local", namespace: "*", role: "observer" as const, resource, exclude: [] });
@@ -32,7 +33,8 @@ describe("loadConfig", () => {
       actors: [
         "pod", "configmap", "secret", "serviceaccount", "persistentvolumeclaim",
         "deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob",
-        "node", "namespace",
+        "service", "ingress", "role", "rolebinding",
+        "node", "namespace", "persistentvolume", "storageclass", "clusterrole", "clusterrolebinding",
       ].map(everywhere),
       ...defaults,
     };
@@ -97,7 +99,9 @@ describe("loadConfig", () => {
 describe("loadConfig: semantic errors, all of them, located in the source", () => {
   it("unknown resources, with the known names and a suggestion", async () => {
     const f = fixture("unknown-resource.dhall");
-    const known = "configmap, cronjob, daemonset, deployment, job, namespace, node, persistentvolumeclaim, pod, replicaset, secret, serviceaccount, statefulset";
+    const known =
+      "clusterrole, clusterrolebinding, configmap, cronjob, daemonset, deployment, ingress, job, namespace, node, persistentvolume, " +
+      "persistentvolumeclaim, pod, replicaset, role, rolebinding, secret, service, serviceaccount, statefulset, storageclass";
     expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
       `${f}:7:36: actors[1].resource: unknown resource "pods" (did you mean "pod"?); the known resources are: ${known}`,
       `${f}:8:36: actors[2].resource: unknown resource "deploymnet" (did you mean "deployment"?); the known resources are: ${known}`,
@@ -172,7 +176,7 @@ describe("loadConfig: shape and range errors name the JSON path", () => {
 describe("loadConfigJson", () => {
   it("returns the configuration with defaults, in model key order, without plugin checks", async () => {
     const config = await loadConfigJson(fixture("unknown-resource.dhall"));
-    expect(Object.keys(config)).toStrictEqual(["clusters", "actors", "sink", "wal", "pluginDirs", "observer", "log"]);
+    expect(Object.keys(config)).toStrictEqual(["clusters", "actors", "sink", "wal", "pluginDirs", "observer", "log", "rbac"]);
     expect(config.actors.map((a) => a.resource)).toStrictEqual(["pod", "pods", "deploymnet"]);
   });
 });

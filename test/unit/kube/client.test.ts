@@ -171,7 +171,7 @@ describe("KubeHttpClient.list", () => {
     [403, "Forbidden", 'pods is forbidden: User "system:serviceaccount:x:y" cannot list resource "pods"', "forbidden"],
     [401, "Unauthorized", "Unauthorized", "unauthorized"],
     [500, "InternalError", "etcdserver: request timed out", "server"],
-    [404, "NotFound", "the server could not find the requested resource", "other"],
+    [404, "NotFound", "the server could not find the requested resource", "not-found"],
   ] as const)("HTTP %i %s with a Status body becomes the matching ApiError kind", async (code, reason, message, kind) => {
     const srv = await serve((_req, res) => json(res, code, status(code, reason, message)));
     const e = await rejection(makeClient(srv.base).list("/api/v1/pods", { limit: 1, continueToken: "t" }));

@@ -55,7 +55,7 @@ describe("classifyStatus", () => {
     [500, "server"],
     [502, "server"],
     [503, "server"],
-    [404, "other"],
+    [404, "not-found"],
     [400, "other"],
     [422, "other"],
   ] as const)("HTTP %i is %s", (code, kind) => {
