@@ -184,7 +184,9 @@ let Rbac =
 let Config =
       {- The whole configuration. `clusters` and `actors` have no default;
          relative paths (sqlitePath, wal.path, pluginDirs, kubeconfig) are
-         resolved against the agent's working directory.
+         resolved against the agent's working directory. `listen = Some
+         "0.0.0.0:8080"` serves /healthz, /readyz and /metrics there (what
+         `run --listen` does; the flag wins).
       -}
       { Type =
           { clusters : List Cluster.Type
@@ -195,6 +197,7 @@ let Config =
           , observer : Observer.Type
           , log : Log.Type
           , rbac : Rbac.Type
+          , listen : Optional Text
           }
       , default =
         { sink = Sink.default
@@ -203,6 +206,7 @@ let Config =
         , observer = Observer.default
         , log = Log.default
         , rbac = Rbac.default
+        , listen = None Text
         }
       }
 

@@ -4,7 +4,8 @@ import type { Config } from "./config/model.js";
 import type { Logger } from "./log/logger.js";
 import { ObserverPool } from "./observer/pool.js";
 import { loadErrorFor, loadPlugins, type PluginSet } from "./plugin/registry.js";
-import { ClusterSupervisor, type MessageSink, type OnceResult } from "./supervisor/cluster-supervisor.js";
+import { ClusterSupervisor, type MessageSink, type OnceResult, type SupervisorContext } from "./supervisor/cluster-supervisor.js";
+import type { ObserverPhase } from "./observer/observer.js";
 
 export interface AgentOptions {
   sink: MessageSink;
@@ -12,6 +13,8 @@ export interface AgentOptions {
   once: boolean;
   /** The plugins the config was validated against (loadAgentConfig); loaded otherwise. */
   plugins?: PluginSet;
+  /** Every status an observer reports (metrics). */
+  onObserverStatus?: SupervisorContext["onObserverStatus"];
 }
 
 export class Agent {
@@ -85,6 +88,15 @@ export class Agent {
     };
   }
 
+  /** Observers per phase over every cluster. */
+  phaseCounts(): Partial<Record<ObserverPhase, number>> {
+    const total: Partial<Record<ObserverPhase, number>> = {};
+    for (const s of this.supervisors.values()) {
+      for (const [phase, n] of Object.entries(s.phaseCounts()) as Array<[ObserverPhase, number]>) total[phase] = (total[phase] ?? 0) + n;
+    }
+    return total;
+  }
+
   /** Progress of the initial sync over every cluster. */
   syncProgress(): { scopes: number; synced: number; objects: number } {
     const total = { scopes: 0, synced: 0, objects: 0 };
@@ -139,6 +151,7 @@ export class Agent {
       sink: this.options.sink,
       log: this.options.log,
       once: this.options.once,
+      onObserverStatus: this.options.onObserverStatus,
     });
     this.supervisors.set(name, supervisor);
     try {

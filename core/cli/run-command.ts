@@ -6,6 +6,7 @@ import { ConfigError } from "../config/model.js";
 import { configErrorList } from "../config/validate.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { addHealthRoutes, OpsServer, parseListen } from "../ops/http-server.js";
+import { AgentMetrics } from "../ops/metrics.js";
 import { DeferredSink, JsonlSink, NullSink } from "../output/jsonl.js";
 import { GraphPipeline } from "../pipeline.js";
 import { pluginSetFingerprint } from "../plugin/registry.js";
@@ -50,7 +51,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option("log-level", { type: "string", choices: ["trace", "debug", "info", "warn", "error", "fatal"], describe: "Log level (overrides the config and KUBE_OBSERVER_LOG_LEVEL)" })
       .option("listen", {
         type: "string",
-        describe: "Serve /healthz (200 while running) and /readyz (200 once the initial sync is complete and the sink answers) on HOST:PORT, e.g. 0.0.0.0:8080",
+        describe: "Serve /healthz (200 while running), /readyz (200 once the initial sync is complete and the sink answers) and /metrics (Prometheus) on HOST:PORT, e.g. 0.0.0.0:8080",
       })
       .check((a) => {
         if (a.listen !== undefined) parseListen(a.listen);
@@ -80,20 +81,33 @@ export const runCommand: CommandModule<object, RunArgs> = {
     let pipeline: GraphPipeline | undefined;
     const output: MessageSink & { delivered: number } =
       args.output === "jsonl" ? new JsonlSink(process.stdout) : args.output === "none" ? new NullSink() : new DeferredSink();
-    const agent = new Agent(config, { sink: output, log, once: args.once, plugins: loaded.plugins });
+    // Metrics only cost anything when someone can read them.
+    const listen = args.listen ?? config.listen ?? undefined;
+    const metrics = listen !== undefined ? new AgentMetrics() : undefined;
+    const counted: MessageSink = metrics
+      ? { deliver: (messages) => (metrics.delivered(messages), output.deliver(messages)) }
+      : output;
+    const agent = new Agent(config, {
+      sink: counted,
+      log,
+      once: args.once,
+      plugins: loaded.plugins,
+      onObserverStatus: metrics ? (observer, previous, next) => metrics.observerStatus(observer, previous, next) : undefined,
+    });
 
     // Up before the sink and the initial sync, so that liveness holds while they take long.
     let synced = false;
     let ops: OpsServer | undefined;
-    if (args.listen !== undefined) {
+    if (listen !== undefined && metrics) {
+      metrics.setSources({ phases: () => agent.phaseCounts(), synced: () => synced, wal: () => pipeline?.wal.status() ?? { depth: 0, bytes: 0, oldestObservedAt: null, parked: 0 } });
       ops = addHealthRoutes(new OpsServer(log), {
         synced: () => synced,
         sinkPing: output instanceof DeferredSink ? async () => (pipeline ? pipeline.sink.ping() : false) : undefined,
-      });
+      }).route("/metrics", async () => ({ status: 200, ...(await metrics.text()) }));
       try {
-        await ops.listen(parseListen(args.listen));
+        await ops.listen(parseListen(listen));
       } catch (error) {
-        log.error({ listen: args.listen, err: (error as Error).message }, "HTTP endpoint could not listen");
+        log.error({ listen, err: (error as Error).message }, "HTTP endpoint could not listen");
         process.exitCode = 1;
         return;
       }
@@ -109,6 +123,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         return;
       }
       output.target = pipeline.input;
+      pipeline.dispatcher.metrics = metrics;
       agent.onPluginsChanged = (set) => pipeline?.setPlugins(set.plugins);
     }
 

@@ -110,6 +110,8 @@ export interface Config {
   observer: ObserverConfig;
   log: LogConfig;
   rbac: RbacConfig;
+  /** HOST:PORT for /healthz, /readyz and /metrics (`run --listen` overrides it). */
+  listen: string | null;
 }
 
 /** What config validation needs to know about the loaded resource plugins. */

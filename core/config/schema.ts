@@ -134,6 +134,12 @@ export const configSchema = z.strictObject({
   observer,
   log: z.strictObject({ level: oneOf(["trace", "debug", "info", "warn", "error", "fatal"]) }),
   rbac,
+  // Added after `rbac`: older records have no such field.
+  listen: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:.]+\]|[^:[\]]*):\d{1,5}$/, 'expected HOST:PORT, e.g. "0.0.0.0:8080"')
+    .nullable()
+    .default(null),
 });
 
 // Drift between the schema and model.ts fails here, in both directions.

@@ -17,6 +17,13 @@ export interface DispatcherOptions {
   backoff: BackoffConfig;
 }
 
+/** What the dispatcher reports as it goes (core/ops/metrics.ts implements it). */
+export interface DispatcherMetrics {
+  sinkCommitted(sink: string, seconds: number, messages: number): void;
+  sinkFailed(sink: string, seconds: number): void;
+  parked(sink: string, plugin: string): void;
+}
+
 export interface DispatcherStats {
   batches: number;
   messages: number;
@@ -38,6 +45,7 @@ export class Dispatcher {
   onProgress: () => void = () => undefined;
   /** Called after each commit with the messages it contained (benchmarks, tests). */
   onCommitted: (records: readonly WalRecord[]) => void = () => undefined;
+  metrics: DispatcherMetrics | undefined;
 
   constructor(
     private readonly wal: Wal,
@@ -124,9 +132,11 @@ export class Dispatcher {
         if (ops.length) await this.sink.apply(ops);
         failpoint("dispatcher.after-commit");
         this.stats.lastBatchMs = performance.now() - started;
+        this.metrics?.sinkCommitted(this.sink.kind, this.stats.lastBatchMs / 1000, applied.length);
         break;
       } catch (error) {
         this.stats.sinkErrors += 1;
+        this.metrics?.sinkFailed(this.sink.kind, (performance.now() - started) / 1000);
         const delay = this.backoff.next();
         if (this.stats.sinkUp) this.log.error({ sink: this.sink.kind, err: (error as Error).message, retryInMs: delay }, "graph sink failed; retrying (messages stay in the WAL)");
         else this.log.debug({ sink: this.sink.kind, err: (error as Error).message, retryInMs: delay }, "graph sink still failing");
@@ -151,6 +161,7 @@ export class Dispatcher {
   private park(record: WalRecord, plugin: string, error: string, file?: string): void {
     this.wal.park(record, plugin, error);
     this.stats.parked += 1;
+    this.metrics?.parked(this.sink.kind, plugin);
     const m = record.message;
     this.log.warn({ seq: record.seq, plugin, file, resource: m.resource, namespace: m.objectNamespace ?? undefined, name: m.name ?? undefined, action: m.action, err: error }, "message parked");
   }

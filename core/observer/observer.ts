@@ -26,6 +26,7 @@ export interface ObserverStatus {
   /** A complete list has been delivered at least once (initial sync done). */
   synced: boolean;
   relists: number;
+  /** WATCHes re-opened from the last resourceVersion without a LIST. */
   watchRestarts: number;
 }
 
@@ -71,6 +72,8 @@ export class Observer {
   private stopReason: StopReason | undefined;
   private wake: (() => void) | undefined;
   private lastStatus: ObserverStatus = { phase: "starting", objects: 0, synced: false, relists: 0, watchRestarts: 0 };
+  /** Watches opened since the last LIST began (the first one is not a restart). */
+  private watchesSinceList = 0;
   private listsCompleted = 0;
   private readonly maxInFlight: number;
   private readonly random: () => number;
@@ -142,6 +145,7 @@ export class Observer {
     switch (event.type) {
       case "init":
         this.listed = new Map();
+        this.watchesSinceList = 0;
         if (this.listsCompleted > 0) this.setStatus({ phase: "listing", relists: this.lastStatus.relists + 1 });
         else this.setStatus({ phase: "listing" });
         return;
@@ -151,9 +155,14 @@ export class Observer {
       case "initDone":
         this.onListComplete(event.resourceVersion);
         return;
-      case "watchStarted":
-        if (this.lastStatus.phase !== "watching") this.setStatus({ phase: "watching" });
+      case "watchStarted": {
+        // A watch opened again from the last resourceVersion (after the server's timeout
+        // or an error) without a LIST: cheap, unlike a relist; counted for /metrics.
+        const restarted = this.watchesSinceList > 0 ? 1 : 0;
+        this.watchesSinceList += 1;
+        if (this.lastStatus.phase !== "watching" || restarted) this.setStatus({ phase: "watching", watchRestarts: this.lastStatus.watchRestarts + restarted });
         return;
+      }
       case "applied":
         this.onApplied(event.object, event.resourceVersion);
         return;
@@ -347,7 +356,6 @@ export class Observer {
       errorKind: error.kind,
       retryInMs: delay,
       failures: this.backoff.failures,
-      watchRestarts: this.lastStatus.watchRestarts + (this.watcher.state.kind === "watch-pending" ? 1 : 0),
     });
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, delay);
@@ -371,7 +379,8 @@ export class Observer {
       next.phase !== this.lastStatus.phase ||
       next.reason !== this.lastStatus.reason ||
       next.synced !== this.lastStatus.synced ||
-      next.failures !== this.lastStatus.failures;
+      next.failures !== this.lastStatus.failures ||
+      next.watchRestarts !== this.lastStatus.watchRestarts;
     this.lastStatus = next;
     if (changed) this.outlet.status(next);
   }

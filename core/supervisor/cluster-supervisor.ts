@@ -22,6 +22,8 @@ export interface SupervisorContext {
   sink: MessageSink;
   log: Logger;
   once: boolean;
+  /** Every status an observer reports, with its previous one (metrics). */
+  onObserverStatus?: (observer: { cluster: string; resource: string; namespace: string | null }, previous: ObserverStatus | undefined, next: ObserverStatus) => void;
 }
 
 interface Running {
@@ -320,8 +322,10 @@ export class ClusterSupervisor {
   }
 
   private onObserverStatus(running: Running, status: ObserverStatus): void {
-    const previous = running.status?.phase;
+    const previousStatus = running.status;
+    const previous = previousStatus?.phase;
     running.status = status;
+    this.ctx.onObserverStatus?.({ cluster: this.cluster.name, resource: running.desired.plugin.plugin.name, namespace: running.desired.namespace }, previousStatus, status);
     const { namespace, plugin } = running.desired;
     const fields = {
       namespace: namespace ?? undefined,

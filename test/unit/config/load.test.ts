@@ -22,6 +22,7 @@ const defaults = {
   },
   log: { level: "info" },
   rbac: { serviceAccount: "kube-observer", namespace: "kube-observer", extraRules: [] },
+  listen: null,
 } satisfies Omit<Config, "clusters" | "actors">;
 
 const everywhere = (resource: string) => ({ cluster: "local", namespace: "*", role: "observer" as const, resource, exclude: [] });
@@ -176,7 +177,7 @@ describe("loadConfig: shape and range errors name the JSON path", () => {
 describe("loadConfigJson", () => {
   it("returns the configuration with defaults, in model key order, without plugin checks", async () => {
     const config = await loadConfigJson(fixture("unknown-resource.dhall"));
-    expect(Object.keys(config)).toStrictEqual(["clusters", "actors", "sink", "wal", "pluginDirs", "observer", "log", "rbac"]);
+    expect(Object.keys(config)).toStrictEqual(["clusters", "actors", "sink", "wal", "pluginDirs", "observer", "log", "rbac", "listen"]);
     expect(config.actors.map((a) => a.resource)).toStrictEqual(["pod", "pods", "deploymnet"]);
   });
 });

@@ -1,0 +1,165 @@
+// The agent's Prometheus metrics (prom-client), served on /metrics by `run --listen`.
+// Counters are fed where things happen (delivered batches, observer status changes, sink
+// commits); gauges that are cheap to read (WAL depth, observers per phase) are read at
+// scrape time, so an idle agent does no metrics work between scrapes.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { KubeMessage } from "../messages.js";
+import type { ObserverPhase, ObserverStatus } from "../observer/observer.js";
+
+export interface ObserverIdentity {
+  cluster: string;
+  resource: string;
+}
+
+/** What /metrics reads at scrape time. */
+export interface MetricsSources {
+  /** Observers per phase over every cluster. */
+  phases?: () => Partial<Record<ObserverPhase, number>>;
+  /** WAL depth and the age of its oldest un-acknowledged message. */
+  wal?: () => { depth: number; bytes: number; oldestObservedAt: string | null; parked: number };
+  /** 1 once the initial sync has completed. */
+  synced?: () => boolean;
+}
+
+const PHASES: ObserverPhase[] = ["starting", "listing", "watching", "backing-off", "forbidden", "not-served", "stopped", "failed"];
+
+export class AgentMetrics {
+  readonly registry = new Registry();
+  private sources: MetricsSources = {};
+
+  private readonly messages = new Counter({
+    name: "kube_observer_messages_total",
+    help: "Messages delivered by observers, by cluster, resource and action (Applied, Deleted, Restarted = a complete list)",
+    labelNames: ["cluster", "resource", "action"] as const,
+    registers: [this.registry],
+  });
+  private readonly relists = new Counter({
+    name: "kube_observer_relists_total",
+    help: "LISTs an observer had to make again after its first (expired resourceVersion, restarts)",
+    labelNames: ["cluster", "resource"] as const,
+    registers: [this.registry],
+  });
+  private readonly watchRestarts = new Counter({
+    name: "kube_observer_watch_restarts_total",
+    help: "WATCH requests re-opened from the last resourceVersion without a LIST",
+    labelNames: ["cluster", "resource"] as const,
+    registers: [this.registry],
+  });
+  private readonly errors = new Counter({
+    name: "kube_observer_errors_total",
+    help: "Errors by where they happened (observer, sink, plugin) and kind (e.g. forbidden, network, not-found, expired)",
+    labelNames: ["where", "kind"] as const,
+    registers: [this.registry],
+  });
+  private readonly sinkBatch = new Histogram({
+    name: "kube_observer_sink_batch_seconds",
+    help: "Time to commit one batch to the graph sink (one transaction), successful or not",
+    labelNames: ["sink", "outcome"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  private readonly sinkMessages = new Counter({
+    name: "kube_observer_sink_messages_total",
+    help: "Messages committed to the graph sink (or parked when their plugin could not translate them)",
+    labelNames: ["sink", "outcome"] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: "kube_observer_" });
+    const self = this;
+    new Gauge({
+      name: "kube_observer_observers",
+      help: "Observers (one per resource and namespace) by phase",
+      labelNames: ["phase"] as const,
+      registers: [this.registry],
+      collect() {
+        const counts = self.sources.phases?.() ?? {};
+        for (const phase of PHASES) this.set({ phase }, counts[phase] ?? 0);
+      },
+    });
+    new Gauge({
+      name: "kube_observer_wal_depth",
+      help: "Messages in the WAL not yet committed to the sink",
+      registers: [this.registry],
+      collect() {
+        this.set(self.sources.wal?.().depth ?? 0);
+      },
+    });
+    new Gauge({
+      name: "kube_observer_wal_bytes",
+      help: "Bytes of the messages in the WAL not yet committed to the sink",
+      registers: [this.registry],
+      collect() {
+        this.set(self.sources.wal?.().bytes ?? 0);
+      },
+    });
+    new Gauge({
+      name: "kube_observer_wal_oldest_unacked_seconds",
+      help: "Age of the oldest message in the WAL not yet committed (0 when empty): how far the graph lags",
+      registers: [this.registry],
+      collect() {
+        const oldest = self.sources.wal?.().oldestObservedAt;
+        const age = oldest ? (Date.now() - Date.parse(oldest)) / 1000 : 0;
+        this.set(Number.isFinite(age) ? Math.max(0, age) : 0);
+      },
+    });
+    new Gauge({
+      name: "kube_observer_wal_parked",
+      help: "Messages parked because their plugin could not translate them (see `kube-observer wal parked`)",
+      registers: [this.registry],
+      collect() {
+        this.set(self.sources.wal?.().parked ?? 0);
+      },
+    });
+    new Gauge({
+      name: "kube_observer_initial_sync_complete",
+      help: "1 once every observer has delivered its first complete list",
+      registers: [this.registry],
+      collect() {
+        this.set(self.sources.synced?.() ? 1 : 0);
+      },
+    });
+  }
+
+  setSources(sources: MetricsSources): void {
+    this.sources = { ...this.sources, ...sources };
+  }
+
+  delivered(messages: readonly KubeMessage[]): void {
+    for (const m of messages) this.messages.inc({ cluster: m.cluster, resource: m.resource, action: m.action });
+  }
+
+  /** An observer reported a status: counts what changed since its previous one. */
+  observerStatus(observer: ObserverIdentity, previous: ObserverStatus | undefined, next: ObserverStatus): void {
+    const labels = { cluster: observer.cluster, resource: observer.resource };
+    const relists = next.relists - (previous?.relists ?? 0);
+    const restarts = next.watchRestarts - (previous?.watchRestarts ?? 0);
+    if (relists > 0) this.relists.inc(labels, relists);
+    if (restarts > 0) this.watchRestarts.inc(labels, restarts);
+    const failed = next.phase === "backing-off" || next.phase === "forbidden" || next.phase === "not-served" || next.phase === "failed";
+    // Every retry reports a status with a new failure count: one error per attempt.
+    if (failed && (next.phase !== previous?.phase || (next.failures ?? 0) !== (previous?.failures ?? 0))) {
+      this.errors.inc({ where: "observer", kind: next.errorKind ?? next.phase });
+    }
+  }
+
+  sinkCommitted(sink: string, seconds: number, messages: number): void {
+    this.sinkBatch.observe({ sink, outcome: "committed" }, seconds);
+    this.sinkMessages.inc({ sink, outcome: "committed" }, messages);
+  }
+
+  sinkFailed(sink: string, seconds: number): void {
+    this.sinkBatch.observe({ sink, outcome: "failed" }, seconds);
+    this.errors.inc({ where: "sink", kind: sink });
+  }
+
+  parked(sink: string, plugin: string): void {
+    this.sinkMessages.inc({ sink, outcome: "parked" });
+    this.errors.inc({ where: "plugin", kind: plugin });
+  }
+
+  async text(): Promise<{ body: string; contentType: string }> {
+    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+}
