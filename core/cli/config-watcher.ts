@@ -31,6 +31,11 @@ export class ConfigWatcher {
     }
   }
 
+  /** Re-reads the config now (debounced like any change). */
+  check(why: string): void {
+    this.trigger(why);
+  }
+
   stop(): void {
     process.off("SIGHUP", this.onHup);
     clearTimeout(this.timer);

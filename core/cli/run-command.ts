@@ -66,6 +66,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
         "Logs go to stderr (JSON unless stderr is a terminal; KUBE_OBSERVER_LOG_FORMAT=json|pretty). Secret values, literal env values and the last-applied annotation never leave the observers.",
       ),
   handler: async (args) => {
+    // Until the config watcher takes over, a SIGHUP (a reloader right after the pod
+    // started) must not kill the process (Node's default) but still be applied.
+    let earlyHup = false;
+    const onEarlyHup = (): void => void (earlyHup = true);
+    process.on("SIGHUP", onEarlyHup);
     const bootLog = createLogger({ level: args["log-level"] });
     let loaded;
     try {
@@ -179,6 +184,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
       });
     });
     watcher.start();
+    process.off("SIGHUP", onEarlyHup);
+    // A signal or a volume swap between the first load and here is applied now.
+    watcher.check(earlyHup ? "SIGHUP during start-up" : "start-up");
 
     await new Promise<void>((resolve) => {
       const shutdown = (signal: string): void => {

@@ -53,6 +53,8 @@ export interface ObserverOptions {
   random?: () => number;
 }
 
+/** "scope-deleted": the scope is no longer observed (namespace deleted, actor removed):
+ *  its objects are reported deleted, with an empty list boundary. */
 export type StopReason = "shutdown" | "scope-deleted";
 
 interface Known {

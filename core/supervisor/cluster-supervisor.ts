@@ -55,7 +55,6 @@ export class ClusterSupervisor {
   private plugins: ReadonlyMap<string, LoadedPlugin>;
   private readonly running = new Map<string, Running>();
   private namespaces = new Set<string>();
-  private readonly deletedNamespaces = new Set<string>();
   private discovery: Observer | undefined;
   private discoveryRun: Promise<ObserverStatus> | undefined;
   private discoveryClient: KubeHttpClient | undefined;
@@ -216,14 +215,10 @@ export class ClusterSupervisor {
     for (const m of messages) {
       if (m.action === "Applied" && m.name) {
         this.namespaces.add(m.name);
-        this.deletedNamespaces.delete(m.name);
       } else if (m.action === "Deleted" && m.name) {
         this.namespaces.delete(m.name);
-        this.deletedNamespaces.add(m.name);
       } else if (m.action === "Restarted") {
-        const present = new Set((m.present ?? []).map((p) => p.name));
-        for (const ns of this.namespaces) if (!present.has(ns)) this.deletedNamespaces.add(ns);
-        this.namespaces = present;
+        this.namespaces = new Set((m.present ?? []).map((p) => p.name));
         this.discoveryListed = true;
         this.firstList.resolve();
       }
@@ -256,9 +251,10 @@ export class ClusterSupervisor {
       // (or another file now providing the name) restarts its observers, which relist.
       if (want && want.plugin.file === running.desired.plugin.file && want.plugin.version === running.desired.plugin.version) continue;
       if (running.stopping) continue;
-      const ns = running.desired.namespace;
-      const scopeGone = ns !== null && this.deletedNamespaces.has(ns) && !want;
-      this.stopObserver(running, scopeGone ? "scope-deleted" : "shutdown");
+      // No longer wanted (its namespace deleted, its actor removed or narrowed): its
+      // objects leave the graph rather than stay there as last seen, looking current.
+      // Replaced by another version of its plugin: stopped, and the new one relists.
+      this.stopObserver(running, want ? "shutdown" : "scope-deleted");
       stopped += 1;
     }
     for (const [key, want] of desired) {

@@ -49,5 +49,34 @@ describe("live config changes", () => {
     a.signal("SIGHUP");
     await a.waitForLog("the second namespace's observer to stop", (l) => l.namespace === second && l.phase === "stopped", 20_000);
     expect(a.logs.some((l) => l.namespace === first && l.phase === "stopped")).toBe(false);
+    // No longer observed: its objects are reported deleted, then an empty boundary, so
+    // the graph does not keep them as if current.
+    const gone = await a.waitForMessage("the second namespace's empty boundary", (m) => m.namespace === second && m.action === "Restarted" && (m.present ?? []).length === 0, 20_000);
+    expect(gone.resource).toBe("configmap");
+    const deleted = scopeMessages(a.messages, "configmap", second).filter((m) => m.action === "Deleted").map((m) => m.name).sort();
+    expect(deleted).toEqual(expect.arrayContaining(["after-bad-edit", "in-second"]));
+  });
+
+  it("survives a SIGHUP during start-up and applies it once the watcher is up", async () => {
+    const ns = uniqueName("reload-early");
+    await createNamespace(core, ns);
+    try {
+      const file = writeConfig({ actors: [{ resource: "configmap", namespace: ns }], logLevel: "debug" });
+      const early = AgentProcess.run(file);
+      try {
+        // The first log line: the handler runs, the config watcher is not started yet.
+        await early.waitForLog("the first log line", () => true, 30_000);
+        early.signal("SIGHUP");
+        await early.waitForMessage("the boundary", (m) => m.namespace === ns && m.action === "Restarted", 30_000);
+        // Usually before the watcher is up (deferred), at worst just after (applied by it).
+        const check = await early.waitForLog("the reload check", (l) => ["SIGHUP during start-up", "SIGHUP", "start-up"].includes(String(l.why)), 20_000);
+        expect(["SIGHUP during start-up", "SIGHUP"]).toContain(check.why);
+        expect(await Promise.race([early.exited.then(() => "exited"), new Promise((r) => setTimeout(() => r("running"), 500))])).toBe("running");
+      } finally {
+        expect((await early.stop()).code).toBe(0);
+      }
+    } finally {
+      await deleteNamespaces(core, [ns]);
+    }
   });
 });
