@@ -39,6 +39,7 @@ export class Dispatcher {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private idleWaiters: Array<() => void> = [];
+  private interruptBackoff: (() => void) | undefined;
   private readonly backoff: Backoff;
   readonly stats: DispatcherStats = { batches: 0, messages: 0, parked: 0, sinkErrors: 0, lastBatchMs: 0, sinkUp: true };
   /** Called after each committed batch (e.g. to release backpressure). */
@@ -85,6 +86,7 @@ export class Dispatcher {
   async stop(): Promise<void> {
     this.running = false;
     this.notify();
+    this.interruptBackoff?.();
     await this.loop;
   }
 
@@ -141,7 +143,17 @@ export class Dispatcher {
         if (this.stats.sinkUp) this.log.error({ sink: this.sink.kind, err: (error as Error).message, retryInMs: delay }, "graph sink failed; retrying (messages stay in the WAL)");
         else this.log.debug({ sink: this.sink.kind, err: (error as Error).message, retryInMs: delay }, "graph sink still failing");
         this.stats.sinkUp = false;
-        await new Promise((r) => setTimeout(r, delay));
+        // Cut short by stop() only (not by new messages): a shutdown must not wait out a
+        // long backoff, and appends must not hammer a sink that is down.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          this.interruptBackoff = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          if (!this.running) this.interruptBackoff();
+        });
+        this.interruptBackoff = undefined;
         if (!this.running) {
           // Stopping with the sink down: leave the batch in the WAL for the next start.
           this.wal.rewind();
