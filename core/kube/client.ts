@@ -1,10 +1,11 @@
-// Raw paged LIST and WATCH against the API server over node:https. client-node supplies
-// authentication (KubeConfig.applyToHTTPSOptions: tokens, client certs, exec plugins);
-// the requests themselves are ours so that the reflector controls pagination,
+// Raw paged LIST and WATCH against the API server over node:https. Authentication comes
+// from a RequestAuth (client-node's KubeConfig on the main thread: tokens, client certs,
+// exec plugins; observer threads ask the main thread); the requests themselves are ours so that the reflector controls pagination,
 // bookmarks, timeouts and backpressure.
 import { request as httpRequest, type IncomingMessage, Agent as HttpAgent } from "node:http";
-import { request as httpsRequest, Agent as HttpsAgent, type RequestOptions } from "node:https";
+import { request as httpsRequest, Agent as HttpsAgent } from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { kubeConfigAuth, tlsValue, type RequestAuth } from "./auth.js";
 import type { KubeObject } from "../messages.js";
 import type { ApiResource } from "../plugin/types.js";
 import { ApiError, classifyStatus, type KubeStatus } from "./errors.js";
@@ -64,15 +65,13 @@ export function resourcePath(resource: ApiResource, namespace: string | null): s
 
 export class KubeHttpClient {
   private agent: HttpsAgent | HttpAgent | undefined;
-  private readonly server: URL;
+  private readonly auth: RequestAuth;
 
   constructor(
-    private readonly kc: KubeConfig,
+    source: KubeConfig | RequestAuth,
     private readonly options: ClientOptions,
   ) {
-    const server = kc.getCurrentCluster()?.server;
-    if (!server) throw new Error("the kubeconfig has no current cluster");
-    this.server = new URL(server);
+    this.auth = "applyToHTTPSOptions" in source ? kubeConfigAuth(source) : source;
   }
 
   forResource(resource: ApiResource, namespace: string | null): ListWatchClient {
@@ -120,33 +119,38 @@ export class KubeHttpClient {
 
   /** Sends a GET and resolves with a 2xx response; anything else becomes an ApiError. */
   private async send(pathAndQuery: string, responseTimeoutMs: number): Promise<IncomingMessage> {
-    const options: RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(options);
-    const secure = this.server.protocol === "https:";
+    let options;
+    try {
+      options = await this.auth.options();
+    } catch (error) {
+      throw new ApiError("unauthorized", `GET ${pathAndQuery}: no credentials: ${(error as Error).message}`);
+    }
+    const server = new URL(options.server);
+    const secure = server.protocol === "https:";
     this.agent ??= secure
       ? new HttpsAgent({
           keepAlive: true,
-          ca: options.ca,
-          cert: options.cert,
-          key: options.key,
-          pfx: options.pfx,
+          ca: tlsValue(options.ca),
+          cert: tlsValue(options.cert),
+          key: tlsValue(options.key),
+          pfx: tlsValue(options.pfx),
           passphrase: options.passphrase,
           rejectUnauthorized: options.rejectUnauthorized,
           servername: options.servername,
         })
       : new HttpAgent({ keepAlive: true });
-    const basePath = this.server.pathname.replace(/\/$/, "");
+    const basePath = server.pathname.replace(/\/$/, "");
     const headers = {
-      ...(options.headers as Record<string, string> | undefined),
+      ...options.headers,
       accept: "application/json",
       "user-agent": this.options.userAgent,
     };
     const make = secure ? httpsRequest : httpRequest;
     return new Promise<IncomingMessage>((resolveResponse, reject) => {
       const req = make({
-        protocol: this.server.protocol,
-        hostname: this.server.hostname,
-        port: this.server.port || (secure ? 443 : 80),
+        protocol: server.protocol,
+        hostname: server.hostname,
+        port: server.port || (secure ? 443 : 80),
         path: `${basePath}${pathAndQuery}`,
         method: "GET",
         headers,

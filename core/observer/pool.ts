@@ -4,6 +4,9 @@
 import { availableParallelism } from "node:os";
 import { MessageChannel } from "node:worker_threads";
 import { Piscina } from "piscina";
+import type { ClusterConfig } from "../config/model.js";
+import { kubeConfigAuth, type RequestAuth } from "../kube/auth.js";
+import { loadKubeConfig } from "../kube/kubeconfig.js";
 import type { KubeMessage } from "../messages.js";
 import type { ObserverStatus, StopReason } from "./observer.js";
 import type { FromWorker, ObserverTaskSpec, ToWorker } from "./protocol.js";
@@ -27,6 +30,8 @@ export function defaultThreadCount(): number {
 
 export class ObserverPool {
   private readonly pool: Piscina;
+  /** Per cluster (by its config): what answers the observers' "auth" requests. */
+  private readonly auths = new Map<string, RequestAuth>();
 
   constructor(threads: number) {
     const count = threads > 0 ? threads : defaultThreadCount();
@@ -58,6 +63,14 @@ export class ObserverPool {
     port1.on("message", (message: FromWorker) => {
       if (message.type === "status") callbacks.onStatus(message.status);
       else if (message.type === "end") port1.close();
+      else if (message.type === "auth") {
+        this.authFor(spec.cluster)
+          .options()
+          .then(
+            (options) => send({ type: "auth", id: message.id, options }),
+            (error: unknown) => send({ type: "auth", id: message.id, error: error instanceof Error ? error.message : String(error) }),
+          );
+      }
       else if (message.type === "batch") {
         callbacks.onBatch(message.messages).then(
           () => send({ type: "ack", batch: message.batch }),
@@ -73,6 +86,21 @@ export class ObserverPool {
       stop: (reason = "shutdown") => send({ type: "stop", reason }),
       done,
     };
+  }
+
+  private authFor(cluster: ClusterConfig): RequestAuth {
+    const key = JSON.stringify(cluster);
+    let auth = this.auths.get(key);
+    if (!auth) {
+      try {
+        auth = kubeConfigAuth(loadKubeConfig(cluster));
+      } catch (error) {
+        // A kubeconfig that cannot be loaded: every request says why (not cached).
+        return { options: () => Promise.reject(error) };
+      }
+      this.auths.set(key, auth);
+    }
+    return auth;
   }
 
   async close(): Promise<void> {

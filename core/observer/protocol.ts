@@ -1,6 +1,7 @@
 // Messages between the main thread and an observer running in a worker thread, over the
 // observer's own MessagePort.
 import type { ClusterConfig, ObserverConfig } from "../config/model.js";
+import type { AuthOptions } from "../kube/auth.js";
 import type { KubeMessage } from "../messages.js";
 import type { ObserverStatus, StopReason } from "./observer.js";
 
@@ -22,10 +23,17 @@ export interface ObserverTaskSpec {
   once: boolean;
 }
 
-export type ToWorker = { type: "ack"; batch: number } | { type: "stop"; reason: StopReason };
+export type ToWorker =
+  | { type: "ack"; batch: number }
+  | { type: "stop"; reason: StopReason }
+  /** The answer to an "auth" request: options, or why there are none. */
+  | { type: "auth"; id: number; options?: AuthOptions; error?: string };
 
 export type FromWorker =
   | { type: "batch"; batch: number; messages: KubeMessage[] }
   | { type: "status"; status: ObserverStatus }
+  /** Credentials for the next request to the observer's cluster (the main thread holds
+   *  the KubeConfig: workers do not load client-node). */
+  | { type: "auth"; id: number }
   /** Last message on the port: everything before it has been posted. */
   | { type: "end" };

@@ -2,8 +2,8 @@
 // these share a worker thread (concurrentTasksPerWorker); they are cooperative, never
 // aborted, because aborting a Piscina task terminates its whole thread.
 import type { MessagePort } from "node:worker_threads";
+import type { AuthOptions, RequestAuth } from "../kube/auth.js";
 import { KubeHttpClient } from "../kube/client.js";
-import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { loadPluginFile, loadPluginSource, PluginLoadError, pluginVersion, sourceVersion } from "../plugin/registry.js";
 import type { ResourcePlugin } from "../plugin/types.js";
 import { Observer, type ObserverStatus } from "./observer.js";
@@ -12,11 +12,43 @@ import type { FromWorker, ObserverTaskSpec, ToWorker } from "./protocol.js";
 const clients = new Map<string, KubeHttpClient>();
 const plugins = new Map<string, Promise<ResourcePlugin>>();
 
+/** Live observer ports per cluster: a cluster's client asks any of them for credentials
+ *  (its clients are shared by the thread's observers of that cluster). */
+const authPorts = new Map<string, Set<MessagePort>>();
+const pendingAuth = new Map<number, { port: MessagePort; resolve: (o: AuthOptions) => void; reject: (e: Error) => void }>();
+let nextAuth = 0;
+
+function portAuth(clusterKey: string): RequestAuth {
+  return {
+    options: () =>
+      new Promise<AuthOptions>((resolve, reject) => {
+        const [port] = authPorts.get(clusterKey) ?? [];
+        if (!port) {
+          reject(new Error("no running observer of this cluster to ask the main thread through"));
+          return;
+        }
+        const id = nextAuth++;
+        pendingAuth.set(id, { port, resolve, reject });
+        port.postMessage({ type: "auth", id } satisfies FromWorker);
+      }),
+  };
+}
+
+/** A port closing with requests in flight: they go again through another port. */
+function retireAuthPort(clusterKey: string, port: MessagePort): void {
+  authPorts.get(clusterKey)?.delete(port);
+  for (const [id, pending] of pendingAuth) {
+    if (pending.port !== port) continue;
+    pendingAuth.delete(id);
+    portAuth(clusterKey).options().then(pending.resolve, pending.reject);
+  }
+}
+
 function clientFor(spec: ObserverTaskSpec): KubeHttpClient {
   const key = JSON.stringify(spec.cluster);
   let client = clients.get(key);
   if (!client) {
-    client = new KubeHttpClient(loadKubeConfig(spec.cluster), {
+    client = new KubeHttpClient(portAuth(key), {
       connectTimeoutMs: spec.config.connectTimeoutSeconds * 1000,
       listTimeoutMs: 120_000,
       userAgent: "kube-observer",
@@ -73,8 +105,18 @@ export default async function runObserverTask({ port, spec }: { port: MessagePor
   let observer: Observer | undefined;
   let stopRequested: ToWorker | undefined;
 
+  const clusterKey = JSON.stringify(spec.cluster);
+  let ports = authPorts.get(clusterKey);
+  if (!ports) authPorts.set(clusterKey, (ports = new Set()));
+  ports.add(port);
+
   port.on("message", (message: ToWorker) => {
-    if (message.type === "ack") {
+    if (message.type === "auth") {
+      const pending = pendingAuth.get(message.id);
+      pendingAuth.delete(message.id);
+      if (message.options) pending?.resolve(message.options);
+      else pending?.reject(new Error(message.error ?? "no credentials"));
+    } else if (message.type === "ack") {
       acks.get(message.batch)?.();
       acks.delete(message.batch);
     } else if (message.type === "stop") {
@@ -111,6 +153,7 @@ export default async function runObserverTask({ port, spec }: { port: MessagePor
   } finally {
     // The task's result travels on Piscina's channel, which may overtake this port's
     // messages; "end" tells the main thread when it may close its side.
+    retireAuthPort(clusterKey, port);
     post({ type: "end" });
     port.close();
   }
