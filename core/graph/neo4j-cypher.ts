@@ -47,15 +47,24 @@ UNWIND $keys AS key
 MATCH (k:${E} {key: key})
 RETURN key, COLLECT { MATCH (k)<-[r]-() WHERE r.selector IS NULL RETURN DISTINCT coalesce(r.owner, '') } AS owners`;
 
-/** Step 1 for one type: the owners' edges go; their targets become garbage candidates. */
-export function removeOwnedEdges(type: string): string {
-  return `
-MATCH ()-[r:${relType(type)}]->(t)
-WHERE r.owner IN $owners
+/** Step 1: the owners' edges go; their targets become garbage candidates. Every edge
+ *  owned by K starts at K itself or at a node K owns (owner = K), so one query finds them
+ *  all through the key and owner indexes, whatever their type (found nodes are
+ *  re-matched by element id, see LIVE below). */
+export const REMOVE_OWNED_EDGES = `
+UNWIND $owners AS owner
+CALL (owner) {
+  MATCH (found:${E} {key: owner}) RETURN found
+  UNION
+  MATCH (found:${E} {owner: owner}) RETURN found
+}
+WITH DISTINCT owner, elementId(found) AS id
+MATCH (n) WHERE elementId(n) = id
+MATCH (n)-[r]->(t)
+WHERE r.owner = owner
 WITH r, t.key AS target
 DELETE r
 RETURN DISTINCT target`;
-}
 
 // Neo4j 5.26 (checked on 5.26.17): when a transaction adds an indexed property to an
 // existing node and then deletes the node, a later seek on that index in the same

@@ -113,10 +113,9 @@ export class Neo4jSink implements GraphSink {
     if (queries === undefined) throw new GraphOpError("the Neo4j sink needs init(schema) before apply()");
     validateOps(ops, { labels: this.labels, relationships: this.relationships });
     const steps = planOps(ops);
-    const relationships = [...this.relationships].sort();
     const session = this.driver.session({ database: this.database, defaultAccessMode: neo4j.session.WRITE });
     try {
-      await session.executeWrite((tx) => new Applier(tx, queries, relationships).apply(steps));
+      await session.executeWrite((tx) => new Applier(tx, queries).apply(steps));
     } catch (error) {
       throw this.wrap(error, `applying ${ops.length} graph op(s)`);
     } finally {
@@ -219,7 +218,6 @@ class QueryCache {
   demote = (primary: string | null): string => this.memo(`demote:${primary ?? ""}`, () => cypher.demote(primary, this.labels));
   createEdges = (type: string): string => this.memo(`edges:${type}`, () => cypher.createEdges(type));
   createLinks = (type: string): string => this.memo(`links:${type}`, () => cypher.createLinks(type));
-  removeOwnedEdges = (type: string): string => this.memo(`unlink:${type}`, () => cypher.removeOwnedEdges(type));
 
   private memo(id: string, build: () => string): string {
     let text = this.texts.get(id);
@@ -238,7 +236,6 @@ class Applier {
   constructor(
     private readonly tx: ManagedTransaction,
     private readonly q: QueryCache,
-    private readonly relationships: readonly string[],
   ) {}
 
   async apply(steps: readonly Step[]): Promise<void> {
@@ -366,10 +363,8 @@ class Applier {
 
   private async removeOwnedEdges(owners: string[]): Promise<void> {
     if (owners.length === 0) return;
-    for (const type of this.relationships) {
-      for (const chunk of chunks(owners, KEYS_PER_QUERY)) {
-        for (const target of await this.column<string>(this.q.removeOwnedEdges(type), { owners: chunk }, "target")) this.garbage.add(target);
-      }
+    for (const chunk of chunks(owners, KEYS_PER_QUERY)) {
+      for (const target of await this.column<string>(cypher.REMOVE_OWNED_EDGES, { owners: chunk }, "target")) this.garbage.add(target);
     }
   }
 
