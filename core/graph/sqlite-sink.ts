@@ -121,8 +121,9 @@ export class SqliteGraphSink implements GraphSink {
       insertSelected: this.db.prepare<[string, string, string, string, string]>(
         "INSERT INTO edges (type, from_key, to_key, owner, props, selected) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING",
       ),
-      hasReference: this.db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM edges WHERE to_key = ? AND selected = 0"),
-      hasIncoming: this.db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM edges WHERE to_key = ?"),
+      // EXISTS, not count(*): a shared image or node has thousands of incoming edges.
+      hasReference: this.db.prepare<[string], { n: number }>("SELECT EXISTS (SELECT 1 FROM edges WHERE to_key = ? AND selected = 0) AS n"),
+      hasIncoming: this.db.prepare<[string], { n: number }>("SELECT EXISTS (SELECT 1 FROM edges WHERE to_key = ?) AS n"),
       linkTargetsOf: this.db.prepare<[string], { to_key: string }>("SELECT to_key FROM edges WHERE from_key = ?"),
       scopeKeys: this.db.prepare<[string], { key: string }>("SELECT key FROM nodes WHERE scope = ? AND observed = 1"),
       scopeLabels: this.db.prepare<[string], { key: string; props: string }>("SELECT key, props FROM nodes WHERE scope = ? AND observed = 1"),
