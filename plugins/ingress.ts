@@ -1,7 +1,7 @@
 // Ingresses: which Services they route to (by host and path) and which Secrets hold
 // their TLS certificates. Backends that are not Services (a CRD's object) stay a
 // property: their kind is not known to the graph.
-import { asArray, field, metadataProperties, objectReference, reduceMetadata } from "../core/plugin/sdk.js";
+import { asArray, field, text as str, loadBalancerAddresses, metadataProperties, objectReference, reduceMetadata } from "../core/plugin/sdk.js";
 import { definePlugin, type GraphEdgeSpec, type GraphNodeSpec } from "../core/plugin/types.js";
 
 type Raw = Record<string, unknown>;
@@ -13,7 +13,6 @@ interface ReducedBackend {
   resource: string | null;
 }
 
-const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
 
 function reduceBackend(backend: unknown): ReducedBackend | null {
   const service = field<Raw>(backend, "service");
@@ -42,9 +41,7 @@ function reduceIngress(ing: import("../core/messages.js").KubeObject) {
     // Hosts of rules without http paths still claim the host.
     hosts: asArray<Raw>(field(ing, "spec", "rules")).map((r) => str(r.host)).filter((h): h is string => h !== null),
     tls: asArray<Raw>(field(ing, "spec", "tls")).map((t) => ({ secretName: str(t.secretName), hosts: asArray<string>(t.hosts) })),
-    loadBalancerIngress: asArray<Raw>(field(ing, "status", "loadBalancer", "ingress"))
-      .map((i) => str(i.ip) ?? str(i.hostname))
-      .filter((i): i is string => i !== null),
+    loadBalancerIngress: loadBalancerAddresses(ing),
   };
 }
 

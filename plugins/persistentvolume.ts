@@ -2,7 +2,7 @@
 // lives (a host path, an NFS export, a CSI volume) is what an auditor asks about; the
 // CSI secrets a volume is published with are edges. Nothing else of the source is kept
 // (flexVolume options, CSI volumeAttributes may hold credentials).
-import { asArray, field, metadataProperties, objectReference, reduceMetadata } from "../core/plugin/sdk.js";
+import { asArray, field, text as str, metadataProperties, objectReference, reduceMetadata } from "../core/plugin/sdk.js";
 import { definePlugin, type GraphEdgeSpec, type GraphNodeSpec } from "../core/plugin/types.js";
 
 type Raw = Record<string, unknown>;
@@ -24,7 +24,6 @@ const CSI_SECRET_REFS: Array<[string, string]> = [
   ["nodeExpandSecretRef", "csiNodeExpandSecret"],
 ];
 
-const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
 
 function reducePv(pv: import("../core/messages.js").KubeObject) {
   const spec = (pv.spec ?? {}) as Raw;

@@ -1,12 +1,11 @@
 // Services: how they are exposed, and the pods they select (a label selector the sink
 // resolves, so it stays right as pods come and go).
-import { asArray, field, metadataProperties, reduceMetadata } from "../core/plugin/sdk.js";
+import { asArray, field, text as str, loadBalancerAddresses, metadataProperties, reduceMetadata } from "../core/plugin/sdk.js";
 import { definePlugin, type GraphSelectorSpec } from "../core/plugin/types.js";
 
 type Raw = Record<string, unknown>;
 
 function reduceService(svc: import("../core/messages.js").KubeObject) {
-  const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
   return {
     metadata: reduceMetadata(svc),
     type: str(field(svc, "spec", "type")) ?? "ClusterIP",
@@ -24,9 +23,7 @@ function reduceService(svc: import("../core/messages.js").KubeObject) {
     externalName: str(field(svc, "spec", "externalName")),
     externalIPs: asArray<string>(field(svc, "spec", "externalIPs")),
     sessionAffinity: str(field(svc, "spec", "sessionAffinity")),
-    loadBalancerIngress: asArray<Raw>(field(svc, "status", "loadBalancer", "ingress"))
-      .map((i) => str(i.ip) ?? str(i.hostname))
-      .filter((i): i is string => i !== null),
+    loadBalancerIngress: loadBalancerAddresses(svc),
   };
 }
 

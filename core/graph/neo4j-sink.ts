@@ -289,11 +289,14 @@ class Applier {
     const touched = [...this.touched];
     for (const chunk of chunks(touched, KEYS_PER_QUERY)) await this.tx.run(cypher.DELETE_SELECTED_INTO, { keys: chunk });
     const rows = new Map<string, { type: string; row: EdgeRow }>();
+    // Parsed once per selector row, not once per candidate node.
+    const parsed = new Map<SelectorRow, { spec: ReturnType<typeof parseSelectorSpec>; props: EdgeRow["props"] }>();
     const select = (s: SelectorRow, target: string, labels: unknown): void => {
-      if (!selectorMatches(parseSelectorSpec(s.spec), labelMap(plainValue(labels)))) return;
-      const props = { ...(JSON.parse(s.props) as Record<string, unknown>), owner: s.owner } as EdgeRow["props"];
-      const identity = canonicalJson([s.type, s.from, target, props]);
-      if (!rows.has(identity)) rows.set(identity, { type: s.type, row: { from: s.from, to: target, props } });
+      let p = parsed.get(s);
+      if (!p) parsed.set(s, (p = { spec: parseSelectorSpec(s.spec), props: { ...(JSON.parse(s.props) as EdgeRow["props"]), owner: s.owner } }));
+      if (!selectorMatches(p.spec, labelMap(plainValue(labels)))) return;
+      const identity = canonicalJson([s.type, s.from, target, p.props]);
+      if (!rows.has(identity)) rows.set(identity, { type: s.type, row: { from: s.from, to: target, props: p.props } });
     };
     // The touched owners' selectors, against every node of their scopes.
     const owned: SelectorRow[] = [];
@@ -330,7 +333,11 @@ class Applier {
     }
     for (const t of targets) for (const s of byScope.get(t.scope) ?? []) select(s, t.key, t.labels);
     const byType = new Map<string, EdgeRow[]>();
-    for (const { type, row } of rows.values()) byType.set(type, [...(byType.get(type) ?? []), row]);
+    for (const { type, row } of rows.values()) {
+      const list = byType.get(type);
+      if (list) list.push(row);
+      else byType.set(type, [row]);
+    }
     await this.createEdges(byType);
   }
 

@@ -202,8 +202,13 @@ export class SqliteGraphSink implements GraphSink {
   private resolveSelectors(touched: ReadonlySet<string>): void {
     if (touched.size === 0) return;
     for (const key of touched) this.q.deleteSelectedInto.run(key);
+    // Parsed once per selector row, read once per scope: a batch touches many objects
+    // of few namespaces.
+    const specs = new Map<SelectorRow, ReturnType<typeof parseSelectorSpec>>();
     const select = (s: SelectorRow, target: string, labels: string): void => {
-      if (selectorMatches(parseSelectorSpec(s.spec), labelMap((JSON.parse(labels) as Properties).labels))) {
+      let spec = specs.get(s);
+      if (!spec) specs.set(s, (spec = parseSelectorSpec(s.spec)));
+      if (selectorMatches(spec, labelMap((JSON.parse(labels) as Properties).labels))) {
         this.q.insertSelected.run(s.type, s.from_key, target, s.owner, s.props);
       }
     };
@@ -212,10 +217,13 @@ export class SqliteGraphSink implements GraphSink {
         for (const n of this.q.scopeLabels.all(s.scope)) select(s, n.key, n.props);
       }
     }
+    const others = new Map<string, SelectorRow[]>();
     for (const key of touched) {
       const row = this.q.node.get(key);
       if (!row || row.observed !== 1 || row.scope === null) continue;
-      for (const s of this.q.selectorsFor.all(row.scope)) if (!touched.has(s.owner)) select(s, key, row.props);
+      let selectors = others.get(row.scope);
+      if (!selectors) others.set(row.scope, (selectors = this.q.selectorsFor.all(row.scope).filter((s) => !touched.has(s.owner))));
+      for (const s of selectors) select(s, key, row.props);
     }
   }
 

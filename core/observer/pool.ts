@@ -60,11 +60,13 @@ export class ObserverPool {
   start(spec: ObserverTaskSpec, callbacks: ObserverCallbacks): ObserverHandle {
     const { port1, port2 } = new MessageChannel();
     const send = (message: ToWorker): void => port1.postMessage(message);
+    // Looked up once per observer, not on every request it makes.
+    const auth = this.authFor(spec.cluster);
     port1.on("message", (message: FromWorker) => {
       if (message.type === "status") callbacks.onStatus(message.status);
       else if (message.type === "end") port1.close();
       else if (message.type === "auth") {
-        this.authFor(spec.cluster)
+        auth
           .options()
           .then(
             (options) => send({ type: "auth", id: message.id, options }),

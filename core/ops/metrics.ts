@@ -78,46 +78,26 @@ export class AgentMetrics {
         for (const phase of PHASES) this.set({ phase }, counts[phase] ?? 0);
       },
     });
-    new Gauge({
-      name: "kube_observer_wal_depth",
-      help: "Messages in the WAL not yet committed to the sink",
-      registers: [this.registry],
-      collect() {
-        this.set(self.sources.wal?.().depth ?? 0);
-      },
+    const wal = () => this.sources.wal?.();
+    this.gauge("kube_observer_wal_depth", "Messages in the WAL not yet committed to the sink", () => wal()?.depth ?? 0);
+    this.gauge("kube_observer_wal_bytes", "Bytes of the messages in the WAL not yet committed to the sink", () => wal()?.bytes ?? 0);
+    this.gauge("kube_observer_wal_oldest_unacked_seconds", "Age of the oldest message in the WAL not yet committed (0 when empty): how far the graph lags", () => {
+      const oldest = wal()?.oldestObservedAt;
+      const age = oldest ? (Date.now() - Date.parse(oldest)) / 1000 : 0;
+      return Number.isFinite(age) ? Math.max(0, age) : 0;
     });
+    this.gauge("kube_observer_wal_parked", "Messages parked because their plugin could not translate them (see `kube-observer wal parked`)", () => wal()?.parked ?? 0);
+    this.gauge("kube_observer_initial_sync_complete", "1 once every observer has delivered its first complete list", () => (this.sources.synced?.() ? 1 : 0));
+  }
+
+  /** A gauge without labels, read at scrape time. */
+  private gauge(name: string, help: string, read: () => number): void {
     new Gauge({
-      name: "kube_observer_wal_bytes",
-      help: "Bytes of the messages in the WAL not yet committed to the sink",
+      name,
+      help,
       registers: [this.registry],
       collect() {
-        this.set(self.sources.wal?.().bytes ?? 0);
-      },
-    });
-    new Gauge({
-      name: "kube_observer_wal_oldest_unacked_seconds",
-      help: "Age of the oldest message in the WAL not yet committed (0 when empty): how far the graph lags",
-      registers: [this.registry],
-      collect() {
-        const oldest = self.sources.wal?.().oldestObservedAt;
-        const age = oldest ? (Date.now() - Date.parse(oldest)) / 1000 : 0;
-        this.set(Number.isFinite(age) ? Math.max(0, age) : 0);
-      },
-    });
-    new Gauge({
-      name: "kube_observer_wal_parked",
-      help: "Messages parked because their plugin could not translate them (see `kube-observer wal parked`)",
-      registers: [this.registry],
-      collect() {
-        this.set(self.sources.wal?.().parked ?? 0);
-      },
-    });
-    new Gauge({
-      name: "kube_observer_initial_sync_complete",
-      help: "1 once every observer has delivered its first complete list",
-      registers: [this.registry],
-      collect() {
-        this.set(self.sources.synced?.() ? 1 : 0);
+        this.set(read());
       },
     });
   }

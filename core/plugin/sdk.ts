@@ -63,6 +63,18 @@ export function field<T>(value: unknown, ...path: string[]): T | undefined {
   return current as T | undefined;
 }
 
+/** A string field that is set: "" and non-strings read as null. */
+export function text(value: unknown): string | null {
+  return typeof value === "string" && value !== "" ? value : null;
+}
+
+/** status.loadBalancer.ingress (Services and Ingresses): each entry's IP or hostname. */
+export function loadBalancerAddresses(object: unknown): string[] {
+  return asArray<Record<string, unknown>>(field(object, "status", "loadBalancer", "ingress"))
+    .map((i) => text(i.ip) ?? text(i.hostname))
+    .filter((i): i is string => i !== null);
+}
+
 export function asArray<T>(value: unknown): T[] {
   return Array.isArray(value) ? (value as T[]) : [];
 }
