@@ -4,6 +4,7 @@
 // machine as little CPU as possible. The agent's reads go through core/kube/client.ts.
 import { Agent, request } from "node:https";
 import { readFileSync } from "node:fs";
+import type { KubeMetadata } from "../core/messages.js";
 import type { DevEnvState } from "../scripts/devenv/env.js";
 
 export interface KubeResponse<T = Record<string, unknown>> {
@@ -23,16 +24,8 @@ export class KubeApiError extends Error {
   }
 }
 
-export interface ObjectMeta {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  deletionTimestamp?: string;
-  ownerReferences?: Array<Record<string, unknown>>;
-}
+/** Object metadata as the agent reads it. */
+export type ObjectMeta = KubeMetadata;
 
 export interface KubeObjectBody {
   metadata?: ObjectMeta;

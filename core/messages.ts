@@ -16,7 +16,7 @@ export interface KubeMetadata {
   resourceVersion?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
-  ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }>;
+  ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }>;
   creationTimestamp?: string;
   deletionTimestamp?: string;
   [field: string]: unknown;
