@@ -100,8 +100,15 @@ describe.each(["sqlite", "neo4j"] as const)("pipeline into the %s sink", (sinkKi
       l.filter((x) => (x.type === "node" ? x.key.startsWith(`local/${ns}/`) || x.key === nodeKey || !x.key.startsWith("local/") : x.from.startsWith(`local/${ns}/`)));
     // Observers deliver independently: wait until every expected node is there (the
     // assertions below then show any difference in full).
+    // (Counting nodes is not enough: a pod's references exist as placeholders before the
+    // ConfigMap, ServiceAccount and Node observers have delivered.)
     const expectedNodeCount = 22;
-    const lines = await waitForGraph(ws, "every expected node", (l) => (nodesOf(scoped(l)).length >= expectedNodeCount && edgesOf(scoped(l)).length >= 22 ? l : undefined)).catch(() => ws.exportLines());
+    const expectedObserved = 15;
+    const lines = await waitForGraph(ws, "every expected node", (l) => {
+      const nodes = nodesOf(scoped(l));
+      const complete = nodes.length >= expectedNodeCount && nodes.filter((n) => n.properties.observed === true).length >= expectedObserved && edgesOf(scoped(l)).length >= 22;
+      return complete ? l : undefined;
+    }).catch(() => ws.exportLines());
     const mine = scoped(lines);
     exportsBySink[sinkKind] = normalise(mine);
 
