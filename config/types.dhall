@@ -103,15 +103,24 @@ let Neo4j =
       {- A Neo4j server. `passwordEnv` names the environment variable that holds
          the password: the password itself never goes into a configuration file.
          `database = None Text` uses the server's default database.
+         `writerLeaseSeconds`: the agent registers itself in the database as the one
+         writer of each cluster it observes, with a heartbeat every third of this;
+         a second live agent for the same cluster is refused, and a registration
+         whose heartbeat stopped (a killed agent) expires after this many seconds.
       -}
       { Type =
           { uri : Text
           , username : Text
           , passwordEnv : Text
           , database : Optional Text
+          , writerLeaseSeconds : Natural
           }
       , default =
-        { username = "neo4j", passwordEnv = "NEO4J_PASSWORD", database = None Text }
+        { username = "neo4j"
+        , passwordEnv = "NEO4J_PASSWORD"
+        , database = None Text
+        , writerLeaseSeconds = 30
+        }
       }
 
 let Sink =

@@ -1,9 +1,14 @@
 // The back half of the agent: WAL -> dispatcher -> graph sink. Opened before the observers
-// start, so that messages left in the WAL by a crash are replayed first.
+// start, so that messages left in the WAL by a crash are replayed first. The agent owns
+// what it writes: the WAL's lock is taken first (a second agent on the same WAL is refused
+// before it touches anything), then the sink's (the embedded graph's file lock, or the
+// writer registration in Neo4j).
 import type { Config } from "./config/model.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import type { GraphSink } from "./graph/model.js";
 import { combinedSchema, openSink, type SinkOverrides } from "./graph/open-sink.js";
+import type { WriterIdentity } from "./graph/writer.js";
+import { currentHolder } from "./lock/exclusive-file.js";
 import type { Logger } from "./log/logger.js";
 import type { LoadedPlugin } from "./plugin/registry.js";
 import { Wal } from "./wal/wal.js";
@@ -15,25 +20,30 @@ export class GraphPipeline {
     readonly sink: GraphSink,
     readonly dispatcher: Dispatcher,
     readonly input: WalSink,
+    readonly writer: WriterIdentity,
     private readonly log: Logger,
   ) {}
 
   static async open(config: Config, plugins: ReadonlyMap<string, LoadedPlugin>, log: Logger, overrides: SinkOverrides = {}): Promise<GraphPipeline> {
-    const sink = await openSink(config.sink, overrides);
+    const wal = new Wal(config.wal.path);
+    let sink: GraphSink | undefined;
     try {
+      sink = await openSink(config.sink, overrides);
       await sink.init(combinedSchema(plugins.values()));
+      const writer: WriterIdentity = { ...currentHolder(), id: wal.id! };
+      await sink.registerWriter?.(config.clusters.map((c) => c.name), writer);
+      const replay = wal.status();
+      if (replay.depth > 0) log.info({ messages: replay.depth, wal: wal.path }, "replaying messages left in the WAL");
+      const dispatcher = new Dispatcher(wal, sink, plugins, log, { batchSize: 2_000, backoff: config.observer.backoff });
+      const input = new WalSink(wal, dispatcher, config.wal.maxBytes, log);
+      dispatcher.start();
+      log.info({ sink: sink.kind, wal: wal.path, writer: writer.id }, "graph pipeline started");
+      return new GraphPipeline(wal, sink, dispatcher, input, writer, log);
     } catch (error) {
-      await sink.close().catch(() => undefined);
+      await sink?.close().catch(() => undefined);
+      wal.close();
       throw error;
     }
-    const wal = new Wal(config.wal.path);
-    const replay = wal.status();
-    if (replay.depth > 0) log.info({ messages: replay.depth, wal: wal.path }, "replaying messages left in the WAL");
-    const dispatcher = new Dispatcher(wal, sink, plugins, log, { batchSize: 2_000, backoff: config.observer.backoff });
-    const input = new WalSink(wal, dispatcher, config.wal.maxBytes, log);
-    dispatcher.start();
-    log.info({ sink: sink.kind, wal: wal.path }, "graph pipeline started");
-    return new GraphPipeline(wal, sink, dispatcher, input, log);
   }
 
   setPlugins(plugins: ReadonlyMap<string, LoadedPlugin>): void {
@@ -41,15 +51,24 @@ export class GraphPipeline {
     void this.sink.init(combinedSchema(plugins.values())).catch((error: unknown) => this.log.error({ err: (error as Error).message }, "graph sink schema update failed"));
   }
 
-  /** Delivers what the WAL holds (up to graceMs), then closes; the rest waits in the WAL. */
-  async close(graceMs: number): Promise<void> {
+  /** The clusters of a new config: registered as this agent's before they are observed
+   *  (throws WriterConflictError when another live agent writes one of them). */
+  async registerClusters(clusters: readonly string[]): Promise<void> {
+    await this.sink.registerWriter?.(clusters, this.writer);
+  }
+
+  /** Delivers what the WAL holds (up to graceMs), then closes; the rest waits in the WAL.
+   *  Returns how many messages stay in the WAL. */
+  async close(graceMs: number): Promise<number> {
     const drained = await Promise.race([
       this.dispatcher.idle().then(() => true),
       new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref()),
     ]);
-    if (!drained) this.log.warn({ pending: this.wal.status().depth }, "shutdown grace period over: the rest stays in the WAL for the next start");
     await this.dispatcher.stop();
+    const left = this.wal.status().depth;
+    if (!drained) this.log.warn({ pending: left }, "shutdown grace period over: the rest stays in the WAL for the next start");
     await this.sink.close();
     this.wal.close();
+    return left;
   }
 }

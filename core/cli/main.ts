@@ -8,6 +8,7 @@ import { doctorCommand } from "./doctor-command.js";
 import { graphCommand } from "./graph-command.js";
 import { rbacCommand } from "./rbac-command.js";
 import { runCommand } from "./run-command.js";
+import { verifyCommand } from "./verify-command.js";
 import { walCommand } from "./wal-command.js";
 import { whoUsesCommand } from "./who-uses-command.js";
 
@@ -31,7 +32,8 @@ await yargs(hideBin(process.argv))
   .command(walCommand)
   .command(rbacCommand)
   .command(doctorCommand)
-  .demandCommand(1, "Name a command: run, config, graph, who-uses, wal, rbac or doctor.")
+  .command(verifyCommand)
+  .demandCommand(1, "Name a command: run, config, graph, who-uses, wal, rbac, doctor or verify.")
   .recommendCommands()
   .strict()
   .version(pkg.version)

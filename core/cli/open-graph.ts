@@ -16,7 +16,8 @@ export interface OpenedGraph {
 export async function openGraph(configFile: string, sinkKind?: "sqlite" | "neo4j"): Promise<OpenedGraph> {
   const { config } = await loadAgentConfig(configFile);
   const plugins = await loadPlugins(config.pluginDirs);
-  const sink = await openSink(config.sink, sinkKind ? { kind: sinkKind } : {});
+  // Read-only: these commands run beside a live agent, which holds the writer's lock.
+  const sink = await openSink(config.sink, { access: "read", ...(sinkKind ? { kind: sinkKind } : {}) });
   return { config, plugins, sink };
 }
 

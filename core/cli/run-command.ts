@@ -2,13 +2,18 @@
 import type { CommandModule } from "yargs";
 import { Agent } from "../agent.js";
 import { loadAgentConfig } from "../agent-config.js";
-import { ConfigError } from "../config/model.js";
+import { ConfigError, type Config } from "../config/model.js";
+import { openSink } from "../graph/open-sink.js";
+import { formatReport, verifyGraph } from "../verify/verify.js";
+import type { PluginSet } from "../plugin/registry.js";
 import { configErrorList } from "../config/validate.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { addHealthRoutes, OpsServer, parseListen } from "../ops/http-server.js";
 import { AgentMetrics } from "../ops/metrics.js";
 import { DeferredSink, JsonlSink, NullSink } from "../output/jsonl.js";
 import { GraphPipeline } from "../pipeline.js";
+import { WriterConflictError } from "../graph/writer.js";
+import { FileInUseError } from "../lock/exclusive-file.js";
 import { pluginSetFingerprint } from "../plugin/registry.js";
 import type { MessageSink } from "../supervisor/cluster-supervisor.js";
 import { ConfigWatcher } from "./config-watcher.js";
@@ -23,6 +28,7 @@ interface RunArgs {
   threads?: number;
   "log-level"?: string;
   listen?: string;
+  verify: boolean;
 }
 
 function reportConfigError(log: Logger, error: unknown, message: string): void {
@@ -46,6 +52,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
         describe: "Where KubeMessages go: graph = through the WAL into the configured graph sink; jsonl = one JSON object per line on stdout; none = nowhere (logs only)",
       })
       .option("sink", { choices: ["sqlite", "neo4j"] as const, describe: "Graph sink (overrides the config; Neo4j also reads NEO4J_URI, NEO4J_USERNAME, NEO4J_PASSWORD)" })
+      .option("verify", {
+        type: "boolean",
+        default: false,
+        describe: "With --once: afterwards, compare the graph with a fresh LIST of every configured scope (`kube-observer verify`), print the report, and exit 1 if they differ",
+      })
       .option("grace-seconds", { type: "number", default: 25, describe: "On SIGTERM/SIGINT, how long to keep delivering the WAL to the sink before exiting (the rest is kept for the next start)" })
       .option("threads", { type: "number", describe: "Observer worker threads (overrides the config; 0 = from the number of cores)" })
       .option("log-level", { type: "string", choices: ["trace", "debug", "info", "warn", "error", "fatal"], describe: "Log level (overrides the config and KUBE_OBSERVER_LOG_LEVEL)" })
@@ -54,16 +65,21 @@ export const runCommand: CommandModule<object, RunArgs> = {
         describe: "Serve /healthz (200 while running), /readyz (200 once the initial sync is complete and the sink answers) and /metrics (Prometheus) on HOST:PORT, e.g. 0.0.0.0:8080",
       })
       .check((a) => {
+        if (a.verify && !a.once) throw new Error("--verify runs after a --once run: add --once (or run `kube-observer verify` beside a live agent)");
+        if (a.verify && a.output !== "graph") throw new Error("--verify compares the graph: it cannot be used with --output jsonl or none");
         if (a.listen !== undefined) parseListen(a.listen);
         return true;
       })
       .example("KUBECONFIG=.dev-env/kubeconfig $0 run --config config/example.dhall --once", "list everything once into the embedded SQLite graph, then exit")
+      .example("$0 run --config config/example.dhall --once --verify", "list everything once into the graph, then prove the graph equals the cluster")
       .example("$0 run --config config/example.dhall --once --output jsonl", "print every object as KubeMessages instead")
       .example("NEO4J_URI=bolt://localhost:7687 NEO4J_PASSWORD=... $0 run --config config/example.dhall --sink neo4j", "stream into Neo4j")
       .example("$0 run --config /etc/kube-observer/config.dhall", "run until SIGINT/SIGTERM; SIGHUP or editing the file reloads the config")
       .example("$0 run --config /etc/kube-observer/kube-observer.dhall --listen 0.0.0.0:8080", "with liveness (/healthz) and readiness (/readyz) probes, as deploy/ runs it")
       .epilogue(
-        "Logs go to stderr (JSON unless stderr is a terminal; KUBE_OBSERVER_LOG_FORMAT=json|pretty). Secret values, literal env values and the last-applied annotation never leave the observers.",
+        "Logs go to stderr (JSON unless stderr is a terminal; KUBE_OBSERVER_LOG_FORMAT=json|pretty). Secret values, literal env values and the last-applied annotation never leave the observers.\n\n" +
+          "One agent per WAL: the agent locks its WAL and its embedded graph for its whole life (a second one exits 2 naming the holder; read-only commands still work beside it), and registers itself in Neo4j as the one writer of each cluster.\n\n" +
+          "Exit codes: 0 done (--once: everything delivered, nothing failed on the way); 1 failed (--once: a scope not delivered, something left in the WAL, or a WAL/sink failure counted in the closing summary; messages a broken plugin could not translate are parked and counted but isolated); 2 refused (another agent holds the WAL, the graph file or the cluster's writer registration).",
       ),
   handler: async (args) => {
     // Until the config watcher takes over, a SIGHUP (a reloader right after the pod
@@ -118,17 +134,29 @@ export const runCommand: CommandModule<object, RunArgs> = {
       }
     }
 
+    // Set when another agent took this one's writer registration: it must stop writing.
+    let writerLost: ((error: WriterConflictError) => void) | undefined;
     if (output instanceof DeferredSink) {
       try {
-        pipeline = await GraphPipeline.open(config, (await agent.loadInitialPlugins()).plugins, log, args.sink ? { kind: args.sink } : {});
+        pipeline = await GraphPipeline.open(config, (await agent.loadInitialPlugins()).plugins, log, {
+          ...(args.sink ? { kind: args.sink } : {}),
+          onWriterLost: (error) => writerLost?.(error as WriterConflictError),
+        });
       } catch (error) {
-        log.error({ err: (error as Error).message }, "graph sink could not be opened");
+        if (error instanceof FileInUseError || error instanceof WriterConflictError) {
+          // Refused, not failed: another agent owns this WAL, graph file or cluster.
+          log.error({ err: error.message, ...(error instanceof FileInUseError ? { file: error.file, holder: error.holder } : { holders: error.holders }) }, "refusing to start");
+          process.exitCode = 2;
+        } else {
+          log.error({ err: (error as Error).message }, "graph sink could not be opened");
+          process.exitCode = 1;
+        }
         await ops?.close();
-        process.exitCode = 1;
         return;
       }
       output.target = pipeline.input;
       pipeline.dispatcher.metrics = metrics;
+      if (metrics) pipeline.input.onAppendFailed = () => metrics.walFailed("append");
       agent.onPluginsChanged = (set) => pipeline?.setPlugins(set.plugins);
     }
 
@@ -141,14 +169,30 @@ export const runCommand: CommandModule<object, RunArgs> = {
       const result = await agent.finished();
       progress?.done();
       await agent.stop();
+      let leftInWal = 0;
       if (pipeline) {
         await pipeline.dispatcher.idle();
-        await pipeline.close(args["grace-seconds"] * 1000);
+        leftInWal = await pipeline.close(args["grace-seconds"] * 1000);
       }
       await ops?.close();
       for (const f of result.failed) log.error({ observer: f.key, reason: f.reason }, "scope not delivered");
-      log.info({ scopes: result.delivered, failed: result.failed.length, messages: output.delivered, seconds: (Date.now() - started) / 1000 }, "once: done");
-      process.exitCode = result.failed.length ? 1 : 0;
+      const failures = pipeline ? onceFailures(pipeline, leftInWal) : {};
+      if (args.verify && agent.pluginSet) {
+        const equal = await verifyAfterRun(config, agent.pluginSet, args.sink, log);
+        if (!equal) failures.verifyDifferences = 1;
+      }
+      const problems = Object.entries(failures).filter(([, n]) => n > 0);
+      // Parked messages are counted, not failed: a broken plugin is isolated and the rest
+      // of the run is good (`wal status` lists them; --verify counts them as differences).
+      const parked = pipeline?.dispatcher.stats.parked ?? 0;
+      const summary = { scopes: result.delivered, failed: result.failed.length, messages: output.delivered, ...failures, parked, seconds: (Date.now() - started) / 1000 };
+      if (result.failed.length || problems.length) {
+        log.error(summary, `once: incomplete (${[...(result.failed.length ? [`${result.failed.length} scope(s) not delivered`] : []), ...problems.map(([k, n]) => `${k}: ${n}`)].join(", ")})`);
+        process.exitCode = 1;
+      } else {
+        log.info(summary, "once: done");
+        process.exitCode = 0;
+      }
       return;
     }
 
@@ -175,6 +219,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
             return;
           }
           log.info({ why }, text === current ? "plugins changed: applying" : "config changed: applying");
+          // Clusters are registered as this agent's before any is observed.
+          if (pipeline) await pipeline.registerClusters(next.config.clusters.map((c) => c.name));
           current = text;
           currentPlugins = plugins;
           await agent.reload(next.config, next.plugins);
@@ -189,6 +235,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
     watcher.check(earlyHup ? "SIGHUP during start-up" : "start-up");
 
     await new Promise<void>((resolve) => {
+      writerLost = (error) => {
+        log.fatal({ err: error.message, holders: error.holders }, "another agent took over this agent's writer registration: stopping");
+        process.exitCode = 2;
+        shutdown("writer registration lost");
+      };
       const shutdown = (signal: string): void => {
         log.info({ signal }, "shutting down: delivering what is in flight");
         process.off("SIGINT", onInt);
@@ -213,3 +264,36 @@ export const runCommand: CommandModule<object, RunArgs> = {
     setTimeout(() => process.exit(process.exitCode ?? 0), 2_000).unref();
   },
 };
+
+/** `run --once --verify`: the graph against a fresh LIST, reported on stdout. */
+async function verifyAfterRun(config: Config, plugins: PluginSet, sinkKind: "sqlite" | "neo4j" | undefined, log: Logger): Promise<boolean> {
+  try {
+    const sink = await openSink(config.sink, { access: "read", ...(sinkKind ? { kind: sinkKind } : {}) });
+    try {
+      const report = await verifyGraph({ config, plugins, sink, log });
+      process.stdout.write(formatReport(report));
+      for (const failure of report.failures) log.error({ scope: failure.scope, kind: failure.kind }, `verify: ${failure.message}`);
+      log[report.equal ? "info" : "error"]({ equal: report.equal, attempts: report.attempts }, `verify: ${report.verdict}`);
+      return report.equal;
+    } finally {
+      await sink.close();
+    }
+  } catch (error) {
+    log.error({ err: (error as Error).message }, "verify: the graph could not be read");
+    return false;
+  }
+}
+
+/** Failures during a once run, by kind; any above zero makes the run's exit code 1. Each
+ *  was logged where it happened; a retried one is counted too (the run was not clean). */
+function onceFailures(pipeline: GraphPipeline, leftInWal: number): Record<string, number> {
+  const stats = pipeline.dispatcher.stats;
+  return {
+    walAppendFailures: pipeline.input.appendFailures,
+    walReadFailures: stats.walErrors.read,
+    walParkFailures: stats.walErrors.park,
+    walAckFailures: stats.walErrors.ack,
+    sinkFailures: stats.sinkErrors,
+    leftInWal,
+  };
+}

@@ -34,6 +34,10 @@ const status: CommandModule<object, WalArgs> = {
           return;
         }
         process.stdout.write(`WAL ${s.path}\n`);
+        const h = s.holder;
+        process.stdout.write(
+          `  holder  ${h ? `${h.live ? "held by" : "not held; last held by"} pid ${h.pid} on host ${h.host} since ${h.since} ("${h.command}")` : "never held"}\n`,
+        );
         process.stdout.write(`  depth   ${s.depth} messages (${s.bytes} bytes) waiting for the sink\n`);
         process.stdout.write(`  lag     ${lagSeconds.toFixed(1)} s (oldest waiting message observed ${s.oldestObservedAt ?? "-"})\n`);
         process.stdout.write(`  parked  ${s.parked}\n`);

@@ -61,6 +61,8 @@ export interface Neo4jSinkConfig {
   /** Name of the environment variable holding the password (never the password itself). */
   passwordEnv: string;
   database: string | null;
+  /** A writer registration whose heartbeat stopped expires after this long. */
+  writerLeaseSeconds: number;
 }
 
 export interface SinkConfig {

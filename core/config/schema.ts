@@ -68,6 +68,7 @@ const neo4j = z.strictObject({
     error: "expected the name of an environment variable (the password itself never goes in the configuration)",
   }),
   database: nonEmptyText().nullable(),
+  writerLeaseSeconds: integer(3, 3600, "expected whole seconds from 3 to 3600"),
 });
 
 const sink = z

@@ -2,7 +2,8 @@
 // GraphOp through its plugin; applies the batch to the sink in one transaction; then
 // acknowledges it. A message its plugin cannot handle is parked (with the plugin's name
 // and the error) and the rest flow. A failing sink is retried with backoff; nothing is
-// acknowledged until it commits.
+// acknowledged until it commits. A failing WAL read, park or ack is logged, counted and
+// retried the same way (the batch is read again: applying it twice changes nothing).
 import type { BackoffConfig } from "../config/model.js";
 import type { GraphOp, GraphSink } from "../graph/model.js";
 import type { Logger } from "../log/logger.js";
@@ -22,13 +23,19 @@ export interface DispatcherMetrics {
   sinkCommitted(sink: string, seconds: number, messages: number): void;
   sinkFailed(sink: string, seconds: number): void;
   parked(sink: string, plugin: string): void;
+  walFailed(operation: WalOperation): void;
 }
+
+/** What the dispatcher does to the WAL. */
+export type WalOperation = "read" | "park" | "ack";
 
 export interface DispatcherStats {
   batches: number;
   messages: number;
   parked: number;
   sinkErrors: number;
+  /** Failed WAL reads, parks and acks (each was retried). */
+  walErrors: Record<WalOperation, number>;
   /** Milliseconds the last sink commit took. */
   lastBatchMs: number;
   sinkUp: boolean;
@@ -41,7 +48,15 @@ export class Dispatcher {
   private idleWaiters: Array<() => void> = [];
   private interruptBackoff: (() => void) | undefined;
   private readonly backoff: Backoff;
-  readonly stats: DispatcherStats = { batches: 0, messages: 0, parked: 0, sinkErrors: 0, lastBatchMs: 0, sinkUp: true };
+  readonly stats: DispatcherStats = {
+    batches: 0,
+    messages: 0,
+    parked: 0,
+    sinkErrors: 0,
+    walErrors: { read: 0, park: 0, ack: 0 },
+    lastBatchMs: 0,
+    sinkUp: true,
+  };
   /** Called after each committed batch (e.g. to release backpressure). */
   onProgress: () => void = () => undefined;
   /** Called after each commit with the messages it contained (benchmarks, tests). */
@@ -92,7 +107,13 @@ export class Dispatcher {
 
   private async run(): Promise<void> {
     while (this.running) {
-      const records = this.wal.next(this.options.batchSize);
+      let records: WalRecord[];
+      try {
+        records = this.wal.next(this.options.batchSize);
+      } catch (error) {
+        await this.walFailed("read", error);
+        continue;
+      }
       if (records.length === 0) {
         for (const resolve of this.idleWaiters.splice(0)) resolve();
         await new Promise<void>((resolve) => {
@@ -110,6 +131,31 @@ export class Dispatcher {
   }
 
   private async dispatch(records: WalRecord[]): Promise<void> {
+    let translated: { ops: GraphOp[]; applied: number[] };
+    try {
+      translated = this.translate(records);
+    } catch (error) {
+      await this.walFailed("park", error);
+      return;
+    }
+    const { ops, applied } = translated;
+    if (!(await this.commit(ops, applied.length))) return;
+    try {
+      failpoint("dispatcher.before-ack");
+      this.wal.ack(applied);
+    } catch (error) {
+      // Committed but not acknowledged: the batch is delivered again (idempotent).
+      await this.walFailed("ack", error);
+      return;
+    }
+    this.stats.batches += 1;
+    this.stats.messages += records.length;
+    this.onCommitted(records);
+    this.onProgress();
+  }
+
+  /** Each message through its plugin; those that cannot be translated are parked. */
+  private translate(records: WalRecord[]): { ops: GraphOp[]; applied: number[] } {
     const ops: GraphOp[] = [];
     const applied: number[] = [];
     for (const record of records) {
@@ -127,6 +173,11 @@ export class Dispatcher {
         this.park(record, plugin.plugin.name, error instanceof Error ? error.message : String(error), plugin.file);
       }
     }
+    return { ops, applied };
+  }
+
+  /** Applies the ops until the sink commits them; false when stopped with the sink down. */
+  private async commit(ops: GraphOp[], messages: number): Promise<boolean> {
     for (;;) {
       const started = performance.now();
       try {
@@ -134,7 +185,7 @@ export class Dispatcher {
         if (ops.length) await this.sink.apply(ops);
         failpoint("dispatcher.after-commit");
         this.stats.lastBatchMs = performance.now() - started;
-        this.metrics?.sinkCommitted(this.sink.kind, this.stats.lastBatchMs / 1000, applied.length);
+        this.metrics?.sinkCommitted(this.sink.kind, this.stats.lastBatchMs / 1000, messages);
         break;
       } catch (error) {
         this.stats.sinkErrors += 1;
@@ -143,31 +194,43 @@ export class Dispatcher {
         if (this.stats.sinkUp) this.log.error({ sink: this.sink.kind, err: (error as Error).message, retryInMs: delay }, "graph sink failed; retrying (messages stay in the WAL)");
         else this.log.debug({ sink: this.sink.kind, err: (error as Error).message, retryInMs: delay }, "graph sink still failing");
         this.stats.sinkUp = false;
-        // Cut short by stop() only (not by new messages): a shutdown must not wait out a
-        // long backoff, and appends must not hammer a sink that is down.
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delay);
-          this.interruptBackoff = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-          if (!this.running) this.interruptBackoff();
-        });
-        this.interruptBackoff = undefined;
+        await this.sleep(delay);
         if (!this.running) {
           // Stopping with the sink down: leave the batch in the WAL for the next start.
           this.wal.rewind();
-          return;
+          return false;
         }
       }
     }
     if (!this.stats.sinkUp) this.log.info({ sink: this.sink.kind }, "graph sink is back");
     this.stats.sinkUp = true;
-    this.wal.ack(applied);
-    this.stats.batches += 1;
-    this.stats.messages += records.length;
-    this.onCommitted(records);
-    this.onProgress();
+    this.backoff.reset();
+    return true;
+  }
+
+  /** A WAL operation failed: logged and counted, then the batch is read again after a
+   *  backoff. Nothing was acknowledged, so nothing is lost. */
+  private async walFailed(operation: WalOperation, error: unknown): Promise<void> {
+    this.stats.walErrors[operation] += 1;
+    this.metrics?.walFailed(operation);
+    const delay = this.backoff.next();
+    this.log.error({ wal: this.wal.path, operation, err: error instanceof Error ? error.message : String(error), retryInMs: delay }, `WAL ${operation} failed; retrying (un-acknowledged messages stay in the WAL)`);
+    await this.sleep(delay);
+    this.wal.rewind();
+  }
+
+  /** Cut short by stop() only (not by new messages): a shutdown must not wait out a long
+   *  backoff, and appends must not hammer a sink that is down. */
+  private async sleep(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.interruptBackoff = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      if (!this.running) this.interruptBackoff();
+    });
+    this.interruptBackoff = undefined;
   }
 
   private park(record: WalRecord, plugin: string, error: string, file?: string): void {

@@ -123,6 +123,11 @@ export interface GraphSink {
   readonly kind: "sqlite" | "neo4j";
   /** Creates constraints and indexes for the declared schema (idempotent). */
   init(schema: GraphSchema): Promise<void>;
+  /** Registers the agent as the one writer of these clusters (core/graph/writer.ts), kept
+   *  alive by heartbeats until close(); a cluster left out is released. Throws
+   *  WriterConflictError when another live agent holds one. Sinks whose storage admits
+   *  one writer by itself (the embedded graph's file lock) leave it out. */
+  registerWriter?(clusters: readonly string[], writer: import("./writer.js").WriterIdentity): Promise<void>;
   /** Applies the operations in order, in one transaction. */
   apply(ops: readonly GraphOp[]): Promise<void>;
   stats(): Promise<GraphStats>;

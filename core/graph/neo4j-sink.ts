@@ -9,6 +9,8 @@ import { canonicalJson } from "./canonical.js";
 import { labelMap, parseSelectorSpec, selectorMatches } from "./selector.js";
 import { ENTITY_LABEL, LABEL_PATTERN, REL_TYPE_PATTERN, SELECTOR_LABEL, type ExportLine, type GraphOp, type GraphSchema, type GraphSink, type GraphStats, type IncomingEdge } from "./model.js";
 import { compareCodePoints, compareEdges, edgeSortKey, sortedKeys } from "./order.js";
+import { Neo4jWriterRegistration, WRITER_CONSTRAINT } from "./neo4j-writer.js";
+import type { WriterConflictError, WriterIdentity } from "./writer.js";
 
 export { GraphOpError } from "./neo4j-plan.js";
 
@@ -20,7 +22,13 @@ export interface Neo4jSinkOptions {
   /** null/undefined: the server's default database. */
   database?: string | null;
   log?: { warn(obj: object, msg: string): void };
+  /** A writer registration without a heartbeat for this long expires (default 30). */
+  writerLeaseSeconds?: number;
+  /** Another agent took this one's writer registration over. */
+  onWriterLost?: (error: WriterConflictError) => void;
 }
+
+export const DEFAULT_WRITER_LEASE_SECONDS = 30;
 
 /** A failure talking to Neo4j; the message names the URI (never the password). */
 export class Neo4jSinkError extends Error {
@@ -57,8 +65,11 @@ export class Neo4jSink implements GraphSink {
   private readonly relationships = new Set<string>();
   private queries: QueryCache | undefined;
   private answering = true;
+  private readonly writerOptions: Pick<Neo4jSinkOptions, "writerLeaseSeconds" | "onWriterLost">;
+  private registration: Neo4jWriterRegistration | undefined;
 
   constructor(options: Neo4jSinkOptions) {
+    this.writerOptions = { writerLeaseSeconds: options.writerLeaseSeconds, onWriterLost: options.onWriterLost };
     this.uri = redactUri(options.uri);
     this.username = options.username;
     this.password = options.password;
@@ -97,7 +108,7 @@ export class Neo4jSink implements GraphSink {
     const relationships = [...this.relationships].sort();
     try {
       // Schema changes cannot share a transaction with writes: each runs on its own.
-      for (const statement of cypher.schemaStatements(labels, relationships)) {
+      for (const statement of [...cypher.schemaStatements(labels, relationships), WRITER_CONSTRAINT]) {
         await this.driver.executeQuery(statement, {}, { database: this.database });
       }
       await this.driver.executeQuery(cypher.AWAIT_INDEXES, { seconds: INDEX_WAIT_SECONDS }, { database: this.database });
@@ -170,7 +181,28 @@ export class Neo4jSink implements GraphSink {
     }
   }
 
+  async registerWriter(clusters: readonly string[], writer: WriterIdentity): Promise<void> {
+    if (!this.registration) {
+      const log = this.log;
+      this.registration = new Neo4jWriterRegistration({
+        driver: this.driver,
+        database: this.database,
+        where: this.where(),
+        leaseSeconds: this.writerOptions.writerLeaseSeconds ?? DEFAULT_WRITER_LEASE_SECONDS,
+        onLost: (error) => this.writerOptions.onWriterLost?.(error),
+        onHeartbeatFailed: (error) => log?.warn({ err: this.reason(error) }, "writer registration heartbeat failed; retrying"),
+      });
+    }
+    try {
+      await this.registration.register(clusters, writer);
+    } catch (error) {
+      if ((error as Error).name === "WriterConflictError") throw error;
+      throw this.wrap(error, "registering as the graph's writer");
+    }
+  }
+
   async close(): Promise<void> {
+    await this.registration?.close();
     await this.driver.close();
   }
 
@@ -189,13 +221,17 @@ export class Neo4jSink implements GraphSink {
     if (error instanceof GraphOpError || error instanceof Neo4jSinkError) return error;
     const code = codeOf(error);
     const reason = this.reason(error);
-    const where = `Neo4j at ${this.uri}${this.database === undefined ? "" : ` (database ${JSON.stringify(this.database)})`}`;
+    const where = this.where();
     if (code === "ServiceUnavailable" || code === "SessionExpired") return new Neo4jSinkError(`${where} is unavailable (${action}): ${reason}`, code, error);
     if (code === "Neo.ClientError.Security.Unauthorized" || code === "Neo.ClientError.Security.AuthenticationRateLimit") {
       return new Neo4jSinkError(`${where} refused the credentials of user ${JSON.stringify(this.username)} (${action}): ${reason}`, code, error);
     }
     if (code === "Neo.ClientError.Database.DatabaseNotFound") return new Neo4jSinkError(`${where}: the database does not exist (${action})`, code, error);
     return new Neo4jSinkError(`${where}: ${action} failed: ${reason}`, code, error);
+  }
+
+  private where(): string {
+    return `Neo4j at ${this.uri}${this.database === undefined ? "" : ` (database ${JSON.stringify(this.database)})`}`;
   }
 
   /** The error's message, with the password blotted out should a layer ever echo it. */

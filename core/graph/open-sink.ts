@@ -7,12 +7,17 @@ import { SqliteGraphSink } from "./sqlite-sink.js";
 export interface SinkOverrides {
   kind?: "sqlite" | "neo4j";
   env?: NodeJS.ProcessEnv;
+  /** "read" for commands that only look (works beside a live agent); "write" (the
+   *  default) for the agent, which takes the embedded graph's lock. */
+  access?: "write" | "read";
+  /** Neo4j: called when another agent has taken this one's writer registration. */
+  onWriterLost?: (error: Error) => void;
 }
 
 export async function openSink(config: SinkConfig, overrides: SinkOverrides = {}): Promise<GraphSink> {
   const env = overrides.env ?? process.env;
   const kind = overrides.kind ?? config.kind;
-  if (kind === "sqlite") return new SqliteGraphSink(config.sqlitePath);
+  if (kind === "sqlite") return new SqliteGraphSink(config.sqlitePath, { access: overrides.access ?? "write" });
   const uri = env.NEO4J_URI ?? config.neo4j?.uri;
   if (!uri) throw new Error("the Neo4j sink needs a URI: set sink.neo4j.uri in the config or NEO4J_URI");
   const username = env.NEO4J_USERNAME ?? config.neo4j?.username ?? "neo4j";
@@ -20,7 +25,14 @@ export async function openSink(config: SinkConfig, overrides: SinkOverrides = {}
   const password = env[passwordEnv] ?? env.NEO4J_PASSWORD;
   if (password === undefined) throw new Error(`the Neo4j sink needs a password in $${passwordEnv}`);
   const { Neo4jSink } = await import("./neo4j-sink.js");
-  return new Neo4jSink({ uri, username, password, database: config.neo4j?.database ?? null });
+  return new Neo4jSink({
+    uri,
+    username,
+    password,
+    database: config.neo4j?.database ?? null,
+    writerLeaseSeconds: config.neo4j?.writerLeaseSeconds,
+    onWriterLost: overrides.onWriterLost,
+  });
 }
 
 /** The union of every plugin's declared graph schema. */

@@ -1,11 +1,13 @@
 // The embedded graph: nodes and edges tables in one SQLite file (better-sqlite3, WAL
 // journal). The default sink when no Neo4j is configured. Semantics: docs/graph-semantics.md.
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { canonicalJson } from "./canonical.js";
 import { compareEdges as compareEdgeKeys, sortedKeys } from "./order.js";
 import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSelector, GraphSink, GraphStats, IncomingEdge, Placeholder, Properties } from "./model.js";
+import { currentHolder, ExclusiveFile } from "../lock/exclusive-file.js";
+import { readHolder, recordHolder } from "../lock/meta-table.js";
 import { labelMap, parseSelectorSpec, selectorMatches, selectorSpec, selectorText } from "./selector.js";
 
 interface NodeRow {
@@ -60,16 +62,43 @@ function stored(properties: Properties): string {
 
 const PLACEHOLDER_KEEP = ["cluster", "namespace", "name"];
 
+export interface SqliteSinkOptions {
+  /** "write" (the agent): takes the file's lock, so a second agent on the same graph is
+   *  refused (core/lock/exclusive-file.ts). "read" (graph commands, verify): a read-only
+   *  connection that works beside a live agent; the file must exist. */
+  access?: "write" | "read";
+}
+
 export class SqliteGraphSink implements GraphSink {
   readonly kind = "sqlite" as const;
   private readonly db: Database.Database;
   private readonly q;
+  private readonly lock: ExclusiveFile | undefined;
 
-  constructor(readonly path: string) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
+  constructor(
+    readonly path: string,
+    options: SqliteSinkOptions = {},
+  ) {
+    const reading = options.access === "read";
+    if (reading) {
+      if (path !== ":memory:" && !existsSync(path)) throw new Error(`no embedded graph at ${path} (has the agent run with this config?)`);
+      this.db = new Database(path, { readonly: true, fileMustExist: true });
+      this.q = this.prepare();
+      return;
+    }
+    if (path !== ":memory:") {
+      mkdirSync(dirname(path), { recursive: true });
+      this.lock = ExclusiveFile.acquire(path, "embedded graph", () => readHolder(path));
+    }
+    try {
+      this.db = new Database(path);
+    } catch (error) {
+      this.lock?.release();
+      throw error;
+    }
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = NORMAL");
+    if (this.lock) recordHolder(this.db, currentHolder());
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS nodes (
         key TEXT PRIMARY KEY, label TEXT NOT NULL, owner TEXT, observed INTEGER NOT NULL,
@@ -93,7 +122,11 @@ export class SqliteGraphSink implements GraphSink {
     const edgeColumns = this.db.prepare<[], { name: string }>("PRAGMA table_info(edges)").all().map((c) => c.name);
     if (!edgeColumns.includes("selected")) this.db.exec("ALTER TABLE edges ADD COLUMN selected INTEGER NOT NULL DEFAULT 0");
     this.db.exec("CREATE INDEX IF NOT EXISTS edges_selected_to ON edges(to_key) WHERE selected = 1");
-    this.q = {
+    this.q = this.prepare();
+  }
+
+  private prepare() {
+    return {
       node: this.db.prepare<[string], NodeRow>("SELECT * FROM nodes WHERE key = ?"),
       ownedKeys: this.db.prepare<[string, string], { key: string }>("SELECT key FROM nodes WHERE owner = ? AND key <> ?"),
       edgeTargetsOfOwner: this.db.prepare<[string], { to_key: string }>("SELECT DISTINCT to_key FROM edges WHERE owner = ?"),
@@ -308,6 +341,7 @@ export class SqliteGraphSink implements GraphSink {
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
+    this.lock?.release();
   }
 }
 

@@ -22,6 +22,9 @@ export type ApiErrorKind =
   | "server"
   | "network"
   | "stalled"
+  /** Not the server's: the agent could not take a batch the observer read (a WAL append
+   *  failed); the observer relists once it can, so nothing read is lost. */
+  | "delivery"
   | "other";
 
 export class ApiError extends Error {

@@ -5,7 +5,7 @@
 import type { ObserverConfig } from "../config/model.js";
 import type { KubeMessage, KubeObject, PresentObject } from "../messages.js";
 import type { ListWatchClient } from "../kube/client.js";
-import type { ApiError } from "../kube/errors.js";
+import { ApiError } from "../kube/errors.js";
 import { scrubObject } from "../plugin/sdk.js";
 import type { ResourcePlugin } from "../plugin/types.js";
 import { Backoff } from "./backoff.js";
@@ -71,6 +71,8 @@ export class Observer {
   private batch: KubeMessage[] = [];
   private batchTimer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Set when the agent refused a batch (its WAL append failed); the run loop relists. */
+  private deliveryFailure: Error | undefined;
   private stopReason: StopReason | undefined;
   private wake: (() => void) | undefined;
   private lastStatus: ObserverStatus = { phase: "starting", objects: 0, synced: false, relists: 0, watchRestarts: 0 };
@@ -113,6 +115,18 @@ export class Observer {
   async run(): Promise<ObserverStatus> {
     try {
       while (this.stopReason === undefined) {
+        const undelivered = this.takeDeliveryFailure();
+        if (undelivered) {
+          if (this.options.once) {
+            this.setStatus({ phase: "failed", reason: undelivered.message, errorKind: undelivered.kind });
+            await this.drain();
+            return this.lastStatus;
+          }
+          // What this observer has seen is ahead of what the agent took: read it all again.
+          this.watcher.relist();
+          await this.backOff(undelivered);
+          continue;
+        }
         const events = await this.watcher.step();
         if (this.stopReason !== undefined) break;
         let failure: Extract<WatcherEvent, { type: "error" }> | undefined;
@@ -135,6 +149,13 @@ export class Observer {
       }
       if (this.stopReason === "scope-deleted") this.emitScopeGone();
       await this.drain();
+      // A last batch the agent did not take: this scope was not delivered (once mode's
+      // exit code says so; a running agent relists it at the next start).
+      const late = this.takeDeliveryFailure();
+      if (late) {
+        this.setStatus({ phase: "failed", reason: late.message, errorKind: late.kind });
+        return this.lastStatus;
+      }
       this.setStatus({ phase: "stopped" });
       return this.lastStatus;
     } finally {
@@ -328,8 +349,21 @@ export class Observer {
     if (this.batch.length === 0) return;
     const batch = this.batch;
     this.batch = [];
-    const sent: Promise<void> = this.outlet.send(batch).finally(() => this.inFlight.delete(sent));
+    const sent: Promise<void> = this.outlet
+      .send(batch)
+      .catch((error: unknown) => {
+        this.deliveryFailure ??= error instanceof Error ? error : new Error(String(error));
+      })
+      .finally(() => this.inFlight.delete(sent));
     this.inFlight.add(sent);
+  }
+
+  /** A batch the agent did not take, as the error the run loop backs off on. */
+  private takeDeliveryFailure(): ApiError | undefined {
+    const failure = this.deliveryFailure;
+    if (!failure) return undefined;
+    this.deliveryFailure = undefined;
+    return new ApiError("delivery", `the agent did not take a batch (${failure.message}); relisting once it can`);
   }
 
   /** Backpressure: stop reading while too many batches wait for acknowledgement. */

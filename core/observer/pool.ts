@@ -74,9 +74,11 @@ export class ObserverPool {
           );
       }
       else if (message.type === "batch") {
+        // A batch that was not taken is never swallowed: the observer hears of it and
+        // relists (the sink side has logged and counted the failure).
         callbacks.onBatch(message.messages).then(
           () => send({ type: "ack", batch: message.batch }),
-          () => undefined,
+          (error: unknown) => send({ type: "nack", batch: message.batch, error: error instanceof Error ? error.message : String(error) }),
         );
       }
     });

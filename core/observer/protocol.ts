@@ -25,6 +25,8 @@ export interface ObserverTaskSpec {
 
 export type ToWorker =
   | { type: "ack"; batch: number }
+  /** The batch was not taken (e.g. the WAL append failed): the observer relists. */
+  | { type: "nack"; batch: number; error: string }
   | { type: "stop"; reason: StopReason }
   /** The answer to an "auth" request: options, or why there are none. */
   | { type: "auth"; id: number; options?: AuthOptions; error?: string };

@@ -100,7 +100,7 @@ async function importVersion(spec: ObserverTaskSpec): Promise<ResourcePlugin> {
 
 export default async function runObserverTask({ port, spec }: { port: MessagePort; spec: ObserverTaskSpec }): Promise<ObserverStatus> {
   const post = (message: FromWorker): void => port.postMessage(message);
-  const acks = new Map<number, () => void>();
+  const acks = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   let nextBatch = 0;
   let observer: Observer | undefined;
   let stopRequested: ToWorker | undefined;
@@ -117,7 +117,10 @@ export default async function runObserverTask({ port, spec }: { port: MessagePor
       if (message.options) pending?.resolve(message.options);
       else pending?.reject(new Error(message.error ?? "no credentials"));
     } else if (message.type === "ack") {
-      acks.get(message.batch)?.();
+      acks.get(message.batch)?.resolve();
+      acks.delete(message.batch);
+    } else if (message.type === "nack") {
+      acks.get(message.batch)?.reject(new Error(message.error));
       acks.delete(message.batch);
     } else if (message.type === "stop") {
       stopRequested = message;
@@ -139,9 +142,9 @@ export default async function runObserverTask({ port, spec }: { port: MessagePor
       client,
       {
         send: (messages) =>
-          new Promise<void>((resolve) => {
+          new Promise<void>((resolve, reject) => {
             const batch = nextBatch++;
-            acks.set(batch, resolve);
+            acks.set(batch, { resolve, reject });
             post({ type: "batch", batch, messages });
           }),
         status: (status) => post({ type: "status", status }),

@@ -12,6 +12,8 @@ import { ConfigError, type ClusterConfig, type Config } from "../config/model.js
 import { configErrorList } from "../config/validate.js";
 import { openSink } from "../graph/open-sink.js";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
+import { ExclusiveFile } from "../lock/exclusive-file.js";
+import { readHolder } from "../lock/meta-table.js";
 import { loadPlugins } from "../plugin/registry.js";
 import { describePermission, planRbac, type Permission, type RbacPlan } from "../rbac/plan.js";
 import { kubeJson, statusMessage } from "./kube-api.js";
@@ -199,9 +201,16 @@ async function checkSink(config: Config, options: DoctorOptions, add: (row: Doct
       add({ check: "sink", target, result: "FAIL", detail: unwritable, hint: "point sink.sqlitePath at a writable volume (in a pod: an emptyDir or a PersistentVolume)" });
       return;
     }
+    const held = lockRow("sink", config.sink.sqlitePath, "sink.sqlitePath");
+    if (held) {
+      add({ ...held, target });
+      return;
+    }
   }
   try {
-    const sink = await openSink(config.sink, { kind, env });
+    // Read-only when the graph exists: never the writer's lock (an agent may start now).
+    const access = kind === "sqlite" && existsSync(config.sink.sqlitePath) ? "read" : "write";
+    const sink = await openSink(config.sink, { kind, env, access });
     try {
       const answers = await sink.ping();
       if (answers) {
@@ -231,11 +240,26 @@ async function checkSink(config: Config, options: DoctorOptions, add: (row: Doct
 
 function checkWal(config: Config, add: (row: DoctorRow) => void): void {
   const unwritable = notWritable(config.wal.path);
-  add(
-    unwritable
-      ? { check: "wal", target: config.wal.path, result: "FAIL", detail: unwritable, hint: "point wal.path at a writable volume (in a pod: an emptyDir or a PersistentVolume)" }
-      : { check: "wal", target: config.wal.path, result: "ok", detail: "writable", hint: "" },
-  );
+  if (unwritable) {
+    add({ check: "wal", target: config.wal.path, result: "FAIL", detail: unwritable, hint: "point wal.path at a writable volume (in a pod: an emptyDir or a PersistentVolume)" });
+    return;
+  }
+  add(lockRow("wal", config.wal.path, "wal.path") ?? { check: "wal", target: config.wal.path, result: "ok", detail: "writable", hint: "" });
+}
+
+/** A file a live agent holds: fine (doctor is usually run beside its own agent, e.g. in
+ *  the pod); the row names the holder and says another `run` with this config would be
+ *  refused. */
+function lockRow(check: "wal" | "sink", file: string, setting: string): DoctorRow | undefined {
+  if (!ExclusiveFile.isHeld(file)) return undefined;
+  const holder = readHolder(file);
+  return {
+    check,
+    target: file,
+    result: "ok",
+    detail: `held by a live agent${holder ? ` (pid ${holder.pid} on host ${holder.host} since ${holder.since})` : ""}; a second \`run\` with this config would exit 2 (or change ${setting})`,
+    hint: "",
+  };
 }
 
 /** Why a file could not be created or written at path, or undefined if it can. Tried,

@@ -47,7 +47,7 @@ export class AgentMetrics {
   });
   private readonly errors = new Counter({
     name: "kube_observer_errors_total",
-    help: "Errors by where they happened (observer, sink, plugin) and kind (e.g. forbidden, network, not-found, expired)",
+    help: "Errors by where they happened (observer, sink, plugin, wal) and kind (e.g. forbidden, network, not-found, expired)",
     labelNames: ["where", "kind"] as const,
     registers: [this.registry],
   });
@@ -132,6 +132,12 @@ export class AgentMetrics {
   sinkFailed(sink: string, seconds: number): void {
     this.sinkBatch.observe({ sink, outcome: "failed" }, seconds);
     this.errors.inc({ where: "sink", kind: sink });
+  }
+
+  /** A WAL operation failed (append by the observers' side; read, park, ack by the
+   *  dispatcher's). Each is logged where it happens. */
+  walFailed(operation: "append" | "read" | "park" | "ack"): void {
+    this.errors.inc({ where: "wal", kind: operation });
   }
 
   parked(sink: string, plugin: string): void {

@@ -12,6 +12,10 @@ import type { Wal } from "./wal.js";
 
 export class WalSink implements MessageSink {
   delivered = 0;
+  /** Batches the WAL could not take. */
+  appendFailures = 0;
+  /** Metrics hook: a WAL append failed. */
+  onAppendFailed: (() => void) | undefined;
   private waiting: Array<() => void> = [];
   private full = false;
 
@@ -25,7 +29,21 @@ export class WalSink implements MessageSink {
   }
 
   async deliver(messages: KubeMessage[]): Promise<void> {
-    this.wal.append(messages);
+    try {
+      failpoint("wal.before-append");
+      this.wal.append(messages);
+    } catch (error) {
+      // Never swallowed: logged, counted, and the observer is told (it relists), so a
+      // batch that did not reach the disk is read again rather than lost.
+      this.appendFailures += 1;
+      this.onAppendFailed?.();
+      const first = messages[0];
+      this.log.error(
+        { err: (error as Error).message, messages: messages.length, resource: first?.resource, namespace: first?.namespace ?? undefined, wal: this.wal.path },
+        "WAL append failed: the batch is not acknowledged and its observer relists",
+      );
+      throw error;
+    }
     failpoint("wal.after-append");
     this.delivered += messages.length;
     this.dispatcher.notify();

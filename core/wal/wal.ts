@@ -6,6 +6,8 @@
 import Database from "better-sqlite3";
 import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
+import { ExclusiveFile, currentHolder, type Holder } from "../lock/exclusive-file.js";
+import { fileIdentity, readHolder, readHolderFrom, recordHolder } from "../lock/meta-table.js";
 import type { KubeMessage } from "../messages.js";
 
 export interface WalRecord {
@@ -35,6 +37,8 @@ export interface WalStatus {
   parked: number;
   /** Highest seq ever appended. */
   lastSeq: number;
+  /** The agent that holds (or last held) the WAL, and whether it holds it now. */
+  holder: (Holder & { live: boolean }) | null;
 }
 
 /** Applied/Deleted messages for the same object coalesce: only the latest matters. */
@@ -53,13 +57,26 @@ export class Wal {
   private dispatchedUpTo = 0;
   private pendingBytes = 0;
   private readonly q;
+  /** The writer's lock on the file: one agent per WAL (core/lock/exclusive-file.ts). */
+  private readonly lock: ExclusiveFile | undefined;
+  /** Stable identity of this WAL (made when it was created): the agent's identity as a
+   *  graph writer, so that a restart on the same WAL takes its own registration back. */
+  readonly id: string | undefined;
 
   constructor(
     readonly path: string,
     options: { readonly?: boolean } = {},
   ) {
-    if (!options.readonly) mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path, { readonly: options.readonly === true, fileMustExist: options.readonly === true });
+    if (!options.readonly) {
+      mkdirSync(dirname(path), { recursive: true });
+      this.lock = ExclusiveFile.acquire(path, "WAL", () => readHolder(path));
+    }
+    try {
+      this.db = new Database(path, { readonly: options.readonly === true, fileMustExist: options.readonly === true });
+    } catch (error) {
+      this.lock?.release();
+      throw error;
+    }
     this.walFile = `${path}-wal`;
     if (!options.readonly) {
       this.db.pragma("auto_vacuum = INCREMENTAL");
@@ -74,6 +91,8 @@ export class Wal {
           seq INTEGER PRIMARY KEY, plugin TEXT NOT NULL, error TEXT NOT NULL,
           parked_at TEXT NOT NULL, body TEXT NOT NULL);
       `);
+      recordHolder(this.db, currentHolder());
+      this.id = fileIdentity(this.db);
     }
     this.q = {
       insert: this.db.prepare<[string | null, string, number, string]>("INSERT INTO messages (object, body, bytes, observed_at) VALUES (?, ?, ?, ?)"),
@@ -154,7 +173,14 @@ export class Wal {
       oldestObservedAt: depth.oldest,
       parked: this.q.parkedCount.get()!.n,
       lastSeq: this.q.lastSeq.get()?.seq ?? 0,
+      holder: this.holder(),
     };
+  }
+
+  private holder(): WalStatus["holder"] {
+    const holder = readHolderFrom(this.db);
+    if (!holder) return null;
+    return { ...holder, live: this.lock !== undefined || ExclusiveFile.isHeld(this.path) };
   }
 
   parked(limit = 50): ParkedRecord[] {
@@ -193,5 +219,6 @@ export class Wal {
 
   close(): void {
     if (this.db.open) this.db.close();
+    this.lock?.release();
   }
 }

@@ -21,7 +21,7 @@ export interface ActorSpec {
 export interface ConfigSpec {
   actors: ActorSpec[];
   /** Graph sink; paths are absolute. Neo4j reads its password from $KO_TEST_NEO4J_PASSWORD. */
-  sink?: { kind: "sqlite"; sqlitePath: string } | { kind: "neo4j"; uri: string };
+  sink?: { kind: "sqlite"; sqlitePath: string } | { kind: "neo4j"; uri: string; writerLeaseSeconds?: number };
   walPath?: string;
   walMaxBytes?: number;
   kubeconfig?: string;
@@ -57,7 +57,7 @@ export function configText(spec: ConfigSpec): string {
     spec.sink?.kind === "sqlite"
       ? `, sink = T.Sink::{ sqlitePath = ${dhallText(spec.sink.sqlitePath)} }`
       : spec.sink?.kind === "neo4j"
-        ? `, sink = T.Sink::{ kind = "neo4j", neo4j = Some T.Neo4j::{ uri = ${dhallText(spec.sink.uri)}, passwordEnv = "KO_TEST_NEO4J_PASSWORD" } }`
+        ? `, sink = T.Sink::{ kind = "neo4j", neo4j = Some T.Neo4j::{ uri = ${dhallText(spec.sink.uri)}, passwordEnv = "KO_TEST_NEO4J_PASSWORD"${spec.sink.writerLeaseSeconds ? `, writerLeaseSeconds = ${spec.sink.writerLeaseSeconds}` : ""} } }`
         : "";
   const wal = spec.walPath ? `, wal = T.Wal::{ path = ${dhallText(spec.walPath)}${spec.walMaxBytes ? `, maxBytes = ${spec.walMaxBytes}` : ""} }` : "";
   return `let T = ${join(repoRoot, "config/types.dhall")}

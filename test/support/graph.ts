@@ -67,8 +67,10 @@ export function workspace(sink: SinkKind, actors: ActorSpec[], extra: Partial<Co
   return ws;
 }
 
+/** The graph, opened for reading beside a running agent (which holds the embedded
+ *  graph's writer lock). */
 export async function openTestSink(kind: SinkKind, graphPath: string): Promise<GraphSink> {
-  if (kind === "sqlite") return new SqliteGraphSink(graphPath);
+  if (kind === "sqlite") return new SqliteGraphSink(graphPath, { access: "read" });
   const { Neo4jSink } = await import("../../core/graph/neo4j-sink.js");
   const { boltUrl, user, password } = devEnv().neo4j;
   return new Neo4jSink({ uri: boltUrl, username: user, password });

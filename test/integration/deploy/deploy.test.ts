@@ -128,7 +128,7 @@ in  deployed // { sink = deployed.sink // { kind = "sqlite", sqlitePath = ${JSON
     const graph = await eventually(
       "the probe ConfigMap and Secret in the graph",
       async () => {
-        const sink = new SqliteGraphSink(join(work, "data/graph.sqlite"));
+        const sink = new SqliteGraphSink(join(work, "data/graph.sqlite"), { access: "read" });
         try {
           const lines: ExportLine[] = [];
           for await (const line of sink.export()) lines.push(line);
@@ -204,5 +204,7 @@ in  deployed // { sink = deployed.sink // { kind = "sqlite", sqlitePath = ${JSON
     expect(exit.code).toBe(0);
     expect(doctor.stdout).toContain(`as system:serviceaccount:${ns}:${sa}`);
     expect(doctor.stdout).not.toContain("FAIL");
+    // Beside the live agent: its WAL and graph are named as held, which is fine.
+    expect(doctor.stdout).toMatch(/\nwal +\S+wal\.sqlite +ok: held by a live agent \(pid \d+ on host /);
   });
 });

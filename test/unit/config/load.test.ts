@@ -60,7 +60,7 @@ describe("loadConfig", () => {
     expect(config.sink).toStrictEqual({
       kind: "neo4j",
       sqlitePath: "./kube-observer-graph.sqlite",
-      neo4j: { uri: "bolt://localhost:7687", username: "neo4j", passwordEnv: "NEO4J_PASSWORD", database: null },
+      neo4j: { uri: "bolt://localhost:7687", username: "neo4j", passwordEnv: "NEO4J_PASSWORD", database: null, writerLeaseSeconds: 30 },
     });
     expect(config.observer).toStrictEqual({ ...defaults.observer, pageSize: 100, backoff: { ...defaults.observer.backoff, jitter: 0.5 } });
     expect(config.log).toStrictEqual({ level: "debug" });

@@ -112,6 +112,29 @@ describe("deploy/ manifests", () => {
   });
 });
 
+describe("deploy/: never two agents on one WAL", () => {
+  const deployment = docs("deploy/deployment.yaml")[0]!;
+  const volumes = deployment.spec.template.spec.volumes as Doc[];
+
+  it("one replica, replaced with Recreate (the old pod is gone before the new one starts), the WAL on a per-pod emptyDir", () => {
+    expect(deployment.spec.replicas).toBe(1);
+    expect(deployment.spec.strategy).toStrictEqual({ type: "Recreate" });
+    expect(volumes.find((v) => v.name === "data")).toMatchObject({ emptyDir: expect.any(Object) });
+  });
+
+  it("deploy/persistent-wal puts it on a ReadWriteOncePod claim, which only one pod can mount", () => {
+    const overlay = parse(read("deploy/persistent-wal/kustomization.yaml")) as Doc;
+    expect(overlay.resources).toStrictEqual(["..", "pvc.yaml"]);
+    const pvc = docs("deploy/persistent-wal/pvc.yaml")[0]!;
+    expect(pvc.kind).toBe("PersistentVolumeClaim");
+    expect(pvc.spec.accessModes).toStrictEqual(["ReadWriteOncePod"]);
+    const [op] = parse(overlay.patches[0].patch as string) as Doc[];
+    // The patch replaces exactly the data volume (index 1) with that claim.
+    expect(volumes[1]!.name).toBe("data");
+    expect(op).toStrictEqual({ op: "replace", path: "/spec/template/spec/volumes/1", value: { name: "data", persistentVolumeClaim: { claimName: pvc.metadata.name } } });
+  });
+});
+
 describe("deploy/Dockerfile", () => {
   const dockerfile = read("deploy/Dockerfile");
 

@@ -154,7 +154,12 @@ export class FakeOutlet implements ObserverOutlet {
 
   constructor(private readonly autoAck = true) {}
 
+  /** The next sends refused (as a failed WAL append refuses a batch), in order. */
+  readonly refusals: Error[] = [];
+
   send(batch: KubeMessage[]): Promise<void> {
+    const refusal = this.refusals.shift();
+    if (refusal) return Promise.reject(refusal);
     this.batches.push(batch);
     if (this.autoAck) return Promise.resolve();
     return new Promise<void>((resolve) => this.unacked.push(resolve));

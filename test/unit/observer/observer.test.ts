@@ -491,3 +491,28 @@ describe("Observer: backpressure (case 15)", () => {
     await r.stop();
   });
 });
+
+describe("Observer: a batch the agent did not take", () => {
+  it("backs off and relists, so what was read is delivered again rather than lost", async () => {
+    const client = new FakeClient().scriptList(page([obj("a", "ua", "3"), obj("b", "ub", "4")], "9"), page([obj("a", "ua", "3"), obj("b", "ub", "4")], "10"));
+    const r = start(client);
+    r.outlet.refusals.push(new Error("WAL append failed: disk full"));
+    await until(() => restarts(r.outlet).length === 1, "the relisted boundary");
+    expect(client.listCalls).toHaveLength(2);
+    expect(briefs(r.outlet)).toStrictEqual(["Applied a:ua", "Applied b:ub", "Restarted[a:ua,b:ub]"]);
+    const backingOff = r.outlet.statuses.find((s) => s.phase === "backing-off");
+    expect(backingOff).toMatchObject({ errorKind: "delivery" });
+    expect(backingOff?.reason).toContain("WAL append failed: disk full");
+    await r.stop();
+  });
+
+  it("in once mode, fails its scope instead of reporting it delivered", async () => {
+    const client = new FakeClient().scriptList(page([obj("a", "ua", "3")], "9"));
+    const r = start(client, { once: true });
+    r.outlet.refusals.push(new Error("WAL append failed: disk full"));
+    const final = await r.done;
+    expect(final.phase).toBe("failed");
+    expect(final.errorKind).toBe("delivery");
+    expect(final.reason).toContain("disk full");
+  });
+});

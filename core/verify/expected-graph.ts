@@ -1,0 +1,88 @@
+// The graph a direct LIST of the cluster implies: every listed object becomes the
+// KubeMessage an observer would send (scrubbed, reduced by its plugin, JSON-round-tripped
+// as it would cross the WAL), then the GraphOp the dispatcher would apply, followed by
+// the scope's relist boundary ("Restarted" → sweep). Applied to a fresh in-memory
+// embedded sink and exported, it is what the agent's graph must equal.
+import { graphLabel, toGraphOp } from "../dispatch/translate.js";
+import { objectKey } from "../graph/keys.js";
+import type { ExportLine, GraphOp } from "../graph/model.js";
+import { SqliteGraphSink } from "../graph/sqlite-sink.js";
+import type { KubeMessage, KubeObject, PresentObject } from "../messages.js";
+import { scrubObject } from "../plugin/sdk.js";
+import { scopeName, type VerifyScope } from "./scopes.js";
+
+/** An object the plugin could not turn into graph operations; the agent parks its
+ *  message, so the graph cannot hold its current state. */
+export interface Untranslatable {
+  /** "cluster/namespace/resource". */
+  scope: string;
+  /** The node key it would have. */
+  key: string;
+  reason: string;
+}
+
+export interface ScopeOps {
+  ops: GraphOp[];
+  objects: number;
+  untranslatable: Untranslatable[];
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The plugin's reduction as an observer makes it (see Observer.reduce). */
+function reduce(scope: VerifyScope, object: KubeObject): unknown {
+  const reduced = scope.plugin.plugin.reduce(scrubObject(object));
+  const text = JSON.stringify(reduced);
+  if (text === undefined) throw new Error(`reduce returned ${typeof reduced}, not a JSON value`);
+  return JSON.parse(text) as unknown;
+}
+
+/** The graph operations for one listed scope: an upsert per object, then the sweep. */
+export function scopeOps(scope: VerifyScope, items: readonly KubeObject[], observedAt = ""): ScopeOps {
+  const { plugin } = scope.plugin;
+  const label = graphLabel(scope.plugin);
+  const base = { cluster: scope.cluster, namespace: scope.namespace, resource: plugin.name, kind: plugin.resource.kind, observedAt };
+  const ops: GraphOp[] = [];
+  const untranslatable: Untranslatable[] = [];
+  const present: PresentObject[] = [];
+  for (const object of items) {
+    const m = object.metadata ?? {};
+    const name = m.name ?? "";
+    const objectNamespace = m.namespace ?? null;
+    present.push({ namespace: objectNamespace, name, uid: m.uid ?? "" });
+    try {
+      const message: KubeMessage = {
+        ...base,
+        action: "Applied",
+        objectNamespace,
+        uid: m.uid ?? null,
+        name,
+        resourceVersion: m.resourceVersion ?? "",
+        object: reduce(scope, object),
+      };
+      const op = toGraphOp(message, scope.plugin);
+      if (op) ops.push(op);
+    } catch (error) {
+      untranslatable.push({ scope: scopeName({ ...scope, resource: plugin.name }), key: objectKey(scope.cluster, objectNamespace, label, name), reason: errorText(error) });
+    }
+  }
+  const boundary: KubeMessage = { ...base, action: "Restarted", objectNamespace: null, uid: null, name: null, resourceVersion: "", object: null, present };
+  const sweep = toGraphOp(boundary, scope.plugin);
+  if (sweep) ops.push(sweep);
+  return { ops, objects: items.length, untranslatable };
+}
+
+/** Applies the operations to a fresh in-memory embedded graph and exports it. */
+export async function expectedGraph(ops: readonly GraphOp[]): Promise<ExportLine[]> {
+  const sink = new SqliteGraphSink(":memory:");
+  try {
+    await sink.apply(ops);
+    const lines: ExportLine[] = [];
+    for await (const line of sink.export()) lines.push(line);
+    return lines;
+  } finally {
+    await sink.close();
+  }
+}
