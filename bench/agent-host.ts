@@ -5,13 +5,8 @@
 //   - dispatcher.onCommitted (core's hook for benchmarks): when each batch is committed;
 //   - a wrapper around sink.apply: rows written and time spent in the sink;
 //   - a wrapper around the WAL's insert statement: bytes appended (private; optional).
-//   - with "cluster-wide" as third argument: the five observed plugins are re-declared
-//     cluster-scoped in the main thread's plugin set, so that the supervisor starts one
-//     observer per resource with a null namespace, whose LIST/WATCH path then has no
-//     namespace (core/kube/client.ts resourcePath). The config cannot express this: an
-//     actor with namespace "*" always becomes one observer per namespace. Workers load the
-//     plugin files unchanged; names, graph labels and keys stay the same.
-// Usage (from bench/agent.ts): fork(dist/bench/agent-host.js, [config, sqlite|neo4j, per-namespace|cluster-wide]).
+// The watch topology is the config's (bench/agent.ts writes it).
+// Usage (from bench/agent.ts): fork(dist/bench/agent-host.js, [config, sqlite|neo4j]).
 import { loadAgentConfig } from "../core/agent-config.js";
 import { Agent } from "../core/agent.js";
 import type { GraphOp, GraphSink } from "../core/graph/model.js";
@@ -21,7 +16,7 @@ import { GraphPipeline } from "../core/pipeline.js";
 import type { WalRecord } from "../core/wal/wal.js";
 import type { HostCommand, HostEvent, HostStats, RowCounts } from "./protocol.js";
 
-const [configFile, sinkKind, topology] = process.argv.slice(2) as [string, "sqlite" | "neo4j", "per-namespace" | "cluster-wide" | undefined];
+const [configFile, sinkKind] = process.argv.slice(2) as [string, "sqlite" | "neo4j"];
 
 function send(event: HostEvent): Promise<void> {
   return new Promise((resolve) => {
@@ -59,13 +54,6 @@ async function main(): Promise<void> {
   const output = new DeferredSink();
   const agent = new Agent(config, { sink: output, log, once: false });
   const plugins = (await agent.loadInitialPlugins()).plugins;
-  if (topology === "cluster-wide") {
-    const observed = new Set(config.actors.map((a) => a.resource));
-    for (const [name, loaded] of plugins) {
-      if (!observed.has(name) || !loaded.plugin.resource.namespaced) continue;
-      plugins.set(name, { ...loaded, plugin: { ...loaded.plugin, resource: { ...loaded.plugin.resource, namespaced: false } } });
-    }
-  }
   const pipeline = await GraphPipeline.open(config, plugins, log, { kind: sinkKind });
   output.target = pipeline.input;
   agent.onPluginsChanged = (set) => pipeline.setPlugins(set.plugins);

@@ -25,6 +25,8 @@ export interface AgentConfigSpec {
   resources: string[];
   /** With namespace "*" (the default): namespaces not to observe. */
   exclude?: string[];
+  /** The actors' topology; unset: the default ("auto": cluster-wide for "*"). */
+  topology?: "cluster" | "namespace";
   threads?: number;
   logLevel?: string;
 }
@@ -37,7 +39,8 @@ export function writeAgentConfig(spec: AgentConfigSpec): { file: string; graphPa
   const graphPath = join(spec.dir, "graph.sqlite");
   const walPath = join(spec.dir, "wal.sqlite");
   const exclude = spec.exclude?.length ? `[ ${spec.exclude.map(text).join(", ")} ]` : "[] : List Text";
-  const actors = spec.resources.map((r) => `T.Actor::{ cluster = ${text(BENCH_CLUSTER)}, resource = ${text(r)}, exclude = others }`).join("\n      , ");
+  const topology = spec.topology ? `, topology = ${text(spec.topology)}` : "";
+  const actors = spec.resources.map((r) => `T.Actor::{ cluster = ${text(BENCH_CLUSTER)}, resource = ${text(r)}, exclude = others${topology} }`).join("\n      , ");
   const sink =
     spec.sink === "sqlite"
       ? `T.Sink::{ sqlitePath = ${text(graphPath)} }`
@@ -77,10 +80,9 @@ export class AgentRun {
     readonly sink: SinkKind,
     readonly logFile: string,
     env: DevEnvState,
-    readonly topology: "per-namespace" | "cluster-wide" = "per-namespace",
   ) {
     const log = openSync(logFile, "a");
-    this.child = fork(hostPath, [configFile, sink, topology], {
+    this.child = fork(hostPath, [configFile, sink], {
       cwd: repoRoot,
       stdio: ["ignore", log, log, "ipc"],
       env: { ...process.env, KUBE_OBSERVER_LOG_FORMAT: "json", [NEO4J_PASSWORD_ENV]: env.neo4j.password },

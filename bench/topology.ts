@@ -41,13 +41,12 @@ export async function measureTopology(o: TopologyOptions): Promise<TopologyResul
     const dir = join(o.workDir, `topology-${mode}`);
     const all = (await o.kube.listAll("/api/v1/namespaces")).map((n) => n.metadata!.name!);
     const wanted = new Set(o.namespaces);
-    // Cluster-wide watches cannot exclude namespaces: that run sees every namespace.
-    const exclude = mode === "per-namespace" ? all.filter((n) => !wanted.has(n)) : [];
-    const config = writeAgentConfig({ dir, env: o.env, sink: "sqlite", resources: o.resources, exclude, threads: o.threads });
+    const exclude = all.filter((n) => !wanted.has(n));
+    const config = writeAgentConfig({ dir, env: o.env, sink: "sqlite", resources: o.resources, exclude, threads: o.threads, topology: mode === "per-namespace" ? "namespace" : "cluster" });
     o.say(`topology: ${mode} — starting the agent`);
     const apiserver = new ProcSampler(apiserverPid, 500).start();
     const apiserverBefore = apiserver.last();
-    const agent = new AgentRun(config.file, "sqlite", join(dir, "agent.log"), o.env, mode);
+    const agent = new AgentRun(config.file, "sqlite", join(dir, "agent.log"), o.env);
     try {
       const started = await agent.waitFor("started", 120_000);
       const complete = await agent.waitFor("complete", 30 * 60_000);
@@ -112,10 +111,8 @@ export async function measureTopology(o: TopologyOptions): Promise<TopologyResul
     sink: "sqlite",
     modes,
     note:
-      'The config cannot ask for one cluster-wide watch per resource: an actor with namespace "*" always becomes one observer per namespace ' +
-      "(core/supervisor/desired.ts). For the cluster-wide run the bench's agent host re-declares the five plugins cluster-scoped in its plugin set, so that the " +
-      "supervisor starts one observer per resource with a namespace-less LIST/WATCH path (no core change; same labels and keys); it sees every namespace (exclusions are impossible), the " +
-      "per-namespace run only the tier's and the fillers'. Both run with the SQLite sink and the admin (APF-exempt) credentials; the cluster-wide run goes first, and the " +
-      "apiserver's RSS rarely shrinks, so read the per-namespace run's apiserver RSS as growth over the cluster-wide one's.",
+      'Both runs use the config\'s own topology: topology = "cluster" (what namespace = "*" gets by default: one list+watch per resource) and topology = "namespace" ' +
+      "(one per namespace and resource), with the same exclusions (every namespace but the tier's and the fillers'). Both run with the SQLite sink and the admin (APF-exempt) " +
+      "credentials; the cluster-wide run goes first, and the apiserver's RSS rarely shrinks, so read the per-namespace run's apiserver RSS as growth over the cluster-wide one's.",
   };
 }

@@ -36,6 +36,14 @@ let Actor =
       {- One (cluster, namespace, role, resource) to observe. `namespace = "*"`
          means every namespace the cluster has now or later, minus `exclude`;
          cluster-scoped resources (node, namespace, ...) keep the default "*".
+         `topology` says how a "*" actor is watched:
+           "auto" (the default): one cluster-wide list+watch of the resource,
+             `exclude` filtered out (a few sockets whatever the namespace count);
+           "cluster": the same, said explicitly;
+           "namespace": one list+watch per namespace (thousands of watches on a
+             large cluster; for per-namespace least privilege, name the namespaces
+             instead, which `kube-observer rbac` grants with Roles).
+         An actor that names a namespace is always watched in that namespace.
       -}
       { Type =
           { cluster : Text
@@ -43,9 +51,14 @@ let Actor =
           , role : Text
           , resource : Text
           , exclude : List Text
+          , topology : Text
           }
       , default =
-        { namespace = "*", role = "observer", exclude = [] : List Text }
+        { namespace = "*"
+        , role = "observer"
+        , exclude = [] : List Text
+        , topology = "auto"
+        }
       }
 
 let Backoff =

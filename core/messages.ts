@@ -57,6 +57,9 @@ export interface KubeMessage {
   object: unknown;
   /** Restarted only: every object of the scope the list returned. */
   present?: PresentObject[];
+  /** Restarted from a cluster-wide observer of a namespaced resource (namespace null):
+   *  its scope is every namespace but these, which other observers cover. */
+  sweepExcept?: string[];
   /** Set when the plugin's reduce threw; downstream parks the message. */
   error?: string;
 }

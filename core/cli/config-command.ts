@@ -6,6 +6,7 @@ import { loadConfig, loadConfigJson } from "../config/load.js";
 import { ConfigError } from "../config/model.js";
 import { configErrorList } from "../config/validate.js";
 import { knownResourcesFor, type KnownResourcesResult } from "../plugin/builtin-names.js";
+import { actorTopology } from "../supervisor/desired.js";
 
 export interface ConfigCommandDeps {
   /** Receives whole lines, newline included. */
@@ -70,11 +71,21 @@ export function createConfigCommand(overrides: Partial<ConfigCommandDeps> = {}):
 
   const print: CommandModule<object, FileArgs> = {
     command: "print <file>",
-    describe: "Print a configuration as JSON, with every default filled in",
+    describe: "Print a configuration as JSON, with every default filled in, and how each actor is watched (topology, and why)",
     builder: (yargs) => fileArgument(yargs).example("$0 config print config/example.dhall > config.json", "the configuration the agent would run with"),
     handler: async ({ file }) => {
       try {
-        deps.stdout(`${JSON.stringify(await loadConfigJson(file), null, 2)}\n`);
+        const config = await loadConfigJson(file);
+        const { known } = await deps.knownResources(config.pluginDirs);
+        // Derived, not configuration: the topology each actor gets (as the start-up log says).
+        const topology = config.actors.map((actor, i) => ({
+          actor: i,
+          cluster: actor.cluster,
+          resource: actor.resource,
+          namespace: actor.namespace,
+          ...actorTopology(actor, known.get(actor.resource)),
+        }));
+        deps.stdout(`${JSON.stringify({ ...config, topology }, null, 2)}\n`);
       } catch (error) {
         fail(file, error);
       }

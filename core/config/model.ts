@@ -24,6 +24,9 @@ export interface ActorConfig {
   resource: string;
   /** With namespace "*": namespaces not to observe. */
   exclude: string[];
+  /** How a "*" actor is watched: one cluster-wide list+watch ("auto", "cluster") or
+   *  one per namespace ("namespace"). See core/supervisor/desired.ts. */
+  topology: "auto" | "cluster" | "namespace";
 }
 
 export interface BackoffConfig {

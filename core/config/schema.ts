@@ -29,6 +29,7 @@ const actor = z.strictObject({
   role: z.literal("observer", { error: 'unknown role; the only role is "observer"' }),
   resource: nonEmptyText(),
   exclude: z.array(nonEmptyText(), { error: "expected a list of namespace names" }),
+  topology: oneOf(["auto", "cluster", "namespace"]),
 });
 
 const backoff = z

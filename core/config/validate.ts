@@ -64,6 +64,9 @@ export function validateConfig(config: Config, knownResources: KnownResources, l
     for (const excluded of actor.exclude) {
       if (!isNamespaceName(excluded)) fail(at("exclude"), excluded, `"${excluded}" is not a valid namespace name`);
     }
+    if (actor.topology === "cluster" && actor.namespace !== "*") {
+      fail(at("topology"), actor.topology, `topology "cluster" watches every namespace; this actor names namespace "${actor.namespace}" (use namespace = "*", or topology "auto")`);
+    }
     if (actor.exclude.length > 0 && actor.namespace !== "*") {
       fail(at("exclude"), actor.exclude[0], `only an actor with namespace "*" can exclude namespaces (this one has namespace "${actor.namespace}")`);
     }

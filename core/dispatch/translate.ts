@@ -1,7 +1,7 @@
 // KubeMessage -> GraphOp, through the message's plugin. The core adds what every observed
 // object has (cluster, namespace, name, uid, resourceVersion, observedAt), checks the
 // fragment against the plugin's declared schema, and computes keys and scopes.
-import { objectKey, scopeKey } from "../graph/keys.js";
+import { everyNamespaceScope, objectKey, scopeKey } from "../graph/keys.js";
 import type { GraphEdge, GraphNode, GraphOp, GraphSelector, Placeholder } from "../graph/model.js";
 import { checkFragmentShape, cleanProperties, MalformedGraphError, selectorRequirements } from "../graph/validate.js";
 import type { KubeMessage } from "../messages.js";
@@ -19,12 +19,15 @@ export function toGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp |
   if (!graph) return null;
   const label = graphLabel(loaded);
   const cluster = message.cluster;
+  const namespaced = loaded.plugin.resource.namespaced;
   if (message.action === "Restarted") {
-    return {
-      op: "sweep",
-      scope: scopeKey(cluster, message.namespace, label),
-      present: (message.present ?? []).map((p) => objectKey(cluster, p.namespace, label, p.name)),
-    };
+    const present = (message.present ?? []).map((p) => objectKey(cluster, p.namespace, label, p.name));
+    // A cluster-wide observer of a namespaced resource: its list is the truth for every
+    // namespace but those other observers cover.
+    if (namespaced && message.namespace === null) {
+      return { op: "sweep", scope: everyNamespaceScope(cluster, label), present, except: [...(message.sweepExcept ?? [])] };
+    }
+    return { op: "sweep", scope: scopeKey(cluster, message.namespace, label), present };
   }
   if (!message.name) throw new MalformedGraphError(`${message.action} message without a name`);
   const key = objectKey(cluster, message.objectNamespace, label, message.name);
@@ -44,7 +47,9 @@ export function toGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp |
   const node: GraphNode = {
     label,
     key,
-    scope: scopeKey(cluster, message.namespace, label),
+    // From the object's own namespace: the same node scope whichever observer (per
+    // namespace or cluster-wide) delivered it, so sweeps and selectors do not care.
+    scope: scopeKey(cluster, namespaced ? message.objectNamespace : null, label),
     properties: {
       ...properties,
       cluster,

@@ -11,6 +11,32 @@ export function scopeKey(cluster: string, namespace: string | null, label: strin
   return `${cluster}/${namespace ?? ""}/${label}`;
 }
 
+/** The scopes of one label in every namespace of a cluster, as a sweep names them: a
+ *  cluster-wide observer's relist covers all of them at once. */
+export const EVERY_NAMESPACE = "*";
+
+export function everyNamespaceScope(cluster: string, label: string): string {
+  return `${cluster}/${EVERY_NAMESPACE}/${label}`;
+}
+
+/** Whether a node's scope falls under a sweep's scope: the same scope, or, for
+ *  `cluster/*\/Label`, any namespaced scope of that label in that cluster except the
+ *  namespaces in `except`. */
+export function scopeCovers(sweepScope: string, except: readonly string[], nodeScope: string): boolean {
+  if (sweepScope === nodeScope) return true;
+  const [cluster, namespace, label] = sweepScope.split("/");
+  if (namespace !== EVERY_NAMESPACE) return false;
+  const parts = nodeScope.split("/");
+  return parts.length === 3 && parts[0] === cluster && parts[2] === label && parts[1] !== "" && !except.includes(parts[1]!);
+}
+
+/** Where the nodes a sweep may cover start: its scope, or `cluster/` for every namespace
+ *  (a prefix both sinks can look up through their scope index). */
+export function sweepScopePrefix(sweepScope: string): string | undefined {
+  const [cluster, namespace] = sweepScope.split("/");
+  return namespace === EVERY_NAMESPACE ? `${cluster}/` : undefined;
+}
+
 export interface ImageReference {
   /** e.g. docker.io/library/nginx:1.27 or registry.example/app@sha256:… */
   reference: string;

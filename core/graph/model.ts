@@ -75,8 +75,10 @@ export type GraphOp =
   /** The object is gone: its owned nodes and edges go; if others still reference it, it
    *  stays as a placeholder (a dangling reference is a finding, not an error). */
   | { op: "delete"; key: string }
-  /** Relist boundary: observed nodes of `scope` whose key is not in `present` are deleted. */
-  | { op: "sweep"; scope: string; present: string[] };
+  /** Relist boundary: observed nodes of `scope` whose key is not in `present` are deleted.
+   *  `cluster/*\/Label` is every namespace's scope of that label, but those in `except`
+   *  (a cluster-wide observer's relist; core/graph/keys.ts scopeCovers). */
+  | { op: "sweep"; scope: string; present: string[]; except?: string[] };
 
 /** The label every node carries, with a uniqueness constraint on `key`. */
 export const ENTITY_LABEL = "Entity";

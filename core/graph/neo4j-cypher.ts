@@ -206,6 +206,14 @@ MATCH (n:${E})
 WHERE n.key IN $keys
 DETACH DELETE n`;
 
+/** Nodes whose scope starts with a cluster's prefix (a sweep of every namespace; the
+ *  caller keeps the observed ones its scope covers). */
+export const SCOPE_PREFIX_NODES = `
+MATCH (found:${E})
+WHERE found.scope STARTS WITH $prefix
+${LIVE}
+RETURN n.key AS key, n.scope AS scope, n.observed AS observed`;
+
 /** Nodes of a scope (the caller keeps the observed ones of that scope). */
 export const SCOPE_NODES = `
 MATCH (found:${E} {scope: $scope})

@@ -85,7 +85,7 @@ export interface Run {
   droppedTargets: string[];
 }
 
-export type Step = { kind: "run"; run: Run } | { kind: "sweep"; scope: string; present: ReadonlySet<string> };
+export type Step = { kind: "run"; run: Run } | { kind: "sweep"; scope: string; present: ReadonlySet<string>; except: readonly string[] };
 
 export class GraphOpError extends Error {
   constructor(message: string) {
@@ -196,6 +196,7 @@ function checkEdge(edge: GraphEdge, where: string, schema: DeclaredSchema, key: 
 function validateSweep(op: Extract<GraphOp, { op: "sweep" }>, where: string): void {
   if (typeof op.scope !== "string" || !op.scope) throw new GraphOpError(`${where}: scope must be a non-empty string`);
   if (!Array.isArray(op.present) || op.present.some((k) => typeof k !== "string")) throw new GraphOpError(`${where}: present must be a list of keys`);
+  if (op.except !== undefined && (!Array.isArray(op.except) || op.except.some((n) => typeof n !== "string"))) throw new GraphOpError(`${where}: except must be a list of namespaces`);
 }
 
 /** Keys (and scopes, also indexed) must be non-empty and short enough to index. */
@@ -252,7 +253,7 @@ export function planOps(ops: readonly GraphOp[]): Step[] {
   for (const op of ops) {
     if (op.op === "sweep") {
       flush();
-      steps.push({ kind: "sweep", scope: op.scope, present: new Set(op.present) });
+      steps.push({ kind: "sweep", scope: op.scope, present: new Set(op.present), except: op.except ?? [] });
       continue;
     }
     if (!run.accepts(op)) flush();

@@ -9,6 +9,7 @@ import { canonicalJson } from "./canonical.js";
 import { labelMap, parseSelectorSpec, selectorMatches } from "./selector.js";
 import { ENTITY_LABEL, LABEL_PATTERN, REL_TYPE_PATTERN, SELECTOR_LABEL, type ExportLine, type GraphOp, type GraphSchema, type GraphSink, type GraphStats, type IncomingEdge } from "./model.js";
 import { compareCodePoints, compareEdges, edgeSortKey, sortedKeys } from "./order.js";
+import { scopeCovers, sweepScopePrefix } from "./keys.js";
 import { Neo4jWriterRegistration, WRITER_CONSTRAINT } from "./neo4j-writer.js";
 import type { WriterConflictError, WriterIdentity } from "./writer.js";
 
@@ -277,17 +278,20 @@ class Applier {
   async apply(steps: readonly Step[]): Promise<void> {
     for (const step of steps) {
       if (step.kind === "run") await this.run(step.run);
-      else await this.sweep(step.scope, step.present);
+      else await this.sweep(step.scope, step.present, step.except);
     }
     await this.resolveSelectors();
     await this.collectGarbage();
   }
 
-  private async sweep(scope: string, present: ReadonlySet<string>): Promise<void> {
+  private async sweep(scope: string, present: ReadonlySet<string>, except: readonly string[]): Promise<void> {
     const keys: string[] = [];
-    for (const r of (await this.tx.run(cypher.SCOPE_NODES, { scope })).records) {
+    const prefix = sweepScopePrefix(scope);
+    // Every namespace's scope of a label: a prefix lookup in the scope index, then the match.
+    const result = prefix ? await this.tx.run(cypher.SCOPE_PREFIX_NODES, { prefix }) : await this.tx.run(cypher.SCOPE_NODES, { scope });
+    for (const r of result.records) {
       const key = r.get("key") as string;
-      if (r.get("scope") === scope && r.get("observed") === true && !present.has(key)) keys.push(key);
+      if (scopeCovers(scope, except, r.get("scope") as string) && r.get("observed") === true && !present.has(key)) keys.push(key);
     }
     if (keys.length > 0) await this.run(sweepRun(keys.sort(compareCodePoints)));
   }

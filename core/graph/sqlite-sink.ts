@@ -4,6 +4,7 @@ import Database from "better-sqlite3";
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { canonicalJson } from "./canonical.js";
+import { scopeCovers, sweepScopePrefix } from "./keys.js";
 import { compareEdges as compareEdgeKeys, sortedKeys } from "./order.js";
 import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSelector, GraphSink, GraphStats, IncomingEdge, Placeholder, Properties } from "./model.js";
 import { currentHolder, ExclusiveFile } from "../lock/exclusive-file.js";
@@ -159,6 +160,8 @@ export class SqliteGraphSink implements GraphSink {
       hasIncoming: this.db.prepare<[string], { n: number }>("SELECT EXISTS (SELECT 1 FROM edges WHERE to_key = ?) AS n"),
       linkTargetsOf: this.db.prepare<[string], { to_key: string }>("SELECT to_key FROM edges WHERE from_key = ?"),
       scopeKeys: this.db.prepare<[string], { key: string }>("SELECT key FROM nodes WHERE scope = ? AND observed = 1"),
+      // "/" + 1 is "0": every scope starting with "cluster/".
+      scopeRange: this.db.prepare<[string, string], { key: string; scope: string }>("SELECT key, scope FROM nodes WHERE scope >= ? AND scope < ? AND observed = 1"),
       scopeLabels: this.db.prepare<[string], { key: string; props: string }>("SELECT key, props FROM nodes WHERE scope = ? AND observed = 1"),
       deleteSelectorsOf: this.db.prepare<[string]>("DELETE FROM selectors WHERE owner = ?"),
       insertSelector: this.db.prepare<[string, string, string, string, string, string]>(
@@ -187,7 +190,7 @@ export class SqliteGraphSink implements GraphSink {
           this.remove(op.key, garbage);
           touched.add(op.key);
         } else {
-          for (const key of this.sweep(op.scope, op.present, garbage)) touched.add(key);
+          for (const key of this.sweep(op.scope, op.present, op.except ?? [], garbage)) touched.add(key);
         }
       }
       this.resolveSelectors(touched);
@@ -214,9 +217,14 @@ export class SqliteGraphSink implements GraphSink {
   }
 
   /** The swept nodes go as one set: references among them do not keep any of them. */
-  private sweep(scope: string, present: readonly string[], garbage: Set<string>): string[] {
+  private sweep(scope: string, present: readonly string[], except: readonly string[], garbage: Set<string>): string[] {
     const keep = new Set(present);
-    const gone = this.q.scopeKeys.all(scope).map((r) => r.key).filter((key) => !keep.has(key));
+    const prefix = sweepScopePrefix(scope);
+    // Every namespace's scope of a label: a range scan of the scope index, then the match.
+    const candidates = prefix
+      ? this.q.scopeRange.all(prefix, `${prefix.slice(0, -1)}0`).filter((r) => scopeCovers(scope, except, r.scope))
+      : this.q.scopeKeys.all(scope);
+    const gone = candidates.map((r) => r.key).filter((key) => !keep.has(key));
     for (const key of gone) this.dropOwned(key, garbage);
     for (const key of gone) this.remove(key, garbage);
     return gone;

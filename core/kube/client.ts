@@ -74,11 +74,14 @@ export class KubeHttpClient {
     this.auth = "applyToHTTPSOptions" in source ? kubeConfigAuth(source) : source;
   }
 
-  forResource(resource: ApiResource, namespace: string | null): ListWatchClient {
+  /** `fieldSelector` narrows both LIST and WATCH on the server (e.g. leaving excluded
+   *  namespaces out of a cluster-wide watch). */
+  forResource(resource: ApiResource, namespace: string | null, selection: { fieldSelector?: string } = {}): ListWatchClient {
     const path = resourcePath(resource, namespace);
+    const fieldSelector = selection.fieldSelector || undefined;
     return {
-      list: (options) => this.list(path, options),
-      watch: (options) => this.watch(path, options),
+      list: (options) => this.list(path, options, fieldSelector),
+      watch: (options) => this.watch(path, options, fieldSelector),
     };
   }
 
@@ -86,9 +89,10 @@ export class KubeHttpClient {
     this.agent?.destroy();
   }
 
-  async list(path: string, options: ListOptions): Promise<ListPage> {
+  async list(path: string, options: ListOptions, fieldSelector?: string): Promise<ListPage> {
     const query = new URLSearchParams({ limit: String(options.limit) });
     if (options.continueToken) query.set("continue", options.continueToken);
+    if (fieldSelector) query.set("fieldSelector", fieldSelector);
     const res = await this.send(`${path}?${query}`, this.options.listTimeoutMs);
     const body = await readBody(res, this.options.listTimeoutMs);
     let parsed: { items?: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } };
@@ -104,13 +108,14 @@ export class KubeHttpClient {
     };
   }
 
-  async watch(path: string, options: WatchOptions): Promise<WatchStream> {
+  async watch(path: string, options: WatchOptions, fieldSelector?: string): Promise<WatchStream> {
     const query = new URLSearchParams({
       watch: "1",
       resourceVersion: options.resourceVersion,
       allowWatchBookmarks: "true",
       timeoutSeconds: String(options.timeoutSeconds),
     });
+    if (fieldSelector) query.set("fieldSelector", fieldSelector);
     // The server answers a watch at once, except "too large resource version" (it
     // waits up to 3 s first); the inactivity timer covers the stream after that.
     const res = await this.send(`${path}?${query}`, this.options.connectTimeoutMs + 5_000);

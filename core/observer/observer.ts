@@ -49,6 +49,11 @@ export interface ObserverOptions {
   once: boolean;
   /** Batches sent but not yet acknowledged before the observer stops reading. */
   maxInFlight?: number;
+  /** Cluster-wide observers: namespaces whose objects are dropped (the actor's exclude). */
+  exclude?: readonly string[];
+  /** Cluster-wide observers: namespaces the relist boundary tells the sink not to sweep
+   *  (other observers cover them). */
+  sweepExcept?: readonly string[];
   now?: () => number;
   random?: () => number;
 }
@@ -80,6 +85,7 @@ export class Observer {
   private watchesSinceList = 0;
   private listsCompleted = 0;
   private readonly maxInFlight: number;
+  private readonly excluded: ReadonlySet<string>;
   private readonly random: () => number;
   private readonly now: () => number;
 
@@ -94,6 +100,7 @@ export class Observer {
     this.random = options.random ?? Math.random;
     this.now = options.now ?? Date.now;
     this.maxInFlight = options.maxInFlight ?? 4;
+    this.excluded = new Set(options.exclude ?? []);
     this.backoff = new Backoff(c.backoff, this.now, this.random);
     this.watcher = new Watcher(client, {
       pageSize: c.pageSize,
@@ -173,7 +180,7 @@ export class Observer {
         else this.setStatus({ phase: "listing" });
         return;
       case "initPage":
-        for (const object of event.objects) this.onListed(object, object.metadata?.resourceVersion ?? "");
+        for (const object of event.objects) if (this.wanted(object)) this.onListed(object, object.metadata?.resourceVersion ?? "");
         return;
       case "initDone":
         this.onListComplete(event.resourceVersion);
@@ -187,12 +194,18 @@ export class Observer {
         return;
       }
       case "applied":
-        this.onApplied(event.object, event.resourceVersion);
+        if (this.wanted(event.object)) this.onApplied(event.object, event.resourceVersion);
         return;
       case "deleted":
-        this.onDeleted(event.object, event.resourceVersion);
+        if (this.wanted(event.object)) this.onDeleted(event.object, event.resourceVersion);
         return;
     }
+  }
+
+  /** Objects of excluded namespaces are not observed (the server usually leaves them
+   *  out already; a long exclude list or an old server may not). */
+  private wanted(object: KubeObject): boolean {
+    return this.excluded.size === 0 || !this.excluded.has(object.metadata?.namespace ?? "");
   }
 
   private keyOf(object: KubeObject): Known {
@@ -331,9 +344,11 @@ export class Observer {
   }
 
   private boundaryMessage(present: Known[], resourceVersion: string): KubeMessage {
+    const clusterWide = this.scope.namespace === null && this.plugin.resource.namespaced;
     return {
       ...this.base("Restarted", resourceVersion),
       present: present.map((k): PresentObject => ({ namespace: k.namespace, name: k.name, uid: k.uid })),
+      ...(clusterWide ? { sweepExcept: [...(this.options.sweepExcept ?? [])] } : {}),
     };
   }
 

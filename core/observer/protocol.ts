@@ -10,6 +10,11 @@ export interface ObserverTaskSpec {
   id: string;
   cluster: ClusterConfig;
   namespace: string | null;
+  /** Cluster-wide observers of a namespaced resource: namespaces whose objects are left
+   *  out (by a field selector where it is short, and always on the client side). */
+  exclude?: string[];
+  /** Cluster-wide observers: namespaces its relist sweep leaves to other observers. */
+  sweepExcept?: string[];
   pluginName: string;
   pluginFile: string;
   /** The version (content hash) the main thread loaded: the worker imports exactly it. */

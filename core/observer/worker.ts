@@ -135,7 +135,8 @@ export default async function runObserverTask({ port, spec }: { port: MessagePor
       // Edited between the check and the import: never observe under another name.
       throw new PluginLoadError(spec.pluginFile, `now declares "${plugin.name}", not "${spec.pluginName}"; reload (SIGHUP) to use the new version`);
     }
-    const client = clientFor(spec).forResource(plugin.resource, spec.namespace);
+    const exclude = spec.exclude ?? [];
+    const client = clientFor(spec).forResource(plugin.resource, spec.namespace, { fieldSelector: excludeSelector(exclude) });
     observer = new Observer(
       { cluster: spec.cluster.name, namespace: spec.namespace },
       plugin,
@@ -149,7 +150,7 @@ export default async function runObserverTask({ port, spec }: { port: MessagePor
           }),
         status: (status) => post({ type: "status", status }),
       },
-      { config: spec.config, once: spec.once },
+      { config: spec.config, once: spec.once, exclude, sweepExcept: spec.sweepExcept ?? [] },
     );
     if (stopRequested?.type === "stop") observer.stop(stopRequested.reason);
     return await observer.run();
@@ -160,4 +161,15 @@ export default async function runObserverTask({ port, spec }: { port: MessagePor
     post({ type: "end" });
     port.close();
   }
+}
+
+/** Field selectors beyond this many namespaces make long URLs for little gain: the
+ *  client-side filter alone does it then. */
+const MAX_SELECTOR_EXCLUDES = 20;
+
+/** `metadata.namespace!=a,metadata.namespace!=b`: the server leaves excluded namespaces
+ *  out of a cluster-wide list and watch (every resource supports this field). */
+export function excludeSelector(exclude: readonly string[]): string | undefined {
+  if (exclude.length === 0 || exclude.length > MAX_SELECTOR_EXCLUDES) return undefined;
+  return exclude.map((ns) => `metadata.namespace!=${ns}`).join(",");
 }

@@ -10,7 +10,7 @@ import { Backoff } from "../observer/backoff.js";
 import { Observer, type ObserverPhase, type ObserverStatus, type StopReason } from "../observer/observer.js";
 import type { ObserverHandle, ObserverPool } from "../observer/pool.js";
 import type { LoadedPlugin } from "../plugin/registry.js";
-import { desiredObservers, needsNamespaceDiscovery, type DesiredObserver } from "./desired.js";
+import { actorTopology, coveredByOthers, desiredObservers, needsNamespaceDiscovery, type DesiredObserver } from "./desired.js";
 
 /** Where observed messages go; the promise resolves once they are safely accepted. */
 export interface MessageSink {
@@ -87,6 +87,7 @@ export class ClusterSupervisor {
   async start(): Promise<void> {
     this.phaseTimer = setInterval(() => this.logPhases(), 1_000);
     this.phaseTimer.unref();
+    this.logTopology();
     this.ensureDiscovery();
     if (!this.discovery) this.firstList.resolve();
     await this.firstList.promise;
@@ -105,9 +106,20 @@ export class ClusterSupervisor {
       for (const running of this.running.values()) this.stopObserver(running, "shutdown");
       this.stopDiscovery();
     }
+    this.logTopology();
     this.ensureDiscovery();
     if (!needsNamespaceDiscovery(this.actors(), this.plugins)) this.stopDiscovery();
     this.scheduleReconcile(0);
+  }
+
+  /** Which topology each actor got, and why (also in `config print`). */
+  private logTopology(): void {
+    for (const actor of this.actors()) {
+      const plugin = this.plugins.get(actor.resource);
+      if (!plugin) continue;
+      const { topology, why } = actorTopology(actor, plugin);
+      this.log.info({ resource: actor.resource, namespace: actor.namespace, exclude: actor.exclude.length ? actor.exclude : undefined, topology, why }, "actor topology");
+    }
   }
 
   /** Stops everything; resolves when every observer has delivered and ended. */
@@ -209,6 +221,8 @@ export class ClusterSupervisor {
   private stopDiscovery(): void {
     this.discovery?.stop();
     this.discovery = undefined;
+    // A later discovery starts from a fresh list (namespaces may change meanwhile).
+    this.discoveryListed = false;
   }
 
   private onNamespaceMessages(messages: KubeMessage[]): void {
@@ -243,18 +257,24 @@ export class ClusterSupervisor {
   private reconcile(): void {
     if (this.closed) return;
     const desired = desiredObservers(this.cluster.name, this.actors(), this.namespaces, this.plugins);
+    // Per-namespace observers wait for the namespace list: until it is in, nothing is
+    // stopped (a cluster-wide observer handing over to them must not leave a gap).
+    const namespacesPending = this.discovery !== undefined && !this.discoveryListed;
     let started = 0;
     let stopped = 0;
     for (const [key, running] of this.running) {
       const want = desired.get(key);
-      // Same plugin file at the same version: keep it. A reloaded, changed plugin file
-      // (or another file now providing the name) restarts its observers, which relist.
-      if (want && want.plugin.file === running.desired.plugin.file && want.plugin.version === running.desired.plugin.version) continue;
+      // Same plugin file at the same version, same exclusions: keep it. A reloaded,
+      // changed plugin file (or another file now providing the name) or a changed
+      // exclude restarts its observers, which relist.
+      if (want && sameObserver(want, running.desired)) continue;
       if (running.stopping) continue;
+      if (!want && namespacesPending) continue;
       // No longer wanted (its namespace deleted, its actor removed or narrowed): its
-      // objects leave the graph rather than stay there as last seen, looking current.
+      // objects leave the graph rather than stay there as last seen, looking current,
+      // unless another observer takes them over (the actor switched topology).
       // Replaced by another version of its plugin: stopped, and the new one relists.
-      this.stopObserver(running, want ? "shutdown" : "scope-deleted");
+      this.stopObserver(running, want || coveredByOthers(running.desired, desired) ? "shutdown" : "scope-deleted");
       stopped += 1;
     }
     for (const [key, want] of desired) {
@@ -297,6 +317,8 @@ export class ClusterSupervisor {
         id: `${desired.key}#${running.incarnation}`,
         cluster: this.cluster,
         namespace: desired.namespace,
+        exclude: desired.exclude,
+        sweepExcept: desired.sweepExcept,
         pluginName: desired.plugin.plugin.name,
         pluginFile: desired.plugin.file,
         pluginVersion: desired.plugin.version,
@@ -398,4 +420,13 @@ export class ClusterSupervisor {
       running.markStopped();
     }
   }
+}
+
+function sameObserver(a: DesiredObserver, b: DesiredObserver): boolean {
+  return (
+    a.plugin.file === b.plugin.file &&
+    a.plugin.version === b.plugin.version &&
+    a.exclude.join(",") === b.exclude.join(",") &&
+    a.sweepExcept.join(",") === b.sweepExcept.join(",")
+  );
 }

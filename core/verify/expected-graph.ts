@@ -47,8 +47,11 @@ export function scopeOps(scope: VerifyScope, items: readonly KubeObject[], obser
   const ops: GraphOp[] = [];
   const untranslatable: Untranslatable[] = [];
   const present: PresentObject[] = [];
+  const excluded = new Set(scope.exclude ?? []);
   for (const object of items) {
     const m = object.metadata ?? {};
+    // As the cluster-wide observer does: excluded namespaces are not observed.
+    if (excluded.has(m.namespace ?? "")) continue;
     const name = m.name ?? "";
     const objectNamespace = m.namespace ?? null;
     present.push({ namespace: objectNamespace, name, uid: m.uid ?? "" });
@@ -68,10 +71,20 @@ export function scopeOps(scope: VerifyScope, items: readonly KubeObject[], obser
       untranslatable.push({ scope: scopeName({ ...scope, resource: plugin.name }), key: objectKey(scope.cluster, objectNamespace, label, name), reason: errorText(error) });
     }
   }
-  const boundary: KubeMessage = { ...base, action: "Restarted", objectNamespace: null, uid: null, name: null, resourceVersion: "", object: null, present };
+  const boundary: KubeMessage = {
+    ...base,
+    action: "Restarted",
+    objectNamespace: null,
+    uid: null,
+    name: null,
+    resourceVersion: "",
+    object: null,
+    present,
+    ...(scope.namespace === null && plugin.resource.namespaced ? { sweepExcept: [...(scope.sweepExcept ?? [])] } : {}),
+  };
   const sweep = toGraphOp(boundary, scope.plugin);
   if (sweep) ops.push(sweep);
-  return { ops, objects: items.length, untranslatable };
+  return { ops, objects: present.length, untranslatable };
 }
 
 /** Applies the operations to a fresh in-memory embedded graph and exports it. */

@@ -10,8 +10,13 @@ import { listAll, ScopeListError } from "./list.js";
 /** One LIST verify makes: a resource in a namespace (null: cluster-scoped) of a cluster. */
 export interface VerifyScope {
   cluster: string;
+  /** null: cluster-scoped, or every namespace (a cluster-wide observer's scope). */
   namespace: string | null;
   plugin: LoadedPlugin;
+  /** Every-namespace scopes: namespaces left out (the actor's exclude). */
+  exclude?: string[];
+  /** Every-namespace scopes: namespaces other scopes cover. */
+  sweepExcept?: string[];
 }
 
 /** "cluster/namespace/resource", the observer key the supervisor uses for the same scope. */
@@ -45,5 +50,5 @@ export async function clusterScopes(
   return [...desiredObservers(cluster.name, mine, namespaces, plugins).values()]
     .filter((d) => d.plugin.plugin.graph !== undefined)
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-    .map((d) => ({ cluster: cluster.name, namespace: d.namespace, plugin: d.plugin }));
+    .map((d) => ({ cluster: cluster.name, namespace: d.namespace, plugin: d.plugin, exclude: d.exclude, sweepExcept: d.sweepExcept }));
 }

@@ -16,6 +16,7 @@ export interface ActorSpec {
   resource: string;
   namespace?: string;
   exclude?: string[];
+  topology?: "auto" | "cluster" | "namespace";
 }
 
 export interface ConfigSpec {
@@ -42,6 +43,7 @@ export function configText(spec: ConfigSpec): string {
       const fields = [`cluster = ${dhallText(cluster)}`, `resource = ${dhallText(a.resource)}`];
       if (a.namespace) fields.push(`namespace = ${dhallText(a.namespace)}`);
       if (a.exclude?.length) fields.push(`exclude = [ ${a.exclude.map(dhallText).join(", ")} ]`);
+      if (a.topology) fields.push(`topology = ${dhallText(a.topology)}`);
       return `T.Actor::{ ${fields.join(", ")} }`;
     })
     .join("\n      , ");

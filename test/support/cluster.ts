@@ -1,6 +1,6 @@
 // Helpers for tests that talk to the local kube-apiserver and Neo4j.
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { inject } from "vitest";
 import * as k8s from "@kubernetes/client-node";
 import neo4j, { type Driver } from "neo4j-driver";
@@ -124,4 +124,35 @@ export function writeTokenKubeconfig(token: string, dir: string): string {
 export async function serviceAccountToken(core: k8s.CoreV1Api, namespace: string, name: string): Promise<string> {
   const response = await core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
   return response.status!.token;
+}
+
+/** Established TCP connections of process `pid` to 127.0.0.1:`port` (from /proc: no
+ *  tool needed), e.g. the agent's sockets to the apiserver. */
+export function socketsTo(pid: number, port: number): number {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      const match = /^socket:\[(\d+)\]$/.exec(target);
+      if (match) inodes.add(match[1]!);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  let count = 0;
+  for (const table of [`/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`]) {
+    let text = "";
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // local, remote, state (01 = ESTABLISHED), …, inode (column 9)
+      if (cols.length > 9 && cols[2]!.endsWith(`:${hexPort}`) && cols[3] === "01" && inodes.has(cols[9]!)) count += 1;
+    }
+  }
+  return count;
 }

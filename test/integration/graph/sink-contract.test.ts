@@ -322,6 +322,18 @@ describe.each(sinks)("graph sink contract: $name", (under) => {
     );
   });
 
+  it("sweeps every namespace's scope of a label at once (a cluster-wide relist), except the namespaces it names", async () => {
+    const kept = object(NS, "Pod", "kept");
+    const gone = object(NS, "Pod", "gone");
+    const elsewhere = object("ns2", "Pod", "elsewhere");
+    const covered = object("ns3", "Pod", "covered"); // another observer's namespace
+    const otherLabel = object("ns2", "Secret", "s"); // another label: untouched
+    const otherCluster: GraphNode = { label: "Pod", key: "c2/ns1/Pod/far", scope: "c2/ns1/Pod", properties: { cluster: "c2", namespace: NS, name: "far" } };
+    await sink.apply([upsert(kept), upsert(gone), upsert(elsewhere), upsert(covered), upsert(otherLabel), upsert(otherCluster)]);
+    await sink.apply([{ op: "sweep", scope: `${C}/*/Pod`, present: [kept.key], except: ["ns3"] }]);
+    expect(await exportOf(sink)).toEqual(contractOrder([observedLine(kept), observedLine(covered), observedLine(otherLabel), observedLine(otherCluster)]));
+  });
+
   it("is idempotent: the same batch applied twice gives the identical export", async () => {
     const pod = webPod();
     const secret = object(NS, "Secret", "db");

@@ -21,17 +21,23 @@ afterAll(async () => {
   await deleteNamespaces(core, created);
 });
 
-describe("kube-apiserver restart", () => {
+describe.each(["namespace", "cluster"] as const)("kube-apiserver restart (%s topology)", (topology) => {
   it("relists after the restart: deletes made while it was down arrive, a recreated name is delete-then-add", async () => {
     const ns = uniqueName("outage");
     created.push(ns);
     await createNamespace(core, ns);
+    // Cluster topology: one watch of every namespace, all but this one excluded.
+    const others = (await core.listNamespace()).items.map((n) => n.metadata!.name!).filter((n) => n !== ns);
+    const actor = topology === "namespace" ? { resource: "configmap", namespace: ns } : { resource: "configmap", exclude: others };
+    const scope = topology === "namespace" ? ns : null;
+    const mine = (messages: typeof agent.messages) =>
+      messages.filter((m) => m.resource === "configmap" && m.namespace === scope && (m.action === "Restarted" || m.objectNamespace === ns));
     const originals: Record<string, string> = {};
     for (const name of ["gone", "recreated", "kept"]) {
       const cm = await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name }, data: { v: "1" } } });
       originals[name] = cm.metadata!.uid!;
     }
-    const agent = AgentProcess.run(writeConfig({ actors: [{ resource: "configmap", namespace: ns }], backoff: { initialMs: 200, maxMs: 2000 } }));
+    const agent = AgentProcess.run(writeConfig({ actors: [actor], backoff: { initialMs: 200, maxMs: 2000 } }));
     agents.push(agent);
     await agent.waitForMessage("the first boundary", (m) => m.action === "Restarted");
     const before = agent.messages.length;
@@ -50,7 +56,7 @@ describe("kube-apiserver restart", () => {
         data: { v: "2" },
       }),
     );
-    await agent.waitForLog("the observer to notice the outage", (l) => l.phase === "backing-off" && l.namespace === ns, 30_000);
+    await agent.waitForLog("the observer to notice the outage", (l) => l.phase === "backing-off" && l.resource === "configmap" && (l.namespace ?? null) === scope, 30_000);
     await startServerAgain("kube-apiserver");
 
     const boundary = await agent.waitFor(
@@ -58,7 +64,7 @@ describe("kube-apiserver restart", () => {
       () => agent.messages.slice(before).find((m) => m.action === "Restarted"),
       60_000,
     );
-    const after = scopeMessages(agent.messages.slice(before), "configmap", ns);
+    const after = mine(agent.messages.slice(before));
     const upToBoundary = after.slice(0, after.indexOf(boundary) + 1);
     const summary = upToBoundary.filter((m) => m.name !== "kube-root-ca.crt").map((m) => `${m.action} ${m.name ?? ""} ${m.uid ?? ""}`);
     // Delete (old uid) comes before Applied (new uid) for the recreated name.

@@ -16,9 +16,33 @@ afterAll(async () => {
 });
 
 describe("namespaces appearing and disappearing", () => {
-  it("observes a namespace created while running within 5 s, and stops observing it when it is deleted", async () => {
+  it("cluster-wide: covers a namespace created while running within 5 s with no new observer, and reports its objects deleted with it", async () => {
+    const prefix = uniqueName("dync");
+    const config = writeConfig({ actors: [{ resource: "configmap" }, { resource: "secret" }] });
+    const agent = AgentProcess.run(config);
+    agents.push(agent);
+    await agent.waitForLog("initial sync", (l) => l.msg === "initial sync complete", 60_000);
+    const reconciled = agent.logs.filter((l) => l.msg === "observers reconciled");
+    expect(reconciled.at(-1)?.observers).toBe(2);
+
+    const ns = `${prefix}-late`;
+    created.push(ns);
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    const createdAt = Date.now();
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "hello" }, data: { a: "b" } } });
+    const seen = await agent.waitForMessage("the new namespace's ConfigMap", (m) => m.objectNamespace === ns && m.name === "hello" && m.action === "Applied", 15_000);
+    expect(seen.namespace).toBeNull();
+    expect(Date.parse(seen.observedAt) - createdAt).toBeLessThan(5_000);
+
+    await core.deleteNamespace({ name: ns });
+    await agent.waitForMessage("Deleted for the ConfigMap", (m) => m.objectNamespace === ns && m.name === "hello" && m.action === "Deleted", 90_000);
+    // Still the same two observers: nothing was started or stopped for the namespace.
+    expect(agent.logs.filter((l) => l.msg === "observers reconciled")).toHaveLength(reconciled.length);
+  });
+
+  it("per namespace: observes a namespace created while running within 5 s, and stops observing it when it is deleted", async () => {
     const prefix = uniqueName("dyn");
-    const config = writeConfig({ actors: [{ resource: "configmap" }, { resource: "secret" }], logLevel: "debug" });
+    const config = writeConfig({ actors: [{ resource: "configmap", topology: "namespace" }, { resource: "secret", topology: "namespace" }], logLevel: "debug" });
     const agent = AgentProcess.run(config);
     agents.push(agent);
     await agent.waitForLog("initial sync", (l) => l.msg === "initial sync complete", 60_000);

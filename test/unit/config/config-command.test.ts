@@ -60,6 +60,15 @@ describe("config print", () => {
     expect(JSON.parse(result.stdout)).toMatchObject({ clusters: [{ name: "c1" }], observer: { pageSize: 500 }, sink: { neo4j: null } });
   });
 
+  it("says how each actor is watched, and why", async () => {
+    const result = await run(["config", "print", fixture("minimal.dhall")]);
+    const printed = JSON.parse(result.stdout) as { actors: Array<{ topology: string }>; topology: unknown[] };
+    expect(printed.actors[0]!.topology).toBe("auto");
+    expect(printed.topology).toStrictEqual([
+      { actor: 0, cluster: "c1", resource: "pod", namespace: "*", topology: "cluster", why: 'namespace = "*" (topology "auto"): one cluster-wide list+watch, excluded namespaces filtered out' },
+    ]);
+  });
+
   it("does not need the plugins: an unknown resource still prints", async () => {
     const result = await run(["config", "print", fixture("unknown-resource.dhall")]);
     expect(result.exitCode).toBe(0);

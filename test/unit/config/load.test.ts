@@ -25,7 +25,7 @@ const defaults = {
   listen: null,
 } satisfies Omit<Config, "clusters" | "actors">;
 
-const everywhere = (resource: string) => ({ cluster: "local", namespace: "*", role: "observer" as const, resource, exclude: [] });
+const everywhere = (resource: string) => ({ cluster: "local", namespace: "*", role: "observer" as const, resource, exclude: [], topology: "auto" as const });
 
 describe("loadConfig", () => {
   it("loads config/example.dhall", async () => {
@@ -45,7 +45,7 @@ describe("loadConfig", () => {
   it("fills in every default through record completion", async () => {
     expect(await loadConfig(fixture("minimal.dhall"), knownResources)).toStrictEqual({
       clusters: [{ name: "c1", kubeconfig: null, context: null, inCluster: false }],
-      actors: [{ cluster: "c1", namespace: "*", role: "observer", resource: "pod", exclude: [] }],
+      actors: [{ cluster: "c1", namespace: "*", role: "observer", resource: "pod", exclude: [], topology: "auto" }],
       ...defaults,
     });
   });
@@ -54,8 +54,8 @@ describe("loadConfig", () => {
     const config = await loadConfig(fixture("overrides.dhall"), knownResources);
     expect(config.clusters).toStrictEqual([{ name: "prod", kubeconfig: "./kc", context: "admin", inCluster: false }]);
     expect(config.actors).toStrictEqual([
-      { cluster: "prod", namespace: "*", role: "observer", resource: "pod", exclude: ["kube-system"] },
-      { cluster: "prod", namespace: "team-a", role: "observer", resource: "secret", exclude: [] },
+      { cluster: "prod", namespace: "*", role: "observer", resource: "pod", exclude: ["kube-system"], topology: "auto" },
+      { cluster: "prod", namespace: "team-a", role: "observer", resource: "secret", exclude: [], topology: "auto" },
     ]);
     expect(config.sink).toStrictEqual({
       kind: "neo4j",
@@ -70,11 +70,11 @@ describe("loadConfig", () => {
     const env = {
       ...process.env,
       KO_TEST_CLUSTER: "from-env",
-      KO_TEST_ACTORS: '[ { cluster = "from-env", namespace = "team-a", role = "observer", resource = "secret", exclude = [] : List Text } ]',
+      KO_TEST_ACTORS: '[ { cluster = "from-env", namespace = "team-a", role = "observer", resource = "secret", exclude = [] : List Text, topology = "auto" } ]',
     };
     const config = await loadConfig(fixture("env.dhall"), knownResources, { env });
     expect(config.clusters.map((c) => c.name)).toStrictEqual(["from-env"]);
-    expect(config.actors).toStrictEqual([{ cluster: "from-env", namespace: "team-a", role: "observer", resource: "secret", exclude: [] }]);
+    expect(config.actors).toStrictEqual([{ cluster: "from-env", namespace: "team-a", role: "observer", resource: "secret", exclude: [], topology: "auto" }]);
 
     // Without KO_TEST_ACTORS the `?` alternative applies; without KO_TEST_CLUSTER Dhall says which variable is missing.
     const fallback = await loadConfig(fixture("env.dhall"), knownResources, { env: { ...process.env, KO_TEST_CLUSTER: "c" } });

@@ -45,7 +45,7 @@ afterEach(async () => {
 
 function start(
   client: FakeClient,
-  options: { config?: Partial<ObserverConfig>; once?: boolean; maxInFlight?: number; autoAck?: boolean; namespace?: string | null } = {},
+  options: { config?: Partial<ObserverConfig>; once?: boolean; maxInFlight?: number; autoAck?: boolean; namespace?: string | null; exclude?: string[]; sweepExcept?: string[] } = {},
 ): Running {
   const outlet = new FakeOutlet(options.autoAck ?? true);
   const plugin = recordingPlugin();
@@ -53,6 +53,8 @@ function start(
     config: testConfig(options.config),
     once: options.once ?? false,
     maxInFlight: options.maxInFlight,
+    exclude: options.exclude,
+    sweepExcept: options.sweepExcept,
   });
   let finished = false;
   const done = observer.run().finally(() => (finished = true));
@@ -514,5 +516,35 @@ describe("Observer: a batch the agent did not take", () => {
     expect(final.phase).toBe("failed");
     expect(final.errorKind).toBe("delivery");
     expect(final.reason).toContain("disk full");
+  });
+});
+
+describe("Observer: one cluster-wide watch of a namespaced resource", () => {
+  it("drops excluded namespaces from the list and the watch, and tells the sweep which namespaces to leave alone", async () => {
+    const stream = new FakeWatchStream();
+    const client = new FakeClient()
+      .scriptList(page([obj("a", "ua", "3", "shop"), obj("n", "un", "4", "kube-system"), obj("b", "ub", "5", "billing")], "9"))
+      .scriptWatch(stream);
+    const r = start(client, { namespace: null, exclude: ["kube-system"], sweepExcept: ["payments"] });
+    await until(() => restarts(r.outlet).length === 1, "Restarted");
+    expect(briefs(r.outlet)).toStrictEqual(["Applied a:ua", "Applied b:ub", "Restarted[a:ua,b:ub]"]);
+    const boundary = restarts(r.outlet)[0]!;
+    expect(boundary).toMatchObject({ namespace: null, sweepExcept: ["payments"] });
+    expect(boundary.present?.map((p) => p.namespace)).toStrictEqual(["shop", "billing"]);
+
+    await until(() => r.outlet.lastStatus()?.phase === "watching", "watching");
+    stream.push(event("ADDED", obj("n2", "un2", "10", "kube-system")), event("ADDED", obj("c", "uc", "11", "shop")), event("DELETED", obj("n", "un", "12", "kube-system")));
+    await until(() => r.outlet.messages.length === 4, "the watched object");
+    expect(briefs(r.outlet).slice(3)).toStrictEqual(["Applied c:uc"]);
+    expect(r.outlet.lastStatus()?.objects ?? 0).toBeLessThanOrEqual(3);
+    await r.stop();
+  });
+
+  it("per-namespace boundaries carry no sweep exceptions", async () => {
+    const client = new FakeClient().scriptList(page([obj("a", "ua", "3")], "9"));
+    const r = start(client);
+    await until(() => restarts(r.outlet).length === 1, "Restarted");
+    expect(restarts(r.outlet)[0]!.sweepExcept).toBeUndefined();
+    await r.stop();
   });
 });

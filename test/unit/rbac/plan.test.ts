@@ -45,6 +45,7 @@ const actor = (resource: string, namespace = "*", extra: Partial<ActorConfig> = 
   role: "observer",
   resource,
   exclude: [],
+  topology: "auto",
   ...extra,
 });
 
@@ -84,8 +85,19 @@ function config(actors: ActorConfig[], extra: Partial<Config> = {}): Config {
 const LW = ["list", "watch"];
 
 describe("planRbac", () => {
-  it("grants list and watch cluster-wide for \"*\" actors, one rule per API group, plus namespace discovery", () => {
-    const plan = planRbac(config([actor("secret"), actor("deployment"), actor("pod"), actor("job"), actor("replicaset")]), plugins, "c1");
+  it("grants list and watch cluster-wide for \"*\" actors, one rule per API group, and no namespace discovery for cluster-wide watches", () => {
+    const plan = planRbac(config([actor("secret"), actor("deployment"), actor("pod"), actor("job")]), plugins, "c1");
+    expect(plan.clusterRules).toStrictEqual([
+      { apiGroups: [""], resources: ["pods", "secrets"], verbs: LW },
+      { apiGroups: ["apps"], resources: ["deployments"], verbs: LW },
+      { apiGroups: ["batch"], resources: ["jobs"], verbs: LW },
+    ]);
+    expect(plan.permissions.filter((p) => p.resource === "namespaces")).toStrictEqual([]);
+  });
+
+  it("adds namespace discovery for \"*\" actors watched per namespace", () => {
+    const perNamespace = { topology: "namespace" } as const;
+    const plan = planRbac(config([actor("secret", "*", perNamespace), actor("deployment"), actor("pod"), actor("job"), actor("replicaset")]), plugins, "c1");
     expect(plan.clusterRules).toStrictEqual([
       { apiGroups: [""], resources: ["namespaces", "pods", "secrets"], verbs: LW },
       { apiGroups: ["apps"], resources: ["deployments", "replicasets"], verbs: LW },
@@ -152,7 +164,7 @@ describe("planRbac", () => {
 
   it("leaves out a Role for what the ClusterRole already grants everywhere", () => {
     const plan = planRbac(config([actor("pod", "*", { exclude: ["team-a"] }), actor("pod", "team-a"), actor("secret", "team-a")]), plugins, "c1");
-    expect(plan.clusterRules).toStrictEqual([{ apiGroups: [""], resources: ["namespaces", "pods"], verbs: LW }]);
+    expect(plan.clusterRules).toStrictEqual([{ apiGroups: [""], resources: ["pods"], verbs: LW }]);
     expect(plan.namespaceRules).toStrictEqual([{ namespace: "team-a", rules: [{ apiGroups: [""], resources: ["secrets"], verbs: LW }] }]);
     expect(plan.permissions.find((p) => p.resource === "pods" && p.verb === "list")?.neededBy).toStrictEqual(["actors[0] (pod)"]);
   });
@@ -233,7 +245,8 @@ describe("planRbac", () => {
 
   it("needs a namespace provider when an actor observes every namespace", () => {
     const withoutProvider = new Map([...plugins].filter(([name]) => name !== "namespace"));
-    expect(() => planRbac(config([actor("pod")]), withoutProvider, "c1")).toThrow(/no loaded plugin provides namespaces/);
+    expect(() => planRbac(config([actor("pod", "*", { topology: "namespace" })]), withoutProvider, "c1")).toThrow(/no loaded plugin provides namespaces/);
+    expect(planRbac(config([actor("pod")]), withoutProvider, "c1").clusterRules).toHaveLength(1);
     expect(planRbac(config([actor("pod", "team-a")]), withoutProvider, "c1").namespaceRules).toHaveLength(1);
   });
 });
@@ -265,7 +278,7 @@ describe("rbacYaml", () => {
       kind: "ClusterRole",
       metadata: { name: "kube-observer", labels: { "app.kubernetes.io/name": "kube-observer" } },
       rules: [
-        { apiGroups: [""], resources: ["namespaces", "nodes", "secrets"], verbs: LW },
+        { apiGroups: [""], resources: ["nodes", "secrets"], verbs: LW },
         { apiGroups: ["apps"], resources: ["deployments"], verbs: LW },
         { apiGroups: ["batch"], resources: ["jobs"], verbs: LW },
       ],

@@ -1,8 +1,9 @@
-// desiredObservers / needsNamespaceDiscovery: actors × the namespaces that exist.
+// desiredObservers / needsNamespaceDiscovery / actorTopology / coveredByOthers: actors ×
+// the namespaces that exist, watched cluster-wide or per namespace.
 import { describe, expect, it } from "vitest";
 import type { ActorConfig } from "../../../core/config/model.js";
 import type { LoadedPlugin } from "../../../core/plugin/registry.js";
-import { desiredObservers, needsNamespaceDiscovery, observerKey } from "../../../core/supervisor/desired.js";
+import { actorTopology, coveredByOthers, desiredObservers, needsNamespaceDiscovery, observerKey } from "../../../core/supervisor/desired.js";
 
 function loaded(name: string, namespaced: boolean, providesNamespaces = false): LoadedPlugin {
   return {
@@ -23,7 +24,7 @@ const plugins: ReadonlyMap<string, LoadedPlugin> = new Map(
 );
 
 function actor(resource: string, namespace = "*", extra: Partial<ActorConfig> = {}): ActorConfig {
-  return { cluster: "c1", namespace, role: "observer", resource, exclude: [], ...extra };
+  return { cluster: "c1", namespace, role: "observer", resource, exclude: [], topology: "auto", ...extra };
 }
 
 const namespaces = new Set(["default", "kube-system", "shop", "billing"]);
@@ -39,9 +40,55 @@ describe("observerKey", () => {
   });
 });
 
-describe("desiredObservers", () => {
+const perNamespace = { topology: "namespace" } as const;
+
+describe("actorTopology", () => {
+  it('"*" is one cluster-wide watch unless forced per namespace; a named namespace is always per namespace', () => {
+    expect(actorTopology(actor("pod"), plugins.get("pod"))).toMatchObject({ topology: "cluster", why: expect.stringContaining('namespace = "*" (topology "auto")') });
+    expect(actorTopology(actor("pod", "*", { topology: "cluster" }), plugins.get("pod"))).toMatchObject({ topology: "cluster" });
+    expect(actorTopology(actor("pod", "*", perNamespace), plugins.get("pod"))).toMatchObject({ topology: "namespace", why: expect.stringContaining('topology = "namespace"') });
+    expect(actorTopology(actor("pod", "shop"), plugins.get("pod"))).toMatchObject({ topology: "namespace", why: 'the actor names namespace "shop"' });
+    expect(actorTopology(actor("node"), plugins.get("node"))).toMatchObject({ topology: "cluster", why: 'resource "node" is cluster-scoped' });
+  });
+});
+
+describe("desiredObservers, cluster topology", () => {
+  it('"*" is one cluster-wide observer whatever the namespaces, carrying its exclusions', () => {
+    const desired = desiredObservers("c1", [actor("pod", "*", { exclude: ["kube-system", "billing"] })], namespaces, plugins);
+    expect(keysOf(desired)).toStrictEqual(["c1/*/pod"]);
+    expect(desired.get("c1/*/pod")).toMatchObject({ namespace: null, exclude: ["billing", "kube-system"], sweepExcept: [] });
+    expect(keysOf(desiredObservers("c1", [actor("pod")], new Set(), plugins))).toStrictEqual(["c1/*/pod"]);
+  });
+
+  it("leaves the namespaces that named actors cover out of its sweep", () => {
+    const desired = desiredObservers("c1", [actor("pod", "*", { exclude: ["kube-system"] }), actor("pod", "kube-system"), actor("secret", "shop")], namespaces, plugins);
+    expect(keysOf(desired)).toStrictEqual(["c1/*/pod", "c1/kube-system/pod", "c1/shop/secret"]);
+    expect(desired.get("c1/*/pod")?.sweepExcept).toStrictEqual(["kube-system"]);
+  });
+});
+
+describe("coveredByOthers", () => {
+  const clusterWide = desiredObservers("c1", [actor("pod", "*", { exclude: ["kube-system"] })], namespaces, plugins);
+  const perNs = desiredObservers("c1", [actor("pod", "*", { ...perNamespace, exclude: ["kube-system"] })], namespaces, plugins);
+
+  it("a per-namespace observer hands over to the cluster-wide one covering its namespace, not to one excluding it", () => {
+    expect(coveredByOthers(perNs.get("c1/shop/pod")!, clusterWide)).toBe(true);
+    const kubeSystem = desiredObservers("c1", [actor("pod", "*", perNamespace)], namespaces, plugins).get("c1/kube-system/pod")!;
+    expect(coveredByOthers(kubeSystem, clusterWide)).toBe(false);
+    expect(coveredByOthers(perNs.get("c1/shop/pod")!, new Map())).toBe(false);
+  });
+
+  it("the cluster-wide observer hands over to per-namespace ones, not to a named actor it leaves alone", () => {
+    expect(coveredByOthers(clusterWide.get("c1/*/pod")!, perNs)).toBe(true);
+    const withNamed = desiredObservers("c1", [actor("pod", "*", { exclude: ["kube-system"] }), actor("pod", "kube-system")], namespaces, plugins);
+    const onlyNamed = desiredObservers("c1", [actor("pod", "kube-system")], namespaces, plugins);
+    expect(coveredByOthers(withNamed.get("c1/*/pod")!, onlyNamed)).toBe(false);
+  });
+});
+
+describe("desiredObservers, namespace topology", () => {
   it('"*" expands to one observer per existing namespace, minus exclude', () => {
-    const desired = desiredObservers("c1", [actor("pod", "*", { exclude: ["kube-system", "not-there"] })], namespaces, plugins);
+    const desired = desiredObservers("c1", [actor("pod", "*", { ...perNamespace, exclude: ["kube-system", "not-there"] })], namespaces, plugins);
     expect(keysOf(desired)).toStrictEqual(["c1/billing/pod", "c1/default/pod", "c1/shop/pod"]);
     const shop = desired.get("c1/shop/pod")!;
     expect(shop.namespace).toBe("shop");
@@ -50,7 +97,7 @@ describe("desiredObservers", () => {
   });
 
   it('"*" follows the namespace set: new namespaces add observers, deleted ones drop them', () => {
-    const actors = [actor("pod")];
+    const actors = [actor("pod", "*", perNamespace)];
     expect(keysOf(desiredObservers("c1", actors, new Set(["a"]), plugins))).toStrictEqual(["c1/a/pod"]);
     expect(keysOf(desiredObservers("c1", actors, new Set(["a", "b"]), plugins))).toStrictEqual(["c1/a/pod", "c1/b/pod"]);
     expect(keysOf(desiredObservers("c1", actors, new Set(), plugins))).toStrictEqual([]);
@@ -78,15 +125,19 @@ describe("desiredObservers", () => {
   });
 
   it("overlapping actors yield one observer per key", () => {
-    const desired = desiredObservers("c1", [actor("pod", "*"), actor("pod", "shop"), actor("secret", "shop")], namespaces, plugins);
+    const desired = desiredObservers("c1", [actor("pod", "*", perNamespace), actor("pod", "shop"), actor("secret", "shop")], namespaces, plugins);
     expect(keysOf(desired)).toStrictEqual(["c1/billing/pod", "c1/default/pod", "c1/kube-system/pod", "c1/shop/pod", "c1/shop/secret"]);
   });
 });
 
 describe("needsNamespaceDiscovery", () => {
-  it('is needed for "*" on a namespaced resource', () => {
-    expect(needsNamespaceDiscovery([actor("pod", "*")], plugins)).toBe(true);
-    expect(needsNamespaceDiscovery([actor("node", "*"), actor("secret", "*", { exclude: ["kube-system"] })], plugins)).toBe(true);
+  it('is needed for "*" on a namespaced resource watched per namespace', () => {
+    expect(needsNamespaceDiscovery([actor("pod", "*", perNamespace)], plugins)).toBe(true);
+    expect(needsNamespaceDiscovery([actor("node", "*"), actor("secret", "*", { ...perNamespace, exclude: ["kube-system"] })], plugins)).toBe(true);
+  });
+
+  it("is not needed for cluster-wide watches", () => {
+    expect(needsNamespaceDiscovery([actor("pod", "*"), actor("secret", "*", { topology: "cluster" })], plugins)).toBe(false);
   });
 
   it("is not needed for explicit namespaces, cluster-scoped resources or unknown plugins", () => {

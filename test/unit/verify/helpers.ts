@@ -17,7 +17,7 @@ export function loaded(plugin: ResourcePlugin): LoadedPlugin {
 export const plugins: ReadonlyMap<string, LoadedPlugin> = new Map([configmap, namespace, pod].map((p) => [p.name, loaded(p as ResourcePlugin)]));
 
 export function actor(resource: string, ns = "*", extra: Partial<ActorConfig> = {}): ActorConfig {
-  return { cluster: "c1", namespace: ns, role: "observer", resource, exclude: [], ...extra };
+  return { cluster: "c1", namespace: ns, role: "observer", resource, exclude: [], topology: "auto", ...extra };
 }
 
 export function testConfig(actors: ActorConfig[], clusters = ["c1"]): Config {

@@ -26,13 +26,31 @@ const world = () => ({
   "/api/v1/namespaces/shop/configmaps": [configMap("shop", "a"), configMap("shop", "b"), configMap("shop", "c")],
   "/api/v1/namespaces/billing/configmaps": [configMap("billing", "x")],
   "/api/v1/namespaces/kube-system/configmaps": [configMap("kube-system", "noise")],
+  "/api/v1/configmaps": [configMap("shop", "a"), configMap("shop", "b"), configMap("shop", "c"), configMap("billing", "x"), configMap("kube-system", "noise")],
 });
 
 describe("verifyGraph", () => {
-  it("finds a complete graph equal, listing the namespaces a '*' actor covers minus exclusions, paged", async () => {
+  it("finds a complete graph equal with one cluster-wide LIST for a '*' actor, its exclusions left out", async () => {
     const kube = new FakeKube(world());
     const sink = await graphOf({ shop: world()["/api/v1/namespaces/shop/configmaps"], billing: world()["/api/v1/namespaces/billing/configmaps"] });
     const report = await verifyGraph({ config: testConfig([actor("configmap", "*", { exclude: ["kube-system"] })]), plugins, sink, settleSeconds: 0, clientFor: () => kube.client() });
+    expect(report.failures).toEqual([]);
+    expect(report.verdict).toBe("graph equals the cluster: 4 nodes, 0 edges");
+    expect(report.scopes).toBe(1);
+    expect(report.objects).toBe(4);
+    expect(kube.lists.get("/api/v1/namespaces")).toBeUndefined();
+    expect(kube.lists.get("/api/v1/configmaps")).toBe(3);
+
+    // An object of an excluded namespace in the graph is stale.
+    const withNoise = await graphOf({ shop: world()["/api/v1/namespaces/shop/configmaps"], billing: world()["/api/v1/namespaces/billing/configmaps"], "kube-system": [configMap("kube-system", "noise")] });
+    const stale = await verifyGraph({ config: testConfig([actor("configmap", "*", { exclude: ["kube-system"] })]), plugins, sink: withNoise, settleSeconds: 0, clientFor: () => kube.client() });
+    expect(stale.nodes[0]).toMatchObject({ stale: 1, examples: { stale: ["c1/kube-system/ConfigMap/noise"] } });
+  });
+
+  it("finds a complete graph equal, listing the namespaces a per-namespace '*' actor covers minus exclusions, paged", async () => {
+    const kube = new FakeKube(world());
+    const sink = await graphOf({ shop: world()["/api/v1/namespaces/shop/configmaps"], billing: world()["/api/v1/namespaces/billing/configmaps"] });
+    const report = await verifyGraph({ config: testConfig([actor("configmap", "*", { exclude: ["kube-system"], topology: "namespace" })]), plugins, sink, settleSeconds: 0, clientFor: () => kube.client() });
     expect(report.failures).toEqual([]);
     expect(report.equal).toBe(true);
     expect(report.verdict).toBe("graph equals the cluster: 4 nodes, 0 edges");
