@@ -6,6 +6,7 @@ import { ObserverPool } from "./observer/pool.js";
 import { loadErrorFor, loadPlugins, type PluginSet } from "./plugin/registry.js";
 import { ClusterSupervisor, type MessageSink, type OnceResult, type SupervisorContext } from "./supervisor/cluster-supervisor.js";
 import type { ObserverPhase } from "./observer/observer.js";
+import type { ObservedScope } from "./supervisor/coverage.js";
 
 export interface AgentOptions {
   sink: MessageSink;
@@ -86,6 +87,19 @@ export class Agent {
       delivered: results.reduce((n, r) => n + r.delivered, 0),
       failed: [...results.flatMap((r) => r.failed), ...unloaded],
     };
+  }
+
+  /** The scopes the observers keep current, over every cluster; undefined until every
+   *  cluster's observers have listed (a cluster that cannot be reached holds it back, so
+   *  its nodes are never taken for vanished). */
+  observedScopes(): { clusters: string[]; scopes: ObservedScope[] } | undefined {
+    const scopes: ObservedScope[] = [];
+    for (const s of this.supervisors.values()) {
+      const coverage = s.coverage();
+      if (!coverage.synced) return undefined;
+      scopes.push(...coverage.scopes);
+    }
+    return { clusters: this.config.clusters.map((c) => c.name), scopes };
   }
 
   /** Observers per phase over every cluster. */

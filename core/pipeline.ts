@@ -13,6 +13,7 @@ import type { Logger } from "./log/logger.js";
 import type { LoadedPlugin } from "./plugin/registry.js";
 import { Wal } from "./wal/wal.js";
 import { WalSink } from "./wal/wal-sink.js";
+import { scopeCluster, scopeIsObserved, type ObservedScope } from "./supervisor/coverage.js";
 
 export class GraphPipeline {
   private constructor(
@@ -55,6 +56,22 @@ export class GraphPipeline {
    *  (throws WriterConflictError when another live agent writes one of them). */
   async registerClusters(clusters: readonly string[]): Promise<void> {
     await this.sink.registerWriter?.(clusters, this.writer);
+  }
+
+  /**
+   * Sweeps the scopes this agent wrote earlier that no observer covers now: their actor or
+   * cluster left the config while the agent was down (a removal at runtime is handled by
+   * the observer that stops). Called once every observer has listed, and after what the
+   * WAL held has been delivered, so that nothing replayed brings a swept scope back.
+   */
+  async sweepVanished(observed: { clusters: readonly string[]; scopes: readonly ObservedScope[] }): Promise<string[]> {
+    await Promise.race([this.dispatcher.idle(), new Promise((r) => setTimeout(r, 60_000).unref())]);
+    const vanished = this.wal.writtenScopes().filter((scope) => !observed.clusters.includes(scopeCluster(scope)) || !scopeIsObserved(scope, observed.scopes));
+    if (vanished.length === 0) return [];
+    await this.sink.apply(vanished.map((scope) => ({ op: "sweep" as const, scope, present: [] })));
+    this.wal.forgetScopes(vanished);
+    this.log.info({ scopes: vanished.length, examples: vanished.slice(0, 5) }, "swept graph scopes no longer observed (their actor or cluster left the config while the agent was down)");
+    return vanished;
   }
 
   /** Delivers what the WAL holds (up to graceMs), then closes; the rest waits in the WAL.

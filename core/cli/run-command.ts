@@ -161,6 +161,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     }
 
     const started = Date.now();
+    let stopping = false;
     const progress = process.stderr.isTTY ? new ProgressLine(() => agent.syncProgress()) : undefined;
     progress?.start();
     await agent.start();
@@ -168,10 +169,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
     if (args.once) {
       const result = await agent.finished();
       progress?.done();
+      const observed = agent.observedScopes();
       await agent.stop();
       let leftInWal = 0;
       if (pipeline) {
         await pipeline.dispatcher.idle();
+        if (observed) await sweepVanishedScopes(pipeline, observed, log);
         leftInWal = await pipeline.close(args["grace-seconds"] * 1000);
       }
       await ops?.close();
@@ -196,10 +199,20 @@ export const runCommand: CommandModule<object, RunArgs> = {
       return;
     }
 
-    void agent.initialSync().then((p) => {
+    void agent.initialSync().then(async (p) => {
       synced = p !== undefined;
       progress?.done();
-      if (p) log.info({ scopes: p.scopes, objects: p.objects, seconds: (Date.now() - started) / 1000 }, "initial sync complete");
+      if (!p) return;
+      log.info({ scopes: p.scopes, objects: p.objects, seconds: (Date.now() - started) / 1000 }, "initial sync complete");
+      // Once every cluster's observers have listed (a cluster that is down holds this
+      // back), scopes that left the config while the agent was down leave the graph.
+      for (let observed = agent.observedScopes(); pipeline && !stopping; observed = agent.observedScopes()) {
+        if (observed) {
+          await sweepVanishedScopes(pipeline, observed, log);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 5_000).unref());
+      }
     });
 
     let current = JSON.stringify(config);
@@ -241,6 +254,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         shutdown("writer registration lost");
       };
       const shutdown = (signal: string): void => {
+        stopping = true;
         log.info({ signal }, "shutting down: delivering what is in flight");
         process.off("SIGINT", onInt);
         process.off("SIGTERM", onTerm);
@@ -264,6 +278,15 @@ export const runCommand: CommandModule<object, RunArgs> = {
     setTimeout(() => process.exit(process.exitCode ?? 0), 2_000).unref();
   },
 };
+
+async function sweepVanishedScopes(pipeline: GraphPipeline, observed: NonNullable<ReturnType<Agent["observedScopes"]>>, log: Logger): Promise<void> {
+  try {
+    await pipeline.sweepVanished(observed);
+  } catch (error) {
+    // Retried at the next start: the scopes stay remembered until swept.
+    log.error({ err: (error as Error).message }, "could not sweep graph scopes no longer observed; the next start tries again");
+  }
+}
 
 /** `run --once --verify`: the graph against a fresh LIST, reported on stdout. */
 async function verifyAfterRun(config: Config, plugins: PluginSet, sinkKind: "sqlite" | "neo4j" | undefined, log: Logger): Promise<boolean> {

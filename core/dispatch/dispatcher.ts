@@ -148,10 +148,23 @@ export class Dispatcher {
       await this.walFailed("ack", error);
       return;
     }
+    this.rememberScopes(ops);
     this.stats.batches += 1;
     this.stats.messages += records.length;
     this.onCommitted(records);
     this.onProgress();
+  }
+
+  /** The scopes this batch wrote nodes into, remembered in the WAL (a scope no observer
+   *  covers at the next start is swept). A failure here loses nothing but that memory. */
+  private rememberScopes(ops: readonly GraphOp[]): void {
+    const scopes: string[] = [];
+    for (const op of ops) if (op.op === "upsert" && op.node.scope) scopes.push(op.node.scope);
+    try {
+      this.wal.rememberScopes(scopes);
+    } catch (error) {
+      this.log.warn({ err: (error as Error).message }, "could not remember the graph scopes written (a scope removed from the config while the agent is down may then stay in the graph)");
+    }
   }
 
   /** Each message through its plugin; those that cannot be translated are parked. */

@@ -10,6 +10,7 @@ import { Backoff } from "../observer/backoff.js";
 import { Observer, type ObserverPhase, type ObserverStatus, type StopReason } from "../observer/observer.js";
 import type { ObserverHandle, ObserverPool } from "../observer/pool.js";
 import type { LoadedPlugin } from "../plugin/registry.js";
+import { observedScope, type ObservedScope } from "./coverage.js";
 import { actorTopology, coveredByOthers, desiredObservers, needsNamespaceDiscovery, type DesiredObserver } from "./desired.js";
 
 /** Where observed messages go; the promise resolves once they are safely accepted. */
@@ -61,6 +62,8 @@ export class ClusterSupervisor {
   private discoveryListed = false;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** start() got as far as the first reconcile (coverage() means something). */
+  private started = false;
   private readonly log: Logger;
   private firstList: { promise: Promise<void>; resolve: () => void };
   private phaseTimer: NodeJS.Timeout | undefined;
@@ -92,6 +95,7 @@ export class ClusterSupervisor {
     if (!this.discovery) this.firstList.resolve();
     await this.firstList.promise;
     this.reconcile();
+    this.started = true;
   }
 
   /** Applies a new config (and plugin set) without touching observers that did not change. */
@@ -145,6 +149,14 @@ export class ClusterSupervisor {
       else delivered += 1;
     }
     return { delivered, failed };
+  }
+
+  /** The scopes the running observers keep current; `synced` once every one of them (and
+   *  namespace discovery, when needed) has listed, so the set is complete. */
+  coverage(): { synced: boolean; scopes: ObservedScope[] } {
+    const running = [...this.running.values()].filter((r) => !r.stopping);
+    const synced = this.started && (!this.discovery || this.discoveryListed) && running.every((r) => r.status?.synced === true);
+    return { synced, scopes: running.map((r) => observedScope(this.cluster.name, r.desired)) };
   }
 
   /** Observers per phase, for logs and (later) metrics. */

@@ -57,6 +57,9 @@ export class Wal {
   private dispatchedUpTo = 0;
   private pendingBytes = 0;
   private readonly q;
+  /** Graph scopes (cluster/namespace/Label) this agent has written, remembered across
+   *  restarts: one no observer covers any more is swept at the next start. */
+  private readonly scopes = new Set<string>();
   /** The writer's lock on the file: one agent per WAL (core/lock/exclusive-file.ts). */
   private readonly lock: ExclusiveFile | undefined;
   /** Stable identity of this WAL (made when it was created): the agent's identity as a
@@ -90,7 +93,9 @@ export class Wal {
         CREATE TABLE IF NOT EXISTS parked (
           seq INTEGER PRIMARY KEY, plugin TEXT NOT NULL, error TEXT NOT NULL,
           parked_at TEXT NOT NULL, body TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS written_scopes (scope TEXT PRIMARY KEY) WITHOUT ROWID;
       `);
+      for (const row of this.db.prepare<[], { scope: string }>("SELECT scope FROM written_scopes").all()) this.scopes.add(row.scope);
       recordHolder(this.db, currentHolder());
       this.id = fileIdentity(this.db);
     }
@@ -147,6 +152,30 @@ export class Wal {
       }
     })();
     this.maybeCheckpoint();
+  }
+
+  /** Remembers scopes the sink has written (only new ones touch the disk). */
+  rememberScopes(scopes: Iterable<string>): void {
+    const fresh = [...new Set(scopes)].filter((s) => !this.scopes.has(s));
+    if (fresh.length === 0) return;
+    const insert = this.db.prepare("INSERT OR IGNORE INTO written_scopes (scope) VALUES (?)");
+    this.db.transaction(() => {
+      for (const scope of fresh) insert.run(scope);
+    })();
+    for (const scope of fresh) this.scopes.add(scope);
+  }
+
+  /** Every scope remembered as written. */
+  writtenScopes(): string[] {
+    return [...this.scopes].sort();
+  }
+
+  forgetScopes(scopes: readonly string[]): void {
+    const remove = this.db.prepare("DELETE FROM written_scopes WHERE scope = ?");
+    this.db.transaction(() => {
+      for (const scope of scopes) remove.run(scope);
+    })();
+    for (const scope of scopes) this.scopes.delete(scope);
   }
 
   /** Moves a message the plugin could not turn into graph changes aside, with the reason. */

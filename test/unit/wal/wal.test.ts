@@ -96,6 +96,20 @@ describe("Wal", () => {
     wal.close();
   });
 
+  it("remembers the graph scopes written across restarts, until forgotten", () => {
+    const path = file();
+    const wal = new Wal(path);
+    wal.rememberScopes(["c/ns/Pod", "c/ns/Secret", "c/ns/Pod"]);
+    wal.close();
+    const again = new Wal(path);
+    expect(again.writtenScopes()).toStrictEqual(["c/ns/Pod", "c/ns/Secret"]);
+    again.forgetScopes(["c/ns/Pod"]);
+    again.close();
+    const third = new Wal(path);
+    expect(third.writtenScopes()).toStrictEqual(["c/ns/Secret"]);
+    third.close();
+  });
+
   it("can be read by a second, read-only connection while open (wal status)", () => {
     const path = file();
     const wal = new Wal(path);
