@@ -1,15 +1,21 @@
 // The local environment as a whole: up (idempotent), status, down, and restarting one
 // server in place (tests use that to provoke apiserver restarts and Neo4j outages).
+// The first cluster and Neo4j are recorded in .dev-env/env.json; additional clusters
+// (`up --clusters 2`) are started by clusters.ts and recorded beside it.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { devEnvPaths, type DevEnvPaths } from "./paths.js";
+import { clusterPaths, devEnvPaths, type DevEnvPaths } from "./paths.js";
 import { ensurePki, pkiFiles } from "./pki.js";
 import { freePorts } from "./ports.js";
-import { isAlive, startDetached, stopProcess, tail, waitUntil } from "./proc.js";
+import { isAlive, stopProcess } from "./proc.js";
 import { defineServer, SERVER_ORDER, type Layout, type Ports, type ServerName } from "./servers.js";
+import { downCluster, recordedClusters, upCluster, type ClusterState, type ClusterUpResult } from "./clusters.js";
+import { kubeconfigYaml, quiet, ServerFailedError, startServer, writeJsonAtomic, type Say } from "./start.js";
+
+export { ServerFailedError, type Say };
 
 const run = promisify(execFile);
 
@@ -34,29 +40,13 @@ export interface DevEnvState {
   layout: Layout;
 }
 
-export type Say = (line: string) => void;
-const quiet: Say = () => undefined;
-
-export class ServerFailedError extends Error {
-  constructor(
-    readonly server: string,
-    reason: string,
-    readonly logTail: string,
-  ) {
-    super(`${server} failed: ${reason}\n--- last lines of ${server}'s log ---\n${logTail}`);
-    this.name = "ServerFailedError";
-  }
-}
-
 export function readState(paths: DevEnvPaths = devEnvPaths()): DevEnvState | undefined {
   if (!existsSync(paths.stateFile)) return undefined;
   return JSON.parse(readFileSync(paths.stateFile, "utf8")) as DevEnvState;
 }
 
 function writeState(paths: DevEnvPaths, state: DevEnvState): void {
-  const tmp = `${paths.stateFile}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  renameSync(tmp, paths.stateFile);
+  writeJsonAtomic(paths.stateFile, state);
 }
 
 function readVersions(root: string): { kubernetes: string; etcd: string; neo4j: string } {
@@ -86,30 +76,6 @@ async function buildDir(paths: DevEnvPaths, script: string, say: Say): Promise<s
   }
 }
 
-function kubeconfigYaml(url: string, caFile: string, token: string): string {
-  const ca = readFileSync(caFile).toString("base64");
-  return [
-    "apiVersion: v1",
-    "kind: Config",
-    "clusters:",
-    "- name: kube-observer-dev",
-    "  cluster:",
-    `    server: ${url}`,
-    `    certificate-authority-data: ${ca}`,
-    "users:",
-    "- name: admin",
-    "  user:",
-    `    token: ${token}`,
-    "contexts:",
-    "- name: kube-observer-dev",
-    "  context:",
-    "    cluster: kube-observer-dev",
-    "    user: admin",
-    "current-context: kube-observer-dev",
-    "",
-  ].join("\n");
-}
-
 /** Which servers of a recorded environment are alive and answering. */
 export async function probeAll(state: DevEnvState): Promise<Record<ServerName, boolean>> {
   const result = {} as Record<ServerName, boolean>;
@@ -128,29 +94,49 @@ export async function probeAll(state: DevEnvState): Promise<Record<ServerName, b
   return result;
 }
 
-async function startServer(name: ServerName, layout: Layout, say: Say): Promise<number> {
-  const server = defineServer(name, layout);
-  say(`starting ${name}`);
-  const started = Date.now();
-  const pid = startDetached(server.spec);
-  try {
-    await waitUntil(name, pid, server.ready, server.readyTimeoutMs);
-  } catch (error) {
-    await stopProcess(pid, 5_000);
-    throw new ServerFailedError(name, (error as Error).message, tail(server.spec.log));
-  }
-  say(`${name} is ready (pid ${pid}, ${((Date.now() - started) / 1000).toFixed(1)} s)`);
-  return pid;
+function startNamed(name: ServerName, layout: Layout, say: Say): Promise<number> {
+  return startServer(name, defineServer(name, layout), say);
 }
 
 export interface UpResult {
   state: DevEnvState;
   /** False when a healthy running environment was reused. */
   started: boolean;
+  /** Clusters 2..N when more than one was asked for, in order. */
+  clusters: ClusterUpResult[];
 }
 
+export interface UpOptions {
+  /** How many clusters to have running (default 1). Running ones are reused and none is
+   *  stopped: `--clusters 2` beside a running single cluster adds the second. */
+  clusters?: number;
+}
+
+/** Two control planes and Neo4j are what a 2-core machine carries; the code is per index. */
+export const MAX_CLUSTERS = 2;
+
 /** Starts the environment, or reuses it when every server is already healthy. */
-export async function up(say: Say = quiet, paths: DevEnvPaths = devEnvPaths()): Promise<UpResult> {
+export async function up(say: Say = quiet, paths: DevEnvPaths = devEnvPaths(), options: UpOptions = {}): Promise<UpResult> {
+  const count = options.clusters ?? 1;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_CLUSTERS) throw new Error(`--clusters must be a whole number from 1 to ${MAX_CLUSTERS} (got ${count})`);
+  const first = await upFirst(say, paths);
+  const clusters: ClusterUpResult[] = [];
+  for (let index = 2; index <= count; index++) clusters.push(await upCluster(index, first.state.layout.controlPlaneBin, say, paths));
+  for (const index of recordedClusters(paths).filter((i) => i > count)) {
+    say(`cluster ${index} is also recorded (${clusterPaths(paths, index).kubeconfig}); \`npm run env:down\` stops it with the rest`);
+  }
+  return { ...first, clusters };
+}
+
+/** Starts (or reuses) additional cluster `index` beside the running first one; tests that
+ *  need a second cluster call this rather than the global setup, which starts one. */
+export async function upAdditionalCluster(index: number, say: Say = quiet, paths: DevEnvPaths = devEnvPaths()): Promise<ClusterUpResult> {
+  const state = readState(paths);
+  if (!state) throw new Error(`the local environment is not running (no ${paths.stateFile}): start it with \`npm run env:up\` first`);
+  return upCluster(index, state.layout.controlPlaneBin, say, paths);
+}
+
+async function upFirst(say: Say, paths: DevEnvPaths): Promise<Omit<UpResult, "clusters">> {
   const existing = readState(paths);
   if (existing) {
     const health = await probeAll(existing);
@@ -216,14 +202,14 @@ export async function up(say: Say = quiet, paths: DevEnvPaths = devEnvPaths()): 
   };
 
   // Neo4j (a JVM) starts alongside the control plane; everything else is in order.
-  const neo4jStarting = startServer("neo4j", layout, say).then((pid) => {
+  const neo4jStarting = startNamed("neo4j", layout, say).then((pid) => {
     pids.neo4j = pid;
     writeState(paths, state);
   });
   neo4jStarting.catch(() => undefined);
   try {
     for (const name of ["etcd", "kube-apiserver", "kube-controller-manager"] as const) {
-      pids[name] = await startServer(name, layout, say);
+      pids[name] = await startNamed(name, layout, say);
       writeState(paths, state);
     }
     await neo4jStarting;
@@ -242,8 +228,10 @@ export async function up(say: Say = quiet, paths: DevEnvPaths = devEnvPaths()): 
   return { state, started: true };
 }
 
-/** Stops every server the state file records (reverse start order); no process is left. */
+/** Stops every server the state files record: additional clusters first, then the first
+ *  cluster and Neo4j (reverse start order); no process is left. */
 export async function down(say: Say = quiet, paths: DevEnvPaths = devEnvPaths()): Promise<void> {
+  for (const index of recordedClusters(paths).reverse()) await downCluster(index, say, paths);
   const state = readState(paths);
   if (!state) {
     say("nothing recorded in .dev-env/env.json: nothing to stop");
@@ -271,14 +259,16 @@ export async function stopServer(name: ServerName, options: { hard?: boolean } =
 
 /** Starts one server again with the same ports and data (after stopServer or a crash). */
 export async function startServerAgain(name: ServerName, say: Say = quiet, paths: DevEnvPaths = devEnvPaths()): Promise<DevEnvState> {
-  const state = readState(paths);
-  if (!state) throw new Error("no local environment is recorded in .dev-env/env.json");
-  if (isAlive(state.pids[name])) await stopProcess(state.pids[name]);
-  const pid = await startServer(name, state.layout, say);
+  const before = readState(paths);
+  if (!before) throw new Error("no local environment is recorded in .dev-env/env.json");
+  if (isAlive(before.pids[name])) await stopProcess(before.pids[name]);
+  const pid = await startNamed(name, before.layout, say);
+  // Read again: the file may have changed while the server started.
+  const state = readState(paths) ?? before;
   state.pids[name] = pid;
   state.servers[name] = { pid, log: join(paths.logs, `${name}.log`) };
   writeState(paths, state);
   return state;
 }
 
-export { pkiFiles };
+export { pkiFiles, type ClusterState, type ClusterUpResult };

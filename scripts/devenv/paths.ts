@@ -41,3 +41,29 @@ export function devEnvPaths(root = repoRoot()): DevEnvPaths {
     cache: resolve(process.env.KUBE_OBSERVER_CACHE ?? join(homedir(), ".cache", "kube-observer")),
   };
 }
+
+/** Where an additional cluster (index 2, ...) keeps its state, certificates, data and logs:
+ *  all under .dev-env/cluster-N/, except its kubeconfig, which sits beside the first one. */
+export interface ClusterPaths {
+  index: number;
+  dir: string;
+  stateFile: string;
+  kubeconfig: string;
+  pki: string;
+  logs: string;
+  data: string;
+}
+
+export function clusterPaths(paths: DevEnvPaths, index: number): ClusterPaths {
+  if (!Number.isInteger(index) || index < 2) throw new Error(`cluster index ${index}: additional clusters are numbered from 2`);
+  const dir = join(paths.dir, `cluster-${index}`);
+  return {
+    index,
+    dir,
+    stateFile: join(dir, "env.json"),
+    kubeconfig: join(paths.dir, `kubeconfig-${index}`),
+    pki: join(dir, "pki"),
+    logs: join(dir, "logs"),
+    data: join(dir, "data"),
+  };
+}

@@ -8,25 +8,42 @@ import { apiserverReady, controllerManagerHealthy, etcdHealthy, neo4jReady } fro
 export type ServerName = "etcd" | "kube-apiserver" | "kube-controller-manager" | "neo4j";
 export const SERVER_ORDER: ServerName[] = ["etcd", "kube-apiserver", "kube-controller-manager", "neo4j"];
 
-export interface Ports {
+/** The servers every cluster has; Neo4j is shared by all clusters. */
+export type ControlPlaneName = Exclude<ServerName, "neo4j">;
+export const CONTROL_PLANE_ORDER: ControlPlaneName[] = ["etcd", "kube-apiserver", "kube-controller-manager"];
+
+export interface ControlPlanePorts {
   etcdClient: number;
   etcdPeer: number;
   apiserver: number;
   controllerManager: number;
+}
+
+export interface Ports extends ControlPlanePorts {
   neo4jBolt: number;
 }
 
-export interface Layout {
+/** What one cluster's etcd, kube-apiserver and kube-controller-manager need. */
+export interface ControlPlaneLayout {
   controlPlaneBin: string;
-  neo4jLib: string;
-  neo4jLauncher: string;
   pki: Pki;
   tokenFile: string;
   kubeconfig: string;
   adminToken: string;
-  neo4jPassword: string;
   data: string;
   logs: string;
+  ports: ControlPlanePorts;
+  /** etcd's backend quota; the first cluster's default leaves room for the benchmarks. */
+  etcdQuotaBytes?: number;
+  /** kube-controller-manager's --controllers; every default controller when absent. */
+  controllers?: string[];
+}
+
+/** The first cluster's layout, with the Neo4j server that all clusters share. */
+export interface Layout extends ControlPlaneLayout {
+  neo4jLib: string;
+  neo4jLauncher: string;
+  neo4jPassword: string;
   ports: Ports;
 }
 
@@ -38,6 +55,10 @@ export interface ServerDefinition {
 }
 
 export function defineServer(name: ServerName, l: Layout): ServerDefinition {
+  return name === "neo4j" ? defineNeo4j(l) : defineControlPlaneServer(name, l);
+}
+
+export function defineControlPlaneServer(name: ControlPlaneName, l: ControlPlaneLayout): ServerDefinition {
   const log = join(l.logs, `${name}.log`);
   switch (name) {
     case "etcd": {
@@ -59,7 +80,7 @@ export function defineServer(name: ServerName, l: Layout): ServerDefinition {
             `--initial-cluster=dev=${peer}`,
             "--unsafe-no-fsync",
             // Benchmarks create tens of thousands of objects; the 2 GiB default is tight.
-            "--quota-backend-bytes=8589934592",
+            `--quota-backend-bytes=${l.etcdQuotaBytes ?? 8589934592}`,
             "--log-level=warn",
           ],
         },
@@ -112,38 +133,41 @@ export function defineServer(name: ServerName, l: Layout): ServerDefinition {
             "--leader-elect=false",
             `--service-account-private-key-file=${l.pki.saKey}`,
             `--root-ca-file=${l.pki.caCert}`,
+            ...(l.controllers ? [`--controllers=${l.controllers.join(",")}`] : []),
             "--v=1",
           ],
         },
         readyTimeoutMs: 60_000,
         ready: () => controllerManagerHealthy(l.ports.controllerManager),
       };
-    case "neo4j": {
-      const home = join(l.data, "neo4j");
-      mkdirSync(home, { recursive: true });
-      return {
-        spec: {
-          name,
-          log,
-          command: "java",
-          args: [
-            "-Xms512m",
-            "-Xmx2g",
-            "--add-opens=java.base/java.nio=ALL-UNNAMED",
-            "--add-opens=java.base/java.io=ALL-UNNAMED",
-            "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
-            "-Dio.netty.tryReflectionSetAccessible=true",
-            "-cp",
-            join(l.neo4jLib, "*"),
-            l.neo4jLauncher,
-            home,
-            String(l.ports.neo4jBolt),
-          ],
-          env: { NEO4J_PASSWORD: l.neo4jPassword },
-        },
-        readyTimeoutMs: 180_000,
-        ready: () => neo4jReady(log, l.ports.neo4jBolt),
-      };
-    }
   }
+}
+
+function defineNeo4j(l: Layout): ServerDefinition {
+  const log = join(l.logs, "neo4j.log");
+  const home = join(l.data, "neo4j");
+  mkdirSync(home, { recursive: true });
+  return {
+    spec: {
+      name: "neo4j",
+      log,
+      command: "java",
+      args: [
+        "-Xms512m",
+        "-Xmx2g",
+        "--add-opens=java.base/java.nio=ALL-UNNAMED",
+        "--add-opens=java.base/java.io=ALL-UNNAMED",
+        "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+        "-Dio.netty.tryReflectionSetAccessible=true",
+        "-cp",
+        join(l.neo4jLib, "*"),
+        l.neo4jLauncher,
+        home,
+        String(l.ports.neo4jBolt),
+      ],
+      env: { NEO4J_PASSWORD: l.neo4jPassword },
+    },
+    readyTimeoutMs: 180_000,
+    ready: () => neo4jReady(log, l.ports.neo4jBolt),
+  };
 }
