@@ -77,7 +77,8 @@ describe("kube-observer doctor", () => {
       `RoleBinding/${ns}/${sa}`,
     ]);
     const clusterRole = docs[1]!;
-    expect(clusterRole.rules).toStrictEqual([{ apiGroups: [""], resources: ["namespaces", "nodes", "secrets"], verbs: ["list", "watch"] }]);
+    // The "*" secret actor is one cluster-wide watch: no namespace discovery to grant.
+    expect(clusterRole.rules).toStrictEqual([{ apiGroups: [""], resources: ["nodes", "secrets"], verbs: ["list", "watch"] }]);
 
     // ... applied without `list` on secrets.
     const lacking = docs.map((d) =>
@@ -85,7 +86,7 @@ describe("kube-observer doctor", () => {
         ? {
             ...d,
             rules: [
-              { apiGroups: [""], resources: ["namespaces", "nodes"], verbs: ["list", "watch"] },
+              { apiGroups: [""], resources: ["nodes"], verbs: ["list", "watch"] },
               { apiGroups: [""], resources: ["secrets"], verbs: ["watch"] },
             ],
           }
@@ -114,8 +115,6 @@ describe("kube-observer doctor", () => {
     expect(json.rows.map((r) => `${r.check} ${r.target} ${r.result}`)).toStrictEqual([
       `config ${config} ok`,
       "cluster local ok",
-      "permission local: list namespaces (cluster-wide) ok",
-      "permission local: watch namespaces (cluster-wide) ok",
       "permission local: list nodes (cluster-wide) ok",
       "permission local: watch nodes (cluster-wide) ok",
       "permission local: list secrets (cluster-wide) FAIL",
