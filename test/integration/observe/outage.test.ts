@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import * as k8s from "@kubernetes/client-node";
 import { readState, startServerAgain, stopServer } from "../../../scripts/devenv/env.js";
-import { AgentProcess, repoRoot, scopeMessages, writeConfig } from "../../support/agent.js";
+import { AgentProcess, repoRoot, writeConfig } from "../../support/agent.js";
 import { adminKubeConfig, createNamespace, deleteNamespaces, uniqueName } from "../../support/cluster.js";
 import { etcdDelete, etcdPut } from "../../support/etcd.js";
 
@@ -82,14 +82,22 @@ describe.each(["namespace", "cluster"] as const)("kube-apiserver restart (%s top
   });
 });
 
-describe("a stalled kube-apiserver (half-open connection)", () => {
+/** The actor for one namespace in either topology: named, or "*" with every other excluded. */
+async function actorFor(topology: "namespace" | "cluster", resource: string, ns: string): Promise<{ resource: string; namespace?: string; exclude?: string[] }> {
+  if (topology === "namespace") return { resource, namespace: ns };
+  const others = (await core.listNamespace()).items.map((n) => n.metadata!.name!).filter((n) => n !== ns);
+  return { resource, exclude: others };
+}
+
+describe.each(["namespace", "cluster"] as const)("a stalled kube-apiserver (half-open connection, %s topology)", (topology) => {
   it("notices a watch that sends nothing, reconnects after the server resumes, and loses nothing", async () => {
     const ns = uniqueName("stall");
     created.push(ns);
     await createNamespace(core, ns);
+    const scope = topology === "namespace" ? ns : undefined;
     const agent = AgentProcess.run(
       writeConfig({
-        actors: [{ resource: "configmap", namespace: ns }],
+        actors: [await actorFor(topology, "configmap", ns)],
         // Inactivity timer = 4 s watch timeout + 2 s margin; short connect timeout.
         observer: { watchTimeoutMinSeconds: 4, watchTimeoutMaxSeconds: 4, inactivityMarginSeconds: 2, connectTimeoutSeconds: 2 },
         backoff: { initialMs: 200, maxMs: 1000 },
@@ -101,7 +109,7 @@ describe("a stalled kube-apiserver (half-open connection)", () => {
     const apiserverPid = readState()!.pids["kube-apiserver"];
     process.kill(apiserverPid, "SIGSTOP");
     try {
-      const stalled = await agent.waitForLog("the stall to be noticed", (l) => l.namespace === ns && l.phase === "backing-off", 20_000);
+      const stalled = await agent.waitForLog("the stall to be noticed", (l) => l.resource === "configmap" && l.namespace === scope && l.phase === "backing-off", 20_000);
       expect(String(stalled.reason)).toMatch(/sent nothing|no response/);
     } finally {
       process.kill(apiserverPid, "SIGCONT");
@@ -111,18 +119,18 @@ describe("a stalled kube-apiserver (half-open connection)", () => {
   });
 });
 
-describe("a worker thread dying", () => {
+describe.each(["namespace", "cluster"] as const)("a worker thread dying (%s topology)", (topology) => {
   it("is replaced, and the observers that ran on it relist and resume", async () => {
     const ns = uniqueName("crash");
     created.push(ns);
     await createNamespace(core, ns);
     await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: "s1" }, stringData: { k: "v" } } });
     const marker = join(mkdtempSync(join(tmpdir(), "kube-observer-crash-")), "crashed");
+    // Per namespace the observers are keyed cluster/<ns>/resource; cluster-wide cluster/*/resource.
+    const scopeKey = topology === "namespace" ? ns : "*";
+    const scopeOf = (resource: string) => agent.messages.filter((m) => m.resource === resource && m.namespace === (topology === "namespace" ? ns : null));
     const config = writeConfig({
-      actors: [
-        { resource: "secret", namespace: ns },
-        { resource: "crash-once", namespace: ns },
-      ],
+      actors: [await actorFor(topology, "secret", ns), await actorFor(topology, "crash-once", ns)],
       observer: { threads: 1 },
       backoff: { initialMs: 200, maxMs: 2000 },
       pluginDirs: [resolve(repoRoot, "test/fixtures/plugins/crash-once")],
@@ -134,13 +142,13 @@ describe("a worker thread dying", () => {
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "bomb", labels: { "kube-observer-test/crash": "thread" } }, data: { a: "b" } } });
     // Every observer on the (only) thread ends, and is started again.
     for (const resource of ["secret", "crash-once"]) {
-      await agent.waitForLog(`${resource} observer restarted`, (l) => l.msg === "observer ended unexpectedly; restarting it" && String(l.observer).endsWith(`/${ns}/${resource}`), 30_000);
+      await agent.waitForLog(`${resource} observer restarted`, (l) => l.msg === "observer ended unexpectedly; restarting it" && String(l.observer).endsWith(`/${scopeKey}/${resource}`), 30_000);
     }
     // They relist: a second boundary per scope, and the secret is there again.
     await agent.waitFor("second boundaries", () =>
-      ["secret", "crash-once"].every((r) => scopeMessages(agent.messages, r, ns).filter((m) => m.action === "Restarted").length >= 2) ? true : undefined,
+      ["secret", "crash-once"].every((r) => scopeOf(r).filter((m) => m.action === "Restarted").length >= 2) ? true : undefined,
     30_000);
-    const secretBoundaries = scopeMessages(agent.messages, "secret", ns).filter((m) => m.action === "Restarted");
+    const secretBoundaries = scopeOf("secret").filter((m) => m.action === "Restarted");
     expect(secretBoundaries.at(-1)!.present!.map((p) => p.name)).toContain("s1");
     // And resume watching on the new thread.
     await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: "s2" }, stringData: { k: "v" } } });
