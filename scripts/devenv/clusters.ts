@@ -12,7 +12,7 @@ import { ensurePki } from "./pki.js";
 import { freePorts } from "./ports.js";
 import { isAlive, stopProcess } from "./proc.js";
 import { CONTROL_PLANE_ORDER, defineControlPlaneServer, type ControlPlaneLayout, type ControlPlaneName } from "./servers.js";
-import { kubeconfigYaml, quiet, startServer, writeJsonAtomic, type Say } from "./start.js";
+import { kubeconfigYaml, probeServers, quiet, startServer, writeJsonAtomic, type Say } from "./start.js";
 
 /** The controllers an additional cluster runs: enough for namespaces to behave as in the
  *  first cluster (a `default` ServiceAccount and `kube-root-ca.crt` in each, deletion that
@@ -69,20 +69,8 @@ export function recordedClusters(paths: DevEnvPaths = devEnvPaths()): number[] {
 }
 
 /** Which servers of a recorded cluster are alive and answering. */
-export async function probeCluster(state: ClusterState): Promise<Record<ControlPlaneName, boolean>> {
-  const result = {} as Record<ControlPlaneName, boolean>;
-  for (const name of CONTROL_PLANE_ORDER) {
-    let ok = isAlive(state.pids[name]);
-    if (ok) {
-      try {
-        ok = await defineControlPlaneServer(name, state.layout).ready();
-      } catch {
-        ok = false;
-      }
-    }
-    result[name] = ok;
-  }
-  return result;
+export function probeCluster(state: ClusterState): Promise<Record<ControlPlaneName, boolean>> {
+  return probeServers(CONTROL_PLANE_ORDER, state.pids, (name) => defineControlPlaneServer(name, state.layout));
 }
 
 const label = (index: number, name: ControlPlaneName): string => `${name} (cluster ${index})`;

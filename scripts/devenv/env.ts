@@ -13,7 +13,7 @@ import { freePorts } from "./ports.js";
 import { isAlive, stopProcess } from "./proc.js";
 import { defineServer, SERVER_ORDER, type Layout, type Ports, type ServerName } from "./servers.js";
 import { downCluster, recordedClusters, upCluster, type ClusterState, type ClusterUpResult } from "./clusters.js";
-import { kubeconfigYaml, quiet, ServerFailedError, startServer, writeJsonAtomic, type Say } from "./start.js";
+import { kubeconfigYaml, probeServers, quiet, ServerFailedError, startServer, writeJsonAtomic, type Say } from "./start.js";
 
 export { ServerFailedError, type Say };
 
@@ -77,21 +77,8 @@ async function buildDir(paths: DevEnvPaths, script: string, say: Say): Promise<s
 }
 
 /** Which servers of a recorded environment are alive and answering. */
-export async function probeAll(state: DevEnvState): Promise<Record<ServerName, boolean>> {
-  const result = {} as Record<ServerName, boolean>;
-  for (const name of SERVER_ORDER) {
-    const pid = state.pids[name];
-    let ok = isAlive(pid);
-    if (ok) {
-      try {
-        ok = await defineServer(name, state.layout).ready();
-      } catch {
-        ok = false;
-      }
-    }
-    result[name] = ok;
-  }
-  return result;
+export function probeAll(state: DevEnvState): Promise<Record<ServerName, boolean>> {
+  return probeServers(SERVER_ORDER, state.pids, (name) => defineServer(name, state.layout));
 }
 
 function startNamed(name: ServerName, layout: Layout, say: Say): Promise<number> {

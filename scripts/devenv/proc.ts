@@ -61,13 +61,25 @@ export async function stopProcess(pid: number, graceMs = 15_000): Promise<void> 
       }
     }
   };
+  // Any member of the process group left (the server's own children); a zombie counts
+  // until it is reaped, hence the bounded waits below.
+  const groupAlive = (): boolean => {
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   if (!isAlive(pid)) return;
   signalGroup("SIGTERM");
   const deadline = Date.now() + graceMs;
-  while (isAlive(pid) && Date.now() < deadline) await sleep(100);
-  if (isAlive(pid)) {
+  while ((isAlive(pid) || groupAlive()) && Date.now() < deadline) await sleep(50);
+  if (isAlive(pid) || groupAlive()) {
     signalGroup("SIGKILL");
     while (isAlive(pid)) await sleep(50);
+    const reaped = Date.now() + 2_000;
+    while (groupAlive() && Date.now() < reaped) await sleep(50);
   }
 }
 

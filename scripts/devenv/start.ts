@@ -3,9 +3,26 @@
 // and state files written atomically.
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { ServerDefinition } from "./servers.js";
-import { startDetached, stopProcess, tail, waitUntil } from "./proc.js";
+import { isAlive, startDetached, stopProcess, tail, waitUntil } from "./proc.js";
 
 export type Say = (line: string) => void;
+
+/** Which of the recorded servers are alive and answering (env:status, reuse checks). */
+export async function probeServers<N extends string>(names: readonly N[], pids: Record<N, number>, define: (name: N) => ServerDefinition): Promise<Record<N, boolean>> {
+  const result = {} as Record<N, boolean>;
+  for (const name of names) {
+    let ok = isAlive(pids[name]);
+    if (ok) {
+      try {
+        ok = await define(name).ready();
+      } catch {
+        ok = false;
+      }
+    }
+    result[name] = ok;
+  }
+  return result;
+}
 export const quiet: Say = () => undefined;
 
 export class ServerFailedError extends Error {
