@@ -155,7 +155,10 @@ export class ClusterSupervisor {
    *  namespace discovery, when needed) has listed, so the set is complete. */
   coverage(): { synced: boolean; scopes: ObservedScope[] } {
     const running = [...this.running.values()].filter((r) => !r.stopping);
-    const synced = this.started && (!this.discovery || this.discoveryListed) && running.every((r) => r.status?.synced === true);
+    // In once mode an ended observer's final status (from its task's result) is the
+    // authority: its last status message may still be on its way over the port.
+    const listed = (r: Running): boolean => (r.final !== undefined && !(r.final instanceof Error) ? r.final.synced : r.status?.synced === true);
+    const synced = this.started && (!this.discovery || this.discoveryListed) && running.every(listed);
     return { synced, scopes: running.map((r) => observedScope(this.cluster.name, r.desired)) };
   }
 
