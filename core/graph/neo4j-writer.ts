@@ -7,6 +7,9 @@ import { WriterConflictError, type WriterIdentity, type WriterRecord } from "./w
 
 export const WRITER_LABEL = "KoWriter";
 
+/** How long a shutdown waits to remove its registrations. */
+const RELEASE_TIMEOUT_MS = 2_000;
+
 export const WRITER_CONSTRAINT = `CREATE CONSTRAINT ko_writer_cluster IF NOT EXISTS FOR (w:${WRITER_LABEL}) REQUIRE w.cluster IS UNIQUE`;
 
 /** Takes each cluster's node write lock first (MERGE, then SET), so that two agents
@@ -72,14 +75,18 @@ export class Neo4jWriterRegistration {
     }
   }
 
-  /** Stops the heartbeat and removes this agent's registrations (best effort: one that
-   *  cannot be removed expires after the lease). */
+  /** Stops the heartbeat and removes this agent's registrations: best effort and bounded,
+   *  so that a shutdown with the database down is not held up (a registration that could
+   *  not be removed expires after the lease). */
   async close(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.beating;
-    if (this.writer && this.clusters.length > 0 && !this.lost) await this.release(this.clusters, this.writer.id).catch(() => undefined);
+    const clusters = this.clusters;
     this.clusters = [];
+    if (!this.writer || clusters.length === 0 || this.lost) return;
+    const id = this.writer.id;
+    const released = (this.beating ?? Promise.resolve()).then(() => this.release(clusters, id)).catch(() => undefined);
+    await Promise.race([released, new Promise((resolve) => setTimeout(resolve, RELEASE_TIMEOUT_MS).unref())]);
   }
 
   private heartbeat(): Promise<void> {
