@@ -3,7 +3,7 @@
 // agent was down) is swept at start-up, so the graph does not keep objects nobody
 // observes, looking current.
 import { graphLabel } from "../dispatch/translate.js";
-import type { DesiredObserver } from "./desired.js";
+import { isClusterWide, type DesiredObserver } from "./desired.js";
 
 /** What one observer keeps current in the graph. */
 export interface ObservedScope {
@@ -21,7 +21,7 @@ export function observedScope(cluster: string, desired: DesiredObserver): Observ
     cluster,
     namespace: desired.namespace,
     label: graphLabel(desired.plugin),
-    clusterWide: desired.namespace === null && desired.plugin.plugin.resource.namespaced,
+    clusterWide: isClusterWide(desired),
   };
 }
 

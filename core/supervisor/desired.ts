@@ -23,6 +23,11 @@ export interface DesiredObserver {
 
 export type Topology = "cluster" | "namespace";
 
+/** A cluster-wide observer of a namespaced resource (one list+watch of every namespace). */
+export function isClusterWide(desired: DesiredObserver): boolean {
+  return desired.namespace === null && desired.plugin.plugin.resource.namespaced;
+}
+
 /** How an actor is watched, and why (for `config print` and the start-up log). */
 export interface ActorTopology {
   topology: Topology;
@@ -97,7 +102,7 @@ export function coveredByOthers(stopping: DesiredObserver, desired: ReadonlyMap<
     if (stopping.namespace !== null) {
       // A per-namespace observer replaced by the cluster-wide one covering its namespace.
       if (other.namespace === null && !other.exclude.includes(stopping.namespace)) return true;
-    } else if (stopping.key.includes("/*/") && other.namespace !== null && !stopping.sweepExcept.includes(other.namespace)) {
+    } else if (isClusterWide(stopping) && other.namespace !== null && !stopping.sweepExcept.includes(other.namespace)) {
       // The cluster-wide observer replaced by per-namespace ones (topology "namespace").
       return true;
     }

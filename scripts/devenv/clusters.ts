@@ -12,7 +12,7 @@ import { ensurePki } from "./pki.js";
 import { freePorts } from "./ports.js";
 import { isAlive, stopProcess } from "./proc.js";
 import { CONTROL_PLANE_ORDER, defineControlPlaneServer, type ControlPlaneLayout, type ControlPlaneName } from "./servers.js";
-import { kubeconfigYaml, probeServers, quiet, startServer, writeJsonAtomic, type Say } from "./start.js";
+import { kubeconfigYaml, probeServers, quiet, startServer, writeJsonAtomic, type ClusterConnection, type Say } from "./start.js";
 
 /** The controllers an additional cluster runs: enough for namespaces to behave as in the
  *  first cluster (a `default` ServiceAccount and `kube-root-ca.crt` in each, deletion that
@@ -29,17 +29,11 @@ export interface ClusterServerRecord {
 }
 
 /** What .dev-env/cluster-N/env.json holds. */
-export interface ClusterState {
+export interface ClusterState extends ClusterConnection {
   version: 1;
   index: number;
   /** The cluster's (and context's) name in its kubeconfig. */
   name: string;
-  startedAt: string;
-  kubeconfig: string;
-  apiserverUrl: string;
-  etcdUrl: string;
-  adminToken: string;
-  caFile: string;
   pids: Record<ControlPlaneName, number>;
   servers: Record<ControlPlaneName, ClusterServerRecord>;
   layout: ControlPlaneLayout;

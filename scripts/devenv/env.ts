@@ -13,7 +13,7 @@ import { freePorts } from "./ports.js";
 import { isAlive, stopProcess } from "./proc.js";
 import { defineServer, SERVER_ORDER, type Layout, type Ports, type ServerName } from "./servers.js";
 import { downCluster, recordedClusters, upCluster, type ClusterState, type ClusterUpResult } from "./clusters.js";
-import { kubeconfigYaml, probeServers, quiet, ServerFailedError, startServer, writeJsonAtomic, type Say } from "./start.js";
+import { kubeconfigYaml, probeServers, quiet, ServerFailedError, startServer, writeJsonAtomic, type ClusterConnection, type Say } from "./start.js";
 
 export { ServerFailedError, type Say };
 
@@ -25,14 +25,8 @@ export interface ServerRecord {
 }
 
 /** What .dev-env/env.json holds: everything a test or a developer needs to connect. */
-export interface DevEnvState {
+export interface DevEnvState extends ClusterConnection {
   version: 1;
-  startedAt: string;
-  kubeconfig: string;
-  apiserverUrl: string;
-  etcdUrl: string;
-  adminToken: string;
-  caFile: string;
   neo4j: { boltUrl: string; user: string; password: string };
   versions: { kubernetes: string; etcd: string; neo4j: string };
   pids: Record<ServerName, number>;

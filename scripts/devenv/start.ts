@@ -7,6 +7,16 @@ import { isAlive, startDetached, stopProcess, tail, waitUntil } from "./proc.js"
 
 export type Say = (line: string) => void;
 
+/** How to reach one cluster's control plane: what every cluster's state file records. */
+export interface ClusterConnection {
+  startedAt: string;
+  kubeconfig: string;
+  apiserverUrl: string;
+  etcdUrl: string;
+  adminToken: string;
+  caFile: string;
+}
+
 /** Which of the recorded servers are alive and answering (env:status, reuse checks). */
 export async function probeServers<N extends string>(names: readonly N[], pids: Record<N, number>, define: (name: N) => ServerDefinition): Promise<Record<N, boolean>> {
   const result = {} as Record<N, boolean>;
