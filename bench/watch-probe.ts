@@ -59,6 +59,7 @@ export class WatchProbe {
           for (;;) {
             const event = await stream.next();
             if (!event) break;
+            if (event.type === "OVERSIZED") continue;
             const at = Date.now();
             const m = event.object.metadata;
             if (event.type === "ERROR") {

@@ -87,6 +87,12 @@ let Observer =
          timeout drawn from [watchTimeoutMinSeconds, watchTimeoutMaxSeconds], so
          that thousands of watches do not all reconnect at once. `threads = 0`
          sizes the worker pool from the number of cores.
+         Memory bounds: an object (a watch event, or one item of a LIST page) over
+         `maxObjectBytes` (8 MiB) is skipped with a warning naming it and counted in
+         kube_observer_objects_skipped_total; it is never read whole. A LIST page
+         whose objects pass `maxListPageBytes` (64 MiB) is asked again with half the
+         page size. At most `maxConcurrentLists` (16) LISTs of one cluster run at
+         once (thousands of per-namespace observers starting together).
       -}
       { Type =
           { pageSize : Natural
@@ -98,6 +104,9 @@ let Observer =
           , threads : Natural
           , batchMaxMessages : Natural
           , batchMaxDelayMs : Natural
+          , maxObjectBytes : Natural
+          , maxListPageBytes : Natural
+          , maxConcurrentLists : Natural
           }
       , default =
         { pageSize = 500
@@ -109,6 +118,9 @@ let Observer =
         , threads = 0
         , batchMaxMessages = 500
         , batchMaxDelayMs = 50
+        , maxObjectBytes = 8388608
+        , maxListPageBytes = 67108864
+        , maxConcurrentLists = 16
         }
       }
 

@@ -16,6 +16,7 @@ export interface AgentOptions {
   plugins?: PluginSet;
   /** Every status an observer reports (metrics). */
   onObserverStatus?: SupervisorContext["onObserverStatus"];
+  onObjectSkipped?: SupervisorContext["onObjectSkipped"];
 }
 
 export class Agent {
@@ -166,6 +167,7 @@ export class Agent {
       log: this.options.log,
       once: this.options.once,
       onObserverStatus: this.options.onObserverStatus,
+      onObjectSkipped: this.options.onObjectSkipped,
     });
     this.supervisors.set(name, supervisor);
     try {

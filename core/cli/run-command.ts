@@ -114,6 +114,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       once: args.once,
       plugins: loaded.plugins,
       onObserverStatus: metrics ? (observer, previous, next) => metrics.observerStatus(observer, previous, next) : undefined,
+      onObjectSkipped: metrics ? (observer) => metrics.objectSkipped(observer, "too-large") : undefined,
     });
 
     // Up before the sink and the initial sync, so that liveness holds while they take long.

@@ -56,6 +56,13 @@ export interface ObserverConfig {
    *  message waits for its batch to fill. */
   batchMaxMessages: number;
   batchMaxDelayMs: number;
+  /** A single object (watch event or LIST item) over this many bytes is skipped with a
+   *  warning and a metric, never buffered whole. */
+  maxObjectBytes: number;
+  /** A LIST page whose objects pass this many bytes is asked again with half the limit. */
+  maxListPageBytes: number;
+  /** LISTs in progress at once per cluster (shared by its observers). */
+  maxConcurrentLists: number;
 }
 
 export interface Neo4jSinkConfig {

@@ -55,8 +55,14 @@ const observer = z
     threads: integer(0, 64, "expected an integer from 0 to 64 (0: from the number of cores)"),
     batchMaxMessages: positiveInteger(),
     batchMaxDelayMs: naturalNumber(),
+    maxObjectBytes: integer(1024, 1 << 30, "expected a number of bytes from 1024 to 1073741824"),
+    maxListPageBytes: integer(1024, 1 << 30, "expected a number of bytes from 1024 to 1073741824"),
+    maxConcurrentLists: integer(1, 10_000, "expected an integer from 1 to 10000"),
   })
   .superRefine((o, ctx) => {
+    if (o.maxListPageBytes < o.maxObjectBytes) {
+      ctx.addIssue({ code: "custom", path: ["maxListPageBytes"], message: `must be >= maxObjectBytes (${o.maxObjectBytes}): a page must fit one object` });
+    }
     if (o.watchTimeoutMaxSeconds < o.watchTimeoutMinSeconds) {
       ctx.addIssue({ code: "custom", path: ["watchTimeoutMaxSeconds"], message: `must be >= watchTimeoutMinSeconds (${o.watchTimeoutMinSeconds})` });
     }

@@ -9,18 +9,24 @@ import { kubeConfigAuth, tlsValue, type RequestAuth } from "./auth.js";
 import type { KubeObject } from "../messages.js";
 import type { ApiResource } from "../plugin/types.js";
 import { ApiError, classifyStatus, type KubeStatus } from "./errors.js";
+import { ListBodySplitter, OVERSIZE_PREFIX_BYTES, PageOverCapError } from "./list-splitter.js";
+import { identifyPrefix, type OversizedObject } from "./oversize.js";
 
 export interface ListPage {
   items: KubeObject[];
   resourceVersion: string;
   continueToken: string | undefined;
+  /** Objects over the object size cap: left out, identified as far as possible. */
+  skipped: OversizedObject[];
+  /** The limit the page was read with (smaller than asked when a page passed its cap). */
+  limit: number;
 }
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
-export interface WatchEvent {
-  type: WatchEventType;
-  object: KubeObject & KubeStatus;
-}
+export type WatchEvent =
+  | { type: WatchEventType; object: KubeObject & KubeStatus }
+  /** An event line over the object size cap: dropped unread but for its identity. */
+  | { type: "OVERSIZED"; oversized: OversizedObject };
 
 /** Events of one watch request; next() resolves null when the server ends it normally. */
 export interface WatchStream {
@@ -51,7 +57,18 @@ export interface ClientOptions {
   /** Upper bound on a whole LIST page request. */
   listTimeoutMs: number;
   userAgent: string;
+  /** One object (a watch event line, or an item of a LIST page) over this is skipped
+   *  (default DEFAULT_MAX_OBJECT_BYTES). */
+  maxObjectBytes?: number;
+  /** A LIST page whose objects pass this is read again with half the limit (default
+   *  DEFAULT_MAX_LIST_PAGE_BYTES). */
+  maxListPageBytes?: number;
 }
+
+/** Caps that leave every object an apiserver can store readable (etcd's default request
+ *  limit is 1.5 MiB; its JSON can be larger, e.g. base64 of binary data). */
+export const DEFAULT_MAX_OBJECT_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_MAX_LIST_PAGE_BYTES = 64 * 1024 * 1024;
 
 /** Unconsumed events above this pause the socket (TCP backpressure to the server). */
 const WATCH_HIGH_WATER = 1000;
@@ -66,12 +83,17 @@ export function resourcePath(resource: ApiResource, namespace: string | null): s
 export class KubeHttpClient {
   private agent: HttpsAgent | HttpAgent | undefined;
   private readonly auth: RequestAuth;
+  private readonly maxObjectBytes: number;
+  private readonly maxListPageBytes: number;
 
   constructor(
     source: KubeConfig | RequestAuth,
     private readonly options: ClientOptions,
   ) {
     this.auth = "applyToHTTPSOptions" in source ? kubeConfigAuth(source) : source;
+    this.maxObjectBytes = options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
+    // A page must hold at least one object that passes the object cap.
+    this.maxListPageBytes = Math.max(options.maxListPageBytes ?? DEFAULT_MAX_LIST_PAGE_BYTES, this.maxObjectBytes);
   }
 
   /** `fieldSelector` narrows both LIST and WATCH on the server (e.g. leaving excluded
@@ -89,22 +111,46 @@ export class KubeHttpClient {
     this.agent?.destroy();
   }
 
+  /** One LIST page. Objects are split out of the body as it arrives and parsed one by
+   *  one; one over maxObjectBytes is skipped (reported in `skipped`); a page whose objects
+   *  pass maxListPageBytes is abandoned and asked again with half the limit. */
   async list(path: string, options: ListOptions, fieldSelector?: string): Promise<ListPage> {
+    let limit = Math.max(1, options.limit);
+    for (;;) {
+      try {
+        return await this.listOnce(path, { ...options, limit }, fieldSelector);
+      } catch (error) {
+        // With one object per page the object cap (<= the page cap) always applies first.
+        if (!(error instanceof PageOverCapError) || limit === 1) throw error;
+        limit = Math.max(1, Math.floor(limit / 2));
+      }
+    }
+  }
+
+  private async listOnce(path: string, options: ListOptions, fieldSelector?: string): Promise<ListPage> {
     const query = new URLSearchParams({ limit: String(options.limit) });
     if (options.continueToken) query.set("continue", options.continueToken);
     if (fieldSelector) query.set("fieldSelector", fieldSelector);
     const res = await this.send(`${path}?${query}`, this.options.listTimeoutMs);
-    const body = await readBody(res, this.options.listTimeoutMs);
-    let parsed: { items?: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } };
+    const splitter = new ListBodySplitter(this.maxObjectBytes, this.maxListPageBytes);
+    const body = await readSplit(res, this.options.listTimeoutMs, splitter).catch((error: unknown) => {
+      if (error instanceof PageOverCapError || error instanceof ApiError) throw error;
+      throw new ApiError("server", `LIST ${path}: response is not a JSON List (${(error as Error).message})`, res.statusCode);
+    });
+    let envelope: { metadata?: { resourceVersion?: string; continue?: string } };
+    const items: KubeObject[] = [];
     try {
-      parsed = JSON.parse(body.toString("utf8"));
+      envelope = JSON.parse(body.envelope);
+      for (const item of body.items) items.push(JSON.parse(item.toString("utf8")) as KubeObject);
     } catch (error) {
       throw new ApiError("server", `LIST ${path}: response is not JSON (${(error as Error).message})`, res.statusCode);
     }
     return {
-      items: parsed.items ?? [],
-      resourceVersion: parsed.metadata?.resourceVersion ?? "",
-      continueToken: parsed.metadata?.continue || undefined,
+      items,
+      resourceVersion: envelope.metadata?.resourceVersion ?? "",
+      continueToken: envelope.metadata?.continue || undefined,
+      skipped: body.oversized.map((o) => identifyPrefix(o.prefix, o.bytes, this.maxObjectBytes, "list")),
+      limit: options.limit,
     };
   }
 
@@ -119,7 +165,7 @@ export class KubeHttpClient {
     // The server answers a watch at once, except "too large resource version" (it
     // waits up to 3 s first); the inactivity timer covers the stream after that.
     const res = await this.send(`${path}?${query}`, this.options.connectTimeoutMs + 5_000);
-    return new NdjsonWatchStream(res, options.inactivityTimeoutMs);
+    return new NdjsonWatchStream(res, options.inactivityTimeoutMs, this.maxObjectBytes);
   }
 
   /** Sends a GET and resolves with a 2xx response; anything else becomes an ApiError. */
@@ -214,10 +260,50 @@ function readBody(res: IncomingMessage, timeoutMs: number): Promise<Buffer> {
   });
 }
 
+/** Feeds a LIST response into the splitter; a page over its cap ends the request early. */
+function readSplit(res: IncomingMessage, timeoutMs: number, splitter: ListBodySplitter): Promise<ReturnType<ListBodySplitter["finish"]>> {
+  return new Promise((resolveBody, reject) => {
+    let settled = false;
+    const settle = (error: Error | undefined, value?: ReturnType<ListBodySplitter["finish"]>): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error) reject(error);
+      else resolveBody(value!);
+    };
+    const timer = setTimeout(() => {
+      settle(new ApiError("network", `response body not complete within ${timeoutMs} ms`));
+      res.destroy();
+    }, timeoutMs);
+    res.on("data", (chunk: Buffer) => {
+      if (settled) return;
+      try {
+        splitter.push(chunk);
+      } catch (error) {
+        settle(error as Error);
+        res.destroy();
+      }
+    });
+    res.on("end", () => {
+      if (settled) return;
+      try {
+        settle(undefined, splitter.finish());
+      } catch (error) {
+        settle(error as Error);
+      }
+    });
+    res.on("error", (error) => settle(error instanceof ApiError ? error : new ApiError("network", error.message)));
+    res.on("aborted", () => settle(new ApiError("network", "connection closed before the response was complete")));
+  });
+}
+
 /** Newline-delimited JSON watch events, with an inactivity timer and backpressure. */
 class NdjsonWatchStream implements WatchStream {
   private readonly queue: WatchEvent[] = [];
   private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** The current line passed the cap: its size so far and its first bytes. */
+  private oversized: { bytes: number; prefix: Buffer } | undefined;
   private waiter: { resolve: (e: WatchEvent | null) => void; reject: (e: Error) => void } | undefined;
   private ended = false;
   private failure: Error | undefined;
@@ -227,6 +313,7 @@ class NdjsonWatchStream implements WatchStream {
   constructor(
     private readonly res: IncomingMessage,
     private readonly inactivityTimeoutMs: number,
+    private readonly maxLineBytes: number,
   ) {
     this.armInactivity();
     res.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -275,13 +362,45 @@ class NdjsonWatchStream implements WatchStream {
     let newline = chunk.indexOf(10);
     // Once a line fails, nothing after it may be handed out (its RV would skip the lost one).
     while (newline !== -1 && !this.failure) {
-      const line = this.pending.length ? Buffer.concat([...this.pending, chunk.subarray(start, newline)]) : chunk.subarray(start, newline);
-      this.pending = [];
-      if (line.length > 0) this.onLine(line);
+      this.addToLine(chunk.subarray(start, newline));
+      this.endLine();
       start = newline + 1;
       newline = chunk.indexOf(10, start);
     }
-    if (start < chunk.length) this.pending.push(chunk.subarray(start));
+    if (start < chunk.length && !this.failure) this.addToLine(chunk.subarray(start));
+  }
+
+  /** Part of the current line; past the cap only its prefix is kept. */
+  private addToLine(part: Buffer): void {
+    if (part.length === 0) return;
+    const over = this.oversized;
+    if (over) {
+      over.bytes += part.length;
+      if (over.prefix.length < OVERSIZE_PREFIX_BYTES) over.prefix = Buffer.concat([over.prefix, part.subarray(0, OVERSIZE_PREFIX_BYTES - over.prefix.length)]);
+      return;
+    }
+    this.pendingBytes += part.length;
+    if (this.pendingBytes > this.maxLineBytes) {
+      const head = Buffer.concat([...this.pending, part.subarray(0, OVERSIZE_PREFIX_BYTES)]).subarray(0, OVERSIZE_PREFIX_BYTES);
+      this.oversized = { bytes: this.pendingBytes, prefix: Buffer.from(head) };
+      this.pending = [];
+      this.pendingBytes = 0;
+      return;
+    }
+    this.pending.push(part);
+  }
+
+  private endLine(): void {
+    const over = this.oversized;
+    if (over) {
+      this.oversized = undefined;
+      this.deliver({ type: "OVERSIZED", oversized: identifyPrefix(over.prefix.toString("utf8"), over.bytes, this.maxLineBytes, "watch") });
+      return;
+    }
+    const line = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (line.length > 0) this.onLine(line);
   }
 
   private onLine(line: Buffer): void {
@@ -294,6 +413,11 @@ class NdjsonWatchStream implements WatchStream {
       this.res.destroy();
       return;
     }
+    this.deliver(event);
+  }
+
+  private deliver(event: WatchEvent): void {
+    if (this.failure || this.ended) return;
     if (this.waiter) {
       const { resolve } = this.waiter;
       this.waiter = undefined;
@@ -312,11 +436,7 @@ class NdjsonWatchStream implements WatchStream {
   private finish(): void {
     clearTimeout(this.inactivity);
     // A last line without its newline still counts.
-    if (this.pending.length) {
-      const line = Buffer.concat(this.pending);
-      this.pending = [];
-      if (line.length > 0) this.onLine(line);
-    }
+    if (this.pending.length || this.oversized) this.endLine();
     this.ended = true;
     this.settle();
   }

@@ -6,9 +6,11 @@ import type { ObserverConfig } from "../config/model.js";
 import type { KubeMessage, KubeObject, PresentObject } from "../messages.js";
 import type { ListWatchClient } from "../kube/client.js";
 import { ApiError } from "../kube/errors.js";
+import type { OversizedObject } from "../kube/oversize.js";
 import { scrubObject } from "../plugin/sdk.js";
 import type { ResourcePlugin } from "../plugin/types.js";
 import { Backoff } from "./backoff.js";
+import type { ListGate } from "./list-gate.js";
 import { Watcher, type WatcherEvent } from "./watcher.js";
 
 export type ObserverPhase = "starting" | "listing" | "watching" | "backing-off" | "forbidden" | "not-served" | "stopped" | "failed";
@@ -35,6 +37,8 @@ export interface ObserverOutlet {
   /** Resolves when the batch is accepted downstream (durable, once the WAL exists). */
   send(batch: KubeMessage[]): Promise<void>;
   status(status: ObserverStatus): void;
+  /** An object over the size cap was left out (the agent warns and counts it). */
+  skipped?(object: OversizedObject): void;
 }
 
 export interface ObserverScope {
@@ -49,6 +53,8 @@ export interface ObserverOptions {
   once: boolean;
   /** Batches sent but not yet acknowledged before the observer stops reading. */
   maxInFlight?: number;
+  /** Shared cap on LISTs in progress. */
+  listGate?: ListGate;
   /** Cluster-wide observers: namespaces whose objects are dropped (the actor's exclude). */
   exclude?: readonly string[];
   /** Cluster-wide observers: namespaces the relist boundary tells the sink not to sweep
@@ -107,6 +113,7 @@ export class Observer {
       watchTimeoutSeconds: () =>
         Math.round(c.watchTimeoutMinSeconds + this.random() * (c.watchTimeoutMaxSeconds - c.watchTimeoutMinSeconds)),
       inactivityMarginSeconds: c.inactivityMarginSeconds,
+      ...(options.listGate ? { listGate: options.listGate } : {}),
       now: this.now,
     });
   }
@@ -199,7 +206,24 @@ export class Observer {
       case "deleted":
         if (this.wanted(event.object)) this.onDeleted(event.object, event.resourceVersion);
         return;
+      case "skipped":
+        this.onSkipped(event.object);
+        return;
     }
+  }
+
+  /** An object too large to read is not in the graph: a version of it that was (it grew
+   *  past the cap) leaves it now rather than staying stale; a relist leaves it out too. */
+  private onSkipped(object: OversizedObject): void {
+    if (object.namespace !== undefined && this.excluded.has(object.namespace)) return;
+    // LIST items carry no kind: the plugin's.
+    this.outlet.skipped?.({ ...object, kind: object.kind ?? this.plugin.resource.kind });
+    if (object.source !== "watch" || object.name === undefined) return;
+    const key = this.storeKey({ namespace: object.namespace ?? null, name: object.name });
+    const known = this.store.get(key);
+    if (!known) return;
+    this.store.delete(key);
+    this.push(this.deletedMessage(known, null, object.resourceVersion ?? ""));
   }
 
   /** Objects of excluded namespaces are not observed (the server usually leaves them

@@ -7,6 +7,7 @@ import { Piscina } from "piscina";
 import type { ClusterConfig } from "../config/model.js";
 import { kubeConfigAuth, type RequestAuth } from "../kube/auth.js";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
+import type { OversizedObject } from "../kube/oversize.js";
 import type { KubeMessage } from "../messages.js";
 import type { ObserverStatus, StopReason } from "./observer.js";
 import type { FromWorker, ObserverTaskSpec, ToWorker } from "./protocol.js";
@@ -15,6 +16,8 @@ export interface ObserverCallbacks {
   /** A batch from the observer; the returned promise resolving acknowledges it. */
   onBatch(messages: KubeMessage[]): Promise<void>;
   onStatus(status: ObserverStatus): void;
+  /** An object over the size cap was left out. */
+  onSkipped?(object: OversizedObject): void;
 }
 
 export interface ObserverHandle {
@@ -64,6 +67,7 @@ export class ObserverPool {
     const auth = this.authFor(spec.cluster);
     port1.on("message", (message: FromWorker) => {
       if (message.type === "status") callbacks.onStatus(message.status);
+      else if (message.type === "skipped") callbacks.onSkipped?.(message.object);
       else if (message.type === "end") port1.close();
       else if (message.type === "auth") {
         auth

@@ -2,6 +2,7 @@
 // observer's own MessagePort.
 import type { ClusterConfig, ObserverConfig } from "../config/model.js";
 import type { AuthOptions } from "../kube/auth.js";
+import type { OversizedObject } from "../kube/oversize.js";
 import type { KubeMessage } from "../messages.js";
 import type { ObserverStatus, StopReason } from "./observer.js";
 
@@ -26,6 +27,9 @@ export interface ObserverTaskSpec {
   pluginSource?: string;
   config: ObserverConfig;
   once: boolean;
+  /** This thread's share of the cluster's concurrent LISTs (config maxConcurrentLists
+   *  divided among the pool's threads). */
+  listSlots: number;
 }
 
 export type ToWorker =
@@ -39,6 +43,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: "batch"; batch: number; messages: KubeMessage[] }
   | { type: "status"; status: ObserverStatus }
+  /** An object over the size cap was left out. */
+  | { type: "skipped"; object: OversizedObject }
   /** Credentials for the next request to the observer's cluster (the main thread holds
    *  the KubeConfig: workers do not load client-node). */
   | { type: "auth"; id: number }

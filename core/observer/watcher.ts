@@ -8,6 +8,8 @@
 import type { KubeObject } from "../messages.js";
 import { ApiError, classifyStatus, type KubeStatus } from "../kube/errors.js";
 import type { ListWatchClient, WatchStream } from "../kube/client.js";
+import type { OversizedObject } from "../kube/oversize.js";
+import type { ListGate, ReleaseSlot } from "./list-gate.js";
 
 export type WatcherState =
   | { kind: "empty" }
@@ -23,6 +25,8 @@ export type WatcherEvent =
   | { type: "initDone"; resourceVersion: string }
   | { type: "applied"; object: KubeObject; resourceVersion: string }
   | { type: "deleted"; object: KubeObject; resourceVersion: string }
+  /** An object over the size cap, left out (identified as far as its first bytes allow). */
+  | { type: "skipped"; object: OversizedObject }
   /** A watch (re)opened from resourceVersion (no relist). */
   | { type: "watchStarted"; resourceVersion: string }
   | { type: "error"; error: ApiError; relist: boolean };
@@ -32,6 +36,8 @@ export interface WatcherOptions {
   /** timeoutSeconds for the next watch request (randomised by the caller's config). */
   watchTimeoutSeconds: () => number;
   inactivityMarginSeconds: number;
+  /** Shared cap on LISTs in progress (none: no cap). */
+  listGate?: ListGate;
   now?: () => number;
 }
 
@@ -46,17 +52,32 @@ function asApiError(error: unknown): ApiError {
 export class Watcher {
   state: WatcherState = { kind: "empty" };
   private readonly now: () => number;
+  /** The list slot held from a LIST's first page to its last (or its failure). */
+  private listSlot: ReleaseSlot | undefined;
+  /** Aborts a wait for a list slot when the watcher is closed. */
+  private closing = new AbortController();
+  /** Page size of the list in progress: halved by the client when a page passed its cap. */
+  private listLimit: number;
 
   constructor(
     private readonly client: ListWatchClient,
     private readonly options: WatcherOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.listLimit = options.pageSize;
   }
 
-  /** Closes an open watch stream (cooperative stop). */
+  /** Closes an open watch stream and gives back a list slot (cooperative stop). */
   close(): void {
     if (this.state.kind === "watching") this.state.stream.close();
+    this.releaseListSlot();
+    this.closing.abort();
+    this.closing = new AbortController();
+  }
+
+  private releaseListSlot(): void {
+    this.listSlot?.();
+    this.listSlot = undefined;
   }
 
   /** Forces a relist on the next step (e.g. after the consumer fell behind). */
@@ -79,19 +100,32 @@ export class Watcher {
   }
 
   private async listPage(continueToken: string | undefined): Promise<WatcherEvent[]> {
+    if (continueToken === undefined) this.listLimit = this.options.pageSize;
+    if (this.options.listGate && !this.listSlot) {
+      try {
+        this.listSlot = await this.options.listGate.acquire(this.closing.signal);
+      } catch {
+        return []; // closed while waiting for a slot
+      }
+    }
     const events: WatcherEvent[] = continueToken === undefined ? [{ type: "init" }] : [];
     try {
       // No resourceVersion: a consistent (quorum) read; later pages follow the token.
-      const page = await this.client.list({ limit: this.options.pageSize, continueToken });
+      const page = await this.client.list({ limit: this.listLimit, continueToken });
+      this.listLimit = page.limit;
       events.push({ type: "initPage", objects: page.items });
+      for (const object of page.skipped) events.push({ type: "skipped", object });
       if (page.continueToken) {
         this.state = { kind: "listing", continueToken: page.continueToken };
       } else {
+        this.releaseListSlot();
         events.push({ type: "initDone", resourceVersion: page.resourceVersion });
         this.state = { kind: "watch-pending", resourceVersion: page.resourceVersion };
       }
       return events;
     } catch (error) {
+      // The slot goes back while the observer backs off.
+      this.releaseListSlot();
       const apiError = asApiError(error);
       // An expired continue token (410) means the partial list is useless: start over.
       // A resource no longer served (not-found) starts over too once it is back.
@@ -133,6 +167,11 @@ export class Watcher {
       return [];
     }
     state.events += 1;
+    if (event.type === "OVERSIZED") {
+      // Skipped, but read: a reconnect resumes after it.
+      if (event.oversized.resourceVersion) state.resourceVersion = event.oversized.resourceVersion;
+      return [{ type: "skipped", object: event.oversized }];
+    }
     const object = event.object;
     const rv = object?.metadata?.resourceVersion;
     switch (event.type) {

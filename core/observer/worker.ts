@@ -6,10 +6,13 @@ import type { AuthOptions, RequestAuth } from "../kube/auth.js";
 import { KubeHttpClient } from "../kube/client.js";
 import { loadPluginFile, loadPluginSource, PluginLoadError, pluginVersion, sourceVersion } from "../plugin/registry.js";
 import type { ResourcePlugin } from "../plugin/types.js";
+import { ListGate } from "./list-gate.js";
 import { Observer, type ObserverStatus } from "./observer.js";
 import type { FromWorker, ObserverTaskSpec, ToWorker } from "./protocol.js";
 
 const clients = new Map<string, KubeHttpClient>();
+/** Per cluster and capacity: this thread's share of the cluster's concurrent LISTs. */
+const listGates = new Map<string, ListGate>();
 const plugins = new Map<string, Promise<ResourcePlugin>>();
 
 /** Live observer ports per cluster: a cluster's client asks any of them for credentials
@@ -45,17 +48,29 @@ function retireAuthPort(clusterKey: string, port: MessagePort): void {
 }
 
 function clientFor(spec: ObserverTaskSpec): KubeHttpClient {
-  const key = JSON.stringify(spec.cluster);
+  const clusterKey = JSON.stringify(spec.cluster);
+  const { connectTimeoutSeconds, maxObjectBytes, maxListPageBytes } = spec.config;
+  // Settings changed by a reload make a new client; observers of the old keep theirs.
+  const key = JSON.stringify([clusterKey, connectTimeoutSeconds, maxObjectBytes, maxListPageBytes]);
   let client = clients.get(key);
   if (!client) {
-    client = new KubeHttpClient(portAuth(key), {
-      connectTimeoutMs: spec.config.connectTimeoutSeconds * 1000,
+    client = new KubeHttpClient(portAuth(clusterKey), {
+      connectTimeoutMs: connectTimeoutSeconds * 1000,
       listTimeoutMs: 120_000,
       userAgent: "kube-observer",
+      maxObjectBytes,
+      maxListPageBytes,
     });
     clients.set(key, client);
   }
   return client;
+}
+
+function listGateFor(spec: ObserverTaskSpec): ListGate {
+  const key = JSON.stringify([spec.cluster, spec.listSlots]);
+  let gate = listGates.get(key);
+  if (!gate) listGates.set(key, (gate = new ListGate(Math.max(1, spec.listSlots))));
+  return gate;
 }
 
 /** The plugin at the version the main thread loaded (keyed by file and version: a
@@ -149,8 +164,9 @@ export default async function runObserverTask({ port, spec }: { port: MessagePor
             post({ type: "batch", batch, messages });
           }),
         status: (status) => post({ type: "status", status }),
+        skipped: (object) => post({ type: "skipped", object }),
       },
-      { config: spec.config, once: spec.once, exclude, sweepExcept: spec.sweepExcept ?? [] },
+      { config: spec.config, once: spec.once, exclude, sweepExcept: spec.sweepExcept ?? [], listGate: listGateFor(spec) },
     );
     if (stopRequested?.type === "stop") observer.stop(stopRequested.reason);
     return await observer.run();

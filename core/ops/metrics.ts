@@ -45,6 +45,12 @@ export class AgentMetrics {
     labelNames: ["cluster", "resource"] as const,
     registers: [this.registry],
   });
+  private readonly skipped = new Counter({
+    name: "kube_observer_objects_skipped_total",
+    help: "Objects left out of the graph because they could not be read within the agent's bounds (reason too-large: over observer.maxObjectBytes)",
+    labelNames: ["cluster", "resource", "reason"] as const,
+    registers: [this.registry],
+  });
   private readonly errors = new Counter({
     name: "kube_observer_errors_total",
     help: "Errors by where they happened (observer, sink, plugin, wal) and kind (e.g. forbidden, network, not-found, expired)",
@@ -122,6 +128,10 @@ export class AgentMetrics {
     if (failed && (next.phase !== previous?.phase || (next.failures ?? 0) !== (previous?.failures ?? 0))) {
       this.errors.inc({ where: "observer", kind: next.errorKind ?? next.phase });
     }
+  }
+
+  objectSkipped(observer: ObserverIdentity, reason: "too-large"): void {
+    this.skipped.inc({ cluster: observer.cluster, resource: observer.resource, reason });
   }
 
   sinkCommitted(sink: string, seconds: number, messages: number): void {

@@ -6,6 +6,7 @@ import type { Logger } from "../log/logger.js";
 import type { KubeMessage } from "../messages.js";
 import { KubeHttpClient } from "../kube/client.js";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
+import { describeOversized, type OversizedObject } from "../kube/oversize.js";
 import { Backoff } from "../observer/backoff.js";
 import { Observer, type ObserverPhase, type ObserverStatus, type StopReason } from "../observer/observer.js";
 import type { ObserverHandle, ObserverPool } from "../observer/pool.js";
@@ -25,6 +26,8 @@ export interface SupervisorContext {
   once: boolean;
   /** Every status an observer reports, with its previous one (metrics). */
   onObserverStatus?: (observer: { cluster: string; resource: string; namespace: string | null }, previous: ObserverStatus | undefined, next: ObserverStatus) => void;
+  /** An object over the size cap was left out (metrics). */
+  onObjectSkipped?: (observer: { cluster: string; resource: string }, object: OversizedObject) => void;
 }
 
 interface Running {
@@ -209,6 +212,8 @@ export class ClusterSupervisor {
       connectTimeoutMs: this.config.observer.connectTimeoutSeconds * 1000,
       listTimeoutMs: 120_000,
       userAgent: "kube-observer/supervisor",
+      maxObjectBytes: this.config.observer.maxObjectBytes,
+      maxListPageBytes: this.config.observer.maxListPageBytes,
     });
     const discovery = new Observer(
       { cluster: this.cluster.name, namespace: null },
@@ -217,6 +222,7 @@ export class ClusterSupervisor {
       {
         send: async (messages) => this.onNamespaceMessages(messages),
         status: (status) => this.onDiscoveryStatus(status),
+        skipped: (object) => this.onSkipped(object, provider.plugin.name, null),
       },
       { config: { ...this.config.observer, batchMaxDelayMs: 10 }, once: this.ctx.once },
     );
@@ -341,16 +347,40 @@ export class ClusterSupervisor {
         ...(desired.plugin.source === undefined ? {} : { pluginSource: desired.plugin.source }),
         config: this.config.observer,
         once: this.ctx.once,
+        listSlots: Math.max(1, Math.ceil(this.config.observer.maxConcurrentLists / Math.max(1, this.ctx.pool.threadCount))),
       },
       {
         onBatch: (messages) => this.ctx.sink.deliver(messages),
         onStatus: (status) => this.onObserverStatus(running, status),
+        onSkipped: (object) => this.onSkipped(object, desired.plugin.plugin.name, desired.namespace),
       },
     );
     running.handle = handle;
     handle.done.then(
       (status) => this.onObserverEnded(running, handle, status),
       (error: unknown) => this.onObserverEnded(running, handle, error instanceof Error ? error : new Error(String(error))),
+    );
+  }
+
+  /** An object too large to read: one warning naming it, and a count. */
+  private onSkipped(object: OversizedObject, resource: string, namespace: string | null): void {
+    this.ctx.onObjectSkipped?.({ cluster: this.cluster.name, resource }, object);
+    this.log.warn(
+      {
+        resource,
+        namespace: object.namespace ?? namespace ?? undefined,
+        kind: object.kind,
+        name: object.name,
+        uid: object.uid,
+        bytes: object.bytes,
+        capBytes: object.capBytes,
+        source: object.source,
+        eventType: object.eventType,
+      },
+      "object over the size cap (observer.maxObjectBytes) skipped: %s is %d bytes, over %d; it is left out of the graph until it shrinks",
+      describeOversized(object),
+      object.bytes,
+      object.capBytes,
     );
   }
 

@@ -70,6 +70,9 @@ function defaultClient(config: Config): (cluster: ClusterConfig) => KubeHttpClie
       connectTimeoutMs: config.observer.connectTimeoutSeconds * 1000,
       listTimeoutMs: 120_000,
       userAgent: "kube-observer/verify",
+      // The agent's own bounds: an object it skips as too large is not expected either.
+      maxObjectBytes: config.observer.maxObjectBytes,
+      maxListPageBytes: config.observer.maxListPageBytes,
     });
 }
 

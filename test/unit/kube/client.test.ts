@@ -125,9 +125,9 @@ describe("KubeHttpClient.list", () => {
     });
     const client = makeClient(srv.base).forResource(pods, "default");
     const first = await client.list({ limit: 2 });
-    expect(first).toStrictEqual({ items: [{ metadata: { name: "a" } }, { metadata: { name: "b" } }], resourceVersion: "500", continueToken: "tok-1" });
+    expect(first).toStrictEqual({ items: [{ metadata: { name: "a" } }, { metadata: { name: "b" } }], resourceVersion: "500", continueToken: "tok-1", skipped: [], limit: 2 });
     const second = await client.list({ limit: 2, continueToken: "tok-1" });
-    expect(second).toStrictEqual({ items: [{ metadata: { name: "c" } }], resourceVersion: "500", continueToken: undefined });
+    expect(second).toStrictEqual({ items: [{ metadata: { name: "c" } }], resourceVersion: "500", continueToken: undefined, skipped: [], limit: 2 });
 
     expect(srv.requests.map((r) => r.url.pathname)).toStrictEqual(["/api/v1/namespaces/default/pods", "/api/v1/namespaces/default/pods"]);
     const [q1, q2] = srv.requests.map((r) => Object.fromEntries(r.url.searchParams));
@@ -153,7 +153,7 @@ describe("KubeHttpClient.list", () => {
 
   it("an empty list has no items, an empty continue is no continue token", async () => {
     const srv = await serve((_req, res) => json(res, 200, { metadata: { resourceVersion: "77", continue: "" } }));
-    expect(await makeClient(srv.base).list("/api/v1/pods", { limit: 500 })).toStrictEqual({ items: [], resourceVersion: "77", continueToken: undefined });
+    expect(await makeClient(srv.base).list("/api/v1/pods", { limit: 500 })).toStrictEqual({ items: [], resourceVersion: "77", continueToken: undefined, skipped: [], limit: 500 });
   });
 
   it("a 200 that is not JSON is an ApiError, not a crash", async () => {
@@ -481,5 +481,60 @@ describe("KubeHttpClient.watch", () => {
     expect(written).toBeGreaterThan(writtenWhenStuck);
     // Reading resumed only once the queue fell well below the 1000-event mark.
     expect(consumed).toBeGreaterThanOrEqual(900);
+  });
+});
+
+describe("KubeHttpClient size caps", () => {
+  const podItem = (name: string, blob = ""): Record<string, unknown> => ({ metadata: { name, namespace: "default", uid: `u-${name}`, resourceVersion: "5" }, data: { blob } });
+
+  it("a LIST item over maxObjectBytes is skipped and identified; the others are parsed", async () => {
+    const srv = await serve((_req, res) => json(res, 200, { kind: "PodList", apiVersion: "v1", metadata: { resourceVersion: "10" }, items: [podItem("a"), podItem("huge", "z".repeat(50_000)), podItem("b")] }));
+    const page = await makeClient(srv.base, { maxObjectBytes: 10_000 }).list("/api/v1/namespaces/default/pods", { limit: 500 });
+    expect(page.items.map((i) => i.metadata?.name)).toStrictEqual(["a", "b"]);
+    expect(page.skipped).toHaveLength(1);
+    expect(page.skipped[0]).toMatchObject({ name: "huge", namespace: "default", source: "list", capBytes: 10_000 });
+    expect(page.skipped[0]!.bytes).toBeGreaterThan(50_000);
+    expect(page.resourceVersion).toBe("10");
+  });
+
+  it("a LIST page over maxListPageBytes is asked again with half the limit until it fits", async () => {
+    const all = Array.from({ length: 8 }, (_, i) => podItem(`p${i}`, "q".repeat(3_000)));
+    const srv = await serve((req, res) => {
+      const url = new URL(req.url ?? "/", "http://x");
+      const limit = Number(url.searchParams.get("limit"));
+      const from = Number(url.searchParams.get("continue") ?? "0");
+      const items = all.slice(from, from + limit);
+      const next = from + limit < all.length ? String(from + limit) : "";
+      json(res, 200, { kind: "PodList", apiVersion: "v1", metadata: { resourceVersion: "20", continue: next }, items });
+    });
+    const client = makeClient(srv.base, { maxObjectBytes: 4_000, maxListPageBytes: 7_000 });
+    const first = await client.list("/api/v1/namespaces/default/pods", { limit: 8 });
+    // 8 and 4 objects of ~3 KB pass 7 KB; 2 fit.
+    expect(srv.requests.map((r) => r.url.searchParams.get("limit"))).toStrictEqual(["8", "4", "2"]);
+    expect(first.limit).toBe(2);
+    expect(first.items.map((i) => i.metadata?.name)).toStrictEqual(["p0", "p1"]);
+    expect(first.continueToken).toBe("2");
+    expect(first.skipped).toStrictEqual([]);
+  });
+
+  it("a watch line over maxObjectBytes becomes one OVERSIZED event naming the object; later events flow", async () => {
+    const huge = line("MODIFIED", "huge", "31", { data: { blob: "w".repeat(100_000) } });
+    const srv = await serve(async (_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write(line("ADDED", "small", "30"));
+      // The big line in pieces, as the network delivers it.
+      for (let at = 0; at < huge.length; at += 16_384) {
+        res.write(huge.slice(at, at + 16_384));
+        await sleep(2);
+      }
+      res.end(line("DELETED", "small", "32"));
+    });
+    const stream = await openWatch(makeClient(srv.base, { maxObjectBytes: 20_000 }));
+    const events = [];
+    for (let e = await stream.next(); e !== null; e = await stream.next()) events.push(e);
+    expect(events.map((e) => e.type)).toStrictEqual(["ADDED", "OVERSIZED", "DELETED"]);
+    const over = events[1] as Extract<(typeof events)[number], { type: "OVERSIZED" }>;
+    expect(over.oversized).toMatchObject({ source: "watch", eventType: "MODIFIED", kind: "Pod", name: "huge", namespace: "default", resourceVersion: "31", capBytes: 20_000 });
+    expect(over.oversized.bytes).toBe(Buffer.byteLength(huge) - 1);
   });
 });

@@ -5,6 +5,7 @@
 import type { ObserverConfig } from "../../../core/config/model.js";
 import type { ListOptions, ListPage, ListWatchClient, WatchEvent, WatchEventType, WatchOptions, WatchStream } from "../../../core/kube/client.js";
 import type { KubeStatus } from "../../../core/kube/errors.js";
+import type { OversizedObject } from "../../../core/kube/oversize.js";
 import type { KubeMessage, KubeObject } from "../../../core/messages.js";
 import type { ObserverOutlet, ObserverPhase, ObserverStatus } from "../../../core/observer/observer.js";
 import type { ResourcePlugin } from "../../../core/plugin/types.js";
@@ -131,7 +132,7 @@ export function obj(name: string, uid: string, resourceVersion: string, namespac
 }
 
 export function page(items: KubeObject[], resourceVersion: string, continueToken?: string): ListPage {
-  return { items, resourceVersion, continueToken };
+  return { items, resourceVersion, continueToken, skipped: [], limit: Math.max(1, items.length) };
 }
 
 export function event(type: Exclude<WatchEventType, "ERROR">, object: KubeObject): WatchEvent {
@@ -167,6 +168,12 @@ export class FakeOutlet implements ObserverOutlet {
 
   status(status: ObserverStatus): void {
     this.statuses.push(status);
+  }
+
+  readonly skips: OversizedObject[] = [];
+
+  skipped(object: OversizedObject): void {
+    this.skips.push(object);
   }
 
   get messages(): KubeMessage[] {
@@ -241,6 +248,9 @@ export function testConfig(overrides: Partial<ObserverConfig> = {}): ObserverCon
     threads: 1,
     batchMaxMessages: 100,
     batchMaxDelayMs: 1,
+    maxObjectBytes: 8 << 20,
+    maxListPageBytes: 64 << 20,
+    maxConcurrentLists: 16,
     ...overrides,
   };
 }

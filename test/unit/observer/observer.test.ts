@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { ObserverConfig } from "../../../core/config/model.js";
 import { ApiError } from "../../../core/kube/errors.js";
+import type { OversizedObject } from "../../../core/kube/oversize.js";
 import type { KubeMessage } from "../../../core/messages.js";
 import { Observer, type ObserverStatus, type StopReason } from "../../../core/observer/observer.js";
 import { LAST_APPLIED_ANNOTATION } from "../../../core/plugin/sdk.js";
@@ -545,6 +546,36 @@ describe("Observer: one cluster-wide watch of a namespaced resource", () => {
     const r = start(client);
     await until(() => restarts(r.outlet).length === 1, "Restarted");
     expect(restarts(r.outlet)[0]!.sweepExcept).toBeUndefined();
+    await r.stop();
+  });
+});
+
+describe("Observer: objects over the size cap", () => {
+  const oversized = (name: string, source: "list" | "watch", rv = "12"): OversizedObject => ({ source, kind: "Widget", namespace: "default", name, uid: `u${name}`, resourceVersion: rv, bytes: 9_000_000, capBytes: 8_388_608, ...(source === "watch" ? { eventType: "MODIFIED" } : {}) });
+
+  it("a LIST item over the cap is reported, not applied, and not in the relist boundary", async () => {
+    const client = new FakeClient().scriptList({ ...page([obj("a", "ua", "3")], "9"), skipped: [oversized("big", "list")] });
+    const r = start(client);
+    await until(() => restarts(r.outlet).length === 1, "Restarted");
+    expect(briefs(r.outlet)).toStrictEqual(["Applied a:ua", "Restarted[a:ua]"]);
+    expect(r.outlet.skips.map((s) => s.name)).toStrictEqual(["big"]);
+    await r.stop();
+  });
+
+  it("a known object that grows past the cap on the watch leaves the graph (Deleted) rather than staying stale", async () => {
+    const stream = new FakeWatchStream();
+    const client = new FakeClient().scriptList(page([obj("a", "ua", "3"), obj("b", "ub", "4")], "9")).scriptWatch(stream);
+    const r = start(client);
+    await until(() => r.outlet.lastStatus()?.phase === "watching", "watching");
+    stream.push({ type: "OVERSIZED", oversized: oversized("a", "watch") }, { type: "OVERSIZED", oversized: oversized("never-seen", "watch", "13") }, event("MODIFIED", obj("b", "ub", "14")));
+    await until(() => briefs(r.outlet).includes("Applied b:ub") && r.outlet.messages.length === 5, "later events");
+    expect(briefs(r.outlet)).toStrictEqual(["Applied a:ua", "Applied b:ub", "Restarted[a:ua,b:ub]", "Deleted a:ua", "Applied b:ub"]);
+    expect(r.outlet.messages[3]).toMatchObject({ action: "Deleted", name: "a", resourceVersion: "12", object: null });
+    expect(r.outlet.skips.map((s) => s.name)).toStrictEqual(["a", "never-seen"]);
+    // The watch resumes after what it skipped.
+    stream.end();
+    await until(() => client.watchCalls.length === 2, "re-watch");
+    expect(client.watchCalls[1]?.resourceVersion).toBe("14");
     await r.stop();
   });
 });

@@ -2,6 +2,7 @@
 // Case numbers refer to /work/shared/notes/list-watch.md.
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../../../core/kube/errors.js";
+import { ListGate } from "../../../core/observer/list-gate.js";
 import { Watcher, type WatcherEvent, type WatcherOptions } from "../../../core/observer/watcher.js";
 import { FakeClient, FakeWatchStream, bookmark, errorEvent, event, obj, page } from "./fakes.js";
 
@@ -381,5 +382,42 @@ describe("Watcher: watch", () => {
     expect(h.watcher.state).toStrictEqual({ kind: "empty" });
     h.client.scriptList(page([], "20"));
     expect((await h.watcher.step())[0]).toStrictEqual({ type: "init" });
+  });
+});
+
+describe("Watcher: the shared list gate", () => {
+  it("holds one slot from a LIST's first page to its last; a second LIST waits for it", async () => {
+    const gate = new ListGate(1);
+    const a = harness({ listGate: gate });
+    const b = harness({ listGate: gate });
+    a.client.scriptList(page([obj("a1", "u1", "1")], "10", "more"), page([obj("a2", "u2", "2")], "10"));
+    b.client.scriptList(page([obj("b1", "u3", "3")], "11"));
+    await a.watcher.step(); // first page: a holds the slot
+    expect(gate.inUse).toBe(1);
+    let bDone = false;
+    const bStep = b.watcher.step().then((events) => ((bDone = true), events));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(bDone).toBe(false);
+    expect(b.client.listCalls).toHaveLength(0);
+    const last = await a.watcher.step(); // last page: the slot passes to b
+    expect(last.map((e) => e.type)).toStrictEqual(["initPage", "initDone"]);
+    expect(names(await bStep)).toStrictEqual(["b1"]);
+    expect(gate.inUse).toBe(0);
+  });
+
+  it("a failed page gives the slot back; closing while waiting for one ends the step", async () => {
+    const gate = new ListGate(1);
+    const a = harness({ listGate: gate });
+    a.client.scriptList(new ApiError("network", "down"));
+    expect(errorOf(await a.watcher.step()).error.kind).toBe("network");
+    expect(gate.inUse).toBe(0);
+    const held = await gate.acquire();
+    const b = harness({ listGate: gate });
+    const waiting = b.watcher.step();
+    b.watcher.close();
+    expect(await waiting).toStrictEqual([]);
+    expect(b.client.listCalls).toHaveLength(0);
+    held();
+    expect(gate.inUse).toBe(0);
   });
 });

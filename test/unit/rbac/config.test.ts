@@ -59,6 +59,9 @@ describe("the rbac record", () => {
         threads: 0,
         batchMaxMessages: 500,
         batchMaxDelayMs: 50,
+        maxObjectBytes: 8388608,
+        maxListPageBytes: 67108864,
+        maxConcurrentLists: 16,
       },
       log: { level: "info" },
     };
