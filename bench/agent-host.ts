@@ -1,18 +1,16 @@
 // The agent as the bench runs it: a child process (so that its memory and CPU can be read
-// from /proc without the load generator in them) that assembles the agent exactly as
-// `kube-observer run` does — config, Agent, GraphPipeline (WAL, dispatcher, sink) — plus
-// the hooks the bench needs, all outside core/:
-//   - dispatcher.onCommitted (core's hook for benchmarks): when each batch is committed;
+// from /proc without the load generator in them) that assembles the agent with the same
+// composition root as `kube-observer run` (core/compose.ts: config, GraphPipeline, Agent)
+// plus the hooks the bench needs:
+//   - onCommitted (the composition root's hook for benchmarks): when each batch is committed;
 //   - a wrapper around sink.apply: rows written and time spent in the sink;
 //   - a wrapper around the WAL's insert statement: bytes appended (private; optional).
 // The watch topology is the config's (bench/agent.ts writes it).
 // Usage (from bench/agent.ts): fork(dist/bench/agent-host.js, [config, sqlite|neo4j]).
 import { loadAgentConfig } from "../core/agent-config.js";
-import { Agent } from "../core/agent.js";
+import { composeAgent } from "../core/compose.js";
 import type { GraphOp, GraphSink } from "../core/graph/model.js";
 import { createLogger } from "../core/log/logger.js";
-import { DeferredSink } from "../core/output/jsonl.js";
-import { GraphPipeline } from "../core/pipeline.js";
 import type { WalRecord } from "../core/wal/wal.js";
 import type { HostCommand, HostEvent, HostStats, RowCounts } from "./protocol.js";
 
@@ -34,6 +32,8 @@ let peakWalDepth = 0;
 let peakWalBytes = 0;
 let lastCommitAt = 0;
 let tracking = false;
+/** Set once the pipeline exists (the hook is given to the composition root before). */
+let onCommitted: (records: readonly WalRecord[]) => void = () => undefined;
 
 function countRows(ops: readonly GraphOp[]): void {
   for (const op of ops) {
@@ -49,14 +49,10 @@ function countRows(ops: readonly GraphOp[]): void {
 }
 
 async function main(): Promise<void> {
-  const { config } = await loadAgentConfig(configFile);
+  const { config, plugins } = await loadAgentConfig(configFile);
   const log = createLogger({ level: config.log.level });
-  const output = new DeferredSink();
-  const agent = new Agent(config, { sink: output, log, once: false });
-  const plugins = (await agent.loadInitialPlugins()).plugins;
-  const pipeline = await GraphPipeline.open(config, plugins, log, { kind: sinkKind });
-  output.target = pipeline.input;
-  agent.onPluginsChanged = (set) => pipeline.setPlugins(set.plugins);
+  const { agent, pipeline: composed } = await composeAgent({ config, plugins, log, once: false, output: "graph", sink: { kind: sinkKind }, onCommitted: (records) => onCommitted(records) });
+  const pipeline = composed!;
 
   // Rows and sink time: wrap this sink instance's apply (the dispatcher calls it).
   const sink = pipeline.sink as GraphSink & { apply: GraphSink["apply"] };
@@ -93,7 +89,7 @@ async function main(): Promise<void> {
     }
   };
 
-  pipeline.dispatcher.onCommitted = (records: readonly WalRecord[]) => {
+  onCommitted = (records: readonly WalRecord[]) => {
     const at = Date.now();
     lastCommitAt = at;
     if (!tracking) return;

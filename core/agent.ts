@@ -17,6 +17,8 @@ export interface AgentOptions {
   /** Every status an observer reports (metrics). */
   onObserverStatus?: SupervisorContext["onObserverStatus"];
   onObjectSkipped?: SupervisorContext["onObjectSkipped"];
+  /** The new plugin set after a reload (the graph pipeline translates with it). */
+  onPluginsChanged?: (plugins: PluginSet) => void;
 }
 
 export class Agent {
@@ -58,7 +60,7 @@ export class Agent {
     else plugins = await this.loadPlugins(config);
     this.config = config;
     this.plugins = plugins;
-    this.onPluginsChanged(plugins);
+    this.options.onPluginsChanged?.(plugins);
     const wanted = new Set(config.clusters.map((c) => c.name));
     for (const [name, supervisor] of this.supervisors) {
       if (!wanted.has(name)) {
@@ -146,9 +148,6 @@ export class Agent {
   get pluginSet(): PluginSet | undefined {
     return this.plugins;
   }
-
-  /** Called with the new plugin set after a reload. */
-  onPluginsChanged: (plugins: PluginSet) => void = () => undefined;
 
   get observerPool(): ObserverPool | undefined {
     return this.pool;

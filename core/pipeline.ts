@@ -4,16 +4,22 @@
 // before it touches anything), then the sink's (the embedded graph's file lock, or the
 // writer registration in Neo4j).
 import type { Config } from "./config/model.js";
-import { Dispatcher } from "./dispatch/dispatcher.js";
+import { Dispatcher, type DispatcherMetrics } from "./dispatch/dispatcher.js";
 import type { GraphSink } from "./graph/model.js";
 import { combinedSchema, openSink, type SinkOverrides } from "./graph/open-sink.js";
 import type { WriterIdentity } from "./graph/writer.js";
 import { currentHolder } from "./lock/exclusive-file.js";
 import type { Logger } from "./log/logger.js";
 import type { LoadedPlugin } from "./plugin/registry.js";
-import { Wal } from "./wal/wal.js";
+import { Wal, type WalRecord } from "./wal/wal.js";
 import { WalSink } from "./wal/wal-sink.js";
 import { scopeCluster, scopeIsObserved, type ObservedScope } from "./supervisor/coverage.js";
+
+export interface PipelineHooks {
+  metrics?: DispatcherMetrics & { walFailed(operation: "append"): void };
+  /** Each committed batch (benchmarks). */
+  onCommitted?: (records: readonly WalRecord[]) => void;
+}
 
 export class GraphPipeline {
   private constructor(
@@ -25,7 +31,7 @@ export class GraphPipeline {
     private readonly log: Logger,
   ) {}
 
-  static async open(config: Config, plugins: ReadonlyMap<string, LoadedPlugin>, log: Logger, overrides: SinkOverrides = {}): Promise<GraphPipeline> {
+  static async open(config: Config, plugins: ReadonlyMap<string, LoadedPlugin>, log: Logger, overrides: SinkOverrides = {}, hooks: PipelineHooks = {}): Promise<GraphPipeline> {
     const wal = new Wal(config.wal.path);
     let sink: GraphSink | undefined;
     try {
@@ -35,8 +41,14 @@ export class GraphPipeline {
       await sink.registerWriter?.(config.clusters.map((c) => c.name), writer);
       const replay = wal.status();
       if (replay.depth > 0) log.info({ messages: replay.depth, wal: wal.path }, "replaying messages left in the WAL");
-      const dispatcher = new Dispatcher(wal, sink, plugins, log, { batchSize: 2_000, backoff: config.observer.backoff });
-      const input = new WalSink(wal, dispatcher, config.wal.maxBytes, log);
+      const dispatcher = new Dispatcher(wal, sink, plugins, log, {
+        batchSize: 2_000,
+        backoff: config.observer.backoff,
+        ...(hooks.metrics ? { metrics: hooks.metrics } : {}),
+        ...(hooks.onCommitted ? { onCommitted: hooks.onCommitted } : {}),
+      });
+      const metrics = hooks.metrics;
+      const input = new WalSink(wal, dispatcher, config.wal.maxBytes, log, metrics ? () => metrics.walFailed("append") : undefined);
       dispatcher.start();
       log.info({ sink: sink.kind, wal: wal.path, writer: writer.id }, "graph pipeline started");
       return new GraphPipeline(wal, sink, dispatcher, input, writer, log);

@@ -1,6 +1,7 @@
 // `kube-observer run`: the agent's main job.
 import type { CommandModule } from "yargs";
-import { Agent } from "../agent.js";
+import type { Agent } from "../agent.js";
+import { composeAgent, type ComposedAgent } from "../compose.js";
 import { loadAgentConfig } from "../agent-config.js";
 import { ConfigError, type Config } from "../config/model.js";
 import { openSink } from "../graph/open-sink.js";
@@ -10,12 +11,10 @@ import { configErrorList } from "../config/validate.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { addHealthRoutes, OpsServer, parseListen } from "../ops/http-server.js";
 import { AgentMetrics } from "../ops/metrics.js";
-import { DeferredSink, JsonlSink, NullSink } from "../output/jsonl.js";
-import { GraphPipeline } from "../pipeline.js";
+import type { GraphPipeline } from "../pipeline.js";
 import { WriterConflictError } from "../graph/writer.js";
 import { FileInUseError } from "../lock/exclusive-file.js";
 import { pluginSetFingerprint } from "../plugin/registry.js";
-import type { MessageSink } from "../supervisor/cluster-supervisor.js";
 import { ConfigWatcher } from "./config-watcher.js";
 import { ProgressLine } from "./progress.js";
 
@@ -99,32 +98,23 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const config = loaded.config;
     if (args.threads !== undefined) config.observer.threads = args.threads;
     const log = createLogger({ level: args["log-level"] ?? config.log.level });
-    let pipeline: GraphPipeline | undefined;
-    const output: MessageSink & { delivered: number } =
-      args.output === "jsonl" ? new JsonlSink(process.stdout) : args.output === "none" ? new NullSink() : new DeferredSink();
     // Metrics only cost anything when someone can read them.
     const listen = args.listen ?? config.listen ?? undefined;
     const metrics = listen !== undefined ? new AgentMetrics() : undefined;
-    const counted: MessageSink = metrics
-      ? { deliver: (messages) => (metrics.delivered(messages), output.deliver(messages)) }
-      : output;
-    const agent = new Agent(config, {
-      sink: counted,
-      log,
-      once: args.once,
-      plugins: loaded.plugins,
-      onObserverStatus: metrics ? (observer, previous, next) => metrics.observerStatus(observer, previous, next) : undefined,
-      onObjectSkipped: metrics ? (observer) => metrics.objectSkipped(observer, "too-large") : undefined,
-    });
+    let composed: ComposedAgent | undefined;
 
     // Up before the sink and the initial sync, so that liveness holds while they take long.
     let synced = false;
     let ops: OpsServer | undefined;
     if (listen !== undefined && metrics) {
-      metrics.setSources({ phases: () => agent.phaseCounts(), synced: () => synced, wal: () => pipeline?.wal.status() ?? { depth: 0, bytes: 0, oldestObservedAt: null, parked: 0 } });
+      metrics.setSources({
+        phases: () => composed?.agent.phaseCounts() ?? {},
+        synced: () => synced,
+        wal: () => composed?.pipeline?.wal.status() ?? { depth: 0, bytes: 0, oldestObservedAt: null, parked: 0 },
+      });
       ops = addHealthRoutes(new OpsServer(log), {
         synced: () => synced,
-        sinkPing: output instanceof DeferredSink ? async () => (pipeline ? pipeline.sink.ping() : false) : undefined,
+        sinkPing: args.output === "graph" ? async () => (composed?.pipeline ? composed.pipeline.sink.ping() : false) : undefined,
       }).route("/metrics", async () => ({ status: 200, ...(await metrics.text()) }));
       try {
         await ops.listen(parseListen(listen));
@@ -137,29 +127,30 @@ export const runCommand: CommandModule<object, RunArgs> = {
 
     // Set when another agent took this one's writer registration: it must stop writing.
     let writerLost: ((error: WriterConflictError) => void) | undefined;
-    if (output instanceof DeferredSink) {
-      try {
-        pipeline = await GraphPipeline.open(config, (await agent.loadInitialPlugins()).plugins, log, {
-          ...(args.sink ? { kind: args.sink } : {}),
-          onWriterLost: (error) => writerLost?.(error as WriterConflictError),
-        });
-      } catch (error) {
-        if (error instanceof FileInUseError || error instanceof WriterConflictError) {
-          // Refused, not failed: another agent owns this WAL, graph file or cluster.
-          log.error({ err: error.message, ...(error instanceof FileInUseError ? { file: error.file, holder: error.holder } : { holders: error.holders }) }, "refusing to start");
-          process.exitCode = 2;
-        } else {
-          log.error({ err: (error as Error).message }, "graph sink could not be opened");
-          process.exitCode = 1;
-        }
-        await ops?.close();
-        return;
+    try {
+      composed = await composeAgent({
+        config,
+        plugins: loaded.plugins,
+        log,
+        once: args.once,
+        output: args.output,
+        sink: { ...(args.sink ? { kind: args.sink } : {}), onWriterLost: (error) => writerLost?.(error as WriterConflictError) },
+        ...(metrics ? { metrics } : {}),
+      });
+    } catch (error) {
+      if (error instanceof FileInUseError || error instanceof WriterConflictError) {
+        // Refused, not failed: another agent owns this WAL, graph file or cluster.
+        log.error({ err: error.message, ...(error instanceof FileInUseError ? { file: error.file, holder: error.holder } : { holders: error.holders }) }, "refusing to start");
+        process.exitCode = 2;
+      } else {
+        log.error({ err: (error as Error).message }, "graph sink could not be opened");
+        process.exitCode = 1;
       }
-      output.target = pipeline.input;
-      pipeline.dispatcher.metrics = metrics;
-      if (metrics) pipeline.input.onAppendFailed = () => metrics.walFailed("append");
-      agent.onPluginsChanged = (set) => pipeline?.setPlugins(set.plugins);
+      await ops?.close();
+      return;
     }
+    const { agent, pipeline } = composed;
+    const delivered = composed.delivered;
 
     const started = Date.now();
     let stopping = false;
@@ -189,7 +180,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       // Parked messages are counted, not failed: a broken plugin is isolated and the rest
       // of the run is good (`wal status` lists them; --verify counts them as differences).
       const parked = pipeline?.dispatcher.stats.parked ?? 0;
-      const summary = { scopes: result.delivered, failed: result.failed.length, messages: output.delivered, ...failures, parked, seconds: (Date.now() - started) / 1000 };
+      const summary = { scopes: result.delivered, failed: result.failed.length, messages: delivered(), ...failures, parked, seconds: (Date.now() - started) / 1000 };
       if (result.failed.length || problems.length) {
         log.error(summary, `once: incomplete (${[...(result.failed.length ? [`${result.failed.length} scope(s) not delivered`] : []), ...problems.map(([k, n]) => `${k}: ${n}`)].join(", ")})`);
         process.exitCode = 1;
@@ -272,7 +263,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     await agent.stop();
     await pipeline?.close(args["grace-seconds"] * 1000);
     await ops?.close();
-    log.info({ messages: output.delivered }, "stopped");
+    log.info({ messages: delivered() }, "stopped");
     log.flush();
     // Everything is delivered; a handle some library left open must not keep a pod in
     // Terminating until SIGKILL.

@@ -16,6 +16,9 @@ import { toGraphOp } from "./translate.js";
 export interface DispatcherOptions {
   batchSize: number;
   backoff: BackoffConfig;
+  metrics?: DispatcherMetrics;
+  /** Called after each commit with the messages it contained (benchmarks, tests). */
+  onCommitted?: (records: readonly WalRecord[]) => void;
 }
 
 /** What the dispatcher reports as it goes (core/ops/metrics.ts implements it). */
@@ -59,9 +62,8 @@ export class Dispatcher {
   };
   /** Called after each committed batch (e.g. to release backpressure). */
   onProgress: () => void = () => undefined;
-  /** Called after each commit with the messages it contained (benchmarks, tests). */
-  onCommitted: (records: readonly WalRecord[]) => void = () => undefined;
-  metrics: DispatcherMetrics | undefined;
+  private readonly onCommitted: (records: readonly WalRecord[]) => void;
+  private readonly metrics: DispatcherMetrics | undefined;
 
   constructor(
     private readonly wal: Wal,
@@ -71,6 +73,8 @@ export class Dispatcher {
     private readonly options: DispatcherOptions,
   ) {
     this.backoff = new Backoff(options.backoff);
+    this.metrics = options.metrics;
+    this.onCommitted = options.onCommitted ?? (() => undefined);
   }
 
   setPlugins(plugins: ReadonlyMap<string, LoadedPlugin>): void {

@@ -36,17 +36,3 @@ export class NullSink implements MessageSink {
     return Promise.resolve();
   }
 }
-
-/** Forwards to a target set once it exists (the graph pipeline opens after the plugins load). */
-export class DeferredSink implements MessageSink {
-  target: (MessageSink & { delivered: number }) | undefined;
-
-  get delivered(): number {
-    return this.target?.delivered ?? 0;
-  }
-
-  deliver(messages: KubeMessage[]): Promise<void> {
-    if (!this.target) return Promise.reject(new Error("graph pipeline not open"));
-    return this.target.deliver(messages);
-  }
-}

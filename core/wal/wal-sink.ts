@@ -14,8 +14,6 @@ export class WalSink implements MessageSink {
   delivered = 0;
   /** Batches the WAL could not take. */
   appendFailures = 0;
-  /** Metrics hook: a WAL append failed. */
-  onAppendFailed: (() => void) | undefined;
   private waiting: Array<() => void> = [];
   private full = false;
 
@@ -24,6 +22,8 @@ export class WalSink implements MessageSink {
     private readonly dispatcher: Dispatcher,
     private readonly maxBytes: number,
     private readonly log: Logger,
+    /** Metrics hook: a WAL append failed. */
+    private readonly onAppendFailed?: () => void,
   ) {
     dispatcher.onProgress = () => this.release();
   }

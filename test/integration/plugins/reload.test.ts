@@ -162,6 +162,7 @@ describe("plugins on reload", () => {
               maxConcurrentLists: 16,
             },
             once: true,
+            listSlots: 4,
           },
           { onBatch: async (messages) => void objects.push(...messages.filter((m) => m.name === "one").map((m) => m.object)), onStatus: () => undefined },
         );
