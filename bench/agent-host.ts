@@ -11,6 +11,7 @@ import { loadAgentConfig } from "../core/agent-config.js";
 import { composeAgent } from "../core/compose.js";
 import type { GraphOp, GraphSink } from "../core/graph/model.js";
 import { createLogger } from "../core/log/logger.js";
+import { applyAgentHeapTuning } from "../core/memory-tuning.js";
 import type { WalRecord } from "../core/wal/wal.js";
 import type { HostCommand, HostEvent, HostStats, RowCounts } from "./protocol.js";
 
@@ -49,6 +50,7 @@ function countRows(ops: readonly GraphOp[]): void {
 }
 
 async function main(): Promise<void> {
+  applyAgentHeapTuning();
   const { config, plugins } = await loadAgentConfig(configFile);
   const log = createLogger({ level: config.log.level });
   const { agent, pipeline: composed } = await composeAgent({ config, plugins, log, once: false, output: "graph", sink: { kind: sinkKind }, onCommitted: (records) => onCommitted(records) });

@@ -3,6 +3,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { AGENT_ENV, AGENT_NODE_FLAGS } from "../core/memory-tuning.js";
 import { fileURLToPath } from "node:url";
 import type { DevEnvState } from "../scripts/devenv/env.js";
 import { ProcSampler } from "./measure.js";
@@ -85,8 +86,9 @@ export class AgentRun {
     this.child = fork(hostPath, [configFile, sink], {
       cwd: repoRoot,
       stdio: ["ignore", log, log, "ipc"],
-      env: { ...process.env, KUBE_OBSERVER_LOG_FORMAT: "json", [NEO4J_PASSWORD_ENV]: env.neo4j.password },
-      execArgv: [],
+      // Started as the deploy image starts it (core/memory-tuning.ts).
+      env: { ...process.env, ...AGENT_ENV, KUBE_OBSERVER_LOG_FORMAT: "json", [NEO4J_PASSWORD_ENV]: env.neo4j.password },
+      execArgv: [...AGENT_NODE_FLAGS],
     });
     closeSync(log);
     this.sampler = new ProcSampler(this.child.pid!, 250).start();

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // kube-observer's command line.
 import { readFileSync } from "node:fs";
 import yargs from "yargs";

@@ -2,6 +2,7 @@
 import type { CommandModule } from "yargs";
 import type { Agent } from "../agent.js";
 import { composeAgent, type ComposedAgent } from "../compose.js";
+import { applyAgentHeapTuning } from "../memory-tuning.js";
 import { loadAgentConfig } from "../agent-config.js";
 import { ConfigError, type Config } from "../config/model.js";
 import { openSink } from "../graph/open-sink.js";
@@ -81,6 +82,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
           "Exit codes: 0 done (--once: everything delivered, nothing failed on the way); 1 failed (--once: a scope not delivered, something left in the WAL, or a WAL/sink failure counted in the closing summary; messages a broken plugin could not translate are parked and counted but isolated); 2 refused (another agent holds the WAL, the graph file or the cluster's writer registration).",
       ),
   handler: async (args) => {
+    applyAgentHeapTuning();
     // Until the config watcher takes over, a SIGHUP (a reloader right after the pod
     // started) must not kill the process (Node's default) but still be applied.
     let earlyHup = false;

@@ -9,6 +9,7 @@ import { kubeConfigAuth, type RequestAuth } from "../kube/auth.js";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
 import type { OversizedObject } from "../kube/oversize.js";
 import type { KubeMessage } from "../messages.js";
+import { WORKER_YOUNG_GENERATION_MB } from "../memory-tuning.js";
 import type { ObserverStatus, StopReason } from "./observer.js";
 import type { FromWorker, ObserverTaskSpec, ToWorker } from "./protocol.js";
 
@@ -48,6 +49,9 @@ export class ObserverPool {
       concurrentTasksPerWorker: 1_000_000,
       atomics: "disabled",
       maxQueue: Number.POSITIVE_INFINITY,
+      // Observers keep little per object; a small young generation keeps each thread's
+      // RSS near what it holds (core/memory-tuning.ts).
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
     });
   }
 
