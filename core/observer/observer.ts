@@ -1,7 +1,8 @@
 // One logical observer: (cluster, namespace, resource). Drives the Watcher, keeps the
-// scope's store (name → uid) to turn relists into deletes and delete+recreate into
-// delete-then-add, reduces each object with its plugin, and hands KubeMessages to the
-// outlet in batches, waiting for acknowledgement when too many are in flight.
+// scope's relist store (key → uid) to turn delete+recreate into delete-then-add and to
+// mark each complete list with a boundary message (present keys: the sink sweeps the
+// rest), reduces each object with its plugin, and hands KubeMessages to the outlet in
+// batches, waiting for acknowledgement when too many are in flight.
 import type { ObserverConfig } from "../config/model.js";
 import type { KubeMessage, KubeObject, PresentObject } from "../messages.js";
 import type { ListWatchClient } from "../kube/client.js";
@@ -10,6 +11,7 @@ import type { OversizedObject } from "../kube/oversize.js";
 import { scrubObject } from "../plugin/sdk.js";
 import type { ResourcePlugin } from "../plugin/types.js";
 import { Backoff } from "./backoff.js";
+import { RelistStore, type KnownObject } from "./relist-store.js";
 import type { ListGate } from "./list-gate.js";
 import { Watcher, type WatcherEvent } from "./watcher.js";
 
@@ -30,6 +32,8 @@ export interface ObserverStatus {
   relists: number;
   /** WATCHes re-opened from the last resourceVersion without a LIST. */
   watchRestarts: number;
+  /** Objects the last complete relist found gone (deleted while nothing watched). */
+  goneAtRelist?: number;
 }
 
 /** Where an observer's output goes: the worker's MessagePort, or a test's collector. */
@@ -65,20 +69,15 @@ export interface ObserverOptions {
 }
 
 /** "scope-deleted": the scope is no longer observed (namespace deleted, actor removed):
- *  its objects are reported deleted, with an empty list boundary. */
+ *  an empty list boundary tells the sink to sweep all of it. */
 export type StopReason = "shutdown" | "scope-deleted";
 
-interface Known {
-  uid: string;
-  namespace: string | null;
-  name: string;
-}
+type Known = KnownObject;
 
 export class Observer {
   private readonly watcher: Watcher;
   private readonly backoff: Backoff;
-  private readonly store = new Map<string, Known>();
-  private listed: Map<string, Known> | undefined;
+  private readonly store = new RelistStore();
   private batch: KubeMessage[] = [];
   private batchTimer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Set<Promise<void>>();
@@ -181,7 +180,7 @@ export class Observer {
   private handle(event: Exclude<WatcherEvent, { type: "error" }>): void {
     switch (event.type) {
       case "init":
-        this.listed = new Map();
+        this.store.beginList();
         this.watchesSinceList = 0;
         if (this.listsCompleted > 0) this.setStatus({ phase: "listing", relists: this.lastStatus.relists + 1 });
         else this.setStatus({ phase: "listing" });
@@ -219,11 +218,8 @@ export class Observer {
     // LIST items carry no kind: the plugin's.
     this.outlet.skipped?.({ ...object, kind: object.kind ?? this.plugin.resource.kind });
     if (object.source !== "watch" || object.name === undefined) return;
-    const key = this.storeKey({ namespace: object.namespace ?? null, name: object.name });
-    const known = this.store.get(key);
-    if (!known) return;
-    this.store.delete(key);
-    this.push(this.deletedMessage(known, null, object.resourceVersion ?? ""));
+    const known = this.store.remove({ namespace: object.namespace ?? null, name: object.name });
+    if (known) this.push(this.deletedMessage(known, null, object.resourceVersion ?? ""));
   }
 
   /** Objects of excluded namespaces are not observed (the server usually leaves them
@@ -237,61 +233,43 @@ export class Observer {
     return { uid: m.uid ?? "", namespace: m.namespace ?? null, name: m.name ?? "" };
   }
 
-  private storeKey(k: { namespace: string | null; name: string }): string {
-    return `${k.namespace ?? ""}/${k.name}`;
-  }
-
   private onListed(object: KubeObject, resourceVersion: string): void {
-    const known = this.keyOf(object);
-    const key = this.storeKey(known);
-    const previous = this.store.get(key);
     // Same name, new uid: deleted and recreated while we were not watching (case 6).
-    if (previous && previous.uid !== known.uid) this.push(this.deletedMessage(previous, null, resourceVersion));
-    this.listed?.set(key, known);
-    this.store.set(key, known);
+    const replaced = this.store.observe(this.keyOf(object));
+    if (replaced) this.push(this.deletedMessage(replaced, null, resourceVersion));
     this.push(this.appliedMessage(object, resourceVersion));
   }
 
   private onListComplete(resourceVersion: string): void {
-    const listed = this.listed ?? new Map<string, Known>();
-    // Known before, absent now: deleted while we were not watching (cases 5, 14).
-    for (const [key, known] of this.store) {
-      if (!listed.has(key)) {
-        this.store.delete(key);
-        this.push(this.deletedMessage(known, null, resourceVersion));
-      }
-    }
-    this.listed = undefined;
+    // Known before, absent now: deleted while we were not watching (cases 5, 14). The
+    // boundary's sweep removes them from the graph (with anything written before a
+    // restart); here they are only counted.
+    const { present, deletions } = this.store.replace();
     this.listsCompleted += 1;
     // A complete list proves the connection and permissions healthy.
     this.backoff.reset();
-    this.push(this.boundaryMessage([...listed.values()], resourceVersion));
+    this.push(this.boundaryMessage(present, resourceVersion));
     this.flush();
     // "watching" once the watch is actually open (watchStarted).
-    this.setStatus({ phase: "listing", objects: this.store.size });
+    this.setStatus({ phase: "listing", objects: this.store.size, goneAtRelist: deletions.length });
   }
 
   private onApplied(object: KubeObject, resourceVersion: string): void {
-    const known = this.keyOf(object);
-    const key = this.storeKey(known);
-    const previous = this.store.get(key);
-    if (previous && previous.uid !== known.uid) this.push(this.deletedMessage(previous, null, resourceVersion));
-    this.store.set(key, known);
+    const replaced = this.store.observe(this.keyOf(object));
+    if (replaced) this.push(this.deletedMessage(replaced, null, resourceVersion));
     this.push(this.appliedMessage(object, resourceVersion));
   }
 
   private onDeleted(object: KubeObject, resourceVersion: string): void {
     const known = this.keyOf(object);
-    this.store.delete(this.storeKey(known));
+    this.store.remove(known);
     this.push(this.deletedMessage(known, object, resourceVersion));
   }
 
   /** The scope (namespace) is gone: everything in it is gone, and the boundary says so. */
   private emitScopeGone(): void {
-    const rv = "";
-    for (const known of this.store.values()) this.push(this.deletedMessage(known, null, rv));
     this.store.clear();
-    this.push(this.boundaryMessage([], rv));
+    this.push(this.boundaryMessage([], ""));
   }
 
   private base(action: KubeMessage["action"], resourceVersion: string): KubeMessage {
@@ -455,7 +433,8 @@ export class Observer {
       next.reason !== this.lastStatus.reason ||
       next.synced !== this.lastStatus.synced ||
       next.failures !== this.lastStatus.failures ||
-      next.watchRestarts !== this.lastStatus.watchRestarts;
+      next.watchRestarts !== this.lastStatus.watchRestarts ||
+      (change.goneAtRelist ?? 0) > 0;
     this.lastStatus = next;
     if (changed) this.outlet.status(next);
   }

@@ -399,6 +399,9 @@ export class ClusterSupervisor {
       failures: status.failures,
       objects: status.objects,
     };
+    if ((status.goneAtRelist ?? 0) > 0) {
+      this.log.info({ ...fields, gone: status.goneAtRelist, relists: status.relists }, "relist: objects deleted while the watch was down leave the graph (the relist sweep)");
+    }
     if (previous === "not-served" && (status.phase === "listing" || status.phase === "watching")) {
       this.log.info({ ...fields, file: plugin.file }, "resource is served now: observing it");
     }

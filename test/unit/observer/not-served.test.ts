@@ -54,8 +54,9 @@ describe("Observer: a resource the apiserver does not serve", () => {
     // Never a re-watch from the old resourceVersion: the second watch follows the relist.
     await until(() => client.watchCalls.length === 2, "the watch after the relist");
     expect(client.watchCalls.map((w) => w.resourceVersion)).toStrictEqual(["10", "20"]);
-    // The relist found nothing: a is deleted.
-    expect(outlet.messages.map((m) => `${m.action} ${m.name ?? ""}`)).toStrictEqual(["Applied a", "Restarted ", "Deleted a", "Restarted "]);
+    // The relist found nothing: its boundary lists nothing, and the sink sweeps a.
+    expect(outlet.messages.map((m) => `${m.action} ${m.name ?? ""}`)).toStrictEqual(["Applied a", "Restarted ", "Restarted "]);
+    expect(outlet.messages.at(-1)?.present).toStrictEqual([]);
   });
 
   it("once: fails at once with the reason, without retrying", async () => {

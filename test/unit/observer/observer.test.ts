@@ -136,7 +136,7 @@ describe("Observer: initial list", () => {
 });
 
 describe("Observer: relists (cases 4, 5, 6, 14)", () => {
-  it("after a 410 relist, an object that vanished gets a synthesized Deleted before the new Restarted", async () => {
+  it("after a 410 relist, an object that vanished is left out of the new Restarted (the sink sweeps it), with no second delete path", async () => {
     const firstWatch = new FakeWatchStream(errorEvent({ code: 410, reason: "Expired", message: "too old resource version" }));
     const client = new FakeClient()
       .scriptList(page([obj("a", "ua", "3"), obj("b", "ub", "4")], "10"), page([obj("a", "ua", "3")], "20"))
@@ -148,11 +148,11 @@ describe("Observer: relists (cases 4, 5, 6, 14)", () => {
       "Applied b:ub",
       "Restarted[a:ua,b:ub]",
       "Applied a:ua",
-      "Deleted b:ub",
       "Restarted[a:ua]",
     ]);
-    const deleted = r.outlet.messages[4]!;
-    expect(deleted).toMatchObject({ action: "Deleted", name: "b", uid: "ub", objectNamespace: "default", object: null, resourceVersion: "20" });
+    expect(restarts(r.outlet)[1]).toMatchObject({ resourceVersion: "20" });
+    // Reported (the supervisor logs it), not sent as a message.
+    expect(r.outlet.statuses.map((s) => s.goneAtRelist ?? 0)).toContain(1);
     expect(client.listCalls).toHaveLength(2);
     await until(() => r.outlet.lastStatus()?.phase === "watching", "watching again");
     expect(r.outlet.lastStatus()).toMatchObject({ relists: 1, objects: 1 });
@@ -181,10 +181,10 @@ describe("Observer: relists (cases 4, 5, 6, 14)", () => {
     await until(() => restarts(r.outlet).length === 2, "second Restarted");
     const second = restarts(r.outlet)[1]!;
     expect(second.present?.map((p) => p.name)).toStrictEqual(["b"]);
-    // a was seen on the abandoned page but not in the complete list: it is gone.
+    // a was seen on the abandoned page but not in the complete list: it is gone (the
+    // boundary leaves it out; no Deleted message besides).
     const tail = briefs(r.outlet).slice(briefs(r.outlet).indexOf("Restarted[a:ua,b:ub]") + 1);
-    expect(tail).toContain("Deleted a:ua");
-    expect(tail.indexOf("Deleted a:ua")).toBeLessThan(tail.indexOf("Restarted[b:ub]"));
+    expect(tail).toStrictEqual(["Applied a:ua", "Applied b:ub", "Restarted[b:ub]"]);
     expect(client.listCalls.map((c) => c.continueToken)).toStrictEqual([undefined, undefined, "tok", undefined]);
     await r.stop();
   });
@@ -200,7 +200,8 @@ describe("Observer: relists (cases 4, 5, 6, 14)", () => {
     stream.push(event("ADDED", obj("c", "uc", "11")), errorEvent({ code: 410, message: "gone" }));
     await until(() => restarts(r.outlet).length === 2, "second Restarted");
     expect(r.outlet.pendingAcks).toBeGreaterThan(0);
-    expect(briefs(r.outlet).slice(2)).toStrictEqual(["Applied c:uc", "Applied a:ua", "Deleted c:uc", "Restarted[a:ua]"]);
+    expect(briefs(r.outlet).slice(2)).toStrictEqual(["Applied c:uc", "Applied a:ua", "Restarted[a:ua]"]);
+    expect(r.outlet.statuses.map((s) => s.goneAtRelist ?? 0)).toContain(1);
     r.outlet.ackAll();
     await r.stop();
   });
@@ -211,8 +212,7 @@ describe("Observer: relists (cases 4, 5, 6, 14)", () => {
       .scriptWatch(new FakeWatchStream(errorEvent({ code: 410, message: "gone" })));
     const r = start(client, { namespace: null });
     await until(() => restarts(r.outlet).length === 2, "second Restarted");
-    expect(briefs(r.outlet)).toStrictEqual(["Applied a:u1", "Applied a:u2", "Restarted[a:u1,a:u2]", "Applied a:u2", "Deleted a:u1", "Restarted[a:u2]"]);
-    expect(r.outlet.messages.find((m) => m.action === "Deleted")).toMatchObject({ namespace: null, objectNamespace: "ns1" });
+    expect(briefs(r.outlet)).toStrictEqual(["Applied a:u1", "Applied a:u2", "Restarted[a:u1,a:u2]", "Applied a:u2", "Restarted[a:u2]"]);
     expect(restarts(r.outlet)[1]?.present).toStrictEqual([{ namespace: "ns2", name: "a", uid: "u2" }]);
     await r.stop();
   });
@@ -260,7 +260,7 @@ describe("Observer: watch events", () => {
 });
 
 describe("Observer: stop", () => {
-  it('stop("scope-deleted") emits Deleted for every known object, then Restarted with present []', async () => {
+  it('stop("scope-deleted") emits one Restarted with present [] (the sink sweeps the whole scope)', async () => {
     const stream = new FakeWatchStream(event("ADDED", obj("c", "uc", "11")), event("DELETED", obj("a", "ua", "12")));
     const client = new FakeClient().scriptList(page([obj("a", "ua", "3"), obj("b", "ub", "4")], "10")).scriptWatch(stream);
     const r = start(client);
@@ -269,9 +269,8 @@ describe("Observer: stop", () => {
     const status = await r.stop("scope-deleted");
     expect(status.phase).toBe("stopped");
     const tail = r.outlet.messages.slice(before);
-    expect(tail.slice(0, -1).map(brief).sort()).toStrictEqual(["Deleted b:ub", "Deleted c:uc"]);
-    for (const m of tail.slice(0, -1)) expect(m.object).toBeNull();
-    expect(tail.at(-1)).toMatchObject({ action: "Restarted", present: [] });
+    expect(tail).toHaveLength(1);
+    expect(tail[0]).toMatchObject({ action: "Restarted", present: [] });
     expect(stream.closed).toBe(true);
   });
 
