@@ -8,9 +8,10 @@ import type { KubeMessage, KubeObject, PresentObject } from "../messages.js";
 import type { ListWatchClient } from "../kube/client.js";
 import { ApiError } from "../kube/errors.js";
 import type { OversizedObject } from "../kube/oversize.js";
-import { scrubObject } from "../plugin/sdk.js";
 import type { ResourcePlugin } from "../plugin/types.js";
 import { Backoff } from "./backoff.js";
+import { Batcher } from "./batcher.js";
+import { reduceObject, type Reduction } from "./reducer.js";
 import { RelistStore, type KnownObject } from "./relist-store.js";
 import type { ListGate } from "./list-gate.js";
 import { Watcher, type WatcherEvent } from "./watcher.js";
@@ -78,11 +79,9 @@ export class Observer {
   private readonly watcher: Watcher;
   private readonly backoff: Backoff;
   private readonly store = new RelistStore();
-  private batch: KubeMessage[] = [];
-  private batchTimer: NodeJS.Timeout | undefined;
-  private readonly inFlight = new Set<Promise<void>>();
-  /** Set when the agent refused a batch (its WAL append failed); the run loop relists. */
-  private deliveryFailure: Error | undefined;
+  /** Batches to the outlet; a batch the agent refused (its WAL append failed) makes the
+   *  run loop relist. */
+  private readonly batcher: Batcher;
   private stopReason: StopReason | undefined;
   private wake: (() => void) | undefined;
   private lastStatus: ObserverStatus = { phase: "starting", objects: 0, synced: false, relists: 0, watchRestarts: 0 };
@@ -106,6 +105,7 @@ export class Observer {
     this.now = options.now ?? Date.now;
     this.maxInFlight = options.maxInFlight ?? 4;
     this.excluded = new Set(options.exclude ?? []);
+    this.batcher = new Batcher((batch) => outlet.send(batch), c.batchMaxMessages, c.batchMaxDelayMs);
     this.backoff = new Backoff(c.backoff, this.now, this.random);
     this.watcher = new Watcher(client, {
       pageSize: c.pageSize,
@@ -172,7 +172,7 @@ export class Observer {
       this.setStatus({ phase: "stopped" });
       return this.lastStatus;
     } finally {
-      clearTimeout(this.batchTimer);
+      this.batcher.close();
       this.watcher.close();
     }
   }
@@ -288,27 +288,6 @@ export class Observer {
     };
   }
 
-  private reduce(object: KubeObject): { object: unknown; error?: string } {
-    let reduced: unknown;
-    try {
-      reduced = this.plugin.reduce(scrubObject(object));
-    } catch (error) {
-      // The message still flows (downstream parks it); the object's content does not.
-      return { object: null, error: `plugin "${this.plugin.name}" reduce threw: ${error instanceof Error ? error.message : String(error)}` };
-    }
-    // The reduction travels to the main thread and into the WAL as JSON: make it JSON
-    // here, so that a value that cannot be (a BigInt, a cycle) is this object's error
-    // rather than a batch that can never be delivered, and what the graph function sees
-    // live is what it sees after a replay (no Dates, Maps or functions).
-    try {
-      const text = JSON.stringify(reduced);
-      if (text === undefined) return { object: null, error: `plugin "${this.plugin.name}" reduce returned ${typeof reduced}, not a JSON value` };
-      return { object: JSON.parse(text) as unknown };
-    } catch (error) {
-      return { object: null, error: `plugin "${this.plugin.name}" reduce returned a value that is not JSON: ${error instanceof Error ? error.message : String(error)}` };
-    }
-  }
-
   /** `group/version/plural`, as the apiserver serves it ("v1/pods" for the core group). */
   private apiPath(): string {
     const r = this.plugin.resource;
@@ -333,7 +312,7 @@ export class Observer {
 
   /** A message about one object; its reduction when the object's content is known. */
   private objectMessage(action: "Applied" | "Deleted", known: Known, object: KubeObject | null, resourceVersion: string): KubeMessage {
-    const reduced = object ? this.reduce(object) : { object: null };
+    const reduced: Reduction = object ? reduceObject(this.plugin, object) : { object: null };
     const message: KubeMessage = {
       ...this.base(action, resourceVersion),
       objectNamespace: known.namespace,
@@ -355,44 +334,27 @@ export class Observer {
   }
 
   private push(message: KubeMessage): void {
-    this.batch.push(message);
-    if (this.batch.length >= this.options.config.batchMaxMessages) this.flush();
-    else this.batchTimer ??= setTimeout(() => this.flush(), this.options.config.batchMaxDelayMs);
+    this.batcher.push(message);
   }
 
   private flush(): void {
-    clearTimeout(this.batchTimer);
-    this.batchTimer = undefined;
-    if (this.batch.length === 0) return;
-    const batch = this.batch;
-    this.batch = [];
-    const sent: Promise<void> = this.outlet
-      .send(batch)
-      .catch((error: unknown) => {
-        this.deliveryFailure ??= error instanceof Error ? error : new Error(String(error));
-      })
-      .finally(() => this.inFlight.delete(sent));
-    this.inFlight.add(sent);
+    this.batcher.flush();
   }
 
   /** A batch the agent did not take, as the error the run loop backs off on. */
   private takeDeliveryFailure(): ApiError | undefined {
-    const failure = this.deliveryFailure;
+    const failure = this.batcher.takeFailure();
     if (!failure) return undefined;
-    this.deliveryFailure = undefined;
     return new ApiError("delivery", `the agent did not take a batch (${failure.message}); relisting once it can`);
   }
 
   /** Backpressure: stop reading while too many batches wait for acknowledgement. */
   private async waitForCredit(): Promise<void> {
-    while (this.inFlight.size >= this.maxInFlight && this.stopReason === undefined) {
-      await Promise.race(this.inFlight);
-    }
+    await this.batcher.waitBelow(this.maxInFlight, () => this.stopReason !== undefined);
   }
 
   private async drain(): Promise<void> {
-    this.flush();
-    while (this.inFlight.size > 0) await Promise.race(this.inFlight).catch(() => undefined);
+    await this.batcher.drain();
   }
 
   private async backOff(error: ApiError): Promise<void> {

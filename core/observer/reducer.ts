@@ -1,0 +1,31 @@
+// An object through its plugin's reduce, as it will travel: scrubbed of secret values
+// first, and returned as plain JSON (what crosses to the main thread and the WAL), so
+// that a value JSON cannot hold (a BigInt, a cycle, a Date) is this object's error
+// rather than a batch that can never be delivered, and what the graph function sees live
+// is what it sees after a replay.
+import type { KubeObject } from "../messages.js";
+import { scrubObject } from "../plugin/sdk.js";
+import type { ResourcePlugin } from "../plugin/types.js";
+
+export interface Reduction {
+  object: unknown;
+  /** Set when the plugin failed on this object: the message still flows (downstream
+   *  parks it), its content does not. */
+  error?: string;
+}
+
+export function reduceObject(plugin: ResourcePlugin, object: KubeObject): Reduction {
+  let reduced: unknown;
+  try {
+    reduced = plugin.reduce(scrubObject(object));
+  } catch (error) {
+    return { object: null, error: `plugin "${plugin.name}" reduce threw: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  try {
+    const text = JSON.stringify(reduced);
+    if (text === undefined) return { object: null, error: `plugin "${plugin.name}" reduce returned ${typeof reduced}, not a JSON value` };
+    return { object: JSON.parse(text) as unknown };
+  } catch (error) {
+    return { object: null, error: `plugin "${plugin.name}" reduce returned a value that is not JSON: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
