@@ -138,10 +138,10 @@ export class KubeHttpClient {
       throw new ApiError("server", `LIST ${path}: response is not a JSON List (${(error as Error).message})`, res.statusCode);
     });
     let envelope: { metadata?: { resourceVersion?: string; continue?: string } };
-    const items: KubeObject[] = [];
+    let items: KubeObject[];
     try {
       envelope = JSON.parse(body.envelope);
-      for (const item of body.items) items.push(JSON.parse(item.toString("utf8")) as KubeObject);
+      items = JSON.parse(body.itemsArray) as KubeObject[];
     } catch (error) {
       throw new ApiError("server", `LIST ${path}: response is not JSON (${(error as Error).message})`, res.statusCode);
     }
