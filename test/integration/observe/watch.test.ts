@@ -69,7 +69,7 @@ describe("namespaces appearing and disappearing", () => {
   });
 });
 
-describe("watch timeouts", () => {
+describe.each(["namespace", "cluster"] as const)("watch timeouts (%s topology)", (topology) => {
   it("re-watches from the last resourceVersion when the server closes the watch, without a LIST", async () => {
     const ns = uniqueName("timeout");
     created.push(ns);
@@ -85,8 +85,10 @@ describe("watch timeouts", () => {
     const listsBefore = await apiserverRequestCount({ verb: "LIST", resource: "persistentvolumeclaims" });
     const watchesBefore = await apiserverRequestCount({ verb: "WATCH", resource: "persistentvolumeclaims" });
 
+    // Cluster topology: one watch of every namespace, all but this one excluded.
+    const others = (await core.listNamespace()).items.map((n) => n.metadata!.name!).filter((n) => n !== ns);
     const config = writeConfig({
-      actors: [{ resource: "persistentvolumeclaim", namespace: ns }],
+      actors: [topology === "namespace" ? { resource: "persistentvolumeclaim", namespace: ns } : { resource: "persistentvolumeclaim", exclude: others }],
       observer: { watchTimeoutMinSeconds: 2, watchTimeoutMaxSeconds: 2 },
     });
     const agent = AgentProcess.run(config);
