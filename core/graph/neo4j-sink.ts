@@ -6,6 +6,7 @@ import neo4j, { Neo4jError, isInt, type Driver, type ManagedTransaction } from "
 import * as cypher from "./neo4j-cypher.js";
 import { GraphOpError, sweepRun, planOps, validateOps, type EdgeRow, type NodeRow, type Run, type RunDelete, type RunUpsert, type SelectorRow, type Step } from "./neo4j-plan.js";
 import { canonicalJson } from "./canonical.js";
+import { checkSinkLimits } from "./limits.js";
 import { labelMap, parseSelectorSpec, selectorMatches } from "./selector.js";
 import { ENTITY_LABEL, LABEL_PATTERN, REL_TYPE_PATTERN, SELECTOR_LABEL, type ExportLine, type GraphOp, type GraphSchema, type GraphSink, type GraphStats, type IncomingEdge } from "./model.js";
 import { compareCodePoints, compareEdges, edgeSortKey, sortedKeys } from "./order.js";
@@ -124,6 +125,7 @@ export class Neo4jSink implements GraphSink {
     const queries = this.queries;
     if (queries === undefined) throw new GraphOpError("the Neo4j sink needs init(schema) before apply()");
     validateOps(ops, { labels: this.labels, relationships: this.relationships });
+    checkSinkLimits(ops);
     const steps = planOps(ops);
     const session = this.driver.session({ database: this.database, defaultAccessMode: neo4j.session.WRITE });
     try {

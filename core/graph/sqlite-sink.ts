@@ -5,6 +5,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { canonicalJson } from "./canonical.js";
 import { scopeCovers, sweepScopePrefix } from "./keys.js";
+import { checkSinkLimits } from "./limits.js";
 import { compareEdges as compareEdgeKeys, sortedKeys } from "./order.js";
 import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSelector, GraphSink, GraphStats, IncomingEdge, Placeholder, Properties } from "./model.js";
 import { currentHolder, ExclusiveFile } from "../lock/exclusive-file.js";
@@ -178,6 +179,7 @@ export class SqliteGraphSink implements GraphSink {
   }
 
   async apply(ops: readonly GraphOp[]): Promise<void> {
+    checkSinkLimits(ops);
     this.db.transaction(() => {
       const garbage = new Set<string>();
       // Every key an op wrote or removed: the selected edges into and out of them are redone.
