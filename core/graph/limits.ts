@@ -21,7 +21,7 @@ const KEY_PREFIX_BYTES = 1024;
 export const KEY_HASH_MARK = "…#sha256:";
 
 /** One property value (a list: its items together), in UTF-8 bytes. */
-export const MAX_PROPERTY_BYTES = 256 * 1024;
+export const MAX_PROPERTY_BYTES = 1024 * 1024;
 
 /** A row a sink refuses whatever happens to the database: retrying cannot help. */
 export class SinkLimitError extends Error {

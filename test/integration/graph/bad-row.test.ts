@@ -116,7 +116,7 @@ describe.each(["sqlite", "neo4j"] as const)("a bad row in the %s sink", (sinkKin
     expect(parsed.parked).toBe(1);
     expect(parsed.parkedMessages[0]).toMatchObject({ name: "huge-subject", plugin: "rolebinding" });
     expect(parsed.parkedMessages[0]!.error).toMatch(new RegExp(`^${sinkKind} sink refused it: .*property "(subjects|name)" is \\d+ bytes, more than the ${MAX_PROPERTY_BYTES}`));
-    // The parked message's error names no value: the 260 KB name is not in it.
+    // The parked message's error names no value: the 1 MB name is not in it.
     expect(parsed.parkedMessages[0]!.error.length).toBeLessThan(4_000);
   });
 
