@@ -99,7 +99,7 @@ function withTokenVolume(pod: Raw): Raw {
 }
 
 /** Every object of the tier per resource, in list order. */
-function tierObjects(tier: Tier): Map<string, KubeObject[]> {
+export function tierObjects(tier: Tier): Map<string, KubeObject[]> {
   const byResource = new Map<string, KubeObject[]>([
     ["serviceaccount", []],
     ["configmap", []],
