@@ -121,6 +121,9 @@ describe.each(["sqlite", "neo4j"] as const)("a bad row in the %s sink", (sinkKin
   });
 
   it("replays the parked message after a restart (refused again) and drops it with a log line naming it", async () => {
+    // Not beside a running agent: replay and drop write the WAL, which the agent holds.
+    const refused = await cli(["wal", "drop", "--config", ws.config, "--all"], ws.env);
+    expect(refused.code).toBe(2);
     await agent!.stop();
     agent = undefined;
     const replayed = await cli(["wal", "replay", "--config", ws.config], ws.env);
