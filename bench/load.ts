@@ -58,11 +58,11 @@ export function secretManifest(tier: Tier, name: string, app: string): KubeObjec
   };
 }
 
-function serviceAccountManifest(tier: Tier, name: string): KubeObjectBody {
+export function serviceAccountManifest(tier: Tier, name: string): KubeObjectBody {
   return { metadata: { name, labels: labels(tier, { app: `app-${name}` }) } };
 }
 
-function pvcManifest(tier: Tier, name: string): KubeObjectBody {
+export function pvcManifest(tier: Tier, name: string): KubeObjectBody {
   return {
     metadata: { name, labels: labels(tier) },
     spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } }, storageClassName: "bench-standard" },

@@ -23,6 +23,7 @@ import {
   type SinkResult,
 } from "./report.js";
 import { tierByName, type Tier } from "./tiers.js";
+import { sinkOnlyMain } from "./sink-only-report.js";
 import { measureTopology } from "./topology.js";
 import { WatchProbe } from "./watch-probe.js";
 
@@ -54,6 +55,9 @@ const HELP = `Usage: npm run bench -- [options]
   --threads N              agent observer threads (default 0: from the cores)
   --baseline-concurrency N concurrent LISTs in the per-namespace baseline (default 16)
   --keep                   keep the work directory (agent logs, graphs, WALs)
+  --sink-only              the sinks alone: the tier's initial-sync stream, generated and
+                           reduced through the plugins, replayed into each sink without
+                           the apiserver, against a bare-insert baseline (bench/README.md)
 `;
 
 interface Options {
@@ -72,6 +76,7 @@ interface Options {
   threads: number;
   baselineConcurrency: number;
   keep: boolean;
+  sinkOnly: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -92,6 +97,7 @@ function parseOptions(argv: string[]): Options {
       threads: { type: "string", default: "0" },
       "baseline-concurrency": { type: "string", default: "16" },
       keep: { type: "boolean", default: false },
+      "sink-only": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
@@ -125,6 +131,7 @@ function parseOptions(argv: string[]): Options {
     threads: num(values.threads, 0, "--threads"),
     baselineConcurrency: Math.max(1, num(values["baseline-concurrency"], 16, "--baseline-concurrency")),
     keep: values.keep!,
+    sinkOnly: values["sink-only"]!,
   };
 }
 
@@ -284,6 +291,10 @@ async function runSink(sink: SinkKind, ctx: SinkRunContext): Promise<SinkResult>
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const { tier } = options;
+  if (options.sinkOnly) {
+    await sinkOnlyMain({ tier, sinks: options.sinks, sinkArg: options.sinkArg, out: options.out, keep: options.keep, say });
+    return;
+  }
   const startedAt = new Date();
   const phase: Record<string, number> = {};
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {

@@ -1,9 +1,12 @@
 // Reads un-acknowledged messages from the WAL in seq order, in batches; turns each into a
 // GraphOp through its plugin; applies the batch to the sink in one transaction; then
 // acknowledges it. A message its plugin cannot handle is parked (with the plugin's name
-// and the error) and the rest flow. A failing sink is retried with backoff; nothing is
-// acknowledged until it commits. A failing WAL read, park or ack is logged, counted and
-// retried the same way (the batch is read again: applying it twice changes nothing).
+// and the error) and the rest flow. A sink that fails transiently (connection, timeout,
+// busy) is retried with backoff; nothing is acknowledged until it commits. A sink that
+// refuses the rows themselves (sink-errors.ts) has the batch split in halves until the
+// refused messages are found: those are parked, the rest committed in order (a bad row
+// never stops the graph). A failing WAL read, park or ack is logged, counted and retried
+// the same way (the batch is read again: applying it twice changes nothing).
 import type { BackoffConfig } from "../config/model.js";
 import type { GraphOp, GraphSink } from "../graph/model.js";
 import type { Logger } from "../log/logger.js";
@@ -11,6 +14,7 @@ import { Backoff } from "../observer/backoff.js";
 import type { LoadedPlugin } from "../plugin/registry.js";
 import type { Wal, WalRecord } from "../wal/wal.js";
 import { failpoint } from "../faults.js";
+import { classifySinkError } from "./sink-errors.js";
 import { toGraphOp } from "./translate.js";
 
 export interface DispatcherOptions {
@@ -25,18 +29,50 @@ export interface DispatcherOptions {
 export interface DispatcherMetrics {
   sinkCommitted(sink: string, seconds: number, messages: number): void;
   sinkFailed(sink: string, seconds: number): void;
-  parked(sink: string, plugin: string): void;
+  /** The sink refused a batch for its rows (a deterministic error): it is being split. */
+  sinkRefused?(sink: string, seconds: number): void;
+  /** `cause`: the plugin could not translate the message, or the sink refused it. */
+  parked(sink: string, plugin: string, cause?: ParkCause): void;
   walFailed(operation: WalOperation): void;
 }
 
 /** What the dispatcher does to the WAL. */
 export type WalOperation = "read" | "park" | "ack";
 
+export type ParkCause = "plugin" | "sink";
+
+/** A message and the op its plugin made of it (null: the plugin has no graph side). */
+interface Item {
+  record: WalRecord;
+  op: GraphOp | null;
+  plugin: string;
+  file: string | undefined;
+}
+
+/** A WAL write failed while settling a batch. */
+class WalStepError extends Error {
+  constructor(
+    readonly operation: WalOperation,
+    readonly error: unknown,
+  ) {
+    super(error instanceof Error ? error.message : String(error));
+  }
+}
+
+type ApplyOutcome = { kind: "committed" } | { kind: "refused"; error: unknown } | { kind: "stopped" };
+
 export interface DispatcherStats {
+  /** Commits (a split batch commits in parts). */
   batches: number;
+  /** Messages committed and acknowledged (parked ones are not among them). */
   messages: number;
   parked: number;
+  /** Of those, messages the sink refused (found by splitting a refused batch). */
+  parkedBySink: number;
+  /** Transient sink failures (each was retried). */
   sinkErrors: number;
+  /** Batches (or parts of one) the sink refused for their rows. */
+  sinkRefusals: number;
   /** Failed WAL reads, parks and acks (each was retried). */
   walErrors: Record<WalOperation, number>;
   /** Milliseconds the last sink commit took. */
@@ -55,7 +91,9 @@ export class Dispatcher {
     batches: 0,
     messages: 0,
     parked: 0,
+    parkedBySink: 0,
     sinkErrors: 0,
+    sinkRefusals: 0,
     walErrors: { read: 0, park: 0, ack: 0 },
     lastBatchMs: 0,
     sinkUp: true,
@@ -135,22 +173,58 @@ export class Dispatcher {
   }
 
   private async dispatch(records: WalRecord[]): Promise<void> {
-    let translated: { ops: GraphOp[]; applied: number[] };
+    let items: Item[];
     try {
-      translated = this.translate(records);
+      items = this.translate(records);
     } catch (error) {
-      await this.walFailed("park", error);
+      if (error instanceof WalStepError) await this.walFailed(error.operation, error.error);
+      else await this.walFailed("park", error);
       return;
     }
-    const { ops, applied } = translated;
-    if (!(await this.commit(ops, applied.length))) return;
+    try {
+      await this.settle(items, true);
+    } catch (error) {
+      if (!(error instanceof WalStepError)) throw error;
+      // Committed but not acknowledged (or not parked): the rest is delivered again (idempotent).
+      await this.walFailed(error.operation, error.error);
+    }
+  }
+
+  /** Commits the items' ops in order, or, when the sink refuses them for their rows, each
+   *  half in turn, down to the single messages it refuses, which are parked. False when
+   *  stopped with the sink down (what is left stays in the WAL). */
+  private async settle(items: Item[], whole: boolean): Promise<boolean> {
+    const ops = items.flatMap((i) => (i.op ? [i.op] : []));
+    const outcome = await this.commit(ops, items.length);
+    if (outcome.kind === "stopped") return false;
+    if (outcome.kind === "committed") {
+      this.acknowledge(items, ops);
+      return true;
+    }
+    const reason = errorText(outcome.error);
+    const withOps = items.filter((i) => i.op !== null);
+    if (withOps.length === 1) {
+      const refused = withOps[0]!;
+      this.park(refused.record, refused.plugin, `${this.sink.kind} sink refused it: ${reason}`, refused.file, "sink");
+      this.acknowledge(items.filter((i) => i !== refused), []);
+      return true;
+    }
+    if (whole) this.log.warn({ sink: this.sink.kind, messages: items.length, err: reason }, "graph sink refused the batch; splitting it to park only the message(s) it refuses");
+    // Halves by ops, in seq order: the first half commits before the second.
+    let seen = 0;
+    const cut = items.findIndex((i) => i.op !== null && ++seen > withOps.length / 2);
+    return (await this.settle(items.slice(0, cut), false)) && (await this.settle(items.slice(cut), false));
+  }
+
+  /** The items are committed (or parked): acknowledge them and tell whoever listens. */
+  private acknowledge(items: readonly Item[], ops: readonly GraphOp[]): void {
+    if (items.length === 0) return;
+    const records = items.map((i) => i.record);
     try {
       failpoint("dispatcher.before-ack");
-      this.wal.ack(applied);
+      this.wal.ack(records.map((r) => r.seq));
     } catch (error) {
-      // Committed but not acknowledged: the batch is delivered again (idempotent).
-      await this.walFailed("ack", error);
-      return;
+      throw new WalStepError("ack", error);
     }
     this.rememberScopes(ops);
     this.stats.batches += 1;
@@ -164,6 +238,7 @@ export class Dispatcher {
   private rememberScopes(ops: readonly GraphOp[]): void {
     const scopes: string[] = [];
     for (const op of ops) if (op.op === "upsert" && op.node.scope) scopes.push(op.node.scope);
+    if (scopes.length === 0) return;
     try {
       this.wal.rememberScopes(scopes);
     } catch (error) {
@@ -172,9 +247,8 @@ export class Dispatcher {
   }
 
   /** Each message through its plugin; those that cannot be translated are parked. */
-  private translate(records: WalRecord[]): { ops: GraphOp[]; applied: number[] } {
-    const ops: GraphOp[] = [];
-    const applied: number[] = [];
+  private translate(records: WalRecord[]): Item[] {
+    const items: Item[] = [];
     for (const record of records) {
       const { message } = record;
       const plugin = this.plugins.get(message.resource);
@@ -183,18 +257,16 @@ export class Dispatcher {
         continue;
       }
       try {
-        const op = toGraphOp(message, plugin);
-        if (op) ops.push(op);
-        applied.push(record.seq);
+        items.push({ record, op: toGraphOp(message, plugin), plugin: plugin.plugin.name, file: plugin.file });
       } catch (error) {
-        this.park(record, plugin.plugin.name, error instanceof Error ? error.message : String(error), plugin.file);
+        this.park(record, plugin.plugin.name, errorText(error), plugin.file);
       }
     }
-    return { ops, applied };
+    return items;
   }
 
-  /** Applies the ops until the sink commits them; false when stopped with the sink down. */
-  private async commit(ops: GraphOp[], messages: number): Promise<boolean> {
+  /** Applies the ops until the sink commits or refuses them; retries transient failures. */
+  private async commit(ops: GraphOp[], messages: number): Promise<ApplyOutcome> {
     for (;;) {
       const started = performance.now();
       try {
@@ -205,6 +277,11 @@ export class Dispatcher {
         this.metrics?.sinkCommitted(this.sink.kind, this.stats.lastBatchMs / 1000, messages);
         break;
       } catch (error) {
+        if (classifySinkError(error) === "deterministic") {
+          this.stats.sinkRefusals += 1;
+          this.metrics?.sinkRefused?.(this.sink.kind, (performance.now() - started) / 1000);
+          return { kind: "refused", error };
+        }
         this.stats.sinkErrors += 1;
         this.metrics?.sinkFailed(this.sink.kind, (performance.now() - started) / 1000);
         const delay = this.backoff.next();
@@ -215,14 +292,14 @@ export class Dispatcher {
         if (!this.running) {
           // Stopping with the sink down: leave the batch in the WAL for the next start.
           this.wal.rewind();
-          return false;
+          return { kind: "stopped" };
         }
       }
     }
     if (!this.stats.sinkUp) this.log.info({ sink: this.sink.kind }, "graph sink is back");
     this.stats.sinkUp = true;
     this.backoff.reset();
-    return true;
+    return { kind: "committed" };
   }
 
   /** A WAL operation failed: logged and counted, then the batch is read again after a
@@ -250,11 +327,20 @@ export class Dispatcher {
     this.interruptBackoff = undefined;
   }
 
-  private park(record: WalRecord, plugin: string, error: string, file?: string): void {
-    this.wal.park(record, plugin, error);
+  private park(record: WalRecord, plugin: string, error: string, file?: string, cause: ParkCause = "plugin"): void {
+    try {
+      this.wal.park(record, plugin, error);
+    } catch (failure) {
+      throw new WalStepError("park", failure);
+    }
     this.stats.parked += 1;
-    this.metrics?.parked(this.sink.kind, plugin);
+    if (cause === "sink") this.stats.parkedBySink += 1;
+    this.metrics?.parked(this.sink.kind, plugin, cause);
     const m = record.message;
-    this.log.warn({ seq: record.seq, plugin, file, resource: m.resource, namespace: m.objectNamespace ?? undefined, name: m.name ?? undefined, action: m.action, err: error }, "message parked");
+    this.log.warn({ seq: record.seq, plugin, file, cause, resource: m.resource, namespace: m.objectNamespace ?? undefined, name: m.name ?? undefined, action: m.action, err: error }, "message parked");
   }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -2,6 +2,7 @@
 // object has (cluster, namespace, name, uid, resourceVersion, observedAt), checks the
 // fragment against the plugin's declared schema, and computes keys and scopes.
 import { everyNamespaceScope, objectKey, scopeKey } from "../graph/keys.js";
+import { storedKey } from "../graph/limits.js";
 import type { GraphEdge, GraphNode, GraphOp, GraphSelector, Placeholder } from "../graph/model.js";
 import { checkFragmentShape, cleanProperties, MalformedGraphError, selectorRequirements } from "../graph/validate.js";
 import type { KubeMessage } from "../messages.js";
@@ -13,8 +14,32 @@ export function graphLabel(plugin: LoadedPlugin): string {
 }
 
 /** The GraphOp for a message, or null when the plugin has no graph side. Throws when the
- *  plugin throws or returns something malformed. */
+ *  plugin throws or returns something malformed. Keys are in the form the sinks store
+ *  (core/graph/limits.ts: a key too long for an index becomes a prefix plus a hash). */
 export function toGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp | null {
+  const op = rawGraphOp(message, loaded);
+  return op === null ? null : withStoredKeys(op);
+}
+
+/** Every key of the op as the sinks store it; the checks above ran on the keys as the
+ *  plugin made them (storedKey is one-to-one for all practical purposes: a SHA-256). */
+function withStoredKeys(op: GraphOp): GraphOp {
+  const k = storedKey;
+  if (op.op === "delete") return { op: "delete", key: k(op.key) };
+  if (op.op === "sweep") return { ...op, present: op.present.map(k) };
+  const edge = (e: GraphEdge): GraphEdge => ({ ...e, from: k(e.from), to: k(e.to) });
+  return {
+    ...op,
+    node: { ...op.node, key: k(op.node.key) },
+    owned: op.owned.map((o) => ({ ...o, key: k(o.key) })),
+    placeholders: op.placeholders.map((p) => ({ ...p, key: k(p.key) })),
+    edges: op.edges.map(edge),
+    ...(op.links ? { links: op.links.map(edge) } : {}),
+    ...(op.selectors ? { selectors: op.selectors.map((s) => ({ ...s, from: k(s.from) })) } : {}),
+  };
+}
+
+function rawGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp | null {
   const graph = loaded.plugin.graph;
   if (!graph) return null;
   const label = graphLabel(loaded);

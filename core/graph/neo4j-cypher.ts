@@ -82,6 +82,16 @@ WHERE found.owner IN $owners
 ${LIVE}
 RETURN n.owner AS owner, n.key AS key`;
 
+/** Which of these keys are in the graph: a key that is not owns nothing yet, so its owner
+ *  cleanup (edges, owned nodes, selectors) is left out. */
+export const EXISTING_KEYS = `
+UNWIND $keys AS key
+MATCH (:${E} {key: key})
+RETURN DISTINCT key`;
+
+/** Whether any selector is stored: without one there are no selected edges to redo. */
+export const ANY_SELECTOR = `MATCH (:${S}) RETURN true AS any LIMIT 1`;
+
 /** The neighbours of nodes about to be detach-deleted (they may become garbage). */
 export const NEIGHBOURS = `
 MATCH (n:${E})--(m)
@@ -109,6 +119,15 @@ export function writeNodes(primary: string, allLabels: readonly string[]): strin
 UNWIND $rows AS row
 MERGE (n:${E} {key: row.key})
 SET n = row.props${relabel(primary, allLabels)}`;
+}
+
+/** Steps 3–4 for keys the run found missing: created outright (no MERGE, no relabel,
+ *  no Eager plan). */
+export function createNodes(primary: string): string {
+  return `
+UNWIND $rows AS row
+CREATE (n:${E}:${label(primary)})
+SET n = row.props`;
 }
 
 /** Step 5: created if no node has the key, otherwise left alone. */

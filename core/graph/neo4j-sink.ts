@@ -6,6 +6,7 @@ import neo4j, { Neo4jError, isInt, type Driver, type ManagedTransaction } from "
 import * as cypher from "./neo4j-cypher.js";
 import { GraphOpError, sweepRun, planOps, validateOps, type EdgeRow, type NodeRow, type Run, type RunDelete, type RunUpsert, type SelectorRow, type Step } from "./neo4j-plan.js";
 import { canonicalJson } from "./canonical.js";
+import { checkSinkLimits } from "./limits.js";
 import { labelMap, parseSelectorSpec, selectorMatches } from "./selector.js";
 import { ENTITY_LABEL, LABEL_PATTERN, REL_TYPE_PATTERN, SELECTOR_LABEL, type ExportLine, type GraphOp, type GraphSchema, type GraphSink, type GraphStats, type IncomingEdge } from "./model.js";
 import { compareCodePoints, compareEdges, edgeSortKey, sortedKeys } from "./order.js";
@@ -124,6 +125,7 @@ export class Neo4jSink implements GraphSink {
     const queries = this.queries;
     if (queries === undefined) throw new GraphOpError("the Neo4j sink needs init(schema) before apply()");
     validateOps(ops, { labels: this.labels, relationships: this.relationships });
+    checkSinkLimits(ops);
     const steps = planOps(ops);
     const session = this.driver.session({ database: this.database, defaultAccessMode: neo4j.session.WRITE });
     try {
@@ -251,6 +253,7 @@ class QueryCache {
   constructor(private readonly labels: readonly string[]) {}
 
   writeNodes = (primary: string): string => this.memo(`write:${primary}`, () => cypher.writeNodes(primary, this.labels));
+  createNodes = (primary: string): string => this.memo(`create:${primary}`, () => cypher.createNodes(primary));
   createPlaceholders = (primary: string): string => this.memo(`placeholder:${primary}`, () => cypher.createPlaceholders(primary));
   demote = (primary: string | null): string => this.memo(`demote:${primary ?? ""}`, () => cypher.demote(primary, this.labels));
   createEdges = (type: string): string => this.memo(`edges:${type}`, () => cypher.createEdges(type));
@@ -304,17 +307,30 @@ class Applier {
     const deletes = run.deletes.filter((d) => referenced.has(d.key));
     const owners = [...run.upserts.map((u) => u.key), ...deletes.map((d) => d.key)];
     for (const key of owners) this.touched.add(key);
-    await this.removeOwnedEdges(owners);
-    await this.removeOwnedNodes(run.upserts, deletes);
-    await this.replaceSelectors(owners, run.selectors);
+    // A key not in the graph owns nothing (every delete takes its owned edges, nodes and
+    // selectors with it): only keys that exist (deletes always do) are cleaned up.
+    // Probed once for every node the run writes: new ones are created outright below.
+    const written = [...run.nodes.values()].flatMap((rows) => rows.map((r) => r.key));
+    const existing = await this.existing([...new Set([...run.upserts.map((u) => u.key), ...written])]);
+    const upserts = run.upserts.filter((u) => existing.has(u.key));
+    const cleanup = [...upserts.map((u) => u.key), ...deletes.map((d) => d.key)];
+    await this.removeOwnedEdges(cleanup);
+    await this.removeOwnedNodes(upserts, deletes);
+    await this.replaceSelectors(cleanup, run.selectors);
     await this.demote(deletes.filter((d) => referenced.get(d.key) === true));
     await this.detachDelete(deletes.filter((d) => referenced.get(d.key) === false).map((d) => d.key));
-    await this.writeRows(run.nodes, this.q.writeNodes);
+    await this.writeNodes(run.nodes, existing, written);
     await this.writeRows(run.placeholders, this.q.createPlaceholders);
     await this.createEdges(run.edges);
     for (const [type, rows] of run.links) {
       for (const chunk of chunks(rows, ROWS_PER_QUERY)) await this.tx.run(this.q.createLinks(type), { rows: chunk });
     }
+  }
+
+  private async existing(keys: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (const chunk of chunks(keys, KEYS_PER_QUERY)) for (const key of await this.column<string>(cypher.EXISTING_KEYS, { keys: chunk }, "key")) found.add(key);
+    return found;
   }
 
   private async replaceSelectors(owners: readonly string[], rows: readonly SelectorRow[]): Promise<void> {
@@ -326,6 +342,9 @@ class Applier {
    *  selectors select now (docs/graph-semantics.md, "Selectors"). */
   private async resolveSelectors(): Promise<void> {
     if (this.touched.size === 0) return;
+    // No selectors (now, after the runs): no selected edges exist (each goes with its
+    // selector's owner's edges) and none are to be made.
+    if ((await this.tx.run(cypher.ANY_SELECTOR)).records.length === 0) return;
     const touched = [...this.touched];
     for (const chunk of chunks(touched, KEYS_PER_QUERY)) await this.tx.run(cypher.DELETE_SELECTED_INTO, { keys: chunk });
     const rows = new Map<string, { type: string; row: EdgeRow }>();
@@ -452,6 +471,26 @@ class Applier {
       await this.tx.run(cypher.DETACH_DELETE, { keys: chunk });
     }
     for (const key of keys) this.garbage.delete(key);
+  }
+
+  /** Nodes the run found in the graph are merged and relabelled; the others created. A
+   *  key written twice in the run (possible only for owned nodes) takes the merge path. */
+  private async writeNodes(rowsByLabel: ReadonlyMap<string, NodeRow[]>, existing: ReadonlySet<string>, written: readonly string[]): Promise<void> {
+    const seen = new Set<string>();
+    const twice = new Set<string>();
+    for (const key of written) (seen.has(key) ? twice : seen).add(key);
+    const merge = new Map<string, NodeRow[]>();
+    const create = new Map<string, NodeRow[]>();
+    for (const [label, rows] of rowsByLabel) {
+      for (const row of rows) {
+        const target = existing.has(row.key) || twice.has(row.key) ? merge : create;
+        const list = target.get(label);
+        if (list) list.push(row);
+        else target.set(label, [row]);
+      }
+    }
+    await this.writeRows(merge, this.q.writeNodes);
+    await this.writeRows(create, this.q.createNodes);
   }
 
   private async writeRows(rowsByLabel: ReadonlyMap<string, NodeRow[]>, query: (label: string) => string): Promise<void> {

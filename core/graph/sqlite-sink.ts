@@ -5,6 +5,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { canonicalJson } from "./canonical.js";
 import { scopeCovers, sweepScopePrefix } from "./keys.js";
+import { checkSinkLimits } from "./limits.js";
 import { compareEdges as compareEdgeKeys, sortedKeys } from "./order.js";
 import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSelector, GraphSink, GraphStats, IncomingEdge, Placeholder, Properties } from "./model.js";
 import { currentHolder, ExclusiveFile } from "../lock/exclusive-file.js";
@@ -75,6 +76,11 @@ export class SqliteGraphSink implements GraphSink {
   private readonly db: Database.Database;
   private readonly q;
   private readonly lock: ExclusiveFile | undefined;
+  /** Within one apply: keys known to exist (a placeholder for one is a no-op) and links
+   *  already written (the same link again is one too). Statements that change nothing are
+   *  skipped; the sets are dropped whenever edges or nodes are deleted. */
+  private known = new Set<string>();
+  private linked = new Set<string>();
 
   constructor(
     readonly path: string,
@@ -100,35 +106,49 @@ export class SqliteGraphSink implements GraphSink {
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = NORMAL");
     if (this.lock) recordHolder(this.db, currentHolder());
+    const edgesExisted = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'edges'").get() !== undefined;
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS nodes (
         key TEXT PRIMARY KEY, label TEXT NOT NULL, owner TEXT, observed INTEGER NOT NULL,
         scope TEXT, props TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS nodes_owner ON nodes(owner);
       CREATE INDEX IF NOT EXISTS nodes_scope ON nodes(scope) WHERE scope IS NOT NULL;
-      CREATE INDEX IF NOT EXISTS nodes_label ON nodes(label);
-      CREATE TABLE IF NOT EXISTS edges (
-        type TEXT NOT NULL, from_key TEXT NOT NULL, to_key TEXT NOT NULL, owner TEXT NOT NULL,
-        props TEXT NOT NULL, UNIQUE (type, from_key, to_key, owner, props));
-      CREATE INDEX IF NOT EXISTS edges_owner ON edges(owner);
-      CREATE INDEX IF NOT EXISTS edges_to ON edges(to_key);
-      CREATE INDEX IF NOT EXISTS edges_from ON edges(from_key);
       CREATE TABLE IF NOT EXISTS selectors (
         owner TEXT NOT NULL, from_key TEXT NOT NULL, type TEXT NOT NULL, scope TEXT NOT NULL,
         spec TEXT NOT NULL, props TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS selectors_owner ON selectors(owner);
       CREATE INDEX IF NOT EXISTS selectors_scope ON selectors(scope);
     `);
-    // Graphs written before selectors existed: their edges are all declared ones.
-    const edgeColumns = this.db.prepare<[], { name: string }>("PRAGMA table_info(edges)").all().map((c) => c.name);
-    if (!edgeColumns.includes("selected")) this.db.exec("ALTER TABLE edges ADD COLUMN selected INTEGER NOT NULL DEFAULT 0");
-    this.db.exec("CREATE INDEX IF NOT EXISTS edges_selected_to ON edges(to_key) WHERE selected = 1");
+    // Only the indexes a query uses (EXPLAIN QUERY PLAN: test/unit/graph/sqlite-plans.test.ts).
+    // No query filters nodes by label (stats scans). An edge's identity index starts with
+    // from_key, so it also serves the lookups by start; a graph written before keeps its
+    // table (identity UNIQUE (type, from_key, …) and edges_from): the same semantics.
+    this.db.exec("DROP INDEX IF EXISTS nodes_label");
+    if (edgesExisted) {
+      // Graphs written before selectors existed: their edges are all declared ones.
+      const edgeColumns = this.db.prepare<[], { name: string }>("PRAGMA table_info(edges)").all().map((c) => c.name);
+      if (!edgeColumns.includes("selected")) this.db.exec("ALTER TABLE edges ADD COLUMN selected INTEGER NOT NULL DEFAULT 0");
+    } else {
+      this.db.exec(`
+        CREATE TABLE edges (
+          type TEXT NOT NULL, from_key TEXT NOT NULL, to_key TEXT NOT NULL, owner TEXT NOT NULL,
+          props TEXT NOT NULL, selected INTEGER NOT NULL DEFAULT 0);
+        CREATE UNIQUE INDEX edges_identity ON edges(from_key, type, to_key, owner, props);
+      `);
+    }
+    this.db.exec(`
+      CREATE INDEX IF NOT EXISTS edges_owner ON edges(owner);
+      CREATE INDEX IF NOT EXISTS edges_to ON edges(to_key);
+      CREATE INDEX IF NOT EXISTS edges_selected_to ON edges(to_key) WHERE selected = 1;
+    `);
     this.q = this.prepare();
   }
 
   private prepare() {
     return {
       node: this.db.prepare<[string], NodeRow>("SELECT * FROM nodes WHERE key = ?"),
+      exists: this.db.prepare<[string], { observed: number }>("SELECT observed FROM nodes WHERE key = ?"),
+      anySelector: this.db.prepare<[], { n: number }>("SELECT EXISTS (SELECT 1 FROM selectors) AS n"),
       ownedKeys: this.db.prepare<[string, string], { key: string }>("SELECT key FROM nodes WHERE owner = ? AND key <> ?"),
       edgeTargetsOfOwner: this.db.prepare<[string], { to_key: string }>("SELECT DISTINCT to_key FROM edges WHERE owner = ?"),
       deleteEdgesOfOwner: this.db.prepare<[string]>("DELETE FROM edges WHERE owner = ?"),
@@ -178,6 +198,9 @@ export class SqliteGraphSink implements GraphSink {
   }
 
   async apply(ops: readonly GraphOp[]): Promise<void> {
+    checkSinkLimits(ops);
+    this.known = new Set();
+    this.linked = new Set();
     this.db.transaction(() => {
       const garbage = new Set<string>();
       // Every key an op wrote or removed: the selected edges into and out of them are redone.
@@ -200,17 +223,37 @@ export class SqliteGraphSink implements GraphSink {
 
   private upsert(node: GraphNode, owned: GraphNode[], placeholders: Placeholder[], edges: GraphEdge[], links: GraphEdge[], selectors: GraphSelector[], garbage: Set<string>): void {
     const k = node.key;
-    for (const { to_key } of this.q.edgeTargetsOfOwner.all(k)) garbage.add(to_key);
-    this.q.deleteEdgesOfOwner.run(k);
-    const keep = new Set(owned.map((o) => o.key));
-    for (const { key } of this.q.ownedKeys.all(k, k)) if (!keep.has(key)) this.detachDelete(key, garbage);
+    // A key that is not in the graph owns nothing yet (every delete takes its owned edges,
+    // nodes and selectors with it): nothing to replace.
+    const existing = this.q.exists.get(k);
+    if (existing) {
+      for (const { to_key } of this.q.edgeTargetsOfOwner.all(k)) garbage.add(to_key);
+      this.q.deleteEdgesOfOwner.run(k);
+      this.linked.clear();
+      const keep = new Set(owned.map((o) => o.key));
+      for (const { key } of this.q.ownedKeys.all(k, k)) if (!keep.has(key)) this.detachDelete(key, garbage);
+      this.q.deleteSelectorsOf.run(k);
+    }
     this.q.upsertNode.run(k, node.label, k, 1, node.scope ?? null, stored(node.properties));
-    for (const o of owned) this.q.upsertNode.run(o.key, o.label, k, 1, null, stored(o.properties));
-    for (const p of placeholders) this.q.insertPlaceholder.run(p.key, p.label, stored(p.properties));
+    this.known.add(k);
+    for (const o of owned) {
+      this.q.upsertNode.run(o.key, o.label, k, 1, null, stored(o.properties));
+      this.known.add(o.key);
+    }
+    for (const p of placeholders) {
+      if (this.known.has(p.key)) continue;
+      this.q.insertPlaceholder.run(p.key, p.label, stored(p.properties));
+      this.known.add(p.key);
+    }
     for (const e of edges) this.q.insertEdge.run(e.type, e.from, e.to, k, stored(e.properties));
     // Only while the start is a placeholder: an observed node declares its own edges.
-    for (const l of links) this.q.insertLink.run(l.type, l.from, l.to, l.from, stored(l.properties), l.from);
-    this.q.deleteSelectorsOf.run(k);
+    for (const l of links) {
+      const props = stored(l.properties);
+      const id = `${l.type}\u0000${l.from}\u0000${l.to}\u0000${props}`;
+      if (this.linked.has(id)) continue;
+      this.q.insertLink.run(l.type, l.from, l.to, l.from, props, l.from);
+      this.linked.add(id);
+    }
     for (const s of selectors) {
       this.q.insertSelector.run(k, s.from, s.type, s.scope, selectorSpec(s), stored({ ...s.properties, selector: selectorText(s) }));
     }
@@ -234,6 +277,7 @@ export class SqliteGraphSink implements GraphSink {
   private dropOwned(k: string, garbage: Set<string>): void {
     for (const { to_key } of this.q.edgeTargetsOfOwner.all(k)) garbage.add(to_key);
     this.q.deleteEdgesOfOwner.run(k);
+    this.linked.clear();
     for (const { key } of this.q.ownedKeys.all(k, k)) this.detachDelete(key, garbage);
     this.q.deleteSelectorsOf.run(k);
   }
@@ -242,6 +286,9 @@ export class SqliteGraphSink implements GraphSink {
    *  selectors select now (docs/graph-semantics.md, "Selectors"). */
   private resolveSelectors(touched: ReadonlySet<string>): void {
     if (touched.size === 0) return;
+    // No selectors (now, after the ops): no selected edges exist (each goes with its
+    // selector's owner's edges) and none are to be made.
+    if (this.q.anySelector.get()!.n === 0) return;
     for (const key of touched) this.q.deleteSelectedInto.run(key);
     // Parsed once per selector row, read once per scope: a batch touches many objects
     // of few namespaces.
@@ -287,6 +334,8 @@ export class SqliteGraphSink implements GraphSink {
     for (const { k } of this.q.edgeEndsOf.all(key, key)) garbage.add(k);
     this.q.deleteEdgesTouching.run(key, key);
     this.q.deleteNode.run(key);
+    this.known.delete(key);
+    this.linked.clear();
     garbage.delete(key);
   }
 

@@ -1,5 +1,6 @@
 // "Who uses X?": the observed objects whose edges point at X, directly or through a node
 // they own (a Pod's Volume BACKED_BY a Secret), and how.
+import { storedKey } from "./limits.js";
 import type { GraphSink, IncomingEdge } from "./model.js";
 
 export interface Usage {
@@ -24,9 +25,11 @@ function userOf(from: IncomingEdge["from"]): Usage["user"] {
   };
 }
 
+/** `targetKey` as made from the object's name (objectKey, parseImage): a key too long to
+ *  store is looked up in its stored form. */
 export async function whoUses(sink: GraphSink, targetKey: string): Promise<Usage[]> {
   const usages: Usage[] = [];
-  for (const edge of await sink.incoming(targetKey)) {
+  for (const edge of await sink.incoming(storedKey(targetKey))) {
     const owner = edge.from.properties.owner;
     if (typeof owner === "string" && owner !== edge.from.key) {
       // An owned node (e.g. a Volume): report its owner, through the owner's edge to it.

@@ -66,7 +66,7 @@ export class AgentMetrics {
   });
   private readonly sinkMessages = new Counter({
     name: "kube_observer_sink_messages_total",
-    help: "Messages committed to the graph sink (or parked when their plugin could not translate them)",
+    help: "Messages committed to the graph sink (or parked when their plugin could not translate them or the sink refused them)",
     labelNames: ["sink", "outcome"] as const,
     registers: [this.registry],
   });
@@ -92,7 +92,7 @@ export class AgentMetrics {
       const age = oldest ? (Date.now() - Date.parse(oldest)) / 1000 : 0;
       return Number.isFinite(age) ? Math.max(0, age) : 0;
     });
-    this.gauge("kube_observer_wal_parked", "Messages parked because their plugin could not translate them (see `kube-observer wal parked`)", () => wal()?.parked ?? 0);
+    this.gauge("kube_observer_wal_parked", "Messages parked because their plugin could not translate them or the sink refused them (see `kube-observer wal status`; `wal replay` re-delivers them, `wal drop` discards them)", () => wal()?.parked ?? 0);
     this.gauge("kube_observer_initial_sync_complete", "1 once every observer has delivered its first complete list", () => (this.sources.synced?.() ? 1 : 0));
   }
 
@@ -150,9 +150,16 @@ export class AgentMetrics {
     this.errors.inc({ where: "wal", kind: operation });
   }
 
-  parked(sink: string, plugin: string): void {
+  /** The sink refused a batch for its rows; the dispatcher splits it to find them. */
+  sinkRefused(sink: string, seconds: number): void {
+    this.sinkBatch.observe({ sink, outcome: "refused" }, seconds);
+  }
+
+  /** A message parked: its plugin could not translate it (errors_total{where="plugin"}),
+   *  or the sink refused it (errors_total{where="sink-refused"}, kind = the plugin). */
+  parked(sink: string, plugin: string, cause: "plugin" | "sink" = "plugin"): void {
     this.sinkMessages.inc({ sink, outcome: "parked" });
-    this.errors.inc({ where: "plugin", kind: plugin });
+    this.errors.inc({ where: cause === "sink" ? "sink-refused" : "plugin", kind: plugin });
   }
 
   async text(): Promise<{ body: string; contentType: string }> {

@@ -25,6 +25,19 @@ export interface ParkedRecord {
   resource: string;
   name: string | null;
   action: string;
+  /** The seq of a later message for the same object that was delivered (or parked after
+   *  it): this one is stale, and `wal replay` skips it. */
+  supersededBy: number | null;
+}
+
+/** What `wal replay` did. */
+export interface ReplayResult {
+  /** Parked messages appended again, with new seqs, for the dispatcher. */
+  replayed: ParkedRecord[];
+  /** Parked messages removed because a later message for the same object superseded them. */
+  superseded: ParkedRecord[];
+  /** Relist boundaries left parked: replaying an old list would sweep what came since. */
+  kept: ParkedRecord[];
 }
 
 export interface WalStatus {
@@ -47,6 +60,32 @@ function objectId(m: KubeMessage): string | null {
   return `${m.cluster}\u0000${m.resource}\u0000${m.objectNamespace ?? ""}\u0000${m.name}`;
 }
 
+interface ParkedRow {
+  seq: number;
+  plugin: string;
+  error: string;
+  parked_at: string;
+  body: string;
+  object: string | null;
+  superseded_by: number | null;
+}
+
+function toParkedRecord(r: ParkedRow): ParkedRecord {
+  const m = JSON.parse(r.body) as KubeMessage;
+  return {
+    seq: r.seq,
+    plugin: r.plugin,
+    error: r.error,
+    parkedAt: r.parked_at,
+    cluster: m.cluster,
+    namespace: m.objectNamespace,
+    resource: m.resource,
+    name: m.name,
+    action: m.action,
+    supersededBy: r.superseded_by,
+  };
+}
+
 /** The -wal file is checkpointed back into the database past this size. */
 const CHECKPOINT_BYTES = 64 * 1024 * 1024;
 
@@ -60,6 +99,9 @@ export class Wal {
   /** Graph scopes (cluster/namespace/Label) this agent has written, remembered across
    *  restarts: one no observer covers any more is swept at the next start. */
   private readonly scopes = new Set<string>();
+  /** Objects with a live (not superseded) parked message: an ack of a later message for
+   *  one of them marks it superseded. Few, so ack checks a set, not the disk. */
+  private readonly parkedObjects = new Set<string>();
   /** The writer's lock on the file: one agent per WAL (core/lock/exclusive-file.ts). */
   private readonly lock: ExclusiveFile | undefined;
   /** Stable identity of this WAL (made when it was created): the agent's identity as a
@@ -95,6 +137,14 @@ export class Wal {
           parked_at TEXT NOT NULL, body TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS written_scopes (scope TEXT PRIMARY KEY) WITHOUT ROWID;
       `);
+      // WALs from before replay: parked rows without the object they are about.
+      const parkedColumns = this.db.prepare<[], { name: string }>("PRAGMA table_info(parked)").all().map((c) => c.name);
+      if (!parkedColumns.includes("object")) this.db.exec("ALTER TABLE parked ADD COLUMN object TEXT");
+      if (!parkedColumns.includes("superseded_by")) this.db.exec("ALTER TABLE parked ADD COLUMN superseded_by INTEGER");
+      this.db.exec("CREATE INDEX IF NOT EXISTS parked_object ON parked(object) WHERE object IS NOT NULL");
+      for (const row of this.db.prepare<[], { object: string }>("SELECT DISTINCT object FROM parked WHERE object IS NOT NULL AND superseded_by IS NULL").all()) {
+        this.parkedObjects.add(row.object);
+      }
       for (const row of this.db.prepare<[], { scope: string }>("SELECT scope FROM written_scopes").all()) this.scopes.add(row.scope);
       recordHolder(this.db, currentHolder());
       this.id = fileIdentity(this.db);
@@ -105,7 +155,7 @@ export class Wal {
         "DELETE FROM messages WHERE object = ? AND seq > ? RETURNING seq, bytes",
       ),
       read: this.db.prepare<[number, number], { seq: number; body: string }>("SELECT seq, body FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"),
-      ack: this.db.prepare<[number], { bytes: number }>("DELETE FROM messages WHERE seq = ? RETURNING bytes"),
+      ack: this.db.prepare<[number], { bytes: number; object: string | null }>("DELETE FROM messages WHERE seq = ? RETURNING bytes, object"),
       depth: this.db.prepare<[], { n: number; bytes: number | null; oldest: string | null }>(
         "SELECT count(*) AS n, sum(bytes) AS bytes, min(observed_at) AS oldest FROM messages",
       ),
@@ -148,7 +198,9 @@ export class Wal {
     this.db.transaction(() => {
       for (const seq of seqs) {
         const row = this.q.ack.get(seq);
-        if (row) this.pendingBytes -= row.bytes;
+        if (!row) continue;
+        this.pendingBytes -= row.bytes;
+        if (row.object !== null && this.parkedObjects.has(row.object)) this.supersede(row.object, seq);
       }
     })();
     this.maybeCheckpoint();
@@ -178,15 +230,68 @@ export class Wal {
     for (const scope of scopes) this.scopes.delete(scope);
   }
 
-  /** Moves a message the plugin could not turn into graph changes aside, with the reason. */
+  /** Moves a message aside (its plugin could not turn it into graph changes, or the sink
+   *  refused them), with the reason. A parked message of the same object before it is
+   *  superseded: only the latest state of an object is worth replaying. */
   park(record: WalRecord, plugin: string, error: string): void {
+    const object = objectId(record.message);
     this.db.transaction(() => {
+      if (object !== null) this.supersede(object, record.seq);
       this.db
-        .prepare("INSERT OR REPLACE INTO parked (seq, plugin, error, parked_at, body) VALUES (?, ?, ?, ?, ?)")
-        .run(record.seq, plugin, error, new Date().toISOString(), JSON.stringify(record.message));
+        .prepare("INSERT OR REPLACE INTO parked (seq, plugin, error, parked_at, body, object, superseded_by) VALUES (?, ?, ?, ?, ?, ?, NULL)")
+        .run(record.seq, plugin, error, new Date().toISOString(), JSON.stringify(record.message), object);
       const row = this.q.ack.get(record.seq);
       if (row) this.pendingBytes -= row.bytes;
     })();
+    if (object !== null) this.parkedObjects.add(object);
+  }
+
+  private supersede(object: string, seq: number): void {
+    this.db.prepare("UPDATE parked SET superseded_by = ? WHERE object = ? AND superseded_by IS NULL AND seq < ?").run(seq, object, seq);
+    this.parkedObjects.delete(object);
+  }
+
+  /** Appends the parked messages that are still the latest word on their object again
+   *  (new seqs, after everything waiting), e.g. once a plugin or sink is fixed; removes
+   *  the superseded ones. Relist boundaries stay parked: a newer list replaces them, and
+   *  replaying an old one would sweep away what was created since. */
+  replay(): ReplayResult {
+    const result: ReplayResult = { replayed: [], superseded: [], kept: [] };
+    const waiting = this.db.prepare<[string], { n: number }>("SELECT EXISTS (SELECT 1 FROM messages WHERE object = ?) AS n");
+    const remove = this.db.prepare<[number]>("DELETE FROM parked WHERE seq = ?");
+    this.db.transaction(() => {
+      for (const row of this.parkedRows("ORDER BY seq", [])) {
+        const record = toParkedRecord(row);
+        if (row.superseded_by !== null || (row.object !== null && waiting.get(row.object)!.n > 0)) {
+          remove.run(row.seq);
+          result.superseded.push(record);
+        } else if (record.action === "Restarted") {
+          result.kept.push(record);
+        } else {
+          remove.run(row.seq);
+          this.append([JSON.parse(row.body) as KubeMessage]);
+          result.replayed.push(record);
+        }
+      }
+    })();
+    this.parkedObjects.clear();
+    return result;
+  }
+
+  /** Discards parked messages: those with these seqs, or all of them. Returns what went. */
+  drop(seqs?: readonly number[]): ParkedRecord[] {
+    const remove = this.db.prepare<[number]>("DELETE FROM parked WHERE seq = ?");
+    const wanted = seqs ? new Set(seqs) : undefined;
+    const dropped: ParkedRecord[] = [];
+    this.db.transaction(() => {
+      for (const row of this.parkedRows("ORDER BY seq", [])) {
+        if (wanted && !wanted.has(row.seq)) continue;
+        remove.run(row.seq);
+        dropped.push(toParkedRecord(row));
+        if (row.object !== null) this.parkedObjects.delete(row.object);
+      }
+    })();
+    return dropped;
   }
 
   get bytes(): number {
@@ -213,25 +318,15 @@ export class Wal {
   }
 
   parked(limit = 50): ParkedRecord[] {
-    const rows = this.db
-      .prepare<[number], { seq: number; plugin: string; error: string; parked_at: string; body: string }>(
-        "SELECT seq, plugin, error, parked_at, body FROM parked ORDER BY seq DESC LIMIT ?",
-      )
-      .all(limit);
-    return rows.map((r) => {
-      const m = JSON.parse(r.body) as KubeMessage;
-      return {
-        seq: r.seq,
-        plugin: r.plugin,
-        error: r.error,
-        parkedAt: r.parked_at,
-        cluster: m.cluster,
-        namespace: m.objectNamespace,
-        resource: m.resource,
-        name: m.name,
-        action: m.action,
-      };
-    });
+    return this.parkedRows("ORDER BY seq DESC LIMIT ?", [limit]).map(toParkedRecord);
+  }
+
+  private parkedRows(tail: string, params: number[]): ParkedRow[] {
+    // A read-only look at a WAL from before replay existed: those columns are missing.
+    const columns = this.db.prepare<[], { name: string }>("PRAGMA table_info(parked)").all().map((c) => c.name);
+    const object = columns.includes("object") ? "object" : "NULL AS object";
+    const superseded = columns.includes("superseded_by") ? "superseded_by" : "NULL AS superseded_by";
+    return this.db.prepare<number[], ParkedRow>(`SELECT seq, plugin, error, parked_at, body, ${object}, ${superseded} FROM parked ${tail}`).all(...params);
   }
 
   private maybeCheckpoint(): void {
