@@ -23,9 +23,10 @@ export interface KubeMetadata {
 }
 
 /**
- * Applied: the object exists in this state. Deleted: it is gone (seen, or synthesized
- * after a relist or a namespace deletion). Restarted: the relist boundary — a complete
- * list of the scope was delivered; anything of the scope not in `present` is gone.
+ * Applied: the object exists in this state. Deleted: it is gone (a watch DELETED, the
+ * old uid of a name recreated, or an object grown past the size cap). Restarted: the
+ * relist boundary — a complete list of the scope was delivered; anything of the scope
+ * not in `present` is gone (the only way a relist deletes).
  */
 export type WatchAction = "Applied" | "Deleted" | "Restarted";
 
