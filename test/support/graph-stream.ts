@@ -3,7 +3,7 @@
 // move references, deletes of referenced and unreferenced objects, a re-add, Services
 // whose selectors pick pods, a relist that sweeps, a delete of a key that is only a
 // placeholder, and a placeholder becoming observed.
-import { opBatches, tierMessages, tierObjects } from "../../bench/sink-only.js";
+import { opBatches, tierMessages, tierObjects } from "../../bench/sink-stream.js";
 import { TIERS } from "../../bench/tiers.js";
 import { toGraphOp } from "../../core/dispatch/translate.js";
 import type { GraphOp } from "../../core/graph/model.js";

@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { renderSinkOnly, SINK_ONLY_TARGETS, type SinkOnlyReport } from "../../../bench/sink-only-report.js";
-import { countRows, opBatches, runSinkOnly, tierMessages } from "../../../bench/sink-only.js";
+import { runSinkOnly } from "../../../bench/sink-only.js";
+import { countRows, opBatches, tierMessages } from "../../../bench/sink-stream.js";
 import { TIERS } from "../../../bench/tiers.js";
 import { loadPlugins } from "../../../core/plugin/registry.js";
 
