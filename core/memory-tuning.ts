@@ -4,12 +4,12 @@
 // what is live before a full collection. At tier M that held ~460 MB of RSS for ~50 MB of
 // live main-thread data (bench/results). The agent's live state is small and does not
 // grow with the cluster (observer stores aside), so it trades a little collection work
-// for memory: the old generation grows by 20 % per collection, and observer threads get a
+// for memory: the old generation grows by 15 % per collection, and observer threads get a
 // small young generation. Flags a user passes (NODE_OPTIONS, node flags) win.
 import { setFlagsFromString } from "node:v8";
 
 /** Old-generation growth per full collection, in percent (V8's default is dynamic, 1.1×–4×). */
-export const HEAP_GROWING_PERCENT = 20;
+export const HEAP_GROWING_PERCENT = 15;
 /** Young generation of an observer thread (V8 default ~48 MB: three 16 MB semi-spaces). */
 export const WORKER_YOUNG_GENERATION_MB = 6;
 

@@ -56,7 +56,8 @@ export interface ObserverOptions {
   config: ObserverConfig;
   /** List once, deliver, and finish (run --once). */
   once: boolean;
-  /** Batches sent but not yet acknowledged before the observer stops reading. */
+  /** Batches sent but not yet acknowledged before the observer stops reading (default 2:
+   *  the main thread is the bottleneck, and every batch waiting there is memory). */
   maxInFlight?: number;
   /** Shared cap on LISTs in progress. */
   listGate?: ListGate;
@@ -103,7 +104,7 @@ export class Observer {
     const c = options.config;
     this.random = options.random ?? Math.random;
     this.now = options.now ?? Date.now;
-    this.maxInFlight = options.maxInFlight ?? 4;
+    this.maxInFlight = options.maxInFlight ?? 2;
     this.excluded = new Set(options.exclude ?? []);
     this.batcher = new Batcher((batch) => outlet.send(batch), c.batchMaxMessages, c.batchMaxDelayMs);
     this.backoff = new Backoff(c.backoff, this.now, this.random);
