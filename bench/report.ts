@@ -151,7 +151,10 @@ export function evaluateTargets(r: BenchResult): BenchResult["targets"] {
     t.push({ name: `agent peak RSS (${s.sink})`, target: "< 300 MB", value: mb(s.memory.peakRssBytes), met: s.memory.peakRssBytes < 300 * MB });
     t.push({ name: `agent steady RSS (${s.sink})`, target: "< 200 MB", value: mb(s.memory.steadyRssBytes), met: s.memory.steadyRssBytes < 200 * MB });
   }
-  if (r.bytesPerObject) t.push({ name: `RSS growth per object (${r.bytesPerObject.from}→${r.bytesPerObject.to})`, target: "< 2 KB", value: `${Math.round(r.bytesPerObject.bytes)} B`, met: r.bytesPerObject.bytes < 2048 });
+  // Negative: the smaller tier's RSS was the higher (e.g. its cluster-wide LISTs read and
+  // dropped the larger tier's objects): no growth figure, not a met target.
+  if (r.bytesPerObject && r.bytesPerObject.bytes < 0) t.push({ name: `RSS growth per object (${r.bytesPerObject.from}→${r.bytesPerObject.to})`, target: "< 2 KB", value: `not measurable (${Math.round(r.bytesPerObject.bytes)} B: the smaller tier's RSS was higher)`, met: null });
+  else if (r.bytesPerObject) t.push({ name: `RSS growth per object (${r.bytesPerObject.from}→${r.bytesPerObject.to})`, target: "< 2 KB", value: `${Math.round(r.bytesPerObject.bytes)} B`, met: r.bytesPerObject.bytes < 2048 });
   else t.push({ name: "RSS growth per object (S→M)", target: "< 2 KB", value: "needs S and M results", met: null });
   const cluster = r.topology?.modes.find((m) => m.mode === "cluster-wide");
   if (cluster) {
@@ -182,7 +185,10 @@ export function crossTierBytesPerObject(outDir: string, current: BenchResult): B
   const steady = (r: BenchResult): { rss: number; objects: number } | undefined =>
     r.results.sqlite ? { rss: r.results.sqlite.memory.steadyRssBytes, objects: r.results.sqlite.sync.objects } : undefined;
   const mineSteady = steady(current);
-  const otherSteady = others.sort((a, b) => order.indexOf(a.tier) - order.indexOf(b.tier)).find((r) => steady(r));
+  // The tier farthest in objects: the difference is least drowned by the fixed part.
+  const otherSteady = others
+    .filter((r) => steady(r))
+    .sort((a, b) => Math.abs(steady(b)!.objects - (mineSteady?.objects ?? 0)) - Math.abs(steady(a)!.objects - (mineSteady?.objects ?? 0)))[0];
   if (mineSteady && otherSteady) {
     const theirs = steady(otherSteady)!;
     const [small, large, sName, lName] =
