@@ -24,8 +24,6 @@ export interface SplitListBody {
   itemsArray: string;
   oversized: OversizedItem[];
   envelope: string;
-  /** Bytes of the items kept (what the page costs in memory before parsing). */
-  itemBytes: number;
 }
 
 export class PageOverCapError extends Error {
@@ -145,7 +143,6 @@ export class ListBodySplitter {
       itemsArray: Buffer.concat(parts).toString("utf8"),
       oversized: this.oversized,
       envelope: Buffer.concat(this.envelope).toString("utf8"),
-      itemBytes: this.itemBytes,
     };
   }
 

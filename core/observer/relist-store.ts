@@ -14,7 +14,7 @@ export interface KnownObject {
   name: string;
 }
 
-export function storeKey(k: { namespace: string | null; name: string }): string {
+function storeKey(k: { namespace: string | null; name: string }): string {
   return `${k.namespace ?? ""}/${k.name}`;
 }
 
@@ -25,10 +25,6 @@ export class RelistStore {
 
   get size(): number {
     return this.known.size;
-  }
-
-  get(k: { namespace: string | null; name: string }): KnownObject | undefined {
-    return this.known.get(storeKey(k));
   }
 
   /** A LIST starts (again): what it shows until `replace` is the scope's content. */
