@@ -1,6 +1,7 @@
 // The result file (bench/results/<tier>-<sink>.json), its Markdown summary, the table
 // printed at the end, and the targets of the issue (stated for tier M; evaluated on
 // every tier so that a small run shows where it stands).
+import type { MachineFacts } from "./machine.js";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BaselineResult } from "./baseline.js";
@@ -97,16 +98,7 @@ export interface BenchResult {
   wallSeconds: number;
   phaseSeconds: Record<string, number>;
   command: string;
-  machine: {
-    cores: number;
-    cpuModel: string;
-    memoryBytes: number;
-    node: string;
-    platform: string;
-    kernel: string;
-    loadAverageAtStart: number[];
-    loadAverageAtEnd: number[];
-  };
+  machine: MachineFacts;
   versions: { kubeApiserver: string; etcd: string; neo4j: string };
   setup: {
     seconds: number;

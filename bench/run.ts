@@ -1,8 +1,9 @@
 // `npm run bench -- [--tier XS|S|M|L] [--sink sqlite|neo4j|both] [...]`: benchmarks the
 // agent against the local environment (scripts/devenv) and writes
 // bench/results/<tier>-<sink>.json and .md. What each number means: bench/README.md.
+import { machineFacts } from "./machine.js";
 import { mkdtempSync, rmSync } from "node:fs";
-import { cpus, loadavg, release, tmpdir, totalmem, platform } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { up, type DevEnvState } from "../scripts/devenv/env.js";
@@ -385,7 +386,6 @@ async function main(): Promise<void> {
       etcd: `${env.versions.etcd} (pinned)`,
       neo4j: options.sinks.includes("neo4j") ? await neo4jVersion(env).catch(() => `Neo4j ${env.versions.neo4j} (pinned)`) : `Neo4j ${env.versions.neo4j} (pinned; not used in this run)`,
     };
-    const cpu = cpus();
     const result: BenchResult = {
       schemaVersion: RESULT_SCHEMA_VERSION,
       tier: tier.name,
@@ -396,16 +396,7 @@ async function main(): Promise<void> {
       wallSeconds: (Date.now() - t0) / 1000,
       phaseSeconds: phase,
       command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
-      machine: {
-        cores: cpu.length,
-        cpuModel: cpu[0]?.model.trim() ?? "unknown",
-        memoryBytes: totalmem(),
-        node: process.versions.node,
-        platform: platform(),
-        kernel: release(),
-        loadAverageAtStart: loadAtStart,
-        loadAverageAtEnd: loadavg(),
-      },
+      machine: machineFacts(loadAtStart),
       versions,
       setup: {
         seconds: setup.seconds,

@@ -1,9 +1,10 @@
 // `npm run bench -- --sink-only`: runs bench/sink-only.ts and writes
 // bench/results/<tier>-sink-only.json and .md (the machine it ran on, each sink against
 // its baseline, and the issue 13 targets).
+import { machineFacts, type MachineFacts } from "./machine.js";
 import Database from "better-sqlite3";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, platform, release, tmpdir, totalmem } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { readState, up, type DevEnvState } from "../scripts/devenv/env.js";
 import { neo4jVersion } from "./graph-check.js";
@@ -19,7 +20,7 @@ export interface SinkOnlyReport {
   command: string;
   startedAt: string;
   wallSeconds: number;
-  machine: { cores: number; cpuModel: string; memoryBytes: number; node: string; platform: string; kernel: string; loadAverageAtStart: number[]; loadAverageAtEnd: number[] };
+  machine: MachineFacts;
   versions: { sqlite: string; neo4j: string | null };
   messages: number;
   generateSeconds: number;
@@ -35,7 +36,6 @@ export async function sinkOnlyMain(options: { tier: Tier; sinks: Array<"sqlite" 
   const workDir = mkdtempSync(join(tmpdir(), "kube-observer-sink-only-"));
   try {
     const { results, messages, generateSeconds } = await runSinkOnly({ tier: options.tier, sinks: options.sinks, workDir, env, say: options.say });
-    const cpu = cpus();
     const probe = new Database(":memory:");
     const sqliteVersion = (probe.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v;
     probe.close();
@@ -45,16 +45,7 @@ export async function sinkOnlyMain(options: { tier: Tier; sinks: Array<"sqlite" 
       command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
       startedAt: new Date(started).toISOString(),
       wallSeconds: (Date.now() - started) / 1000,
-      machine: {
-        cores: cpu.length,
-        cpuModel: cpu[0]?.model.trim() ?? "unknown",
-        memoryBytes: totalmem(),
-        node: process.versions.node,
-        platform: platform(),
-        kernel: release(),
-        loadAverageAtStart: loadAtStart,
-        loadAverageAtEnd: loadavg(),
-      },
+      machine: machineFacts(loadAtStart),
       versions: { sqlite: `SQLite ${sqliteVersion} (better-sqlite3)`, neo4j: env ? await neo4jVersion(env).catch(() => `Neo4j ${env!.versions.neo4j} (pinned)`) : null },
       messages,
       generateSeconds,

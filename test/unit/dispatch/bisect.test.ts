@@ -13,26 +13,13 @@ import type { GraphOp, GraphSink } from "../../../core/graph/model.js";
 import type { KubeMessage } from "../../../core/messages.js";
 import { loadPlugins } from "../../../core/plugin/registry.js";
 import { Wal } from "../../../core/wal/wal.js";
+import { configMapMessage } from "../../support/messages.js";
 
 const dir = mkdtempSync(join(tmpdir(), "kube-observer-bisect-"));
 let n = 0;
 const backoff = { initialMs: 2, maxMs: 10, factor: 2, jitter: 0, resetAfterMs: 60_000 };
 
-function configMap(name: string): KubeMessage {
-  return {
-    cluster: "c",
-    namespace: "ns",
-    resource: "configmap",
-    kind: "ConfigMap",
-    action: "Applied",
-    objectNamespace: "ns",
-    uid: `uid-${name}`,
-    name,
-    resourceVersion: "1",
-    observedAt: new Date(2026, 0, 1).toISOString(),
-    object: { metadata: { labels: {}, annotations: {} }, keys: [] },
-  };
-}
+const configMap = configMapMessage;
 
 const nameOf = (op: GraphOp): string => (op.op === "upsert" ? String(op.node.properties.name) : op.op === "delete" ? op.key : op.scope);
 

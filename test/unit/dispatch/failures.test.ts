@@ -12,26 +12,13 @@ import { SqliteGraphSink } from "../../../core/graph/sqlite-sink.js";
 import type { KubeMessage } from "../../../core/messages.js";
 import { loadPlugins } from "../../../core/plugin/registry.js";
 import { Wal } from "../../../core/wal/wal.js";
+import { configMapMessage } from "../../support/messages.js";
 
 const dir = mkdtempSync(join(tmpdir(), "kube-observer-dispatch-"));
 let n = 0;
 const backoff = { initialMs: 5, maxMs: 20, factor: 2, jitter: 0, resetAfterMs: 60_000 };
 
-function configMap(name: string): KubeMessage {
-  return {
-    cluster: "c",
-    namespace: "ns",
-    resource: "configmap",
-    kind: "ConfigMap",
-    action: "Applied",
-    objectNamespace: "ns",
-    uid: `uid-${name}`,
-    name,
-    resourceVersion: "1",
-    observedAt: new Date(2026, 0, 1).toISOString(),
-    object: { metadata: { labels: {}, annotations: {} }, keys: [] },
-  };
-}
+const configMap = configMapMessage;
 
 /** Log lines at error level, collected. */
 function collectingLogger(): { log: pino.Logger; errors: Array<Record<string, unknown>> } {

@@ -6,25 +6,12 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { KubeMessage } from "../../../core/messages.js";
 import { Wal } from "../../../core/wal/wal.js";
+import { configMapMessage } from "../../support/messages.js";
 
 const dir = mkdtempSync(join(tmpdir(), "kube-observer-parked-"));
 let n = 0;
 
-function cm(name: string, resourceVersion: string): KubeMessage {
-  return {
-    cluster: "c",
-    namespace: "ns",
-    resource: "configmap",
-    kind: "ConfigMap",
-    action: "Applied",
-    objectNamespace: "ns",
-    uid: `uid-${name}`,
-    name,
-    resourceVersion,
-    observedAt: new Date(2026, 0, 1).toISOString(),
-    object: { metadata: { labels: {}, annotations: {} }, keys: [] },
-  };
-}
+const cm = configMapMessage;
 
 const restarted: KubeMessage = { ...cm("x", "9"), action: "Restarted", name: null, uid: null, objectNamespace: null, present: [] } as unknown as KubeMessage;
 
