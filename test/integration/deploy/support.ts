@@ -63,8 +63,9 @@ export function deployOverlay(namespace: string, suffix: string): string {
     [
       "apiVersion: kustomize.config.k8s.io/v1beta1",
       "kind: Kustomization",
-      `namespace: ${namespace}`,
-      `nameSuffix: -${suffix}`,
+      // Quoted: a suffix of digits alone ("-13630509") would be a YAML number.
+      `namespace: ${JSON.stringify(namespace)}`,
+      `nameSuffix: ${JSON.stringify(`-${suffix}`)}`,
       "resources:",
       `  - ${relative(dir, join(repoRoot, "deploy"))}`,
       "",
