@@ -15,6 +15,10 @@ import { Wal, type WalRecord } from "./wal/wal.js";
 import { WalSink } from "./wal/wal-sink.js";
 import { scopeCluster, scopeIsObserved, type ObservedScope } from "./supervisor/coverage.js";
 
+/** The dispatcher's group-commit window: short against the observers' own batching
+ *  (observer.batchMaxDelayMs, 50 ms), long enough to take several observers' batches. */
+const GROUP_COMMIT_MS = 10;
+
 export interface PipelineHooks {
   metrics?: DispatcherMetrics & { walFailed(operation: "append"): void };
   /** Each committed batch (benchmarks). */
@@ -43,6 +47,7 @@ export class GraphPipeline {
       if (replay.depth > 0) log.info({ messages: replay.depth, wal: wal.path }, "replaying messages left in the WAL");
       const dispatcher = new Dispatcher(wal, sink, plugins, log, {
         batchSize: 2_000,
+        groupCommitMs: GROUP_COMMIT_MS,
         backoff: config.observer.backoff,
         ...(hooks.metrics ? { metrics: hooks.metrics } : {}),
         ...(hooks.onCommitted ? { onCommitted: hooks.onCommitted } : {}),

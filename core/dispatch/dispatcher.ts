@@ -14,11 +14,16 @@ import { Backoff } from "../observer/backoff.js";
 import type { LoadedPlugin } from "../plugin/registry.js";
 import type { Wal, WalRecord } from "../wal/wal.js";
 import { failpoint } from "../faults.js";
+import { SinkLimitError } from "../graph/limits.js";
 import { classifySinkError } from "./sink-errors.js";
 import { toGraphOp } from "./translate.js";
 
 export interface DispatcherOptions {
   batchSize: number;
+  /** Group commit: woken from idle, the dispatcher waits this long so that what several
+   *  observers append together goes into one sink transaction and one ack (0: no wait).
+   *  Under load it never waits: what arrived during a commit is the next batch. */
+  groupCommitMs?: number;
   backoff: BackoffConfig;
   metrics?: DispatcherMetrics;
   /** Called after each commit with the messages it contained (benchmarks, tests). */
@@ -148,7 +153,9 @@ export class Dispatcher {
   }
 
   private async run(): Promise<void> {
+    let idle = false;
     while (this.running) {
+      if (idle && (this.options.groupCommitMs ?? 0) > 0) await this.sleep(this.options.groupCommitMs ?? 0);
       let records: WalRecord[];
       try {
         records = this.wal.next(this.options.batchSize);
@@ -166,8 +173,10 @@ export class Dispatcher {
           };
         });
         this.wake = undefined;
+        idle = true;
         continue;
       }
+      idle = false;
       await this.dispatch(records);
     }
   }
@@ -259,7 +268,9 @@ export class Dispatcher {
       try {
         items.push({ record, op: toGraphOp(message, plugin), plugin: plugin.plugin.name, file: plugin.file });
       } catch (error) {
-        this.park(record, plugin.plugin.name, errorText(error), plugin.file);
+        // A value over what any sink stores is found here, before the sink sees the batch.
+        if (error instanceof SinkLimitError) this.park(record, plugin.plugin.name, `no graph sink stores it: ${error.message}`, plugin.file, "sink");
+        else this.park(record, plugin.plugin.name, errorText(error), plugin.file);
       }
     }
     return items;

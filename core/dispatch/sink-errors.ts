@@ -19,7 +19,7 @@ const NEO4J_TRANSIENT_CODES = new Set([
 const SQLITE_DETERMINISTIC = new Set(["SQLITE_CONSTRAINT", "SQLITE_TOOBIG", "SQLITE_MISMATCH", "SQLITE_RANGE"]);
 
 /** Error classes the sinks and the core throw for rows no database state would accept. */
-const DETERMINISTIC_NAMES = new Set(["SinkLimitError", "GraphOpError", "MalformedGraphError"]);
+const DETERMINISTIC_NAMES = new Set(["SinkLimitError", "GraphContractError"]);
 
 export type SinkErrorKind = "deterministic" | "transient";
 

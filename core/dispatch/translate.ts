@@ -2,9 +2,10 @@
 // object has (cluster, namespace, name, uid, resourceVersion, observedAt), checks the
 // fragment against the plugin's declared schema, and computes keys and scopes.
 import { everyNamespaceScope, objectKey, scopeKey } from "../graph/keys.js";
-import { storedKey } from "../graph/limits.js";
+import { markConforming, cleanProperties, GraphContractError } from "../graph/contract.js";
+import { checkSinkLimits, storedKey } from "../graph/limits.js";
 import type { GraphEdge, GraphNode, GraphOp, GraphSelector, Placeholder } from "../graph/model.js";
-import { checkFragmentShape, cleanProperties, MalformedGraphError, selectorRequirements } from "../graph/validate.js";
+import { checkFragmentShape, selectorRequirements } from "../graph/validate.js";
 import type { KubeMessage } from "../messages.js";
 import type { LoadedPlugin } from "../plugin/registry.js";
 import type { GraphContext } from "../plugin/types.js";
@@ -14,11 +15,16 @@ export function graphLabel(plugin: LoadedPlugin): string {
 }
 
 /** The GraphOp for a message, or null when the plugin has no graph side. Throws when the
- *  plugin throws or returns something malformed. Keys are in the form the sinks store
- *  (core/graph/limits.ts: a key too long for an index becomes a prefix plus a hash). */
+ *  plugin throws or returns something malformed, or a value no sink stores. Keys are in
+ *  the form the sinks store (core/graph/limits.ts: a key too long for an index becomes a
+ *  prefix plus a hash). The op holds the graph contract by construction and is marked so
+ *  (core/graph/contract.ts): no sink checks it again. */
 export function toGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp | null {
-  const op = rawGraphOp(message, loaded);
-  return op === null ? null : withStoredKeys(op);
+  const raw = rawGraphOp(message, loaded);
+  if (raw === null) return null;
+  const op = withStoredKeys(raw);
+  checkSinkLimits([op]);
+  return markConforming(op);
 }
 
 /** Every key of the op as the sinks store it; the checks above ran on the keys as the
@@ -54,17 +60,17 @@ function rawGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp | null 
     }
     return { op: "sweep", scope: scopeKey(cluster, message.namespace, label), present };
   }
-  if (!message.name) throw new MalformedGraphError(`${message.action} message without a name`);
+  if (!message.name) throw new GraphContractError(`${message.action} message without a name`);
   const key = objectKey(cluster, message.objectNamespace, label, message.name);
   if (message.action === "Deleted") return { op: "delete", key };
-  if (message.error) throw new MalformedGraphError(message.error);
+  if (message.error) throw new GraphContractError(message.error);
 
   const context: GraphContext = { cluster, key, objectKey: (kind, namespace, name) => objectKey(cluster, namespace, kind, name) };
   const fragment = checkFragmentShape(graph.toGraph(message.object, context));
   const declaredLabels = new Set(graph.schema.labels);
   const declaredTypes = new Set(graph.schema.relationships);
   const needLabel = (l: string, what: string): void => {
-    if (!declaredLabels.has(l)) throw new MalformedGraphError(`${what} has label "${l}", which the plugin's graph.schema.labels does not declare`);
+    if (!declaredLabels.has(l)) throw new GraphContractError(`${what} has label "${l}", which the plugin's graph.schema.labels does not declare`);
   };
   needLabel(label, "the object's node");
 
@@ -89,7 +95,7 @@ function rawGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp | null 
   const ownedKeys = new Set<string>();
   for (const o of fragment.owned ?? []) {
     needLabel(o.label, `owned node ${o.key}`);
-    if (o.key === key || ownedKeys.has(o.key)) throw new MalformedGraphError(`owned node key ${o.key} is not unique`);
+    if (o.key === key || ownedKeys.has(o.key)) throw new GraphContractError(`owned node key ${o.key} is not unique`);
     ownedKeys.add(o.key);
     owned.push({ label: o.label, key: o.key, properties: cleanProperties(o.properties, `owned node ${o.key}`) });
   }
@@ -104,7 +110,7 @@ function rawGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp | null 
   const edges: GraphEdge[] = [];
   const links: GraphEdge[] = [];
   const needType = (type: string, what: string): void => {
-    if (!declaredTypes.has(type)) throw new MalformedGraphError(`${what} type "${type}" is not declared in graph.schema.relationships`);
+    if (!declaredTypes.has(type)) throw new GraphContractError(`${what} type "${type}" is not declared in graph.schema.relationships`);
   };
   for (const e of fragment.edges ?? []) {
     needType(e.type, "edge");
@@ -112,13 +118,13 @@ function rawGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp | null 
     const properties = cleanProperties(e.properties, `edge ${e.type}`, "edge");
     if (referenceKeys.has(from)) {
       // A fact about the reference itself: it must stay among references.
-      if (!referenceKeys.has(e.to)) throw new MalformedGraphError(`edge ${e.type} starts at the reference ${from} but ends at ${e.to}, which is not a reference`);
+      if (!referenceKeys.has(e.to)) throw new GraphContractError(`edge ${e.type} starts at the reference ${from} but ends at ${e.to}, which is not a reference`);
       links.push({ type: e.type, from, to: e.to, properties });
       continue;
     }
-    if (from !== key && !ownedKeys.has(from)) throw new MalformedGraphError(`edge ${e.type} starts at ${from}, which is not the object, a node it owns or a reference`);
+    if (from !== key && !ownedKeys.has(from)) throw new GraphContractError(`edge ${e.type} starts at ${from}, which is not the object, a node it owns or a reference`);
     if (e.to !== key && !ownedKeys.has(e.to) && !referenceKeys.has(e.to)) {
-      throw new MalformedGraphError(`edge ${e.type} ends at ${e.to}, which is not the object, an owned node or a reference`);
+      throw new GraphContractError(`edge ${e.type} ends at ${e.to}, which is not the object, an owned node or a reference`);
     }
     edges.push({ type: e.type, from, to: e.to, properties });
   }
@@ -127,7 +133,7 @@ function rawGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp | null 
     needType(s.type, "selector");
     needLabel(s.label, where);
     const from = s.from ?? key;
-    if (from !== key && !ownedKeys.has(from)) throw new MalformedGraphError(`${where} starts at ${from}, which is neither the object nor a node it owns`);
+    if (from !== key && !ownedKeys.has(from)) throw new GraphContractError(`${where} starts at ${from}, which is neither the object nor a node it owns`);
     return {
       type: s.type,
       from,

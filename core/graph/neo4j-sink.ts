@@ -2,19 +2,19 @@
 // same as the embedded SQLite sink. Each apply() is one transaction (session.executeWrite,
 // which retries transient errors and deadlocks); inside it, ops are planned into runs
 // (neo4j-plan.ts) and every step of a run is one UNWIND query per label or type.
-import neo4j, { Neo4jError, isInt, type Driver, type ManagedTransaction } from "neo4j-driver";
+import neo4j, { Neo4jError, isInt, type Driver, type ManagedTransaction, type QueryResult } from "neo4j-driver";
 import * as cypher from "./neo4j-cypher.js";
-import { GraphOpError, sweepRun, planOps, validateOps, type EdgeRow, type NodeRow, type Run, type RunDelete, type RunUpsert, type SelectorRow, type Step } from "./neo4j-plan.js";
+import { sweepRun, planOps, type EdgeRow, type NodeRow, type Run, type RunDelete, type RunUpsert, type SelectorRow, type Step } from "./neo4j-plan.js";
 import { canonicalJson } from "./canonical.js";
-import { checkSinkLimits } from "./limits.js";
+import { GraphContract, GraphContractError } from "./contract.js";
 import { labelMap, parseSelectorSpec, selectorMatches } from "./selector.js";
-import { ENTITY_LABEL, LABEL_PATTERN, REL_TYPE_PATTERN, SELECTOR_LABEL, type ExportLine, type GraphOp, type GraphSchema, type GraphSink, type GraphStats, type IncomingEdge } from "./model.js";
+import { ENTITY_LABEL, SELECTOR_LABEL, type ExportLine, type GraphOp, type GraphSchema, type GraphSink, type GraphStats, type IncomingEdge } from "./model.js";
 import { compareCodePoints, compareEdges, edgeSortKey, sortedKeys } from "./order.js";
 import { scopeCovers, sweepScopePrefix } from "./keys.js";
 import { Neo4jWriterRegistration, WRITER_CONSTRAINT } from "./neo4j-writer.js";
 import type { WriterConflictError, WriterIdentity } from "./writer.js";
 
-export { GraphOpError } from "./neo4j-plan.js";
+export { GraphContractError } from "./contract.js";
 
 export interface Neo4jSinkOptions {
   /** e.g. bolt://localhost:7687 or neo4j://host:7687. */
@@ -63,8 +63,8 @@ export class Neo4jSink implements GraphSink {
   private readonly username: string;
   private readonly password: string;
   private readonly log: Neo4jSinkOptions["log"];
-  private readonly labels = new Set<string>();
-  private readonly relationships = new Set<string>();
+  /** The declared schema (init), and the contract unmarked ops are checked against. */
+  private readonly contract = new GraphContract();
   private queries: QueryCache | undefined;
   private answering = true;
   private readonly writerOptions: Pick<Neo4jSinkOptions, "writerLeaseSeconds" | "onWriterLost">;
@@ -104,10 +104,9 @@ export class Neo4jSink implements GraphSink {
   }
 
   async init(schema: GraphSchema): Promise<void> {
-    for (const l of schema.labels) this.labels.add(checkLabel(l));
-    for (const t of schema.relationships) this.relationships.add(checkRelType(t));
-    const labels = [...this.labels].sort();
-    const relationships = [...this.relationships].sort();
+    this.contract.declare(schema, [ENTITY_LABEL, SELECTOR_LABEL]);
+    const labels = [...this.contract.labels].sort();
+    const relationships = [...this.contract.relationships].sort();
     try {
       // Schema changes cannot share a transaction with writes: each runs on its own.
       for (const statement of [...cypher.schemaStatements(labels, relationships), WRITER_CONSTRAINT]) {
@@ -123,9 +122,8 @@ export class Neo4jSink implements GraphSink {
   async apply(ops: readonly GraphOp[]): Promise<void> {
     if (ops.length === 0) return;
     const queries = this.queries;
-    if (queries === undefined) throw new GraphOpError("the Neo4j sink needs init(schema) before apply()");
-    validateOps(ops, { labels: this.labels, relationships: this.relationships });
-    checkSinkLimits(ops);
+    if (queries === undefined) throw new GraphContractError("the Neo4j sink needs init(schema) before apply()");
+    this.contract.check(ops);
     const steps = planOps(ops);
     const session = this.driver.session({ database: this.database, defaultAccessMode: neo4j.session.WRITE });
     try {
@@ -221,7 +219,7 @@ export class Neo4jSink implements GraphSink {
   }
 
   private wrap(error: unknown, action: string): Error {
-    if (error instanceof GraphOpError || error instanceof Neo4jSinkError) return error;
+    if (error instanceof GraphContractError || error instanceof Neo4jSinkError) return error;
     const code = codeOf(error);
     const reason = this.reason(error);
     const where = this.where();
@@ -272,6 +270,8 @@ class Applier {
   private readonly garbage = new Set<string>();
   /** Keys upserted or deleted: their selected edges are redone at the end of the apply. */
   private readonly touched = new Set<string>();
+  /** Writes sent and not yet answered (send()). */
+  private readonly pending: Array<Promise<void>> = [];
 
   constructor(
     private readonly tx: ManagedTransaction,
@@ -279,12 +279,42 @@ class Applier {
   ) {}
 
   async apply(steps: readonly Step[]): Promise<void> {
-    for (const step of steps) {
-      if (step.kind === "run") await this.run(step.run);
-      else await this.sweep(step.scope, step.present, step.except);
+    try {
+      for (const step of steps) {
+        if (step.kind === "run") await this.run(step.run);
+        else await this.sweep(step.scope, step.present, step.except);
+      }
+      // The garbage candidates of the writes sent so far are in once they have answered.
+      await this.settle();
+      await this.resolveSelectors();
+      await this.collectGarbage();
+      await this.settle();
+    } catch (error) {
+      // A read that failed after a write sent before it failed reports the transaction as
+      // broken: the write's own error says why.
+      throw (await this.firstFailure()) ?? error;
     }
-    await this.resolveSelectors();
-    await this.collectGarbage();
+  }
+
+  /** Sends a write without waiting for its answer: the server runs a transaction's
+   *  queries in the order they were sent, so later reads see it, and the writes of a run
+   *  travel together instead of one round trip each. Its outcome is checked by settle(). */
+  private send(query: string, params: Record<string, unknown>, onResult?: (result: QueryResult) => void): void {
+    const answered = Promise.resolve(this.tx.run(query, params)).then((result) => onResult?.(result));
+    // Observed at once, so a failure is never an unhandled rejection; settle() reports it.
+    answered.catch(() => undefined);
+    this.pending.push(answered);
+  }
+
+  /** Waits for every write sent; throws the first failure. */
+  private async settle(): Promise<void> {
+    const failure = await this.firstFailure();
+    if (failure !== undefined) throw failure;
+  }
+
+  private async firstFailure(): Promise<unknown> {
+    const outcomes = await Promise.allSettled(this.pending.splice(0));
+    return outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected")?.reason;
   }
 
   private async sweep(scope: string, present: ReadonlySet<string>, except: readonly string[]): Promise<void> {
@@ -323,7 +353,7 @@ class Applier {
     await this.writeRows(run.placeholders, this.q.createPlaceholders);
     await this.createEdges(run.edges);
     for (const [type, rows] of run.links) {
-      for (const chunk of chunks(rows, ROWS_PER_QUERY)) await this.tx.run(this.q.createLinks(type), { rows: chunk });
+      for (const chunk of chunks(rows, ROWS_PER_QUERY)) this.send(this.q.createLinks(type), { rows: chunk });
     }
   }
 
@@ -334,8 +364,8 @@ class Applier {
   }
 
   private async replaceSelectors(owners: readonly string[], rows: readonly SelectorRow[]): Promise<void> {
-    for (const chunk of chunks(owners, KEYS_PER_QUERY)) await this.tx.run(cypher.DELETE_SELECTORS, { owners: chunk });
-    for (const chunk of chunks(rows, ROWS_PER_QUERY)) await this.tx.run(cypher.CREATE_SELECTORS, { rows: chunk });
+    for (const chunk of chunks(owners, KEYS_PER_QUERY)) this.send(cypher.DELETE_SELECTORS, { owners: chunk });
+    for (const chunk of chunks(rows, ROWS_PER_QUERY)) this.send(cypher.CREATE_SELECTORS, { rows: chunk });
   }
 
   /** Selected edges into or out of the touched keys become exactly what the stored
@@ -430,7 +460,9 @@ class Applier {
   private async removeOwnedEdges(owners: string[]): Promise<void> {
     if (owners.length === 0) return;
     for (const chunk of chunks(owners, KEYS_PER_QUERY)) {
-      for (const target of await this.column<string>(cypher.REMOVE_OWNED_EDGES, { owners: chunk }, "target")) this.garbage.add(target);
+      this.send(cypher.REMOVE_OWNED_EDGES, { owners: chunk }, (result) => {
+        for (const r of result.records) this.garbage.add(r.get("target") as string);
+      });
     }
   }
 
@@ -459,7 +491,7 @@ class Applier {
       byLabel.set(label, rows);
     }
     for (const [label, rows] of byLabel) {
-      for (const chunk of chunks(rows, ROWS_PER_QUERY)) await this.tx.run(this.q.demote(label), { rows: chunk });
+      for (const chunk of chunks(rows, ROWS_PER_QUERY)) this.send(this.q.demote(label), { rows: chunk });
     }
   }
 
@@ -468,7 +500,7 @@ class Applier {
     if (keys.length === 0) return;
     for (const chunk of chunks(keys, KEYS_PER_QUERY)) {
       for (const neighbour of await this.column<string>(cypher.NEIGHBOURS, { keys: chunk }, "key")) this.garbage.add(neighbour);
-      await this.tx.run(cypher.DETACH_DELETE, { keys: chunk });
+      this.send(cypher.DETACH_DELETE, { keys: chunk });
     }
     for (const key of keys) this.garbage.delete(key);
   }
@@ -495,18 +527,18 @@ class Applier {
 
   private async writeRows(rowsByLabel: ReadonlyMap<string, NodeRow[]>, query: (label: string) => string): Promise<void> {
     for (const [label, rows] of rowsByLabel) {
-      for (const chunk of chunks(rows, ROWS_PER_QUERY)) await this.tx.run(query(label), { rows: chunk });
+      for (const chunk of chunks(rows, ROWS_PER_QUERY)) this.send(query(label), { rows: chunk });
     }
   }
 
   private async createEdges(edgesByType: ReadonlyMap<string, EdgeRow[]>): Promise<void> {
     for (const [type, rows] of edgesByType) {
       for (const chunk of chunks(rows, ROWS_PER_QUERY)) {
-        const [created] = await this.column<unknown>(this.q.createEdges(type), { rows: chunk }, "created");
-        // Cannot happen for validated ops (nodes are written first); refuse to commit a partial graph if it does.
-        if (toNumber(created) !== chunk.length) {
-          throw new GraphOpError(`${chunk.length - toNumber(created)} ${type} edge(s) could not be created: an endpoint is missing`);
-        }
+        this.send(this.q.createEdges(type), { rows: chunk }, (result) => {
+          const created = toNumber(result.records[0]?.get("created"));
+          // Cannot happen for ops under the contract (nodes are written first); refuse to commit a partial graph if it does.
+          if (created !== chunk.length) throw new GraphContractError(`${chunk.length - created} ${type} edge(s) could not be created: an endpoint is missing`);
+        });
       }
     }
   }
@@ -523,7 +555,7 @@ class Applier {
           for (const k of r.get("next") as string[]) next.add(k);
         }
       }
-      for (const chunk of chunks(doomed, KEYS_PER_QUERY)) await this.tx.run(cypher.DELETE_NODES, { keys: chunk });
+      for (const chunk of chunks(doomed, KEYS_PER_QUERY)) this.send(cypher.DELETE_NODES, { keys: chunk });
       for (const k of doomed) next.delete(k);
       candidates = [...next];
     }
@@ -535,18 +567,6 @@ class Applier {
 }
 
 // ---------------------------------------------------------------------------------------
-
-function checkLabel(name: string): string {
-  if (typeof name !== "string" || !LABEL_PATTERN.test(name)) throw new GraphOpError(`graph schema: ${JSON.stringify(name)} is not a valid label (${LABEL_PATTERN})`);
-  if (name === ENTITY_LABEL) throw new GraphOpError(`graph schema: "${ENTITY_LABEL}" is the label every node has; it cannot be declared as a primary label`);
-  if (name === SELECTOR_LABEL) throw new GraphOpError(`graph schema: "${SELECTOR_LABEL}" is the label the sink stores selectors under; it cannot be declared`);
-  return name;
-}
-
-function checkRelType(name: string): string {
-  if (typeof name !== "string" || !REL_TYPE_PATTERN.test(name)) throw new GraphOpError(`graph schema: ${JSON.stringify(name)} is not a valid relationship type (${REL_TYPE_PATTERN})`);
-  return name;
-}
 
 function nodeLine(labels: unknown, key: unknown, properties: unknown): Extract<ExportLine, { type: "node" }> {
   const { key: _key, ...rest } = plainProperties(properties);

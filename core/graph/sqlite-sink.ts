@@ -5,7 +5,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { canonicalJson } from "./canonical.js";
 import { scopeCovers, sweepScopePrefix } from "./keys.js";
-import { checkSinkLimits } from "./limits.js";
+import { GraphContract } from "./contract.js";
 import { compareEdges as compareEdgeKeys, sortedKeys } from "./order.js";
 import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSelector, GraphSink, GraphStats, IncomingEdge, Placeholder, Properties } from "./model.js";
 import { currentHolder, ExclusiveFile } from "../lock/exclusive-file.js";
@@ -63,6 +63,8 @@ function stored(properties: Properties): string {
 }
 
 const PLACEHOLDER_KEEP = ["cluster", "namespace", "name"];
+const PAGE_CACHE_MIN_KIB = 8 * 1024;
+const PAGE_CACHE_MAX_KIB = 64 * 1024;
 
 export interface SqliteSinkOptions {
   /** "write" (the agent): takes the file's lock, so a second agent on the same graph is
@@ -80,6 +82,10 @@ export class SqliteGraphSink implements GraphSink {
    *  already written (the same link again is one too). Statements that change nothing are
    *  skipped; the sets are dropped whenever edges or nodes are deleted. */
   private known = new Set<string>();
+  /** The declared schema (init), and the contract unmarked ops are checked against. */
+  private readonly contract = new GraphContract();
+  private pageCacheKib = 0;
+  private applies = 0;
   private linked = new Set<string>();
 
   constructor(
@@ -91,6 +97,7 @@ export class SqliteGraphSink implements GraphSink {
       if (path !== ":memory:" && !existsSync(path)) throw new Error(`no embedded graph at ${path} (has the agent run with this config?)`);
       this.db = new Database(path, { readonly: true, fileMustExist: true });
       this.q = this.prepare();
+      this.sizePageCache();
       return;
     }
     if (path !== ":memory:") {
@@ -142,6 +149,18 @@ export class SqliteGraphSink implements GraphSink {
       CREATE INDEX IF NOT EXISTS edges_selected_to ON edges(to_key) WHERE selected = 1;
     `);
     this.q = this.prepare();
+    this.sizePageCache();
+  }
+
+  /** The page cache follows the graph (SQLite's default of 2 MB is outgrown at tier M, and
+   *  every lookup then reads pages again): half the database, between 8 and 64 MiB. */
+  private sizePageCache(): void {
+    const pages = this.db.pragma("page_count", { simple: true }) as number;
+    const pageSize = this.db.pragma("page_size", { simple: true }) as number;
+    const kib = Math.min(PAGE_CACHE_MAX_KIB, Math.max(PAGE_CACHE_MIN_KIB, Math.ceil((pages * pageSize) / 2 / 1024)));
+    if (kib === this.pageCacheKib) return;
+    this.db.pragma(`cache_size = -${kib}`);
+    this.pageCacheKib = kib;
   }
 
   private prepare() {
@@ -193,12 +212,14 @@ export class SqliteGraphSink implements GraphSink {
     };
   }
 
-  async init(_schema: GraphSchema): Promise<void> {
-    // Tables and indexes are generic; nothing depends on the declared labels.
+  async init(schema: GraphSchema): Promise<void> {
+    // Tables and indexes are generic; the declared labels only bound what apply() takes.
+    this.contract.declare(schema);
   }
 
   async apply(ops: readonly GraphOp[]): Promise<void> {
-    checkSinkLimits(ops);
+    this.contract.check(ops);
+    if (++this.applies % 64 === 0) this.sizePageCache();
     this.known = new Set();
     this.linked = new Set();
     this.db.transaction(() => {

@@ -18,6 +18,12 @@ bin="$cache/controlplane/$key/bin"
 src="$cache/controlplane/$key/src"
 log() { printf '[build-controlplane] %s\n' "$*" >&2; }
 
+# One build at a time per cache (checkouts and worktrees share it): a second caller waits,
+# then finds the binaries.
+mkdir -p "$cache"
+exec 9>"$cache/controlplane.lock"
+flock 9
+
 wanted=(etcd kube-apiserver kube-controller-manager kubectl)
 missing=0
 for b in "${wanted[@]}"; do [ -x "$bin/$b" ] || missing=1; done

@@ -5,7 +5,7 @@ import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Driver } from "neo4j-driver";
 import type { GraphOp, GraphSchema } from "../../../core/graph/model.js";
-import { GraphOpError, Neo4jSink, Neo4jSinkError } from "../../../core/graph/neo4j-sink.js";
+import { GraphContractError, Neo4jSink, Neo4jSinkError } from "../../../core/graph/neo4j-sink.js";
 import { devEnv, neo4jDriver } from "../../support/cluster.js";
 
 const SCHEMA: GraphSchema = { labels: ["Pod", "Secret"], relationships: ["USES_SECRET"] };
@@ -87,8 +87,8 @@ describe("Neo4j sink: schema and refusals", () => {
   });
 
   it("refuses labels that are not labels, and Entity as a primary label", async () => {
-    await expect(sink.init({ labels: ["Pod`) DETACH DELETE n //"], relationships: [] })).rejects.toThrow(GraphOpError);
-    await expect(sink.init({ labels: ["Entity"], relationships: [] })).rejects.toThrow(/label every node has/);
+    await expect(sink.init({ labels: ["Pod`) DETACH DELETE n //"], relationships: [] })).rejects.toThrow(GraphContractError);
+    await expect(sink.init({ labels: ["Entity"], relationships: [] })).rejects.toThrow(/"Entity" is a label the sink itself uses/);
     await expect(sink.init({ labels: [], relationships: ["uses-secret"] })).rejects.toThrow(/not a valid relationship type/);
   });
 

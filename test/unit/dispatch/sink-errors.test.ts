@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { classifySinkError } from "../../../core/dispatch/sink-errors.js";
 import { SinkLimitError } from "../../../core/graph/limits.js";
-import { GraphOpError, Neo4jSinkError } from "../../../core/graph/neo4j-sink.js";
+import { GraphContractError, Neo4jSinkError } from "../../../core/graph/neo4j-sink.js";
 import { FailpointError } from "../../../core/faults.js";
 
 const coded = (code: string): Error => Object.assign(new Error(code), { code });
@@ -10,7 +10,7 @@ const coded = (code: string): Error => Object.assign(new Error(code), { code });
 describe("classifySinkError", () => {
   it("calls errors about the rows deterministic", () => {
     expect(classifySinkError(new SinkLimitError("too big"))).toBe("deterministic");
-    expect(classifySinkError(new GraphOpError("4097 bytes is longer than the 4096 Neo4j can index"))).toBe("deterministic");
+    expect(classifySinkError(new GraphContractError("4097 bytes is longer than the 2048 a key may have"))).toBe("deterministic");
     expect(classifySinkError(coded("SQLITE_CONSTRAINT_UNIQUE"))).toBe("deterministic");
     expect(classifySinkError(coded("SQLITE_TOOBIG"))).toBe("deterministic");
     expect(classifySinkError(new Neo4jSinkError("refused", "Neo.ClientError.Schema.ConstraintValidationFailed"))).toBe("deterministic");

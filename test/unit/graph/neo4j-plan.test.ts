@@ -1,10 +1,8 @@
 // The Neo4j sink's planner: how ops become runs (coalesced, cut where reordering would
-// change the result) and what it refuses before anything is written.
+// change the result). What it refuses is the graph contract's (contract.test.ts).
 import { describe, expect, it } from "vitest";
 import type { GraphOp, Properties } from "../../../core/graph/model.js";
-import { GraphOpError, MAX_KEY_BYTES, planOps, sweepRun, validateOps, type Run, type Step } from "../../../core/graph/neo4j-plan.js";
-
-const schema = { labels: new Set(["Pod", "Secret", "Volume"]), relationships: new Set(["USES_SECRET", "USES_VOLUME"]) };
+import { planOps, sweepRun, type Run, type Step } from "../../../core/graph/neo4j-plan.js";
 
 function pod(name: string, secrets: string[] = [], properties: Properties = {}): GraphOp {
   const key = `c/ns/Pod/${name}`;
@@ -87,51 +85,6 @@ describe("planOps", () => {
   });
 });
 
-describe("validateOps", () => {
-  const refuses = (op: GraphOp, message: RegExp): void => {
-    expect(() => validateOps([op], schema)).toThrow(GraphOpError);
-    expect(() => validateOps([op], schema)).toThrow(message);
-  };
-
-  it("refuses undeclared labels and relationship types, naming the op", () => {
-    const op = pod("a");
-    if (op.op !== "upsert") throw new Error("unreachable");
-    refuses({ ...op, node: { ...op.node, label: "Deployment" } }, /op #0 \(upsert "c\/ns\/Pod\/a"\).*label "Deployment" is not declared/);
-    refuses({ ...op, edges: [{ type: "RUNS_AS", from: op.node.key, to: op.node.key, properties: {} }] }, /relationship type "RUNS_AS" is not declared/);
-  });
-
-  it("refuses edges that do not start at the object or an owned node, or end elsewhere", () => {
-    const op = pod("a");
-    if (op.op !== "upsert") throw new Error("unreachable");
-    refuses({ ...op, edges: [{ type: "USES_SECRET", from: "c/ns/Pod/b", to: op.node.key, properties: {} }] }, /neither the object nor a node it owns/);
-    refuses({ ...op, edges: [{ type: "USES_SECRET", from: op.node.key, to: "c/ns/Secret/x", properties: {} }] }, /not the object, a node it owns or one of its placeholders/);
-  });
-
-  it("refuses managed property names, maps, mixed lists and non-finite numbers; drops nulls", () => {
-    refuses(pod("a", [], { owner: "x" }), /property "owner" is managed by the sink/);
-    refuses(pod("a", [], { bad: { nested: 1 } as unknown as string }), /object is not a string/);
-    refuses(pod("a", [], { bad: [1, "x"] }), /one type/);
-    refuses(pod("a", [], { bad: Number.NaN }), /NaN is not/);
-    refuses(pod("a", [], { "not-an-identifier": 1 }), /is not an identifier/);
-    expect(() => validateOps([pod("a", [], { gone: null as unknown as string })], schema)).not.toThrow();
-    const [run] = runs(planOps([pod("a", [], { gone: null as unknown as string })]));
-    expect(run!.nodes.get("Pod")![0]!.props).not.toHaveProperty("gone");
-  });
-
-  it("allows `key` as an edge property but not as a node property", () => {
-    const op = pod("a", ["s"]);
-    if (op.op !== "upsert") throw new Error("unreachable");
-    op.edges[0]!.properties = { key: "password" };
-    expect(() => validateOps([op], schema)).not.toThrow();
-    refuses(pod("a", [], { key: "x" }), /property "key" is managed/);
-  });
-
-  it("refuses keys Neo4j cannot index", () => {
-    refuses(del("k".repeat(MAX_KEY_BYTES + 1)), /4097 bytes is longer than the 4096 Neo4j can index/);
-    refuses(del(""), /non-empty string/);
-  });
-});
-
 describe("links and selectors in the plan", () => {
   const linkSchema = { labels: new Set(["Pod", "Image", "Registry"]), relationships: new Set(["RUNS", "FROM", "SELECTS"]) };
   const withImage = (name: string, extra: Partial<Extract<GraphOp, { op: "upsert" }>> = {}): GraphOp => {
@@ -163,11 +116,4 @@ describe("links and selectors in the plan", () => {
     ]);
   });
 
-  it("refuses links that do not join two placeholders of the op, and selectors from elsewhere", () => {
-    expect(() => validateOps([withImage("a", { links: [{ type: "FROM", from: "c/ns/Pod/a", to: "reg", properties: {} }] })], linkSchema)).toThrow(/link #0: a link starts and ends at placeholders/);
-    expect(() =>
-      validateOps([withImage("a", { selectors: [{ type: "SELECTS", from: "img", scope: "c/ns/Pod", matchLabels: {}, requirements: [], properties: {} }] })], linkSchema),
-    ).toThrow(/selector #0: starts at "img"/);
-    expect(() => validateOps([withImage("a", { links: [{ type: "FROM", from: "img", to: "reg", properties: { owner: "x" } }] })], linkSchema)).toThrow(/"owner" is managed by the sink/);
-  });
 });

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { labelMap, selectorMatches, selectorText } from "../../../core/graph/selector.js";
 import { toGraphOp } from "../../../core/dispatch/translate.js";
-import { MalformedGraphError } from "../../../core/graph/validate.js";
+import { GraphContractError } from "../../../core/graph/contract.js";
 import type { KubeMessage } from "../../../core/messages.js";
 import type { LoadedPlugin } from "../../../core/plugin/registry.js";
 import { definePlugin, type GraphFragment } from "../../../core/plugin/types.js";
@@ -104,7 +104,7 @@ describe("translating selectors and reference edges", () => {
     ["a reserved selector edge property", { selectors: [{ type: "SELECTS", label: "Pod", namespace: "ns", properties: { selector: "x" } }] }, /"selector" is managed by the sink/],
     ["a link that ends at the object", { references: [{ label: "Image", key: "img" }], edges: [{ type: "FROM", from: "img", to: "c1/ns/Thing/t" }] }, /starts at the reference img but ends at/],
   ])("refuses %s", (_what, fragment, error) => {
-    expect(() => toGraphOp(message, plugin(fragment))).toThrow(MalformedGraphError);
+    expect(() => toGraphOp(message, plugin(fragment))).toThrow(GraphContractError);
     expect(() => toGraphOp(message, plugin(fragment))).toThrow(error);
   });
 });
