@@ -5,9 +5,8 @@
 import neo4j, { Neo4jError, isInt, type Driver, type ManagedTransaction, type QueryResult } from "neo4j-driver";
 import * as cypher from "./neo4j-cypher.js";
 import { sweepRun, planOps, type EdgeRow, type NodeRow, type Run, type RunDelete, type RunUpsert, type SelectorRow, type Step } from "./neo4j-plan.js";
-import { canonicalJson } from "./canonical.js";
 import { GraphContract, GraphContractError } from "./contract.js";
-import { labelMap, parseSelectorSpec, selectorMatches } from "./selector.js";
+import { resolveSelectionsAsync, type ScopedNode } from "./selector-resolution.js";
 import { ENTITY_LABEL, SELECTOR_LABEL, type ExportLine, type GraphOp, type GraphSchema, type GraphSink, type GraphStats, type IncomingEdge } from "./model.js";
 import { compareCodePoints, compareEdges, edgeSortKey, sortedKeys } from "./order.js";
 import { scopeCovers, sweepScopePrefix } from "./keys.js";
@@ -369,65 +368,45 @@ class Applier {
   }
 
   /** Selected edges into or out of the touched keys become exactly what the stored
-   *  selectors select now (docs/graph-semantics.md, "Selectors"). */
+   *  selectors select now: the shared algorithm (selector-resolution.ts) over these
+   *  queries, in this transaction. */
   private async resolveSelectors(): Promise<void> {
-    if (this.touched.size === 0) return;
-    // No selectors (now, after the runs): no selected edges exist (each goes with its
-    // selector's owner's edges) and none are to be made.
-    if ((await this.tx.run(cypher.ANY_SELECTOR)).records.length === 0) return;
-    const touched = [...this.touched];
-    for (const chunk of chunks(touched, KEYS_PER_QUERY)) await this.tx.run(cypher.DELETE_SELECTED_INTO, { keys: chunk });
-    const rows = new Map<string, { type: string; row: EdgeRow }>();
-    // Parsed once per selector row, not once per candidate node.
-    const parsed = new Map<SelectorRow, { spec: ReturnType<typeof parseSelectorSpec>; props: EdgeRow["props"] }>();
-    const select = (s: SelectorRow, target: string, labels: unknown): void => {
-      let p = parsed.get(s);
-      if (!p) parsed.set(s, (p = { spec: parseSelectorSpec(s.spec), props: { ...(JSON.parse(s.props) as EdgeRow["props"]), owner: s.owner } }));
-      if (!selectorMatches(p.spec, labelMap(plainValue(labels)))) return;
-      const identity = canonicalJson([s.type, s.from, target, p.props]);
-      if (!rows.has(identity)) rows.set(identity, { type: s.type, row: { from: s.from, to: target, props: p.props } });
-    };
-    // The touched owners' selectors, against every node of their scopes.
-    const owned: SelectorRow[] = [];
-    for (const chunk of chunks(touched, KEYS_PER_QUERY)) owned.push(...(await this.selectorRows(cypher.SELECTORS_OF, { owners: chunk })));
-    const scopes = [...new Set(owned.map((s) => s.scope))];
-    const candidates = new Map<string, Array<{ key: string; labels: unknown }>>();
-    for (const chunk of chunks(scopes, KEYS_PER_QUERY)) {
-      for (const r of (await this.tx.run(cypher.SCOPE_LABELS, { scopes: chunk })).records) {
-        const sc = r.get("sc") as string;
-        if (r.get("scope") !== sc || r.get("observed") !== true) continue;
-        const list = candidates.get(sc) ?? [];
-        list.push({ key: r.get("key") as string, labels: r.get("labels") });
-        candidates.set(sc, list);
-      }
-    }
-    for (const s of owned) for (const n of candidates.get(s.scope) ?? []) select(s, n.key, n.labels);
-    // The touched objects that are observed now, against the other owners' selectors.
-    const targets: Array<{ key: string; scope: string; labels: unknown }> = [];
-    for (const chunk of chunks(touched, KEYS_PER_QUERY)) {
-      for (const r of (await this.tx.run(cypher.NODE_LABELS, { keys: chunk })).records) {
-        const scope = r.get("scope") as string | null;
-        if (r.get("observed") === true && typeof scope === "string") targets.push({ key: r.get("key") as string, scope, labels: r.get("labels") });
-      }
-    }
-    const byScope = new Map<string, SelectorRow[]>();
-    const targetScopes = [...new Set(targets.map((t) => t.scope))];
-    for (const chunk of chunks(targetScopes, KEYS_PER_QUERY)) {
-      for (const s of await this.selectorRows(cypher.SELECTORS_FOR, { scopes: chunk })) {
-        if (this.touched.has(s.owner)) continue;
-        const list = byScope.get(s.scope) ?? [];
-        list.push(s);
-        byScope.set(s.scope, list);
-      }
-    }
-    for (const t of targets) for (const s of byScope.get(t.scope) ?? []) select(s, t.key, t.labels);
-    const byType = new Map<string, EdgeRow[]>();
-    for (const { type, row } of rows.values()) {
-      const list = byType.get(type);
-      if (list) list.push(row);
-      else byType.set(type, [row]);
-    }
-    await this.createEdges(byType);
+    const tx = this.tx;
+    await resolveSelectionsAsync(this.touched, {
+      anySelector: async () => (await tx.run(cypher.ANY_SELECTOR)).records.length > 0,
+      deleteSelectedInto: async (keys) => {
+        for (const chunk of chunks(keys, KEYS_PER_QUERY)) this.send(cypher.DELETE_SELECTED_INTO, { keys: chunk });
+      },
+      selectorsOf: (owners) => readInChunks(owners, (chunk) => this.selectorRows(cypher.SELECTORS_OF, { owners: chunk })),
+      selectorsIn: (scopes) => readInChunks(scopes, (chunk) => this.selectorRows(cypher.SELECTORS_FOR, { scopes: chunk })),
+      observedIn: (scopes) =>
+        readInChunks(scopes, async (chunk) =>
+          (await tx.run(cypher.SCOPE_LABELS, { scopes: chunk })).records.flatMap((r): ScopedNode[] => {
+            const sc = r.get("sc") as string;
+            return r.get("scope") === sc && r.get("observed") === true ? [{ key: r.get("key") as string, scope: sc, labels: plainValue(r.get("labels")) }] : [];
+          }),
+        ),
+      observedNodes: (keys) =>
+        readInChunks(keys, async (chunk) =>
+          (await tx.run(cypher.NODE_LABELS, { keys: chunk })).records.flatMap((r): ScopedNode[] => {
+            const scope = r.get("scope") as string | null;
+            return r.get("observed") === true && typeof scope === "string" ? [{ key: r.get("key") as string, scope, labels: plainValue(r.get("labels")) }] : [];
+          }),
+        ),
+      createSelected: async (edges) => {
+        // The edge properties: the selector's, parsed once per selector, and its owner.
+        const props = new Map<SelectorRow, EdgeRow["props"]>();
+        const byType = new Map<string, EdgeRow[]>();
+        for (const { selector: s, to } of edges) {
+          let p = props.get(s);
+          if (!p) props.set(s, (p = { ...(JSON.parse(s.props) as EdgeRow["props"]), owner: s.owner }));
+          const rows = byType.get(s.type);
+          if (rows) rows.push({ from: s.from, to, props: p });
+          else byType.set(s.type, [{ from: s.from, to, props: p }]);
+        }
+        await this.createEdges(byType);
+      },
+    });
   }
 
   private async selectorRows(query: string, params: Record<string, unknown>): Promise<SelectorRow[]> {
@@ -599,6 +578,13 @@ function codeOf(error: unknown): string | undefined {
 
 function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
   for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
+/** One read per chunk of keys (`IN $keys` queries), the rows together. */
+async function readInChunks<T>(keys: readonly string[], read: (chunk: string[]) => Promise<T[]>): Promise<T[]> {
+  const rows: T[] = [];
+  for (const chunk of chunks(keys, KEYS_PER_QUERY)) rows.push(...(await read(chunk)));
+  return rows;
 }
 
 /** The URI without user:password@ (never in messages or logs). */

@@ -10,7 +10,8 @@ import { compareEdges as compareEdgeKeys, sortedKeys } from "./order.js";
 import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSelector, GraphSink, GraphStats, IncomingEdge, Placeholder, Properties } from "./model.js";
 import { currentHolder, ExclusiveFile } from "../lock/exclusive-file.js";
 import { readHolder, recordHolder } from "../lock/meta-table.js";
-import { labelMap, parseSelectorSpec, selectorMatches, selectorSpec, selectorText } from "./selector.js";
+import { selectorSpec, selectorText } from "./selector.js";
+import { resolveSelections, type StoredSelector } from "./selector-resolution.js";
 
 interface NodeRow {
   key: string;
@@ -55,6 +56,15 @@ function edgeProperties(row: EdgeRow): Record<string, unknown> {
 
 function sortKeys(value: Record<string, unknown>): Record<string, unknown> {
   return sortedKeys(value);
+}
+
+function storedSelector(row: SelectorRow): StoredSelector {
+  return { owner: row.owner, from: row.from_key, type: row.type, scope: row.scope, spec: row.spec, props: row.props };
+}
+
+/** A node's `labels` property, from its stored properties. */
+function labelsOf(props: string): unknown {
+  return (JSON.parse(props) as Properties).labels;
 }
 
 /** null values are not stored (Neo4j cannot store them either). */
@@ -304,36 +314,27 @@ export class SqliteGraphSink implements GraphSink {
   }
 
   /** Selected edges into or out of the touched keys become exactly what the stored
-   *  selectors select now (docs/graph-semantics.md, "Selectors"). */
+   *  selectors select now: the shared algorithm (selector-resolution.ts) over these
+   *  statements, in this transaction. */
   private resolveSelectors(touched: ReadonlySet<string>): void {
-    if (touched.size === 0) return;
-    // No selectors (now, after the ops): no selected edges exist (each goes with its
-    // selector's owner's edges) and none are to be made.
-    if (this.q.anySelector.get()!.n === 0) return;
-    for (const key of touched) this.q.deleteSelectedInto.run(key);
-    // Parsed once per selector row, read once per scope: a batch touches many objects
-    // of few namespaces.
-    const specs = new Map<SelectorRow, ReturnType<typeof parseSelectorSpec>>();
-    const select = (s: SelectorRow, target: string, labels: string): void => {
-      let spec = specs.get(s);
-      if (!spec) specs.set(s, (spec = parseSelectorSpec(s.spec)));
-      if (selectorMatches(spec, labelMap((JSON.parse(labels) as Properties).labels))) {
-        this.q.insertSelected.run(s.type, s.from_key, target, s.owner, s.props);
-      }
-    };
-    for (const owner of touched) {
-      for (const s of this.q.selectorsOf.all(owner)) {
-        for (const n of this.q.scopeLabels.all(s.scope)) select(s, n.key, n.props);
-      }
-    }
-    const others = new Map<string, SelectorRow[]>();
-    for (const key of touched) {
-      const row = this.q.node.get(key);
-      if (!row || row.observed !== 1 || row.scope === null) continue;
-      let selectors = others.get(row.scope);
-      if (!selectors) others.set(row.scope, (selectors = this.q.selectorsFor.all(row.scope).filter((s) => !touched.has(s.owner))));
-      for (const s of selectors) select(s, key, row.props);
-    }
+    const q = this.q;
+    resolveSelections(touched, {
+      anySelector: () => q.anySelector.get()!.n !== 0,
+      deleteSelectedInto: (keys) => {
+        for (const key of keys) q.deleteSelectedInto.run(key);
+      },
+      selectorsOf: (owners) => owners.flatMap((owner) => q.selectorsOf.all(owner).map(storedSelector)),
+      selectorsIn: (scopes) => scopes.flatMap((scope) => q.selectorsFor.all(scope).map(storedSelector)),
+      observedIn: (scopes) => scopes.flatMap((scope) => q.scopeLabels.all(scope).map((n) => ({ key: n.key, scope, labels: labelsOf(n.props) }))),
+      observedNodes: (keys) =>
+        keys.flatMap((key) => {
+          const row = q.node.get(key);
+          return row && row.observed === 1 && row.scope !== null ? [{ key, scope: row.scope, labels: labelsOf(row.props) }] : [];
+        }),
+      createSelected: (edges) => {
+        for (const { selector: s, to } of edges) q.insertSelected.run(s.type, s.from, to, s.owner, s.props);
+      },
+    });
   }
 
   private remove(k: string, garbage: Set<string>): void {
