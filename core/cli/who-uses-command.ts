@@ -1,6 +1,7 @@
 // `kube-observer who-uses TYPE NAME`: which objects use a Secret, ConfigMap, PVC, image, …
 import type { Argv, CommandModule } from "yargs";
 import { objectKey } from "../graph/keys.js";
+import { storedKey } from "../graph/limits.js";
 import { whoUses } from "../graph/who-uses.js";
 import { graphLabel } from "../dispatch/translate.js";
 import type { GraphLookup } from "../plugin/types.js";
@@ -53,15 +54,17 @@ export const whoUsesCommand: CommandModule<object, WhoUsesArgs> = {
         const namespace = lookup.namespaced ? (args.namespace ?? "default") : null;
         const key = lookup.key(args.name, { cluster, namespace, objectKey: (kind, ns, name) => objectKey(cluster, ns, kind, name) });
         const usages = await whoUses(sink, key);
+        // As stored: a name longer than a key may be is shown as its bounded form (limits.ts).
+        const shown = storedKey(key);
         if (args.json) {
-          process.stdout.write(`${JSON.stringify({ target: key, usages }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ target: shown, usages }, null, 2)}\n`);
           return;
         }
         if (usages.length === 0) {
-          process.stdout.write(`nothing in the graph uses ${key}\n`);
+          process.stdout.write(`nothing in the graph uses ${shown}\n`);
           return;
         }
-        process.stdout.write(`${key} is used by:\n`);
+        process.stdout.write(`${shown} is used by:\n`);
         for (const u of usages) {
           const how = u.how.map((h) => `${h.rel}${h.via ? ` (${h.via})` : ""}${h.properties.container ? ` container=${String(h.properties.container)}` : ""}${h.properties.key ? ` key=${String(h.properties.key)}` : ""}`).join(" → ");
           process.stdout.write(`  ${u.user.label} ${u.user.namespace ? `${u.user.namespace}/` : ""}${u.user.name}: ${how}\n`);

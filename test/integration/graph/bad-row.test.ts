@@ -80,6 +80,10 @@ describe.each(["sqlite", "neo4j"] as const)("a bad row in the %s sink", (sinkKin
     } finally {
       await sink.close();
     }
+    // The command names the user by its bounded key, not the unbounded name.
+    const shown = await cli(["who-uses", "user", longUser, "--config", ws.config], ws.env);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout.split("\n")[0]).toBe(`${userKey} is used by:`);
   });
 
   it("parks the one object over the sink's limit; the rest of its batch and every later change reach the graph", async () => {
