@@ -3,7 +3,8 @@
 // Not an :Entity, so export, stats, who-uses and verify never see it.
 import neo4j, { isInt, type Driver } from "neo4j-driver";
 import { ENTITY_LABEL, SELECTOR_LABEL } from "./model.js";
-import { GRAPH_SCHEMA_VERSION, GraphSchemaError, newerSchemaError, unreadableSchemaError, writeAction, type FoundSchema, type StorageSchemaStatus } from "./schema-version.js";
+import { WRITER_LABEL } from "./neo4j-writer.js";
+import { describeFound, GRAPH_SCHEMA_VERSION, GraphSchemaError, newerSchemaError, unreadableSchemaError, writeAction, type FoundSchema, type StorageSchemaStatus } from "./schema-version.js";
 
 export const META_LABEL = "KoMeta";
 
@@ -17,6 +18,11 @@ RETURN m.schemaVersion AS version,
 const STAMP = `
 MERGE (m:${META_LABEL} {id: 'graph'})
 SET m.schemaVersion = $version, m.stampedAt = datetime()`;
+
+/** Registrations whose heartbeat is younger than the lease (neo4j-writer.ts). */
+const LIVE_WRITERS = `
+MATCH (w:${WRITER_LABEL}) WHERE timestamp() - w.heartbeat < $leaseMs
+RETURN w.cluster AS cluster, w.pid AS pid, w.host AS host`;
 
 /** Auto-commit only (CALL … IN TRANSACTIONS): a large graph is deleted in batches. */
 const DELETE_GRAPH = `
@@ -59,12 +65,24 @@ export function planNeo4jWrite(found: FoundSchema, where: string): StorageSchema
   return { found, version: action === "keep" ? (found as number) : GRAPH_SCHEMA_VERSION, action };
 }
 
-/** The steps before the schema statements: migration steps, or emptying the graph. */
-export async function applyNeo4jWrite(driver: Driver, database: string | undefined, status: StorageSchemaStatus): Promise<void> {
+/** The steps before the schema statements: migration steps, or emptying the graph. init()
+ *  runs before the writer registration, and the graph is the database's (every cluster's),
+ *  so it is emptied only while no agent holds a live registration. */
+export async function applyNeo4jWrite(driver: Driver, database: string | undefined, status: StorageSchemaStatus, where: string, leaseSeconds: number): Promise<void> {
   if (status.action === "migrate") {
     for (let v = status.found === "unversioned" ? 0 : (status.found as number); v < GRAPH_SCHEMA_VERSION; v++) await MIGRATIONS[v]!(driver, database);
   }
   if (status.action === "rebuild") {
+    const { records } = await driver.executeQuery(LIVE_WRITERS, { leaseMs: leaseSeconds * 1000 }, { database, routing: neo4j.routing.READ });
+    if (records.length > 0) {
+      const writers = records.map((r) => `cluster ${JSON.stringify(r.get("cluster"))} (pid ${String(r.get("pid"))} on host ${String(r.get("host"))})`);
+      throw new GraphSchemaError(
+        where,
+        status.found,
+        `${where} has graph storage ${describeFound(status.found)}, which cannot be migrated to version ${GRAPH_SCHEMA_VERSION}: the graph must be emptied and rebuilt, ` +
+          `but agents are writing it now: ${writers.join(", ")}. Stop them (every agent writing this database needs this version), then start this one.`,
+      );
+    }
     const session = driver.session({ database, defaultAccessMode: neo4j.session.WRITE });
     try {
       await session.run(DELETE_GRAPH);

@@ -116,7 +116,7 @@ export class Neo4jSink implements GraphSink {
     try {
       // Decided before anything is written: a newer graph is refused untouched.
       const planned = planNeo4jWrite(await readNeo4jSchema(this.driver, this.database, this.where()), this.where());
-      await applyNeo4jWrite(this.driver, this.database, planned);
+      await applyNeo4jWrite(this.driver, this.database, planned, this.where(), this.writerOptions.writerLeaseSeconds ?? DEFAULT_WRITER_LEASE_SECONDS);
       // Schema changes cannot share a transaction with writes: each runs on its own.
       for (const statement of [...cypher.schemaStatements(labels, relationships), WRITER_CONSTRAINT, META_CONSTRAINT]) {
         await this.driver.executeQuery(statement, {}, { database: this.database });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import neo4j, { type Driver } from "neo4j-driver";
 import type { ExportLine, GraphOp, GraphSchema } from "../../../core/graph/model.js";
 import { Neo4jSink } from "../../../core/graph/neo4j-sink.js";
+import { applyNeo4jWrite } from "../../../core/graph/neo4j-schema.js";
 import { openSink } from "../../../core/graph/open-sink.js";
 import { GRAPH_SCHEMA_VERSION, GraphSchemaError, type SchemaLog } from "../../../core/graph/schema-version.js";
 import { devEnv, neo4jDriver } from "../../support/cluster.js";
@@ -151,5 +152,27 @@ describe("Neo4j storage schema version", () => {
     } finally {
       await reader.close();
     }
+  });
+
+  it("rebuilds (empties the graph's nodes and selectors, nothing else) only while no agent writes the database", async () => {
+    // No version is unmigratable today: the step init() takes for one is run directly.
+    const writer = await connect();
+    await writer.init(SCHEMA);
+    await writer.apply(ops);
+    await admin.executeQuery("CREATE (:SomeoneElse {x: 1}), (:KoWriter {cluster: 'c', holder: 'h1', pid: 7, host: 'node-a', heartbeat: timestamp()})");
+    const count = async (): Promise<Record<string, number>> => {
+      const result = await admin.executeQuery("MATCH (n) UNWIND labels(n) AS l RETURN l, count(*) AS n ORDER BY l");
+      return Object.fromEntries(result.records.map((r) => [r.get("l") as string, (r.get("n") as { toNumber(): number }).toNumber()]));
+    };
+    const before = await count();
+    expect(before).toMatchObject({ Entity: 3, KoSelector: 1, KoWriter: 1, SomeoneElse: 1, KoMeta: 1 });
+    const rebuild = { found: "unversioned" as const, version: GRAPH_SCHEMA_VERSION, action: "rebuild" as const };
+
+    await expect(applyNeo4jWrite(admin, undefined, rebuild, where(), 30)).rejects.toThrow(/agents are writing it now: cluster "c" \(pid 7 on host node-a\)/);
+    expect(await count()).toEqual(before);
+
+    await admin.executeQuery("MATCH (w:KoWriter) SET w.heartbeat = timestamp() - 31000");
+    await applyNeo4jWrite(admin, undefined, rebuild, where(), 30);
+    expect(await count()).toEqual({ KoMeta: 1, KoWriter: 1, SomeoneElse: 1 });
   });
 });
