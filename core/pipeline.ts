@@ -39,7 +39,7 @@ export class GraphPipeline {
     const wal = new Wal(config.wal.path);
     let sink: GraphSink | undefined;
     try {
-      sink = await openSink(config.sink, overrides);
+      sink = await openSink(config.sink, { log, ...overrides });
       await sink.init(combinedSchema(plugins.values()));
       const writer: WriterIdentity = { ...currentHolder(), id: wal.id! };
       await sink.registerWriter?.(config.clusters.map((c) => c.name), writer);

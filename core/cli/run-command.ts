@@ -14,6 +14,7 @@ import { addHealthRoutes, OpsServer, parseListen } from "../ops/http-server.js";
 import { AgentMetrics } from "../ops/metrics.js";
 import type { GraphPipeline } from "../pipeline.js";
 import { WriterConflictError } from "../graph/writer.js";
+import { GraphSchemaError } from "../graph/schema-version.js";
 import { FileInUseError } from "../lock/exclusive-file.js";
 import { pluginSetFingerprint } from "../plugin/registry.js";
 import { ConfigWatcher } from "./config-watcher.js";
@@ -144,6 +145,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
         // Refused, not failed: another agent owns this WAL, graph file or cluster.
         log.error({ err: error.message, ...(error instanceof FileInUseError ? { file: error.file, holder: error.holder } : { holders: error.holders }) }, "refusing to start");
         process.exitCode = 2;
+      } else if (error instanceof GraphSchemaError) {
+        // Refused: a graph this version must not write (newer, or not a graph at all).
+        log.error({ err: error.message, store: error.where, found: error.found }, "refusing to start");
+        process.exitCode = error.exitCode;
       } else {
         log.error({ err: (error as Error).message }, "graph sink could not be opened");
         process.exitCode = 1;

@@ -137,6 +137,9 @@ export interface GraphSink {
   export(): AsyncIterable<ExportLine>;
   /** Edges pointing at `key`, with their source nodes. */
   incoming(key: string): Promise<IncomingEdge[]>;
+  /** The store's graph storage schema version and what this sink did or, not having
+   *  opened it for writing, would do about it (core/graph/schema-version.ts). */
+  storageSchema?(): Promise<import("./schema-version.js").StorageSchemaStatus>;
   /** Whether the sink answers now (for readiness). */
   ping(): Promise<boolean>;
   close(): Promise<void>;

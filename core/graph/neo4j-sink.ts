@@ -11,6 +11,8 @@ import { ENTITY_LABEL, SELECTOR_LABEL, type ExportLine, type GraphOp, type Graph
 import { compareCodePoints, compareEdges, edgeSortKey, sortedKeys } from "./order.js";
 import { scopeCovers, sweepScopePrefix } from "./keys.js";
 import { Neo4jWriterRegistration, WRITER_CONSTRAINT } from "./neo4j-writer.js";
+import { applyNeo4jWrite, checkNeo4jReadable, META_CONSTRAINT, planNeo4jWrite, readNeo4jSchema, stampNeo4jSchema } from "./neo4j-schema.js";
+import { GraphSchemaError, logSchemaAction, type SchemaLog, type StorageSchemaStatus } from "./schema-version.js";
 import type { WriterConflictError, WriterIdentity } from "./writer.js";
 
 export { GraphContractError } from "./contract.js";
@@ -22,7 +24,8 @@ export interface Neo4jSinkOptions {
   password: string;
   /** null/undefined: the server's default database. */
   database?: string | null;
-  log?: { warn(obj: object, msg: string): void };
+  /** Outages, heartbeat failures, and a migration or rebuild of an older stored graph. */
+  log?: SchemaLog;
   /** A writer registration without a heartbeat for this long expires (default 30). */
   writerLeaseSeconds?: number;
   /** Another agent took this one's writer registration over. */
@@ -68,6 +71,8 @@ export class Neo4jSink implements GraphSink {
   private answering = true;
   private readonly writerOptions: Pick<Neo4jSinkOptions, "writerLeaseSeconds" | "onWriterLost">;
   private registration: Neo4jWriterRegistration | undefined;
+  /** The stored graph's version, once init() or checkReadable() has read it. */
+  private schema: StorageSchemaStatus | undefined;
 
   constructor(options: Neo4jSinkOptions) {
     this.writerOptions = { writerLeaseSeconds: options.writerLeaseSeconds, onWriterLost: options.onWriterLost };
@@ -107,15 +112,47 @@ export class Neo4jSink implements GraphSink {
     const labels = [...this.contract.labels].sort();
     const relationships = [...this.contract.relationships].sort();
     try {
+      // Decided before anything is written: a newer graph is refused untouched.
+      const planned = planNeo4jWrite(await readNeo4jSchema(this.driver, this.database, this.where()), this.where());
+      await applyNeo4jWrite(this.driver, this.database, planned, this.where(), this.writerOptions.writerLeaseSeconds ?? DEFAULT_WRITER_LEASE_SECONDS);
       // Schema changes cannot share a transaction with writes: each runs on its own.
-      for (const statement of [...cypher.schemaStatements(labels, relationships), WRITER_CONSTRAINT]) {
+      for (const statement of [...cypher.schemaStatements(labels, relationships), WRITER_CONSTRAINT, META_CONSTRAINT]) {
         await this.driver.executeQuery(statement, {}, { database: this.database });
       }
       await this.driver.executeQuery(cypher.AWAIT_INDEXES, { seconds: INDEX_WAIT_SECONDS }, { database: this.database });
+      if (planned.action !== "keep") {
+        await stampNeo4jSchema(this.driver, this.database);
+        logSchemaAction(this.log, this.where(), planned);
+      }
+      // What the first init did stays (a reload's init finds the version current).
+      if (!this.schema || planned.action !== "keep") this.schema = planned;
     } catch (error) {
-      throw this.wrap(error, "creating constraints and indexes");
+      throw this.wrap(error, "checking the storage version and creating constraints and indexes");
     }
     this.queries = new QueryCache(labels);
+  }
+
+  /** For read-only commands: throws GraphSchemaError unless the graph is at this agent's
+   *  storage version (or empty). */
+  async checkReadable(): Promise<void> {
+    let found;
+    try {
+      found = await readNeo4jSchema(this.driver, this.database, this.where());
+    } catch (error) {
+      throw this.wrap(error, "reading the graph's storage version");
+    }
+    this.schema = checkNeo4jReadable(found, this.where());
+  }
+
+  /** What init() found and did; before init(), what it would do (nothing is written). */
+  async storageSchema(): Promise<StorageSchemaStatus> {
+    if (this.schema) return this.schema;
+    try {
+      const found = await readNeo4jSchema(this.driver, this.database, this.where());
+      return planNeo4jWrite(found, this.where());
+    } catch (error) {
+      throw this.wrap(error, "reading the graph's storage version");
+    }
   }
 
   async apply(ops: readonly GraphOp[]): Promise<void> {
@@ -218,7 +255,7 @@ export class Neo4jSink implements GraphSink {
   }
 
   private wrap(error: unknown, action: string): Error {
-    if (error instanceof GraphContractError || error instanceof Neo4jSinkError) return error;
+    if (error instanceof GraphContractError || error instanceof Neo4jSinkError || error instanceof GraphSchemaError) return error;
     const code = codeOf(error);
     const reason = this.reason(error);
     const where = this.where();

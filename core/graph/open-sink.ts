@@ -2,6 +2,7 @@
 // variables (NEO4J_URI, NEO4J_USERNAME, NEO4J_PASSWORD) taken into account.
 import type { SinkConfig } from "../config/model.js";
 import type { GraphSink } from "./model.js";
+import type { SchemaLog } from "./schema-version.js";
 import { SqliteGraphSink } from "./sqlite-sink.js";
 
 export interface SinkOverrides {
@@ -12,12 +13,14 @@ export interface SinkOverrides {
   access?: "write" | "read";
   /** Neo4j: called when another agent has taken this one's writer registration. */
   onWriterLost?: (error: Error) => void;
+  /** Where the sink logs a migration or rebuild of an older stored graph (and Neo4j outages). */
+  log?: SchemaLog;
 }
 
 export async function openSink(config: SinkConfig, overrides: SinkOverrides = {}): Promise<GraphSink> {
   const env = overrides.env ?? process.env;
   const kind = overrides.kind ?? config.kind;
-  if (kind === "sqlite") return new SqliteGraphSink(config.sqlitePath, { access: overrides.access ?? "write" });
+  if (kind === "sqlite") return new SqliteGraphSink(config.sqlitePath, { access: overrides.access ?? "write", ...(overrides.log ? { log: overrides.log } : {}) });
   const uri = env.NEO4J_URI ?? config.neo4j?.uri;
   if (!uri) throw new Error("the Neo4j sink needs a URI: set sink.neo4j.uri in the config or NEO4J_URI");
   const username = env.NEO4J_USERNAME ?? config.neo4j?.username ?? "neo4j";
@@ -25,14 +28,25 @@ export async function openSink(config: SinkConfig, overrides: SinkOverrides = {}
   const password = env[passwordEnv] ?? env.NEO4J_PASSWORD;
   if (password === undefined) throw new Error(`the Neo4j sink needs a password in $${passwordEnv}`);
   const { Neo4jSink } = await import("./neo4j-sink.js");
-  return new Neo4jSink({
+  const sink = new Neo4jSink({
     uri,
     username,
     password,
     database: config.neo4j?.database ?? null,
     writerLeaseSeconds: config.neo4j?.writerLeaseSeconds,
     onWriterLost: overrides.onWriterLost,
+    ...(overrides.log ? { log: overrides.log } : {}),
   });
+  // Read-only commands never migrate: a graph at another version is refused before any read.
+  if (overrides.access === "read") {
+    try {
+      await sink.checkReadable();
+    } catch (error) {
+      await sink.close().catch(() => undefined);
+      throw error;
+    }
+  }
+  return sink;
 }
 
 /** The union of every plugin's declared graph schema. */

@@ -12,6 +12,8 @@ import { currentHolder, ExclusiveFile } from "../lock/exclusive-file.js";
 import { readHolder, recordHolder } from "../lock/meta-table.js";
 import { selectorSpec, selectorText } from "./selector.js";
 import { resolveSelections, type StoredSelector } from "./selector-resolution.js";
+import { logSchemaAction, type SchemaLog, type StorageSchemaStatus } from "./schema-version.js";
+import { applySqliteWrite, checkSqliteReadable, planSqliteWrite } from "./sqlite-schema.js";
 
 interface NodeRow {
   key: string;
@@ -81,6 +83,8 @@ export interface SqliteSinkOptions {
    *  refused (core/lock/exclusive-file.ts). "read" (graph commands, verify): a read-only
    *  connection that works beside a live agent; the file must exist. */
   access?: "write" | "read";
+  /** Where a migration or rebuild of an older file is logged. */
+  log?: SchemaLog;
 }
 
 export class SqliteGraphSink implements GraphSink {
@@ -88,6 +92,7 @@ export class SqliteGraphSink implements GraphSink {
   private readonly db: Database.Database;
   private readonly q;
   private readonly lock: ExclusiveFile | undefined;
+  private readonly schema: StorageSchemaStatus;
   /** Within one apply: keys known to exist (a placeholder for one is a no-op) and links
    *  already written (the same link again is one too). Statements that change nothing are
    *  skipped; the sets are dropped whenever edges or nodes are deleted. */
@@ -102,12 +107,19 @@ export class SqliteGraphSink implements GraphSink {
     readonly path: string,
     options: SqliteSinkOptions = {},
   ) {
+    const where = `the embedded graph ${path}`;
     const reading = options.access === "read";
     if (reading) {
       if (path !== ":memory:" && !existsSync(path)) throw new Error(`no embedded graph at ${path} (has the agent run with this config?)`);
       this.db = new Database(path, { readonly: true, fileMustExist: true });
-      this.q = this.prepare();
-      this.sizePageCache();
+      try {
+        this.schema = checkSqliteReadable(this.db, where);
+        this.q = this.prepare();
+        this.sizePageCache();
+      } catch (error) {
+        this.db.close();
+        throw error;
+      }
       return;
     }
     if (path !== ":memory:") {
@@ -120,46 +132,26 @@ export class SqliteGraphSink implements GraphSink {
       this.lock?.release();
       throw error;
     }
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
-    if (this.lock) recordHolder(this.db, currentHolder());
-    const edgesExisted = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'edges'").get() !== undefined;
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS nodes (
-        key TEXT PRIMARY KEY, label TEXT NOT NULL, owner TEXT, observed INTEGER NOT NULL,
-        scope TEXT, props TEXT NOT NULL);
-      CREATE INDEX IF NOT EXISTS nodes_owner ON nodes(owner);
-      CREATE INDEX IF NOT EXISTS nodes_scope ON nodes(scope) WHERE scope IS NOT NULL;
-      CREATE TABLE IF NOT EXISTS selectors (
-        owner TEXT NOT NULL, from_key TEXT NOT NULL, type TEXT NOT NULL, scope TEXT NOT NULL,
-        spec TEXT NOT NULL, props TEXT NOT NULL);
-      CREATE INDEX IF NOT EXISTS selectors_owner ON selectors(owner);
-      CREATE INDEX IF NOT EXISTS selectors_scope ON selectors(scope);
-    `);
-    // Only the indexes a query uses (EXPLAIN QUERY PLAN: test/unit/graph/sqlite-plans.test.ts).
-    // No query filters nodes by label (stats scans). An edge's identity index starts with
-    // from_key, so it also serves the lookups by start; a graph written before keeps its
-    // table (identity UNIQUE (type, from_key, …) and edges_from): the same semantics.
-    this.db.exec("DROP INDEX IF EXISTS nodes_label");
-    if (edgesExisted) {
-      // Graphs written before selectors existed: their edges are all declared ones.
-      const edgeColumns = this.db.prepare<[], { name: string }>("PRAGMA table_info(edges)").all().map((c) => c.name);
-      if (!edgeColumns.includes("selected")) this.db.exec("ALTER TABLE edges ADD COLUMN selected INTEGER NOT NULL DEFAULT 0");
-    } else {
-      this.db.exec(`
-        CREATE TABLE edges (
-          type TEXT NOT NULL, from_key TEXT NOT NULL, to_key TEXT NOT NULL, owner TEXT NOT NULL,
-          props TEXT NOT NULL, selected INTEGER NOT NULL DEFAULT 0);
-        CREATE UNIQUE INDEX edges_identity ON edges(from_key, type, to_key, owner, props);
-      `);
+    try {
+      // Decided before anything is written: a newer file is refused untouched.
+      this.schema = planSqliteWrite(this.db, where);
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma("synchronous = NORMAL");
+      if (this.lock) recordHolder(this.db, currentHolder());
+      applySqliteWrite(this.db, this.schema);
+      logSchemaAction(options.log, where, this.schema);
+      this.q = this.prepare();
+    } catch (error) {
+      this.db.close();
+      this.lock?.release();
+      throw error;
     }
-    this.db.exec(`
-      CREATE INDEX IF NOT EXISTS edges_owner ON edges(owner);
-      CREATE INDEX IF NOT EXISTS edges_to ON edges(to_key);
-      CREATE INDEX IF NOT EXISTS edges_selected_to ON edges(to_key) WHERE selected = 1;
-    `);
-    this.q = this.prepare();
     this.sizePageCache();
+  }
+
+  /** The file's storage schema version and what opening it did (doctor). */
+  async storageSchema(): Promise<StorageSchemaStatus> {
+    return this.schema;
   }
 
   /** The page cache follows the graph (SQLite's default of 2 MB is outgrown at tier M, and

@@ -6,7 +6,8 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import type { Holder } from "./exclusive-file.js";
 
-const TABLE = "kube_observer_meta";
+export const META_TABLE = "kube_observer_meta";
+const TABLE = META_TABLE;
 
 function ensureTable(db: Database.Database): void {
   db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);

@@ -11,6 +11,7 @@ import { loadAgentConfig } from "../agent-config.js";
 import { ConfigError, type ClusterConfig, type Config } from "../config/model.js";
 import { configErrorList } from "../config/validate.js";
 import { openSink } from "../graph/open-sink.js";
+import { describeFound, GRAPH_SCHEMA_VERSION, GraphSchemaError, type StorageSchemaStatus } from "../graph/schema-version.js";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { ExclusiveFile } from "../lock/exclusive-file.js";
 import { readHolder } from "../lock/meta-table.js";
@@ -21,7 +22,7 @@ import { kubeJson, statusMessage } from "./kube-api.js";
 export type DoctorResult = "ok" | "warn" | "FAIL";
 
 export interface DoctorRow {
-  check: "config" | "plugin" | "cluster" | "permission" | "sink" | "wal";
+  check: "config" | "plugin" | "cluster" | "permission" | "sink" | "schema" | "wal";
   target: string;
   result: DoctorResult;
   /** What was found: a version, a denial reason, an error. */
@@ -215,6 +216,8 @@ async function checkSink(config: Config, options: DoctorOptions, add: (row: Doct
       const answers = await sink.ping();
       if (answers) {
         add({ check: "sink", target, result: "ok", detail: kind === "sqlite" ? "opened, writable" : "answers RETURN 1 with the configured credentials", hint: "" });
+        const schema = await sink.storageSchema?.().catch((error: unknown) => error);
+        if (schema !== undefined) add(schemaRow(target, schema));
       } else {
         add({
           check: "sink",
@@ -228,6 +231,11 @@ async function checkSink(config: Config, options: DoctorOptions, add: (row: Doct
       await sink.close().catch(() => undefined);
     }
   } catch (error) {
+    // A graph file at another storage version: readable as a file, refused as a graph.
+    if (error instanceof GraphSchemaError) {
+      add(schemaRow(target, error));
+      return;
+    }
     add({
       check: "sink",
       target,
@@ -236,6 +244,29 @@ async function checkSink(config: Config, options: DoctorOptions, add: (row: Doct
       hint: kind === "sqlite" ? "point sink.sqlitePath at a writable volume" : "check NEO4J_URI / sink.neo4j.uri and the credentials' environment variables",
     });
   }
+}
+
+/** The stored graph's storage schema version, and what the agent will do about it. */
+function schemaRow(target: string, found: StorageSchemaStatus | unknown): DoctorRow {
+  if (found instanceof GraphSchemaError) {
+    const older = found.found === "unversioned" || (typeof found.found === "number" && found.found < GRAPH_SCHEMA_VERSION);
+    return older
+      ? { check: "schema", target, result: "warn", detail: `${describeFound(found.found)}; the agent migrates it to version ${GRAPH_SCHEMA_VERSION} when it starts`, hint: "graph commands refuse it until the agent has run once" }
+      : { check: "schema", target, result: "FAIL", detail: found.message, hint: "the agent will refuse to start (exit 2)" };
+  }
+  if (!isStatus(found)) return { check: "schema", target, result: "FAIL", detail: `the storage version could not be read: ${(found as Error).message}`, hint: "" };
+  const detail = {
+    keep: `version ${found.version}, current`,
+    create: `no graph yet; the agent creates version ${GRAPH_SCHEMA_VERSION}`,
+    migrate: `${describeFound(found.found)}; the agent migrates it to version ${GRAPH_SCHEMA_VERSION} when it starts`,
+    rebuild: `${describeFound(found.found)} cannot be migrated; the agent empties the graph and rebuilds it from the cluster when it starts`,
+    refuse: `${describeFound(found.found)} is newer than this kube-observer knows`,
+  }[found.action];
+  return { check: "schema", target, result: found.action === "keep" || found.action === "create" ? "ok" : "warn", detail, hint: "" };
+}
+
+function isStatus(value: unknown): value is StorageSchemaStatus {
+  return typeof value === "object" && value !== null && "action" in value;
 }
 
 function checkWal(config: Config, add: (row: DoctorRow) => void): void {

@@ -122,6 +122,7 @@ describe("kube-observer doctor", () => {
       `permission local: list configmaps in ${ns} ok`,
       `permission local: watch configmaps in ${ns} ok`,
       `sink sqlite ${join(dir, "graph.sqlite")} ok`,
+      `schema sqlite ${join(dir, "graph.sqlite")} ok`,
       `wal ${join(dir, "wal.sqlite")} ok`,
     ]);
     expect(json.rows[1]!.detail).toContain(`as system:serviceaccount:${ns}:${sa}`);
@@ -148,11 +149,12 @@ describe("kube-observer doctor", () => {
     );
     const { code, rows } = await doctor(config, true);
     expect(code).toBe(1);
-    expect(rows.map((r) => `${r.check} ${r.result}`)).toStrictEqual(["config ok", "cluster FAIL", "permission FAIL", "sink ok", "wal FAIL"]);
+    expect(rows.map((r) => `${r.check} ${r.result}`)).toStrictEqual(["config ok", "cluster FAIL", "permission FAIL", "sink ok", "schema ok", "wal FAIL"]);
     expect(rows[1]!.detail).toMatch(/\/version: Unauthorized$/);
     expect(rows[1]!.hint).toMatch(/credentials are not accepted/);
     expect(rows[2]!.detail).toBe("not checked: the cluster cannot be reached");
-    expect(rows[4]!.hint).toMatch(/writable volume/);
+    expect(rows[4]!.detail).toBe("no graph yet; the agent creates version 1");
+    expect(rows[5]!.hint).toMatch(/writable volume/);
   });
 
   it("reports a bad config with its problems and stops there", async () => {
