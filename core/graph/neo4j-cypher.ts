@@ -24,16 +24,27 @@ const S = SELECTOR_LABEL;
 
 // ---- schema (init) ----
 
-export function schemaStatements(labels: readonly string[], relationships: readonly string[]): string[] {
-  return [
-    `CREATE CONSTRAINT ko_entity_key IF NOT EXISTS FOR (n:${E}) REQUIRE n.key IS UNIQUE`,
-    `CREATE INDEX ko_entity_owner IF NOT EXISTS FOR (n:${E}) ON (n.owner)`,
-    `CREATE INDEX ko_entity_scope IF NOT EXISTS FOR (n:${E}) ON (n.scope)`,
-    `CREATE INDEX ko_selector_owner IF NOT EXISTS FOR (s:${S}) ON (s.owner)`,
-    `CREATE INDEX ko_selector_scope IF NOT EXISTS FOR (s:${S}) ON (s.scope)`,
-    ...labels.map((l) => `CREATE CONSTRAINT ko_${label(l)}_key IF NOT EXISTS FOR (n:${label(l)}) REQUIRE n.key IS UNIQUE`),
-    ...relationships.map((t) => `CREATE INDEX ko_${relType(t)}_owner IF NOT EXISTS FOR ()-[r:${relType(t)}]-() ON (r.owner)`),
-  ];
+/** The constraint and indexes the queries use: every lookup is by Entity key, owner or
+ *  scope (or a selector's owner or scope). Per-label key constraints and per-type edge
+ *  owner indexes, which earlier releases made, served no query and cost every write an
+ *  index entry more; init() drops them (UNUSED_SCHEMA). */
+export const SCHEMA_STATEMENTS: readonly string[] = [
+  `CREATE CONSTRAINT ko_entity_key IF NOT EXISTS FOR (n:${E}) REQUIRE n.key IS UNIQUE`,
+  `CREATE INDEX ko_entity_owner IF NOT EXISTS FOR (n:${E}) ON (n.owner)`,
+  `CREATE INDEX ko_entity_scope IF NOT EXISTS FOR (n:${E}) ON (n.scope)`,
+  `CREATE INDEX ko_selector_owner IF NOT EXISTS FOR (s:${S}) ON (s.owner)`,
+  `CREATE INDEX ko_selector_scope IF NOT EXISTS FOR (s:${S}) ON (s.scope)`,
+];
+
+/** The agent's own constraints and indexes (named ko_…); the indexes a constraint owns
+ *  go with it. SHOW commands cannot be combined with UNION: two queries. */
+export const OWN_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name WHERE name STARTS WITH 'ko_' RETURN name";
+export const OWN_INDEXES = "SHOW INDEXES YIELD name, owningConstraint WHERE name STARTS WITH 'ko_' AND owningConstraint IS NULL RETURN name";
+
+/** Drops one of the agent's own constraints or indexes by name (checked by the caller). */
+export function dropSchema(kind: "CONSTRAINT" | "INDEX", name: string): string {
+  if (!/^ko_[A-Za-z0-9_]+$/.test(name)) throw new Error(`refusing to drop ${JSON.stringify(name)}`);
+  return `DROP ${kind} ${name} IF EXISTS`;
 }
 
 export const AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)";

@@ -110,15 +110,14 @@ export class Neo4jSink implements GraphSink {
   async init(schema: GraphSchema): Promise<void> {
     this.contract.declare(schema, [ENTITY_LABEL, SELECTOR_LABEL]);
     const labels = [...this.contract.labels].sort();
-    const relationships = [...this.contract.relationships].sort();
     try {
       // Decided before anything is written: a newer graph is refused untouched.
       const planned = planNeo4jWrite(await readNeo4jSchema(this.driver, this.database, this.where()), this.where());
       await applyNeo4jWrite(this.driver, this.database, planned, this.where(), this.writerOptions.writerLeaseSeconds ?? DEFAULT_WRITER_LEASE_SECONDS);
       // Schema changes cannot share a transaction with writes: each runs on its own.
-      for (const statement of [...cypher.schemaStatements(labels, relationships), WRITER_CONSTRAINT, META_CONSTRAINT]) {
-        await this.driver.executeQuery(statement, {}, { database: this.database });
-      }
+      const wanted = [...cypher.SCHEMA_STATEMENTS, WRITER_CONSTRAINT, META_CONSTRAINT];
+      for (const statement of wanted) await this.driver.executeQuery(statement, {}, { database: this.database });
+      await this.dropUnusedSchema(wanted);
       await this.driver.executeQuery(cypher.AWAIT_INDEXES, { seconds: INDEX_WAIT_SECONDS }, { database: this.database });
       if (planned.action !== "keep") {
         await stampNeo4jSchema(this.driver, this.database);
@@ -130,6 +129,17 @@ export class Neo4jSink implements GraphSink {
       throw this.wrap(error, "checking the storage version and creating constraints and indexes");
     }
     this.queries = new QueryCache(labels);
+  }
+
+  /** Drops the agent's constraints and indexes that no query uses (made by earlier
+   *  releases): each costs every write an index entry. */
+  private async dropUnusedSchema(wanted: readonly string[]): Promise<void> {
+    const names = new Set(wanted.map((statement) => /^CREATE (?:CONSTRAINT|INDEX) (\S+)/.exec(statement)?.[1]));
+    const own = async (query: string, kind: "CONSTRAINT" | "INDEX"): Promise<Array<{ name: string; kind: "CONSTRAINT" | "INDEX" }>> =>
+      (await this.driver.executeQuery(query, {}, { database: this.database })).records.map((r) => ({ name: r.get("name") as string, kind }));
+    const unused = [...(await own(cypher.OWN_CONSTRAINTS, "CONSTRAINT")), ...(await own(cypher.OWN_INDEXES, "INDEX"))].filter((s) => !names.has(s.name));
+    for (const { name, kind } of unused) await this.driver.executeQuery(cypher.dropSchema(kind, name), {}, { database: this.database });
+    if (unused.length > 0) this.log?.info?.({ dropped: unused.map((s) => s.name) }, "dropped constraints and indexes no query uses (made by an earlier release)");
   }
 
   /** For read-only commands: throws GraphSchemaError unless the graph is at this agent's

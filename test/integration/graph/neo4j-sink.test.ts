@@ -92,15 +92,22 @@ describe("Neo4j sink: schema and refusals", () => {
     await expect(sink.init({ labels: [], relationships: ["uses-secret"] })).rejects.toThrow(/not a valid relationship type/);
   });
 
-  it("creates the uniqueness constraints and owner/scope indexes, idempotently", async () => {
+  it("creates the key constraint and owner/scope indexes the queries use, idempotently, and drops the unused ones earlier releases made", async () => {
+    // What an earlier release made per label and per type, and an index of the user's own.
+    await admin.executeQuery("CREATE CONSTRAINT ko_Pod_key IF NOT EXISTS FOR (n:Pod) REQUIRE n.key IS UNIQUE");
+    await admin.executeQuery("CREATE INDEX ko_USES_SECRET_owner IF NOT EXISTS FOR ()-[r:USES_SECRET]-() ON (r.owner)");
+    await admin.executeQuery("CREATE INDEX users_pod_name IF NOT EXISTS FOR (n:Pod) ON (n.name)");
     await sink.init(SCHEMA);
     await sink.init(SCHEMA);
     const constraints = await admin.executeQuery("SHOW CONSTRAINTS YIELD type, labelsOrTypes, properties RETURN type, labelsOrTypes[0] AS on, properties[0] AS property");
     const have = constraints.records.map((r) => `${r.get("type")} ${r.get("on")}.${r.get("property")}`);
-    expect(have).toEqual(expect.arrayContaining(["UNIQUENESS Entity.key", "UNIQUENESS Pod.key", "UNIQUENESS Secret.key"]));
-    const indexes = await admin.executeQuery("SHOW INDEXES YIELD entityType, labelsOrTypes, properties, state RETURN entityType, labelsOrTypes[0] AS on, properties[0] AS property, state");
+    expect(have).toContain("UNIQUENESS Entity.key");
+    expect(have).not.toContain("UNIQUENESS Pod.key");
+    const indexes = await admin.executeQuery("SHOW INDEXES YIELD name, entityType, labelsOrTypes, properties, state RETURN name, entityType, labelsOrTypes[0] AS on, properties[0] AS property, state");
     const online = indexes.records.filter((r) => r.get("state") === "ONLINE").map((r) => `${r.get("entityType")} ${r.get("on")}.${r.get("property")}`);
-    expect(online).toEqual(expect.arrayContaining(["NODE Entity.owner", "NODE Entity.scope", "RELATIONSHIP USES_SECRET.owner"]));
+    expect(online).toEqual(expect.arrayContaining(["NODE Entity.owner", "NODE Entity.scope", "NODE Pod.name"]));
+    expect(online).not.toContain("RELATIONSHIP USES_SECRET.owner");
+    await admin.executeQuery("DROP INDEX users_pod_name IF EXISTS");
   });
 
   it("refuses a batch with an undeclared label before writing any of it", async () => {
