@@ -10,6 +10,7 @@ import type { KubeObject } from "../messages.js";
 import type { ApiResource } from "../plugin/types.js";
 import { ApiError, classifyStatus, type KubeStatus } from "./errors.js";
 import { ListBodySplitter, OVERSIZE_PREFIX_BYTES, PageOverCapError } from "./list-splitter.js";
+import { jsonErrorWithoutInput } from "./json-error.js";
 import { identifyPrefix, type OversizedObject } from "./oversize.js";
 
 export interface ListPage {
@@ -141,9 +142,13 @@ export class KubeHttpClient {
     let items: KubeObject[];
     try {
       envelope = JSON.parse(body.envelope);
+    } catch (error) {
+      throw new ApiError("server", `LIST ${path}: response envelope is ${jsonErrorWithoutInput(error, Buffer.byteLength(body.envelope))}`, res.statusCode);
+    }
+    try {
       items = JSON.parse(body.itemsArray) as KubeObject[];
     } catch (error) {
-      throw new ApiError("server", `LIST ${path}: response is not JSON (${(error as Error).message})`, res.statusCode);
+      throw new ApiError("server", `LIST ${path}: response items are ${jsonErrorWithoutInput(error, Buffer.byteLength(body.itemsArray))}`, res.statusCode);
     }
     return {
       items,
@@ -409,7 +414,7 @@ class NdjsonWatchStream implements WatchStream {
     try {
       event = JSON.parse(line.toString("utf8")) as WatchEvent;
     } catch (error) {
-      this.fail(new ApiError("server", `watch sent a line that is not JSON: ${(error as Error).message}`));
+      this.fail(new ApiError("server", `watch sent a line that is ${jsonErrorWithoutInput(error, line.length)}`));
       this.res.destroy();
       return;
     }
