@@ -7,6 +7,7 @@ import { toGraphOp } from "../core/dispatch/translate.js";
 import type { GraphOp } from "../core/graph/model.js";
 import type { KubeMessage, KubeObject } from "../core/messages.js";
 import { scrubObject } from "../core/plugin/sdk.js";
+import { observesSecrets } from "../core/observer/reducer.js";
 import type { LoadedPlugin } from "../core/plugin/registry.js";
 import { configMapManifest, podManifest, podRefs, pvcManifest, secretManifest, serviceAccountManifest } from "./load.js";
 import { BENCH_CLUSTER, configMapName, namespacePlans, podName, pvcName, replicaSetName, secretName, serviceAccountName, type Tier } from "./tiers.js";
@@ -102,7 +103,7 @@ export function tierMessages(tier: Tier, plugins: ReadonlyMap<string, LoadedPlug
           name: meta.name,
           resourceVersion: meta.resourceVersion,
           observedAt,
-          object: JSON.parse(JSON.stringify(plugin.plugin.reduce(scrubObject(object)))) as unknown,
+          object: JSON.parse(JSON.stringify(plugin.plugin.reduce(scrubObject(object, { secret: observesSecrets(plugin.plugin) })))) as unknown,
         });
       }
       if (slice.length > 0 && (page + 1) * PAGE >= objects.length) {

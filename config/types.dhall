@@ -93,6 +93,12 @@ let Observer =
          whose objects pass `maxListPageBytes` (64 MiB) is asked again with half the
          page size. At most `maxConcurrentLists` (16) LISTs of one cluster run at
          once (thousands of per-namespace observers starting together).
+         Annotations: values of the keys in `withheldAnnotations` (`*` matches any
+         run of characters; the default covers the manifest copies of kapp,
+         Rancher/Fleet and tools that follow kubectl's last-applied convention) and
+         values over `maxAnnotationBytes` (4 KiB) never leave the observer: the key
+         stays, the value becomes "<withheld: N bytes>". On Secrets every annotation
+         value is withheld. kubectl's last-applied copy is always dropped.
       -}
       { Type =
           { pageSize : Natural
@@ -107,6 +113,8 @@ let Observer =
           , maxObjectBytes : Natural
           , maxListPageBytes : Natural
           , maxConcurrentLists : Natural
+          , withheldAnnotations : List Text
+          , maxAnnotationBytes : Natural
           }
       , default =
         { pageSize = 500
@@ -121,6 +129,13 @@ let Observer =
         , maxObjectBytes = 8388608
         , maxListPageBytes = 67108864
         , maxConcurrentLists = 16
+        , withheldAnnotations =
+          [ "kapp.k14s.io/original"
+          , "kapp.k14s.io/original-diff"
+          , "objectset.rio.cattle.io/applied"
+          , "*last-applied*"
+          ]
+        , maxAnnotationBytes = 4096
         }
       }
 

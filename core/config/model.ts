@@ -63,6 +63,10 @@ export interface ObserverConfig {
   maxListPageBytes: number;
   /** LISTs in progress at once per cluster (shared by its observers). */
   maxConcurrentLists: number;
+  /** Annotation keys whose values never leave the observer (`*` is a wildcard), and the
+   *  size over which any annotation value is withheld (core/plugin/annotation-rules.ts). */
+  withheldAnnotations: string[];
+  maxAnnotationBytes: number;
 }
 
 export interface Neo4jSinkConfig {

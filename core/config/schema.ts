@@ -58,6 +58,8 @@ const observer = z
     maxObjectBytes: integer(1024, 1 << 30, "expected a number of bytes from 1024 to 1073741824"),
     maxListPageBytes: integer(1024, 1 << 30, "expected a number of bytes from 1024 to 1073741824"),
     maxConcurrentLists: integer(1, 10_000, "expected an integer from 1 to 10000"),
+    withheldAnnotations: z.array(nonEmptyText()),
+    maxAnnotationBytes: integer(0, 1 << 20, "expected a number of bytes from 0 to 1048576"),
   })
   .superRefine((o, ctx) => {
     if (o.maxListPageBytes < o.maxObjectBytes) {

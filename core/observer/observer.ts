@@ -11,6 +11,7 @@ import type { OversizedObject } from "../kube/oversize.js";
 import type { ResourcePlugin } from "../plugin/types.js";
 import { Backoff } from "./backoff.js";
 import { Batcher } from "./batcher.js";
+import { AnnotationFilter } from "../plugin/annotation-rules.js";
 import { reduceObject, type Reduction } from "./reducer.js";
 import { RelistStore, type KnownObject } from "./relist-store.js";
 import type { ListGate } from "./list-gate.js";
@@ -93,6 +94,9 @@ export class Observer {
   private readonly excluded: ReadonlySet<string>;
   private readonly random: () => number;
   private readonly now: () => number;
+  /** The annotation values this observer withholds (config observer.withheldAnnotations,
+   *  observer.maxAnnotationBytes). */
+  private readonly annotations: AnnotationFilter;
 
   constructor(
     private readonly scope: ObserverScope,
@@ -106,6 +110,7 @@ export class Observer {
     this.now = options.now ?? Date.now;
     this.maxInFlight = options.maxInFlight ?? 2;
     this.excluded = new Set(options.exclude ?? []);
+    this.annotations = new AnnotationFilter({ withheld: c.withheldAnnotations, maxValueBytes: c.maxAnnotationBytes });
     this.batcher = new Batcher((batch) => outlet.send(batch), c.batchMaxMessages, c.batchMaxDelayMs);
     this.backoff = new Backoff(c.backoff, this.now, this.random);
     this.watcher = new Watcher(client, {
@@ -313,7 +318,7 @@ export class Observer {
 
   /** A message about one object; its reduction when the object's content is known. */
   private objectMessage(action: "Applied" | "Deleted", known: Known, object: KubeObject | null, resourceVersion: string): KubeMessage {
-    const reduced: Reduction = object ? reduceObject(this.plugin, object) : { object: null };
+    const reduced: Reduction = object ? reduceObject(this.plugin, object, this.annotations) : { object: null };
     const message: KubeMessage = {
       ...this.base(action, resourceVersion),
       objectNamespace: known.namespace,

@@ -4,6 +4,7 @@
 // rather than a batch that can never be delivered, and what the graph function sees live
 // is what it sees after a replay.
 import type { KubeObject } from "../messages.js";
+import type { AnnotationFilter } from "../plugin/annotation-rules.js";
 import { scrubObject } from "../plugin/sdk.js";
 import type { ResourcePlugin } from "../plugin/types.js";
 
@@ -14,10 +15,15 @@ export interface Reduction {
   error?: string;
 }
 
-export function reduceObject(plugin: ResourcePlugin, object: KubeObject): Reduction {
+/** Core Secrets: every annotation value is withheld, whichever plugin observes them. */
+export function observesSecrets(plugin: ResourcePlugin): boolean {
+  return plugin.resource.group === "" && plugin.resource.kind === "Secret";
+}
+
+export function reduceObject(plugin: ResourcePlugin, object: KubeObject, annotations?: AnnotationFilter): Reduction {
   let reduced: unknown;
   try {
-    reduced = plugin.reduce(scrubObject(object));
+    reduced = plugin.reduce(scrubObject(object, { ...(annotations ? { annotations } : {}), secret: observesSecrets(plugin) }));
   } catch (error) {
     return { object: null, error: `plugin "${plugin.name}" reduce threw: ${error instanceof Error ? error.message : String(error)}` };
   }

@@ -1,5 +1,6 @@
 // Helpers for plugin authors that apply to every kind (nothing kind-specific lives in core).
 import type { KubeMetadata, KubeObject } from "../messages.js";
+import { AnnotationFilter, DEFAULT_ANNOTATION_RULES } from "./annotation-rules.js";
 
 /** kubectl stores the whole applied object here, Secret data included. */
 export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration";
@@ -40,15 +41,25 @@ export function reduceMetadata(object: KubeObject): ReducedMetadata {
   };
 }
 
-/** Drops what no plugin should ever see, before its reduce runs. */
-export function scrubObject(object: KubeObject): KubeObject {
+const defaultAnnotationFilter = new AnnotationFilter(DEFAULT_ANNOTATION_RULES);
+
+/** How the core scrubs an object: the annotation rules (core/plugin/annotation-rules.ts)
+ *  and whether the object is a Secret (its annotation values are all withheld). */
+export interface ScrubOptions {
+  annotations?: AnnotationFilter;
+  secret?: boolean;
+}
+
+/** Drops what no plugin should ever see, before its reduce runs: managedFields, kubectl's
+ *  last-applied copy, and the annotation values the rules withhold. */
+export function scrubObject(object: KubeObject, options: ScrubOptions = {}): KubeObject {
   const metadata = object.metadata;
   if (!metadata) return object;
   const { managedFields: _managed, ...rest } = metadata;
   const annotations = rest.annotations;
-  if (annotations && LAST_APPLIED_ANNOTATION in annotations) {
+  if (annotations && typeof annotations === "object") {
     const { [LAST_APPLIED_ANNOTATION]: _lastApplied, ...kept } = annotations;
-    rest.annotations = kept;
+    rest.annotations = (options.annotations ?? defaultAnnotationFilter).apply(kept, options.secret === true);
   }
   return { ...object, metadata: rest };
 }

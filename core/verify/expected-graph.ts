@@ -8,7 +8,9 @@ import { objectKey } from "../graph/keys.js";
 import type { ExportLine, GraphOp } from "../graph/model.js";
 import { SqliteGraphSink } from "../graph/sqlite-sink.js";
 import type { KubeMessage, KubeObject, PresentObject } from "../messages.js";
+import { AnnotationFilter, DEFAULT_ANNOTATION_RULES } from "../plugin/annotation-rules.js";
 import { scrubObject } from "../plugin/sdk.js";
+import { observesSecrets } from "../observer/reducer.js";
 import { scopeName, type VerifyScope } from "./scopes.js";
 
 /** An object the plugin could not turn into graph operations; the agent parks its
@@ -32,15 +34,15 @@ function errorText(error: unknown): string {
 }
 
 /** The plugin's reduction as an observer makes it (see Observer.reduce). */
-function reduce(scope: VerifyScope, object: KubeObject): unknown {
-  const reduced = scope.plugin.plugin.reduce(scrubObject(object));
+function reduce(scope: VerifyScope, object: KubeObject, annotations: AnnotationFilter): unknown {
+  const reduced = scope.plugin.plugin.reduce(scrubObject(object, { annotations, secret: observesSecrets(scope.plugin.plugin) }));
   const text = JSON.stringify(reduced);
   if (text === undefined) throw new Error(`reduce returned ${typeof reduced}, not a JSON value`);
   return JSON.parse(text) as unknown;
 }
 
 /** The graph operations for one listed scope: an upsert per object, then the sweep. */
-export function scopeOps(scope: VerifyScope, items: readonly KubeObject[], observedAt = ""): ScopeOps {
+export function scopeOps(scope: VerifyScope, items: readonly KubeObject[], observedAt = "", annotations: AnnotationFilter = new AnnotationFilter(DEFAULT_ANNOTATION_RULES)): ScopeOps {
   const { plugin } = scope.plugin;
   const label = graphLabel(scope.plugin);
   const base = { cluster: scope.cluster, namespace: scope.namespace, resource: plugin.name, kind: plugin.resource.kind, observedAt };
@@ -63,7 +65,7 @@ export function scopeOps(scope: VerifyScope, items: readonly KubeObject[], obser
         uid: m.uid ?? null,
         name,
         resourceVersion: m.resourceVersion ?? "",
-        object: reduce(scope, object),
+        object: reduce(scope, object, annotations),
       };
       const op = toGraphOp(message, scope.plugin);
       if (op) ops.push(op);

@@ -2,6 +2,7 @@
 // client, not its observers), builds the graph that list implies, reads the sink's graph,
 // and compares them. A live cluster changes between the LIST and the read, so while they
 // differ it looks again every ~2 s, up to settleSeconds, and reports the last look.
+import { AnnotationFilter } from "../plugin/annotation-rules.js";
 import type { ClusterConfig, Config } from "../config/model.js";
 import type { GraphSink, GraphOp, ExportLine } from "../graph/model.js";
 import { KubeHttpClient } from "../kube/client.js";
@@ -103,6 +104,8 @@ async function listEverything(config: Config, plugins: ReadonlyMap<string, Loade
       let client = clients.get(cluster.name);
       if (!client) clients.set(cluster.name, (client = clientFor(cluster)));
       const scopes: VerifyScope[] = await clusterScopes(cluster, config.actors, plugins, client, config.observer.pageSize);
+      // The observers' annotation rules: the expected graph withholds what they withhold.
+      const annotations = new AnnotationFilter({ withheld: config.observer.withheldAnnotations, maxValueBytes: config.observer.maxAnnotationBytes });
       const results: Array<ReturnType<typeof scopeOps>> = new Array(scopes.length);
       let next = 0;
       let failed = false;
@@ -111,7 +114,7 @@ async function listEverything(config: Config, plugins: ReadonlyMap<string, Loade
           const index = next++;
           const scope = scopes[index]!;
           try {
-            results[index] = scopeOps(scope, await listAll(client, scope, config.observer.pageSize));
+            results[index] = scopeOps(scope, await listAll(client, scope, config.observer.pageSize), "", annotations);
           } catch (error) {
             failed = true;
             throw error;

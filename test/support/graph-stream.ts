@@ -9,6 +9,7 @@ import { toGraphOp } from "../../core/dispatch/translate.js";
 import type { GraphOp } from "../../core/graph/model.js";
 import type { KubeMessage, KubeObject } from "../../core/messages.js";
 import { scrubObject } from "../../core/plugin/sdk.js";
+import { observesSecrets } from "../../core/observer/reducer.js";
 import { loadPlugins, type LoadedPlugin } from "../../core/plugin/registry.js";
 
 type Raw = Record<string, unknown>;
@@ -27,7 +28,7 @@ function message(plugins: ReadonlyMap<string, LoadedPlugin>, resource: string, a
     name: meta.name,
     resourceVersion: String(rv),
     observedAt: "2026-12-01T00:00:01.000Z",
-    object: action === "Applied" ? (JSON.parse(JSON.stringify(plugin.plugin.reduce(scrubObject(object)))) as unknown) : null,
+    object: action === "Applied" ? (JSON.parse(JSON.stringify(plugin.plugin.reduce(scrubObject(object, { secret: observesSecrets(plugin.plugin) })))) as unknown) : null,
   };
 }
 

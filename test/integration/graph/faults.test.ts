@@ -66,7 +66,9 @@ describe.each(["sqlite", "neo4j"] as const)("hostile strings into the %s sink", 
     const name = `x.${"a-b.".repeat(40)}end`; // long, dotted, dashed (DNS-subdomain limits)
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name, annotations: hostile, labels: { "weird_label.x": "A-b_c.D" } }, data: { "key.with-dots_and_dashes": "v" } } });
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "sentinel" }, data: { a: "b" } } });
-    const ws = workspace(sinkKind, [{ resource: "configmap", namespace: ns }]);
+    // The size cap would withhold the 250 KB value (the canary test covers that): raised
+    // here, so that the value itself is what crosses to the sink.
+    const ws = workspace(sinkKind, [{ resource: "configmap", namespace: ns }], { observer: { maxAnnotationBytes: 512 * 1024 } });
     await ws.runOnce();
     const lines = await ws.exportLines();
     const node = nodesOf(lines).find((n) => n.key === `local/${ns}/ConfigMap/${name}`);
@@ -98,11 +100,23 @@ describe("secret canaries", () => {
     namespaces.push(ns);
     await createNamespace(core, ns);
     const canary = (where: string): string => `CANARY${where}${Math.random().toString(36).slice(2, 10)}`;
-    const values = { data: canary("data"), stringData: canary("stringdata"), lastApplied: canary("lastapplied"), env: canary("env") };
+    const values = {
+      data: canary("data"),
+      stringData: canary("stringdata"),
+      lastApplied: canary("lastapplied"),
+      env: canary("env"),
+      // Annotations: any value on a Secret, a deploy tool's manifest copy, a value over the size cap.
+      secretAnnotation: canary("secretannotation"),
+      manifestCopy: canary("kapp"),
+      bigAnnotation: canary("big"),
+    };
     await core.createNamespacedSecret({
       namespace: ns,
       body: {
-        metadata: { name: "creds", annotations: { "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify({ stringData: { p: values.lastApplied } }) } },
+        metadata: {
+          name: "creds",
+          annotations: { "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify({ stringData: { p: values.lastApplied } }), "example.com/note": values.secretAnnotation },
+        },
         data: { token: Buffer.from(values.data).toString("base64") },
         stringData: { password: values.stringData },
       },
@@ -111,7 +125,13 @@ describe("secret canaries", () => {
       namespace: ns,
       body: { metadata: { name: "app" }, spec: { automountServiceAccountToken: false, containers: [{ name: "c", image: "app:1", env: [{ name: "LITERAL", value: values.env }] }] } },
     });
-    const actors = ["secret", "pod"].map((resource) => ({ resource, namespace: ns }));
+    const manifestCopy = JSON.stringify({ kind: "Secret", stringData: { password: values.manifestCopy } });
+    const bigAnnotation = `${values.bigAnnotation}${"x".repeat(5000)}`;
+    await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: "deployed", annotations: { "kapp.k14s.io/original": manifestCopy, "example.com/big": bigAnnotation, "example.com/owner": "team-a" } } },
+    });
+    const actors = ["secret", "pod", "configmap"].map((resource) => ({ resource, namespace: ns }));
     const lite = workspace("sqlite", actors, { logLevel: "trace" });
     const neo = workspace("neo4j", actors, { logLevel: "trace" });
     const runs = [await lite.runOnce(), await neo.runOnce()];
@@ -129,6 +149,15 @@ describe("secret canaries", () => {
       await driver.close();
     }
     expect(neo4jText).toContain("creds");
+    // The keys stay, with a marker (and its size, except on a Secret) in place of the value.
+    const annotationsOf = (name: string): unknown => nodesOf(liteLines).find((n) => n.key.endsWith(`/${name}`))?.properties.annotations;
+    const liteLines = await lite.exportLines();
+    expect(annotationsOf("creds")).toEqual(["example.com/note=<withheld>"]);
+    expect(annotationsOf("deployed")).toEqual([
+      `example.com/big=<withheld: ${Buffer.byteLength(bigAnnotation)} bytes>`,
+      "example.com/owner=team-a",
+      `kapp.k14s.io/original=<withheld: ${Buffer.byteLength(manifestCopy)} bytes>`,
+    ]);
     for (const value of Object.values(values)) {
       for (const file of files) expect(readFileSync(file).includes(value), `${value} in ${file}`).toBe(false);
       expect(neo4jText).not.toContain(value);

@@ -160,6 +160,8 @@ describe("plugins on reload", () => {
               maxObjectBytes: 8 << 20,
               maxListPageBytes: 64 << 20,
               maxConcurrentLists: 16,
+              withheldAnnotations: ["kapp.k14s.io/original", "kapp.k14s.io/original-diff", "objectset.rio.cattle.io/applied", "*last-applied*"],
+              maxAnnotationBytes: 4096,
             },
             once: true,
             listSlots: 4,

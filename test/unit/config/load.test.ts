@@ -22,6 +22,8 @@ const defaults = {
     maxObjectBytes: 8388608,
     maxListPageBytes: 67108864,
     maxConcurrentLists: 16,
+    withheldAnnotations: ["kapp.k14s.io/original", "kapp.k14s.io/original-diff", "objectset.rio.cattle.io/applied", "*last-applied*"],
+    maxAnnotationBytes: 4096,
   },
   log: { level: "info" },
   rbac: { serviceAccount: "kube-observer", namespace: "kube-observer", extraRules: [] },

@@ -251,6 +251,8 @@ export function testConfig(overrides: Partial<ObserverConfig> = {}): ObserverCon
     maxObjectBytes: 8 << 20,
     maxListPageBytes: 64 << 20,
     maxConcurrentLists: 16,
+    withheldAnnotations: ["kapp.k14s.io/original", "kapp.k14s.io/original-diff", "objectset.rio.cattle.io/applied", "*last-applied*"],
+    maxAnnotationBytes: 4096,
     ...overrides,
   };
 }

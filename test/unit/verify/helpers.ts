@@ -24,7 +24,7 @@ export function testConfig(actors: ActorConfig[], clusters = ["c1"]): Config {
   return {
     clusters: clusters.map((name) => ({ name, kubeconfig: null, context: null, inCluster: false })),
     actors,
-    observer: { pageSize: 2, connectTimeoutSeconds: 5 },
+    observer: { pageSize: 2, connectTimeoutSeconds: 5, withheldAnnotations: ["*last-applied*"], maxAnnotationBytes: 4096 },
     log: { level: "info" },
   } as unknown as Config;
 }
