@@ -63,7 +63,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option("log-level", { type: "string", choices: ["trace", "debug", "info", "warn", "error", "fatal"], describe: "Log level (overrides the config and KUBE_OBSERVER_LOG_LEVEL)" })
       .option("listen", {
         type: "string",
-        describe: "Serve /healthz (200 while running), /readyz (200 once the initial sync is complete and the sink answers) and /metrics (Prometheus) on HOST:PORT, e.g. 0.0.0.0:8080",
+        describe: "Serve /healthz (200 while running), /readyz (200 once the initial sync is complete and the sink answers) and /metrics (Prometheus) on HOST:PORT, or on 127.0.0.1 with PORT alone (or :PORT); 0.0.0.0:8080 serves every interface",
       })
       .check((a) => {
         if (a.verify && !a.once) throw new Error("--verify runs after a --once run: add --once (or run `kube-observer verify` beside a live agent)");

@@ -16,8 +16,16 @@ const nonEmptyText = () => z.string({ error: "expected text" }).min(1, { error: 
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `expected one of ${values.map((v) => `"${v}"`).join(", ")}` });
 
+/** A cluster's name is in every key, scope, log line, node property and metric label: a
+ *  DNS-1123 label (lowercase letters, digits and "-", at most 63), so that it can carry
+ *  nothing else (an env: import's value, a path, a separator). */
+const clusterName = () =>
+  nonEmptyText()
+    .max(63, { error: "must be at most 63 characters (a DNS-1123 label)" })
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit (e.g. "prod-eu-1")' });
+
 const cluster = z.strictObject({
-  name: nonEmptyText(),
+  name: clusterName(),
   kubeconfig: nonEmptyText().nullable(),
   context: nonEmptyText().nullable(),
   inCluster: z.boolean({ error: "expected True or False" }),
@@ -147,7 +155,7 @@ export const configSchema = z.strictObject({
   // Added after `rbac`: older records have no such field.
   listen: z
     .string()
-    .regex(/^(\[[0-9a-fA-F:.]+\]|[^:[\]]*):\d{1,5}$/, 'expected HOST:PORT, e.g. "0.0.0.0:8080"')
+    .regex(/^((\[[0-9a-fA-F:.]+\]|[^:[\]]*):)?\d{1,5}$/, 'expected HOST:PORT or PORT, e.g. "0.0.0.0:8080" (every interface) or "8080" (127.0.0.1)')
     .nullable()
     .default(null),
 });

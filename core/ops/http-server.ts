@@ -22,14 +22,17 @@ export interface ListenAddress {
 }
 
 /** "0.0.0.0:8080", ":8080" (every address), "127.0.0.1:0" (a free port), "[::1]:8080". */
+/** HOST:PORT, [IPv6]:PORT, :PORT or PORT. Without a host it is loopback only: the
+ *  endpoints are served to every interface only when asked (0.0.0.0:PORT, as the deploy
+ *  does beside its NetworkPolicy). */
 export function parseListen(text: string): ListenAddress {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
+  const match = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):)?(\d{1,5})$/.exec(text.trim());
   const port = Number(match?.[3]);
   if (!match || !Number.isInteger(port) || port > 65535) {
-    throw new Error(`--listen "${text}" is not HOST:PORT (e.g. 0.0.0.0:8080, :8080, 127.0.0.1:0)`);
+    throw new Error(`--listen "${text}" is not HOST:PORT or PORT (e.g. 8080 for 127.0.0.1:8080, 0.0.0.0:8080 for every interface)`);
   }
   const host = match[1] ?? match[2] ?? "";
-  return { host: host === "" ? "0.0.0.0" : host, port };
+  return { host: host === "" ? "127.0.0.1" : host, port };
 }
 
 export class OpsServer {
@@ -106,20 +109,44 @@ export interface HealthSources {
   sinkPing?: () => Promise<boolean>;
   /** Longest a sink ping may take before readiness says no (default 4 s). */
   pingTimeoutMs?: number;
+  /** A sink check this young is reused (default 1 s): probes and scrapers cannot make
+   *  the agent open a sink session per request. */
+  sinkCheckMaxAgeMs?: number;
+}
+
+/** The sink's last answer, reused while young; one check in flight at a time. */
+class CachedSinkCheck {
+  private last: { at: number; answers: boolean } | undefined;
+  private inFlight: Promise<boolean> | undefined;
+
+  constructor(
+    private readonly ping: () => Promise<boolean>,
+    private readonly timeoutMs: number,
+    private readonly maxAgeMs: number,
+  ) {}
+
+  answers(): Promise<boolean> {
+    if (this.last && performance.now() - this.last.at < this.maxAgeMs) return Promise.resolve(this.last.answers);
+    this.inFlight ??= withTimeout(this.ping(), this.timeoutMs)
+      .catch(() => false as const)
+      .then((answers) => {
+        this.last = { at: performance.now(), answers };
+        this.inFlight = undefined;
+        return answers;
+      });
+    return this.inFlight;
+  }
 }
 
 /** Adds /healthz and /readyz to a server. */
 export function addHealthRoutes(server: OpsServer, sources: HealthSources): OpsServer {
-  const pingTimeoutMs = sources.pingTimeoutMs ?? 4_000;
+  const sinkCheck = sources.sinkPing ? new CachedSinkCheck(sources.sinkPing, sources.pingTimeoutMs ?? 4_000, sources.sinkCheckMaxAgeMs ?? 1_000) : undefined;
   return server
     .route("/healthz", () => ({ status: 200, body: "ok\n" }))
     .route("/readyz", async () => {
       const problems: string[] = [];
       if (!sources.synced()) problems.push("initial sync not complete");
-      if (sources.sinkPing) {
-        const answers = await withTimeout(sources.sinkPing(), pingTimeoutMs).catch(() => false);
-        if (!answers) problems.push("the graph sink does not answer");
-      }
+      if (sinkCheck && !(await sinkCheck.answers())) problems.push("the graph sink does not answer");
       return problems.length === 0 ? { status: 200, body: "ok\n" } : { status: 503, body: `not ready: ${problems.join("; ")}\n` };
     });
 }

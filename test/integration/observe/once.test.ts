@@ -144,7 +144,8 @@ describe("run --once --output jsonl", () => {
     const reduced = secret.object as { keys: string[]; metadata: { annotations: Record<string, string> } };
     // The apiserver folds stringData into data on write: both keys, no values.
     expect(reduced.keys).toEqual(["apiKey", "password"]);
-    expect(reduced.metadata.annotations).toEqual({ team: "payments" });
+    // On a Secret, annotations keep their keys only (docs/graph-schema.md).
+    expect(reduced.metadata.annotations).toEqual({ team: "<withheld>" });
     const pod = agent.messages.find((m) => m.resource === "pod" && m.name === "app")!;
     const env = (pod.object as { spec: { containers: Array<{ env: unknown[] }> } }).spec.containers[0]!.env;
     expect(env).toEqual([

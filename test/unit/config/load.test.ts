@@ -122,6 +122,13 @@ describe("loadConfig: semantic errors, all of them, located in the source", () =
     ]);
   });
 
+  it("a cluster name that is not a DNS-1123 label (it is in every key, log line and metric label)", async () => {
+    const f = fixture("cluster-name.dhall");
+    const errors = await configErrors(loadConfig(f, knownResources));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:4:\\d+: clusters\\[0\\]\\.name: must be a DNS-1123 label`));
+  });
+
   it("duplicate actors, and a namespace that a \"*\" actor already covers", async () => {
     const f = fixture("duplicate-actors.dhall");
     expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([

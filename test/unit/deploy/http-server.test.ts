@@ -23,17 +23,18 @@ async function get(url: string, method = "GET"): Promise<{ status: number; body:
 }
 
 describe("parseListen", () => {
-  it("reads HOST:PORT, :PORT and [IPv6]:PORT", () => {
+  it("reads HOST:PORT, :PORT, PORT and [IPv6]:PORT; without a host, loopback only", () => {
     expect(parseListen("0.0.0.0:8080")).toStrictEqual({ host: "0.0.0.0", port: 8080 });
-    expect(parseListen(":9090")).toStrictEqual({ host: "0.0.0.0", port: 9090 });
+    expect(parseListen(":9090")).toStrictEqual({ host: "127.0.0.1", port: 9090 });
+    expect(parseListen("9090")).toStrictEqual({ host: "127.0.0.1", port: 9090 });
     expect(parseListen("127.0.0.1:0")).toStrictEqual({ host: "127.0.0.1", port: 0 });
     expect(parseListen("[::1]:8080")).toStrictEqual({ host: "::1", port: 8080 });
     expect(parseListen("localhost:80")).toStrictEqual({ host: "localhost", port: 80 });
   });
 
   it("refuses anything else", () => {
-    for (const bad of ["8080", "0.0.0.0", "host:port", "1.2.3.4:70000", "::1:80", ""]) {
-      expect(() => parseListen(bad), bad).toThrow(/is not HOST:PORT/);
+    for (const bad of ["0.0.0.0", "host:port", "1.2.3.4:70000", "::1:80", "", "70000", "80a"]) {
+      expect(() => parseListen(bad), bad).toThrow(/is not HOST:PORT or PORT/);
     }
   });
 });
@@ -42,7 +43,7 @@ describe("health routes", () => {
   it("/healthz answers 200 while the process runs; /readyz waits for the initial sync and the sink", async () => {
     let synced = false;
     let sinkAnswers = false;
-    const url = await start(addHealthRoutes(new OpsServer(log), { synced: () => synced, sinkPing: async () => sinkAnswers }));
+    const url = await start(addHealthRoutes(new OpsServer(log), { synced: () => synced, sinkPing: async () => sinkAnswers, sinkCheckMaxAgeMs: 0 }));
 
     expect(await get(`${url}/healthz`)).toStrictEqual({ status: 200, body: "ok\n" });
     expect(await get(`${url}/readyz`)).toStrictEqual({ status: 503, body: "not ready: initial sync not complete; the graph sink does not answer\n" });
@@ -59,6 +60,25 @@ describe("health routes", () => {
     expect(await get(`${hanging}/readyz`)).toStrictEqual({ status: 503, body: "not ready: the graph sink does not answer\n" });
     const throwing = await start(addHealthRoutes(new OpsServer(log), { synced: () => true, sinkPing: () => Promise.reject(new Error("down")) }));
     expect((await get(`${throwing}/readyz`)).status).toBe(503);
+  });
+
+  it("reuses a sink check for up to its max age, with one check in flight at a time", async () => {
+    let pings = 0;
+    let answers = true;
+    const sinkPing = async (): Promise<boolean> => {
+      pings += 1;
+      await new Promise((r) => setTimeout(r, 20));
+      return answers;
+    };
+    const url = await start(addHealthRoutes(new OpsServer(log), { synced: () => true, sinkPing, sinkCheckMaxAgeMs: 300 }));
+    const replies = await Promise.all(Array.from({ length: 10 }, () => get(`${url}/readyz`)));
+    expect(replies.every((r) => r.status === 200)).toBe(true);
+    for (let i = 0; i < 5; i++) expect((await get(`${url}/readyz`)).status).toBe(200);
+    expect(pings).toBe(1);
+    answers = false;
+    await new Promise((r) => setTimeout(r, 350));
+    expect((await get(`${url}/readyz`)).status).toBe(503);
+    expect(pings).toBe(2);
   });
 
   it("without a sink (--output jsonl) readiness is the initial sync alone", async () => {
