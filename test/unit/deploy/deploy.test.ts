@@ -50,14 +50,14 @@ describe("deploy/ manifests", () => {
   const container = pod.containers[0];
 
   it("kustomization: namespace, generated RBAC, Deployment, and the config as a ConfigMap with a stable name", () => {
-    expect(kustomization.resources).toStrictEqual(["namespace.yaml", "rbac.yaml", "deployment.yaml"]);
+    expect(kustomization.resources).toStrictEqual(["namespace.yaml", "rbac.yaml", "deployment.yaml", "networkpolicy.yaml"]);
     expect(kustomization.namespace).toBeUndefined(); // it would move the Roles of named namespaces
     expect(kustomization.configMapGenerator).toStrictEqual([{ name: "kube-observer-config", namespace: "kube-observer", files: ["config/kube-observer.dhall"] }]);
     expect(kustomization.generatorOptions.disableNameSuffixHash).toBe(true);
   });
 
   it("ships no secret values: the Deployment only refers to the operator's Secret", () => {
-    for (const file of ["deploy/namespace.yaml", "deploy/rbac.yaml", "deploy/deployment.yaml", "deploy/kustomization.yaml"]) {
+    for (const file of ["deploy/namespace.yaml", "deploy/rbac.yaml", "deploy/deployment.yaml", "deploy/networkpolicy.yaml", "deploy/kustomization.yaml"]) {
       expect(docs(file).map((d) => d.kind)).not.toContain("Secret");
     }
     expect(kustomization.secretGenerator).toBeUndefined();
@@ -68,6 +68,20 @@ describe("deploy/ manifests", () => {
       ["NEO4J_URI", "kube-observer-neo4j", true],
     ]);
     expect(container.env.filter((e: Doc) => /PASSWORD/.test(e.name) && e.value !== undefined)).toStrictEqual([]);
+  });
+
+  it("a NetworkPolicy admits only labelled scrapers, on the ops port, to the agent's pod", () => {
+    const [policy, ...rest] = docs("deploy/networkpolicy.yaml");
+    expect(rest).toStrictEqual([]);
+    expect(policy!.kind).toBe("NetworkPolicy");
+    expect(policy!.metadata.namespace).toBe("kube-observer");
+    expect(policy!.spec.podSelector.matchLabels).toStrictEqual(deployment.spec.template.metadata.labels);
+    expect(policy!.spec.policyTypes).toStrictEqual(["Ingress"]);
+    expect(policy!.spec.ingress).toStrictEqual([
+      { from: [{ namespaceSelector: {}, podSelector: { matchLabels: { "kube-observer.io/scraper": "true" } } }], ports: [{ protocol: "TCP", port: 8080 }] },
+    ]);
+    // The port the agent listens on.
+    expect(container.args.at(-1)).toBe("0.0.0.0:8080");
   });
 
   it("the namespace enforces the restricted Pod Security Standard, which the pod meets", () => {
