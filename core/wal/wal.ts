@@ -94,7 +94,11 @@ export class Wal {
   private readonly walFile: string;
   /** Rows up to here have been handed to the dispatcher: they must not be coalesced away. */
   private dispatchedUpTo = 0;
+  /** Kept as messages come and go (counted once at open), so that status() — every
+   *  /metrics scrape — costs the same however deep the WAL is. */
   private pendingBytes = 0;
+  private pendingCount = 0;
+  private parkedCount = 0;
   private readonly q;
   /** Graph scopes (cluster/namespace/Label) this agent has written, remembered across
    *  restarts: one no observer covers any more is swept at the next start. */
@@ -160,24 +164,38 @@ export class Wal {
         "SELECT count(*) AS n, sum(bytes) AS bytes, min(observed_at) AS oldest FROM messages",
       ),
       parkedCount: this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM parked"),
+      // The head of the queue (seq is the rowid): how far the graph lags.
+      oldest: this.db.prepare<[], { observed_at: string }>("SELECT observed_at FROM messages ORDER BY seq LIMIT 1"),
       lastSeq: this.db.prepare<[], { seq: number | null }>("SELECT seq FROM sqlite_sequence WHERE name = 'messages'"),
     };
-    this.pendingBytes = this.q.depth.get()!.bytes ?? 0;
+    const depth = this.q.depth.get()!;
+    this.pendingBytes = depth.bytes ?? 0;
+    this.pendingCount = depth.n;
+    this.parkedCount = this.q.parkedCount.get()!.n;
   }
 
   /** Appends a batch in one transaction; returns when it is durable. */
   append(messages: readonly KubeMessage[]): void {
+    // Counted after the commit: a failed append changes nothing.
+    let bytes = 0;
+    let count = 0;
     this.db.transaction(() => {
       for (const message of messages) {
         const body = JSON.stringify(message);
         const object = objectId(message);
         if (object !== null) {
-          for (const removed of this.q.coalesce.all(object, this.dispatchedUpTo)) this.pendingBytes -= removed.bytes;
+          for (const removed of this.q.coalesce.all(object, this.dispatchedUpTo)) {
+            bytes -= removed.bytes;
+            count -= 1;
+          }
         }
         this.q.insert.run(object, body, body.length, message.observedAt);
-        this.pendingBytes += body.length;
+        bytes += body.length;
+        count += 1;
       }
     })();
+    this.pendingBytes += bytes;
+    this.pendingCount += count;
   }
 
   /** The next un-dispatched messages in seq order (they stay until acknowledged). */
@@ -195,14 +213,19 @@ export class Wal {
 
   /** Removes messages the sink has committed. */
   ack(seqs: readonly number[]): void {
+    let bytes = 0;
+    let count = 0;
     this.db.transaction(() => {
       for (const seq of seqs) {
         const row = this.q.ack.get(seq);
         if (!row) continue;
-        this.pendingBytes -= row.bytes;
+        bytes += row.bytes;
+        count += 1;
         if (row.object !== null && this.parkedObjects.has(row.object)) this.supersede(row.object, seq);
       }
     })();
+    this.pendingBytes -= bytes;
+    this.pendingCount -= count;
     this.maybeCheckpoint();
   }
 
@@ -235,14 +258,20 @@ export class Wal {
    *  superseded: only the latest state of an object is worth replaying. */
   park(record: WalRecord, plugin: string, error: string): void {
     const object = objectId(record.message);
+    let removed: { bytes: number } | undefined;
     this.db.transaction(() => {
       if (object !== null) this.supersede(object, record.seq);
       this.db
         .prepare("INSERT OR REPLACE INTO parked (seq, plugin, error, parked_at, body, object, superseded_by) VALUES (?, ?, ?, ?, ?, ?, NULL)")
         .run(record.seq, plugin, error, new Date().toISOString(), JSON.stringify(record.message), object);
-      const row = this.q.ack.get(record.seq);
-      if (row) this.pendingBytes -= row.bytes;
+      removed = this.q.ack.get(record.seq);
     })();
+    if (removed) {
+      this.pendingBytes -= removed.bytes;
+      this.pendingCount -= 1;
+    }
+    // Parking is rare: the parked table is counted again rather than tracked.
+    this.parkedCount = this.q.parkedCount.get()!.n;
     if (object !== null) this.parkedObjects.add(object);
   }
 
@@ -275,6 +304,7 @@ export class Wal {
       }
     })();
     this.parkedObjects.clear();
+    this.parkedCount = this.q.parkedCount.get()!.n;
     return result;
   }
 
@@ -291,6 +321,7 @@ export class Wal {
         if (row.object !== null) this.parkedObjects.delete(row.object);
       }
     })();
+    this.parkedCount = this.q.parkedCount.get()!.n;
     return dropped;
   }
 
@@ -298,14 +329,14 @@ export class Wal {
     return this.pendingBytes;
   }
 
+  /** O(1) in the WAL's depth (the counts are kept, the oldest is the queue's head). */
   status(): WalStatus {
-    const depth = this.q.depth.get()!;
     return {
       path: this.path,
-      depth: depth.n,
-      bytes: depth.bytes ?? 0,
-      oldestObservedAt: depth.oldest,
-      parked: this.q.parkedCount.get()!.n,
+      depth: this.pendingCount,
+      bytes: this.pendingBytes,
+      oldestObservedAt: this.q.oldest.get()?.observed_at ?? null,
+      parked: this.parkedCount,
       lastSeq: this.q.lastSeq.get()?.seq ?? 0,
       holder: this.holder(),
     };

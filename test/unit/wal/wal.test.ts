@@ -120,3 +120,46 @@ describe("Wal", () => {
     wal.close();
   });
 });
+
+describe("status() without counting the tables", () => {
+  it("keeps depth, bytes and parked equal to a fresh count through appends, coalescing, acks, parks, replays, drops and a failed append", () => {
+    const path = file();
+    const wal = new Wal(path);
+    const fresh = (): { depth: number; bytes: number; parked: number } => {
+      // A second, read-only instance counts the tables when it opens.
+      const reader = new Wal(path, { readonly: true });
+      try {
+        const { depth, bytes, parked } = reader.status();
+        return { depth, bytes, parked };
+      } finally {
+        reader.close();
+      }
+    };
+    const kept = (): { depth: number; bytes: number; parked: number } => {
+      const { depth, bytes, parked } = wal.status();
+      return { depth, bytes, parked };
+    };
+    wal.append([msg("a"), msg("b"), msg("c"), msg(null, "Restarted")]);
+    expect(kept()).toStrictEqual(fresh());
+    wal.append([msg("a", "Applied", { resourceVersion: "2" })]); // coalesces the pending "a"
+    expect(kept()).toStrictEqual(fresh());
+    expect(kept().depth).toBe(4);
+    const batch = wal.next(2);
+    wal.ack([batch[0]!.seq]);
+    wal.park(batch[1]!, "configmap", "refused");
+    expect(kept()).toStrictEqual(fresh());
+    expect(kept()).toMatchObject({ depth: 2, parked: 1 });
+    wal.replay();
+    expect(kept()).toStrictEqual(fresh());
+    wal.park(wal.next(10)[0]!, "configmap", "refused again");
+    wal.drop();
+    expect(kept()).toStrictEqual(fresh());
+    // A batch that cannot be stored changes nothing, counts included.
+    const bad = msg("d");
+    (bad as { observedAt: unknown }).observedAt = undefined;
+    expect(() => wal.append([msg("e"), bad])).toThrow();
+    expect(kept()).toStrictEqual(fresh());
+    expect(wal.status().oldestObservedAt).toBe(new Date(2026, 0, 1).toISOString());
+    wal.close();
+  });
+});
