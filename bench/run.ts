@@ -25,6 +25,7 @@ import {
 } from "./report.js";
 import { tierByName, type Tier } from "./tiers.js";
 import { sinkOnlyMain } from "./sink-only-report.js";
+import { opsLoadMain } from "./ops-load.js";
 import { measureTopology } from "./topology.js";
 import { WatchProbe } from "./watch-probe.js";
 
@@ -59,6 +60,9 @@ const HELP = `Usage: npm run bench -- [options]
   --sink-only              the sinks alone: the tier's initial-sync stream, generated and
                            reduced through the plugins, replayed into each sink without
                            the apiserver, against a bare-insert baseline (bench/README.md)
+  --ops-load               the ops endpoints (/healthz, /readyz, /metrics) under a bounded
+                           loopback load with a WAL of 100,000 messages and the sink down,
+                           against the same load with an empty WAL (no apiserver needed)
 `;
 
 interface Options {
@@ -78,6 +82,7 @@ interface Options {
   baselineConcurrency: number;
   keep: boolean;
   sinkOnly: boolean;
+  opsLoad: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -99,6 +104,7 @@ function parseOptions(argv: string[]): Options {
       "baseline-concurrency": { type: "string", default: "16" },
       keep: { type: "boolean", default: false },
       "sink-only": { type: "boolean", default: false },
+      "ops-load": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
@@ -133,6 +139,7 @@ function parseOptions(argv: string[]): Options {
     baselineConcurrency: Math.max(1, num(values["baseline-concurrency"], 16, "--baseline-concurrency")),
     keep: values.keep!,
     sinkOnly: values["sink-only"]!,
+    opsLoad: values["ops-load"]!,
   };
 }
 
@@ -292,6 +299,10 @@ async function runSink(sink: SinkKind, ctx: SinkRunContext): Promise<SinkResult>
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const { tier } = options;
+  if (options.opsLoad) {
+    await opsLoadMain({ messages: 100_000, requests: 2_000, concurrency: 16, out: options.out, say });
+    return;
+  }
   if (options.sinkOnly) {
     await sinkOnlyMain({ tier, sinks: options.sinks, sinkArg: options.sinkArg, out: options.out, keep: options.keep, say });
     return;
