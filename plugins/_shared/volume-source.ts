@@ -47,7 +47,7 @@ export const VOLUME_SOURCE_FIELDS: Readonly<Record<string, FieldSpec>> = {
     }),
   },
   local: { path: scalar, fsType: scalar },
-  nfs: { server: scalar, path: scalar, readOnly: scalar },
+  nfs: { server: url, path: scalar, readOnly: scalar },
   iscsi: {
     targetPortal: url, portals: strings, iqn: scalar, lun: scalar, iscsiInterface: scalar, initiatorName: scalar,
     fsType: scalar, readOnly: scalar, chapAuthDiscovery: scalar, chapAuthSession: scalar, secretRef: ref,

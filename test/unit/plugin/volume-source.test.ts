@@ -45,7 +45,7 @@ const hostileVolumes = [
       ],
     },
   },
-  { name: "nfs", nfs: { server: "nfs.example", path: "/exports/a", readOnly: true } },
+  { name: "nfs", nfs: { server: `u:${CANARY}-nfs@nfs.example`, path: "/exports/a", readOnly: true } },
   { name: "host", hostPath: { path: "/var/log", type: "Directory" } },
   { name: "future", futureVolume: { endpoint: `${CANARY}-future`, options: { token: `${CANARY}-future2` } } },
 ];
