@@ -1,9 +1,11 @@
 // PersistentVolumes: capacity, class, claim and what backs them. Where the data really
 // lives (a host path, an NFS export, a CSI volume) is what an auditor asks about; the
-// CSI secrets a volume is published with are edges. Nothing else of the source is kept
-// (flexVolume options, CSI volumeAttributes may hold credentials).
+// CSI secrets a volume is published with are edges. The source is read through the
+// allow-list of _shared/volume-source.ts, so its maps (flexVolume options, CSI
+// volumeAttributes, which may hold credentials) are never read, let alone kept.
 import { asArray, field, text as str, metadataProperties, objectReference, reduceMetadata } from "../core/plugin/sdk.js";
 import { definePlugin, type GraphEdgeSpec, type GraphNodeSpec } from "../core/plugin/types.js";
+import { reduceVolumeSource } from "./_shared/volume-source.js";
 
 type Raw = Record<string, unknown>;
 
@@ -28,7 +30,7 @@ const CSI_SECRET_REFS: Array<[string, string]> = [
 function reducePv(pv: import("../core/messages.js").KubeObject) {
   const spec = (pv.spec ?? {}) as Raw;
   const sourceType = PV_SOURCES.find((s) => spec[s] !== undefined && spec[s] !== null) ?? null;
-  const source = (sourceType ? spec[sourceType] : undefined) as Raw | undefined;
+  const source = sourceType ? reduceVolumeSource(sourceType, spec[sourceType]) : undefined;
   return {
     metadata: reduceMetadata(pv),
     capacity: str(field(spec, "capacity", "storage")),

@@ -112,3 +112,5 @@ export function objectReference(
   if (namespace) properties.namespace = namespace;
   return { label: kind, key: context.objectKey(kind, namespace, name), properties };
 }
+
+export { keep, pickFields, withoutCredentials, type FieldRule, type FieldSpec } from "./sdk-fields.js";

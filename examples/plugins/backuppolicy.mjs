@@ -53,21 +53,26 @@ function secretRef(value) {
 }
 
 /** The backup target without credentials a URL may carry (user:password@, ?signature=…).
+ *  The same rule as the SDK's withoutCredentials, copied: this file imports nothing.
  *  @param {unknown} value @returns {string | null} */
 function safeTarget(value) {
   const target = text(value);
   if (target === null) return null;
-  let url;
+  let url = null;
   try {
     url = new URL(target);
   } catch {
-    return target; // not a URL (e.g. a bucket name): nothing to strip
+    // not a URL (a bucket name, "user:pw@host:/path"): handled below
   }
-  url.username = "";
-  url.password = "";
-  url.search = "";
-  url.hash = "";
-  return url.toString();
+  if (url && url.host !== "") {
+    url.username = "";
+    url.password = "";
+    url.search = "";
+    url.hash = "";
+    return url.toString();
+  }
+  // No host to parse user info from: whatever precedes an "@" may be credentials.
+  return target.slice(target.lastIndexOf("@") + 1).split(/[?#]/, 1)[0] ?? "";
 }
 
 /** @type {import("../../core/plugin/types.js").ResourcePlugin<ReducedBackupPolicy>} */

@@ -2,6 +2,7 @@
 // pod templates reference the same things. Files under plugins/_shared are helpers, not
 // plugins: the registry loads only files directly in plugins/.
 import { asArray, field } from "../../core/plugin/sdk.js";
+import { reduceVolume } from "./volume-source.js";
 
 export interface ReducedEnvVar {
   name: string;
@@ -48,8 +49,9 @@ export interface ReducedPodSpec {
   containers: ReducedContainer[];
   initContainers: ReducedContainer[];
   ephemeralContainers: ReducedContainer[];
-  /** Volume sources are kept whole: they name what backs the volume (ConfigMap, Secret,
-   *  PVC, hostPath, projected sources) and hold no secret values. */
+  /** Each volume as `{ name, <type>: <source> }`, the source with its named fields only
+   *  (_shared/volume-source.ts): what backs the volume, never attribute or option maps
+   *  (csi.volumeAttributes, flexVolume.options) or credentials in URLs. */
   volumes: Array<Record<string, unknown> & { name: string }>;
 }
 
@@ -116,6 +118,6 @@ export function reducePodSpec(spec: unknown): ReducedPodSpec {
     containers: asArray<Raw>(s.containers).map(reduceContainer),
     initContainers: asArray<Raw>(s.initContainers).map(reduceContainer),
     ephemeralContainers: asArray<Raw>(s.ephemeralContainers).map(reduceContainer),
-    volumes: asArray<Raw>(s.volumes).map((v) => ({ ...v, name: String(v.name ?? "") })),
+    volumes: asArray<unknown>(s.volumes).map(reduceVolume),
   };
 }

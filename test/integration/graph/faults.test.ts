@@ -11,6 +11,7 @@ import { nodesOf, waitForGraph, wipeNeo4j, workspace } from "../../support/graph
 
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
+const apps = kc.makeApiClient(k8s.AppsV1Api);
 const namespaces: string[] = [];
 const agents: AgentProcess[] = [];
 
@@ -109,6 +110,10 @@ describe("secret canaries", () => {
       secretAnnotation: canary("secretannotation"),
       manifestCopy: canary("kapp"),
       bigAnnotation: canary("big"),
+      csiAttribute: canary("csiattribute"),
+      flexOption: canary("flexoption"),
+      gitPassword: canary("gitpassword"),
+      rbdKeyring: canary("rbdkeyring"),
     };
     await core.createNamespacedSecret({
       namespace: ns,
@@ -131,7 +136,32 @@ describe("secret canaries", () => {
       namespace: ns,
       body: { metadata: { name: "deployed", annotations: { "kapp.k14s.io/original": manifestCopy, "example.com/big": bigAnnotation, "example.com/owner": "team-a" } } },
     });
-    const actors = ["secret", "pod", "configmap"].map((resource) => ({ resource, namespace: ns }));
+    // Volume sources where drivers and users put credentials; the apiserver accepts all
+    // of these (inline CSI, flexVolume, the deprecated gitRepo, rbd) in a Pod and in a
+    // Deployment's template (no controller runs the Deployment: it is only observed).
+    const volumes = [
+      { name: "csi", csi: { driver: "secrets-store.csi.k8s.io", readOnly: true, volumeAttributes: { secretProviderClass: "vault", token: values.csiAttribute }, nodePublishSecretRef: { name: "csi-creds" } } },
+      { name: "flex", flexVolume: { driver: "example.com/cifs", secretRef: { name: "cifs-creds" }, options: { password: values.flexOption } } },
+      { name: "git", gitRepo: { repository: `https://deploy:${values.gitPassword}@git.example/org/repo.git`, revision: "main" } },
+      { name: "rbd", rbd: { monitors: ["10.0.0.1:6789"], image: "vol1", keyring: `/etc/ceph/${values.rbdKeyring}`, secretRef: { name: "ceph-creds" } } },
+    ];
+    const volumeMounts = [{ name: "csi", mountPath: "/mnt/csi", readOnly: true }];
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: { metadata: { name: "volumes" }, spec: { automountServiceAccountToken: false, containers: [{ name: "c", image: "app:1", volumeMounts }], volumes } },
+    });
+    await apps.createNamespacedDeployment({
+      namespace: ns,
+      body: {
+        metadata: { name: "volumes" },
+        spec: {
+          replicas: 0,
+          selector: { matchLabels: { app: "volumes" } },
+          template: { metadata: { labels: { app: "volumes" } }, spec: { containers: [{ name: "c", image: "app:1", volumeMounts }], volumes } },
+        },
+      },
+    });
+    const actors = ["secret", "pod", "deployment", "configmap"].map((resource) => ({ resource, namespace: ns }));
     const lite = workspace("sqlite", actors, { logLevel: "trace" });
     const neo = workspace("neo4j", actors, { logLevel: "trace" });
     const runs = [await lite.runOnce(), await neo.runOnce()];
@@ -158,6 +188,14 @@ describe("secret canaries", () => {
       "example.com/owner=team-a",
       `kapp.k14s.io/original=<withheld: ${Buffer.byteLength(manifestCopy)} bytes>`,
     ]);
+    // The volumes were observed, with what backs them (the named fields) intact.
+    const volumeNodes = await waitForGraph(lite, "the csi volumes of the pod and the deployment", (l) => {
+      const found = nodesOf(l).filter((n) => n.key.includes(`/${ns}/`) && n.key.endsWith("/volume/csi"));
+      return found.length === 2 ? found : undefined;
+    });
+    expect(volumeNodes.map((n) => n.key).sort()).toStrictEqual([`local/${ns}/Deployment/volumes/volume/csi`, `local/${ns}/Pod/volumes/volume/csi`]);
+    for (const node of volumeNodes) expect(node.properties).toMatchObject({ type: "csi", driver: "secrets-store.csi.k8s.io" });
+    expect(neo4jText).toContain("secrets-store.csi.k8s.io");
     for (const value of Object.values(values)) {
       for (const file of files) expect(readFileSync(file).includes(value), `${value} in ${file}`).toBe(false);
       expect(neo4jText).not.toContain(value);

@@ -398,6 +398,14 @@ describe("no secret value survives reduction (property)", () => {
           ephemeralContainers: containers("e"),
           serviceAccountName: `sa-${word()}`,
           mountOptions: random() < 0.5 ? [mark("mountOptions")] : undefined,
+          // Pod volume sources: attribute and option maps, keyrings, URL credentials.
+          volumes: [
+            { name: `v-${word()}`, csi: { driver: `d-${word()}`, volumeAttributes: { a: mark("volumes.csi.volumeAttributes") } } },
+            { name: `v-${word()}`, flexVolume: { driver: `d-${word()}`, options: { password: mark("volumes.flexVolume.options") } } },
+            { name: `v-${word()}`, gitRepo: { repository: `https://u:${mark("volumes.gitRepo.repository")}@git.example/r.git` } },
+            { name: `v-${word()}`, rbd: { monitors: ["m:6789"], image: "i", keyring: mark("volumes.rbd.keyring"), user: mark("volumes.rbd.user") } },
+            { name: `v-${word()}`, [`future${word().replace(/[^a-z0-9]/gi, "")}`]: { anything: mark("volumes.unknown") } },
+          ],
           ...pick([
             { csi: { driver: `d-${word()}`, volumeHandle: `v-${word()}`, volumeAttributes: { a: mark("csi.volumeAttributes") } } },
             { flexVolume: { driver: `d-${word()}`, options: { password: mark("flexVolume.options") } } },

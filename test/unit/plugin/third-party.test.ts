@@ -275,6 +275,14 @@ describe("the example plugin (examples/plugins/backuppolicy.mjs)", () => {
     });
   });
 
+  it("strips credentials from targets that are not URLs with a host", async () => {
+    const plugin = (await loadPlugins([exampleDir])).plugins.get("backuppolicy")!.plugin;
+    const targetOf = (target: string) => (plugin.reduce({ metadata: { name: "x", namespace: "team" }, spec: { target } }) as { target: string | null }).target;
+    expect(targetOf("backup:PASSWORD@nas.example:/exports/backups")).toBe("nas.example:/exports/backups");
+    expect(targetOf("archive-bucket")).toBe("archive-bucket");
+    expect(targetOf("bucket?token=SIG")).toBe("bucket");
+  });
+
   it("survives objects of any shape", async () => {
     const plugin = (await loadPlugins([exampleDir])).plugins.get("backuppolicy")!.plugin;
     for (const object of [{}, { metadata: { name: "x" } }, { metadata: { name: "x" }, spec: null }, { metadata: { name: "x" }, spec: { credentialsSecretRef: "not-an-object", target: 5 } }]) {
