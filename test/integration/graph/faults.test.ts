@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import * as k8s from "@kubernetes/client-node";
 import { AgentProcess, repoRoot } from "../../support/agent.js";
 import { adminKubeConfig, createNamespace, deleteNamespaces, neo4jDriver, uniqueName } from "../../support/cluster.js";
-import { nodesOf, waitForGraph, wipeNeo4j, workspace } from "../../support/graph.js";
+import { edgesOf, nodesOf, waitForGraph, wipeNeo4j, workspace } from "../../support/graph.js";
 
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -101,7 +101,7 @@ describe("secret canaries", () => {
     namespaces.push(ns);
     await createNamespace(core, ns);
     const canary = (where: string): string => `CANARY${where}${Math.random().toString(36).slice(2, 10)}`;
-    const values = {
+    const values: Record<string, string> = {
       data: canary("data"),
       stringData: canary("stringdata"),
       lastApplied: canary("lastapplied"),
@@ -126,10 +126,28 @@ describe("secret canaries", () => {
         stringData: { password: values.stringData },
       },
     });
+    // env, command and args in regular, init and ephemeral containers.
+    const withCanaries = (name: string, where: string): Record<string, unknown> => ({
+      name,
+      image: "app:1",
+      command: ["/bin/app", `--token=${canary(`${where}command`)}`],
+      args: [`--password=${canary(`${where}args`)}`],
+      env: [{ name: "LITERAL", value: canary(`${where}env`) }],
+    });
+    const containers = { regular: withCanaries("c", "regular"), init: withCanaries("init", "init"), ephemeral: { ...withCanaries("debug", "ephemeral"), targetContainerName: "c" } };
+    for (const c of Object.values(containers)) {
+      for (const value of [...(c.command as string[]).slice(1), ...(c.args as string[]), (c.env as Array<{ value: string }>)[0]!.value]) values[`container ${value}`] = value;
+    }
     await core.createNamespacedPod({
       namespace: ns,
-      body: { metadata: { name: "app" }, spec: { automountServiceAccountToken: false, containers: [{ name: "c", image: "app:1", env: [{ name: "LITERAL", value: values.env }] }] } },
+      body: {
+        metadata: { name: "app" },
+        spec: { automountServiceAccountToken: false, containers: [{ name: "plain", image: "app:1", env: [{ name: "LITERAL", value: values.env }] }, containers.regular], initContainers: [containers.init] },
+      },
     });
+    // Ephemeral containers are added through their own subresource (kubectl debug does this).
+    const running = await core.readNamespacedPod({ name: "app", namespace: ns });
+    await core.replaceNamespacedPodEphemeralcontainers({ name: "app", namespace: ns, body: { ...running, spec: { ...running.spec!, ephemeralContainers: [containers.ephemeral as k8s.V1EphemeralContainer] } } });
     const manifestCopy = JSON.stringify({ kind: "Secret", stringData: { password: values.manifestCopy } });
     const bigAnnotation = `${values.bigAnnotation}${"x".repeat(5000)}`;
     await core.createNamespacedConfigMap({
@@ -179,6 +197,9 @@ describe("secret canaries", () => {
       await driver.close();
     }
     expect(neo4jText).toContain("creds");
+    // The three kinds of container were observed (the canaries had somewhere to hide).
+    const imageEdges = edgesOf(await lite.exportLines()).filter((e) => e.rel === "RUNS_IMAGE" && e.from === `local/${ns}/Pod/app`);
+    expect(imageEdges.map((e) => `${String(e.properties.containerType)}:${String(e.properties.container)}`).sort()).toStrictEqual(["container:c", "container:plain", "ephemeral:debug", "init:init"]);
     // The keys stay, with a marker (and its size, except on a Secret) in place of the value.
     const annotationsOf = (name: string): unknown => nodesOf(liteLines).find((n) => n.key.endsWith(`/${name}`))?.properties.annotations;
     const liteLines = await lite.exportLines();
