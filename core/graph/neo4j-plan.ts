@@ -13,6 +13,7 @@
 // A sweep is always a barrier (it reads the graph the ops before it left).
 import { canonicalJson } from "./canonical.js";
 import { withoutNulls } from "./contract.js";
+import type { StoredSelector } from "./selector-resolution.js";
 import type { GraphOp, GraphSelector, Placeholder, PropertyValue } from "./model.js";
 import { selectorSpec, selectorText } from "./selector.js";
 
@@ -37,15 +38,7 @@ export interface RunUpsert {
 }
 
 /** A selector as stored: one KoSelector node per row. */
-export interface SelectorRow {
-  owner: string;
-  from: string;
-  type: string;
-  scope: string;
-  spec: string;
-  /** The edge properties as JSON, `selector` included. */
-  props: string;
-}
+export type SelectorRow = StoredSelector;
 
 export interface RunDelete {
   key: string;

@@ -1,9 +1,10 @@
 // The graph contract (core/graph/contract.ts): what either sink refuses, with one error
 // class, and the marked ops that translation built under it, which no sink checks again.
 import { describe, expect, it } from "vitest";
+import { del, pod } from "./ops.js";
 import { GraphContract, GraphContractError, isConforming, markConforming } from "../../../core/graph/contract.js";
 import { MAX_KEY_BYTES, MAX_PROPERTY_BYTES, SinkLimitError } from "../../../core/graph/limits.js";
-import type { GraphOp, Properties } from "../../../core/graph/model.js";
+import type { GraphOp } from "../../../core/graph/model.js";
 import { planOps } from "../../../core/graph/neo4j-plan.js";
 import { SqliteGraphSink } from "../../../core/graph/sqlite-sink.js";
 
@@ -14,17 +15,6 @@ function contractFor(labels: string[], relationships: string[]): GraphContract {
 }
 const contract = contractFor(["Pod", "Secret", "Volume"], ["USES_SECRET", "USES_VOLUME"]);
 
-function pod(name: string, secrets: string[] = [], properties: Properties = {}): GraphOp {
-  const key = `c/ns/Pod/${name}`;
-  return {
-    op: "upsert",
-    node: { label: "Pod", key, scope: "c/ns/Pod", properties: { name, ...properties } },
-    owned: [],
-    placeholders: secrets.map((s) => ({ label: "Secret", key: `c/ns/Secret/${s}`, properties: { name: s } })),
-    edges: secrets.map((s) => ({ type: "USES_SECRET", from: key, to: `c/ns/Secret/${s}`, properties: {} })),
-  };
-}
-const del = (key: string): GraphOp => ({ op: "delete", key });
 
 describe("GraphContract.check", () => {
   const refuses = (op: GraphOp, message: RegExp): void => {

@@ -1,20 +1,10 @@
 // The Neo4j sink's planner: how ops become runs (coalesced, cut where reordering would
 // change the result). What it refuses is the graph contract's (contract.test.ts).
 import { describe, expect, it } from "vitest";
-import type { GraphOp, Properties } from "../../../core/graph/model.js";
+import { del, pod } from "./ops.js";
+import type { GraphOp } from "../../../core/graph/model.js";
 import { planOps, sweepRun, type Run, type Step } from "../../../core/graph/neo4j-plan.js";
 
-function pod(name: string, secrets: string[] = [], properties: Properties = {}): GraphOp {
-  const key = `c/ns/Pod/${name}`;
-  return {
-    op: "upsert",
-    node: { label: "Pod", key, scope: "c/ns/Pod", properties: { name, ...properties } },
-    owned: [],
-    placeholders: secrets.map((s) => ({ label: "Secret", key: `c/ns/Secret/${s}`, properties: { name: s } })),
-    edges: secrets.map((s) => ({ type: "USES_SECRET", from: key, to: `c/ns/Secret/${s}`, properties: {} })),
-  };
-}
-const del = (key: string): GraphOp => ({ op: "delete", key });
 
 function runs(steps: Step[]): Run[] {
   return steps.map((s) => {

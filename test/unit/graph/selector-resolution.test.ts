@@ -3,6 +3,7 @@
 // after random changes the incremental result equals the selected edges worked out from
 // scratch, through the synchronous and the asynchronous driver alike.
 import { describe, expect, it } from "vitest";
+import { prng } from "../../support/prng.js";
 import { canonicalJson } from "../../../core/graph/canonical.js";
 import type { SelectorRequirement } from "../../../core/graph/model.js";
 import { labelMap, parseSelectorSpec, selectorMatches, selectorSpec, selectorText } from "../../../core/graph/selector.js";
@@ -166,11 +167,11 @@ describe("selector resolution", () => {
   it("after random changes, equals the selected edges from scratch, through either driver", async () => {
     for (let seed = 1; seed <= 60; seed++) {
       // Two equal graphs, changed alike: one resolved by each driver.
-      const sync = randomGraph(mulberry32(seed));
-      const async = randomGraph(mulberry32(seed));
+      const sync = randomGraph(prng(seed));
+      const async = randomGraph(prng(seed));
       for (let round = 0; round < 6; round++) {
-        const touched = mutate(sync, mulberry32(seed * 100 + round));
-        mutate(async, mulberry32(seed * 100 + round));
+        const touched = mutate(sync, prng(seed * 100 + round));
+        mutate(async, prng(seed * 100 + round));
         resolveSelections(touched, sync.primitives);
         await resolveSelectionsAsync(touched, async.asyncPrimitives);
         const where = `seed ${seed}, round ${round}`;
@@ -233,13 +234,3 @@ function mutate(graph: FakeGraph, random: () => number): Set<string> {
   return touched;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
