@@ -4,6 +4,7 @@
 // `kube-observer rbac` derives, core/rbac/plan.ts) through SelfSubjectAccessReview, the
 // graph sink (through core/graph/open-sink.ts) and the WAL directory. Each check is a
 // row: check, target, result, hint.
+import { trustProblems } from "./trust-check.js";
 import { closeSync, existsSync, openSync, statSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -22,7 +23,7 @@ import { kubeJson, statusMessage } from "./kube-api.js";
 export type DoctorResult = "ok" | "warn" | "FAIL";
 
 export interface DoctorRow {
-  check: "config" | "plugin" | "cluster" | "permission" | "sink" | "schema" | "wal";
+  check: "config" | "plugin" | "trust" | "cluster" | "permission" | "sink" | "schema" | "wal";
   target: string;
   result: DoctorResult;
   /** What was found: a version, a denial reason, an error. */
@@ -64,6 +65,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorRow[]> {
   add({ check: "config", target: file, result: "ok", detail: `${count(config.clusters.length, "cluster")}, ${count(config.actors.length, "actor")}`, hint: "" });
   for (const problem of plugins.errors) {
     add({ check: "plugin", target: problem.file, result: "warn", detail: problem.reason, hint: "fix or remove the plugin; actors naming it are refused" });
+  }
+  for (const problem of trustProblems(file, config.pluginDirs)) {
+    add({ check: "trust", target: problem.path, result: "warn", detail: problem.reason, hint: "whoever can write it can run code as the agent: chmod go-w and chown it to the agent's user (README, \"Security\")" });
   }
 
   for (const cluster of config.clusters) {
