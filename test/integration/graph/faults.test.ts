@@ -95,7 +95,7 @@ describe.each(["sqlite", "neo4j"] as const)("hostile strings into the %s sink", 
 });
 
 describe("secret canaries", () => {
-  it("appear nowhere: not in the WAL, the SQLite graph, Neo4j, or the logs", async () => {
+  it("appear nowhere: not in the WAL (free pages included), the SQLite graph, Neo4j, jsonl output or the logs", async () => {
     await wipeNeo4j();
     const ns = uniqueName("canary");
     namespaces.push(ns);
@@ -182,7 +182,11 @@ describe("secret canaries", () => {
     const actors = ["secret", "pod", "deployment", "configmap"].map((resource) => ({ resource, namespace: ns }));
     const lite = workspace("sqlite", actors, { logLevel: "trace" });
     const neo = workspace("neo4j", actors, { logLevel: "trace" });
-    const runs = [await lite.runOnce(), await neo.runOnce()];
+    // The graph runs, and a run that prints every message (--output jsonl) instead.
+    const jsonl = lite.run(["--once", "--output", "jsonl"]);
+    expect((await jsonl.exited).code).toBe(0);
+    expect(jsonl.stdout).toContain('"name":"creds"');
+    const runs = [await lite.runOnce(), await neo.runOnce(), jsonl];
 
     await waitForGraph(lite, "the secret in the SQLite graph", (l) => (nodesOf(l).some((n) => n.key === `local/${ns}/Secret/creds`) ? true : undefined));
     const files = [lite.dir, neo.dir].flatMap((dir) => readdirSync(dir).map((f) => join(dir, f)));
