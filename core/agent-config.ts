@@ -1,6 +1,6 @@
 // A config file checked against the plugins it names: the Dhall is evaluated, its plugin
 // directories loaded, and the actors validated against built-in plus third-party plugins.
-import { loadConfig, loadConfigJson } from "./config/load.js";
+import { evaluateConfig } from "./config/load.js";
 import type { Config, KnownResource } from "./config/model.js";
 import { knownResources, loadErrorFor, loadPlugins, type PluginLoadError, type PluginSet } from "./plugin/registry.js";
 
@@ -19,13 +19,15 @@ export interface LoadedAgentConfig {
  * Any other unknown resource is a config error, as before.
  */
 export async function loadAgentConfig(file: string, previous?: PluginSet): Promise<LoadedAgentConfig> {
-  const shape = await loadConfigJson(file);
+  // Evaluated once: the plugins are checked against the same config that named them.
+  const evaluated = await evaluateConfig(file);
+  const shape = evaluated.config;
   const plugins = await loadPlugins(shape.pluginDirs, previous ? { previous } : {});
   const known = new Map<string, KnownResource>(knownResources(plugins));
   for (const actor of shape.actors) {
     // Scope checks need the plugin; until it loads, any namespace is accepted.
     if (!known.has(actor.resource) && loadErrorFor(plugins, actor.resource)) known.set(actor.resource, { namespaced: true });
   }
-  const config = await loadConfig(file, known);
+  const config = evaluated.validate(known);
   return { config, pluginErrors: plugins.errors, plugins };
 }

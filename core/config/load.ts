@@ -21,6 +21,22 @@ export async function loadConfig(file: string, knownResources: KnownResources, o
   return config;
 }
 
+/** The file evaluated once: its shape now, the checks that need the plugins later. A
+ *  reload scans the plugin directories in between, and must not evaluate the file a
+ *  second time: it may have changed meanwhile (a config naming a plugin file written just
+ *  after the scan would be refused). */
+export async function evaluateConfig(file: string, options: DhallOptions = {}): Promise<{ config: Config; validate: (knownResources: KnownResources) => Config }> {
+  const { config, locate } = await evaluate(file, options);
+  return {
+    config,
+    validate: (knownResources) => {
+      const errors = validateConfig(config, knownResources, locate);
+      if (errors.length > 0) throw new ConfigErrors(byLocation(errors));
+      return config;
+    },
+  };
+}
+
 /** The configuration with every default filled in and its shape checked, but without
  *  the checks that need the plugins (for `config print`). Keys are in model order. */
 export async function loadConfigJson(file: string, options: DhallOptions = {}): Promise<Config> {

@@ -1,7 +1,10 @@
 // loadConfig end to end with the real dhall-to-json binary: Dhall -> JSON -> shape ->
 // semantics, and the file:line:col each problem is reported at.
 import { describe, expect, it } from "vitest";
-import { loadConfig, loadConfigJson } from "../../../core/config/load.js";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { evaluateConfig, loadConfig, loadConfigJson } from "../../../core/config/load.js";
 import type { Config } from "../../../core/config/model.js";
 import { configErrors, fixture, knownResources, repoFile } from "./helpers.js";
 
@@ -120,6 +123,18 @@ describe("loadConfig: semantic errors, all of them, located in the source", () =
       `${f}:4:61: clusters[1].name: cluster "c1" is defined twice (also clusters[0])`,
       `${f}:7:20: actors[1].cluster: unknown cluster "c2"; the configured clusters are: "c1"`,
     ]);
+  });
+
+  it("evaluates once: the plugin checks run on the config as evaluated, not on the file as it is later", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kube-observer-evaluate-"));
+    const f = join(dir, "config.dhall");
+    const text = (resource: string): string =>
+      `let T = ${resolve(repoFile("config/types.dhall"))}\nin T.Config::{ clusters = [ T.Cluster::{ name = "c1" } ], actors = [ T.Actor::{ cluster = "c1", resource = "${resource}" } ] }\n`;
+    writeFileSync(f, text("pod"));
+    const evaluated = await evaluateConfig(f);
+    writeFileSync(f, text("not-a-plugin"));
+    expect(evaluated.validate(knownResources).actors.map((a) => a.resource)).toStrictEqual(["pod"]);
+    expect(await configErrors(loadConfig(f, knownResources))).toHaveLength(1);
   });
 
   it("a cluster name that is not a DNS-1123 label (it is in every key, log line and metric label)", async () => {
