@@ -6,6 +6,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { BEFORE_SELECTORS } from "./old-schemas.js";
 import type { GraphOp } from "../../../core/graph/model.js";
 import { SqliteGraphSink } from "../../../core/graph/sqlite-sink.js";
 
@@ -66,16 +67,7 @@ describe("SQLite sink query plans", () => {
   it("migrates a graph written by the earlier schema to the current indexes (storage version 0 -> 1)", async () => {
     const path = join(dir, "old.sqlite");
     const old = new Database(path);
-    old.exec(`
-      CREATE TABLE nodes (key TEXT PRIMARY KEY, label TEXT NOT NULL, owner TEXT, observed INTEGER NOT NULL, scope TEXT, props TEXT NOT NULL);
-      CREATE INDEX nodes_owner ON nodes(owner);
-      CREATE INDEX nodes_scope ON nodes(scope) WHERE scope IS NOT NULL;
-      CREATE INDEX nodes_label ON nodes(label);
-      CREATE TABLE edges (type TEXT NOT NULL, from_key TEXT NOT NULL, to_key TEXT NOT NULL, owner TEXT NOT NULL, props TEXT NOT NULL, UNIQUE (type, from_key, to_key, owner, props));
-      CREATE INDEX edges_owner ON edges(owner);
-      CREATE INDEX edges_to ON edges(to_key);
-      CREATE INDEX edges_from ON edges(from_key);
-    `);
+    old.exec(BEFORE_SELECTORS);
     old.close();
     const sink = new SqliteGraphSink(path);
     expect(indexes(sink)).toEqual(["edges_identity", "edges_owner", "edges_selected_to", "edges_to", "nodes_owner", "nodes_scope", "selectors_owner", "selectors_scope"]);

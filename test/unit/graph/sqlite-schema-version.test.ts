@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { BEFORE_SELECTORS } from "./old-schemas.js";
 import type { ExportLine, GraphOp } from "../../../core/graph/model.js";
 import { GRAPH_SCHEMA_VERSION, GraphSchemaError, type SchemaLog } from "../../../core/graph/schema-version.js";
 import { SqliteGraphSink } from "../../../core/graph/sqlite-sink.js";
@@ -16,16 +17,6 @@ const dir = mkdtempSync(join(tmpdir(), "kube-observer-schema-"));
 let files = 0;
 const newPath = (): string => join(dir, `graph-${++files}.sqlite`);
 
-/** The tables of earlier releases, as they created them. */
-const BEFORE_SELECTORS = `
-  CREATE TABLE nodes (key TEXT PRIMARY KEY, label TEXT NOT NULL, owner TEXT, observed INTEGER NOT NULL, scope TEXT, props TEXT NOT NULL);
-  CREATE INDEX nodes_owner ON nodes(owner);
-  CREATE INDEX nodes_scope ON nodes(scope) WHERE scope IS NOT NULL;
-  CREATE INDEX nodes_label ON nodes(label);
-  CREATE TABLE edges (type TEXT NOT NULL, from_key TEXT NOT NULL, to_key TEXT NOT NULL, owner TEXT NOT NULL, props TEXT NOT NULL, UNIQUE (type, from_key, to_key, owner, props));
-  CREATE INDEX edges_owner ON edges(owner);
-  CREATE INDEX edges_to ON edges(to_key);
-  CREATE INDEX edges_from ON edges(from_key);`;
 const WITH_SELECTORS = `${BEFORE_SELECTORS}
   CREATE TABLE selectors (owner TEXT NOT NULL, from_key TEXT NOT NULL, type TEXT NOT NULL, scope TEXT NOT NULL, spec TEXT NOT NULL, props TEXT NOT NULL);
   CREATE INDEX selectors_owner ON selectors(owner);
