@@ -7,6 +7,7 @@ import { checkSinkLimits, storedKey } from "../graph/limits.js";
 import type { GraphEdge, GraphNode, GraphOp, GraphSelector, Placeholder } from "../graph/model.js";
 import { checkFragmentShape, selectorRequirements } from "../graph/validate.js";
 import type { KubeMessage } from "../messages.js";
+import { describePluginFailure, PluginFailureError } from "../plugin/plugin-error.js";
 import type { LoadedPlugin } from "../plugin/registry.js";
 import type { GraphContext } from "../plugin/types.js";
 
@@ -66,7 +67,13 @@ function rawGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp | null 
   if (message.error) throw new GraphContractError(message.error);
 
   const context: GraphContext = { cluster, key, objectKey: (kind, namespace, name) => objectKey(cluster, namespace, kind, name) };
-  const fragment = checkFragmentShape(graph.toGraph(message.object, context));
+  let made: unknown;
+  try {
+    made = graph.toGraph(message.object, context);
+  } catch (error) {
+    throw new PluginFailureError(describePluginFailure(error, loaded.plugin.name, "toGraph", loaded.file));
+  }
+  const fragment = checkFragmentShape(made);
   const declaredLabels = new Set(graph.schema.labels);
   const declaredTypes = new Set(graph.schema.relationships);
   const needLabel = (l: string, what: string): void => {

@@ -98,7 +98,9 @@ export function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
   if (typeof value === "number") return String(value);
-  return typeof value === "object" ? "an object" : `${typeof value} ${String(value)}`;
+  // Never the value itself: a plugin's bad property can be anything it read.
+  if (value === undefined) return "undefined";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -281,11 +281,24 @@ export class Neo4jSink implements GraphSink {
     return `Neo4j at ${this.uri}${this.database === undefined ? "" : ` (database ${JSON.stringify(this.database)})`}`;
   }
 
-  /** The error's message, with the password blotted out should a layer ever echo it. */
+  /** The error's message, with the password blotted out should a layer ever echo it. A
+   *  server error about the request itself (a statement, a constraint, a value) can quote
+   *  the values sent ("… property `x` = '…'", "Encountered: Map{…}"): only its code and
+   *  size are kept. Connection and authentication errors quote nothing sent. */
   private reason(error: unknown): string {
-    const text = error instanceof Error ? error.message : String(error);
+    const text = serverErrorText(codeOf(error), error instanceof Error ? error.message : String(error));
     return this.password.length >= 4 ? text.split(this.password).join("***") : text;
   }
+}
+
+/** Neo4j error codes whose messages can quote the parameters of the request. */
+const QUOTING_CODE = /^Neo\.(ClientError\.(Statement|Schema|Procedure)|DatabaseError|TransientError\.Statement)\./;
+
+/** A Neo4j error's text as the agent may repeat it: for codes about the request, only
+ *  the code and the message's length. */
+export function serverErrorText(code: string | undefined, message: string): string {
+  if (code !== undefined && QUOTING_CODE.test(code)) return `${code} (the server's message, ${message.length} characters, is not shown: it may quote a value)`;
+  return message;
 }
 
 // ---------------------------------------------------------------------------------------

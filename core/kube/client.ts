@@ -143,12 +143,12 @@ export class KubeHttpClient {
     try {
       envelope = JSON.parse(body.envelope);
     } catch (error) {
-      throw new ApiError("server", `LIST ${path}: response envelope is ${jsonErrorWithoutInput(error, Buffer.byteLength(body.envelope))}`, res.statusCode);
+      throw new ApiError("server", `LIST ${path}: response envelope is ${jsonErrorWithoutInput(error, body.envelope)}`, res.statusCode);
     }
     try {
       items = JSON.parse(body.itemsArray) as KubeObject[];
     } catch (error) {
-      throw new ApiError("server", `LIST ${path}: response items are ${jsonErrorWithoutInput(error, Buffer.byteLength(body.itemsArray))}`, res.statusCode);
+      throw new ApiError("server", `LIST ${path}: response items are ${jsonErrorWithoutInput(error, body.itemsArray)}`, res.statusCode);
     }
     return {
       items,
@@ -233,7 +233,9 @@ export class KubeHttpClient {
             try {
               parsed = JSON.parse(body.toString("utf8")) as KubeStatus;
             } catch {
-              parsed = { message: `HTTP ${status}: ${body.toString("utf8").slice(0, 200)}` };
+              // A proxy's page or a body cut short: errors never quote a response.
+              const type = String(res.headers["content-type"] ?? "no content type").split(";")[0]!.slice(0, 60);
+              parsed = { message: `HTTP ${status} with a body that is not a Kubernetes Status (${type}, ${body.length} bytes, not shown)` };
             }
             reject(classifyStatus(status, parsed, res.headers["retry-after"] as string | undefined));
           },
@@ -414,7 +416,7 @@ class NdjsonWatchStream implements WatchStream {
     try {
       event = JSON.parse(line.toString("utf8")) as WatchEvent;
     } catch (error) {
-      this.fail(new ApiError("server", `watch sent a line that is ${jsonErrorWithoutInput(error, line.length)}`));
+      this.fail(new ApiError("server", `watch sent a line that is ${jsonErrorWithoutInput(error, line.toString("utf8"))}`));
       this.res.destroy();
       return;
     }

@@ -67,6 +67,8 @@ export interface ObserverOptions {
   /** Cluster-wide observers: namespaces the relist boundary tells the sink not to sweep
    *  (other observers cover them). */
   sweepExcept?: readonly string[];
+  /** The plugin's file, to say where in it a reduce threw. */
+  pluginFile?: string;
   now?: () => number;
   random?: () => number;
 }
@@ -318,7 +320,7 @@ export class Observer {
 
   /** A message about one object; its reduction when the object's content is known. */
   private objectMessage(action: "Applied" | "Deleted", known: Known, object: KubeObject | null, resourceVersion: string): KubeMessage {
-    const reduced: Reduction = object ? reduceObject(this.plugin, object, this.annotations) : { object: null };
+    const reduced: Reduction = object ? reduceObject(this.plugin, object, this.annotations, this.options.pluginFile) : { object: null };
     const message: KubeMessage = {
       ...this.base(action, resourceVersion),
       objectNamespace: known.namespace,

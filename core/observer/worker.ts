@@ -166,7 +166,7 @@ export default async function runObserverTask({ port, spec }: { port: MessagePor
         status: (status) => post({ type: "status", status }),
         skipped: (object) => post({ type: "skipped", object }),
       },
-      { config: spec.config, once: spec.once, exclude, sweepExcept: spec.sweepExcept ?? [], listGate: listGateFor(spec) },
+      { config: spec.config, once: spec.once, exclude, sweepExcept: spec.sweepExcept ?? [], listGate: listGateFor(spec), pluginFile: spec.pluginFile },
     );
     if (stopRequested?.type === "stop") observer.stop(stopRequested.reason);
     return await observer.run();

@@ -85,6 +85,8 @@ export async function kubeJson(kc: KubeConfig, method: "GET" | "POST", path: str
 export function statusMessage(response: KubeResponse): string {
   const body = response.body as { message?: unknown } | string | undefined;
   if (body && typeof body === "object" && typeof body.message === "string") return body.message;
-  if (typeof body === "string" && body) return `HTTP ${response.status}: ${body.slice(0, 200)}`;
+  // Not a Status: a proxy's page or a body cut short. Its text is not repeated (errors
+  // never quote a response), its size is.
+  if (typeof body === "string" && body) return `HTTP ${response.status} with a body that is not a Kubernetes Status (${Buffer.byteLength(body)} bytes, not shown)`;
   return `HTTP ${response.status}`;
 }

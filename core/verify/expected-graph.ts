@@ -9,8 +9,8 @@ import type { ExportLine, GraphOp } from "../graph/model.js";
 import { SqliteGraphSink } from "../graph/sqlite-sink.js";
 import type { KubeMessage, KubeObject, PresentObject } from "../messages.js";
 import { AnnotationFilter, DEFAULT_ANNOTATION_RULES } from "../plugin/annotation-rules.js";
-import { scrubObject } from "../plugin/sdk.js";
-import { observesSecrets } from "../observer/reducer.js";
+import { PluginFailureError } from "../plugin/plugin-error.js";
+import { reduceObject } from "../observer/reducer.js";
 import { scopeName, type VerifyScope } from "./scopes.js";
 
 /** An object the plugin could not turn into graph operations; the agent parks its
@@ -33,12 +33,11 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The plugin's reduction as an observer makes it (see Observer.reduce). */
+/** The plugin's reduction as an observer makes it (the same function). */
 function reduce(scope: VerifyScope, object: KubeObject, annotations: AnnotationFilter): unknown {
-  const reduced = scope.plugin.plugin.reduce(scrubObject(object, { annotations, secret: observesSecrets(scope.plugin.plugin) }));
-  const text = JSON.stringify(reduced);
-  if (text === undefined) throw new Error(`reduce returned ${typeof reduced}, not a JSON value`);
-  return JSON.parse(text) as unknown;
+  const reduced = reduceObject(scope.plugin.plugin, object, annotations, scope.plugin.file);
+  if (reduced.error !== undefined) throw new PluginFailureError(reduced.error);
+  return reduced.object;
 }
 
 /** The graph operations for one listed scope: an upsert per object, then the sweep. */

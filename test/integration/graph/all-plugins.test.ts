@@ -4,11 +4,13 @@
 // owner chains, ReplicaSets, pods and bindings real. The agent's full export must equal
 // what a direct LIST implies, and the edges a security reviewer relies on are checked by
 // hand, so a plugin that drops one cannot hide behind its own translation.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as k8s from "@kubernetes/client-node";
 import { adminKubeConfig, createNamespace, deleteNamespaces, eventually, uniqueName } from "../../support/cluster.js";
 import { expectedExport } from "../../support/expected.js";
-import { edgesOf, normalise, waitForGraph, wipeNeo4j, workspace, type SinkKind } from "../../support/graph.js";
+import { edgesOf, nodesOf, normalise, waitForGraph, wipeNeo4j, workspace, type SinkKind } from "../../support/graph.js";
 import type { ActorSpec } from "../../support/agent.js";
 import type { ExportLine } from "../../../core/graph/model.js";
 
@@ -29,10 +31,28 @@ const names = { sc: `ko-${id}-fast`, pv: `ko-${id}-pv`, node: `ko-${id}-node`, b
 const AGGREGATE_LABEL = `ko.test/aggregate-${id}`;
 const IMAGE = "registry.example:5000/team/web:1.2";
 
+// Annotation canaries on every kind: a deploy tool's manifest copy (deny list) and a value
+// over the size cap on every object, and any annotation at all on a Secret. None of them
+// may reach the WAL, the graph or the logs; the keys stay, with a marker.
+const canary = (where: string): string => `CANARY${where}${Math.random().toString(36).slice(2, 10)}`;
+const canaries: string[] = [];
+function canaryAnnotations(where: string): Record<string, string> {
+  const copy = canary(`${where}kapp`);
+  const big = canary(`${where}big`);
+  canaries.push(copy, big);
+  return { "kapp.k14s.io/original": JSON.stringify({ kind: where, data: { password: copy } }), "example.com/big": `${big}${"x".repeat(5000)}`, "example.com/owner": "team-a" };
+}
+const secretNote = canary("secretnote");
+canaries.push(secretNote);
+const templateAnnotations = canaryAnnotations("template");
+const scParameter = canary("scparameter");
+const scMountOption = canary("scmountoption");
+canaries.push(scParameter, scMountOption);
+
 const key = (kind: string, name: string, namespace: string | null = ns): string => (namespace === null ? `local/${kind}/${name}` : `local/${namespace}/${kind}/${name}`);
 
 const template = (labels: Record<string, string>, extra: Partial<k8s.V1PodSpec> = {}): k8s.V1PodTemplateSpec => ({
-  metadata: { labels },
+  metadata: { labels, annotations: templateAnnotations },
   spec: {
     serviceAccountName: "web",
     automountServiceAccountToken: false,
@@ -59,7 +79,8 @@ async function createApplication(): Promise<void> {
       provisioner: "example.com/none",
       reclaimPolicy: "Retain",
       volumeBindingMode: "Immediate",
-      parameters: { "csi.storage.k8s.io/provisioner-secret-name": "creds", "csi.storage.k8s.io/provisioner-secret-namespace": ns },
+      parameters: { "csi.storage.k8s.io/provisioner-secret-name": "creds", "csi.storage.k8s.io/provisioner-secret-namespace": ns, "example.com/token": scParameter },
+      mountOptions: [`password=${scMountOption}`],
     },
   });
   await core.createPersistentVolume({
@@ -139,6 +160,26 @@ async function createApplication(): Promise<void> {
   await eventually("the controllers to create the pods", async () => ((await core.listNamespacedPod({ namespace: ns })).items.length >= 5 ? true : undefined), 90_000);
   await eventually("the claim to be bound", async () => ((await core.readNamespacedPersistentVolumeClaim({ name: "data", namespace: ns })).status?.phase === "Bound" ? true : undefined), 90_000);
   await eventually("the aggregated rules", async () => (((await rbac.readClusterRole({ name: names.agg })).rules ?? []).length > 0 ? true : undefined), 60_000);
+  await annotateEverything();
+}
+
+/** Every object made above, canaries added to its annotations (one merge patch each). */
+async function annotateEverything(): Promise<void> {
+  const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+  const made: Array<[apiVersion: string, kind: string, name: string, namespace?: string]> = [
+    ["v1", "ServiceAccount", "web", ns], ["v1", "ConfigMap", "settings", ns], ["v1", "Secret", "creds", ns], ["v1", "Secret", "web-tls", ns],
+    ["v1", "PersistentVolumeClaim", "data", ns], ["apps/v1", "Deployment", "web", ns], ["v1", "Pod", "pinned", ns], ["apps/v1", "StatefulSet", "db", ns],
+    ["apps/v1", "DaemonSet", "agent", ns], ["batch/v1", "Job", "once", ns], ["batch/v1", "CronJob", "nightly", ns], ["v1", "Service", "web", ns],
+    ["v1", "Service", "external", ns], ["networking.k8s.io/v1", "Ingress", "web", ns], ["rbac.authorization.k8s.io/v1", "Role", "secret-reader", ns],
+    ["rbac.authorization.k8s.io/v1", "RoleBinding", "web-reads-secrets", ns], ["rbac.authorization.k8s.io/v1", "ClusterRole", names.base],
+    ["rbac.authorization.k8s.io/v1", "ClusterRole", names.agg], ["rbac.authorization.k8s.io/v1", "ClusterRoleBinding", names.crb],
+    ["v1", "PersistentVolume", names.pv], ["storage.k8s.io/v1", "StorageClass", names.sc], ["v1", "Node", names.node],
+  ];
+  for (const [apiVersion, kind, name, namespace] of made) {
+    const annotations = kind === "Secret" ? { "example.com/note": secretNote } : canaryAnnotations(kind);
+    const metadata = namespace === undefined ? { name, annotations } : { name, namespace, annotations };
+    await objects.patch({ apiVersion, kind, metadata }, undefined, undefined, undefined, undefined, k8s.PatchStrategy.MergePatch);
+  }
 }
 
 async function deleteClusterObjects(): Promise<void> {
@@ -235,6 +276,19 @@ describe.each(["sqlite", "neo4j"] as const)("every built-in plugin with the %s s
       expect(targets(lines, "SCHEDULED_ON", key("Pod", "pinned"))).toEqual([key("Node", names.node, null)]);
       // No secret value anywhere in the graph.
       expect(JSON.stringify(lines)).not.toMatch(/canary-all-plugins|canary-tls-key/);
+      // The annotation canaries: keys kept with a marker, values nowhere.
+      const annotationsOf = (k: string): unknown => nodesOf(lines).find((n) => n.key === k)?.properties.annotations;
+      expect(annotationsOf(key("Secret", "creds"))).toEqual(["example.com/note=<withheld>"]);
+      const withheld = [
+        expect.stringMatching(/^example\.com\/big=<withheld: \d+ bytes>$/),
+        "example.com/owner=team-a",
+        expect.stringMatching(/^kapp\.k14s\.io\/original=<withheld: \d+ bytes>$/),
+      ];
+      for (const k of [key("Deployment", "web"), key("Pod", "db-0"), key("StorageClass", names.sc, null), key("ClusterRoleBinding", names.crb, null)]) expect(annotationsOf(k), k).toEqual(expect.arrayContaining(withheld)); // a controller may add its own
+      const files = readdirSync(ws.dir).map((f) => join(ws.dir, f));
+      expect(files.some((f) => f.endsWith("wal.sqlite"))).toBe(true);
+      const places: Array<[string, string | Buffer]> = [["the graph", JSON.stringify(lines)], ["stdout", agent.stdout], ["stderr", agent.stderr], ...files.map((f): [string, Buffer] => [f, readFileSync(f)])];
+      for (const value of canaries) for (const [where, text] of places) expect(text.includes(value), `${value} in ${where}`).toBe(false);
 
       // A pod relabelled out of the selection leaves it; the Service re-pointed follows.
       await core.patchNamespacedPod({ name: "pinned", namespace: ns, body: [{ op: "replace", path: "/metadata/labels/app", value: "other" }] }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch));

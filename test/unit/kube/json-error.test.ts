@@ -27,13 +27,27 @@ describe("jsonErrorWithoutInput", () => {
     const error = failureOf(body);
     // V8's own message does quote it (what this guards against).
     if (body.startsWith(secret)) expect((error as Error).message).toContain(secret.slice(0, 10));
-    const described = jsonErrorWithoutInput(error, Buffer.byteLength(body));
+    const described = jsonErrorWithoutInput(error, body);
     expect(described).toMatch(/^not valid JSON/);
     expect(described).not.toContain(secret.slice(0, 4));
     expect(described).toContain(`${Buffer.byteLength(body)} bytes`);
   });
 
   it("says where when V8 says where", () => {
-    expect(jsonErrorWithoutInput(failureOf('{"a":1 x}'), 9)).toBe("not valid JSON at position 7 of 9 bytes");
+    expect(jsonErrorWithoutInput(failureOf('{"a":1 x}'), '{"a":1 x}')).toBe("not valid JSON at position 7 of 9 bytes");
+  });
+
+  it("says where when V8 only quotes the place: the excerpt is found in the input, then dropped", () => {
+    const long = "x".repeat(300);
+    const cases: Array<[string, number]> = [
+      [`{"pad":"${long}","password":${secret}}`, `{"pad":"${long}","password":`.length], // fault mid-input
+      [`{"password":${secret}}`, `{"password":`.length], // within the first characters
+      [`{"pad":"${long}","p":1}x`, `{"pad":"${long}","p":1}`.length], // at the very end
+      [`nope`, 1], // a short input V8 shows whole ("n" could start null)
+    ];
+    for (const [body, position] of cases) {
+      const described = jsonErrorWithoutInput(failureOf(body), body);
+      expect(described, body).toBe(`not valid JSON at position ${position} of ${Buffer.byteLength(body)} bytes`);
+    }
   });
 });
