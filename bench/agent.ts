@@ -30,6 +30,10 @@ export interface AgentConfigSpec {
   topology?: "cluster" | "namespace";
   threads?: number;
   logLevel?: string;
+  /** More T.Observer fields, as Dhall text per field (e.g. { watchTimeoutMaxSeconds: "20" }). */
+  observer?: Record<string, string>;
+  /** Third-party plugin directories (absolute). */
+  pluginDirs?: string[];
 }
 
 const text = (value: string): string => JSON.stringify(value);
@@ -55,7 +59,8 @@ in  T.Config::{
       ]
     , sink = ${sink}
     , wal = T.Wal::{ path = ${text(walPath)} }
-    , observer = T.Observer::{ threads = ${spec.threads ?? 0} }
+    , observer = T.Observer::{ threads = ${spec.threads ?? 0}${Object.entries(spec.observer ?? {}).map(([k, v]) => `, ${k} = ${v}`).join("")} }${spec.pluginDirs?.length ? `
+    , pluginDirs = [ ${spec.pluginDirs.map(text).join(", ")} ]` : ""}
     , log = { level = ${text(spec.logLevel ?? "info")} }
     }
 `;

@@ -11,6 +11,7 @@ import type { ApiResource } from "../plugin/types.js";
 import { ApiError, classifyStatus, type KubeStatus } from "./errors.js";
 import { ListBodySplitter, OVERSIZE_PREFIX_BYTES, PageOverCapError } from "./list-splitter.js";
 import { jsonErrorWithoutInput } from "./json-error.js";
+import { ReachabilityProbe } from "./reachability.js";
 import { identifyPrefix, type OversizedObject } from "./oversize.js";
 
 export interface ListPage {
@@ -51,6 +52,9 @@ export interface WatchOptions {
 export interface ListWatchClient {
   list(options: ListOptions): Promise<ListPage>;
   watch(options: WatchOptions): Promise<WatchStream>;
+  /** After a network error or a 5xx: true when the apiserver answers again after an
+   *  outage, false when it was not down (see core/kube/reachability.ts). */
+  whenBack?(): Promise<boolean>;
 }
 
 export interface ClientOptions {
@@ -105,8 +109,21 @@ export class KubeHttpClient {
     return {
       list: (options) => this.list(path, options, fieldSelector),
       watch: (options) => this.watch(path, options, fieldSelector),
+      whenBack: () => this.reachability.whenBack(),
     };
   }
+
+  /** GET /readyz: any answer but a server error means the apiserver is back (a 401 or
+   *  403 is an answer: the observers' own requests then say what is wrong). */
+  private readonly reachability = new ReachabilityProbe(async () => {
+    const res = await this.send("/readyz", this.options.connectTimeoutMs).catch((error: unknown) => {
+      // A non-2xx answer arrives as an ApiError carrying its status.
+      if (error instanceof ApiError && error.status !== undefined && error.status < 500) return undefined;
+      throw error;
+    });
+    res?.resume();
+    return true;
+  });
 
   close(): void {
     this.agent?.destroy();

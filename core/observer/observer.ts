@@ -99,6 +99,8 @@ export class Observer {
   /** The annotation values this observer withholds (config observer.withheldAnnotations,
    *  observer.maxAnnotationBytes). */
   private readonly annotations: AnnotationFilter;
+  /** True when the apiserver is back after an outage (see core/kube/reachability.ts). */
+  private readonly serverBack: (() => Promise<boolean>) | undefined;
 
   constructor(
     private readonly scope: ObserverScope,
@@ -115,6 +117,7 @@ export class Observer {
     this.annotations = new AnnotationFilter({ withheld: c.withheldAnnotations, maxValueBytes: c.maxAnnotationBytes });
     this.batcher = new Batcher((batch) => outlet.send(batch), c.batchMaxMessages, c.batchMaxDelayMs);
     this.backoff = new Backoff(c.backoff, this.now, this.random);
+    this.serverBack = client.whenBack?.bind(client);
     this.watcher = new Watcher(client, {
       pageSize: c.pageSize,
       watchTimeoutSeconds: () =>
@@ -161,6 +164,13 @@ export class Observer {
             this.setStatus({ phase: "failed", reason: notServed ? this.notServedReason(failure.error) : failure.error.message, errorKind: failure.error.kind });
             await this.drain();
             return this.lastStatus;
+          }
+          // 410 Gone: the history the watch would resume from is compacted away (or the
+          // apiserver restarted). A LIST from now cannot answer 410: relist at once, as
+          // client-go's reflector does, rather than wait out a backoff grown by an outage.
+          if (failure.error.kind === "expired" && failure.relist) {
+            this.flush();
+            continue;
           }
           await this.backOff(failure.error);
           continue;
@@ -380,14 +390,27 @@ export class Observer {
       retryInMs: delay,
       failures: this.backoff.failures,
     });
+    // Unreachable or failing server: also woken when it answers again (one shared probe),
+    // not a whole grown backoff later; a short random delay spreads the observers' return.
+    const serverDown = error.kind === "network" || (error.kind === "server" && (error.status ?? 0) >= 500);
+    let back = false;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, delay);
       this.wake = () => {
         clearTimeout(timer);
         resolve();
       };
+      if (serverDown && this.serverBack) {
+        void this.serverBack().then((cameBack) => {
+          if (!cameBack) return;
+          back = true;
+          clearTimeout(timer);
+          setTimeout(resolve, this.random() * Math.min(delay, 1_000));
+        });
+      }
     });
     this.wake = undefined;
+    if (back) this.backoff.reset();
   }
 
   private setStatus(change: Partial<ObserverStatus> & { phase: ObserverPhase }): void {

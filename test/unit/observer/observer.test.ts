@@ -295,6 +295,41 @@ describe("Observer: stop", () => {
   });
 });
 
+describe("Observer: coming back after an outage", () => {
+  it("a 410 relists at once, without waiting out a backoff (even a long one)", async () => {
+    const client = new FakeClient()
+      .scriptList(page([obj("a", "ua", "3")], "10"), page([obj("a", "ua", "3"), obj("b", "ub", "4")], "20"))
+      .scriptWatch(new FakeWatchStream(errorEvent({ code: 410, reason: "Expired", message: "too old resource version: 10 (30)" })));
+    const r = start(client, { config: { backoff: { initialMs: 60_000, factor: 2, maxMs: 60_000, resetAfterMs: 60_000, jitter: 0 } } });
+    await until(() => restarts(r.outlet).length === 2, "the relist's Restarted");
+    expect(r.outlet.statuses.some((s) => s.phase === "backing-off")).toBe(false);
+    await r.stop();
+  });
+
+  it("a network error waits for the apiserver to be back, not for the whole backoff", async () => {
+    let cameBack: (back: boolean) => void = () => undefined;
+    const client = Object.assign(new FakeClient().scriptList(new ApiError("network", "connect ECONNREFUSED"), page([obj("a", "ua", "3")], "10")), {
+      whenBack: () => new Promise<boolean>((resolve) => (cameBack = resolve)),
+    });
+    const r = start(client, { config: { backoff: { initialMs: 60_000, factor: 2, maxMs: 60_000, resetAfterMs: 60_000, jitter: 0 } } });
+    await until(() => r.outlet.lastStatus()?.phase === "backing-off", "backing-off");
+    cameBack(true);
+    await until(() => restarts(r.outlet).length === 1, "the list after the server came back", 3_000);
+    await r.stop();
+  });
+
+  it("keeps its backoff when the server was not down (the probe answered at once)", async () => {
+    const client = Object.assign(new FakeClient().scriptList(new ApiError("network", "no response within 120000 ms"), page([obj("a", "ua", "3")], "10")), {
+      whenBack: () => Promise.resolve(false),
+    });
+    const r = start(client, { config: { backoff: { initialMs: 60_000, factor: 2, maxMs: 60_000, resetAfterMs: 60_000, jitter: 0 } } });
+    await until(() => r.outlet.lastStatus()?.phase === "backing-off", "backing-off");
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(client.listCalls).toHaveLength(1);
+    await r.stop();
+  });
+});
+
 describe("Observer: plugin reduce", () => {
   it("a reduce that throws yields a message with object null and an error naming the plugin; the rest flows", async () => {
     const client = new FakeClient().scriptList(

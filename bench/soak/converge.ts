@@ -1,0 +1,62 @@
+// "Has the graph converged?": the product's own `verify` (an independent LIST of every
+// configured scope, translated by the same plugins, compared with the sink's graph),
+// run as a separate process that looks again every ~2 s until the graph equals the
+// cluster or its settle time runs out.
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { repoRoot } from "../agent.js";
+
+export interface Convergence {
+  equal: boolean;
+  /** From the start of verify to its last look. */
+  elapsedMs: number;
+  attempts: number;
+  /** Expected objects missing from the graph (nodes) and edges missing. */
+  lostNodes: number;
+  lostEdges: number;
+  /** Edges in the graph more often, or other than, the cluster implies. */
+  duplicates: number;
+  /** Nodes of objects no longer in the cluster, or with other properties. */
+  staleNodes: number;
+  /** Why verify could not compare (a scope not listable, the sink unreadable). */
+  failure?: string;
+}
+
+interface VerifyJson {
+  equal: boolean;
+  elapsedMs: number;
+  attempts: number;
+  totals: { missingNodes: number; staleNodes: number; differentNodes: number; missingEdges: number; extraEdges: number };
+  failures: Array<{ message: string }>;
+}
+
+export async function converge(configFile: string, env: Record<string, string>, settleSeconds: number): Promise<Convergence> {
+  const child = spawn(process.execPath, [join(repoRoot, "dist/core/cli/main.js"), "verify", "--config", configFile, "--json", "--settle-seconds", String(settleSeconds)], {
+    cwd: repoRoot,
+    env: { ...process.env, KUBE_OBSERVER_LOG_FORMAT: "json", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+  child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+  await new Promise<void>((resolveExit) => child.on("exit", () => resolveExit()));
+  let report: VerifyJson;
+  try {
+    report = JSON.parse(stdout) as VerifyJson;
+  } catch {
+    const last = stderr.trim().split("\n").at(-1) ?? "";
+    return { equal: false, elapsedMs: 0, attempts: 0, lostNodes: 0, lostEdges: 0, duplicates: 0, staleNodes: 0, failure: `verify printed no report (${last.slice(0, 300)})` };
+  }
+  const t = report.totals;
+  return {
+    equal: report.equal,
+    elapsedMs: report.elapsedMs,
+    attempts: report.attempts,
+    lostNodes: t.missingNodes,
+    lostEdges: t.missingEdges,
+    duplicates: t.extraEdges,
+    staleNodes: t.staleNodes + t.differentNodes,
+    ...(report.failures.length ? { failure: report.failures.map((f) => f.message).join("; ") } : {}),
+  };
+}
