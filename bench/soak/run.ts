@@ -24,8 +24,8 @@ import { evaluate, kindRows, table, writeSoakResult, type FaultRecord, type Soak
 
 const HELP = `Usage: npm run soak -- [options]
 
-  --minutes N          how long to inject faults (default 30); the run then checks once
-                       more and stops by itself
+  --minutes N          how long to inject faults (default 30; the planned ones below all
+                       run even if that takes longer); then one last check, and it stops
   --sink sqlite|neo4j  the graph sink (default sqlite; neo4j-outage needs neo4j)
   --tier XS|S|M        objects created (or reused) first (default S)
   --faults a,b,...     fault kinds (default: every kind that applies to the sink):
@@ -33,6 +33,7 @@ const HELP = `Usage: npm run soak -- [options]
   --min-sigkills N     SIGKILLs planned at least (default 20)
   --min-each N         of every other kind, at least (default 3)
   --rate N             churn writes per second (default 20)
+  --gap MIN,MAX        seconds of churn between faults, drawn at random (default 5,15)
   --seed N             the fault schedule's random seed (default: time)
   --out DIR            results directory (default bench/results)
   --keep               keep the work directory (agent log, WAL, graph)
@@ -118,6 +119,7 @@ async function main(): Promise<number> {
       "min-sigkills": { type: "string", default: "20" },
       "min-each": { type: "string", default: "3" },
       rate: { type: "string", default: "20" },
+      gap: { type: "string", default: "5,15" },
       seed: { type: "string" },
       out: { type: "string", default: join(repoRoot, "bench/results") },
       keep: { type: "boolean", default: false },
@@ -140,6 +142,8 @@ async function main(): Promise<number> {
   for (const [name, n] of Object.entries({ minutes, rate, "min-sigkills": minSigkills, "min-each": minEach, seed })) {
     if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a number >= 0`);
   }
+  const [gapMin, gapMax] = values.gap.split(",").map(Number);
+  if (!Number.isFinite(gapMin) || !Number.isFinite(gapMax) || gapMin! < 0 || gapMax! < gapMin!) throw new UsageError(`--gap must be MIN,MAX seconds (MIN <= MAX), not ${JSON.stringify(values.gap)}`);
   const requested = values.faults ? values.faults.split(",").map((f) => f.trim()) : [...FAULT_KINDS];
   for (const f of requested) if (!(FAULT_KINDS as readonly string[]).includes(f)) throw new UsageError(`unknown fault kind ${JSON.stringify(f)} (known: ${FAULT_KINDS.join(", ")})`);
   const kinds = (requested as FaultKind[]).filter((k) => faultApplies(k, sink));
@@ -198,9 +202,10 @@ async function main(): Promise<number> {
     const ctx: FaultContext = { agent, env, kube, sink, watchTimeoutMaxSeconds, crashMarker, observedNamespace: setup.plans[0]!.name, victimPrefix: `soak-victim-${seed}`, say };
     const faults: FaultRecord[] = [];
     const endAt = Date.now() + minutes * 60_000;
-    while (Date.now() < endAt) {
+    // Every planned fault runs, then random ones until the time is up.
+    while (schedule.length > 0 || Date.now() < endAt) {
       const kind = schedule.shift() ?? kinds[Math.floor(rand() * kinds.length)]!;
-      await sleep(5_000 + rand() * 10_000); // churn between faults
+      await sleep((gapMin! + rand() * (gapMax! - gapMin!)) * 1000); // churn between faults
       const injectedAt = Date.now();
       say(`fault ${faults.length + 1}: ${kind}`);
       const outcome = await injectFault(kind, ctx);
