@@ -235,7 +235,9 @@ let Config =
          relative paths (sqlitePath, wal.path, pluginDirs, kubeconfig) are
          resolved against the agent's working directory. `listen = Some
          "0.0.0.0:8080"` serves /healthz, /readyz and /metrics there (what
-         `run --listen` does; the flag wins).
+         `run --listen` does; the flag wins). `pluginBudgetMs`: how long a
+         third-party plugin's toGraph may run on one object before it is
+         interrupted and that object's message parked (docs/plugin-guide.md).
       -}
       { Type =
           { clusters : List Cluster.Type
@@ -247,6 +249,7 @@ let Config =
           , log : Log.Type
           , rbac : Rbac.Type
           , listen : Optional Text
+          , pluginBudgetMs : Natural
           }
       , default =
         { sink = Sink.default
@@ -256,6 +259,7 @@ let Config =
         , log = Log.default
         , rbac = Rbac.default
         , listen = None Text
+        , pluginBudgetMs = 1000
         }
       }
 

@@ -18,7 +18,7 @@ export interface AgentOptions {
   onObserverStatus?: SupervisorContext["onObserverStatus"];
   onObjectSkipped?: SupervisorContext["onObjectSkipped"];
   /** The new plugin set after a reload (the graph pipeline translates with it). */
-  onPluginsChanged?: (plugins: PluginSet) => void;
+  onPluginsChanged?: (plugins: PluginSet, config: Config) => void;
 }
 
 export class Agent {
@@ -60,7 +60,7 @@ export class Agent {
     else plugins = await this.loadPlugins(config);
     this.config = config;
     this.plugins = plugins;
-    this.options.onPluginsChanged?.(plugins);
+    this.options.onPluginsChanged?.(plugins, config);
     const wanted = new Set(config.clusters.map((c) => c.name));
     for (const [name, supervisor] of this.supervisors) {
       if (!wanted.has(name)) {

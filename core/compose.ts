@@ -69,7 +69,7 @@ export async function composeAgent(options: ComposeOptions): Promise<ComposedAge
           onObjectSkipped: (observer) => metrics.objectSkipped(observer, "too-large"),
         }
       : {}),
-    ...(pipeline ? { onPluginsChanged: (set: PluginSet) => pipeline.setPlugins(set.plugins) } : {}),
+    ...(pipeline ? { onPluginsChanged: (set: PluginSet, next: Config) => pipeline.setPlugins(set.plugins, next.pluginBudgetMs) } : {}),
   });
   return { agent, pipeline, delivered: () => output.delivered };
 }

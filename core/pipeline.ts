@@ -49,6 +49,7 @@ export class GraphPipeline {
         batchSize: 2_000,
         groupCommitMs: GROUP_COMMIT_MS,
         backoff: config.observer.backoff,
+        pluginBudgetMs: config.pluginBudgetMs,
         ...(hooks.metrics ? { metrics: hooks.metrics } : {}),
         ...(hooks.onCommitted ? { onCommitted: hooks.onCommitted } : {}),
       });
@@ -64,8 +65,8 @@ export class GraphPipeline {
     }
   }
 
-  setPlugins(plugins: ReadonlyMap<string, LoadedPlugin>): void {
-    this.dispatcher.setPlugins(plugins);
+  setPlugins(plugins: ReadonlyMap<string, LoadedPlugin>, pluginBudgetMs?: number): void {
+    this.dispatcher.setPlugins(plugins, pluginBudgetMs);
     void this.sink.init(combinedSchema(plugins.values())).catch((error: unknown) => this.log.error({ err: (error as Error).message }, "graph sink schema update failed"));
   }
 

@@ -128,6 +128,9 @@ export interface Config {
   rbac: RbacConfig;
   /** HOST:PORT for /healthz, /readyz and /metrics (`run --listen` overrides it). */
   listen: string | null;
+  /** How long a third-party plugin's toGraph (and, in verify, its reduce) may run on one
+   *  object before it is interrupted and the object's message parked (core/plugin/budget.ts). */
+  pluginBudgetMs: number;
 }
 
 /** What config validation needs to know about the loaded resource plugins. */

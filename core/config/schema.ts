@@ -158,6 +158,8 @@ export const configSchema = z.strictObject({
     .regex(/^((\[[0-9a-fA-F:.]+\]|[^:[\]]*):)?\d{1,5}$/, 'expected HOST:PORT or PORT, e.g. "0.0.0.0:8080" (every interface) or "8080" (127.0.0.1)')
     .nullable()
     .default(null),
+  // Added later still; the default is also types.dhall's (core/plugin/budget.ts).
+  pluginBudgetMs: integer(10, 600_000, "expected whole milliseconds from 10 to 600000").default(1000),
 });
 
 // Drift between the schema and model.ts fails here, in both directions.

@@ -16,7 +16,9 @@ import type { Wal, WalRecord } from "../wal/wal.js";
 import { failpoint } from "../faults.js";
 import { SinkLimitError } from "../graph/limits.js";
 import { classifySinkError } from "./sink-errors.js";
-import { toGraphOp } from "./translate.js";
+import { translateMessages } from "./translate.js";
+import type { KubeMessage } from "../messages.js";
+import { DEFAULT_PLUGIN_BUDGET_MS } from "../plugin/budget.js";
 
 export interface DispatcherOptions {
   batchSize: number;
@@ -25,6 +27,8 @@ export interface DispatcherOptions {
    *  Under load it never waits: what arrived during a commit is the next batch. */
   groupCommitMs?: number;
   backoff: BackoffConfig;
+  /** How long a third-party plugin's toGraph may run on one object (default 1000 ms). */
+  pluginBudgetMs?: number;
   metrics?: DispatcherMetrics;
   /** Called after each commit with the messages it contained (benchmarks, tests). */
   onCommitted?: (records: readonly WalRecord[]) => void;
@@ -38,6 +42,8 @@ export interface DispatcherMetrics {
   sinkRefused?(sink: string, seconds: number): void;
   /** `cause`: the plugin could not translate the message, or the sink refused it. */
   parked(sink: string, plugin: string, cause?: ParkCause): void;
+  /** A plugin's toGraph ran past its time budget (its message is parked as well). */
+  pluginOverrun?(plugin: string): void;
   walFailed(operation: WalOperation): void;
 }
 
@@ -78,6 +84,8 @@ export interface DispatcherStats {
   sinkErrors: number;
   /** Batches (or parts of one) the sink refused for their rows. */
   sinkRefusals: number;
+  /** Messages parked because their plugin's toGraph ran past its time budget. */
+  overruns: number;
   /** Failed WAL reads, parks and acks (each was retried). */
   walErrors: Record<WalOperation, number>;
   /** Milliseconds the last sink commit took. */
@@ -99,6 +107,7 @@ export class Dispatcher {
     parkedBySink: 0,
     sinkErrors: 0,
     sinkRefusals: 0,
+    overruns: 0,
     walErrors: { read: 0, park: 0, ack: 0 },
     lastBatchMs: 0,
     sinkUp: true,
@@ -107,6 +116,9 @@ export class Dispatcher {
   onProgress: () => void = () => undefined;
   private readonly onCommitted: (records: readonly WalRecord[]) => void;
   private readonly metrics: DispatcherMetrics | undefined;
+  private pluginBudgetMs: number;
+  /** Overruns per plugin name, for the log that says a plugin keeps overrunning. */
+  private readonly overrunsBy = new Map<string, number>();
 
   constructor(
     private readonly wal: Wal,
@@ -117,11 +129,14 @@ export class Dispatcher {
   ) {
     this.backoff = new Backoff(options.backoff);
     this.metrics = options.metrics;
+    this.pluginBudgetMs = options.pluginBudgetMs ?? DEFAULT_PLUGIN_BUDGET_MS;
     this.onCommitted = options.onCommitted ?? (() => undefined);
   }
 
-  setPlugins(plugins: ReadonlyMap<string, LoadedPlugin>): void {
+  /** A reload: the new plugins (and budget) apply from the next batch on. */
+  setPlugins(plugins: ReadonlyMap<string, LoadedPlugin>, pluginBudgetMs?: number): void {
     this.plugins = plugins;
+    if (pluginBudgetMs !== undefined) this.pluginBudgetMs = pluginBudgetMs;
   }
 
   start(): void {
@@ -184,7 +199,7 @@ export class Dispatcher {
   private async dispatch(records: WalRecord[]): Promise<void> {
     let items: Item[];
     try {
-      items = this.translate(records);
+      items = await this.translate(records);
     } catch (error) {
       if (error instanceof WalStepError) await this.walFailed(error.operation, error.error);
       else await this.walFailed("park", error);
@@ -255,25 +270,44 @@ export class Dispatcher {
     }
   }
 
-  /** Each message through its plugin; those that cannot be translated are parked. */
-  private translate(records: WalRecord[]): Item[] {
-    const items: Item[] = [];
+  /** Each message through its plugin; those that cannot be translated are parked. A
+   *  third-party toGraph runs within the plugin budget (translateMessages). */
+  private async translate(records: WalRecord[]): Promise<Item[]> {
+    const inputs: Array<{ record: WalRecord; message: KubeMessage; loaded: LoadedPlugin }> = [];
     for (const record of records) {
       const { message } = record;
-      const plugin = this.plugins.get(message.resource);
-      if (!plugin) {
-        this.park(record, message.resource, `no loaded plugin named "${message.resource}"`);
-        continue;
-      }
-      try {
-        items.push({ record, op: toGraphOp(message, plugin), plugin: plugin.plugin.name, file: plugin.file });
-      } catch (error) {
-        // A value over what any sink stores is found here, before the sink sees the batch.
-        if (error instanceof SinkLimitError) this.park(record, plugin.plugin.name, `no graph sink stores it: ${error.message}`, plugin.file, "sink");
-        else this.park(record, plugin.plugin.name, errorText(error), plugin.file);
-      }
+      const loaded = this.plugins.get(message.resource);
+      if (loaded) inputs.push({ record, message, loaded });
+      else this.park(record, message.resource, `no loaded plugin named "${message.resource}"`);
     }
+    const outcomes = await translateMessages(inputs, this.pluginBudgetMs, ({ loaded }) => this.overrun(loaded));
+    const items: Item[] = [];
+    inputs.forEach(({ record, loaded }, i) => {
+      const outcome = outcomes[i]!;
+      const plugin = loaded.plugin.name;
+      if (outcome.ok) items.push({ record, op: outcome.value, plugin, file: loaded.file });
+      // A value over what any sink stores is found here, before the sink sees the batch.
+      else if (outcome.error instanceof SinkLimitError) this.park(record, plugin, `no graph sink stores it: ${outcome.error.message}`, loaded.file, "sink");
+      else this.park(record, plugin, errorText(outcome.error), loaded.file);
+    });
+    // In seq order: the parked ones above were taken out of it.
     return items;
+  }
+
+  /** Counted; a plugin that overruns again and again is logged as such (at its 2nd, 4th,
+   *  8th… overrun: often enough to be seen, never a line per object). */
+  private overrun(loaded: LoadedPlugin): void {
+    const plugin = loaded.plugin.name;
+    const count = (this.overrunsBy.get(plugin) ?? 0) + 1;
+    this.overrunsBy.set(plugin, count);
+    this.stats.overruns += 1;
+    this.metrics?.pluginOverrun?.(plugin);
+    if (count >= 2 && (count & (count - 1)) === 0) {
+      this.log.error(
+        { plugin, file: loaded.file, overruns: count, budgetMs: this.pluginBudgetMs },
+        "plugin keeps exceeding its time budget: each object it overruns on is parked (fix its toGraph, or raise pluginBudgetMs)",
+      );
+    }
   }
 
   /** Applies the ops until the sink commits or refuses them; retries transient failures. */

@@ -7,6 +7,7 @@ import { checkSinkLimits, storedKey } from "../graph/limits.js";
 import type { GraphEdge, GraphNode, GraphOp, GraphSelector, Placeholder } from "../graph/model.js";
 import { checkFragmentShape, selectorRequirements } from "../graph/validate.js";
 import type { KubeMessage } from "../messages.js";
+import { describeObject, describeOverrun, PluginBudgetError, runBudgetedYielding, type Outcome } from "../plugin/budget.js";
 import { describePluginFailure, PluginFailureError } from "../plugin/plugin-error.js";
 import type { LoadedPlugin } from "../plugin/registry.js";
 import type { GraphContext } from "../plugin/types.js";
@@ -19,10 +20,69 @@ export function graphLabel(plugin: LoadedPlugin): string {
  *  plugin throws or returns something malformed, or a value no sink stores. Keys are in
  *  the form the sinks store (core/graph/limits.ts: a key too long for an index becomes a
  *  prefix plus a hash). The op holds the graph contract by construction and is marked so
- *  (core/graph/contract.ts): no sink checks it again. */
+ *  (core/graph/contract.ts): no sink checks it again. Calls toGraph directly, without a
+ *  time budget (translateMessages applies one to third-party plugins). */
 export function toGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp | null {
+  const pending = prepareGraphOp(message, loaded);
+  return "done" in pending ? pending.done : pending.run();
+}
+
+/** A message on its way to a GraphOp: done without the plugin's code (a delete, a sweep, no
+ *  graph side), or `run`: the plugin's toGraph and the checks of what it returned (throws
+ *  PluginFailureError when the plugin throws, GraphContractError when its fragment breaks
+ *  the contract). */
+export type PendingGraphOp = { done: GraphOp | null } | { run: () => GraphOp };
+
+export function prepareGraphOp(message: KubeMessage, loaded: LoadedPlugin): PendingGraphOp {
   const raw = rawGraphOp(message, loaded);
-  if (raw === null) return null;
+  if ("done" in raw) return { done: raw.done === null ? null : finalOp(raw.done) };
+  return { run: () => finalOp(raw.run()) };
+}
+
+export interface TranslateInput {
+  message: KubeMessage;
+  loaded: LoadedPlugin;
+}
+
+/** Each message through its plugin, as toGraphOp would (an error where it would throw).
+ *  Built-in plugins are trusted and called directly; third-party toGraph calls run within
+ *  `budgetMs` each (core/plugin/budget.ts): one over it is interrupted and its message
+ *  gets a PluginBudgetError (and `onOverrun` is called). Yields to the event loop after each
+ *  such overrun. */
+export async function translateMessages(
+  inputs: readonly TranslateInput[],
+  budgetMs: number,
+  onOverrun: (input: TranslateInput) => void = () => undefined,
+): Promise<Array<Outcome<GraphOp | null>>> {
+  const results: Array<Outcome<GraphOp | null>> = new Array(inputs.length);
+  const guarded: Array<{ index: number; input: TranslateInput; run: () => GraphOp }> = [];
+  inputs.forEach((input, index) => {
+    try {
+      const pending = prepareGraphOp(input.message, input.loaded);
+      if ("done" in pending) results[index] = { ok: true, value: pending.done };
+      else if (input.loaded.builtin) results[index] = { ok: true, value: pending.run() };
+      else guarded.push({ index, input, run: pending.run });
+    } catch (error) {
+      results[index] = { ok: false, error };
+    }
+  });
+  if (guarded.length === 0) return results;
+  // The fragment's checks run within the budget too: a getter or a Proxy in what the plugin
+  // returned is plugin code as well.
+  const ops = await runBudgetedYielding(guarded, (g) => g.run(), budgetMs, ({ input }) => {
+    onOverrun(input); // as it happens: metrics and logs show it before the batch is done
+    return overrunError(input, budgetMs);
+  });
+  guarded.forEach((g, i) => (results[g.index] = ops[i]!));
+  return results;
+}
+
+function overrunError({ message, loaded }: TranslateInput, budgetMs: number): PluginBudgetError {
+  const object = describeObject(loaded.plugin.resource.kind, message.objectNamespace, message.name ?? "");
+  return new PluginBudgetError(describeOverrun(loaded.plugin.name, "toGraph", budgetMs, object, loaded.file));
+}
+
+function finalOp(raw: GraphOp): GraphOp {
   const op = withStoredKeys(raw);
   checkSinkLimits([op]);
   return markConforming(op);
@@ -46,9 +106,10 @@ function withStoredKeys(op: GraphOp): GraphOp {
   };
 }
 
-function rawGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp | null {
+/** The op before its keys take their stored form (rawGraphOp's checks see the plugin's keys). */
+function rawGraphOp(message: KubeMessage, loaded: LoadedPlugin): PendingGraphOp {
   const graph = loaded.plugin.graph;
-  if (!graph) return null;
+  if (!graph) return { done: null };
   const label = graphLabel(loaded);
   const cluster = message.cluster;
   const namespaced = loaded.plugin.resource.namespaced;
@@ -57,22 +118,35 @@ function rawGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp | null 
     // A cluster-wide observer of a namespaced resource: its list is the truth for every
     // namespace but those other observers cover.
     if (namespaced && message.namespace === null) {
-      return { op: "sweep", scope: everyNamespaceScope(cluster, label), present, except: [...(message.sweepExcept ?? [])] };
+      return { done: { op: "sweep", scope: everyNamespaceScope(cluster, label), present, except: [...(message.sweepExcept ?? [])] } };
     }
-    return { op: "sweep", scope: scopeKey(cluster, message.namespace, label), present };
+    return { done: { op: "sweep", scope: scopeKey(cluster, message.namespace, label), present } };
   }
-  if (!message.name) throw new GraphContractError(`${message.action} message without a name`);
-  const key = objectKey(cluster, message.objectNamespace, label, message.name);
-  if (message.action === "Deleted") return { op: "delete", key };
+  const name = message.name;
+  if (!name) throw new GraphContractError(`${message.action} message without a name`);
+  const key = objectKey(cluster, message.objectNamespace, label, name);
+  if (message.action === "Deleted") return { done: { op: "delete", key } };
   if (message.error) throw new GraphContractError(message.error);
 
-  const context: GraphContext = { cluster, key, objectKey: (kind, namespace, name) => objectKey(cluster, namespace, kind, name) };
-  let made: unknown;
-  try {
-    made = graph.toGraph(message.object, context);
-  } catch (error) {
-    throw new PluginFailureError(describePluginFailure(error, loaded.plugin.name, "toGraph", loaded.file));
-  }
+  const context: GraphContext = { cluster, key, objectKey: (kind, namespace, other) => objectKey(cluster, namespace, kind, other) };
+  const run = (): GraphOp => {
+    let made: unknown;
+    try {
+      made = graph.toGraph(message.object, context);
+    } catch (error) {
+      throw new PluginFailureError(describePluginFailure(error, loaded.plugin.name, "toGraph", loaded.file));
+    }
+    return upsertOp(made, message, name, loaded, key);
+  };
+  return { run };
+}
+
+/** The upsert for what toGraph made, checked against the plugin's declared schema. */
+function upsertOp(made: unknown, message: KubeMessage, name: string, loaded: LoadedPlugin, key: string): GraphOp {
+  const graph = loaded.plugin.graph!;
+  const label = graphLabel(loaded);
+  const cluster = message.cluster;
+  const namespaced = loaded.plugin.resource.namespaced;
   const fragment = checkFragmentShape(made);
   const declaredLabels = new Set(graph.schema.labels);
   const declaredTypes = new Set(graph.schema.relationships);
@@ -92,7 +166,7 @@ function rawGraphOp(message: KubeMessage, loaded: LoadedPlugin): GraphOp | null 
       ...properties,
       cluster,
       ...(message.objectNamespace ? { namespace: message.objectNamespace } : {}),
-      name: message.name,
+      name,
       ...(message.uid ? { uid: message.uid } : {}),
       resourceVersion: message.resourceVersion,
       observedAt: message.observedAt,

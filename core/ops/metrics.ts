@@ -64,6 +64,12 @@ export class AgentMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
+  private readonly overruns = new Counter({
+    name: "kube_observer_plugin_budget_exceeded_total",
+    help: "Objects whose plugin's toGraph ran past pluginBudgetMs and was interrupted (each message parked; also in errors_total{where=\"plugin\"})",
+    labelNames: ["plugin"] as const,
+    registers: [this.registry],
+  });
   private readonly sinkMessages = new Counter({
     name: "kube_observer_sink_messages_total",
     help: "Messages committed to the graph sink (or parked when their plugin could not translate them or the sink refused them)",
@@ -160,6 +166,11 @@ export class AgentMetrics {
   parked(sink: string, plugin: string, cause: "plugin" | "sink" = "plugin"): void {
     this.sinkMessages.inc({ sink, outcome: "parked" });
     this.errors.inc({ where: cause === "sink" ? "sink-refused" : "plugin", kind: plugin });
+  }
+
+  /** A plugin's toGraph ran past its time budget on one object (parked() counts the park). */
+  pluginOverrun(plugin: string): void {
+    this.overruns.inc({ plugin });
   }
 
   async text(): Promise<{ body: string; contentType: string }> {

@@ -9,6 +9,7 @@ import type { ExportLine, GraphOp } from "../graph/model.js";
 import { SqliteGraphSink } from "../graph/sqlite-sink.js";
 import type { KubeMessage, KubeObject, PresentObject } from "../messages.js";
 import { AnnotationFilter, DEFAULT_ANNOTATION_RULES } from "../plugin/annotation-rules.js";
+import { DEFAULT_PLUGIN_BUDGET_MS, describeObject, describeOverrun, PluginBudgetError, runBudgeted, type Outcome } from "../plugin/budget.js";
 import { PluginFailureError } from "../plugin/plugin-error.js";
 import { reduceObject } from "../observer/reducer.js";
 import { scopeName, type VerifyScope } from "./scopes.js";
@@ -40,8 +41,16 @@ function reduce(scope: VerifyScope, object: KubeObject, annotations: AnnotationF
   return reduced.object;
 }
 
-/** The graph operations for one listed scope: an upsert per object, then the sweep. */
-export function scopeOps(scope: VerifyScope, items: readonly KubeObject[], observedAt = "", annotations: AnnotationFilter = new AnnotationFilter(DEFAULT_ANNOTATION_RULES)): ScopeOps {
+/** The graph operations for one listed scope: an upsert per object, then the sweep. A
+ *  third-party plugin's reduce and toGraph run within `budgetMs` per object, as the
+ *  dispatcher runs toGraph (core/plugin/budget.ts): an object over it is untranslatable. */
+export function scopeOps(
+  scope: VerifyScope,
+  items: readonly KubeObject[],
+  observedAt = "",
+  annotations: AnnotationFilter = new AnnotationFilter(DEFAULT_ANNOTATION_RULES),
+  budgetMs = DEFAULT_PLUGIN_BUDGET_MS,
+): ScopeOps {
   const { plugin } = scope.plugin;
   const label = graphLabel(scope.plugin);
   const base = { cluster: scope.cluster, namespace: scope.namespace, resource: plugin.name, kind: plugin.resource.kind, observedAt };
@@ -49,29 +58,42 @@ export function scopeOps(scope: VerifyScope, items: readonly KubeObject[], obser
   const untranslatable: Untranslatable[] = [];
   const present: PresentObject[] = [];
   const excluded = new Set(scope.exclude ?? []);
-  for (const object of items) {
+  // As the cluster-wide observer does: excluded namespaces are not observed.
+  const listed = items.filter((object) => !excluded.has(object.metadata?.namespace ?? ""));
+  for (const object of listed) {
     const m = object.metadata ?? {};
-    // As the cluster-wide observer does: excluded namespaces are not observed.
-    if (excluded.has(m.namespace ?? "")) continue;
-    const name = m.name ?? "";
-    const objectNamespace = m.namespace ?? null;
-    present.push({ namespace: objectNamespace, name, uid: m.uid ?? "" });
-    try {
-      const message: KubeMessage = {
-        ...base,
-        action: "Applied",
-        objectNamespace,
-        uid: m.uid ?? null,
-        name,
-        resourceVersion: m.resourceVersion ?? "",
-        object: reduce(scope, object, annotations),
-      };
-      const op = toGraphOp(message, scope.plugin);
-      if (op) ops.push(op);
-    } catch (error) {
-      untranslatable.push({ scope: scopeName({ ...scope, resource: plugin.name }), key: objectKey(scope.cluster, objectNamespace, label, name), reason: errorText(error) });
-    }
+    present.push({ namespace: m.namespace ?? null, name: m.name ?? "", uid: m.uid ?? "" });
   }
+  let step: "reduce" | "toGraph" = "reduce"; // where the object in progress is, for an overrun
+  const translate = (object: KubeObject): GraphOp | null => {
+    const m = object.metadata ?? {};
+    step = "reduce";
+    const message: KubeMessage = {
+      ...base,
+      action: "Applied",
+      objectNamespace: m.namespace ?? null,
+      uid: m.uid ?? null,
+      name: m.name ?? "",
+      resourceVersion: m.resourceVersion ?? "",
+      object: reduce(scope, object, annotations),
+    };
+    step = "toGraph";
+    return toGraphOp(message, scope.plugin);
+  };
+  const overrun = (object: KubeObject): PluginBudgetError => {
+    const what = describeObject(plugin.resource.kind, object.metadata?.namespace ?? null, object.metadata?.name ?? "");
+    return new PluginBudgetError(describeOverrun(plugin.name, step, budgetMs, what, scope.plugin.file));
+  };
+  // Built-in plugins are trusted: called directly, as the dispatcher does.
+  const outcomes: Array<Outcome<GraphOp | null>> = scope.plugin.builtin ? listed.map((o) => settle(() => translate(o))) : runBudgeted(listed, translate, budgetMs, overrun);
+  outcomes.forEach((outcome, i) => {
+    if (outcome.ok) {
+      if (outcome.value) ops.push(outcome.value);
+      return;
+    }
+    const m = listed[i]!.metadata ?? {};
+    untranslatable.push({ scope: scopeName({ ...scope, resource: plugin.name }), key: objectKey(scope.cluster, m.namespace ?? null, label, m.name ?? ""), reason: errorText(outcome.error) });
+  });
   const boundary: KubeMessage = {
     ...base,
     action: "Restarted",
@@ -86,6 +108,14 @@ export function scopeOps(scope: VerifyScope, items: readonly KubeObject[], obser
   const sweep = toGraphOp(boundary, scope.plugin);
   if (sweep) ops.push(sweep);
   return { ops, objects: present.length, untranslatable };
+}
+
+function settle<R>(work: () => R): Outcome<R> {
+  try {
+    return { ok: true, value: work() };
+  } catch (error) {
+    return { ok: false, error };
+  }
 }
 
 /** Applies the operations to a fresh in-memory embedded graph and exports it. */

@@ -114,7 +114,7 @@ async function listEverything(config: Config, plugins: ReadonlyMap<string, Loade
           const index = next++;
           const scope = scopes[index]!;
           try {
-            results[index] = scopeOps(scope, await listAll(client, scope, config.observer.pageSize), "", annotations);
+            results[index] = scopeOps(scope, await listAll(client, scope, config.observer.pageSize), "", annotations, config.pluginBudgetMs);
           } catch (error) {
             failed = true;
             throw error;

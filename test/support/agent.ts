@@ -31,6 +31,8 @@ export interface ConfigSpec {
   backoff?: Record<string, number>;
   pluginDirs?: string[];
   logLevel?: string;
+  /** pluginBudgetMs: how long a third-party toGraph may run on one object. */
+  pluginBudgetMs?: number;
 }
 
 const dhallText = (value: string): string => JSON.stringify(value);
@@ -55,6 +57,7 @@ export function configText(spec: ConfigSpec): string {
       : "";
   const plugins = spec.pluginDirs?.length ? `, pluginDirs = [ ${spec.pluginDirs.map(dhallText).join(", ")} ]` : "";
   const log = spec.logLevel ? `, log = { level = ${dhallText(spec.logLevel)} }` : "";
+  const budget = spec.pluginBudgetMs !== undefined ? `, pluginBudgetMs = ${spec.pluginBudgetMs}` : "";
   const sink =
     spec.sink?.kind === "sqlite"
       ? `, sink = T.Sink::{ sqlitePath = ${dhallText(spec.sink.sqlitePath)} }`
@@ -71,6 +74,7 @@ in  T.Config::{
     ${observerBlock}
     ${plugins}
     ${log}
+    ${budget}
     ${sink}
     ${wal}
     }

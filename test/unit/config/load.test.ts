@@ -31,6 +31,7 @@ const defaults = {
   log: { level: "info" },
   rbac: { serviceAccount: "kube-observer", namespace: "kube-observer", extraRules: [] },
   listen: null,
+  pluginBudgetMs: 1000,
 } satisfies Omit<Config, "clusters" | "actors">;
 
 const everywhere = (resource: string) => ({ cluster: "local", namespace: "*", role: "observer" as const, resource, exclude: [], topology: "auto" as const });
@@ -193,6 +194,17 @@ describe("loadConfig: shape and range errors name the JSON path", () => {
     ]);
   });
 
+  it("takes pluginBudgetMs from 10 ms to 10 minutes", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kube-observer-budget-"));
+    const f = join(dir, "config.dhall");
+    const text = (ms: number): string =>
+      `let T = ${resolve(repoFile("config/types.dhall"))}\nin T.Config::{ clusters = [ T.Cluster::{ name = "c1" } ], actors = [ T.Actor::{ cluster = "c1", resource = "pod" } ], pluginBudgetMs = ${ms} }\n`;
+    writeFileSync(f, text(250));
+    expect((await loadConfig(f, knownResources)).pluginBudgetMs).toBe(250);
+    writeFileSync(f, text(5));
+    expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([`${f}:2:119: pluginBudgetMs: expected whole milliseconds from 10 to 600000, got 5`]);
+  });
+
   it("rejects unknown and missing fields of a record written without types.dhall", async () => {
     const f = fixture("hand-written.dhall");
     const messages = await configErrors(loadConfigJson(f));
@@ -204,7 +216,7 @@ describe("loadConfig: shape and range errors name the JSON path", () => {
 describe("loadConfigJson", () => {
   it("returns the configuration with defaults, in model key order, without plugin checks", async () => {
     const config = await loadConfigJson(fixture("unknown-resource.dhall"));
-    expect(Object.keys(config)).toStrictEqual(["clusters", "actors", "sink", "wal", "pluginDirs", "observer", "log", "rbac", "listen"]);
+    expect(Object.keys(config)).toStrictEqual(["clusters", "actors", "sink", "wal", "pluginDirs", "observer", "log", "rbac", "listen", "pluginBudgetMs"]);
     expect(config.actors.map((a) => a.resource)).toStrictEqual(["pod", "pods", "deploymnet"]);
   });
 });

@@ -17,4 +17,14 @@ describe("AgentMetrics for rows the sink refuses", () => {
     expect(body).toContain('kube_observer_sink_messages_total{sink="neo4j",outcome="parked"} 3');
     expect(body).toContain("kube_observer_wal_parked 3");
   });
+
+  it("counts objects over the plugin time budget per plugin, beside the plugin park", async () => {
+    const m = new AgentMetrics();
+    m.pluginOverrun("loop");
+    m.pluginOverrun("loop");
+    m.parked("sqlite", "loop", "plugin");
+    const { body } = await m.text();
+    expect(body).toContain('kube_observer_plugin_budget_exceeded_total{plugin="loop"} 2');
+    expect(body).toContain('kube_observer_errors_total{where="plugin",kind="loop"} 1');
+  });
 });

@@ -1,5 +1,7 @@
 // scopeOps / expectedGraph: a listed scope becomes the operations the agent would apply.
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import type { LoadedPlugin } from "../../../core/plugin/registry.js";
 import type { ResourcePlugin } from "../../../core/plugin/types.js";
 import { expectedGraph, scopeOps } from "../../../core/verify/expected-graph.js";
 import { configMap, loaded, plugins } from "./helpers.js";
@@ -38,7 +40,31 @@ describe("scopeOps", () => {
     // Present at the boundary: the agent would not sweep its last known state either.
     expect(result.ops[1]).toMatchObject({ present: ["c1/shop/ConfigMap/bad", "c1/shop/ConfigMap/good"] });
   });
+
+  it("holds a third-party plugin to the time budget: an object its toGraph or reduce loops on is untranslatable, the rest translate", async () => {
+    const loopFile = fileURLToPath(new URL("../../fixtures/plugins/loop/loop.mjs", import.meta.url));
+    const loop = ((await import(loopFile)) as { default: ResourcePlugin }).default;
+    const thirdParty: LoadedPlugin = { plugin: loop, file: loopFile, builtin: false, version: "t" };
+    const objects = [configMap("shop", "fine"), configMap("shop", "loop-1")];
+    const result = scopeOps({ cluster: "c1", namespace: "shop", plugin: thirdParty }, objects, "", undefined, 100);
+    expect(result.untranslatable).toEqual([
+      { scope: "c1/shop/loop", key: "c1/shop/LoopConfig/loop-1", reason: 'plugin "loop" toGraph exceeded its time budget of 100 ms on ConfigMap shop/loop-1 (loop.mjs) and was interrupted' },
+    ]);
+    expect(result.ops.map((o) => (o.op === "upsert" ? o.node.key : o.op))).toEqual(["c1/shop/LoopConfig/fine", "sweep"]);
+
+    const loopingReduce: LoadedPlugin = {
+      ...thirdParty,
+      plugin: { ...loop, reduce: (o) => ((o.metadata?.name ?? "").startsWith("loop-") ? reduceForever() : loop.reduce(o)) },
+    };
+    const reduced = scopeOps({ cluster: "c1", namespace: "shop", plugin: loopingReduce }, [configMap("shop", "loop-2"), configMap("shop", "ok")], "", undefined, 100);
+    expect(reduced.untranslatable.map((u) => u.reason)).toEqual(['plugin "loop" reduce exceeded its time budget of 100 ms on ConfigMap shop/loop-2 (loop.mjs) and was interrupted']);
+    expect(reduced.objects).toBe(2);
+  });
 });
+
+function reduceForever(): never {
+  for (;;) {}
+}
 
 describe("expectedGraph", () => {
   it("exports the graph the operations make in a fresh embedded sink", async () => {
