@@ -69,6 +69,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
         if (a.verify && !a.once) throw new Error("--verify runs after a --once run: add --once (or run `kube-observer verify` beside a live agent)");
         if (a.verify && a.output !== "graph") throw new Error("--verify compares the graph: it cannot be used with --output jsonl or none");
         if (a.listen !== undefined) parseListen(a.listen);
+        const grace = a["grace-seconds"];
+        if (!Number.isFinite(grace) || grace < 0 || grace > 3600) throw new Error(`--grace-seconds ${grace}: expected seconds from 0 to 3600`);
         return true;
       })
       .example("KUBECONFIG=.dev-env/kubeconfig $0 run --config config/example.dhall --once", "list everything once into the embedded SQLite graph, then exit")
