@@ -62,10 +62,11 @@ export function parseRetryAfter(header: string | string[] | null | undefined, st
 }
 
 export function classifyStatus(httpStatus: number, status: KubeStatus | undefined, retryAfterHeader?: string | string[] | null): ApiError {
-  const code = status?.code ?? httpStatus;
-  const message = status?.message ?? `HTTP ${httpStatus}`;
+  // Fields of the wrong type (a body that only looks like a Status) are not used.
+  const code = typeof status?.code === "number" ? status.code : httpStatus;
+  const message = typeof status?.message === "string" ? status.message : `HTTP ${httpStatus}`;
   const retryAfter = parseRetryAfter(retryAfterHeader, status);
-  const causes = status?.details?.causes ?? [];
+  const causes = Array.isArray(status?.details?.causes) ? status.details.causes.filter((c) => c !== null && typeof c === "object") : [];
   if (code === 410 || status?.reason === "Expired" || status?.reason === "Gone") return new ApiError("expired", message, code, retryAfter);
   if (causes.some((c) => c.reason === "ResourceVersionTooLarge") || /too large resource version/i.test(message)) {
     return new ApiError("too-large-rv", message, code, retryAfter);
