@@ -64,6 +64,8 @@ export async function startCorruptingProxy(corruption: Corruption): Promise<Corr
       const outHeaders = { ...up.headers };
       if (watching && corruption.watchLine) {
         res.writeHead(status, outHeaders);
+        // As the apiserver does: a quiet watch is open (headers sent) before any event.
+        res.flushHeaders();
         let partial = "";
         up.setEncoding("utf8");
         up.on("data", (chunk: string) => {
