@@ -87,7 +87,8 @@ in  T.Config::{
       -- List page size, watch timeouts, retry backoff, worker threads, batching.
     , observer = T.Observer::{
       , pageSize = 500
-      , backoff = T.Backoff::{ initialMs = 800, maxMs = 30000 }
+        -- A server's Retry-After is honoured up to maxRetryAfterMs (5 min).
+      , backoff = T.Backoff::{ initialMs = 800, maxMs = 30000, maxRetryAfterMs = 300000 }
       , threads = 0 -- 0: from the number of cores
       }
       -- "trace", "debug", "info", "warn", "error" or "fatal".

@@ -64,7 +64,9 @@ let Actor =
 let Backoff =
       {- Delay between retries after an error: initialMs, multiplied by factor
          per failure up to maxMs, ± jitter (a fraction), back to initialMs after
-         resetAfterMs without errors.
+         resetAfterMs without errors. A server's Retry-After (a 429, a 503) makes
+         the delay longer, up to maxRetryAfterMs (5 min): a longer Retry-After
+         waits that long. Every delay is at most an hour (3600000 ms).
       -}
       { Type =
           { initialMs : Natural
@@ -72,6 +74,7 @@ let Backoff =
           , maxMs : Natural
           , resetAfterMs : Natural
           , jitter : Double
+          , maxRetryAfterMs : Natural
           }
       , default =
         { initialMs = 800
@@ -79,6 +82,7 @@ let Backoff =
         , maxMs = 30000
         , resetAfterMs = 120000
         , jitter = 0.2
+        , maxRetryAfterMs = 300000
         }
       }
 

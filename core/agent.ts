@@ -105,6 +105,12 @@ export class Agent {
     return { clusters: this.config.clusters.map((c) => c.name), scopes };
   }
 
+  /** What keeps the agent from being ready beyond the initial sync (e.g. namespace
+   *  discovery forbidden), one line per problem, for /readyz. */
+  readinessProblems(): string[] {
+    return [...this.supervisors.values()].flatMap((s) => s.readinessProblems());
+  }
+
   /** Observers per phase over every cluster. */
   phaseCounts(): Partial<Record<ObserverPhase, number>> {
     const total: Partial<Record<ObserverPhase, number>> = {};
@@ -126,12 +132,14 @@ export class Agent {
     return total;
   }
 
-  /** Resolves once every observer has delivered its first complete list; undefined
-   *  if the agent stops first. */
+  /** Resolves once every observer has delivered its first complete list (and namespace
+   *  discovery, where needed, has listed: until then the set of observers is not known);
+   *  undefined if the agent stops first. */
   async initialSync(pollMs = 200): Promise<{ scopes: number; synced: number; objects: number } | undefined> {
     while (!this.stopped) {
       const p = this.syncProgress();
-      if (p.scopes > 0 && p.synced >= p.scopes) return p;
+      const discovering = [...this.supervisors.values()].some((s) => s.discoveryPending);
+      if (p.scopes > 0 && p.synced >= p.scopes && !discovering) return p;
       await new Promise((r) => setTimeout(r, pollMs).unref());
     }
     return undefined;

@@ -14,6 +14,7 @@ import type { LoadedPlugin } from "./plugin/registry.js";
 import { Wal, type WalRecord } from "./wal/wal.js";
 import { WalSink } from "./wal/wal-sink.js";
 import { scopeCluster, scopeIsObserved, type ObservedScope } from "./supervisor/coverage.js";
+import { timerDelay } from "./observer/backoff.js";
 
 /** The dispatcher's group-commit window: short against the observers' own batching
  *  (observer.batchMaxDelayMs, 50 ms), long enough to take several observers' batches. */
@@ -97,7 +98,7 @@ export class GraphPipeline {
   async close(graceMs: number): Promise<number> {
     const drained = await Promise.race([
       this.dispatcher.idle().then(() => true),
-      new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref()),
+      new Promise<boolean>((r) => setTimeout(() => r(false), timerDelay(graceMs)).unref()),
     ]);
     await this.dispatcher.stop();
     const left = this.wal.status().depth;

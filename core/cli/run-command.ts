@@ -69,6 +69,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
         if (a.verify && !a.once) throw new Error("--verify runs after a --once run: add --once (or run `kube-observer verify` beside a live agent)");
         if (a.verify && a.output !== "graph") throw new Error("--verify compares the graph: it cannot be used with --output jsonl or none");
         if (a.listen !== undefined) parseListen(a.listen);
+        const grace = a["grace-seconds"];
+        if (!Number.isFinite(grace) || grace < 0 || grace > 3600) throw new Error(`--grace-seconds ${grace}: expected seconds from 0 to 3600`);
         return true;
       })
       .example("KUBECONFIG=.dev-env/kubeconfig $0 run --config config/example.dhall --once", "list everything once into the embedded SQLite graph, then exit")
@@ -117,6 +119,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       });
       ops = addHealthRoutes(new OpsServer(log), {
         synced: () => synced,
+        problems: () => composed?.agent.readinessProblems() ?? [],
         sinkPing: args.output === "graph" ? async () => (composed?.pipeline ? composed.pipeline.sink.ping() : false) : undefined,
       }).route("/metrics", async () => ({ status: 200, ...(await metrics.text()) }));
       try {
@@ -163,9 +166,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
     let stopping = false;
     const progress = process.stderr.isTTY ? new ProgressLine(() => agent.syncProgress()) : undefined;
     progress?.start();
-    await agent.start();
 
     if (args.once) {
+      await agent.start();
       const result = await agent.finished();
       progress?.done();
       const observed = agent.observedScopes();
@@ -198,27 +201,37 @@ export const runCommand: CommandModule<object, RunArgs> = {
       return;
     }
 
-    void agent.initialSync().then(async (p) => {
-      synced = p !== undefined;
-      progress?.done();
-      if (!p) return;
-      log.info({ scopes: p.scopes, objects: p.objects, seconds: (Date.now() - started) / 1000 }, "initial sync complete");
-      // Once every cluster's observers have listed (a cluster that is down holds this
-      // back), scopes that left the config while the agent was down leave the graph.
-      for (let observed = agent.observedScopes(); pipeline && !stopping; observed = agent.observedScopes()) {
-        if (observed) {
-          await sweepVanishedScopes(pipeline, observed, log);
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 5_000).unref());
-      }
-    });
+    // Signal handlers and the config watcher come first: nothing the cluster does (a
+    // forbidden or failing namespace discovery, an apiserver that does not answer) may
+    // keep SIGTERM from stopping the agent or a reload from applying.
+    let stopRequested!: () => void;
+    const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
+    const shutdown = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, "shutting down: delivering what is in flight");
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      stopRequested();
+    };
+    const onInt = (): void => shutdown("SIGINT");
+    const onTerm = (): void => shutdown("SIGTERM");
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+    writerLost = (error) => {
+      log.fatal({ err: error.message, holders: error.holders }, "another agent took over this agent's writer registration: stopping");
+      process.exitCode = 2;
+      shutdown("writer registration lost");
+    };
 
     let current = JSON.stringify(config);
     let currentPlugins = pluginSetFingerprint(loaded.plugins);
-    let reloading = Promise.resolve();
+    // Reloads wait for the start to have happened (it does not wait for the cluster).
+    const startup = agent.start().catch((error: unknown) => log.error({ err: (error as Error).message }, "agent start failed"));
+    let reloading: Promise<void> = startup;
     const watcher = new ConfigWatcher(args.config, log, (why) => {
       reloading = reloading.then(async () => {
+        if (stopping) return;
         try {
           // The plugin directories are loaded again too: a new, fixed, changed or broken
           // plugin is applied even when the config itself is unchanged (SIGHUP).
@@ -246,24 +259,23 @@ export const runCommand: CommandModule<object, RunArgs> = {
     // A signal or a volume swap between the first load and here is applied now.
     watcher.check(earlyHup ? "SIGHUP during start-up" : "start-up");
 
-    await new Promise<void>((resolve) => {
-      writerLost = (error) => {
-        log.fatal({ err: error.message, holders: error.holders }, "another agent took over this agent's writer registration: stopping");
-        process.exitCode = 2;
-        shutdown("writer registration lost");
-      };
-      const shutdown = (signal: string): void => {
-        stopping = true;
-        log.info({ signal }, "shutting down: delivering what is in flight");
-        process.off("SIGINT", onInt);
-        process.off("SIGTERM", onTerm);
-        resolve();
-      };
-      const onInt = (): void => shutdown("SIGINT");
-      const onTerm = (): void => shutdown("SIGTERM");
-      process.on("SIGINT", onInt);
-      process.on("SIGTERM", onTerm);
+    void agent.initialSync().then(async (p) => {
+      synced = p !== undefined;
+      progress?.done();
+      if (!p) return;
+      log.info({ scopes: p.scopes, objects: p.objects, seconds: (Date.now() - started) / 1000 }, "initial sync complete");
+      // Once every cluster's observers have listed (a cluster that is down holds this
+      // back), scopes that left the config while the agent was down leave the graph.
+      for (let observed = agent.observedScopes(); pipeline && !stopping; observed = agent.observedScopes()) {
+        if (observed) {
+          await sweepVanishedScopes(pipeline, observed, log);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 5_000).unref());
+      }
     });
+
+    await stopSignal;
     watcher.stop();
     progress?.done();
     await reloading;

@@ -37,6 +37,9 @@ export interface BackoffConfig {
   resetAfterMs: number;
   /** Fraction of each delay that is randomised (0.2 = ±20 %). */
   jitter: number;
+  /** A server's Retry-After is honoured up to this; a longer one waits this long (a
+   *  Retry-After of 10^12 s must not stop an observer for ever, nor overflow a timer). */
+  maxRetryAfterMs: number;
 }
 
 export interface ObserverConfig {

@@ -11,7 +11,11 @@ const integer = (min: number, max: number, message: string) =>
   z.number({ error: "expected a number" }).refine((n) => Number.isSafeInteger(n) && n >= min && n <= max, { error: message });
 
 const positiveInteger = () => integer(1, Number.MAX_SAFE_INTEGER, "expected a positive integer");
-const naturalNumber = () => integer(0, Number.MAX_SAFE_INTEGER, "expected an integer >= 0");
+/** Every delay the agent waits on a timer: at most an hour (Node's timers overflow past
+ *  2^31-1 ms and fire at once). */
+const MAX_DELAY_MS = 3_600_000;
+const delayMs = () => integer(1, MAX_DELAY_MS, `expected milliseconds from 1 to ${MAX_DELAY_MS} (an hour)`);
+const seconds = (max: number, what: string) => integer(1, max, `expected whole seconds from 1 to ${max} (${what})`);
 const nonEmptyText = () => z.string({ error: "expected text" }).min(1, { error: "must not be empty" });
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `expected one of ${values.map((v) => `"${v}"`).join(", ")}` });
@@ -42,11 +46,12 @@ const actor = z.strictObject({
 
 const backoff = z
   .strictObject({
-    initialMs: positiveInteger(),
+    initialMs: delayMs(),
     factor: z.number({ error: "expected a number" }).min(1, { error: "expected a number >= 1.0" }),
-    maxMs: positiveInteger(),
+    maxMs: delayMs(),
     resetAfterMs: positiveInteger(),
     jitter: z.number({ error: "expected a number" }).min(0, { error: "expected a number from 0.0 to 1.0" }).max(1, { error: "expected a number from 0.0 to 1.0" }),
+    maxRetryAfterMs: delayMs(),
   })
   .superRefine((b, ctx) => {
     if (b.maxMs < b.initialMs) ctx.addIssue({ code: "custom", path: ["maxMs"], message: `must be >= initialMs (${b.initialMs})` });
@@ -55,14 +60,14 @@ const backoff = z
 const observer = z
   .strictObject({
     pageSize: integer(1, 5000, "expected an integer from 1 to 5000"),
-    watchTimeoutMinSeconds: positiveInteger(),
-    watchTimeoutMaxSeconds: positiveInteger(),
-    inactivityMarginSeconds: positiveInteger(),
-    connectTimeoutSeconds: positiveInteger(),
+    watchTimeoutMinSeconds: seconds(86_400, "a day"),
+    watchTimeoutMaxSeconds: seconds(86_400, "a day"),
+    inactivityMarginSeconds: seconds(3_600, "an hour"),
+    connectTimeoutSeconds: seconds(3_600, "an hour"),
     backoff,
     threads: integer(0, 64, "expected an integer from 0 to 64 (0: from the number of cores)"),
     batchMaxMessages: positiveInteger(),
-    batchMaxDelayMs: naturalNumber(),
+    batchMaxDelayMs: integer(0, 60_000, "expected milliseconds from 0 to 60000"),
     maxObjectBytes: integer(1024, 1 << 30, "expected a number of bytes from 1024 to 1073741824"),
     maxListPageBytes: integer(1024, 1 << 30, "expected a number of bytes from 1024 to 1073741824"),
     maxConcurrentLists: integer(1, 10_000, "expected an integer from 1 to 10000"),

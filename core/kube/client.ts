@@ -9,7 +9,8 @@ import { kubeConfigAuth, tlsValue, type RequestAuth } from "./auth.js";
 import type { KubeObject } from "../messages.js";
 import type { ApiResource } from "../plugin/types.js";
 import { ApiError, classifyStatus, type KubeStatus } from "./errors.js";
-import { ListBodySplitter, OVERSIZE_PREFIX_BYTES, PageOverCapError } from "./list-splitter.js";
+import { itemsProblem, listEnvelopeProblem, watchEventProblem } from "./body-shape.js";
+import { ListBodySplitter, NotAListError, OVERSIZE_PREFIX_BYTES, PageOverCapError } from "./list-splitter.js";
 import { jsonErrorWithoutInput } from "./json-error.js";
 import { ReachabilityProbe } from "./reachability.js";
 import { identifyPrefix, type OversizedObject } from "./oversize.js";
@@ -153,24 +154,30 @@ export class KubeHttpClient {
     const splitter = new ListBodySplitter(this.maxObjectBytes, this.maxListPageBytes);
     const body = await readSplit(res, this.options.listTimeoutMs, splitter).catch((error: unknown) => {
       if (error instanceof PageOverCapError || error instanceof ApiError) throw error;
+      if (error instanceof NotAListError) throw notAList(path, res.statusCode, error.message);
       throw new ApiError("server", `LIST ${path}: response is not a JSON List (${(error as Error).message})`, res.statusCode);
     });
-    let envelope: { metadata?: { resourceVersion?: string; continue?: string } };
-    let items: KubeObject[];
+    let envelope: { metadata: { resourceVersion: string; continue?: string } };
+    let items: unknown[];
     try {
       envelope = JSON.parse(body.envelope);
     } catch (error) {
       throw new ApiError("server", `LIST ${path}: response envelope is ${jsonErrorWithoutInput(error, body.envelope)}`, res.statusCode);
     }
+    // Valid JSON is not yet a List: `{}` or a Status must never read as an empty list.
+    const problem = listEnvelopeProblem(envelope);
+    if (problem) throw notAList(path, res.statusCode, problem, body.envelope);
     try {
-      items = JSON.parse(body.itemsArray) as KubeObject[];
+      items = JSON.parse(body.itemsArray) as unknown[];
     } catch (error) {
       throw new ApiError("server", `LIST ${path}: response items are ${jsonErrorWithoutInput(error, body.itemsArray)}`, res.statusCode);
     }
+    const itemProblem = itemsProblem(items);
+    if (itemProblem) throw notAList(path, res.statusCode, itemProblem, body.envelope);
     return {
-      items,
-      resourceVersion: envelope.metadata?.resourceVersion ?? "",
-      continueToken: envelope.metadata?.continue || undefined,
+      items: items as KubeObject[],
+      resourceVersion: envelope.metadata.resourceVersion,
+      continueToken: envelope.metadata.continue || undefined,
       skipped: body.oversized.map((o) => identifyPrefix(o.prefix, o.bytes, this.maxObjectBytes, "list")),
       limit: options.limit,
     };
@@ -262,6 +269,13 @@ export class KubeHttpClient {
       req.end();
     });
   }
+}
+
+/** A 2xx LIST body that is not a List: an error (kind "server") that says what is wrong
+ *  and how big the body's envelope was, never what it holds. */
+function notAList(path: string, status: number | undefined, problem: string, envelope?: string): ApiError {
+  const size = envelope === undefined ? "" : ` (${Buffer.byteLength(envelope)} bytes besides its items, not shown)`;
+  return new ApiError("server", `LIST ${path}: the ${status} response is not a Kubernetes List: ${problem}${size}`, status);
 }
 
 function readBody(res: IncomingMessage, timeoutMs: number): Promise<Buffer> {
@@ -429,15 +443,22 @@ class NdjsonWatchStream implements WatchStream {
 
   private onLine(line: Buffer): void {
     if (this.failure || this.ended) return;
-    let event: WatchEvent;
+    let event: unknown;
     try {
-      event = JSON.parse(line.toString("utf8")) as WatchEvent;
+      event = JSON.parse(line.toString("utf8"));
     } catch (error) {
       this.fail(new ApiError("server", `watch sent a line that is ${jsonErrorWithoutInput(error, line.toString("utf8"))}`));
       this.res.destroy();
       return;
     }
-    this.deliver(event);
+    // Valid JSON is not yet an event: nothing after a line that is not one is handed out.
+    const problem = watchEventProblem(event);
+    if (problem) {
+      this.fail(new ApiError("server", `watch sent a line that is not a watch event: ${problem} (${line.length} bytes, not shown)`));
+      this.res.destroy();
+      return;
+    }
+    this.deliver(event as WatchEvent);
   }
 
   private deliver(event: WatchEvent): void {

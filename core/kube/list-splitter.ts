@@ -41,6 +41,16 @@ const CLOSE_ARRAY = 0x5d;
 const OPEN = Buffer.from("[");
 const COMMA = Buffer.from(",");
 const CLOSE = Buffer.from("]");
+/** What may stand between the items of the array: whitespace and commas. */
+const SEPARATORS: ReadonlySet<number> = new Set([0x20, 0x09, 0x0a, 0x0d, 0x2c]);
+
+/** Valid JSON so far, but not a Kubernetes List. */
+export class NotAListError extends Error {}
+
+function notAnObjectItem(): NotAListError {
+  return new NotAListError('an element of "items" is not an object');
+}
+
 /** Top-level keys are captured up to this length (only "items" matters). */
 const KEY_CAPTURE = 16;
 
@@ -89,6 +99,7 @@ export class ListBodySplitter {
       }
       switch (byte) {
         case QUOTE:
+          if (this.inItems && !inElement && this.depth === 2) throw notAnObjectItem();
           this.inString = true;
           if (this.depth === 1) this.keyBytes = [];
           break;
@@ -125,8 +136,13 @@ export class ListBodySplitter {
           }
           break;
         default:
-          // Commas and whitespace between elements belong to neither.
-          if (this.inItems && !inElement && this.depth === 2) segmentStart = i + 1;
+          // Commas and whitespace between elements belong to neither; anything else there
+          // is an item that is not an object (a number, true, null), which must not be
+          // dropped silently: the page would read as complete without it.
+          if (this.inItems && !inElement && this.depth === 2) {
+            if (!SEPARATORS.has(byte)) throw notAnObjectItem();
+            segmentStart = i + 1;
+          }
       }
     }
     if (inElement) this.addElement(chunk.subarray(segmentStart));

@@ -105,6 +105,8 @@ export class OpsServer {
 export interface HealthSources {
   /** Whether the agent's initial sync has completed. */
   synced: () => boolean;
+  /** Further reasons the agent is not ready (e.g. namespace discovery forbidden). */
+  problems?: () => string[];
   /** Whether the sink answers (undefined: there is no sink, e.g. --output jsonl). */
   sinkPing?: () => Promise<boolean>;
   /** Longest a sink ping may take before readiness says no (default 4 s). */
@@ -146,6 +148,7 @@ export function addHealthRoutes(server: OpsServer, sources: HealthSources): OpsS
     .route("/readyz", async () => {
       const problems: string[] = [];
       if (!sources.synced()) problems.push("initial sync not complete");
+      problems.push(...(sources.problems?.() ?? []));
       if (sinkCheck && !(await sinkCheck.answers())) problems.push("the graph sink does not answer");
       return problems.length === 0 ? { status: 200, body: "ok\n" } : { status: 503, body: `not ready: ${problems.join("; ")}\n` };
     });

@@ -63,6 +63,8 @@ export class ClusterSupervisor {
   private discoveryRun: Promise<ObserverStatus> | undefined;
   private discoveryClient: KubeHttpClient | undefined;
   private discoveryListed = false;
+  /** Namespace discovery's last status (readiness, and logging each change once). */
+  private discoveryStatus: ObserverStatus | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /** start() got as far as the first reconcile (coverage() means something). */
@@ -89,16 +91,34 @@ export class ClusterSupervisor {
     return this.cluster.name;
   }
 
-  /** Starts namespace discovery (when an actor needs it) and the observers. */
+  /** Starts namespace discovery (when an actor needs it) and the observers. Never waits
+   *  for discovery: a forbidden or failing `list namespaces` must not hold up the agent's
+   *  signal handlers, config watcher or the observers of named namespaces. Observers of
+   *  every namespace (topology "namespace") start once discovery has listed. */
   async start(): Promise<void> {
     this.phaseTimer = setInterval(() => this.logPhases(), 1_000);
     this.phaseTimer.unref();
     this.logTopology();
     this.ensureDiscovery();
     if (!this.discovery) this.firstList.resolve();
-    await this.firstList.promise;
     this.reconcile();
     this.started = true;
+  }
+
+  /** Namespace discovery is needed and has not listed yet (the set of per-namespace
+   *  observers is not known: the initial sync is not complete). */
+  get discoveryPending(): boolean {
+    return this.discovery !== undefined && !this.discoveryListed;
+  }
+
+  /** Why this cluster is not ready, for /readyz (empty: nothing of its own). */
+  readinessProblems(): string[] {
+    if (!this.discoveryPending) return [];
+    const status = this.discoveryStatus;
+    const where = `cluster "${this.cluster.name}"`;
+    if (status?.phase === "forbidden") return [`${where}: namespace discovery forbidden (the agent may not list and watch namespaces): ${status.reason ?? ""}`.trim()];
+    if (status?.phase === "backing-off") return [`${where}: namespace discovery failing: ${status.reason ?? ""}`.trim()];
+    return [`${where}: namespace discovery has not listed yet`];
   }
 
   /** Applies a new config (and plugin set) without touching observers that did not change. */
@@ -143,6 +163,12 @@ export class ClusterSupervisor {
   /** once mode: resolves when every observer has listed once and delivered. */
   async finished(): Promise<OnceResult> {
     await this.firstList.promise;
+    // The observers of the namespaces just discovered start now, not after a timer.
+    if (this.reconcileTimer) {
+      clearTimeout(this.reconcileTimer);
+      this.reconcileTimer = undefined;
+      this.reconcile();
+    }
     await Promise.all([...this.running.values()].map((r) => r.stopped));
     const failed: OnceResult["failed"] = [];
     let delivered = 0;
@@ -242,6 +268,7 @@ export class ClusterSupervisor {
   private stopDiscovery(): void {
     this.discovery?.stop();
     this.discovery = undefined;
+    this.discoveryStatus = undefined;
     // A later discovery starts from a fresh list (namespaces may change meanwhile).
     this.discoveryListed = false;
   }
@@ -262,8 +289,22 @@ export class ClusterSupervisor {
   }
 
   private onDiscoveryStatus(status: ObserverStatus): void {
-    const fields = { phase: status.phase, reason: status.reason, retryInMs: status.retryInMs };
-    if (status.phase === "forbidden" || status.phase === "backing-off") this.log.warn(fields, "namespace discovery %s", status.phase);
+    const previous = this.discoveryStatus?.phase;
+    const previousKind = this.discoveryStatus?.errorKind;
+    this.discoveryStatus = status;
+    const fields = { phase: status.phase, reason: status.reason, errorKind: status.errorKind, retryInMs: status.retryInMs, failures: status.failures };
+    const failing = status.phase === "forbidden" || status.phase === "backing-off";
+    // Each kind of failure is reported once, when it starts; its retries at debug.
+    if (failing && previous === status.phase && previousKind === status.errorKind) this.log.debug(fields, "namespace discovery still %s", status.phase);
+    else if (status.phase === "forbidden") {
+      this.log.error(
+        { ...fields, needs: 'list and watch on "namespaces" (core API group, cluster-wide: a ClusterRole)' },
+        'namespace discovery forbidden: the agent may not list namespaces (RBAC: verbs "list" and "watch" on resource "namespaces", cluster-wide; `kube-observer rbac` generates it); observers of every namespace (topology "namespace") wait for it, the others run; retrying: %s',
+        status.reason,
+      );
+    } else if (failing) {
+      this.log.warn(fields, "namespace discovery failed; retrying (observers keep running, nothing is swept): %s", status.reason);
+    } else if (previous === "forbidden" || previous === "backing-off") this.log.info(fields, "namespace discovery recovered");
     else this.log.debug(fields, "namespace discovery %s", status.phase);
   }
 

@@ -5,6 +5,7 @@
 // clear within a verify run, and the report names the scope instead.
 import type { KubeHttpClient } from "../kube/client.js";
 import { ApiError, type ApiErrorKind } from "../kube/errors.js";
+import { retryAfterFloorMs, timerDelay } from "../observer/backoff.js";
 import type { KubeObject } from "../messages.js";
 import type { LoadedPlugin } from "../plugin/registry.js";
 import { observerKey } from "../supervisor/desired.js";
@@ -40,6 +41,8 @@ export function describeScope(scope: ScopeRef): string {
 
 const FINAL: ReadonlySet<ApiErrorKind> = new Set(["forbidden", "unauthorized", "not-found"]);
 const ATTEMPTS = 3;
+/** verify is a one-off: a server asking for longer than this is asked again after it. */
+const MAX_RETRY_DELAY_MS = 10_000;
 
 /** Every object of the scope. Throws ScopeListError. */
 export async function listAll(client: KubeHttpClient, scope: { cluster: string; namespace: string | null; plugin: LoadedPlugin }, pageSize: number): Promise<KubeObject[]> {
@@ -59,8 +62,8 @@ export async function listAll(client: KubeHttpClient, scope: { cluster: string; 
       const kind: ApiErrorKind = error instanceof ApiError ? error.kind : "other";
       const reason = error instanceof Error ? error.message : String(error);
       if (FINAL.has(kind) || attempt >= ATTEMPTS) throw new ScopeListError(ref, kind, reason.trim());
-      const askedSeconds = error instanceof ApiError ? (error.retryAfterSeconds ?? 0) : 0;
-      await new Promise((r) => setTimeout(r, Math.min(10_000, Math.max(askedSeconds * 1000, 1000 * attempt))));
+      const asked = retryAfterFloorMs(error instanceof ApiError ? error.retryAfterSeconds : undefined, MAX_RETRY_DELAY_MS);
+      await new Promise((r) => setTimeout(r, timerDelay(Math.max(asked, 1000 * attempt), MAX_RETRY_DELAY_MS)));
     }
   }
 }

@@ -153,7 +153,7 @@ describe("plugins on reload", () => {
               watchTimeoutMaxSeconds: 300,
               inactivityMarginSeconds: 30,
               connectTimeoutSeconds: 10,
-              backoff: { initialMs: 100, factor: 2, maxMs: 1000, resetAfterMs: 60_000, jitter: 0 },
+              backoff: { initialMs: 100, factor: 2, maxMs: 1000, resetAfterMs: 60_000, jitter: 0, maxRetryAfterMs: 300_000 },
               threads: 1,
               batchMaxMessages: 500,
               batchMaxDelayMs: 10,

@@ -18,7 +18,7 @@ const defaults = {
     watchTimeoutMaxSeconds: 600,
     inactivityMarginSeconds: 30,
     connectTimeoutSeconds: 10,
-    backoff: { initialMs: 800, factor: 2, maxMs: 30000, resetAfterMs: 120000, jitter: 0.2 },
+    backoff: { initialMs: 800, factor: 2, maxMs: 30000, resetAfterMs: 120000, jitter: 0.2, maxRetryAfterMs: 300_000 },
     threads: 0,
     batchMaxMessages: 500,
     batchMaxDelayMs: 50,
@@ -203,6 +203,16 @@ describe("loadConfig: shape and range errors name the JSON path", () => {
     expect((await loadConfig(f, knownResources)).pluginBudgetMs).toBe(250);
     writeFileSync(f, text(5));
     expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([`${f}:2:119: pluginBudgetMs: expected whole milliseconds from 10 to 600000, got 5`]);
+  });
+
+  it("bounds every delay a timer waits on: over an hour (or a Retry-After cap of 0) is refused", async () => {
+    const f = fixture("delays.dhall");
+    expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
+      `${f}:7:9: observer.connectTimeoutSeconds: expected whole seconds from 1 to 3600 (an hour), got 100000000`,
+      `${f}:8:9: observer.batchMaxDelayMs: expected milliseconds from 0 to 60000, got 9000000000`,
+      `${f}:9:32: observer.backoff.maxMs: expected milliseconds from 1 to 3600000 (an hour), got 9000000000000`,
+      `${f}:9:55: observer.backoff.maxRetryAfterMs: expected milliseconds from 1 to 3600000 (an hour), got 0`,
+    ]);
   });
 
   it("rejects unknown and missing fields of a record written without types.dhall", async () => {

@@ -86,6 +86,19 @@ describe("health routes", () => {
     expect(await get(`${url}/readyz`)).toStrictEqual({ status: 200, body: "ok\n" });
   });
 
+  it("further problems (namespace discovery forbidden) keep it not ready, each named, until they clear", async () => {
+    let problems = ['cluster "local": namespace discovery forbidden (the agent may not list and watch namespaces): namespaces is forbidden'];
+    let synced = false;
+    const url = await start(addHealthRoutes(new OpsServer(log), { synced: () => synced, problems: () => problems }));
+    expect(await get(`${url}/readyz`)).toStrictEqual({
+      status: 503,
+      body: 'not ready: initial sync not complete; cluster "local": namespace discovery forbidden (the agent may not list and watch namespaces): namespaces is forbidden\n',
+    });
+    synced = true;
+    problems = [];
+    expect(await get(`${url}/readyz`)).toStrictEqual({ status: 200, body: "ok\n" });
+  });
+
   it("takes more routes; unknown paths are 404, other methods 405, a failing handler 500", async () => {
     const server = addHealthRoutes(new OpsServer(log), { synced: () => true })
       .route("/metrics", () => ({ status: 200, body: "# HELP x\n", contentType: "text/plain; version=0.0.4" }))

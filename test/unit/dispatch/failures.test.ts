@@ -16,7 +16,7 @@ import { configMapMessage } from "../../support/messages.js";
 
 const dir = mkdtempSync(join(tmpdir(), "kube-observer-dispatch-"));
 let n = 0;
-const backoff = { initialMs: 5, maxMs: 20, factor: 2, jitter: 0, resetAfterMs: 60_000 };
+const backoff = { initialMs: 5, maxMs: 20, factor: 2, jitter: 0, resetAfterMs: 60_000, maxRetryAfterMs: 300_000 };
 
 const configMap = configMapMessage;
 

@@ -13,7 +13,7 @@ import { Wal } from "../../../core/wal/wal.js";
 import { configMapMessage } from "../../support/messages.js";
 
 const dir = mkdtempSync(join(tmpdir(), "kube-observer-group-commit-"));
-const backoff = { initialMs: 2, maxMs: 10, factor: 2, jitter: 0, resetAfterMs: 60_000 };
+const backoff = { initialMs: 2, maxMs: 10, factor: 2, jitter: 0, resetAfterMs: 60_000, maxRetryAfterMs: 300_000 };
 
 class CountingSink implements Partial<GraphSink> {
   readonly kind = "sqlite" as const;

@@ -151,8 +151,8 @@ describe("KubeHttpClient.list", () => {
     expect(srv.requests[0]!.url.pathname).toBe("/k8s/cluster-1/apis/apps/v1/namespaces/x/deployments");
   });
 
-  it("an empty list has no items, an empty continue is no continue token", async () => {
-    const srv = await serve((_req, res) => json(res, 200, { metadata: { resourceVersion: "77", continue: "" } }));
+  it("an empty list is an empty items array; an empty continue is no continue token", async () => {
+    const srv = await serve((_req, res) => json(res, 200, { kind: "PodList", metadata: { resourceVersion: "77", continue: "" }, items: [] }));
     expect(await makeClient(srv.base).list("/api/v1/pods", { limit: 500 })).toStrictEqual({ items: [], resourceVersion: "77", continueToken: undefined, skipped: [], limit: 500 });
   });
 
@@ -486,6 +486,98 @@ describe("KubeHttpClient.watch", () => {
     expect(written).toBeGreaterThan(writtenWhenStuck);
     // Reading resumed only once the queue fell well below the 1000-event mark.
     expect(consumed).toBeGreaterThanOrEqual(900);
+  });
+});
+
+describe("a 2xx body that is not a List or a watch event is an error, never data", () => {
+  const CANARY = "CANARYsecretvalue9f3";
+  const rv = { resourceVersion: "5" };
+  const ok = (name: string) => ({ metadata: { name, namespace: "default" }, data: { k: CANARY } });
+
+  it.each([
+    ["{} (no items: once taken for a complete, empty list)", {}, /"items" is missing, not an array/],
+    ["a Status saying Success", { kind: "Status", apiVersion: "v1", status: "Success", message: CANARY }, /"kind" does not end in "List"/],
+    ["a List without items", { kind: "PodList", metadata: rv }, /"items" is missing/],
+    ["items: null", { kind: "PodList", metadata: rv, items: null }, /"items" is null/],
+    ["items: an object", { kind: "PodList", metadata: rv, items: { a: ok("a") } }, /"items" is an object/],
+    ["no metadata", { kind: "PodList", items: [] }, /"metadata" is missing/],
+    ["metadata: an array", { kind: "PodList", metadata: [CANARY], items: [] }, /"metadata" is an array/],
+    ["no resourceVersion", { kind: "PodList", metadata: {}, items: [] }, /"metadata.resourceVersion" is missing/],
+    ["an empty resourceVersion", { kind: "PodList", metadata: { resourceVersion: "" }, items: [] }, /"metadata.resourceVersion" is empty/],
+    ["a numeric continue", { kind: "PodList", metadata: { resourceVersion: "5", continue: 7 }, items: [] }, /"metadata.continue" is a number/],
+    ["a kind that is not a string", { kind: 7, metadata: rv, items: [] }, /"kind" does not end in "List"/],
+    ["an array", [ok("a")], /the body is an array/],
+    ["null", null, /the body is null/],
+    ["a string", CANARY, /the body is a string/],
+    ["a number item", { kind: "PodList", metadata: rv, items: [ok("a"), 12345] }, /an element of "items" is not an object/],
+    ["a string item", { kind: "PodList", metadata: rv, items: [CANARY] }, /an element of "items" is not an object/],
+    ["a null item", { kind: "PodList", metadata: rv, items: [null] }, /an element of "items" is not an object/],
+    ["an array item", { kind: "PodList", metadata: rv, items: [[CANARY]] }, /item 0 is an array, not an object/],
+    ["an item without metadata", { kind: "PodList", metadata: rv, items: [ok("a"), { data: CANARY }] }, /item 1 has "metadata" missing/],
+    ["an item without a name", { kind: "PodList", metadata: rv, items: [{ metadata: { namespace: CANARY } }] }, /item 0 has no metadata.name/],
+  ])("LIST answered 200 with %s", async (_what, body, problem) => {
+    const srv = await serve((_req, res) => json(res, 200, body));
+    const e = await rejection(makeClient(srv.base).list("/api/v1/namespaces", { limit: 500 }));
+    expect(e.kind).toBe("server");
+    expect(e.status).toBe(200);
+    expect(e.message).toMatch(/^LIST \/api\/v1\/namespaces: the 200 response is not a Kubernetes List/);
+    expect(e.message).toMatch(problem);
+    expect(e.message).not.toContain(CANARY);
+  });
+
+  it("a real List (kind optional) still parses", async () => {
+    const srv = await serve((_req, res) => json(res, 200, { metadata: rv, items: [ok("a")] }));
+    const page = await makeClient(srv.base).list("/api/v1/pods", { limit: 5 });
+    expect(page.items.map((i) => i.metadata?.name)).toStrictEqual(["a"]);
+    expect(page.resourceVersion).toBe("5");
+  });
+
+  const podEvent = (type: string, name = "p") => ({ type, object: { kind: "Pod", metadata: { name, namespace: "default", resourceVersion: "9" } } });
+  it.each([
+    ["an array", [podEvent("ADDED")], /the line is an array/],
+    ["null", null, /the line is null/],
+    ["a string", CANARY, /the line is a string/],
+    ["{}", {}, /"type" is missing/],
+    ["an unknown type", { type: CANARY, object: podEvent("ADDED").object }, /"type" is not ADDED, MODIFIED, DELETED, BOOKMARK or ERROR/],
+    ["a numeric type", { type: 1, object: podEvent("ADDED").object }, /"type" is a number/],
+    ["no object", { type: "ADDED" }, /"object" is missing/],
+    ["an object that is null", { type: "MODIFIED", object: null }, /"object" is null/],
+    ["an object without metadata", { type: "ADDED", object: { data: CANARY } }, /a ADDED event whose object has "metadata" missing/],
+    ["an object without a name", { type: "DELETED", object: { metadata: { namespace: CANARY } } }, /a DELETED event whose object has no metadata.name/],
+    ["an ERROR that is not a Status", { type: "ERROR", object: { kind: "Pod", metadata: { name: CANARY } } }, /an ERROR event whose "object" is not a Status/],
+    ["an ERROR with an empty object", { type: "ERROR", object: {} }, /an ERROR event whose "object" is not a Status/],
+    ["an ERROR with a string code", { type: "ERROR", object: { kind: "Status", code: "410" } }, /an ERROR event whose "object" is not a Status/],
+    ["a BOOKMARK without a resourceVersion", { type: "BOOKMARK", object: { metadata: {} } }, /a BOOKMARK without metadata.resourceVersion/],
+  ])("a watch line that is %s fails the stream; nothing after it is delivered", async (_what, bad, problem) => {
+    const srv = await serve((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(`${JSON.stringify(podEvent("ADDED", "before"))}\n${JSON.stringify(bad)}\n${JSON.stringify(podEvent("ADDED", "after"))}\n`);
+    });
+    const stream = await openWatch(makeClient(srv.base));
+    expect(await stream.next()).toMatchObject({ type: "ADDED", object: { metadata: { name: "before" } } });
+    const e = await rejection(stream.next());
+    expect(e.kind).toBe("server");
+    expect(e.message).toMatch(/^watch sent a line that is not a watch event: /);
+    expect(e.message).toMatch(problem);
+    expect(e.message).not.toContain(CANARY);
+  });
+
+  it("valid events of every type pass: ADDED, MODIFIED, DELETED, BOOKMARK, and an ERROR Status", async () => {
+    const srv = await serve((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      const lines = [
+        podEvent("ADDED"),
+        podEvent("MODIFIED"),
+        podEvent("DELETED"),
+        { type: "BOOKMARK", object: { kind: "Pod", metadata: { resourceVersion: "12" } } },
+        { type: "ERROR", object: status(410, "Expired", "too old resource version: 1 (2)") },
+      ];
+      res.end(lines.map((l) => `${JSON.stringify(l)}\n`).join(""));
+    });
+    const stream = await openWatch(makeClient(srv.base));
+    const types = [];
+    for (let e = await stream.next(); e !== null; e = await stream.next()) types.push(e.type);
+    expect(types).toStrictEqual(["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]);
   });
 });
 

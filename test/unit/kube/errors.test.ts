@@ -2,7 +2,7 @@
 // reflector's decisions (relist, back off, report forbidden). Status bodies below are
 // shaped like kube-apiserver's. Case numbers refer to list-watch.md.
 import { describe, expect, it } from "vitest";
-import { ApiError, classifyStatus } from "../../../core/kube/errors.js";
+import { ApiError, classifyStatus, parseRetryAfter } from "../../../core/kube/errors.js";
 
 describe("classifyStatus", () => {
   it("410 Expired (an expired continue token, case 2) is expired", () => {
@@ -85,5 +85,45 @@ describe("classifyStatus", () => {
 
   it("Retry-After is carried on every kind (e.g. a 503 while the apiserver warms up, case 10)", () => {
     expect(classifyStatus(503, { code: 503, message: "warming up" }, "4")).toMatchObject({ kind: "server", retryAfterSeconds: 4 });
+  });
+});
+
+describe("parseRetryAfter", () => {
+  const now = () => Date.parse("2026-01-01T00:00:00Z");
+
+  it("takes delay-seconds, however large (the backoff caps it, not the parser)", () => {
+    expect(parseRetryAfter("0")).toBe(0);
+    expect(parseRetryAfter(" 12 ")).toBe(12);
+    expect(parseRetryAfter("1.5")).toBe(1.5);
+    expect(parseRetryAfter("99999999999")).toBe(99_999_999_999);
+    expect(parseRetryAfter("1000000000000")).toBe(1e12);
+  });
+
+  it("takes an HTTP-date as the seconds until then (a date past is 0)", () => {
+    expect(parseRetryAfter("Thu, 01 Jan 2026 00:01:30 GMT", undefined, now)).toBe(90);
+    expect(parseRetryAfter("Wed, 31 Dec 2025 23:00:00 GMT", undefined, now)).toBe(0);
+  });
+
+  it("refuses garbage: negative, NaN, exponents, words, hex, Infinity, several values", () => {
+    for (const header of ["-5", "NaN", "1e12", "soon", "0x10", "Infinity", "5, 6", "5s", "", "   "]) {
+      expect(parseRetryAfter(header, undefined, now), header).toBeUndefined();
+    }
+  });
+
+  it("falls back to the Status's details.retryAfterSeconds only when it is a number >= 0", () => {
+    const status = (v: unknown) => ({ details: { retryAfterSeconds: v as number } });
+    expect(parseRetryAfter(undefined, status(3))).toBe(3);
+    expect(parseRetryAfter("garbage", status(3))).toBe(3);
+    for (const bad of [-1, NaN, Infinity, "7", null, {}]) expect(parseRetryAfter(undefined, status(bad))).toBeUndefined();
+  });
+
+  it("a repeated header: the first value", () => {
+    expect(parseRetryAfter(["4", "9"])).toBe(4);
+  });
+
+  it("classifyStatus never carries a garbage value", () => {
+    expect(classifyStatus(429, { code: 429, message: "m" }, "-3").retryAfterSeconds).toBeUndefined();
+    expect(classifyStatus(429, { code: 429, message: "m", details: { retryAfterSeconds: -3 } }).retryAfterSeconds).toBeUndefined();
+    expect(classifyStatus(429, { code: 429, message: "m" }, "99999999999").retryAfterSeconds).toBe(99_999_999_999);
   });
 });

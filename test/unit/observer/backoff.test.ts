@@ -3,9 +3,9 @@
 // injected.
 import { describe, expect, it } from "vitest";
 import type { BackoffConfig } from "../../../core/config/model.js";
-import { Backoff } from "../../../core/observer/backoff.js";
+import { Backoff, MAX_TIMER_MS, retryAfterFloorMs, timerDelay } from "../../../core/observer/backoff.js";
 
-const caseTen: BackoffConfig = { initialMs: 800, factor: 2, maxMs: 30_000, resetAfterMs: 120_000, jitter: 0.2 };
+const caseTen: BackoffConfig = { initialMs: 800, factor: 2, maxMs: 30_000, resetAfterMs: 120_000, jitter: 0.2, maxRetryAfterMs: 300_000 };
 
 function clock(start = 1_700_000_000_000): { now: () => number; advance: (ms: number) => void } {
   let t = start;
@@ -30,7 +30,7 @@ describe("Backoff", () => {
 
   it("works with other factors and a cap that is not a power of the factor", () => {
     const c = clock();
-    const backoff = new Backoff({ initialMs: 100, factor: 3, maxMs: 1_000, resetAfterMs: 60_000, jitter: 0 }, c.now, () => 0.123);
+    const backoff = new Backoff({ initialMs: 100, factor: 3, maxMs: 1_000, resetAfterMs: 60_000, jitter: 0, maxRetryAfterMs: 300_000 }, c.now, () => 0.123);
     expect([backoff.next(), backoff.next(), backoff.next(), backoff.next()]).toStrictEqual([100, 300, 900, 1_000]);
   });
 
@@ -95,5 +95,69 @@ describe("Backoff", () => {
     expect(backoff.next(0.1)).toBe(640);
     expect(backoff.next(0)).toBe(1_280);
     expect(backoff.next(undefined)).toBe(2_560);
+  });
+
+  it("honours a Retry-After only up to maxRetryAfterMs: 10^12 s waits the cap, not for ever and not at once", () => {
+    const backoff = new Backoff({ ...caseTen, maxRetryAfterMs: 120_000 }, clock().now, middle);
+    expect(backoff.next(1e12)).toBe(120_000);
+    expect(backoff.next(99_999_999_999)).toBe(120_000);
+    expect(backoff.nextSlow(1e12)).toBe(120_000);
+    expect(backoff.next(Number.MAX_VALUE)).toBe(120_000);
+    expect(backoff.next(Infinity)).toBe(120_000);
+    // Within the cap it is honoured exactly.
+    expect(backoff.next(90)).toBe(90_000);
+  });
+
+  it("a garbage Retry-After (NaN, negative, not a number) is no floor at all", () => {
+    const c = clock();
+    const backoff = new Backoff(caseTen, c.now, middle);
+    expect(backoff.next(NaN)).toBe(800);
+    expect(backoff.next(-5)).toBe(1_600);
+    expect(backoff.next(-Infinity)).toBe(3_200);
+    expect(backoff.next("600" as unknown as number)).toBe(6_400);
+  });
+
+  it("never returns more than a timer can hold, whatever the configuration", () => {
+    const huge: BackoffConfig = { initialMs: 1e15, factor: 1e6, maxMs: 1e18, resetAfterMs: 1, jitter: 1, maxRetryAfterMs: 1e18 };
+    const backoff = new Backoff(huge, clock().now, () => 0.999);
+    for (let i = 0; i < 5; i++) expect(backoff.next(1e12)).toBeLessThanOrEqual(MAX_TIMER_MS);
+    expect(backoff.capMs).toBe(MAX_TIMER_MS);
+  });
+
+  it("after thousands of failures (factor ** attempt is Infinity) the delay stays at maxMs", () => {
+    const c = clock();
+    const backoff = new Backoff(caseTen, c.now, middle);
+    let last = 0;
+    for (let i = 0; i < 5_000; i++) last = backoff.next();
+    expect(last).toBe(30_000);
+  });
+
+  it("capMs is the longest delay: maxMs plus its jitter, or the Retry-After cap", () => {
+    expect(new Backoff(caseTen).capMs).toBe(300_000);
+    expect(new Backoff({ ...caseTen, maxRetryAfterMs: 1_000 }).capMs).toBe(36_000);
+  });
+});
+
+describe("timerDelay and retryAfterFloorMs", () => {
+  it("clamps to [0, cap] and to what setTimeout can hold", () => {
+    expect(timerDelay(1_500.4, 10_000)).toBe(1_500);
+    expect(timerDelay(-3, 10_000)).toBe(0);
+    expect(timerDelay(1e12, 10_000)).toBe(10_000);
+    expect(timerDelay(1e12)).toBe(MAX_TIMER_MS);
+    expect(timerDelay(Infinity)).toBe(MAX_TIMER_MS);
+    expect(timerDelay(5, Infinity)).toBe(5);
+    expect(timerDelay(5, 1e20)).toBe(5);
+  });
+
+  it("a NaN delay waits the cap (a broken computation slows a retry loop, never speeds it up)", () => {
+    expect(timerDelay(NaN, 10_000)).toBe(10_000);
+    expect(timerDelay(NaN)).toBe(MAX_TIMER_MS);
+    expect(timerDelay(undefined as unknown as number, 7)).toBe(7);
+  });
+
+  it("turns Retry-After seconds into a capped floor; nothing usable is 0", () => {
+    expect(retryAfterFloorMs(3, 10_000)).toBe(3_000);
+    expect(retryAfterFloorMs(1e12, 10_000)).toBe(10_000);
+    for (const garbage of [undefined, 0, -1, NaN, -Infinity, "5" as unknown as number, null as unknown as number]) expect(retryAfterFloorMs(garbage, 10_000)).toBe(0);
   });
 });

@@ -244,7 +244,7 @@ export function testConfig(overrides: Partial<ObserverConfig> = {}): ObserverCon
     watchTimeoutMaxSeconds: 300,
     inactivityMarginSeconds: 30,
     connectTimeoutSeconds: 1,
-    backoff: { initialMs: 1, factor: 2, maxMs: 4, resetAfterMs: 60_000, jitter: 0 },
+    backoff: { initialMs: 1, factor: 2, maxMs: 4, resetAfterMs: 60_000, jitter: 0, maxRetryAfterMs: 300_000 },
     threads: 1,
     batchMaxMessages: 100,
     batchMaxDelayMs: 1,

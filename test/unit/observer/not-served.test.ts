@@ -15,7 +15,7 @@ const notFound = (): ApiError => classifyStatus(404, { message: "HTTP 404: 404 p
 
 function start(client: FakeClient, plugin: ResourcePlugin = recordingPlugin(), once = false, maxMs = 40): { outlet: FakeOutlet; done: Promise<ObserverStatus> } {
   const outlet = new FakeOutlet();
-  const config = testConfig({ backoff: { initialMs: 1, factor: 2, maxMs, resetAfterMs: 60_000, jitter: 0 } });
+  const config = testConfig({ backoff: { initialMs: 1, factor: 2, maxMs, resetAfterMs: 60_000, jitter: 0, maxRetryAfterMs: 300_000 } });
   const observer = new Observer({ cluster: "c1", namespace: "default" }, plugin, client, outlet, { config, once });
   observers.push(observer);
   return { outlet, done: observer.run() };

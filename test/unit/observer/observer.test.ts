@@ -287,7 +287,7 @@ describe("Observer: stop", () => {
 
   it("stop() during a backoff wakes the observer at once", async () => {
     const client = new FakeClient().scriptList(new ApiError("server", "down", 503));
-    const r = start(client, { config: { backoff: { initialMs: 60_000, factor: 2, maxMs: 60_000, resetAfterMs: 1, jitter: 0 } } });
+    const r = start(client, { config: { backoff: { initialMs: 60_000, factor: 2, maxMs: 60_000, resetAfterMs: 1, jitter: 0, maxRetryAfterMs: 300_000 } } });
     await until(() => r.outlet.lastStatus()?.phase === "backing-off", "backing-off");
     const t0 = Date.now();
     await r.stop();
@@ -422,7 +422,7 @@ describe("Observer: errors and backoff (cases 10, 12)", () => {
     const client = new FakeClient()
       .scriptList(new ApiError("forbidden", "cannot list", 403), page([obj("a", "ua", "3")], "10"))
       .scriptWatch(new ApiError("server", "watch failed", 500));
-    const r = start(client, { config: { backoff: { initialMs: 10, factor: 4, maxMs: 1_000, resetAfterMs: 60_000, jitter: 0 } } });
+    const r = start(client, { config: { backoff: { initialMs: 10, factor: 4, maxMs: 1_000, resetAfterMs: 60_000, jitter: 0, maxRetryAfterMs: 300_000 } } });
     await until(() => r.outlet.statuses.some((s) => s.phase === "backing-off"), "watch failure");
     const afterSuccess = r.outlet.statuses.find((s) => s.phase === "backing-off")!;
     expect({ failures: afterSuccess.failures, retryInMs: afterSuccess.retryInMs }).toStrictEqual({ failures: 1, retryInMs: 10 });
@@ -431,7 +431,7 @@ describe("Observer: errors and backoff (cases 10, 12)", () => {
 
   it("a Retry-After makes the backoff at least that long", async () => {
     const client = new FakeClient().scriptList(new ApiError("throttled", "Too many requests", 429, 3));
-    const r = start(client, { config: { backoff: { initialMs: 1, factor: 2, maxMs: 4, resetAfterMs: 60_000, jitter: 0.5 } } });
+    const r = start(client, { config: { backoff: { initialMs: 1, factor: 2, maxMs: 4, resetAfterMs: 60_000, jitter: 0.5, maxRetryAfterMs: 300_000 } } });
     await until(() => r.outlet.lastStatus()?.phase === "backing-off", "backing-off");
     expect(r.outlet.lastStatus()).toMatchObject({ errorKind: "throttled" });
     expect(r.outlet.lastStatus()?.retryInMs).toBeGreaterThanOrEqual(3_000);
@@ -445,7 +445,7 @@ describe("Observer: errors and backoff (cases 10, 12)", () => {
     const client = new FakeClient()
       .scriptList(page([], "10"))
       .scriptWatch(new FakeWatchStream().end(), new FakeWatchStream().end(), new FakeWatchStream().end());
-    const r = start(client, { config: { backoff: { initialMs: 20, factor: 1, maxMs: 20, resetAfterMs: 60_000, jitter: 0 } } });
+    const r = start(client, { config: { backoff: { initialMs: 20, factor: 1, maxMs: 20, resetAfterMs: 60_000, jitter: 0, maxRetryAfterMs: 300_000 } } });
     await until(() => client.watchCalls.length >= 3, "three watches");
     const failures = r.outlet.statuses.filter((s) => s.phase === "backing-off");
     expect(failures.length).toBeGreaterThanOrEqual(2);

@@ -71,7 +71,7 @@ function config(actors: ActorConfig[], extra: Partial<Config> = {}): Config {
       watchTimeoutMaxSeconds: 600,
       inactivityMarginSeconds: 30,
       connectTimeoutSeconds: 10,
-      backoff: { initialMs: 800, factor: 2, maxMs: 30000, resetAfterMs: 120000, jitter: 0.2 },
+      backoff: { initialMs: 800, factor: 2, maxMs: 30000, resetAfterMs: 120000, jitter: 0.2, maxRetryAfterMs: 300_000 },
       threads: 0,
       batchMaxMessages: 500,
       batchMaxDelayMs: 50,
