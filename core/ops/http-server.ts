@@ -1,6 +1,6 @@
 // The agent's operational HTTP endpoint (`run --listen HOST:PORT`): /healthz (200 while
-// the process runs) and /readyz (200 once the initial sync is complete and the sink
-// answers, 503 otherwise). Other endpoints (/metrics) are added with route().
+// the process runs) and /readyz (200 once the initial sync is complete, the sink answers
+// and nothing else stops delivery, e.g. failing WAL appends; 503 with the reasons otherwise). Other endpoints (/metrics) are added with route().
 //
 // GET and HEAD only; no request body is read; every answer is small plain text.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -107,6 +107,9 @@ export interface HealthSources {
   synced: () => boolean;
   /** Whether the sink answers (undefined: there is no sink, e.g. --output jsonl). */
   sinkPing?: () => Promise<boolean>;
+  /** Other reasons the agent cannot deliver now (the sink not open yet, WAL appends
+   *  failing), each a sentence for the 503's body. */
+  problems?: () => readonly string[];
   /** Longest a sink ping may take before readiness says no (default 4 s). */
   pingTimeoutMs?: number;
   /** A sink check this young is reused (default 1 s): probes and scrapers cannot make
@@ -147,6 +150,7 @@ export function addHealthRoutes(server: OpsServer, sources: HealthSources): OpsS
       const problems: string[] = [];
       if (!sources.synced()) problems.push("initial sync not complete");
       if (sinkCheck && !(await sinkCheck.answers())) problems.push("the graph sink does not answer");
+      problems.push(...(sources.problems?.() ?? []));
       return problems.length === 0 ? { status: 200, body: "ok\n" } : { status: 503, body: `not ready: ${problems.join("; ")}\n` };
     });
 }
