@@ -9,7 +9,7 @@ import type { SinkOverrides } from "./graph/open-sink.js";
 import type { Logger } from "./log/logger.js";
 import type { AgentMetrics } from "./ops/metrics.js";
 import { JsonlSink, NullSink } from "./output/jsonl.js";
-import { GraphPipeline } from "./pipeline.js";
+import { GraphPipeline, type PipelineHooks } from "./pipeline.js";
 import type { PluginSet } from "./plugin/registry.js";
 import type { MessageSink } from "./supervisor/cluster-supervisor.js";
 import type { WalRecord } from "./wal/wal.js";
@@ -30,6 +30,9 @@ export interface ComposeOptions {
   metrics?: AgentMetrics;
   /** Each committed batch (benchmarks). */
   onCommitted?: (records: readonly WalRecord[]) => void;
+  /** Output graph, a running agent: wait for a sink that does not answer at start-up,
+   *  hold batches the WAL cannot take, and hear of a sink that refuses the agent later. */
+  live?: Pick<PipelineHooks, "waitForSink" | "retryAppends" | "onSinkRefused">;
   stdout?: Writable;
 }
 
@@ -50,6 +53,7 @@ export async function composeAgent(options: ComposeOptions): Promise<ComposedAge
       ? await GraphPipeline.open(config, plugins.plugins, log, options.sink ?? {}, {
           ...(metrics ? { metrics } : {}),
           ...(options.onCommitted ? { onCommitted: options.onCommitted } : {}),
+          ...options.live,
         })
       : undefined;
   const output: MessageSink & { delivered: number } = pipeline

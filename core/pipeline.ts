@@ -3,10 +3,11 @@
 // what it writes: the WAL's lock is taken first (a second agent on the same WAL is refused
 // before it touches anything), then the sink's (the embedded graph's file lock, or the
 // writer registration in Neo4j).
-import type { Config } from "./config/model.js";
+import type { BackoffConfig, Config } from "./config/model.js";
 import { Dispatcher, type DispatcherMetrics } from "./dispatch/dispatcher.js";
 import type { GraphSink } from "./graph/model.js";
 import { combinedSchema, openSink, type SinkOverrides } from "./graph/open-sink.js";
+import { SinkStartup } from "./graph/sink-startup.js";
 import type { WriterIdentity } from "./graph/writer.js";
 import { currentHolder } from "./lock/exclusive-file.js";
 import type { Logger } from "./log/logger.js";
@@ -21,12 +22,23 @@ import { timerDelay } from "./observer/backoff.js";
 const GROUP_COMMIT_MS = 10;
 
 export interface PipelineHooks {
+  /** A running agent: a sink that does not answer at start-up is waited for (the WAL
+   *  buffers; not ready until it opens) instead of failing the start. */
+  waitForSink?: boolean;
+  /** The sink, answering at last, refused this agent (newer storage schema, another live
+   *  writer, credentials): the agent must stop, with the error's exitCode (or 1). */
+  onSinkRefused?: (error: Error) => void;
+  /** A running agent: batches the WAL cannot take now are held and appended again. */
+  retryAppends?: boolean;
   metrics?: DispatcherMetrics & { walFailed(operation: "append"): void };
   /** Each committed batch (benchmarks). */
   onCommitted?: (records: readonly WalRecord[]) => void;
 }
 
 export class GraphPipeline {
+  /** Opening the sink (init, writer registration), waited for by a running agent. */
+  readonly startup: SinkStartup;
+
   private constructor(
     readonly wal: Wal,
     readonly sink: GraphSink,
@@ -34,16 +46,18 @@ export class GraphPipeline {
     readonly input: WalSink,
     readonly writer: WriterIdentity,
     private readonly log: Logger,
-  ) {}
+    private plugins: ReadonlyMap<string, LoadedPlugin>,
+    private clusters: readonly string[],
+    backoff: BackoffConfig,
+  ) {
+    this.startup = new SinkStartup(() => this.openSinkOnce(), sink.kind, backoff, log);
+  }
 
   static async open(config: Config, plugins: ReadonlyMap<string, LoadedPlugin>, log: Logger, overrides: SinkOverrides = {}, hooks: PipelineHooks = {}): Promise<GraphPipeline> {
     const wal = new Wal(config.wal.path);
     let sink: GraphSink | undefined;
     try {
       sink = await openSink(config.sink, { log, ...overrides });
-      await sink.init(combinedSchema(plugins.values()));
-      const writer: WriterIdentity = { ...currentHolder(), id: wal.id! };
-      await sink.registerWriter?.(config.clusters.map((c) => c.name), writer);
       const replay = wal.status();
       if (replay.depth > 0) log.info({ messages: replay.depth, wal: wal.path }, "replaying messages left in the WAL");
       const dispatcher = new Dispatcher(wal, sink, plugins, log, {
@@ -55,10 +69,17 @@ export class GraphPipeline {
         ...(hooks.onCommitted ? { onCommitted: hooks.onCommitted } : {}),
       });
       const metrics = hooks.metrics;
-      const input = new WalSink(wal, dispatcher, config.wal.maxBytes, log, metrics ? () => metrics.walFailed("append") : undefined);
-      dispatcher.start();
-      log.info({ sink: sink.kind, wal: wal.path, writer: writer.id }, "graph pipeline started");
-      return new GraphPipeline(wal, sink, dispatcher, input, writer, log);
+      const input = new WalSink(wal, dispatcher, config.wal.maxBytes, log, {
+        retry: hooks.retryAppends ?? false,
+        backoff: config.observer.backoff,
+        ...(metrics ? { onAppendFailed: () => metrics.walFailed("append") } : {}),
+      });
+      const writer: WriterIdentity = { ...currentHolder(), id: wal.id! };
+      const pipeline = new GraphPipeline(wal, sink, dispatcher, input, writer, log, plugins, config.clusters.map((c) => c.name), config.observer.backoff);
+      // The dispatcher starts once the sink is open (schema checked, writer registered):
+      // now, or, for a running agent whose sink does not answer yet, when it does.
+      await pipeline.startup.open(hooks.waitForSink ?? false, (error) => hooks.onSinkRefused?.(error));
+      return pipeline;
     } catch (error) {
       await sink?.close().catch(() => undefined);
       wal.close();
@@ -66,14 +87,49 @@ export class GraphPipeline {
     }
   }
 
+  /** Why the pipeline cannot deliver now (for /readyz): the sink is not open, the WAL
+   *  does not take writes. Empty when it can. */
+  problems(): string[] {
+    const problems: string[] = [];
+    const sink = this.startup.problem();
+    if (sink) problems.push(sink);
+    const failing = this.input.appendFailing;
+    if (failing) {
+      problems.push(`WAL appends fail since ${new Date(failing.since).toISOString()} (${failing.error}); ${failing.held} batch(es) held, observers paused`);
+    }
+    return problems;
+  }
+
+  /** Init and writer registration with the current plugins and clusters; then delivery starts. */
+  private async openSinkOnce(): Promise<void> {
+    // Again if a reload changed the plugins or clusters meanwhile: every label is declared
+    // and every cluster registered before anything is applied.
+    for (let plugins: ReadonlyMap<string, LoadedPlugin> | undefined; plugins !== this.plugins; ) {
+      plugins = this.plugins;
+      await this.sink.init(combinedSchema(plugins.values()));
+    }
+    for (let clusters: readonly string[] | undefined; clusters !== this.clusters; ) {
+      clusters = this.clusters;
+      await this.sink.registerWriter?.(clusters, this.writer);
+    }
+    this.dispatcher.start();
+    this.log.info({ sink: this.sink.kind, wal: this.wal.path, writer: this.writer.id }, "graph pipeline started");
+  }
+
   setPlugins(plugins: ReadonlyMap<string, LoadedPlugin>, pluginBudgetMs?: number): void {
+    this.plugins = plugins;
     this.dispatcher.setPlugins(plugins, pluginBudgetMs);
+    // Not open yet: the opening init uses these plugins.
+    if (this.startup.state.kind !== "open") return;
     void this.sink.init(combinedSchema(plugins.values())).catch((error: unknown) => this.log.error({ err: (error as Error).message }, "graph sink schema update failed"));
   }
 
   /** The clusters of a new config: registered as this agent's before they are observed
    *  (throws WriterConflictError when another live agent writes one of them). */
   async registerClusters(clusters: readonly string[]): Promise<void> {
+    this.clusters = clusters;
+    // Not open yet: the opening registration takes these clusters.
+    if (this.startup.state.kind !== "open") return;
     await this.sink.registerWriter?.(clusters, this.writer);
   }
 
@@ -84,6 +140,8 @@ export class GraphPipeline {
    * WAL held has been delivered, so that nothing replayed brings a swept scope back.
    */
   async sweepVanished(observed: { clusters: readonly string[]; scopes: readonly ObservedScope[] }): Promise<string[]> {
+    // A sink still waited for: after it opens and has taken what the WAL holds.
+    if (!(await this.startup.ready)) throw new Error(`the graph sink did not open: ${this.startup.problem() ?? "stopped"}`);
     await Promise.race([this.dispatcher.idle(), new Promise((r) => setTimeout(r, 60_000).unref())]);
     const vanished = this.wal.writtenScopes().filter((scope) => !observed.clusters.includes(scopeCluster(scope)) || !scopeIsObserved(scope, observed.scopes));
     if (vanished.length === 0) return [];
@@ -96,13 +154,21 @@ export class GraphPipeline {
   /** Delivers what the WAL holds (up to graceMs), then closes; the rest waits in the WAL.
    *  Returns how many messages stay in the WAL. */
   async close(graceMs: number): Promise<number> {
-    const drained = await Promise.race([
-      this.dispatcher.idle().then(() => true),
-      new Promise<boolean>((r) => setTimeout(() => r(false), timerDelay(graceMs)).unref()),
-    ]);
+    const open = this.startup.state.kind === "open";
+    const why = this.startup.problem();
+    this.startup.stop();
+    this.input.stopRetrying();
+    // A sink that never opened has nothing delivering: no grace period to wait out.
+    const drained =
+      open &&
+      (await Promise.race([
+        this.dispatcher.idle().then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), timerDelay(graceMs)).unref()),
+      ]));
     await this.dispatcher.stop();
     const left = this.wal.status().depth;
-    if (!drained) this.log.warn({ pending: left }, "shutdown grace period over: the rest stays in the WAL for the next start");
+    if (!open) this.log.warn({ pending: left, reason: why }, "stopping before the graph sink opened: the WAL keeps what was observed for the next start");
+    else if (!drained) this.log.warn({ pending: left }, "shutdown grace period over: the rest stays in the WAL for the next start");
     await this.sink.close();
     this.wal.close();
     return left;

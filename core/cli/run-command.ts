@@ -14,6 +14,7 @@ import { addHealthRoutes, OpsServer, parseListen } from "../ops/http-server.js";
 import { AgentMetrics } from "../ops/metrics.js";
 import type { GraphPipeline } from "../pipeline.js";
 import { WriterConflictError } from "../graph/writer.js";
+import { installProcessGuards } from "../ops/process-guards.js";
 import { GraphSchemaError } from "../graph/schema-version.js";
 import { FileInUseError } from "../lock/exclusive-file.js";
 import { pluginSetFingerprint } from "../plugin/registry.js";
@@ -63,7 +64,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option("log-level", { type: "string", choices: ["trace", "debug", "info", "warn", "error", "fatal"], describe: "Log level (overrides the config and KUBE_OBSERVER_LOG_LEVEL)" })
       .option("listen", {
         type: "string",
-        describe: "Serve /healthz (200 while running), /readyz (200 once the initial sync is complete and the sink answers) and /metrics (Prometheus) on HOST:PORT, or on 127.0.0.1 with PORT alone (or :PORT); 0.0.0.0:8080 serves every interface",
+        describe: "Serve /healthz (200 while running), /readyz (200 once the initial sync is complete, the sink is open and answers, and WAL appends succeed; 503 with the reasons) and /metrics (Prometheus) on HOST:PORT, or on 127.0.0.1 with PORT alone (or :PORT); 0.0.0.0:8080 serves every interface",
       })
       .check((a) => {
         if (a.verify && !a.once) throw new Error("--verify runs after a --once run: add --once (or run `kube-observer verify` beside a live agent)");
@@ -82,7 +83,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .epilogue(
         "Logs go to stderr (JSON unless stderr is a terminal; KUBE_OBSERVER_LOG_FORMAT=json|pretty). Secret values, literal env values and the last-applied annotation never leave the observers.\n\n" +
           "One agent per WAL: the agent locks its WAL and its embedded graph for its whole life (a second one exits 2 naming the holder; read-only commands still work beside it), and registers itself in Neo4j as the one writer of each cluster.\n\n" +
-          "Exit codes: 0 done (--once: everything delivered, nothing failed on the way); 1 failed (--once: a scope not delivered, something left in the WAL, or a WAL/sink failure counted in the closing summary; messages a broken plugin could not translate are parked and counted but isolated); 2 refused (another agent holds the WAL, the graph file or the cluster's writer registration).",
+          "Exit codes: 0 done (--once: everything delivered, nothing failed on the way); 1 failed (--once: a scope not delivered, something left in the WAL, or a WAL/sink failure counted in the closing summary; messages a broken plugin could not translate are parked and counted but isolated); 2 refused (another agent holds the WAL, the graph file or the cluster's writer registration, or the graph was written by a newer kube-observer — also when a Neo4j that was down at start-up says so once it answers).\n\n" +
+          "A running agent does not need Neo4j to start: while it does not answer, the agent observes into the WAL and /readyz says why it is not ready; a WAL that does not take writes (disk full) pauses the observers until it does. --once fails instead.",
       ),
   handler: async (args) => {
     applyAgentHeapTuning();
@@ -106,6 +108,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
     // Metrics only cost anything when someone can read them.
     const listen = args.listen ?? config.listen ?? undefined;
     const metrics = listen !== undefined ? new AgentMetrics() : undefined;
+    // Before anything writes a file (SIGXFSZ) or runs a loop (unhandled rejections).
+    const guards = installProcessGuards(log, { onUnhandledRejection: () => metrics?.processError("unhandled-rejection") });
     let composed: ComposedAgent | undefined;
 
     // Up before the sink and the initial sync, so that liveness holds while they take long.
@@ -116,10 +120,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
         phases: () => composed?.agent.phaseCounts() ?? {},
         synced: () => synced,
         wal: () => composed?.pipeline?.wal.status() ?? { depth: 0, bytes: 0, oldestObservedAt: null, parked: 0 },
+        walAppendFailing: () => composed?.pipeline?.input.appendFailing != null,
+        sinkOpen: () => composed?.pipeline?.startup.state.kind === "open",
       });
       ops = addHealthRoutes(new OpsServer(log), {
         synced: () => synced,
-        problems: () => composed?.agent.readinessProblems() ?? [],
+        problems: () => [...(composed?.agent.readinessProblems() ?? []), ...(composed?.pipeline?.problems() ?? [])],
         sinkPing: args.output === "graph" ? async () => (composed?.pipeline ? composed.pipeline.sink.ping() : false) : undefined,
       }).route("/metrics", async () => ({ status: 200, ...(await metrics.text()) }));
       try {
@@ -131,8 +137,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
       }
     }
 
-    // Set when another agent took this one's writer registration: it must stop writing.
-    let writerLost: ((error: WriterConflictError) => void) | undefined;
+    // Set when another agent took this one's writer registration, or when a sink waited
+    // for since start-up answers and refuses this agent: it must stop.
+    let stopFor: ((error: Error, exitCode: number) => void) | undefined;
+    let stopEarly: { error: Error; exitCode: number } | undefined;
+    const mustStop = (error: Error, exitCode: number): void => {
+      if (stopFor) stopFor(error, exitCode);
+      else stopEarly ??= { error, exitCode };
+    };
     try {
       composed = await composeAgent({
         config,
@@ -140,7 +152,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
         log,
         once: args.once,
         output: args.output,
-        sink: { ...(args.sink ? { kind: args.sink } : {}), onWriterLost: (error) => writerLost?.(error as WriterConflictError) },
+        sink: { ...(args.sink ? { kind: args.sink } : {}), onWriterLost: (error) => mustStop(error, 2) },
+        // A running agent rides out a sink that is down at start-up and a WAL that does
+        // not take writes; a once run reports them instead (exit 1).
+        live: { waitForSink: !args.once, retryAppends: !args.once, onSinkRefused: (error) => mustStop(error, exitCodeOf(error)) },
         ...(metrics ? { metrics } : {}),
       });
     } catch (error) {
@@ -181,7 +196,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       }
       await ops?.close();
       for (const f of result.failed) log.error({ observer: f.key, reason: f.reason }, "scope not delivered");
-      const failures = pipeline ? onceFailures(pipeline, leftInWal) : {};
+      const failures: Record<string, number> = pipeline ? onceFailures(pipeline, leftInWal, guards.unhandledRejections()) : { unhandledRejections: guards.unhandledRejections() };
       if (args.verify && agent.pluginSet) {
         const equal = await verifyAfterRun(config, agent.pluginSet, args.sink, log);
         if (!equal) failures.verifyDifferences = 1;
@@ -218,11 +233,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const onTerm = (): void => shutdown("SIGTERM");
     process.on("SIGINT", onInt);
     process.on("SIGTERM", onTerm);
-    writerLost = (error) => {
-      log.fatal({ err: error.message, holders: error.holders }, "another agent took over this agent's writer registration: stopping");
-      process.exitCode = 2;
-      shutdown("writer registration lost");
+    stopFor = (error, exitCode) => {
+      if (error instanceof WriterConflictError) log.fatal({ err: error.message, holders: error.holders }, "another agent took over this agent's writer registration: stopping");
+      else log.fatal({ err: error.message, exitCode }, "the graph sink refused this agent: stopping");
+      process.exitCode = exitCode;
+      shutdown(error instanceof WriterConflictError ? "writer registration lost" : "graph sink refused the agent");
     };
+    // Refused while the handlers were not yet installed (the sink opened meanwhile).
+    if (stopEarly) stopFor(stopEarly.error, stopEarly.exitCode);
 
     let current = JSON.stringify(config);
     let currentPlugins = pluginSetFingerprint(loaded.plugins);
@@ -279,6 +297,13 @@ export const runCommand: CommandModule<object, RunArgs> = {
     watcher.stop();
     progress?.done();
     await reloading;
+    // Batches held for a WAL that does not take writes are refused now, or the observers
+    // would wait for them forever (their scopes are listed again at the next start).
+    const refused = pipeline?.input.stopRetrying() ?? 0;
+    if (refused > 0) {
+      log.error({ batches: refused, reason: pipeline?.input.appendFailing?.error }, "stopping while the WAL does not take writes: batches not appended (their scopes are listed again at the next start)");
+      process.exitCode = 1;
+    }
     await agent.stop();
     await pipeline?.close(args["grace-seconds"] * 1000);
     await ops?.close();
@@ -320,9 +345,11 @@ async function verifyAfterRun(config: Config, plugins: PluginSet, sinkKind: "sql
 
 /** Failures during a once run, by kind; any above zero makes the run's exit code 1. Each
  *  was logged where it happened; a retried one is counted too (the run was not clean). */
-function onceFailures(pipeline: GraphPipeline, leftInWal: number): Record<string, number> {
+function onceFailures(pipeline: GraphPipeline, leftInWal: number, unhandledRejections: number): Record<string, number> {
   const stats = pipeline.dispatcher.stats;
   return {
+    unhandledRejections,
+    dispatcherErrors: stats.unexpectedErrors,
     walAppendFailures: pipeline.input.appendFailures,
     walReadFailures: stats.walErrors.read,
     walParkFailures: stats.walErrors.park,
@@ -330,4 +357,10 @@ function onceFailures(pipeline: GraphPipeline, leftInWal: number): Record<string
     sinkFailures: stats.sinkErrors,
     leftInWal,
   };
+}
+
+/** A refusal's exit code: 2 for refused (a newer graph, another writer), 1 otherwise. */
+function exitCodeOf(error: Error): number {
+  const code = (error as { exitCode?: unknown }).exitCode;
+  return typeof code === "number" ? code : 1;
 }

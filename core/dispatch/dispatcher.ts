@@ -6,7 +6,10 @@
 // refuses the rows themselves (sink-errors.ts) has the batch split in halves until the
 // refused messages are found: those are parked, the rest committed in order (a bad row
 // never stops the graph). A failing WAL read, park or ack is logged, counted and retried
-// the same way (the batch is read again: applying it twice changes nothing).
+// the same way (the batch is read again: applying it twice changes nothing). Nothing
+// escapes the loop: an error no step expected is logged, counted and retried the same
+// way too (the loop is supervised), so the dispatcher never dies quietly or turns into
+// an unhandled rejection.
 import type { BackoffConfig } from "../config/model.js";
 import type { GraphOp, GraphSink } from "../graph/model.js";
 import type { Logger } from "../log/logger.js";
@@ -45,6 +48,8 @@ export interface DispatcherMetrics {
   /** A plugin's toGraph ran past its time budget (its message is parked as well). */
   pluginOverrun?(plugin: string): void;
   walFailed(operation: WalOperation): void;
+  /** An error no step expected, caught at the top of the loop. */
+  dispatcherFailed?(): void;
 }
 
 /** What the dispatcher does to the WAL. */
@@ -88,6 +93,8 @@ export interface DispatcherStats {
   overruns: number;
   /** Failed WAL reads, parks and acks (each was retried). */
   walErrors: Record<WalOperation, number>;
+  /** Errors no step expected (a bug, or a listener that threw); each was retried. */
+  unexpectedErrors: number;
   /** Milliseconds the last sink commit took. */
   lastBatchMs: number;
   sinkUp: boolean;
@@ -99,6 +106,8 @@ export class Dispatcher {
   private wake: (() => void) | undefined;
   private idleWaiters: Array<() => void> = [];
   private interruptBackoff: (() => void) | undefined;
+  /** The loop rewound when it found nothing to read; not again until it reads something. */
+  private rereadAtIdle = false;
   private readonly backoff: Backoff;
   readonly stats: DispatcherStats = {
     batches: 0,
@@ -109,6 +118,7 @@ export class Dispatcher {
     sinkRefusals: 0,
     overruns: 0,
     walErrors: { read: 0, park: 0, ack: 0 },
+    unexpectedErrors: 0,
     lastBatchMs: 0,
     sinkUp: true,
   };
@@ -142,7 +152,10 @@ export class Dispatcher {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loop = this.run();
+    this.loop = this.supervise().catch((error: unknown) => {
+      // Only if logging itself failed in supervise(): say so on stderr, never reject.
+      process.stderr.write(`kube-observer: the dispatcher loop ended: ${errorText(error)}\n`);
+    });
   }
 
   /** New messages were appended. */
@@ -152,7 +165,13 @@ export class Dispatcher {
 
   /** Resolves when everything appended so far has been committed (or parked). */
   idle(): Promise<void> {
-    if (this.wal.status().depth === 0) return Promise.resolve();
+    let depth: number;
+    try {
+      depth = this.wal.status().depth;
+    } catch {
+      depth = 1; // unknown: the loop says when it finds nothing to read
+    }
+    if (depth === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.idleWaiters.push(resolve);
       this.notify();
@@ -167,6 +186,27 @@ export class Dispatcher {
     await this.loop;
   }
 
+  /** Runs the loop; an error that escapes a step is logged, counted, backed off and the
+   *  loop goes on (from the first un-acknowledged message). */
+  private async supervise(): Promise<void> {
+    while (this.running) {
+      try {
+        await this.run();
+      } catch (error) {
+        this.stats.unexpectedErrors += 1;
+        this.metrics?.dispatcherFailed?.();
+        const delay = this.backoff.next();
+        const e = error instanceof Error ? error : undefined;
+        this.log.error(
+          { wal: this.wal.path, err: errorText(error), errName: e?.name, stack: e?.stack?.split("\n").slice(1, 6).map((l) => l.trim()), retryInMs: delay },
+          "dispatcher step failed unexpectedly; retrying (un-acknowledged messages stay in the WAL)",
+        );
+        await this.sleep(delay);
+        this.rewind();
+      }
+    }
+  }
+
   private async run(): Promise<void> {
     let idle = false;
     while (this.running) {
@@ -179,6 +219,7 @@ export class Dispatcher {
         continue;
       }
       if (records.length === 0) {
+        if (this.readAgainIfStranded()) continue;
         for (const resolve of this.idleWaiters.splice(0)) resolve();
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, 1_000);
@@ -192,6 +233,7 @@ export class Dispatcher {
         continue;
       }
       idle = false;
+      this.rereadAtIdle = false;
       await this.dispatch(records);
     }
   }
@@ -201,8 +243,10 @@ export class Dispatcher {
     try {
       items = await this.translate(records);
     } catch (error) {
-      if (error instanceof WalStepError) await this.walFailed(error.operation, error.error);
-      else await this.walFailed("park", error);
+      // Plugin errors are parked inside translate(): anything else here is a WAL park
+      // that failed, or a bug (supervise() logs, counts and retries it).
+      if (!(error instanceof WalStepError)) throw error;
+      await this.walFailed(error.operation, error.error);
       return;
     }
     try {
@@ -253,8 +297,19 @@ export class Dispatcher {
     this.rememberScopes(ops);
     this.stats.batches += 1;
     this.stats.messages += records.length;
-    this.onCommitted(records);
-    this.onProgress();
+    this.tell(() => this.onCommitted(records), "onCommitted");
+    this.tell(() => this.onProgress(), "onProgress");
+  }
+
+  /** A listener that throws does not undo a commit: logged and counted, the loop goes on. */
+  private tell(listener: () => void, name: string): void {
+    try {
+      listener();
+    } catch (error) {
+      this.stats.unexpectedErrors += 1;
+      this.metrics?.dispatcherFailed?.();
+      this.log.error({ listener: name, err: errorText(error) }, "a dispatcher listener failed after a commit (the commit stands)");
+    }
   }
 
   /** The scopes this batch wrote nodes into, remembered in the WAL (a scope no observer
@@ -336,7 +391,7 @@ export class Dispatcher {
         await this.sleep(delay);
         if (!this.running) {
           // Stopping with the sink down: leave the batch in the WAL for the next start.
-          this.wal.rewind();
+          this.rewind();
           return { kind: "stopped" };
         }
       }
@@ -355,7 +410,35 @@ export class Dispatcher {
     const delay = this.backoff.next();
     this.log.error({ wal: this.wal.path, operation, err: error instanceof Error ? error.message : String(error), retryInMs: delay }, `WAL ${operation} failed; retrying (un-acknowledged messages stay in the WAL)`);
     await this.sleep(delay);
-    this.wal.rewind();
+    this.rewind();
+  }
+
+  /** Nothing left to read, yet the WAL holds un-acknowledged messages: they are behind
+   *  the read position (a failure path could not rewind). Read them again, once per
+   *  idle stretch (a wrong count must not spin the loop). */
+  private readAgainIfStranded(): boolean {
+    if (this.rereadAtIdle) return false;
+    let depth: number;
+    try {
+      depth = this.wal.status().depth;
+    } catch {
+      return false;
+    }
+    if (depth === 0) return false;
+    this.rereadAtIdle = true;
+    this.log.warn({ wal: this.wal.path, depth }, "un-acknowledged messages behind the WAL read position: reading them again");
+    this.rewind();
+    return true;
+  }
+
+  /** Reads again from the first un-acknowledged message. (Rewinding touches no disk;
+   *  should a WAL's rewind throw all the same, the next read starts where it is.) */
+  private rewind(): void {
+    try {
+      this.wal.rewind();
+    } catch (error) {
+      this.log.error({ wal: this.wal.path, err: errorText(error) }, "WAL rewind failed");
+    }
   }
 
   /** Cut short by stop() only (not by new messages): a shutdown must not wait out a long

@@ -1,7 +1,9 @@
 // Groups an observer's messages into batches for its outlet: a batch goes when it is full
 // or when its first message has waited maxDelayMs. Tracks the batches not yet
 // acknowledged, for backpressure (the observer stops reading while too many are in
-// flight) and for draining at stop; remembers the first batch the outlet refused.
+// flight) and for draining at stop; remembers the first batch the outlet refused, and
+// tells its owner of every outcome (a refusal must not wait for the next watch event to
+// be noticed).
 import type { KubeMessage } from "../messages.js";
 
 export class Batcher {
@@ -14,6 +16,8 @@ export class Batcher {
     private readonly send: (batch: KubeMessage[]) => Promise<void>,
     private readonly maxMessages: number,
     private readonly maxDelayMs: number,
+    /** Each batch's outcome: accepted (acknowledged) or refused. */
+    private readonly onOutcome: (accepted: boolean) => void = () => undefined,
   ) {}
 
   push(message: KubeMessage): void {
@@ -30,15 +34,24 @@ export class Batcher {
     const batch = this.batch;
     this.batch = [];
     const sent: Promise<void> = this.send(batch)
-      .catch((error: unknown) => {
-        this.failure ??= error instanceof Error ? error : new Error(String(error));
-      })
+      .then(
+        () => this.onOutcome(true),
+        (error: unknown) => {
+          this.failure ??= error instanceof Error ? error : new Error(String(error));
+          this.onOutcome(false);
+        },
+      )
       .finally(() => this.inFlight.delete(sent));
     this.inFlight.add(sent);
   }
 
   get unacknowledged(): number {
     return this.inFlight.size;
+  }
+
+  /** Whether a refusal waits to be taken. */
+  get failed(): boolean {
+    return this.failure !== undefined;
   }
 
   /** The first batch the outlet refused since the last call, if any. */

@@ -82,9 +82,13 @@ type Known = KnownObject;
 export class Observer {
   private readonly watcher: Watcher;
   private readonly backoff: Backoff;
+  /** Backoff between relists after refused batches: reset by an accepted batch, not by
+   *  a completed LIST (the apiserver being fine says nothing about the agent's WAL). */
+  private readonly deliveryBackoff: Backoff;
   private readonly store = new RelistStore();
   /** Batches to the outlet; a batch the agent refused (its WAL append failed) makes the
-   *  run loop relist. */
+   *  run loop relist, at once: what this observer knows is then ahead of what the agent
+   *  took, and only a relist (its boundary sweeps) brings them together again. */
   private readonly batcher: Batcher;
   private stopReason: StopReason | undefined;
   private wake: (() => void) | undefined;
@@ -115,9 +119,14 @@ export class Observer {
     this.maxInFlight = options.maxInFlight ?? 2;
     this.excluded = new Set(options.exclude ?? []);
     this.annotations = new AnnotationFilter({ withheld: c.withheldAnnotations, maxValueBytes: c.maxAnnotationBytes });
-    this.batcher = new Batcher((batch) => outlet.send(batch), c.batchMaxMessages, c.batchMaxDelayMs);
+    this.batcher = new Batcher((batch) => outlet.send(batch), c.batchMaxMessages, c.batchMaxDelayMs, (accepted) => {
+      if (accepted) this.deliveryBackoff.reset();
+      // Noticed now, not at the next watch event (a quiet watch may have none for minutes).
+      else this.watcher.interrupt();
+    });
     this.backoff = new Backoff(c.backoff, this.now, this.random);
     this.serverBack = client.whenBack?.bind(client);
+    this.deliveryBackoff = new Backoff(c.backoff, this.now, this.random);
     this.watcher = new Watcher(client, {
       pageSize: c.pageSize,
       watchTimeoutSeconds: () =>
@@ -148,7 +157,7 @@ export class Observer {
           }
           // What this observer has seen is ahead of what the agent took: read it all again.
           this.watcher.relist();
-          await this.backOff(undelivered);
+          await this.backOff(undelivered, this.deliveryBackoff);
           continue;
         }
         const events = await this.watcher.step();
@@ -158,6 +167,8 @@ export class Observer {
           if (event.type === "error") failure = event;
           else this.handle(event);
         }
+        // A refused batch comes first (an interrupted watch reports an error too): relist.
+        if (this.batcher.failed) continue;
         if (failure) {
           const notServed = failure.error.kind === "not-found";
           if (this.options.once && (notServed || failure.error.kind === "forbidden" || failure.error.kind === "unauthorized")) {
@@ -375,20 +386,20 @@ export class Observer {
     await this.batcher.drain();
   }
 
-  private async backOff(error: ApiError): Promise<void> {
+  private async backOff(error: ApiError, backoff: Backoff = this.backoff): Promise<void> {
     // What was read so far is delivered before waiting.
     this.flush();
     const forbidden = error.kind === "forbidden" || error.kind === "unauthorized";
     const notServed = error.kind === "not-found";
     // Not served: nothing a quick retry fixes; try again slowly (the backoff's maximum),
     // so a CRD installed later is picked up without a restart.
-    const delay = notServed ? this.backoff.nextSlow(error.retryAfterSeconds) : this.backoff.next(error.retryAfterSeconds);
+    const delay = notServed ? backoff.nextSlow(error.retryAfterSeconds) : backoff.next(error.retryAfterSeconds);
     this.setStatus({
       phase: forbidden ? "forbidden" : notServed ? "not-served" : "backing-off",
       reason: notServed ? this.notServedReason(error) : error.message,
       errorKind: error.kind,
       retryInMs: delay,
-      failures: this.backoff.failures,
+      failures: backoff.failures,
     });
     // Unreachable or failing server: also woken when it answers again (one shared probe),
     // not a whole grown backoff later; a short random delay spreads the observers' return.

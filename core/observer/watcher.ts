@@ -80,6 +80,12 @@ export class Watcher {
     this.listSlot = undefined;
   }
 
+  /** Ends a step waiting on the open watch stream now (the caller has something more
+   *  urgent to do, e.g. relist after a batch was refused); the state is kept. */
+  interrupt(): void {
+    if (this.state.kind === "watching") this.state.stream.close();
+  }
+
   /** Forces a relist on the next step (e.g. after the consumer fell behind). */
   relist(): void {
     this.close();

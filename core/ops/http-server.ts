@@ -1,6 +1,6 @@
 // The agent's operational HTTP endpoint (`run --listen HOST:PORT`): /healthz (200 while
-// the process runs) and /readyz (200 once the initial sync is complete and the sink
-// answers, 503 otherwise). Other endpoints (/metrics) are added with route().
+// the process runs) and /readyz (200 once the initial sync is complete, the sink answers
+// and nothing else stops delivery, e.g. failing WAL appends; 503 with the reasons otherwise). Other endpoints (/metrics) are added with route().
 //
 // GET and HEAD only; no request body is read; every answer is small plain text.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -105,10 +105,11 @@ export class OpsServer {
 export interface HealthSources {
   /** Whether the agent's initial sync has completed. */
   synced: () => boolean;
-  /** Further reasons the agent is not ready (e.g. namespace discovery forbidden). */
-  problems?: () => string[];
   /** Whether the sink answers (undefined: there is no sink, e.g. --output jsonl). */
   sinkPing?: () => Promise<boolean>;
+  /** Other reasons the agent is not ready (namespace discovery forbidden, the sink not
+   *  open yet, WAL appends failing), each a sentence for the 503's body. */
+  problems?: () => readonly string[];
   /** Longest a sink ping may take before readiness says no (default 4 s). */
   pingTimeoutMs?: number;
   /** A sink check this young is reused (default 1 s): probes and scrapers cannot make

@@ -19,6 +19,10 @@ export interface MetricsSources {
   wal?: () => { depth: number; bytes: number; oldestObservedAt: string | null; parked: number };
   /** 1 once the initial sync has completed. */
   synced?: () => boolean;
+  /** Whether WAL appends fail now (batches held, observers paused). */
+  walAppendFailing?: () => boolean;
+  /** Whether the graph sink is open (false while a sink down at start-up is waited for). */
+  sinkOpen?: () => boolean;
 }
 
 const PHASES: ObserverPhase[] = ["starting", "listing", "watching", "backing-off", "forbidden", "not-served", "stopped", "failed"];
@@ -99,6 +103,12 @@ export class AgentMetrics {
       return Number.isFinite(age) ? Math.max(0, age) : 0;
     });
     this.gauge("kube_observer_wal_parked", "Messages parked because their plugin could not translate them or the sink refused them (see `kube-observer wal status`; `wal replay` re-delivers them, `wal drop` discards them)", () => wal()?.parked ?? 0);
+    this.gauge("kube_observer_wal_append_failing", "1 while appends to the WAL fail (disk full, I/O error, file size limit): batches are held and retried, observers pause", () =>
+      this.sources.walAppendFailing?.() ? 1 : 0,
+    );
+    this.gauge("kube_observer_sink_open", "1 once the graph sink is open (0 while a sink that did not answer at start-up is waited for; the WAL buffers)", () =>
+      this.sources.sinkOpen === undefined || this.sources.sinkOpen() ? 1 : 0,
+    );
     this.gauge("kube_observer_initial_sync_complete", "1 once every observer has delivered its first complete list", () => (this.sources.synced?.() ? 1 : 0));
   }
 
@@ -154,6 +164,16 @@ export class AgentMetrics {
    *  dispatcher's). Each is logged where it happens. */
   walFailed(operation: "append" | "read" | "park" | "ack"): void {
     this.errors.inc({ where: "wal", kind: operation });
+  }
+
+  /** An error no part of the agent handled (errors_total{where="process"}); or one its
+   *  dispatcher caught at the top of its loop (where="dispatcher"). */
+  processError(kind: "unhandled-rejection"): void {
+    this.errors.inc({ where: "process", kind });
+  }
+
+  dispatcherFailed(): void {
+    this.errors.inc({ where: "dispatcher", kind: "unexpected" });
   }
 
   /** The sink refused a batch for its rows; the dispatcher splits it to find them. */

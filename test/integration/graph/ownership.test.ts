@@ -179,7 +179,7 @@ describe("one writer per cluster in a Neo4j database", () => {
 });
 
 describe("no silent paths", () => {
-  it("a failed WAL append makes once exit 1 and is logged and counted; a live agent relists and loses nothing", async () => {
+  it("a failed WAL append makes once exit 1 and is logged and counted; a live agent appends the batch again and loses nothing", async () => {
     const ws = workspace("sqlite", actors);
     const once = start(ws, ["--once"], { KUBE_OBSERVER_FAILPOINTS: "wal.before-append=1:throw" });
     expect((await once.exited).code).toBe(1);
@@ -189,7 +189,8 @@ describe("no silent paths", () => {
     expect(Number(summary!.failed)).toBeGreaterThanOrEqual(1);
 
     const live = start(ws, [], { KUBE_OBSERVER_FAILPOINTS: "wal.before-append=2:throw" });
-    await live.waitForLog("the append failure", (l) => l.msg.startsWith("WAL append failed"), 60_000);
+    await live.waitForLog("the append failure", (l) => l.msg.startsWith("WAL append failed: the batch is held"), 60_000);
+    await live.waitForLog("the retried append", (l) => l.msg === "WAL appends succeed again: observers resume", 60_000);
     await expectComplete(ws);
     await live.stop();
   });

@@ -545,6 +545,45 @@ describe("Observer: a batch the agent did not take", () => {
     await r.stop();
   });
 
+  it("notices a refusal at once, on a quiet watch too, and relists", async () => {
+    const stream = new FakeWatchStream();
+    const client = new FakeClient().scriptList(page([obj("a", "ua", "3")], "9"), page([obj("a", "ua", "3"), obj("b", "ub", "10")], "11")).scriptWatch(stream);
+    const r = start(client);
+    await until(() => r.outlet.lastStatus()?.phase === "watching", "watching");
+    r.outlet.refusals.push(new Error("disk I/O error"));
+    stream.push(event("ADDED", obj("b", "ub", "10")));
+    // No further watch event: the refusal alone must end the wait on the stream.
+    await until(() => client.listCalls.length === 2, "the relist");
+    await until(() => restarts(r.outlet).length === 2, "the relisted boundary");
+    expect(stream.closed).toBe(true);
+    expect(briefs(r.outlet)).toStrictEqual(["Applied a:ua", "Restarted[a:ua]", "Applied a:ua", "Applied b:ub", "Restarted[a:ua,b:ub]"]);
+    await r.stop();
+  });
+
+  it("backs off longer after each refused relist, though every LIST succeeds, and resets once a batch is taken", async () => {
+    const listed = page([obj("a", "ua", "3")], "9");
+    const stream = new FakeWatchStream();
+    const client = new FakeClient().scriptList(listed, listed, listed, listed, listed).scriptWatch(stream);
+    const r = start(client, { config: { backoff: { initialMs: 1, factor: 2, maxMs: 16, resetAfterMs: 60_000, jitter: 0 } } });
+    r.outlet.refusals.push(new Error("disk I/O error"), new Error("disk I/O error"), new Error("disk I/O error"));
+    await until(() => restarts(r.outlet).length === 1, "the boundary of the fourth list");
+    expect(client.listCalls).toHaveLength(4);
+    const backingOff = r.outlet.statuses.filter((s) => s.phase === "backing-off");
+    expect(backingOff.map((s) => [s.failures, s.retryInMs])).toStrictEqual([
+      [1, 1],
+      [2, 2],
+      [3, 4],
+    ]);
+    expect(backingOff.every((s) => s.errorKind === "delivery")).toBe(true);
+    // Batches taken since: the next refusal starts from the initial delay again.
+    await until(() => r.outlet.lastStatus()?.phase === "watching", "watching");
+    r.outlet.refusals.push(new Error("disk I/O error"));
+    stream.push(event("MODIFIED", obj("a", "ua", "12")));
+    await until(() => r.outlet.statuses.filter((s) => s.phase === "backing-off").length === 4, "the fourth backing-off");
+    expect(r.outlet.statuses.filter((s) => s.phase === "backing-off").at(-1)).toMatchObject({ failures: 1, retryInMs: 1 });
+    await r.stop();
+  });
+
   it("in once mode, fails its scope instead of reporting it delivered", async () => {
     const client = new FakeClient().scriptList(page([obj("a", "ua", "3")], "9"));
     const r = start(client, { once: true });
