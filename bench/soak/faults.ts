@@ -81,15 +81,19 @@ export async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<F
     }
     case "etcd-compaction": {
       // Watches end while the agent is stopped; the history they would resume from is
-      // compacted away, so the apiserver answers 410 Gone and the agent must relist.
+      // compacted away. The apiserver is restarted too, so that its watch cache (which
+      // could still serve a recent resourceVersion from memory) starts after the
+      // compaction: the agent's watches are then answered 410 Gone for certain.
       const seconds = ctx.watchTimeoutMaxSeconds + 5;
       ctx.agent.pause();
       await sleep(seconds * 1000);
       const revision = await etcdRevision(ctx.env.etcdUrl);
       await etcdCompact(ctx.env.etcdUrl, revision);
-      const relisted = ctx.agent.waitForLine((l) => l.includes('"msg":"observer listing"') || /too old resource version/.test(l), 30_000);
+      await stopServer("kube-apiserver");
+      await startServerAgain("kube-apiserver");
+      const gone = ctx.agent.waitForLine((l) => l.includes("too old resource version"), 30_000);
       ctx.agent.resume();
-      return { clearedAt: Date.now(), note: `compacted at ${revision}`, evidence: relisted.then((l) => (l ? "a relist logged" : "no relist logged within 30 s")) };
+      return { clearedAt: Date.now(), note: `compacted at ${revision}`, evidence: gone.then((l) => (l ? "410 Gone, relisted" : "no 410 logged within 30 s")) };
     }
     case "neo4j-outage": {
       await stopServer("neo4j");

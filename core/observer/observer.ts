@@ -181,6 +181,7 @@ export class Observer {
           // client-go's reflector does, rather than wait out a backoff grown by an outage.
           if (failure.error.kind === "expired" && failure.relist) {
             this.flush();
+            this.setStatus({ phase: "listing", reason: `relisting: ${failure.error.message}`, errorKind: "expired" });
             continue;
           }
           await this.backOff(failure.error);
