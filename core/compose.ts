@@ -13,6 +13,7 @@ import { GraphPipeline } from "./pipeline.js";
 import type { PluginSet } from "./plugin/registry.js";
 import type { MessageSink } from "./supervisor/cluster-supervisor.js";
 import type { WalRecord } from "./wal/wal.js";
+import type { StorageUnusableError } from "./storage/damaged-file.js";
 
 export type OutputKind = "graph" | "jsonl" | "none";
 
@@ -30,6 +31,8 @@ export interface ComposeOptions {
   metrics?: AgentMetrics;
   /** Each committed batch (benchmarks). */
   onCommitted?: (records: readonly WalRecord[]) => void;
+  /** A damaged WAL or graph file could not be replaced: the agent must stop (exit 3). */
+  onStorageUnusable?: (error: StorageUnusableError) => void;
   stdout?: Writable;
 }
 
@@ -50,6 +53,7 @@ export async function composeAgent(options: ComposeOptions): Promise<ComposedAge
       ? await GraphPipeline.open(config, plugins.plugins, log, options.sink ?? {}, {
           ...(metrics ? { metrics } : {}),
           ...(options.onCommitted ? { onCommitted: options.onCommitted } : {}),
+          ...(options.onStorageUnusable ? { onStorageUnusable: options.onStorageUnusable } : {}),
         })
       : undefined;
   const output: MessageSink & { delivered: number } = pipeline
@@ -71,5 +75,7 @@ export async function composeAgent(options: ComposeOptions): Promise<ComposedAge
       : {}),
     ...(pipeline ? { onPluginsChanged: (set: PluginSet) => pipeline.setPlugins(set.plugins) } : {}),
   });
+  // A WAL or graph file replaced while running lost what it held: every scope is listed again.
+  if (pipeline) pipeline.onStoreReplaced = (store) => agent.relistAll(`the ${store === "wal" ? "WAL" : "embedded graph"} was damaged and replaced`);
   return { agent, pipeline, delivered: () => output.delivered };
 }

@@ -16,6 +16,7 @@ import type { GraphPipeline } from "../pipeline.js";
 import { WriterConflictError } from "../graph/writer.js";
 import { GraphSchemaError } from "../graph/schema-version.js";
 import { FileInUseError } from "../lock/exclusive-file.js";
+import { StorageUnusableError } from "../storage/damaged-file.js";
 import { pluginSetFingerprint } from "../plugin/registry.js";
 import { ConfigWatcher } from "./config-watcher.js";
 import { ProgressLine } from "./progress.js";
@@ -80,7 +81,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .epilogue(
         "Logs go to stderr (JSON unless stderr is a terminal; KUBE_OBSERVER_LOG_FORMAT=json|pretty). Secret values, literal env values and the last-applied annotation never leave the observers.\n\n" +
           "One agent per WAL: the agent locks its WAL and its embedded graph for its whole life (a second one exits 2 naming the holder; read-only commands still work beside it), and registers itself in Neo4j as the one writer of each cluster.\n\n" +
-          "Exit codes: 0 done (--once: everything delivered, nothing failed on the way); 1 failed (--once: a scope not delivered, something left in the WAL, or a WAL/sink failure counted in the closing summary; messages a broken plugin could not translate are parked and counted but isolated); 2 refused (another agent holds the WAL, the graph file or the cluster's writer registration).",
+          "Exit codes: 0 done (--once: everything delivered, nothing failed on the way); 1 failed (--once: a scope not delivered, something left in the WAL, or a WAL/sink failure counted in the closing summary; messages a broken plugin could not translate are parked and counted but isolated); 2 refused (another agent holds the WAL, the graph file or the cluster's writer registration); " +
+          "3 storage unusable (a damaged WAL or graph file is moved aside and replaced by a fresh one, logged and counted; 3 when the fresh one is damaged too, or after 3 such copies within an hour).",
       ),
   handler: async (args) => {
     applyAgentHeapTuning();
@@ -130,6 +132,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
 
     // Set when another agent took this one's writer registration: it must stop writing.
     let writerLost: ((error: WriterConflictError) => void) | undefined;
+    // Set when a damaged WAL or graph file could not be replaced: the agent stops (exit 3).
+    let storageLost: ((error: StorageUnusableError) => void) | undefined;
+    let unusable: StorageUnusableError | undefined;
     try {
       composed = await composeAgent({
         config,
@@ -138,6 +143,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
         once: args.once,
         output: args.output,
         sink: { ...(args.sink ? { kind: args.sink } : {}), onWriterLost: (error) => writerLost?.(error as WriterConflictError) },
+        onStorageUnusable: (error) => {
+          unusable ??= error;
+          storageLost?.(error);
+        },
         ...(metrics ? { metrics } : {}),
       });
     } catch (error) {
@@ -145,6 +154,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
         // Refused, not failed: another agent owns this WAL, graph file or cluster.
         log.error({ err: error.message, ...(error instanceof FileInUseError ? { file: error.file, holder: error.holder } : { holders: error.holders }) }, "refusing to start");
         process.exitCode = 2;
+      } else if (error instanceof StorageUnusableError) {
+        log.fatal({ err: error.message, file: error.file }, "storage unusable: not starting");
+        process.exitCode = error.exitCode;
       } else if (error instanceof GraphSchemaError) {
         // Refused: a graph this version must not write (newer, or not a graph at all).
         log.error({ err: error.message, store: error.where, found: error.found }, "refusing to start");
@@ -195,6 +207,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         log.info(summary, "once: done");
         process.exitCode = 0;
       }
+      if (unusable) process.exitCode = unusable.exitCode;
       return;
     }
 
@@ -252,6 +265,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
         process.exitCode = 2;
         shutdown("writer registration lost");
       };
+      storageLost = (error) => {
+        log.fatal({ err: error.message, file: error.file }, "storage unusable: stopping");
+        process.exitCode = error.exitCode;
+        shutdown("storage unusable");
+      };
       const shutdown = (signal: string): void => {
         stopping = true;
         log.info({ signal }, "shutting down: delivering what is in flight");
@@ -263,6 +281,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       const onTerm = (): void => shutdown("SIGTERM");
       process.on("SIGINT", onInt);
       process.on("SIGTERM", onTerm);
+      // Found while starting up, before this hook was set.
+      if (unusable) storageLost(unusable);
     });
     watcher.stop();
     progress?.done();
@@ -316,6 +336,7 @@ function onceFailures(pipeline: GraphPipeline, leftInWal: number): Record<string
     walParkFailures: stats.walErrors.park,
     walAckFailures: stats.walErrors.ack,
     sinkFailures: stats.sinkErrors,
+    storesReplacedWhileRunning: pipeline.storesReplacedWhileRunning,
     leftInWal,
   };
 }

@@ -14,6 +14,18 @@ import { selectorSpec, selectorText } from "./selector.js";
 import { resolveSelections, type StoredSelector } from "./selector-resolution.js";
 import { logSchemaAction, type SchemaLog, type StorageSchemaStatus } from "./schema-version.js";
 import { applySqliteWrite, checkSqliteReadable, planSqliteWrite } from "./sqlite-schema.js";
+import {
+  checkIntegrity,
+  CorruptFileError,
+  describeDamage,
+  integrityCheckFor,
+  isDamage,
+  openOrMoveAside,
+  replaceDamaged,
+  StorageUnusableError,
+  type DamageRecovery,
+  type DamagedFile,
+} from "../storage/damaged-file.js";
 
 interface NodeRow {
   key: string;
@@ -85,14 +97,32 @@ export interface SqliteSinkOptions {
   access?: "write" | "read";
   /** Where a migration or rebuild of an older file is logged. */
   log?: SchemaLog;
+  /** The agent's: a damaged file is moved aside and replaced by a fresh, empty graph, at
+   *  open and while running (core/storage/damaged-file.ts). Without it (readers, tools)
+   *  damage is a CorruptFileError and the file is left alone. */
+  recovery?: GraphRecovery;
 }
+
+export interface GraphRecovery extends DamageRecovery {
+  /** The graph was replaced while running: it must be rebuilt (every observer relists). */
+  onReplaced?: () => void;
+  /** It cannot be replaced (damaged again): the agent must stop. */
+  onUnusable?: (error: StorageUnusableError) => void;
+}
+
+const GRAPH_COST = "the graph is derived: it is rebuilt from the relist of every scope, nothing is lost";
 
 export class SqliteGraphSink implements GraphSink {
   readonly kind = "sqlite" as const;
-  private readonly db: Database.Database;
-  private readonly q;
+  private db!: Database.Database;
+  private q!: ReturnType<SqliteGraphSink["prepare"]>;
   private readonly lock: ExclusiveFile | undefined;
-  private readonly schema: StorageSchemaStatus;
+  private schema!: StorageSchemaStatus;
+  private readonly target: DamagedFile;
+  private readonly recovery: GraphRecovery | undefined;
+  private readonly log: SchemaLog | undefined;
+  /** Set when a damaged graph could not be replaced: every apply fails with it. */
+  private unusable: StorageUnusableError | undefined;
   /** Within one apply: keys known to exist (a placeholder for one is a no-op) and links
    *  already written (the same link again is one too). Statements that change nothing are
    *  skipped; the sets are dropped whenever edges or nodes are deleted. */
@@ -108,17 +138,22 @@ export class SqliteGraphSink implements GraphSink {
     options: SqliteSinkOptions = {},
   ) {
     const where = `the embedded graph ${path}`;
+    this.target = { file: path, what: "embedded graph", cost: GRAPH_COST };
+    this.recovery = options.recovery;
+    this.log = options.log;
     const reading = options.access === "read";
     if (reading) {
       if (path !== ":memory:" && !existsSync(path)) throw new Error(`no embedded graph at ${path} (has the agent run with this config?)`);
       this.db = new Database(path, { readonly: true, fileMustExist: true });
       try {
+        // The cheap probe: readers run beside the agent and must not read the file twice.
+        checkIntegrity(this.db, "probe");
         this.schema = checkSqliteReadable(this.db, where);
         this.q = this.prepare();
         this.sizePageCache();
       } catch (error) {
         this.db.close();
-        throw error;
+        throw isDamage(error) ? new CorruptFileError(path, "embedded graph", error) : error;
       }
       return;
     }
@@ -127,26 +162,80 @@ export class SqliteGraphSink implements GraphSink {
       this.lock = ExclusiveFile.acquire(path, "embedded graph", () => readHolder(path));
     }
     try {
-      this.db = new Database(path);
+      this.db = path === ":memory:" ? this.openWritable() : openOrMoveAside(this.target, this.recovery, () => this.openWritable());
     } catch (error) {
       this.lock?.release();
       throw error;
+    }
+  }
+
+  /** Opens (or creates) the file for writing, after checking it is not damaged, at this
+   *  agent's storage version. */
+  private openWritable(): Database.Database {
+    const where = `the embedded graph ${this.path}`;
+    const db = new Database(this.path);
+    try {
+      if (this.path !== ":memory:") checkIntegrity(db, integrityCheckFor(this.path));
+      // Decided before anything is written: a newer file is refused untouched.
+      const schema = planSqliteWrite(db, where);
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      if (this.lock) recordHolder(db, currentHolder());
+      applySqliteWrite(db, schema);
+      logSchemaAction(this.log, where, schema);
+      this.db = db;
+      this.schema = schema;
+      this.q = this.prepare();
+      this.pageCacheKib = 0;
+      this.sizePageCache();
+      return db;
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  /**
+   * A damaged page met while running: a reader gets CorruptFileError; the agent's graph is
+   * moved aside and replaced by a fresh one, `retry` runs once on it, and the agent is told
+   * to relist (the fresh graph holds only what was applied since).
+   */
+  private afterDamage<T>(error: unknown, retry: () => T): T {
+    if (!isDamage(error) || error instanceof StorageUnusableError) throw error;
+    if (!this.recovery || !this.lock) throw new CorruptFileError(this.path, "embedded graph", error);
+    const recovery = this.recovery;
+    try {
+      this.db.close();
+    } catch {
+      /* closing a damaged file can fail; it is moved aside either way */
     }
     try {
-      // Decided before anything is written: a newer file is refused untouched.
-      this.schema = planSqliteWrite(this.db, where);
-      this.db.pragma("journal_mode = WAL");
-      this.db.pragma("synchronous = NORMAL");
-      if (this.lock) recordHolder(this.db, currentHolder());
-      applySqliteWrite(this.db, this.schema);
-      logSchemaAction(options.log, where, this.schema);
-      this.q = this.prepare();
-    } catch (error) {
-      this.db.close();
-      this.lock?.release();
-      throw error;
+      replaceDamaged(this.target, recovery, error, "running", () => this.openWritable());
+    } catch (failure) {
+      throw this.fail(failure instanceof StorageUnusableError ? failure : new StorageUnusableError(this.path, "embedded graph", `a fresh file could not be opened (${(failure as Error).message})`, failure));
     }
-    this.sizePageCache();
+    recovery.onReplaced?.();
+    try {
+      return retry();
+    } catch (again) {
+      if (isDamage(again)) throw this.fail(new StorageUnusableError(this.path, "embedded graph", `the fresh file that replaced the damaged one is damaged too (${describeDamage(again)})`, again));
+      throw again;
+    }
+  }
+
+  private fail(error: StorageUnusableError): StorageUnusableError {
+    this.unusable = error;
+    this.recovery?.onUnusable?.(error);
+    return error;
+  }
+
+  /** Reads: damage is reported as CorruptFileError (a reader never replaces the file). */
+  private reading<T>(read: () => T): T {
+    try {
+      return read();
+    } catch (error) {
+      throw isDamage(error) && !(error instanceof StorageUnusableError) ? new CorruptFileError(this.path, "embedded graph", error) : error;
+    }
   }
 
   /** The file's storage schema version and what opening it did (doctor). */
@@ -221,6 +310,15 @@ export class SqliteGraphSink implements GraphSink {
 
   async apply(ops: readonly GraphOp[]): Promise<void> {
     this.contract.check(ops);
+    if (this.unusable) throw this.unusable;
+    try {
+      this.applyNow(ops);
+    } catch (error) {
+      this.afterDamage(error, () => this.applyNow(ops));
+    }
+  }
+
+  private applyNow(ops: readonly GraphOp[]): void {
     if (++this.applies % 64 === 0) this.sizePageCache();
     this.known = new Set();
     this.linked = new Set();
@@ -368,8 +466,8 @@ export class SqliteGraphSink implements GraphSink {
   }
 
   async stats(): Promise<GraphStats> {
-    const nodes = this.db.prepare<[], { label: string; n: number }>("SELECT label, count(*) AS n FROM nodes GROUP BY label ORDER BY label").all();
-    const edges = this.db.prepare<[], { type: string; n: number }>("SELECT type, count(*) AS n FROM edges GROUP BY type ORDER BY type").all();
+    const nodes = this.reading(() => this.db.prepare<[], { label: string; n: number }>("SELECT label, count(*) AS n FROM nodes GROUP BY label ORDER BY label").all());
+    const edges = this.reading(() => this.db.prepare<[], { type: string; n: number }>("SELECT type, count(*) AS n FROM edges GROUP BY type ORDER BY type").all());
     return {
       nodes: Object.fromEntries(nodes.map((r) => [r.label, r.n])),
       edges: Object.fromEntries(edges.map((r) => [r.type, r.n])),
@@ -377,21 +475,32 @@ export class SqliteGraphSink implements GraphSink {
   }
 
   async *export(): AsyncIterable<ExportLine> {
-    for (const row of this.db.prepare<[], NodeRow>("SELECT * FROM nodes ORDER BY key").iterate()) {
-      yield { type: "node", labels: [row.label], key: row.key, properties: exportedProperties(row) };
+    // Stepped by hand so that a damaged page met mid-way is reported as such.
+    const rows = this.db.prepare<[], NodeRow>("SELECT * FROM nodes ORDER BY key").iterate();
+    try {
+      for (;;) {
+        const next = this.reading(() => rows.next());
+        if (next.done) break;
+        const row = next.value;
+        yield { type: "node", labels: [row.label], key: row.key, properties: exportedProperties(row) };
+      }
+    } finally {
+      rows.return?.();
     }
-    const edges = this.db.prepare<[], EdgeRow>("SELECT * FROM edges").all().map((row) => ({ row, properties: edgeProperties(row) }));
+    const edges = this.reading(() => this.db.prepare<[], EdgeRow>("SELECT * FROM edges").all()).map((row) => ({ row, properties: edgeProperties(row) }));
     edges.sort((a, b) => compareEdges(a.row, a.properties, b.row, b.properties));
     for (const { row, properties } of edges) yield { type: "edge", rel: row.type, from: row.from_key, to: row.to_key, properties };
   }
 
   async incoming(key: string): Promise<IncomingEdge[]> {
-    const rows = this.db
-      .prepare<[string], EdgeRow & { n_key: string; n_label: string; n_owner: string | null; n_observed: number; n_scope: string | null; n_props: string }>(
-        `SELECT e.*, n.key AS n_key, n.label AS n_label, n.owner AS n_owner, n.observed AS n_observed, n.scope AS n_scope, n.props AS n_props
-         FROM edges e JOIN nodes n ON n.key = e.from_key WHERE e.to_key = ?`,
-      )
-      .all(key);
+    const rows = this.reading(() =>
+      this.db
+        .prepare<[string], EdgeRow & { n_key: string; n_label: string; n_owner: string | null; n_observed: number; n_scope: string | null; n_props: string }>(
+          `SELECT e.*, n.key AS n_key, n.label AS n_label, n.owner AS n_owner, n.observed AS n_observed, n.scope AS n_scope, n.props AS n_props
+           FROM edges e JOIN nodes n ON n.key = e.from_key WHERE e.to_key = ?`,
+        )
+        .all(key),
+    );
     const result = rows.map((r) => ({
       row: r,
       properties: edgeProperties(r),
