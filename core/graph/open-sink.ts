@@ -3,7 +3,8 @@
 import type { SinkConfig } from "../config/model.js";
 import type { GraphSink } from "./model.js";
 import type { SchemaLog } from "./schema-version.js";
-import { SqliteGraphSink, type GraphRecovery } from "./sqlite-sink.js";
+import { SqliteGraphSink } from "./sqlite-sink.js";
+import type { DamageRecovery } from "../storage/damaged-file.js";
 
 export interface SinkOverrides {
   kind?: "sqlite" | "neo4j";
@@ -16,7 +17,7 @@ export interface SinkOverrides {
   /** Where the sink logs a migration or rebuild of an older stored graph (and Neo4j outages). */
   log?: SchemaLog;
   /** The agent's: a damaged embedded graph is moved aside and rebuilt (sqlite-sink.ts). */
-  recovery?: GraphRecovery;
+  recovery?: DamageRecovery;
 }
 
 export async function openSink(config: SinkConfig, overrides: SinkOverrides = {}): Promise<GraphSink> {

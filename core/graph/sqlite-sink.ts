@@ -14,18 +14,7 @@ import { selectorSpec, selectorText } from "./selector.js";
 import { resolveSelections, type StoredSelector } from "./selector-resolution.js";
 import { logSchemaAction, type SchemaLog, type StorageSchemaStatus } from "./schema-version.js";
 import { applySqliteWrite, checkSqliteReadable, planSqliteWrite } from "./sqlite-schema.js";
-import {
-  checkIntegrity,
-  CorruptFileError,
-  describeDamage,
-  integrityCheckFor,
-  isDamage,
-  openOrMoveAside,
-  replaceDamaged,
-  StorageUnusableError,
-  type DamageRecovery,
-  type DamagedFile,
-} from "../storage/damaged-file.js";
+import { asReadError, checkIntegrity, DamageGuard, integrityCheckFor, openOrMoveAside, type DamageRecovery } from "../storage/damaged-file.js";
 
 interface NodeRow {
   key: string;
@@ -100,14 +89,7 @@ export interface SqliteSinkOptions {
   /** The agent's: a damaged file is moved aside and replaced by a fresh, empty graph, at
    *  open and while running (core/storage/damaged-file.ts). Without it (readers, tools)
    *  damage is a CorruptFileError and the file is left alone. */
-  recovery?: GraphRecovery;
-}
-
-export interface GraphRecovery extends DamageRecovery {
-  /** The graph was replaced while running: it must be rebuilt (every observer relists). */
-  onReplaced?: () => void;
-  /** It cannot be replaced (damaged again): the agent must stop. */
-  onUnusable?: (error: StorageUnusableError) => void;
+  recovery?: DamageRecovery;
 }
 
 const GRAPH_COST = "the graph is derived: it is rebuilt from the relist of every scope, nothing is lost";
@@ -118,11 +100,10 @@ export class SqliteGraphSink implements GraphSink {
   private q!: ReturnType<SqliteGraphSink["prepare"]>;
   private readonly lock: ExclusiveFile | undefined;
   private schema!: StorageSchemaStatus;
-  private readonly target: DamagedFile;
-  private readonly recovery: GraphRecovery | undefined;
   private readonly log: SchemaLog | undefined;
-  /** Set when a damaged graph could not be replaced: every apply fails with it. */
-  private unusable: StorageUnusableError | undefined;
+  /** Applies run through it: a damaged page met gets the agent a fresh graph and a relist
+   *  (core/storage/damaged-file.ts); others a CorruptFileError. */
+  private readonly guard: DamageGuard;
   /** Within one apply: keys known to exist (a placeholder for one is a no-op) and links
    *  already written (the same link again is one too). Statements that change nothing are
    *  skipped; the sets are dropped whenever edges or nodes are deleted. */
@@ -138,10 +119,11 @@ export class SqliteGraphSink implements GraphSink {
     options: SqliteSinkOptions = {},
   ) {
     const where = `the embedded graph ${path}`;
-    this.target = { file: path, what: "embedded graph", cost: GRAPH_COST };
-    this.recovery = options.recovery;
+    const target = { file: path, what: "embedded graph" as const, cost: GRAPH_COST };
     this.log = options.log;
     const reading = options.access === "read";
+    const recovery = reading || path === ":memory:" ? undefined : options.recovery;
+    this.guard = new DamageGuard(target, recovery, { close: () => this.db.close(), reopen: () => void this.openWritable() });
     if (reading) {
       if (path !== ":memory:" && !existsSync(path)) throw new Error(`no embedded graph at ${path} (has the agent run with this config?)`);
       this.db = new Database(path, { readonly: true, fileMustExist: true });
@@ -153,7 +135,7 @@ export class SqliteGraphSink implements GraphSink {
         this.sizePageCache();
       } catch (error) {
         this.db.close();
-        throw isDamage(error) ? new CorruptFileError(path, "embedded graph", error) : error;
+        throw asReadError(error, path, "embedded graph");
       }
       return;
     }
@@ -162,7 +144,7 @@ export class SqliteGraphSink implements GraphSink {
       this.lock = ExclusiveFile.acquire(path, "embedded graph", () => readHolder(path));
     }
     try {
-      this.db = path === ":memory:" ? this.openWritable() : openOrMoveAside(this.target, this.recovery, () => this.openWritable());
+      this.db = path === ":memory:" ? this.openWritable() : openOrMoveAside(target, recovery, () => this.openWritable());
     } catch (error) {
       this.lock?.release();
       throw error;
@@ -195,46 +177,12 @@ export class SqliteGraphSink implements GraphSink {
     }
   }
 
-  /**
-   * A damaged page met while running: a reader gets CorruptFileError; the agent's graph is
-   * moved aside and replaced by a fresh one, `retry` runs once on it, and the agent is told
-   * to relist (the fresh graph holds only what was applied since).
-   */
-  private afterDamage<T>(error: unknown, retry: () => T): T {
-    if (!isDamage(error) || error instanceof StorageUnusableError) throw error;
-    if (!this.recovery || !this.lock) throw new CorruptFileError(this.path, "embedded graph", error);
-    const recovery = this.recovery;
-    try {
-      this.db.close();
-    } catch {
-      /* closing a damaged file can fail; it is moved aside either way */
-    }
-    try {
-      replaceDamaged(this.target, recovery, error, "running", () => this.openWritable());
-    } catch (failure) {
-      throw this.fail(failure instanceof StorageUnusableError ? failure : new StorageUnusableError(this.path, "embedded graph", `a fresh file could not be opened (${(failure as Error).message})`, failure));
-    }
-    recovery.onReplaced?.();
-    try {
-      return retry();
-    } catch (again) {
-      if (isDamage(again)) throw this.fail(new StorageUnusableError(this.path, "embedded graph", `the fresh file that replaced the damaged one is damaged too (${describeDamage(again)})`, again));
-      throw again;
-    }
-  }
-
-  private fail(error: StorageUnusableError): StorageUnusableError {
-    this.unusable = error;
-    this.recovery?.onUnusable?.(error);
-    return error;
-  }
-
-  /** Reads: damage is reported as CorruptFileError (a reader never replaces the file). */
+  /** Reads: damage is reported as CorruptFileError (a read never replaces the file). */
   private reading<T>(read: () => T): T {
     try {
       return read();
     } catch (error) {
-      throw isDamage(error) && !(error instanceof StorageUnusableError) ? new CorruptFileError(this.path, "embedded graph", error) : error;
+      throw asReadError(error, this.path, "embedded graph");
     }
   }
 
@@ -310,12 +258,7 @@ export class SqliteGraphSink implements GraphSink {
 
   async apply(ops: readonly GraphOp[]): Promise<void> {
     this.contract.check(ops);
-    if (this.unusable) throw this.unusable;
-    try {
-      this.applyNow(ops);
-    } catch (error) {
-      this.afterDamage(error, () => this.applyNow(ops));
-    }
+    this.guard.run(() => this.applyNow(ops));
   }
 
   private applyNow(ops: readonly GraphOp[]): void {

@@ -4,8 +4,9 @@
 // read, append or apply meets the page. The agent then moves the file (with its -wal and
 // -shm) aside to `<file>.corrupt-<UTC time>`, logs it loudly and starts a fresh one: the
 // graph is derived (the relist every start makes rebuilds it) and the WAL's un-acknowledged
-// messages are observed again by that relist. Read-only commands never move anything: they
-// report the damage (CorruptFileError) and leave the file where it is.
+// messages are observed again by that relist (a file replaced while running has every
+// observer relist: DamageGuard). Read-only commands never move anything: they report the
+// damage (CorruptFileError) and leave the file where it is.
 //
 // Moving aside is bounded: a fresh file that is damaged at once, or a file damaged again
 // after MAX_RECENT_ASIDES copies were moved aside within RECENT_WINDOW_MS, means the disk
@@ -205,6 +206,10 @@ export interface DamageRecovery {
   log: { error(obj: object, msg: string): void };
   /** A damaged file was moved aside (metrics). */
   onMovedAside?: () => void;
+  /** It was replaced while running: what it held must be observed again (relist). */
+  onReplaced?: () => void;
+  /** It cannot be replaced (damaged again): the agent must stop. */
+  onUnusable?: (error: StorageUnusableError) => void;
   /** Clock for the copy's name (tests). */
   now?: () => Date;
 }
@@ -252,6 +257,71 @@ export function replaceDamaged<T>(target: DamagedFile, recovery: DamageRecovery,
   } catch (error) {
     if (isDamage(error)) throw new StorageUnusableError(file, what, `the fresh file that replaced the damaged one is damaged too (${describeDamage(error)})`, error);
     throw error;
+  }
+}
+
+/** A damaged file met by a reader: CorruptFileError (other errors as they are). */
+export function asReadError(error: unknown, file: string, what: StoreName): unknown {
+  return isDamage(error) && !(error instanceof CorruptFileError) && !(error instanceof StorageUnusableError) ? new CorruptFileError(file, what, error) : error;
+}
+
+/**
+ * Runs the operations on a file the agent has open. When one meets a damaged page: without
+ * recovery (readers, tools) it throws CorruptFileError; the agent's file is closed, moved
+ * aside and reopened fresh (`file.reopen`), the operation runs once more on it, and
+ * `onReplaced` says what it held must be observed again. A fresh file that fails too makes
+ * the file unusable: every later operation throws StorageUnusableError.
+ */
+export class DamageGuard {
+  private unusable: StorageUnusableError | undefined;
+
+  constructor(
+    private readonly target: DamagedFile,
+    private readonly recovery: DamageRecovery | undefined,
+    private readonly file: { close(): void; reopen(): void },
+  ) {}
+
+  /** Set once the file could not be replaced. */
+  get failure(): StorageUnusableError | undefined {
+    return this.unusable;
+  }
+
+  run<T>(operation: () => T): T {
+    if (this.unusable) throw this.unusable;
+    try {
+      return operation();
+    } catch (error) {
+      if (!isDamage(error) || error instanceof StorageUnusableError) throw error;
+      if (!this.recovery) throw asReadError(error, this.target.file, this.target.what);
+      this.replace(error, this.recovery);
+    }
+    try {
+      return operation();
+    } catch (error) {
+      if (isDamage(error)) throw this.fail(new StorageUnusableError(this.target.file, this.target.what, `the fresh file that replaced the damaged one is damaged too (${describeDamage(error)})`, error));
+      throw error;
+    }
+  }
+
+  private replace(damage: unknown, recovery: DamageRecovery): void {
+    try {
+      this.file.close();
+    } catch {
+      /* closing a damaged file can fail; it is moved aside either way */
+    }
+    try {
+      replaceDamaged(this.target, recovery, damage, "running", () => this.file.reopen());
+    } catch (error) {
+      const { file, what } = this.target;
+      throw this.fail(error instanceof StorageUnusableError ? error : new StorageUnusableError(file, what, `a fresh file could not be opened (${(error as Error).message})`, error));
+    }
+    recovery.onReplaced?.();
+  }
+
+  private fail(error: StorageUnusableError): StorageUnusableError {
+    this.unusable = error;
+    this.recovery?.onUnusable?.(error);
+    return error;
   }
 }
 

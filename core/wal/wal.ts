@@ -9,17 +9,7 @@ import { dirname } from "node:path";
 import { ExclusiveFile, currentHolder, type Holder } from "../lock/exclusive-file.js";
 import { fileIdentity, readHolder, readHolderFrom, recordHolder, salvageIdentity } from "../lock/meta-table.js";
 import type { KubeMessage } from "../messages.js";
-import {
-  checkIntegrity,
-  CorruptFileError,
-  describeDamage,
-  integrityCheckFor,
-  isDamage,
-  openOrMoveAside,
-  replaceDamaged,
-  StorageUnusableError,
-  type DamageRecovery,
-} from "../storage/damaged-file.js";
+import { checkIntegrity, CorruptFileError, DamageGuard, integrityCheckFor, isDamage, openOrMoveAside, type DamageRecovery } from "../storage/damaged-file.js";
 
 export interface WalRecord {
   seq: number;
@@ -105,14 +95,7 @@ export interface WalOptions {
   readonly?: boolean;
   /** The agent's: a damaged WAL is moved aside and replaced by a fresh one, at open and
    *  while running (core/storage/damaged-file.ts). Without it damage is a CorruptFileError. */
-  recovery?: WalRecovery;
-}
-
-export interface WalRecovery extends DamageRecovery {
-  /** The WAL was replaced while running: what it held must be observed again (relist). */
-  onReplaced?: () => void;
-  /** It cannot be replaced (damaged again): the agent must stop. */
-  onUnusable?: (error: StorageUnusableError) => void;
+  recovery?: DamageRecovery;
 }
 
 /** What a fresh WAL keeps of the one it replaces while running. */
@@ -129,9 +112,9 @@ export class Wal {
   private db!: Database.Database;
   private readonly walFile: string;
   private readonly readonly: boolean;
-  private readonly recovery: WalRecovery | undefined;
-  /** Set when a damaged WAL could not be replaced: every operation fails with it. */
-  private unusable: StorageUnusableError | undefined;
+  /** Every operation runs through it: a damaged page met gets a reader CorruptFileError,
+   *  the agent a fresh WAL and a relist (core/storage/damaged-file.ts). */
+  private readonly guard: DamageGuard;
   /** Rows up to here have been handed to the dispatcher: they must not be coalesced away. */
   private dispatchedUpTo = 0;
   /** The highest seq appended (a fresh WAL continues above it). */
@@ -160,17 +143,26 @@ export class Wal {
     options: WalOptions = {},
   ) {
     this.readonly = options.readonly === true;
-    this.recovery = options.recovery;
     this.walFile = `${path}-wal`;
+    const target = { file: path, what: "WAL" as const, cost: WAL_COST };
+    const recovery = this.readonly ? undefined : options.recovery;
+    // A WAL replaced while running keeps its identity, its written scopes and its seq.
+    let carried: Carried | undefined;
+    this.guard = new DamageGuard(target, recovery, {
+      close: () => {
+        carried = { id: this.id, scopes: [...this.scopes], lastSeq: this.highestSeq };
+        this.db.close();
+      },
+      reopen: () => void (this.db = this.openWritable(undefined, carried)),
+    });
     if (!this.readonly) {
       mkdirSync(dirname(path), { recursive: true });
       this.lock = ExclusiveFile.acquire(path, "WAL", () => readHolder(path));
     }
     try {
-      const target = { file: path, what: "WAL" as const, cost: WAL_COST };
       // Read before a damaged file is moved aside: its identity often survives the damage.
       const inherited = this.readonly ? undefined : salvageIdentity(path);
-      this.db = this.readonly ? this.openReadOnly() : openOrMoveAside(target, this.recovery, () => this.openWritable(inherited));
+      this.db = this.readonly ? this.openReadOnly() : openOrMoveAside(target, recovery, () => this.openWritable(inherited));
     } catch (error) {
       this.lock?.release();
       throw error;
@@ -221,17 +213,19 @@ export class Wal {
           for (const scope of carried.scopes) insert.run(scope);
         })();
       }
-      this.parkedObjects.clear();
-      for (const row of db.prepare<[], { object: string }>("SELECT DISTINCT object FROM parked WHERE object IS NOT NULL AND superseded_by IS NULL").all()) {
-        this.parkedObjects.add(row.object);
-      }
-      for (const row of db.prepare<[], { scope: string }>("SELECT scope FROM written_scopes").all()) this.scopes.add(row.scope);
+      const parkedObjects = db.prepare<[], { object: string }>("SELECT DISTINCT object FROM parked WHERE object IS NOT NULL AND superseded_by IS NULL").all();
+      const scopes = db.prepare<[], { scope: string }>("SELECT scope FROM written_scopes").all();
       recordHolder(db, currentHolder());
       this.id = fileIdentity(db, carried?.id ?? inheritedId ?? this.lock?.recall("wal-id"));
       this.lock?.remember("wal-id", this.id);
       this.q = this.prepare(db);
       this.dispatchedUpTo = 0;
       this.count();
+      // Only what the file that opened holds (not a damaged one's, read before it failed).
+      this.parkedObjects.clear();
+      for (const row of parkedObjects) this.parkedObjects.add(row.object);
+      this.scopes.clear();
+      for (const row of scopes) this.scopes.add(row.scope);
       return db;
     } catch (error) {
       db.close();
@@ -261,53 +255,9 @@ export class Wal {
     this.highestSeq = Math.max(this.highestSeq, this.q.lastSeq.get()?.seq ?? 0);
   }
 
-  /**
-   * Runs a WAL operation. When it meets a damaged page: a reader gets CorruptFileError; the
-   * agent's WAL is moved aside and replaced by a fresh one (keeping the identity, the
-   * written scopes and the seq), the operation is run once more on it, and the agent is
-   * told to relist (the messages that were waiting are gone).
-   */
-  private guarded<T>(operation: () => T): T {
-    if (this.unusable) throw this.unusable;
-    try {
-      return operation();
-    } catch (error) {
-      if (!isDamage(error)) throw error;
-      if (!this.recovery || this.readonly) throw new CorruptFileError(this.path, "WAL", error);
-      this.replace(error, this.recovery);
-    }
-    try {
-      return operation();
-    } catch (error) {
-      if (isDamage(error)) throw this.fail(new StorageUnusableError(this.path, "WAL", `the fresh file that replaced the damaged one is damaged too (${describeDamage(error)})`, error));
-      throw error;
-    }
-  }
-
-  private replace(damage: unknown, recovery: WalRecovery): void {
-    const carried: Carried = { id: this.id, scopes: [...this.scopes], lastSeq: this.highestSeq };
-    try {
-      this.db.close();
-    } catch {
-      /* closing a damaged file can fail; it is moved aside either way */
-    }
-    try {
-      this.db = replaceDamaged({ file: this.path, what: "WAL", cost: WAL_COST }, recovery, damage, "running", () => this.openWritable(undefined, carried));
-    } catch (error) {
-      throw this.fail(error instanceof StorageUnusableError ? error : new StorageUnusableError(this.path, "WAL", `a fresh file could not be opened (${(error as Error).message})`, error));
-    }
-    recovery.onReplaced?.();
-  }
-
-  private fail(error: StorageUnusableError): StorageUnusableError {
-    this.unusable = error;
-    this.recovery?.onUnusable?.(error);
-    return error;
-  }
-
   /** Appends a batch in one transaction; returns when it is durable. */
   append(messages: readonly KubeMessage[]): void {
-    this.guarded(() => {
+    this.guard.run(() => {
       // Counted after the commit: a failed append changes nothing.
       let bytes = 0;
       let count = 0;
@@ -335,7 +285,7 @@ export class Wal {
 
   /** The next un-dispatched messages in seq order (they stay until acknowledged). */
   next(limit: number): WalRecord[] {
-    const rows = this.guarded(() => this.q.read.all(this.dispatchedUpTo, limit));
+    const rows = this.guard.run(() => this.q.read.all(this.dispatchedUpTo, limit));
     const last = rows.at(-1);
     if (last) this.dispatchedUpTo = last.seq;
     return rows.map((r) => ({ seq: r.seq, message: JSON.parse(r.body) as KubeMessage }));
@@ -348,7 +298,7 @@ export class Wal {
 
   /** Removes messages the sink has committed. */
   ack(seqs: readonly number[]): void {
-    this.guarded(() => {
+    this.guard.run(() => {
       let bytes = 0;
       let count = 0;
       this.db.transaction(() => {
@@ -370,7 +320,7 @@ export class Wal {
   rememberScopes(scopes: Iterable<string>): void {
     const fresh = [...new Set(scopes)].filter((s) => !this.scopes.has(s));
     if (fresh.length === 0) return;
-    this.guarded(() => {
+    this.guard.run(() => {
       const insert = this.db.prepare("INSERT OR IGNORE INTO written_scopes (scope) VALUES (?)");
       this.db.transaction(() => {
         for (const scope of fresh) insert.run(scope);
@@ -385,7 +335,7 @@ export class Wal {
   }
 
   forgetScopes(scopes: readonly string[]): void {
-    this.guarded(() => {
+    this.guard.run(() => {
       const remove = this.db.prepare("DELETE FROM written_scopes WHERE scope = ?");
       this.db.transaction(() => {
         for (const scope of scopes) remove.run(scope);
@@ -399,7 +349,7 @@ export class Wal {
    *  superseded: only the latest state of an object is worth replaying. */
   park(record: WalRecord, plugin: string, error: string): void {
     const object = objectId(record.message);
-    this.guarded(() => {
+    this.guard.run(() => {
       let removed: { bytes: number } | undefined;
       this.db.transaction(() => {
         if (object !== null) this.supersede(object, record.seq);
@@ -428,7 +378,7 @@ export class Wal {
    *  the superseded ones. Relist boundaries stay parked: a newer list replaces them, and
    *  replaying an old one would sweep away what was created since. */
   replay(): ReplayResult {
-    return this.guarded(() => this.replayNow());
+    return this.guard.run(() => this.replayNow());
   }
 
   private replayNow(): ReplayResult {
@@ -457,7 +407,7 @@ export class Wal {
 
   /** Discards parked messages: those with these seqs, or all of them. Returns what went. */
   drop(seqs?: readonly number[]): ParkedRecord[] {
-    return this.guarded(() => this.dropNow(seqs));
+    return this.guard.run(() => this.dropNow(seqs));
   }
 
   private dropNow(seqs?: readonly number[]): ParkedRecord[] {
@@ -484,8 +434,8 @@ export class Wal {
   status(): WalStatus {
     const counts = () => ({ path: this.path, depth: this.pendingCount, bytes: this.pendingBytes, parked: this.parkedCount });
     // Stopping after the WAL became unusable: what is known, without the file.
-    if (this.unusable) return { ...counts(), oldestObservedAt: null, lastSeq: this.highestSeq, holder: null };
-    return this.guarded(() => ({
+    if (this.guard.failure) return { ...counts(), oldestObservedAt: null, lastSeq: this.highestSeq, holder: null };
+    return this.guard.run(() => ({
       ...counts(),
       oldestObservedAt: this.q.oldest.get()?.observed_at ?? null,
       lastSeq: this.q.lastSeq.get()?.seq ?? 0,
@@ -500,7 +450,7 @@ export class Wal {
   }
 
   parked(limit = 50): ParkedRecord[] {
-    return this.guarded(() => this.parkedRows("ORDER BY seq DESC LIMIT ?", [limit]).map(toParkedRecord));
+    return this.guard.run(() => this.parkedRows("ORDER BY seq DESC LIMIT ?", [limit]).map(toParkedRecord));
   }
 
   private parkedRows(tail: string, params: number[]): ParkedRow[] {

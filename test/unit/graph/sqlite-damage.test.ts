@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ExportLine } from "../../../core/graph/model.js";
 import { GRAPH_SCHEMA_VERSION } from "../../../core/graph/schema-version.js";
-import { SqliteGraphSink, type GraphRecovery } from "../../../core/graph/sqlite-sink.js";
-import { CorruptFileError } from "../../../core/storage/damaged-file.js";
+import { SqliteGraphSink } from "../../../core/graph/sqlite-sink.js";
+import { CorruptFileError, type DamageRecovery } from "../../../core/storage/damaged-file.js";
 import { damageMiddlePage, digest, writeGarbage } from "../../support/damage.js";
 import { pod } from "./ops.js";
 
@@ -24,7 +24,7 @@ afterEach(() => {
   delete process.env.KUBE_OBSERVER_QUICK_CHECK_MAX_BYTES;
 });
 
-function recovery(): GraphRecovery & { errors: Array<Record<string, unknown>>; moved: number; replaced: number } {
+function recovery(): DamageRecovery & { errors: Array<Record<string, unknown>>; moved: number; replaced: number } {
   const r = {
     errors: [] as Array<Record<string, unknown>>,
     moved: 0,

@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { KubeMessage } from "../../../core/messages.js";
-import { asideName, CorruptFileError, StorageUnusableError } from "../../../core/storage/damaged-file.js";
-import { Wal, type WalRecovery } from "../../../core/wal/wal.js";
+import { asideName, CorruptFileError, StorageUnusableError, type DamageRecovery } from "../../../core/storage/damaged-file.js";
+import { Wal } from "../../../core/wal/wal.js";
 import { damageMiddlePage, digest, writeGarbage } from "../../support/damage.js";
 
 const root = mkdtempSync(join(tmpdir(), "kube-observer-wal-damage-"));
@@ -32,7 +32,7 @@ function msg(name: string, size = 1000): KubeMessage {
   };
 }
 
-function recovery(): WalRecovery & { errors: Array<Record<string, unknown>>; moved: number; replaced: number; unusable: StorageUnusableError[] } {
+function recovery(): DamageRecovery & { errors: Array<Record<string, unknown>>; moved: number; replaced: number; unusable: StorageUnusableError[] } {
   const r = {
     errors: [] as Array<Record<string, unknown>>,
     moved: 0,
