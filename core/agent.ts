@@ -111,6 +111,14 @@ export class Agent {
     return [...this.supervisors.values()].flatMap((s) => s.readinessProblems());
   }
 
+  /** Every observer starts over with a LIST (what it delivered was lost: a damaged WAL or
+   *  graph file was replaced). Not in once mode: that run is reported incomplete instead. */
+  relistAll(reason: string): void {
+    if (this.stopped || this.options.once) return;
+    this.options.log.warn({ reason }, "every observer relists");
+    for (const supervisor of this.supervisors.values()) supervisor.restartObservers(reason);
+  }
+
   /** Observers per phase over every cluster. */
   phaseCounts(): Partial<Record<ObserverPhase, number>> {
     const total: Partial<Record<ObserverPhase, number>> = {};

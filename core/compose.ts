@@ -13,6 +13,7 @@ import { GraphPipeline, type PipelineHooks } from "./pipeline.js";
 import type { PluginSet } from "./plugin/registry.js";
 import type { MessageSink } from "./supervisor/cluster-supervisor.js";
 import type { WalRecord } from "./wal/wal.js";
+import type { StorageUnusableError } from "./storage/damaged-file.js";
 
 export type OutputKind = "graph" | "jsonl" | "none";
 
@@ -33,6 +34,8 @@ export interface ComposeOptions {
   /** Output graph, a running agent: wait for a sink that does not answer at start-up,
    *  hold batches the WAL cannot take, and hear of a sink that refuses the agent later. */
   live?: Pick<PipelineHooks, "waitForSink" | "retryAppends" | "onSinkRefused">;
+  /** A damaged WAL or graph file could not be replaced: the agent must stop (exit 3). */
+  onStorageUnusable?: (error: StorageUnusableError) => void;
   stdout?: Writable;
 }
 
@@ -54,6 +57,7 @@ export async function composeAgent(options: ComposeOptions): Promise<ComposedAge
           ...(metrics ? { metrics } : {}),
           ...(options.onCommitted ? { onCommitted: options.onCommitted } : {}),
           ...options.live,
+          ...(options.onStorageUnusable ? { onStorageUnusable: options.onStorageUnusable } : {}),
         })
       : undefined;
   const output: MessageSink & { delivered: number } = pipeline
@@ -75,5 +79,7 @@ export async function composeAgent(options: ComposeOptions): Promise<ComposedAge
       : {}),
     ...(pipeline ? { onPluginsChanged: (set: PluginSet, next: Config) => pipeline.setPlugins(set.plugins, next.pluginBudgetMs) } : {}),
   });
+  // A WAL or graph file replaced while running lost what it held: every scope is listed again.
+  if (pipeline) pipeline.onStoreReplaced = (store) => agent.relistAll(`the ${store === "wal" ? "WAL" : "embedded graph"} was damaged and replaced`);
   return { agent, pipeline, delivered: () => output.delivered };
 }

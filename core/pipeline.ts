@@ -2,7 +2,8 @@
 // start, so that messages left in the WAL by a crash are replayed first. The agent owns
 // what it writes: the WAL's lock is taken first (a second agent on the same WAL is refused
 // before it touches anything), then the sink's (the embedded graph's file lock, or the
-// writer registration in Neo4j).
+// writer registration in Neo4j). A damaged WAL or graph file is moved aside and replaced by
+// a fresh one (core/storage/damaged-file.ts); replaced while running, the agent relists.
 import type { BackoffConfig, Config } from "./config/model.js";
 import { Dispatcher, type DispatcherMetrics } from "./dispatch/dispatcher.js";
 import type { GraphSink } from "./graph/model.js";
@@ -16,10 +17,14 @@ import { Wal, type WalRecord } from "./wal/wal.js";
 import { WalSink } from "./wal/wal-sink.js";
 import { scopeCluster, scopeIsObserved, type ObservedScope } from "./supervisor/coverage.js";
 import { timerDelay } from "./observer/backoff.js";
+import type { StorageUnusableError } from "./storage/damaged-file.js";
 
 /** The dispatcher's group-commit window: short against the observers' own batching
  *  (observer.batchMaxDelayMs, 50 ms), long enough to take several observers' batches. */
 const GROUP_COMMIT_MS = 10;
+
+/** Which of the agent's files was damaged. */
+export type StoreKind = "wal" | "graph";
 
 export interface PipelineHooks {
   /** A running agent: a sink that does not answer at start-up is waited for (the WAL
@@ -30,7 +35,9 @@ export interface PipelineHooks {
   onSinkRefused?: (error: Error) => void;
   /** A running agent: batches the WAL cannot take now are held and appended again. */
   retryAppends?: boolean;
-  metrics?: DispatcherMetrics & { walFailed(operation: "append"): void };
+  metrics?: DispatcherMetrics & { walFailed(operation: "append"): void; corruptFileMovedAside?(store: StoreKind): void };
+  /** A damaged WAL or graph file could not be replaced (damaged again): the agent must stop. */
+  onStorageUnusable?: (error: StorageUnusableError) => void;
   /** Each committed batch (benchmarks). */
   onCommitted?: (records: readonly WalRecord[]) => void;
 }
@@ -38,6 +45,11 @@ export interface PipelineHooks {
 export class GraphPipeline {
   /** Opening the sink (init, writer registration), waited for by a running agent. */
   readonly startup: SinkStartup;
+  /** Called when a damaged file was replaced while running: every observer must relist
+   *  (the fresh file lacks what the old one held). Set by the composition root. */
+  onStoreReplaced: (store: StoreKind) => void = () => undefined;
+  /** Files replaced while running (a `run --once` with one is incomplete). */
+  storesReplacedWhileRunning = 0;
 
   private constructor(
     readonly wal: Wal,
@@ -54,10 +66,18 @@ export class GraphPipeline {
   }
 
   static async open(config: Config, plugins: ReadonlyMap<string, LoadedPlugin>, log: Logger, overrides: SinkOverrides = {}, hooks: PipelineHooks = {}): Promise<GraphPipeline> {
-    const wal = new Wal(config.wal.path);
+    // A replacement before the pipeline exists needs no relist: the agent has not started.
+    let pipeline: GraphPipeline | undefined;
+    const recovery = (store: StoreKind) => ({
+      log,
+      onMovedAside: () => hooks.metrics?.corruptFileMovedAside?.(store),
+      onReplaced: () => pipeline?.storeReplaced(store),
+      onUnusable: (error: StorageUnusableError) => hooks.onStorageUnusable?.(error),
+    });
+    const wal = new Wal(config.wal.path, { recovery: recovery("wal") });
     let sink: GraphSink | undefined;
     try {
-      sink = await openSink(config.sink, { log, ...overrides });
+      sink = await openSink(config.sink, { log, ...overrides, recovery: recovery("graph") });
       const replay = wal.status();
       if (replay.depth > 0) log.info({ messages: replay.depth, wal: wal.path }, "replaying messages left in the WAL");
       const dispatcher = new Dispatcher(wal, sink, plugins, log, {
@@ -75,7 +95,7 @@ export class GraphPipeline {
         ...(metrics ? { onAppendFailed: () => metrics.walFailed("append") } : {}),
       });
       const writer: WriterIdentity = { ...currentHolder(), id: wal.id! };
-      const pipeline = new GraphPipeline(wal, sink, dispatcher, input, writer, log, plugins, config.clusters.map((c) => c.name), config.observer.backoff);
+      pipeline = new GraphPipeline(wal, sink, dispatcher, input, writer, log, plugins, config.clusters.map((c) => c.name), config.observer.backoff);
       // The dispatcher starts once the sink is open (schema checked, writer registered):
       // now, or, for a running agent whose sink does not answer yet, when it does.
       await pipeline.startup.open(hooks.waitForSink ?? false, (error) => hooks.onSinkRefused?.(error));
@@ -114,6 +134,13 @@ export class GraphPipeline {
     }
     this.dispatcher.start();
     this.log.info({ sink: this.sink.kind, wal: this.wal.path, writer: this.writer.id }, "graph pipeline started");
+  }
+
+  private storeReplaced(store: StoreKind): void {
+    this.storesReplacedWhileRunning += 1;
+    // Observers held back by a full WAL go on: the fresh one is empty.
+    if (store === "wal") this.dispatcher.onProgress();
+    this.onStoreReplaced(store);
   }
 
   setPlugins(plugins: ReadonlyMap<string, LoadedPlugin>, pluginBudgetMs?: number): void {

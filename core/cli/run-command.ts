@@ -17,6 +17,7 @@ import { WriterConflictError } from "../graph/writer.js";
 import { installProcessGuards } from "../ops/process-guards.js";
 import { GraphSchemaError } from "../graph/schema-version.js";
 import { FileInUseError } from "../lock/exclusive-file.js";
+import { StorageUnusableError } from "../storage/damaged-file.js";
 import { pluginSetFingerprint } from "../plugin/registry.js";
 import { ConfigWatcher } from "./config-watcher.js";
 import { ProgressLine } from "./progress.js";
@@ -83,7 +84,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .epilogue(
         "Logs go to stderr (JSON unless stderr is a terminal; KUBE_OBSERVER_LOG_FORMAT=json|pretty). Secret values, literal env values and the last-applied annotation never leave the observers.\n\n" +
           "One agent per WAL: the agent locks its WAL and its embedded graph for its whole life (a second one exits 2 naming the holder; read-only commands still work beside it), and registers itself in Neo4j as the one writer of each cluster.\n\n" +
-          "Exit codes: 0 done (--once: everything delivered, nothing failed on the way); 1 failed (--once: a scope not delivered, something left in the WAL, or a WAL/sink failure counted in the closing summary; messages a broken plugin could not translate are parked and counted but isolated); 2 refused (another agent holds the WAL, the graph file or the cluster's writer registration, or the graph was written by a newer kube-observer — also when a Neo4j that was down at start-up says so once it answers).\n\n" +
+          "Exit codes: 0 done (--once: everything delivered, nothing failed on the way); 1 failed (--once: a scope not delivered, something left in the WAL, or a WAL/sink failure counted in the closing summary; messages a broken plugin could not translate are parked and counted but isolated); 2 refused (another agent holds the WAL, the graph file or the cluster's writer registration, or the graph was written by a newer kube-observer — also when a Neo4j that was down at start-up says so once it answers); 3 storage unusable (a damaged WAL or graph file is moved aside and replaced by a fresh one, logged and counted; 3 when the fresh one is damaged too, or after 3 such copies within an hour).\n\n" +
           "A running agent does not need Neo4j to start: while it does not answer, the agent observes into the WAL and /readyz says why it is not ready; a WAL that does not take writes (disk full) pauses the observers until it does. --once fails instead.",
       ),
   handler: async (args) => {
@@ -145,6 +146,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       if (stopFor) stopFor(error, exitCode);
       else stopEarly ??= { error, exitCode };
     };
+    // Set when a damaged WAL or graph file could not be replaced: the agent stops (exit 3).
+    let unusable: StorageUnusableError | undefined;
     try {
       composed = await composeAgent({
         config,
@@ -156,6 +159,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
         // A running agent rides out a sink that is down at start-up and a WAL that does
         // not take writes; a once run reports them instead (exit 1).
         live: { waitForSink: !args.once, retryAppends: !args.once, onSinkRefused: (error) => mustStop(error, exitCodeOf(error)) },
+        onStorageUnusable: (error) => {
+          unusable ??= error;
+          mustStop(error, error.exitCode);
+        },
         ...(metrics ? { metrics } : {}),
       });
     } catch (error) {
@@ -163,6 +170,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
         // Refused, not failed: another agent owns this WAL, graph file or cluster.
         log.error({ err: error.message, ...(error instanceof FileInUseError ? { file: error.file, holder: error.holder } : { holders: error.holders }) }, "refusing to start");
         process.exitCode = 2;
+      } else if (error instanceof StorageUnusableError) {
+        log.fatal({ err: error.message, file: error.file }, "storage unusable: not starting");
+        process.exitCode = error.exitCode;
       } else if (error instanceof GraphSchemaError) {
         // Refused: a graph this version must not write (newer, or not a graph at all).
         log.error({ err: error.message, store: error.where, found: error.found }, "refusing to start");
@@ -213,6 +223,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         log.info(summary, "once: done");
         process.exitCode = 0;
       }
+      if (unusable) process.exitCode = unusable.exitCode;
       return;
     }
 
@@ -235,9 +246,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
     process.on("SIGTERM", onTerm);
     stopFor = (error, exitCode) => {
       if (error instanceof WriterConflictError) log.fatal({ err: error.message, holders: error.holders }, "another agent took over this agent's writer registration: stopping");
+      else if (error instanceof StorageUnusableError) log.fatal({ err: error.message, file: error.file }, "storage unusable: stopping");
       else log.fatal({ err: error.message, exitCode }, "the graph sink refused this agent: stopping");
       process.exitCode = exitCode;
-      shutdown(error instanceof WriterConflictError ? "writer registration lost" : "graph sink refused the agent");
+      shutdown(error instanceof WriterConflictError ? "writer registration lost" : error instanceof StorageUnusableError ? "storage unusable" : "graph sink refused the agent");
     };
     // Refused while the handlers were not yet installed (the sink opened meanwhile).
     if (stopEarly) stopFor(stopEarly.error, stopEarly.exitCode);
@@ -355,6 +367,7 @@ function onceFailures(pipeline: GraphPipeline, leftInWal: number, unhandledRejec
     walParkFailures: stats.walErrors.park,
     walAckFailures: stats.walErrors.ack,
     sinkFailures: stats.sinkErrors,
+    storesReplacedWhileRunning: pipeline.storesReplacedWhileRunning,
     leftInWal,
   };
 }

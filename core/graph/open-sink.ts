@@ -4,6 +4,7 @@ import type { SinkConfig } from "../config/model.js";
 import type { GraphSink } from "./model.js";
 import type { SchemaLog } from "./schema-version.js";
 import { SqliteGraphSink } from "./sqlite-sink.js";
+import type { DamageRecovery } from "../storage/damaged-file.js";
 
 export interface SinkOverrides {
   kind?: "sqlite" | "neo4j";
@@ -15,12 +16,20 @@ export interface SinkOverrides {
   onWriterLost?: (error: Error) => void;
   /** Where the sink logs a migration or rebuild of an older stored graph (and Neo4j outages). */
   log?: SchemaLog;
+  /** The agent's: a damaged embedded graph is moved aside and rebuilt (sqlite-sink.ts). */
+  recovery?: DamageRecovery;
 }
 
 export async function openSink(config: SinkConfig, overrides: SinkOverrides = {}): Promise<GraphSink> {
   const env = overrides.env ?? process.env;
   const kind = overrides.kind ?? config.kind;
-  if (kind === "sqlite") return new SqliteGraphSink(config.sqlitePath, { access: overrides.access ?? "write", ...(overrides.log ? { log: overrides.log } : {}) });
+  if (kind === "sqlite") {
+    return new SqliteGraphSink(config.sqlitePath, {
+      access: overrides.access ?? "write",
+      ...(overrides.log ? { log: overrides.log } : {}),
+      ...(overrides.recovery ? { recovery: overrides.recovery } : {}),
+    });
+  }
   const uri = env.NEO4J_URI ?? config.neo4j?.uri;
   if (!uri) throw new Error("the Neo4j sink needs a URI: set sink.neo4j.uri in the config or NEO4J_URI");
   const username = env.NEO4J_USERNAME ?? config.neo4j?.username ?? "neo4j";

@@ -14,6 +14,7 @@ import { selectorSpec, selectorText } from "./selector.js";
 import { resolveSelections, type StoredSelector } from "./selector-resolution.js";
 import { logSchemaAction, type SchemaLog, type StorageSchemaStatus } from "./schema-version.js";
 import { applySqliteWrite, checkSqliteReadable, planSqliteWrite } from "./sqlite-schema.js";
+import { asReadError, checkIntegrity, DamageGuard, integrityCheckFor, openOrMoveAside, type DamageRecovery } from "../storage/damaged-file.js";
 
 interface NodeRow {
   key: string;
@@ -85,14 +86,24 @@ export interface SqliteSinkOptions {
   access?: "write" | "read";
   /** Where a migration or rebuild of an older file is logged. */
   log?: SchemaLog;
+  /** The agent's: a damaged file is moved aside and replaced by a fresh, empty graph, at
+   *  open and while running (core/storage/damaged-file.ts). Without it (readers, tools)
+   *  damage is a CorruptFileError and the file is left alone. */
+  recovery?: DamageRecovery;
 }
+
+const GRAPH_COST = "the graph is derived: it is rebuilt from the relist of every scope, nothing is lost";
 
 export class SqliteGraphSink implements GraphSink {
   readonly kind = "sqlite" as const;
-  private readonly db: Database.Database;
-  private readonly q;
+  private db!: Database.Database;
+  private q!: ReturnType<SqliteGraphSink["prepare"]>;
   private readonly lock: ExclusiveFile | undefined;
-  private readonly schema: StorageSchemaStatus;
+  private schema!: StorageSchemaStatus;
+  private readonly log: SchemaLog | undefined;
+  /** Applies run through it: a damaged page met gets the agent a fresh graph and a relist
+   *  (core/storage/damaged-file.ts); others a CorruptFileError. */
+  private readonly guard: DamageGuard;
   /** Within one apply: keys known to exist (a placeholder for one is a no-op) and links
    *  already written (the same link again is one too). Statements that change nothing are
    *  skipped; the sets are dropped whenever edges or nodes are deleted. */
@@ -108,17 +119,23 @@ export class SqliteGraphSink implements GraphSink {
     options: SqliteSinkOptions = {},
   ) {
     const where = `the embedded graph ${path}`;
+    const target = { file: path, what: "embedded graph" as const, cost: GRAPH_COST };
+    this.log = options.log;
     const reading = options.access === "read";
+    const recovery = reading || path === ":memory:" ? undefined : options.recovery;
+    this.guard = new DamageGuard(target, recovery, { close: () => this.db.close(), reopen: () => void this.openWritable() });
     if (reading) {
       if (path !== ":memory:" && !existsSync(path)) throw new Error(`no embedded graph at ${path} (has the agent run with this config?)`);
       this.db = new Database(path, { readonly: true, fileMustExist: true });
       try {
+        // The cheap probe: readers run beside the agent and must not read the file twice.
+        checkIntegrity(this.db, "probe");
         this.schema = checkSqliteReadable(this.db, where);
         this.q = this.prepare();
         this.sizePageCache();
       } catch (error) {
         this.db.close();
-        throw error;
+        throw asReadError(error, path, "embedded graph");
       }
       return;
     }
@@ -127,26 +144,46 @@ export class SqliteGraphSink implements GraphSink {
       this.lock = ExclusiveFile.acquire(path, "embedded graph", () => readHolder(path));
     }
     try {
-      this.db = new Database(path);
+      this.db = path === ":memory:" ? this.openWritable() : openOrMoveAside(target, recovery, () => this.openWritable());
     } catch (error) {
       this.lock?.release();
       throw error;
     }
+  }
+
+  /** Opens (or creates) the file for writing, after checking it is not damaged, at this
+   *  agent's storage version. */
+  private openWritable(): Database.Database {
+    const where = `the embedded graph ${this.path}`;
+    const db = new Database(this.path);
     try {
+      if (this.path !== ":memory:") checkIntegrity(db, integrityCheckFor(this.path));
       // Decided before anything is written: a newer file is refused untouched.
-      this.schema = planSqliteWrite(this.db, where);
-      this.db.pragma("journal_mode = WAL");
-      this.db.pragma("synchronous = NORMAL");
-      if (this.lock) recordHolder(this.db, currentHolder());
-      applySqliteWrite(this.db, this.schema);
-      logSchemaAction(options.log, where, this.schema);
+      const schema = planSqliteWrite(db, where);
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      if (this.lock) recordHolder(db, currentHolder());
+      applySqliteWrite(db, schema);
+      logSchemaAction(this.log, where, schema);
+      this.db = db;
+      this.schema = schema;
       this.q = this.prepare();
+      this.pageCacheKib = 0;
+      this.sizePageCache();
+      return db;
     } catch (error) {
-      this.db.close();
-      this.lock?.release();
+      db.close();
       throw error;
     }
-    this.sizePageCache();
+  }
+
+  /** Reads: damage is reported as CorruptFileError (a read never replaces the file). */
+  private reading<T>(read: () => T): T {
+    try {
+      return read();
+    } catch (error) {
+      throw asReadError(error, this.path, "embedded graph");
+    }
   }
 
   /** The file's storage schema version and what opening it did (doctor). */
@@ -221,6 +258,10 @@ export class SqliteGraphSink implements GraphSink {
 
   async apply(ops: readonly GraphOp[]): Promise<void> {
     this.contract.check(ops);
+    this.guard.run(() => this.applyNow(ops));
+  }
+
+  private applyNow(ops: readonly GraphOp[]): void {
     if (++this.applies % 64 === 0) this.sizePageCache();
     this.known = new Set();
     this.linked = new Set();
@@ -368,8 +409,8 @@ export class SqliteGraphSink implements GraphSink {
   }
 
   async stats(): Promise<GraphStats> {
-    const nodes = this.db.prepare<[], { label: string; n: number }>("SELECT label, count(*) AS n FROM nodes GROUP BY label ORDER BY label").all();
-    const edges = this.db.prepare<[], { type: string; n: number }>("SELECT type, count(*) AS n FROM edges GROUP BY type ORDER BY type").all();
+    const nodes = this.reading(() => this.db.prepare<[], { label: string; n: number }>("SELECT label, count(*) AS n FROM nodes GROUP BY label ORDER BY label").all());
+    const edges = this.reading(() => this.db.prepare<[], { type: string; n: number }>("SELECT type, count(*) AS n FROM edges GROUP BY type ORDER BY type").all());
     return {
       nodes: Object.fromEntries(nodes.map((r) => [r.label, r.n])),
       edges: Object.fromEntries(edges.map((r) => [r.type, r.n])),
@@ -377,21 +418,32 @@ export class SqliteGraphSink implements GraphSink {
   }
 
   async *export(): AsyncIterable<ExportLine> {
-    for (const row of this.db.prepare<[], NodeRow>("SELECT * FROM nodes ORDER BY key").iterate()) {
-      yield { type: "node", labels: [row.label], key: row.key, properties: exportedProperties(row) };
+    // Stepped by hand so that a damaged page met mid-way is reported as such.
+    const rows = this.db.prepare<[], NodeRow>("SELECT * FROM nodes ORDER BY key").iterate();
+    try {
+      for (;;) {
+        const next = this.reading(() => rows.next());
+        if (next.done) break;
+        const row = next.value;
+        yield { type: "node", labels: [row.label], key: row.key, properties: exportedProperties(row) };
+      }
+    } finally {
+      rows.return?.();
     }
-    const edges = this.db.prepare<[], EdgeRow>("SELECT * FROM edges").all().map((row) => ({ row, properties: edgeProperties(row) }));
+    const edges = this.reading(() => this.db.prepare<[], EdgeRow>("SELECT * FROM edges").all()).map((row) => ({ row, properties: edgeProperties(row) }));
     edges.sort((a, b) => compareEdges(a.row, a.properties, b.row, b.properties));
     for (const { row, properties } of edges) yield { type: "edge", rel: row.type, from: row.from_key, to: row.to_key, properties };
   }
 
   async incoming(key: string): Promise<IncomingEdge[]> {
-    const rows = this.db
-      .prepare<[string], EdgeRow & { n_key: string; n_label: string; n_owner: string | null; n_observed: number; n_scope: string | null; n_props: string }>(
-        `SELECT e.*, n.key AS n_key, n.label AS n_label, n.owner AS n_owner, n.observed AS n_observed, n.scope AS n_scope, n.props AS n_props
-         FROM edges e JOIN nodes n ON n.key = e.from_key WHERE e.to_key = ?`,
-      )
-      .all(key);
+    const rows = this.reading(() =>
+      this.db
+        .prepare<[string], EdgeRow & { n_key: string; n_label: string; n_owner: string | null; n_observed: number; n_scope: string | null; n_props: string }>(
+          `SELECT e.*, n.key AS n_key, n.label AS n_label, n.owner AS n_owner, n.observed AS n_observed, n.scope AS n_scope, n.props AS n_props
+           FROM edges e JOIN nodes n ON n.key = e.from_key WHERE e.to_key = ?`,
+        )
+        .all(key),
+    );
     const result = rows.map((r) => ({
       row: r,
       properties: edgeProperties(r),

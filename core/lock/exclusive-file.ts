@@ -68,11 +68,14 @@ export class ExclusiveFile {
       // EXCLUSIVE locking mode keeps the write lock after the first write transaction
       // commits, until the connection closes (or the process ends).
       db.pragma("locking_mode = EXCLUSIVE");
-      db.exec("BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS lock (note TEXT); COMMIT;");
+      db.exec("BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS lock (note TEXT); CREATE TABLE IF NOT EXISTS notes (key TEXT PRIMARY KEY, value TEXT NOT NULL); COMMIT;");
     } catch (error) {
       db.close();
-      if ((error as { code?: string }).code === "SQLITE_BUSY") throw new FileInUseError(file, what, safeRead(readHolder));
-      throw new Error(`cannot lock the ${what} ${file} (${lockFileOf(file)}): ${(error as Error).message}`, { cause: error });
+      const code = (error as { code?: string }).code ?? "";
+      if (code === "SQLITE_BUSY") throw new FileInUseError(file, what, safeRead(readHolder));
+      // Never replaced automatically: two agents replacing it at once would each hold a lock.
+      const damaged = code.startsWith("SQLITE_NOTADB") || code.startsWith("SQLITE_CORRUPT") ? `; the lock file is damaged: remove it while no agent runs on this ${what}` : "";
+      throw new Error(`cannot lock the ${what} ${file} (${lockFileOf(file)}): ${(error as Error).message}${damaged}`, { cause: error });
     }
     return new ExclusiveFile(file, db);
   }
@@ -90,6 +93,25 @@ export class ExclusiveFile {
       throw error;
     } finally {
       db.close();
+    }
+  }
+
+  /** A note kept in the lock file, which only the holder can read: a copy of what must
+   *  outlive the protected file when a damaged one is replaced (the WAL's identity). Best
+   *  effort: the protected file stays the source. */
+  recall(key: string): string | undefined {
+    try {
+      return this.db.prepare<[string], { value: string }>("SELECT value FROM notes WHERE key = ?").get(key)?.value;
+    } catch {
+      return undefined;
+    }
+  }
+
+  remember(key: string, value: string): void {
+    try {
+      this.db.prepare("INSERT INTO notes (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, value);
+    } catch {
+      /* the copy is a convenience: the WAL holds the identity */
     }
   }
 

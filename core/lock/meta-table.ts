@@ -27,12 +27,13 @@ export function recordHolder(db: Database.Database, holder: Holder): void {
   set(db, "holder", JSON.stringify(holder));
 }
 
-/** The file's stable identity, made once when it is first written. */
-export function fileIdentity(db: Database.Database): string {
+/** The file's stable identity, made once when it is first written: `inherited` (the
+ *  identity of the damaged file this one replaces) or a new one. */
+export function fileIdentity(db: Database.Database, inherited?: string): string {
   ensureTable(db);
   let id = get(db, "id");
   if (id === undefined) {
-    id = randomUUID();
+    id = inherited ?? randomUUID();
     set(db, "id", id);
   }
   return id;
@@ -46,6 +47,21 @@ export function readHolder(file: string): Holder | undefined {
     return readHolderFrom(db);
   } finally {
     db.close();
+  }
+}
+
+/** The identity recorded in a file, if it can still be read (a damaged file's often can). */
+export function salvageIdentity(file: string): string | undefined {
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 0 });
+    try {
+      const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(TABLE);
+      return exists ? get(db, "id") : undefined;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return undefined;
   }
 }
 

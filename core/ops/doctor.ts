@@ -16,6 +16,7 @@ import { describeFound, GRAPH_SCHEMA_VERSION, GraphSchemaError, type StorageSche
 import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { ExclusiveFile } from "../lock/exclusive-file.js";
 import { readHolder } from "../lock/meta-table.js";
+import { findDamage, tooManyAsides, type StoreName } from "../storage/damaged-file.js";
 import { loadPlugins } from "../plugin/registry.js";
 import { describePermission, planRbac, type Permission, type RbacPlan } from "../rbac/plan.js";
 import { kubeJson, statusMessage } from "./kube-api.js";
@@ -211,6 +212,11 @@ async function checkSink(config: Config, options: DoctorOptions, add: (row: Doct
       add({ ...held, target });
       return;
     }
+    const damaged = damageRow("sink", config.sink.sqlitePath, "embedded graph");
+    if (damaged) {
+      add({ ...damaged, target });
+      return;
+    }
   }
   try {
     // Read-only when the graph exists: never the writer's lock (an agent may start now).
@@ -279,7 +285,39 @@ function checkWal(config: Config, add: (row: DoctorRow) => void): void {
     add({ check: "wal", target: config.wal.path, result: "FAIL", detail: unwritable, hint: "point wal.path at a writable volume (in a pod: an emptyDir or a PersistentVolume)" });
     return;
   }
-  add(lockRow("wal", config.wal.path, "wal.path") ?? { check: "wal", target: config.wal.path, result: "ok", detail: "writable", hint: "" });
+  add(lockRow("wal", config.wal.path, "wal.path") ?? damageRow("wal", config.wal.path, "WAL") ?? { check: "wal", target: config.wal.path, result: "ok", detail: "writable", hint: "" });
+}
+
+/** A damaged file (PRAGMA quick_check, read-only): a warning, as the agent replaces it when
+ *  it starts; a failure when it would refuse to (too many damaged copies lately). Files a
+ *  live agent holds are its to check. */
+function damageRow(check: "wal" | "sink", file: string, what: StoreName): DoctorRow | undefined {
+  if (!existsSync(file)) return undefined;
+  let found: string | undefined;
+  try {
+    found = findDamage(file);
+  } catch (error) {
+    return { check, target: file, result: "FAIL", detail: `cannot be read: ${(error as Error).message}`, hint: "check the file and its permissions" };
+  }
+  if (found === undefined) return undefined;
+  const copies = tooManyAsides(file);
+  if (copies) {
+    return {
+      check,
+      target: file,
+      result: "FAIL",
+      detail: `damaged (${found}), and ${copies.length} damaged copies were moved aside within the last hour (${copies.join(", ")}): the agent will stop with exit code 3`,
+      hint: "the disk or filesystem may be failing: check the volume, then delete the copies or use another volume",
+    };
+  }
+  const cost = what === "WAL" ? "messages not yet in the graph are observed again by its relist" : "the graph is rebuilt from the cluster";
+  return {
+    check,
+    target: file,
+    result: "warn",
+    detail: `damaged (${found}); the agent moves it aside to ${file}.corrupt-<time> when it starts and starts a fresh one (${cost})`,
+    hint: "find out why (disk errors, a copy taken while the agent wrote it); delete the copy once it is not needed",
+  };
 }
 
 /** A file a live agent holds: fine (doctor is usually run beside its own agent, e.g. in
@@ -287,7 +325,12 @@ function checkWal(config: Config, add: (row: DoctorRow) => void): void {
  *  refused. */
 function lockRow(check: "wal" | "sink", file: string, setting: string): DoctorRow | undefined {
   if (!ExclusiveFile.isHeld(file)) return undefined;
-  const holder = readHolder(file);
+  let holder: ReturnType<typeof readHolder>;
+  try {
+    holder = readHolder(file);
+  } catch {
+    holder = undefined; // a damaged file: its holder deals with it
+  }
   return {
     check,
     target: file,

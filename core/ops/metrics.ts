@@ -81,7 +81,16 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  private readonly corruptFiles = new Counter({
+    name: "kube_observer_corrupt_files_total",
+    help: "Damaged SQLite files (store wal or graph) moved aside to <file>.corrupt-<time> and replaced by a fresh one, at start-up or while running (the error log names the copy)",
+    labelNames: ["store"] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
+    // Present at 0 from the start, so that an alert on its increase sees the first one.
+    for (const store of ["wal", "graph"]) this.corruptFiles.inc({ store }, 0);
     collectDefaultMetrics({ register: this.registry, prefix: "kube_observer_" });
     const self = this;
     new Gauge({
@@ -144,6 +153,10 @@ export class AgentMetrics {
     if (failed && (next.phase !== previous?.phase || (next.failures ?? 0) !== (previous?.failures ?? 0))) {
       this.errors.inc({ where: "observer", kind: next.errorKind ?? next.phase });
     }
+  }
+
+  corruptFileMovedAside(store: "wal" | "graph"): void {
+    this.corruptFiles.inc({ store });
   }
 
   objectSkipped(observer: ObserverIdentity, reason: "too-large"): void {

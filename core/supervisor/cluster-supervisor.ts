@@ -139,6 +139,15 @@ export class ClusterSupervisor {
     this.scheduleReconcile(0);
   }
 
+  /** Every observer of this cluster starts over, with a LIST (reconcile starts each again
+   *  once it has stopped). Namespace discovery goes on: it writes nothing to the graph. */
+  restartObservers(reason: string): void {
+    if (this.closed) return;
+    this.log.info({ reason }, "restarting every observer of this cluster: they relist");
+    for (const running of this.running.values()) this.stopObserver(running, "shutdown");
+    this.scheduleReconcile(0);
+  }
+
   /** Which topology each actor got, and why (also in `config print`). */
   private logTopology(): void {
     for (const actor of this.actors()) {

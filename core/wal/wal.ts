@@ -7,8 +7,9 @@ import Database from "better-sqlite3";
 import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { ExclusiveFile, currentHolder, type Holder } from "../lock/exclusive-file.js";
-import { fileIdentity, readHolder, readHolderFrom, recordHolder } from "../lock/meta-table.js";
+import { fileIdentity, readHolder, readHolderFrom, recordHolder, salvageIdentity } from "../lock/meta-table.js";
 import type { KubeMessage } from "../messages.js";
+import { checkIntegrity, CorruptFileError, DamageGuard, integrityCheckFor, isDamage, openOrMoveAside, type DamageRecovery } from "../storage/damaged-file.js";
 
 export interface WalRecord {
   seq: number;
@@ -89,17 +90,41 @@ function toParkedRecord(r: ParkedRow): ParkedRecord {
 /** The -wal file is checkpointed back into the database past this size. */
 const CHECKPOINT_BYTES = 64 * 1024 * 1024;
 
+export interface WalOptions {
+  /** A read-only look (`wal status`): no lock, nothing written; the file must exist. */
+  readonly?: boolean;
+  /** The agent's: a damaged WAL is moved aside and replaced by a fresh one, at open and
+   *  while running (core/storage/damaged-file.ts). Without it damage is a CorruptFileError. */
+  recovery?: DamageRecovery;
+}
+
+/** What a fresh WAL keeps of the one it replaces while running. */
+interface Carried {
+  id: string | undefined;
+  scopes: readonly string[];
+  /** New seqs start above it: acks of messages read from the old file must not hit new ones. */
+  lastSeq: number;
+}
+
+const WAL_COST = "messages not yet in the graph are observed again by the relist; parked messages come back if their plugin still fails";
+
 export class Wal {
-  private readonly db: Database.Database;
+  private db!: Database.Database;
   private readonly walFile: string;
+  private readonly readonly: boolean;
+  /** Every operation runs through it: a damaged page met gets a reader CorruptFileError,
+   *  the agent a fresh WAL and a relist (core/storage/damaged-file.ts). */
+  private readonly guard: DamageGuard;
   /** Rows up to here have been handed to the dispatcher: they must not be coalesced away. */
   private dispatchedUpTo = 0;
+  /** The highest seq appended (a fresh WAL continues above it). */
+  private highestSeq = 0;
   /** Kept as messages come and go (counted once at open), so that status() — every
    *  /metrics scrape — costs the same however deep the WAL is. */
   private pendingBytes = 0;
   private pendingCount = 0;
   private parkedCount = 0;
-  private readonly q;
+  private q!: ReturnType<Wal["prepare"]>;
   /** Graph scopes (cluster/namespace/Label) this agent has written, remembered across
    *  restarts: one no observer covers any more is swept at the next start. */
   private readonly scopes = new Set<string>();
@@ -109,29 +134,64 @@ export class Wal {
   /** The writer's lock on the file: one agent per WAL (core/lock/exclusive-file.ts). */
   private readonly lock: ExclusiveFile | undefined;
   /** Stable identity of this WAL (made when it was created): the agent's identity as a
-   *  graph writer, so that a restart on the same WAL takes its own registration back. */
-  readonly id: string | undefined;
+   *  graph writer, so that a restart on the same WAL takes its own registration back. A
+   *  fresh WAL that replaces a damaged one keeps it (salvaged, or the lock file's copy). */
+  id: string | undefined;
 
   constructor(
     readonly path: string,
-    options: { readonly?: boolean } = {},
+    options: WalOptions = {},
   ) {
-    if (!options.readonly) {
+    this.readonly = options.readonly === true;
+    this.walFile = `${path}-wal`;
+    const target = { file: path, what: "WAL" as const, cost: WAL_COST };
+    const recovery = this.readonly ? undefined : options.recovery;
+    // A WAL replaced while running keeps its identity, its written scopes and its seq.
+    let carried: Carried | undefined;
+    this.guard = new DamageGuard(target, recovery, {
+      close: () => {
+        carried = { id: this.id, scopes: [...this.scopes], lastSeq: this.highestSeq };
+        this.db.close();
+      },
+      reopen: () => void (this.db = this.openWritable(undefined, carried)),
+    });
+    if (!this.readonly) {
       mkdirSync(dirname(path), { recursive: true });
       this.lock = ExclusiveFile.acquire(path, "WAL", () => readHolder(path));
     }
     try {
-      this.db = new Database(path, { readonly: options.readonly === true, fileMustExist: options.readonly === true });
+      // Read before a damaged file is moved aside: its identity often survives the damage.
+      const inherited = this.readonly ? undefined : salvageIdentity(path);
+      this.db = this.readonly ? this.openReadOnly() : openOrMoveAside(target, recovery, () => this.openWritable(inherited));
     } catch (error) {
       this.lock?.release();
       throw error;
     }
-    this.walFile = `${path}-wal`;
-    if (!options.readonly) {
-      this.db.pragma("auto_vacuum = INCREMENTAL");
-      this.db.pragma("journal_mode = WAL");
-      this.db.pragma("synchronous = NORMAL");
-      this.db.exec(`
+  }
+
+  /** `wal status`: the cheap probe only (it must stay O(1) in the WAL's depth). */
+  private openReadOnly(): Database.Database {
+    const db = new Database(this.path, { readonly: true, fileMustExist: true });
+    try {
+      checkIntegrity(db, "probe");
+      this.q = this.prepare(db);
+      this.count();
+      return db;
+    } catch (error) {
+      db.close();
+      throw isDamage(error) ? new CorruptFileError(this.path, "WAL", error) : error;
+    }
+  }
+
+  /** Opens (or creates) the file for writing, after checking it is not damaged. */
+  private openWritable(inheritedId: string | undefined, carried?: Carried): Database.Database {
+    const db = new Database(this.path);
+    try {
+      checkIntegrity(db, integrityCheckFor(this.path));
+      db.pragma("auto_vacuum = INCREMENTAL");
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      db.exec(`
         CREATE TABLE IF NOT EXISTS messages (
           seq INTEGER PRIMARY KEY AUTOINCREMENT, object TEXT, body TEXT NOT NULL,
           bytes INTEGER NOT NULL, observed_at TEXT NOT NULL);
@@ -142,65 +202,90 @@ export class Wal {
         CREATE TABLE IF NOT EXISTS written_scopes (scope TEXT PRIMARY KEY) WITHOUT ROWID;
       `);
       // WALs from before replay: parked rows without the object they are about.
-      const parkedColumns = this.db.prepare<[], { name: string }>("PRAGMA table_info(parked)").all().map((c) => c.name);
-      if (!parkedColumns.includes("object")) this.db.exec("ALTER TABLE parked ADD COLUMN object TEXT");
-      if (!parkedColumns.includes("superseded_by")) this.db.exec("ALTER TABLE parked ADD COLUMN superseded_by INTEGER");
-      this.db.exec("CREATE INDEX IF NOT EXISTS parked_object ON parked(object) WHERE object IS NOT NULL");
-      for (const row of this.db.prepare<[], { object: string }>("SELECT DISTINCT object FROM parked WHERE object IS NOT NULL AND superseded_by IS NULL").all()) {
-        this.parkedObjects.add(row.object);
+      const parkedColumns = db.prepare<[], { name: string }>("PRAGMA table_info(parked)").all().map((c) => c.name);
+      if (!parkedColumns.includes("object")) db.exec("ALTER TABLE parked ADD COLUMN object TEXT");
+      if (!parkedColumns.includes("superseded_by")) db.exec("ALTER TABLE parked ADD COLUMN superseded_by INTEGER");
+      db.exec("CREATE INDEX IF NOT EXISTS parked_object ON parked(object) WHERE object IS NOT NULL");
+      if (carried) {
+        db.transaction(() => {
+          db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?)").run(carried.lastSeq);
+          const insert = db.prepare("INSERT OR IGNORE INTO written_scopes (scope) VALUES (?)");
+          for (const scope of carried.scopes) insert.run(scope);
+        })();
       }
-      for (const row of this.db.prepare<[], { scope: string }>("SELECT scope FROM written_scopes").all()) this.scopes.add(row.scope);
-      recordHolder(this.db, currentHolder());
-      this.id = fileIdentity(this.db);
+      const parkedObjects = db.prepare<[], { object: string }>("SELECT DISTINCT object FROM parked WHERE object IS NOT NULL AND superseded_by IS NULL").all();
+      const scopes = db.prepare<[], { scope: string }>("SELECT scope FROM written_scopes").all();
+      recordHolder(db, currentHolder());
+      this.id = fileIdentity(db, carried?.id ?? inheritedId ?? this.lock?.recall("wal-id"));
+      this.lock?.remember("wal-id", this.id);
+      this.q = this.prepare(db);
+      this.dispatchedUpTo = 0;
+      this.count();
+      // Only what the file that opened holds (not a damaged one's, read before it failed).
+      this.parkedObjects.clear();
+      for (const row of parkedObjects) this.parkedObjects.add(row.object);
+      this.scopes.clear();
+      for (const row of scopes) this.scopes.add(row.scope);
+      return db;
+    } catch (error) {
+      db.close();
+      throw error;
     }
-    this.q = {
-      insert: this.db.prepare<[string | null, string, number, string]>("INSERT INTO messages (object, body, bytes, observed_at) VALUES (?, ?, ?, ?)"),
-      coalesce: this.db.prepare<[string, number], { seq: number; bytes: number }>(
-        "DELETE FROM messages WHERE object = ? AND seq > ? RETURNING seq, bytes",
-      ),
-      read: this.db.prepare<[number, number], { seq: number; body: string }>("SELECT seq, body FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"),
-      ack: this.db.prepare<[number], { bytes: number; object: string | null }>("DELETE FROM messages WHERE seq = ? RETURNING bytes, object"),
-      depth: this.db.prepare<[], { n: number; bytes: number | null; oldest: string | null }>(
-        "SELECT count(*) AS n, sum(bytes) AS bytes, min(observed_at) AS oldest FROM messages",
-      ),
-      parkedCount: this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM parked"),
+  }
+
+  private prepare(db: Database.Database) {
+    return {
+      insert: db.prepare<[string | null, string, number, string]>("INSERT INTO messages (object, body, bytes, observed_at) VALUES (?, ?, ?, ?)"),
+      coalesce: db.prepare<[string, number], { seq: number; bytes: number }>("DELETE FROM messages WHERE object = ? AND seq > ? RETURNING seq, bytes"),
+      read: db.prepare<[number, number], { seq: number; body: string }>("SELECT seq, body FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"),
+      ack: db.prepare<[number], { bytes: number; object: string | null }>("DELETE FROM messages WHERE seq = ? RETURNING bytes, object"),
+      depth: db.prepare<[], { n: number; bytes: number | null; oldest: string | null }>("SELECT count(*) AS n, sum(bytes) AS bytes, min(observed_at) AS oldest FROM messages"),
+      parkedCount: db.prepare<[], { n: number }>("SELECT count(*) AS n FROM parked"),
       // The head of the queue (seq is the rowid): how far the graph lags.
-      oldest: this.db.prepare<[], { observed_at: string }>("SELECT observed_at FROM messages ORDER BY seq LIMIT 1"),
-      lastSeq: this.db.prepare<[], { seq: number | null }>("SELECT seq FROM sqlite_sequence WHERE name = 'messages'"),
+      oldest: db.prepare<[], { observed_at: string }>("SELECT observed_at FROM messages ORDER BY seq LIMIT 1"),
+      lastSeq: db.prepare<[], { seq: number | null }>("SELECT seq FROM sqlite_sequence WHERE name = 'messages'"),
     };
+  }
+
+  private count(): void {
     const depth = this.q.depth.get()!;
     this.pendingBytes = depth.bytes ?? 0;
     this.pendingCount = depth.n;
     this.parkedCount = this.q.parkedCount.get()!.n;
+    this.highestSeq = Math.max(this.highestSeq, this.q.lastSeq.get()?.seq ?? 0);
   }
 
   /** Appends a batch in one transaction; returns when it is durable. */
   append(messages: readonly KubeMessage[]): void {
-    // Counted after the commit: a failed append changes nothing.
-    let bytes = 0;
-    let count = 0;
-    this.db.transaction(() => {
-      for (const message of messages) {
-        const body = JSON.stringify(message);
-        const object = objectId(message);
-        if (object !== null) {
-          for (const removed of this.q.coalesce.all(object, this.dispatchedUpTo)) {
-            bytes -= removed.bytes;
-            count -= 1;
+    this.guard.run(() => {
+      // Counted after the commit: a failed append changes nothing.
+      let bytes = 0;
+      let count = 0;
+      let last = 0;
+      this.db.transaction(() => {
+        for (const message of messages) {
+          const body = JSON.stringify(message);
+          const object = objectId(message);
+          if (object !== null) {
+            for (const removed of this.q.coalesce.all(object, this.dispatchedUpTo)) {
+              bytes -= removed.bytes;
+              count -= 1;
+            }
           }
+          last = Number(this.q.insert.run(object, body, body.length, message.observedAt).lastInsertRowid);
+          bytes += body.length;
+          count += 1;
         }
-        this.q.insert.run(object, body, body.length, message.observedAt);
-        bytes += body.length;
-        count += 1;
-      }
-    })();
-    this.pendingBytes += bytes;
-    this.pendingCount += count;
+      })();
+      this.pendingBytes += bytes;
+      this.pendingCount += count;
+      this.highestSeq = Math.max(this.highestSeq, last);
+    });
   }
 
   /** The next un-dispatched messages in seq order (they stay until acknowledged). */
   next(limit: number): WalRecord[] {
-    const rows = this.q.read.all(this.dispatchedUpTo, limit);
+    const rows = this.guard.run(() => this.q.read.all(this.dispatchedUpTo, limit));
     const last = rows.at(-1);
     if (last) this.dispatchedUpTo = last.seq;
     return rows.map((r) => ({ seq: r.seq, message: JSON.parse(r.body) as KubeMessage }));
@@ -213,30 +298,34 @@ export class Wal {
 
   /** Removes messages the sink has committed. */
   ack(seqs: readonly number[]): void {
-    let bytes = 0;
-    let count = 0;
-    this.db.transaction(() => {
-      for (const seq of seqs) {
-        const row = this.q.ack.get(seq);
-        if (!row) continue;
-        bytes += row.bytes;
-        count += 1;
-        if (row.object !== null && this.parkedObjects.has(row.object)) this.supersede(row.object, seq);
-      }
-    })();
-    this.pendingBytes -= bytes;
-    this.pendingCount -= count;
-    this.maybeCheckpoint();
+    this.guard.run(() => {
+      let bytes = 0;
+      let count = 0;
+      this.db.transaction(() => {
+        for (const seq of seqs) {
+          const row = this.q.ack.get(seq);
+          if (!row) continue;
+          bytes += row.bytes;
+          count += 1;
+          if (row.object !== null && this.parkedObjects.has(row.object)) this.supersede(row.object, seq);
+        }
+      })();
+      this.pendingBytes -= bytes;
+      this.pendingCount -= count;
+      this.maybeCheckpoint();
+    });
   }
 
   /** Remembers scopes the sink has written (only new ones touch the disk). */
   rememberScopes(scopes: Iterable<string>): void {
     const fresh = [...new Set(scopes)].filter((s) => !this.scopes.has(s));
     if (fresh.length === 0) return;
-    const insert = this.db.prepare("INSERT OR IGNORE INTO written_scopes (scope) VALUES (?)");
-    this.db.transaction(() => {
-      for (const scope of fresh) insert.run(scope);
-    })();
+    this.guard.run(() => {
+      const insert = this.db.prepare("INSERT OR IGNORE INTO written_scopes (scope) VALUES (?)");
+      this.db.transaction(() => {
+        for (const scope of fresh) insert.run(scope);
+      })();
+    });
     for (const scope of fresh) this.scopes.add(scope);
   }
 
@@ -246,10 +335,12 @@ export class Wal {
   }
 
   forgetScopes(scopes: readonly string[]): void {
-    const remove = this.db.prepare("DELETE FROM written_scopes WHERE scope = ?");
-    this.db.transaction(() => {
-      for (const scope of scopes) remove.run(scope);
-    })();
+    this.guard.run(() => {
+      const remove = this.db.prepare("DELETE FROM written_scopes WHERE scope = ?");
+      this.db.transaction(() => {
+        for (const scope of scopes) remove.run(scope);
+      })();
+    });
     for (const scope of scopes) this.scopes.delete(scope);
   }
 
@@ -258,20 +349,22 @@ export class Wal {
    *  superseded: only the latest state of an object is worth replaying. */
   park(record: WalRecord, plugin: string, error: string): void {
     const object = objectId(record.message);
-    let removed: { bytes: number } | undefined;
-    this.db.transaction(() => {
-      if (object !== null) this.supersede(object, record.seq);
-      this.db
-        .prepare("INSERT OR REPLACE INTO parked (seq, plugin, error, parked_at, body, object, superseded_by) VALUES (?, ?, ?, ?, ?, ?, NULL)")
-        .run(record.seq, plugin, error, new Date().toISOString(), JSON.stringify(record.message), object);
-      removed = this.q.ack.get(record.seq);
-    })();
-    if (removed) {
-      this.pendingBytes -= removed.bytes;
-      this.pendingCount -= 1;
-    }
-    // Parking is rare: the parked table is counted again rather than tracked.
-    this.parkedCount = this.q.parkedCount.get()!.n;
+    this.guard.run(() => {
+      let removed: { bytes: number } | undefined;
+      this.db.transaction(() => {
+        if (object !== null) this.supersede(object, record.seq);
+        this.db
+          .prepare("INSERT OR REPLACE INTO parked (seq, plugin, error, parked_at, body, object, superseded_by) VALUES (?, ?, ?, ?, ?, ?, NULL)")
+          .run(record.seq, plugin, error, new Date().toISOString(), JSON.stringify(record.message), object);
+        removed = this.q.ack.get(record.seq);
+      })();
+      if (removed) {
+        this.pendingBytes -= removed.bytes;
+        this.pendingCount -= 1;
+      }
+      // Parking is rare: the parked table is counted again rather than tracked.
+      this.parkedCount = this.q.parkedCount.get()!.n;
+    });
     if (object !== null) this.parkedObjects.add(object);
   }
 
@@ -285,6 +378,10 @@ export class Wal {
    *  the superseded ones. Relist boundaries stay parked: a newer list replaces them, and
    *  replaying an old one would sweep away what was created since. */
   replay(): ReplayResult {
+    return this.guard.run(() => this.replayNow());
+  }
+
+  private replayNow(): ReplayResult {
     const result: ReplayResult = { replayed: [], superseded: [], kept: [] };
     const waiting = this.db.prepare<[string], { n: number }>("SELECT EXISTS (SELECT 1 FROM messages WHERE object = ?) AS n");
     const remove = this.db.prepare<[number]>("DELETE FROM parked WHERE seq = ?");
@@ -310,6 +407,10 @@ export class Wal {
 
   /** Discards parked messages: those with these seqs, or all of them. Returns what went. */
   drop(seqs?: readonly number[]): ParkedRecord[] {
+    return this.guard.run(() => this.dropNow(seqs));
+  }
+
+  private dropNow(seqs?: readonly number[]): ParkedRecord[] {
     const remove = this.db.prepare<[number]>("DELETE FROM parked WHERE seq = ?");
     const wanted = seqs ? new Set(seqs) : undefined;
     const dropped: ParkedRecord[] = [];
@@ -331,15 +432,15 @@ export class Wal {
 
   /** O(1) in the WAL's depth (the counts are kept, the oldest is the queue's head). */
   status(): WalStatus {
-    return {
-      path: this.path,
-      depth: this.pendingCount,
-      bytes: this.pendingBytes,
+    const counts = () => ({ path: this.path, depth: this.pendingCount, bytes: this.pendingBytes, parked: this.parkedCount });
+    // Stopping after the WAL became unusable: what is known, without the file.
+    if (this.guard.failure) return { ...counts(), oldestObservedAt: null, lastSeq: this.highestSeq, holder: null };
+    return this.guard.run(() => ({
+      ...counts(),
       oldestObservedAt: this.q.oldest.get()?.observed_at ?? null,
-      parked: this.parkedCount,
       lastSeq: this.q.lastSeq.get()?.seq ?? 0,
       holder: this.holder(),
-    };
+    }));
   }
 
   private holder(): WalStatus["holder"] {
@@ -349,7 +450,7 @@ export class Wal {
   }
 
   parked(limit = 50): ParkedRecord[] {
-    return this.parkedRows("ORDER BY seq DESC LIMIT ?", [limit]).map(toParkedRecord);
+    return this.guard.run(() => this.parkedRows("ORDER BY seq DESC LIMIT ?", [limit]).map(toParkedRecord));
   }
 
   private parkedRows(tail: string, params: number[]): ParkedRow[] {
