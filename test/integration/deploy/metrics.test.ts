@@ -6,6 +6,7 @@ import * as k8s from "@kubernetes/client-node";
 import { adminKubeConfig, createNamespace, deleteNamespaces, eventually, uniqueName } from "../../support/cluster.js";
 import { BACKUP_CRD, examplePluginDir } from "../../support/crd.js";
 import { workspace } from "../../support/graph.js";
+import { sample } from "../../support/metrics.js";
 
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -16,18 +17,6 @@ afterAll(async () => {
   await deleteNamespaces(core, namespaces);
 });
 
-/** The value of one sample (metric name with its exact label set), or undefined. */
-function sample(text: string, metric: string, labels: Record<string, string> = {}): number | undefined {
-  const wanted = Object.entries(labels);
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#")) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== metric) continue;
-    const have = new Map([...(match[3] ?? "").matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]));
-    if (have.size === wanted.length && wanted.every(([k, v]) => have.get(k) === v)) return Number(match[4]);
-  }
-  return undefined;
-}
 
 describe("/metrics", () => {
   it("counts deliveries, watch restarts, commits and a not-served resource, and reads observers and the WAL", async () => {

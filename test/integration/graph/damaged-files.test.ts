@@ -18,6 +18,7 @@ import { adminKubeConfig, createNamespace, deleteNamespaces, devEnv, eventually,
 import { damageMiddlePage, digest, writeGarbage } from "../../support/damage.js";
 import { expectedExport } from "../../support/expected.js";
 import { normalise, waitForGraph, wipeNeo4j, workspace, type SinkKind, type Workspace } from "../../support/graph.js";
+import { sample } from "../../support/metrics.js";
 
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -83,17 +84,6 @@ function stillRunning(agent: AgentProcess): () => boolean {
   let exited = false;
   void agent.exited.then(() => (exited = true));
   return () => !exited;
-}
-
-function sample(text: string, metric: string, labels: Record<string, string>): number | undefined {
-  const wanted = Object.entries(labels);
-  for (const line of text.split("\n")) {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+)$/.exec(line);
-    if (!match || match[1] !== metric) continue;
-    const have = new Map([...match[2]!.matchAll(/([a-zA-Z_]+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
-    if (have.size === wanted.length && wanted.every(([k, v]) => have.get(k) === v)) return Number(match[3]);
-  }
-  return undefined;
 }
 
 async function corruptFilesMetric(agent: AgentProcess): Promise<{ wal: number | undefined; graph: number | undefined }> {

@@ -9,6 +9,7 @@ import * as k8s from "@kubernetes/client-node";
 import { AgentProcess } from "../../support/agent.js";
 import { adminKubeConfig, createNamespace, deleteNamespaces, eventually, uniqueName } from "../../support/cluster.js";
 import { workspace } from "../../support/graph.js";
+import { sampleSum } from "../../support/metrics.js";
 
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -19,18 +20,6 @@ afterAll(async () => {
   await agent?.stop();
   await deleteNamespaces(core, [ns]);
 });
-
-/** The value of a sample of `metric` whose labels include `labels` (summed), or 0. */
-function sample(text: string, metric: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== metric) continue;
-    const have = Object.fromEntries([...(match[2] ?? "").matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(match[3]);
-  }
-  return sum;
-}
 
 /** Sets the soft RLIMIT_FSIZE of a running process (the hard limit stays unlimited). */
 function fileSizeLimit(pid: number, soft: number | "unlimited"): void {
@@ -78,10 +67,10 @@ describe("a WAL that cannot take writes (the agent's file size limit lowered wit
       // Retries happen (counted each time) while the limit stays.
       const text = await eventually("several counted append failures", async () => {
         const t = await metrics();
-        return sample(t, "kube_observer_errors_total", { where: "wal", kind: "append" }) >= 3 ? t : undefined;
+        return sampleSum(t, "kube_observer_errors_total", { where: "wal", kind: "append" }) >= 3 ? t : undefined;
       });
-      expect(sample(text, "kube_observer_wal_append_failing")).toBe(1);
-      expect(sample(text, "kube_observer_relists_total")).toBe(0);
+      expect(sampleSum(text, "kube_observer_wal_append_failing")).toBe(1);
+      expect(sampleSum(text, "kube_observer_relists_total")).toBe(0);
       expect(a.logs.filter((l) => l.msg === "WAL append failed: the batch is not acknowledged and its observer relists")).toEqual([]);
 
       fileSizeLimit(a.pid!, "unlimited");
@@ -93,7 +82,7 @@ describe("a WAL that cannot take writes (the agent's file size limit lowered wit
     const resumed = await a.waitForLog("appends to succeed again", (l) => l.msg === "WAL appends succeed again: observers resume", 30_000);
     expect(Number(resumed.failedForMs)).toBeGreaterThan(0);
     await eventually("ready again", async () => ((await readyz()).status === 200 ? true : undefined), 60_000);
-    expect(sample(await metrics(), "kube_observer_wal_append_failing")).toBe(0);
+    expect(sampleSum(await metrics(), "kube_observer_wal_append_failing")).toBe(0);
 
     // Nothing lost: every change made while the WAL refused writes is in the graph.
     const verify = new AgentProcess(["verify", "--config", ws.config, "--settle-seconds", "30"], ws.env);
@@ -101,7 +90,7 @@ describe("a WAL that cannot take writes (the agent's file size limit lowered wit
     expect(code, `${verify.stdout}\n${verify.stderr}`).toBe(0);
     expect(verify.stdout).toContain("graph equals the cluster");
     // Still no relist: the held batches themselves were appended.
-    expect(sample(await metrics(), "kube_observer_relists_total")).toBe(0);
+    expect(sampleSum(await metrics(), "kube_observer_relists_total")).toBe(0);
 
     // Stopped while appends fail: the held batches are refused (logged, exit 1), the
     // process still ends within the grace period, and the next start lists them again.

@@ -8,6 +8,7 @@ import * as k8s from "@kubernetes/client-node";
 import { AgentProcess, repoRoot } from "../../support/agent.js";
 import { adminKubeConfig, createNamespace, deleteNamespaces, uniqueName } from "../../support/cluster.js";
 import { nodesOf, waitForGraph, workspace } from "../../support/graph.js";
+import { sample } from "../../support/metrics.js";
 
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -19,18 +20,6 @@ afterAll(async () => {
   await deleteNamespaces(core, namespaces);
 });
 
-/** The value of one sample (metric name with its exact label set), or undefined. */
-function sample(text: string, metric: string, labels: Record<string, string> = {}): number | undefined {
-  const wanted = Object.entries(labels);
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#")) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== metric) continue;
-    const have = new Map([...(match[3] ?? "").matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]));
-    if (have.size === wanted.length && wanted.every(([k, v]) => have.get(k) === v)) return Number(match[4]);
-  }
-  return undefined;
-}
 
 const LOOPS = ["loop-1", "loop-2", "loop-3", "loop-4", "loop-5", "loop-6"];
 const CANARY = "LOOP-CONTENT-CANARY";
