@@ -145,6 +145,12 @@ export async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<F
 /** A namespace with ConfigMaps, Secrets and (unscheduled, so deletable without a kubelet) Pods. */
 async function makeVictim(kube: KubeWriter, name: string): Promise<void> {
   await kube.must("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name, labels: { "soak.kube-observer/victim": "true" } } });
+  // Pods are refused until kube-controller-manager has made the namespace's default ServiceAccount.
+  const deadline = Date.now() + 60_000;
+  while ((await kube.send("GET", `${nsPath(name, "serviceaccounts")}/default`)).status !== 200) {
+    if (Date.now() > deadline) throw new Error(`namespace ${name} got no default ServiceAccount within 60 s`);
+    await sleep(200);
+  }
   for (let i = 0; i < 8; i++) {
     await kube.must("POST", nsPath(name, "configmaps"), { apiVersion: "v1", kind: "ConfigMap", metadata: { name: `cm-${i}` }, data: { k: String(i) } });
     await kube.must("POST", nsPath(name, "secrets"), { apiVersion: "v1", kind: "Secret", metadata: { name: `s-${i}` }, stringData: { k: String(i) } });

@@ -19,7 +19,7 @@ import { ProcSampler, sleep } from "../measure.js";
 import { tierByName } from "../tiers.js";
 import { SoakAgent } from "./agent-process.js";
 import { converge } from "./converge.js";
-import { FAULT_KINDS, faultApplies, injectFault, type FaultContext, type FaultKind } from "./faults.js";
+import { FAULT_KINDS, faultApplies, injectFault, type FaultContext, type FaultKind, type FaultOutcome } from "./faults.js";
 import { evaluate, kindRows, table, writeSoakResult, type FaultRecord, type SoakResult } from "./report.js";
 
 const HELP = `Usage: npm run soak -- [options]
@@ -208,7 +208,11 @@ async function main(): Promise<number> {
       await sleep((gapMin! + rand() * (gapMax! - gapMin!)) * 1000); // churn between faults
       const injectedAt = Date.now();
       say(`fault ${faults.length + 1}: ${kind}`);
-      const outcome = await injectFault(kind, ctx);
+      // A fault that cannot be injected (a request refused) is recorded, and the run goes on.
+      const outcome: FaultOutcome = await injectFault(kind, ctx).catch((error: unknown) => {
+        if (!agent.running) agent.start();
+        return { clearedAt: Date.now(), note: `injection failed: ${error instanceof Error ? error.message : String(error)}` };
+      });
       await churn.pause();
       const settle = kind === "neo4j-outage" ? 180 : 60;
       const checkStart = Date.now();
