@@ -37,7 +37,7 @@ export interface FaultContext {
   crashMarker: string;
   /** A namespace the agent observes, for the thread-killing ConfigMap. */
   observedNamespace: string;
-  /** Namespace names made for the delete-while-down fault (a counter keeps them unique). */
+  /** Namespace names made for the delete-while-down fault: unique per run (a counter follows). */
   victimPrefix: string;
   say: (line: string) => void;
 }

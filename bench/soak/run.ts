@@ -199,7 +199,7 @@ async function main(): Promise<number> {
     churn.start();
     const rand = random(seed);
     const schedule = plan(kinds, minSigkills, minEach, rand);
-    const ctx: FaultContext = { agent, env, kube, sink, watchTimeoutMaxSeconds, crashMarker, observedNamespace: setup.plans[0]!.name, victimPrefix: `soak-victim-${seed}`, say };
+    const ctx: FaultContext = { agent, env, kube, sink, watchTimeoutMaxSeconds, crashMarker, observedNamespace: setup.plans[0]!.name, victimPrefix: `soak-victim-${Date.now().toString(36)}`, say };
     const faults: FaultRecord[] = [];
     const endAt = Date.now() + minutes * 60_000;
     // Every planned fault runs, then random ones until the time is up.
