@@ -98,7 +98,7 @@ export function markdown(result: SoakResult): string {
     "",
     `Started ${result.startedAt}; \`${result.command}\`.`,
     `Machine: ${m.cores} cores (${m.cpuModel}), ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Node ${m.node}, ${m.platform} ${m.kernel}; load ${m.loadAverageAtStart.map((l) => l.toFixed(2)).join(" ")} at start, ${m.loadAverageAtEnd.map((l) => l.toFixed(2)).join(" ")} at end.`,
-    `Objects observed: ${result.objects}; churn ${result.churnRate}/s (${result.churnWrites.ok} writes, ${result.churnWrites.failed} failed — during apiserver restarts).`,
+    `Objects observed: ${result.objects}; churn ${result.churnRate}/s (${result.churnWrites.ok} writes, ${result.churnWrites.failed} failed: refused while the apiserver was down, or the object already gone).`,
     "",
     table(result.rows),
     "",
