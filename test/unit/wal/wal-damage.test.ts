@@ -11,25 +11,15 @@ import type { KubeMessage } from "../../../core/messages.js";
 import { asideName, CorruptFileError, StorageUnusableError, type DamageRecovery } from "../../../core/storage/damaged-file.js";
 import { Wal } from "../../../core/wal/wal.js";
 import { damageMiddlePage, digest, writeGarbage } from "../../support/damage.js";
+import { configMapMessage } from "../../support/messages.js";
 
 const root = mkdtempSync(join(tmpdir(), "kube-observer-wal-damage-"));
 let n = 0;
 const walPath = (): string => join(mkdtempSync(join(root, `case-${++n}-`)), "wal.sqlite");
 
+/** A configmap message padded to about `size` bytes (a WAL of real size). */
 function msg(name: string, size = 1000): KubeMessage {
-  return {
-    cluster: "c",
-    namespace: "ns",
-    resource: "configmap",
-    kind: "ConfigMap",
-    action: "Applied",
-    objectNamespace: "ns",
-    uid: `uid-${name}`,
-    name,
-    resourceVersion: "1",
-    observedAt: new Date(2026, 0, 1).toISOString(),
-    object: { v: name, pad: "p".repeat(size) },
-  };
+  return { ...configMapMessage(name), object: { v: name, pad: "p".repeat(size) } };
 }
 
 function recovery(): DamageRecovery & { errors: Array<Record<string, unknown>>; moved: number; replaced: number; unusable: StorageUnusableError[] } {
