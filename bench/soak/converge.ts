@@ -8,8 +8,11 @@ import { repoRoot } from "../agent.js";
 
 export interface Convergence {
   equal: boolean;
-  /** From the start of verify to its last look. */
+  /** From the start of verify to the end of its last look. */
   elapsedMs: number;
+  /** From the start of verify to the moment its last look read the graph: when equal,
+   *  the graph equalled the cluster by then (the churn is paused while verify looks). */
+  graphReadAtMs: number;
   attempts: number;
   /** Expected objects missing from the graph (nodes) and edges missing. */
   lostNodes: number;
@@ -25,6 +28,7 @@ export interface Convergence {
 interface VerifyJson {
   equal: boolean;
   elapsedMs: number;
+  graphReadAtMs: number;
   attempts: number;
   totals: { missingNodes: number; staleNodes: number; differentNodes: number; missingEdges: number; extraEdges: number };
   failures: Array<{ message: string }>;
@@ -45,13 +49,15 @@ export async function converge(configFile: string, env: Record<string, string>, 
   try {
     report = JSON.parse(stdout) as VerifyJson;
   } catch {
-    const last = stderr.trim().split("\n").at(-1) ?? "";
-    return { equal: false, elapsedMs: 0, attempts: 0, lostNodes: 0, lostEdges: 0, duplicates: 0, staleNodes: 0, failure: `verify printed no report (${last.slice(0, 300)})` };
+    // The last lines: an internal error's message is followed by the frames that locate it.
+    const last = stderr.trim().split("\n").slice(-6).map((l) => l.trim()).join(" | ");
+    return { equal: false, elapsedMs: 0, graphReadAtMs: 0, attempts: 0, lostNodes: 0, lostEdges: 0, duplicates: 0, staleNodes: 0, failure: `verify printed no report (${last.slice(-800)})` };
   }
   const t = report.totals;
   return {
     equal: report.equal,
     elapsedMs: report.elapsedMs,
+    graphReadAtMs: report.graphReadAtMs,
     attempts: report.attempts,
     lostNodes: t.missingNodes,
     lostEdges: t.missingEdges,

@@ -102,6 +102,8 @@ export function markdown(result: SoakResult): string {
     "",
     table(result.rows),
     "",
+    "Convergence is timed from the moment a fault clears (the agent started again, the server back, the disk freed) to the moment `verify`'s first equal look read the graph; verify lists every scope, then reads the graph, and looks again ~2 s after each unequal look, so a time is an upper bound, coarse by one look (a few seconds at tier S).",
+    "",
     `Final check: ${result.final.equal ? "the graph equals the cluster" : `differs (lost ${result.final.lostNodes + result.final.lostEdges}, duplicates ${result.final.duplicates}, stale ${result.final.staleNodes})`}; agent exit ${result.agentExit ? `${result.agentExit.code ?? result.agentExit.signal}` : "n/a"}.`,
     "",
     "| target | wanted | result | met |",
@@ -112,7 +114,7 @@ export function markdown(result: SoakResult): string {
     "",
     "| # | fault | injected | converged | convergence | note | agent deaths |",
     "|---:|---|---|---|---:|---|---|",
-    ...result.faults.map((f, i) => `| ${i + 1} | ${f.kind} | ${f.injectedAt.slice(11, 19)} | ${f.convergence.equal ? "yes" : `**no**${f.convergence.failure ? ` (${f.convergence.failure.slice(0, 120)})` : ""}`} | ${(f.convergeMs / 1000).toFixed(1)} s | ${f.note} | ${f.agentDeaths.join("; ")} |`),
+    ...result.faults.map((f, i) => `| ${i + 1} | ${f.kind} | ${f.injectedAt.slice(11, 19)} | ${f.convergence.equal ? "yes" : `**no**${f.convergence.failure ? ` (${f.convergence.failure.slice(0, 400)})` : ""}`} | ${(f.convergeMs / 1000).toFixed(1)} s | ${f.note} | ${f.agentDeaths.join("; ")} |`),
     "",
   ].join("\n");
 }

@@ -218,7 +218,10 @@ async function main(): Promise<number> {
       const checkStart = Date.now();
       const convergence = await converge(config, agentEnv, settle);
       const deaths = agent.reviveIfDead(injectedAt).map((d) => `exit ${d.code ?? d.signal} at +${((d.at - injectedAt) / 1000).toFixed(1)} s`);
-      const convergeMs = checkStart - outcome.clearedAt + convergence.elapsedMs;
+      // Converged: by the moment verify's successful look read the graph (the churn is
+      // paused, so the cluster it listed just before is still the cluster). Not: how long
+      // verify kept looking.
+      const convergeMs = checkStart - outcome.clearedAt + (convergence.equal ? convergence.graphReadAtMs : convergence.elapsedMs);
       const note = outcome.evidence ? `${outcome.note}; ${await outcome.evidence}` : outcome.note;
       faults.push({ kind, injectedAt: new Date(injectedAt).toISOString(), note, convergeMs, convergence, agentDeaths: deaths });
       say(`  ${convergence.equal ? "converged" : "NOT converged"} in ${(convergeMs / 1000).toFixed(1)} s (${note})${deaths.length ? `; agent died: ${deaths.join(", ")}` : ""}`);

@@ -21,11 +21,26 @@ export async function openGraph(configFile: string, sinkKind?: "sqlite" | "neo4j
   return { config, plugins, sink };
 }
 
-/** Prints a command's failure and sets the exit code (config errors with their locations). */
+/** Prints a command's failure and sets the exit code (config errors with their locations).
+ *  An internal error (TypeError and the like: a bug, not bad input) also names where it
+ *  was thrown, so that a report of it can be acted on: frame locations only. */
 export function reportFailure(error: unknown): void {
-  const lines = error instanceof ConfigError ? configErrorList(error).map((e) => e.message) : [error instanceof Error ? error.message : String(error)];
+  const lines = error instanceof ConfigError ? configErrorList(error).map((e) => e.message) : isInternal(error) ? internalErrorLines(error) : [error instanceof Error ? error.message : String(error)];
   for (const line of lines) process.stderr.write(`${line}\n`);
   process.exitCode = 1;
+}
+
+function isInternal(error: unknown): error is Error {
+  return error instanceof TypeError || error instanceof ReferenceError || error instanceof RangeError;
+}
+
+function internalErrorLines(error: Error): string[] {
+  const frames = (error.stack ?? "")
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith("at "))
+    .slice(0, 5);
+  return [`internal error (a bug in kube-observer; please report it with the lines below): ${error.name}: ${error.message}`, ...frames.map((f) => `  ${f}`)];
 }
 
 /** Runs fn with the config's graph open, closes it, and reports a failure as the command's. */

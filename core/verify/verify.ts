@@ -44,6 +44,9 @@ export interface VerifyReport extends Comparison {
   attempts: number;
   settleSeconds: number;
   elapsedMs: number;
+  /** When the last look began reading the graph, in ms after verify started. The LIST
+   *  came first; when the report is equal, the graph equalled the cluster by then. */
+  graphReadAtMs: number;
   /** Non-empty: verify could not list everything; no comparison was made. */
   failures: ScopeFailure[];
   /** Objects the plugins cannot translate (the agent parks them): a difference. */
@@ -164,10 +167,12 @@ export async function verifyGraph(options: VerifyOptions): Promise<VerifyReport>
       const listed = await listEverything(config, plugins, clients, clientFor);
       const untranslatable = { count: listed.untranslatable.length, examples: listed.untranslatable.slice(0, maxExamples) };
       // No comparison without a complete LIST: a scope not listed would read as all stale.
+      const expected = listed.failures.length > 0 ? [] : await expectedGraph(listed.ops);
+      const graphReadAtMs = Date.now() - started;
       const comparison =
         listed.failures.length > 0
           ? compareGraphs([], [], { clusters: new Set(clusters), maxExamples })
-          : compareGraphs(await expectedGraph(listed.ops), await readGraph(sink), {
+          : compareGraphs(expected, await readGraph(sink), {
               clusters: new Set(clusters),
               maxExamples,
               excludeKeys: new Set(listed.untranslatable.map((u) => u.key)),
@@ -183,6 +188,7 @@ export async function verifyGraph(options: VerifyOptions): Promise<VerifyReport>
         attempts: attempt,
         settleSeconds,
         elapsedMs: Date.now() - started,
+        graphReadAtMs,
         failures: listed.failures,
         untranslatable,
         totals: comparison.totals,

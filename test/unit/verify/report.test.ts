@@ -18,6 +18,7 @@ function report(expected: ExportLine[], graph: ExportLine[], extra: Partial<Veri
     attempts: 1,
     settleSeconds: 0,
     elapsedMs: 5,
+    graphReadAtMs: 4,
     failures: [],
     untranslatable: { count: 0, examples: [] },
     verdict: "",
