@@ -10,9 +10,12 @@ export interface FaultRecord {
   kind: FaultKind;
   injectedAt: string;
   note: string;
-  /** From the fault's clearing to the look that found the graph equal (an upper bound:
-   *  it includes the last LIST), or to the last look when it never did. */
+  /** From the fault's clearing to the moment the look that found the graph equal read
+   *  it (an upper bound), or to the end of the last look when it never did. */
   convergeMs: number;
+  /** From the fault's clearing to the read of the look before, which found the graph
+   *  different (0 when the first look was equal): the graph became equal after this. */
+  convergeAfterMs: number;
   convergence: Convergence;
   /** The agent died by itself during or after the fault (and was started again). */
   agentDeaths: string[];
@@ -102,7 +105,7 @@ export function markdown(result: SoakResult): string {
     "",
     table(result.rows),
     "",
-    "Convergence is timed from the moment a fault clears (the agent started again, the server back, the disk freed) to the moment `verify`'s first equal look read the graph; verify lists every scope, then reads the graph, and looks again ~2 s after each unequal look, so a time is an upper bound, coarse by one look (a few seconds at tier S).",
+    "Convergence is timed from the moment a fault clears (the agent started again, the server back, the disk freed) to the moment `verify`'s first equal look read the graph: an upper bound. Verify lists every scope, then reads the graph, and looks again 0.2 s after each unequal look; the per-fault table also gives when the look before read the graph and found it different, so the graph became equal inside that interval (one look wide, a few seconds at tier S).",
     "",
     `Final check: ${result.final.equal ? "the graph equals the cluster" : `differs (lost ${result.final.lostNodes + result.final.lostEdges}, duplicates ${result.final.duplicates}, stale ${result.final.staleNodes})`}; agent exit ${result.agentExit ? `${result.agentExit.code ?? result.agentExit.signal}` : "n/a"}.`,
     "",
@@ -112,9 +115,9 @@ export function markdown(result: SoakResult): string {
     "",
     "## Faults in order",
     "",
-    "| # | fault | injected | converged | convergence | note | agent deaths |",
+    "| # | fault | injected | converged | graph equal between (s after clearing) | note | agent deaths |",
     "|---:|---|---|---|---:|---|---|",
-    ...result.faults.map((f, i) => `| ${i + 1} | ${f.kind} | ${f.injectedAt.slice(11, 19)} | ${f.convergence.equal ? "yes" : `**no**${f.convergence.failure ? ` (${f.convergence.failure.slice(0, 400)})` : ""}`} | ${(f.convergeMs / 1000).toFixed(1)} s | ${f.note} | ${f.agentDeaths.join("; ")} |`),
+    ...result.faults.map((f, i) => `| ${i + 1} | ${f.kind} | ${f.injectedAt.slice(11, 19)} | ${f.convergence.equal ? "yes" : `**no**${f.convergence.failure ? ` (${f.convergence.failure.slice(0, 400)})` : ""}`} | ${(f.convergeAfterMs / 1000).toFixed(1)}–${(f.convergeMs / 1000).toFixed(1)} s | ${f.note} | ${f.agentDeaths.join("; ")} |`),
     "",
   ].join("\n");
 }

@@ -222,9 +222,10 @@ async function main(): Promise<number> {
       // paused, so the cluster it listed just before is still the cluster). Not: how long
       // verify kept looking.
       const convergeMs = checkStart - outcome.clearedAt + (convergence.equal ? convergence.graphReadAtMs : convergence.elapsedMs);
+      const convergeAfterMs = convergence.previousGraphReadAtMs === null ? 0 : checkStart - outcome.clearedAt + convergence.previousGraphReadAtMs;
       const note = outcome.evidence ? `${outcome.note}; ${await outcome.evidence}` : outcome.note;
-      faults.push({ kind, injectedAt: new Date(injectedAt).toISOString(), note, convergeMs, convergence, agentDeaths: deaths });
-      say(`  ${convergence.equal ? "converged" : "NOT converged"} in ${(convergeMs / 1000).toFixed(1)} s (${note})${deaths.length ? `; agent died: ${deaths.join(", ")}` : ""}`);
+      faults.push({ kind, injectedAt: new Date(injectedAt).toISOString(), note, convergeMs, convergeAfterMs, convergence, agentDeaths: deaths });
+      say(`  ${convergence.equal ? `converged after ${(convergeAfterMs / 1000).toFixed(1)}, by` : "NOT converged in"} ${(convergeMs / 1000).toFixed(1)} s (${note})${convergence.failure ? `: ${convergence.failure}` : ""}${deaths.length ? `; agent died: ${deaths.join(", ")}` : ""}`);
       churn.resume();
     }
     await churn.stop();

@@ -11,6 +11,7 @@ interface VerifyArgs {
   sink?: "sqlite" | "neo4j";
   json: boolean;
   "settle-seconds": number;
+  "interval-seconds": number;
   examples: number;
 }
 
@@ -25,11 +26,13 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       .option("settle-seconds", {
         type: "number",
         default: 10,
-        describe: "While the graph differs, list and compare again every ~2 s for up to this long (a live cluster changes meanwhile); 0 looks once",
+        describe: "While the graph differs, list and compare again (see --interval-seconds) for up to this long (a live cluster changes meanwhile); 0 looks once",
       })
+      .option("interval-seconds", { type: "number", default: 2, describe: "The pause between looks while the graph differs" })
       .option("examples", { type: "number", default: 3, describe: "Example keys shown per non-zero cell" })
       .check((a) => {
         if (!Number.isFinite(a["settle-seconds"]) || a["settle-seconds"] < 0) throw new Error("--settle-seconds must be a number >= 0");
+        if (!Number.isFinite(a["interval-seconds"]) || a["interval-seconds"] < 0) throw new Error("--interval-seconds must be a number >= 0");
         if (!Number.isInteger(a.examples) || a.examples < 0) throw new Error("--examples must be a whole number >= 0");
         return true;
       })
@@ -47,7 +50,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
   handler: (args) =>
     withGraph(args.config, args.sink, async ({ config, plugins, sink }) => {
       const log = createLogger({ level: config.log.level });
-      const report = await verifyGraph({ config, plugins, sink, log, settleSeconds: args["settle-seconds"], maxExamples: args.examples });
+      const report = await verifyGraph({ config, plugins, sink, log, settleSeconds: args["settle-seconds"], intervalSeconds: args["interval-seconds"], maxExamples: args.examples });
       if (args.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else process.stdout.write(formatReport(report));
       // The reason a scope could not be listed also goes to stderr, where failures go.

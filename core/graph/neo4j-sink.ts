@@ -191,9 +191,15 @@ export class Neo4jSink implements GraphSink {
 
   async *export(): AsyncIterable<ExportLine> {
     // Sorted here, not by ORDER BY: Neo4j orders strings by UTF-16 unit, the contract by code point.
+    // Neo4j reads at READ COMMITTED: a node or relationship another transaction deletes
+    // while the scan passes it comes back with null properties. It is gone; so is its row.
     const { nodes, edges } = await this.read("exporting the graph", async (tx) => ({
-      nodes: (await tx.run(cypher.EXPORT_NODES)).records.map((r) => nodeLine(r.get("labels"), r.get("key"), r.get("properties"))),
-      edges: (await tx.run(cypher.EXPORT_EDGES)).records.map((r) => edgeLine(r.get("rel"), r.get("from"), r.get("to"), r.get("properties"))),
+      nodes: (await tx.run(cypher.EXPORT_NODES)).records
+        .filter((r) => typeof r.get("key") === "string" && r.get("properties") !== null)
+        .map((r) => nodeLine(r.get("labels"), r.get("key"), r.get("properties"))),
+      edges: (await tx.run(cypher.EXPORT_EDGES)).records
+        .filter((r) => typeof r.get("from") === "string" && typeof r.get("to") === "string" && r.get("properties") !== null)
+        .map((r) => edgeLine(r.get("rel"), r.get("from"), r.get("to"), r.get("properties"))),
     }));
     nodes.sort((a, b) => compareCodePoints(a.key, b.key));
     yield* nodes;
@@ -202,7 +208,9 @@ export class Neo4jSink implements GraphSink {
 
   async incoming(key: string): Promise<IncomingEdge[]> {
     const rows = await this.read(`reading the edges into ${JSON.stringify(key)}`, async (tx) =>
-      (await tx.run(cypher.INCOMING, { key })).records.map((r) => {
+      (await tx.run(cypher.INCOMING, { key })).records
+        .filter((r) => typeof r.get("key") === "string" && r.get("source") !== null && r.get("properties") !== null) // deleted while read (see export)
+        .map((r) => {
         const from = nodeLine(r.get("labels"), r.get("key"), r.get("source"));
         const edge: IncomingEdge = { rel: r.get("rel"), properties: plainProperties(r.get("properties")), from: { labels: from.labels, key: from.key, properties: from.properties } };
         return { edge, order: edgeSortKey({ rel: edge.rel, from: from.key, to: key, properties: edge.properties }) };

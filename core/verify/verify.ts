@@ -1,7 +1,7 @@
 // `verify`: is the graph complete? Lists every configured scope directly (the agent's own
 // client, not its observers), builds the graph that list implies, reads the sink's graph,
 // and compares them. A live cluster changes between the LIST and the read, so while they
-// differ it looks again every ~2 s, up to settleSeconds, and reports the last look.
+// differ it looks again (~2 s after each look), up to settleSeconds, and reports the last look.
 import { AnnotationFilter } from "../plugin/annotation-rules.js";
 import type { ClusterConfig, Config } from "../config/model.js";
 import type { GraphSink, GraphOp, ExportLine } from "../graph/model.js";
@@ -47,6 +47,9 @@ export interface VerifyReport extends Comparison {
   /** When the last look began reading the graph, in ms after verify started. The LIST
    *  came first; when the report is equal, the graph equalled the cluster by then. */
   graphReadAtMs: number;
+  /** When the look before it read the graph (and found it different), or null after one
+   *  look: an equal report's graph became equal between the two. */
+  previousGraphReadAtMs: number | null;
   /** Non-empty: verify could not list everything; no comparison was made. */
   failures: ScopeFailure[];
   /** Objects the plugins cannot translate (the agent parks them): a difference. */
@@ -60,13 +63,15 @@ export interface VerifyOptions {
   log?: Logger;
   /** How long to keep looking while the graph differs (default 10; 0: look once). */
   settleSeconds?: number;
+  /** Pause between looks while the graph differs, in seconds (default 2). */
+  intervalSeconds?: number;
   /** Examples kept per non-zero cell (default 3). */
   maxExamples?: number;
   /** How to reach a cluster (default: its kubeconfig, as the agent does). */
   clientFor?: (cluster: ClusterConfig) => KubeHttpClient;
 }
 
-const RETRY_EVERY_MS = 2_000;
+const DEFAULT_INTERVAL_SECONDS = 2;
 
 function defaultClient(config: Config): (cluster: ClusterConfig) => KubeHttpClient {
   return (cluster) =>
@@ -161,6 +166,8 @@ export async function verifyGraph(options: VerifyOptions): Promise<VerifyReport>
   const clusters = config.clusters.map((c) => c.name);
   const started = Date.now();
   const deadline = started + settleSeconds * 1000;
+  const intervalMs = Math.max(0, options.intervalSeconds ?? DEFAULT_INTERVAL_SECONDS) * 1000;
+  let previousGraphReadAtMs: number | null = null;
   const clients = new Map<string, KubeHttpClient>();
   try {
     for (let attempt = 1; ; attempt += 1) {
@@ -189,6 +196,7 @@ export async function verifyGraph(options: VerifyOptions): Promise<VerifyReport>
         settleSeconds,
         elapsedMs: Date.now() - started,
         graphReadAtMs,
+        previousGraphReadAtMs,
         failures: listed.failures,
         untranslatable,
         totals: comparison.totals,
@@ -201,8 +209,10 @@ export async function verifyGraph(options: VerifyOptions): Promise<VerifyReport>
       const now = Date.now();
       // Untranslatable objects stay so until their plugin changes: no point waiting.
       if (comparison.equal || now >= deadline) return report;
-      log?.info({ attempt, ...comparison.totals }, "graph differs from the cluster; looking again in %d s", Math.ceil(Math.min(RETRY_EVERY_MS, deadline - now) / 1000));
-      await new Promise((r) => setTimeout(r, Math.min(RETRY_EVERY_MS, deadline - now)));
+      previousGraphReadAtMs = graphReadAtMs;
+      const pause = Math.min(intervalMs, deadline - now);
+      log?.info({ attempt, ...comparison.totals }, "graph differs from the cluster; looking again in %s s", (pause / 1000).toFixed(1));
+      await new Promise((r) => setTimeout(r, pause));
     }
   } finally {
     for (const client of clients.values()) client.close();

@@ -19,6 +19,7 @@ function report(expected: ExportLine[], graph: ExportLine[], extra: Partial<Veri
     settleSeconds: 0,
     elapsedMs: 5,
     graphReadAtMs: 4,
+    previousGraphReadAtMs: null,
     failures: [],
     untranslatable: { count: 0, examples: [] },
     verdict: "",
