@@ -90,7 +90,10 @@ export class ObserverPool {
         );
       }
     });
-    const done = this.pool.run({ port: port2, spec }, { transferList: [port2] }) as Promise<ObserverStatus>;
+    // piscina infers its transferList type from MessagePort.postMessage, whose last
+    // overload in @types/node 26 takes an options object; at run time it is the array.
+    const transferList = [port2] as unknown as NonNullable<NonNullable<Parameters<Piscina["run"]>[1]>["transferList"]>;
+    const done = this.pool.run({ port: port2, spec }, { transferList }) as Promise<ObserverStatus>;
     // A thread that died posts no "end".
     done.catch(() => port1.close());
     return {

@@ -227,11 +227,11 @@ in  example // { sink = T.Sink::{ sqlitePath = "${join(dir, "graph.sqlite")}" },
   }
   say();
   say("Next:");
-  say(`  keep it live:      KUBECONFIG=.dev-env/kubeconfig node dist/core/cli/main.js run --config ${config}`);
+  say(`  keep it live:      KUBECONFIG=.dev-env/kubeconfig bash scripts/node/run.sh node dist/core/cli/main.js run --config ${config}`);
   say("                    (then change something in the cluster and watch graph stats / who-uses follow)");
   say(`  into Neo4j:        NEO4J_URI=${state.neo4j.boltUrl} NEO4J_USERNAME=neo4j NEO4J_PASSWORD=<"password" in .dev-env/env.json> \\`);
-  say(`                      node dist/core/cli/main.js run --config ${config} --sink neo4j`);
-  say("  your own cluster:  KUBECONFIG=~/.kube/config node dist/core/cli/main.js run --config config/example.dhall");
+  say(`                      bash scripts/node/run.sh node dist/core/cli/main.js run --config ${config} --sink neo4j`);
+  say("  your own cluster:  KUBECONFIG=~/.kube/config bash scripts/node/run.sh node dist/core/cli/main.js run --config config/example.dhall");
   say("  stop the servers:  npm run env:down");
 }
 

@@ -153,7 +153,7 @@ describe("deploy/Dockerfile", () => {
   const dockerfile = read("deploy/Dockerfile");
 
   it("is multi-stage on a Node LTS image, with production dependencies only at runtime, as a numeric non-root user", () => {
-    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=docker\.io\/library\/node:(20|22|24)-bookworm-slim$/m);
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=docker\.io\/library\/node:(24|26)-bookworm-slim$/m);
     expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(3);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/npx tsc -p tsconfig\.json/);
