@@ -28,4 +28,5 @@ npx --no-install tsc -p tsconfig.json
 if [ "${1:-}" = "--servers" ]; then
   scripts/controlplane/build.sh >/dev/null
   scripts/neo4j/build.sh >/dev/null
+  scripts/promtool/build.sh >/dev/null
 fi
