@@ -165,7 +165,8 @@ export class ListBodySplitter {
   private addEnvelope(bytes: Buffer): void {
     if (bytes.length === 0) return;
     this.envelopeBytes += bytes.length;
-    if (this.envelopeBytes > this.maxEnvelopeBytes) throw new SyntaxError(`LIST response has over ${this.maxEnvelopeBytes} bytes outside its items: not a Kubernetes List`);
+    if (this.envelopeBytes > this.maxEnvelopeBytes)
+      throw new SyntaxError(`LIST response has over ${this.maxEnvelopeBytes} bytes outside its items: not a Kubernetes List`);
     this.envelope.push(bytes);
   }
 

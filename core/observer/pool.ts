@@ -74,14 +74,11 @@ export class ObserverPool {
       else if (message.type === "skipped") callbacks.onSkipped?.(message.object);
       else if (message.type === "end") port1.close();
       else if (message.type === "auth") {
-        auth
-          .options()
-          .then(
-            (options) => send({ type: "auth", id: message.id, options }),
-            (error: unknown) => send({ type: "auth", id: message.id, error: error instanceof Error ? error.message : String(error) }),
-          );
-      }
-      else if (message.type === "batch") {
+        auth.options().then(
+          (options) => send({ type: "auth", id: message.id, options }),
+          (error: unknown) => send({ type: "auth", id: message.id, error: error instanceof Error ? error.message : String(error) }),
+        );
+      } else if (message.type === "batch") {
         // A batch that was not taken is never swallowed: the observer hears of it and
         // relists (the sink side has logged and counted the failure).
         callbacks.onBatch(message.messages).then(

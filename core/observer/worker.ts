@@ -99,7 +99,10 @@ async function importVersion(spec: ObserverTaskSpec): Promise<ResourcePlugin> {
     }
     if (now !== spec.pluginVersion) {
       if (spec.pluginSource === undefined || sourceVersion(spec.pluginSource) !== spec.pluginVersion) {
-        throw new PluginLoadError(spec.pluginFile, `changed on disk since the agent loaded it (version ${spec.pluginVersion}, now ${now ?? "unreadable"}); reload (SIGHUP) to use the new version`);
+        throw new PluginLoadError(
+          spec.pluginFile,
+          `changed on disk since the agent loaded it (version ${spec.pluginVersion}, now ${now ?? "unreadable"}); reload (SIGHUP) to use the new version`,
+        );
       }
       return loadPluginSource(spec.pluginFile, spec.pluginSource).catch((error: unknown) => {
         const reason = error instanceof PluginLoadError ? error.reason : String(error);

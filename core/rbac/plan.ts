@@ -155,7 +155,12 @@ export function planRbac(config: Config, plugins: ReadonlyMap<string, LoadedPlug
   // The supervisor lists and watches namespaces when an actor observes "*" of a
   // namespaced resource (core/supervisor/desired.ts), through the plugin that
   // provides them.
-  if (needsNamespaceDiscovery(actors.map((a) => a.actor), plugins)) {
+  if (
+    needsNamespaceDiscovery(
+      actors.map((a) => a.actor),
+      plugins,
+    )
+  ) {
     const provider = [...plugins.values()].find((p) => p.plugin.providesNamespaces);
     if (!provider) throw new RbacPlanError("an actor observes every namespace, but no loaded plugin provides namespaces (providesNamespaces: true)");
     addResource(clusterWide, { group: provider.plugin.resource.group, resource: provider.plugin.resource.plural }, "namespace discovery");

@@ -123,7 +123,12 @@ function clusterResolver(nodes: ReadonlyMap<string, NodeLine>): (key: string) =>
 /** Shared (cluster-less) graph nodes that a node of an unconfigured cluster reaches along
  *  edges, directly or through other shared nodes (an image another cluster runs, its
  *  registry). Only forward: what another cluster uses, not what uses the same registry. */
-function foreignReach(graphNodes: ReadonlyMap<string, NodeLine>, graphEdges: readonly EdgeLine[], clusterOf: (key: string) => string | null, clusters: ReadonlySet<string>): Set<string> {
+function foreignReach(
+  graphNodes: ReadonlyMap<string, NodeLine>,
+  graphEdges: readonly EdgeLine[],
+  clusterOf: (key: string) => string | null,
+  clusters: ReadonlySet<string>,
+): Set<string> {
   const successors = new Map<string, string[]>();
   const link = (a: string, b: string): void => {
     let list = successors.get(a);
@@ -196,7 +201,8 @@ export function compareGraphs(expectedLines: Iterable<ExportLine>, graphLines: I
   const labelRows = new Map<string, LabelRow>();
   const labelRow = (label: string): LabelRow => {
     let row = labelRows.get(label);
-    if (!row) labelRows.set(label, (row = { label, expected: 0, inGraph: 0, missing: 0, stale: 0, different: 0, examples: { missing: [], stale: [], different: [] } }));
+    if (!row)
+      labelRows.set(label, (row = { label, expected: 0, inGraph: 0, missing: 0, stale: 0, different: 0, examples: { missing: [], stale: [], different: [] } }));
     return row;
   };
   let ignoredNodes = 0;

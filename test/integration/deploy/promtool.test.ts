@@ -10,8 +10,10 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 
 const root = join(import.meta.dirname, "../../..");
-const promtool = (): string => execFileSync("bash", [join(root, "scripts/promtool/build.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
-const run = (...args: string[]): string => execFileSync(promtool(), args, { cwd: join(root, "deploy/monitoring"), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+const promtool = (): string =>
+  execFileSync("bash", [join(root, "scripts/promtool/build.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+const run = (...args: string[]): string =>
+  execFileSync(promtool(), args, { cwd: join(root, "deploy/monitoring"), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 
 describe("deploy/monitoring/alerts.yaml", () => {
   it("passes promtool check rules", () => {
@@ -23,8 +25,12 @@ describe("deploy/monitoring/alerts.yaml", () => {
   it("passes its promtool unit tests, which cover every alert", () => {
     const out = run("test", "rules", "alerts.test.yaml");
     expect(out).toMatch(/SUCCESS/);
-    const alerts = (parse(readFileSync(join(root, "deploy/monitoring/alerts.yaml"), "utf8")) as { groups: Array<{ rules: Array<{ alert: string }> }> }).groups[0]!.rules.map((r) => r.alert);
-    const tests = parse(readFileSync(join(root, "deploy/monitoring/alerts.test.yaml"), "utf8")) as { tests: Array<{ alert_rule_test: Array<{ alertname: string; exp_alerts: unknown[] }> }> };
+    const alerts = (
+      parse(readFileSync(join(root, "deploy/monitoring/alerts.yaml"), "utf8")) as { groups: Array<{ rules: Array<{ alert: string }> }> }
+    ).groups[0]!.rules.map((r) => r.alert);
+    const tests = parse(readFileSync(join(root, "deploy/monitoring/alerts.test.yaml"), "utf8")) as {
+      tests: Array<{ alert_rule_test: Array<{ alertname: string; exp_alerts: unknown[] }> }>;
+    };
     const fired = new Set(tests.tests.flatMap((t) => t.alert_rule_test.filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
     expect([...fired].sort()).toEqual([...alerts].sort());
   });

@@ -70,7 +70,9 @@ describe("plugins on reload", () => {
     // 1. Broken at start-up: reported, its actor not observed, the rest runs.
     const notLoaded = await a.waitForLog("the load error", (l) => String(l.msg).startsWith("plugin not loaded") && l.file === file("fixed-later.mjs"));
     expect(String(notLoaded.reason)).toMatch(/^cannot be loaded: SyntaxError: .*\(line 3\)/);
-    await a.waitForLog("the unobserved actor", (l) => String(l.msg).startsWith('actors naming resource "fixed-later" are not observed: its plugin failed to load'));
+    await a.waitForLog("the unobserved actor", (l) =>
+      String(l.msg).startsWith('actors naming resource "fixed-later" are not observed: its plugin failed to load'),
+    );
     await waitForGraph(ws, "the ConfigMap", (l) => (nodesOf(l).some((n) => n.key === k(ns, "ConfigMap", "one")) ? true : undefined));
 
     // 2. Fixed, then SIGHUP with the config unchanged: observed.
@@ -100,7 +102,12 @@ describe("plugins on reload", () => {
     await a.waitFor("the restart of the changed plugin's observer", () => (total("started") >= 1 ? true : undefined));
     expect([total("started"), total("stopped")]).toEqual([1, 1]);
     await waitForGraph(ws, "the changed plugin's version", (l) => (versionOf(l, k(ns, "AddedConfig", "one")) === 2 ? true : undefined));
-    expect(a.logs.slice(mark).filter((l) => l.phase === "stopped").map((l) => l.resource)).toEqual(["added"]);
+    expect(
+      a.logs
+        .slice(mark)
+        .filter((l) => l.phase === "stopped")
+        .map((l) => l.resource),
+    ).toEqual(["added"]);
 
     // 5. The file breaks: reported; version 2 keeps running, for a new namespace's observer too.
     mark = a.logs.length;
@@ -116,7 +123,11 @@ describe("plugins on reload", () => {
     ws.rewrite({ actors });
     expect(await after(a, mark, "the reconcile", (l) => l.msg === "observers reconciled")).toMatchObject({ started: 1, stopped: 0 });
     const lines = await waitForGraph(ws, "objects through the kept version", (l) =>
-      versionOf(l, k(ns, "AddedConfig", "two")) === 2 && versionOf(l, k(ns2, "AddedConfig", "three")) === 2 && versionOf(l, k(ns, "FixedLaterConfig", "two")) === 1 ? l : undefined,
+      versionOf(l, k(ns, "AddedConfig", "two")) === 2 &&
+      versionOf(l, k(ns2, "AddedConfig", "three")) === 2 &&
+      versionOf(l, k(ns, "FixedLaterConfig", "two")) === 1
+        ? l
+        : undefined,
     );
     expect(versionOf(lines, k(ns, "AddedConfig", "one"))).toBe(2);
 

@@ -24,6 +24,8 @@ describe("kube-observer completion", () => {
   });
 
   it("refuses a shell it has no script for", () => {
-    expect(() => execFileSync(process.execPath, [cli, "completion", "fish"], { encoding: "utf8", stdio: "pipe" })).toThrow(/no script for "fish"; name bash or zsh/);
+    expect(() => execFileSync(process.execPath, [cli, "completion", "fish"], { encoding: "utf8", stdio: "pipe" })).toThrow(
+      /no script for "fish"; name bash or zsh/,
+    );
   });
 });

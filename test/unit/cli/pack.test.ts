@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "../../..");
 const work = mkdtempSync(join(tmpdir(), "kube-observer-pack-"));
-const sh = (cmd: string, args: string[], cwd: string): string => execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 240_000 });
+const sh = (cmd: string, args: string[], cwd: string): string =>
+  execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 240_000 });
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

@@ -25,7 +25,7 @@ async function exported(): Promise<Map<string, Exported>> {
     const labels = new Set<string>();
     for (const v of metric.values) for (const k of Object.keys(v.labels)) labels.add(k);
     // Labels declared but not yet seen (a counter nobody incremented).
-    for (const k of ((m.registry.getSingleMetric(metric.name) as unknown as { labelNames?: string[] }).labelNames ?? [])) labels.add(k);
+    for (const k of (m.registry.getSingleMetric(metric.name) as unknown as { labelNames?: string[] }).labelNames ?? []) labels.add(k);
     const names = metric.type === ("histogram" as typeof metric.type) ? ["_bucket", "_count", "_sum"].map((s) => metric.name + s) : [metric.name];
     for (const name of names) out.set(name, { labels, type: String(metric.type) });
   }
@@ -43,12 +43,16 @@ function selectors(expr: string): Array<{ name: string; matchers: Array<[string,
 }
 
 function dashboardExprs(): string[] {
-  const dashboard = JSON.parse(readFileSync(join(root, "deploy/monitoring/grafana-dashboard.json"), "utf8")) as { panels: Array<{ targets?: Array<{ expr: string }> }> };
+  const dashboard = JSON.parse(readFileSync(join(root, "deploy/monitoring/grafana-dashboard.json"), "utf8")) as {
+    panels: Array<{ targets?: Array<{ expr: string }> }>;
+  };
   return dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
 }
 
 function alertExprs(): Array<{ alert: string; expr: string }> {
-  const rules = parse(readFileSync(join(root, "deploy/monitoring/alerts.yaml"), "utf8")) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
+  const rules = parse(readFileSync(join(root, "deploy/monitoring/alerts.yaml"), "utf8")) as {
+    groups: Array<{ rules: Array<{ alert: string; expr: string }> }>;
+  };
   return rules.groups.flatMap((g) => g.rules);
 }
 
@@ -88,7 +92,13 @@ describe("deploy/monitoring", () => {
     ])
       expect(all, name).toContain(name);
     expect(alertExprs().map((r) => r.alert)).toEqual(
-      expect.arrayContaining(["KubeObserverGraphLagging", "KubeObserverSinkFailing", "KubeObserverMessagesParked", "KubeObserverScopesForbidden", "KubeObserverObserversBackingOff"]),
+      expect.arrayContaining([
+        "KubeObserverGraphLagging",
+        "KubeObserverSinkFailing",
+        "KubeObserverMessagesParked",
+        "KubeObserverScopesForbidden",
+        "KubeObserverObserversBackingOff",
+      ]),
     );
   });
 });

@@ -125,7 +125,9 @@ describe("a damaged embedded graph", () => {
     const garbage = graphPath();
     await filledGraph(garbage, 5);
     writeGarbage(garbage);
-    expect(() => new SqliteGraphSink(garbage, { access: "read" })).toThrow(/the embedded graph .* is damaged \(SQLITE_NOTADB: file is not a database\)\. This command leaves it as it is/);
+    expect(() => new SqliteGraphSink(garbage, { access: "read" })).toThrow(
+      /the embedded graph .* is damaged \(SQLITE_NOTADB: file is not a database\)\. This command leaves it as it is/,
+    );
     expect(existsSync(garbage)).toBe(true);
   });
 });
