@@ -30,7 +30,9 @@ export class StatementCounter {
         timed(this, args, result, started);
         return result;
       };
-      this.restore.push(() => void (proto[name] = original));
+      this.restore.push(() => {
+        proto[name] = original;
+      });
     };
     const sqlite = (self: unknown, _args: unknown[], _result: unknown, started: number): void =>
       this.record(shapeOf(String((self as { source: string }).source)), performance.now() - started);
@@ -84,7 +86,8 @@ function shapeOf(text: string): string {
   let shape = shapeCache.get(text);
   if (shape === undefined) {
     const line = text.replace(/\s+/g, " ").trim();
-    shapeCache.set(text, (shape = line.length > 140 ? `${line.slice(0, 137)}...` : line));
+    shape = line.length > 140 ? `${line.slice(0, 137)}...` : line;
+    shapeCache.set(text, shape);
   }
   return shape;
 }

@@ -53,7 +53,10 @@ export function kindRows(faults: readonly FaultRecord[]): KindRow[] {
   const rows = new Map<FaultKind, KindRow>();
   for (const f of faults) {
     let row = rows.get(f.kind);
-    if (!row) rows.set(f.kind, (row = { kind: f.kind, injected: 0, converged: 0, worstConvergeMs: 0, lost: 0, duplicates: 0, stale: 0, agentDeaths: 0 }));
+    if (!row) {
+      row = { kind: f.kind, injected: 0, converged: 0, worstConvergeMs: 0, lost: 0, duplicates: 0, stale: 0, agentDeaths: 0 };
+      rows.set(f.kind, row);
+    }
     row.injected += 1;
     if (f.convergence.equal) row.converged += 1;
     row.worstConvergeMs = Math.max(row.worstConvergeMs, f.convergeMs);

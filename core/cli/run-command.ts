@@ -110,10 +110,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
     // Until the config watcher takes over, a SIGHUP (a reloader right after the pod
     // started) must not kill the process (Node's default) but still be applied.
     let earlyHup = false;
-    const onEarlyHup = (): void => void (earlyHup = true);
+    const onEarlyHup = (): void => {
+      earlyHup = true;
+    };
     process.on("SIGHUP", onEarlyHup);
     const bootLog = createLogger({ level: args["log-level"] });
-    let loaded;
+    let loaded: Awaited<ReturnType<typeof loadAgentConfig>>;
     try {
       loaded = await loadAgentConfig(args.config);
     } catch (error) {

@@ -148,6 +148,7 @@ function run(binary: string, file: string, cwd: string, env: NodeJS.ProcessEnv, 
 // error per alternative and ends with the location of the `?` expression.
 // ---------------------------------------------------------------------------------------
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: dhall-to-json colours its errors with ANSI escapes (ESC [ ... m); this removes them.
 const ANSI = /\x1b\[[0-9;]*m/g;
 const LOCATION = /^(.+):(\d+):(\d+):?$/;
 const EXCERPT = /^\s*\d*\s*[│|]/;

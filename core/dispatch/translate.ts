@@ -78,7 +78,7 @@ export async function translateMessages(
       return overrunError(input, budgetMs);
     },
   );
-  guarded.forEach((g, i) => (results[g.index] = ops[i]!));
+  for (const [i, g] of guarded.entries()) results[g.index] = ops[i]!;
   return results;
 }
 

@@ -146,7 +146,7 @@ export class Neo4jSink implements GraphSink {
   /** For read-only commands: throws GraphSchemaError unless the graph is at this agent's
    *  storage version (or empty). */
   async checkReadable(): Promise<void> {
-    let found;
+    let found: Awaited<ReturnType<typeof readNeo4jSchema>>;
     try {
       found = await readNeo4jSchema(this.driver, this.database, this.where());
     } catch (error) {
@@ -334,7 +334,10 @@ class QueryCache {
 
   private memo(id: string, build: () => string): string {
     let text = this.texts.get(id);
-    if (text === undefined) this.texts.set(id, (text = build()));
+    if (text === undefined) {
+      text = build();
+      this.texts.set(id, text);
+    }
     return text;
   }
 }
@@ -475,7 +478,10 @@ class Applier {
         const byType = new Map<string, EdgeRow[]>();
         for (const { selector: s, to } of edges) {
           let p = props.get(s);
-          if (!p) props.set(s, (p = { ...(JSON.parse(s.props) as EdgeRow["props"]), owner: s.owner }));
+          if (!p) {
+            p = { ...(JSON.parse(s.props) as EdgeRow["props"]), owner: s.owner };
+            props.set(s, p);
+          }
           const rows = byType.get(s.type);
           if (rows) rows.push({ from: s.from, to, props: p });
           else byType.set(s.type, [{ from: s.from, to, props: p }]);

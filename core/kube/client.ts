@@ -199,7 +199,7 @@ export class KubeHttpClient {
 
   /** Sends a GET and resolves with a 2xx response; anything else becomes an ApiError. */
   private async send(pathAndQuery: string, responseTimeoutMs: number): Promise<IncomingMessage> {
-    let options;
+    let options: Awaited<ReturnType<RequestAuth["options"]>>;
     try {
       options = await this.auth.options();
     } catch (error) {

@@ -115,7 +115,10 @@ async function listEverything(
   for (const cluster of config.clusters) {
     try {
       let client = clients.get(cluster.name);
-      if (!client) clients.set(cluster.name, (client = clientFor(cluster)));
+      if (!client) {
+        client = clientFor(cluster);
+        clients.set(cluster.name, client);
+      }
       const scopes: VerifyScope[] = await clusterScopes(cluster, config.actors, plugins, client, config.observer.pageSize);
       // The observers' annotation rules: the expected graph withholds what they withhold.
       const annotations = new AnnotationFilter({ withheld: config.observer.withheldAnnotations, maxValueBytes: config.observer.maxAnnotationBytes });

@@ -153,7 +153,9 @@ export class Wal {
         carried = { id: this.id, scopes: [...this.scopes], lastSeq: this.highestSeq };
         this.db.close();
       },
-      reopen: () => void (this.db = this.openWritable(undefined, carried)),
+      reopen: () => {
+        this.db = this.openWritable(undefined, carried);
+      },
     });
     if (!this.readonly) {
       mkdirSync(dirname(path), { recursive: true });

@@ -1,17 +1,15 @@
 // Bad input: a plugin that throws or returns something malformed has that message parked
 // while everything else lands; hostile strings land verbatim and change nothing else.
 // (Secret canaries: secret-canaries.test.ts.)
-import { readdirSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import * as k8s from "@kubernetes/client-node";
 import { AgentProcess, repoRoot } from "../../support/agent.js";
 import { adminKubeConfig, createNamespace, deleteNamespaces, neo4jDriver, uniqueName } from "../../support/cluster.js";
-import { edgesOf, nodesOf, waitForGraph, wipeNeo4j, workspace } from "../../support/graph.js";
+import { nodesOf, waitForGraph, wipeNeo4j, workspace } from "../../support/graph.js";
 
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
-const apps = kc.makeApiClient(k8s.AppsV1Api);
 const namespaces: string[] = [];
 const agents: AgentProcess[] = [];
 

@@ -44,13 +44,14 @@ async function graphEqualsCluster(ws: Workspace, ns: string, what: string): Prom
     what,
     (lines) => (JSON.stringify(mine(lines)) === JSON.stringify(expected) ? lines : undefined),
     30_000,
-    async () =>
-      void (expected = mine(
+    async () => {
+      expected = mine(
         await expectedExport(
           "local",
           RESOURCES.map((resource) => ({ resource, namespace: ns })),
         ),
-      )),
+      );
+    },
   );
 }
 

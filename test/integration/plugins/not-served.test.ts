@@ -4,7 +4,7 @@
 // restarting the agent. `run --once` fails that scope with the same reason.
 import { afterAll, describe, expect, it } from "vitest";
 import * as k8s from "@kubernetes/client-node";
-import { AgentProcess, type LogLine } from "../../support/agent.js";
+import type { AgentProcess, LogLine } from "../../support/agent.js";
 import { adminKubeConfig, createNamespace, deleteNamespaces, uniqueName } from "../../support/cluster.js";
 import { BACKUP_API, createBackupPolicy, deleteBackupCrd, examplePluginDir, examplePluginFile, installBackupCrd } from "../../support/crd.js";
 import { nodesOf, waitForGraph, workspace } from "../../support/graph.js";

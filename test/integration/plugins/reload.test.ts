@@ -46,7 +46,7 @@ const syntaxError = "export default {\n  name: 'oops',\n  reduce(o) { return o. 
 const versionOf = (lines: ExportLine[], key: string): unknown => nodesOf(lines).find((n) => n.key === key)?.properties.pluginVersion;
 const k = (namespace: string, label: string, name: string): string => `local/${namespace}/${label}/${name}`;
 const configMap = (namespace: string, name: string) => core.createNamespacedConfigMap({ namespace, body: { metadata: { name }, data: { a: "b" } } });
-const after = (a: AgentProcess, mark: number, what: string, predicate: (l: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> =>
+const logAfter = (a: AgentProcess, mark: number, what: string, predicate: (l: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> =>
   a.waitFor(what, () => a.logs.slice(mark).find(predicate), timeoutMs);
 
 describe("plugins on reload", () => {
@@ -79,7 +79,7 @@ describe("plugins on reload", () => {
     let mark = a.logs.length;
     writeFileSync(file("fixed-later.mjs"), pluginText("fixed-later", "FixedLaterConfig", 1));
     a.signal("SIGHUP");
-    await after(a, mark, "the plugins reload", (l) => l.msg === "plugins changed: applying");
+    await logAfter(a, mark, "the plugins reload", (l) => l.msg === "plugins changed: applying");
     await waitForGraph(ws, "the fixed plugin's node", (l) => (versionOf(l, k(ns, "FixedLaterConfig", "one")) === 1 ? true : undefined));
 
     // 3. A new plugin file and an actor naming it: observed after the config change.
@@ -87,8 +87,8 @@ describe("plugins on reload", () => {
     writeFileSync(file("added.mjs"), pluginText("added", "AddedConfig", 1));
     actors.push({ resource: "added", namespace: ns });
     ws.rewrite({ actors });
-    await after(a, mark, "the config reload", (l) => l.msg === "config changed: applying");
-    const reconciled = await after(a, mark, "the reconcile", (l) => l.msg === "observers reconciled");
+    await logAfter(a, mark, "the config reload", (l) => l.msg === "config changed: applying");
+    const reconciled = await logAfter(a, mark, "the reconcile", (l) => l.msg === "observers reconciled");
     expect(reconciled).toMatchObject({ started: 1, stopped: 0 });
     await waitForGraph(ws, "the added plugin's node", (l) => (versionOf(l, k(ns, "AddedConfig", "one")) === 1 ? true : undefined));
 
@@ -113,7 +113,7 @@ describe("plugins on reload", () => {
     mark = a.logs.length;
     writeFileSync(file("added.mjs"), syntaxError);
     a.signal("SIGHUP");
-    const kept = await after(a, mark, "the kept-version report", (l) => String(l.msg).startsWith("plugin not reloaded"));
+    const kept = await logAfter(a, mark, "the kept-version report", (l) => String(l.msg).startsWith("plugin not reloaded"));
     expect(kept).toMatchObject({ file: file("added.mjs"), plugin: "added" });
     expect(String(kept.reason)).toMatch(/SyntaxError/);
     expect(String(kept.msg)).toContain("its last good version keeps running");
@@ -121,7 +121,7 @@ describe("plugins on reload", () => {
     actors.push({ resource: "added", namespace: ns2 });
     mark = a.logs.length;
     ws.rewrite({ actors });
-    expect(await after(a, mark, "the reconcile", (l) => l.msg === "observers reconciled")).toMatchObject({ started: 1, stopped: 0 });
+    expect(await logAfter(a, mark, "the reconcile", (l) => l.msg === "observers reconciled")).toMatchObject({ started: 1, stopped: 0 });
     const lines = await waitForGraph(ws, "objects through the kept version", (l) =>
       versionOf(l, k(ns, "AddedConfig", "two")) === 2 &&
       versionOf(l, k(ns2, "AddedConfig", "three")) === 2 &&

@@ -51,7 +51,9 @@ async function rig(
       sinkFailed: () => undefined,
       parked: () => undefined,
       walFailed: (operation) => void metrics.walFailed.push(operation),
-      dispatcherFailed: () => void (metrics.dispatcherFailed += 1),
+      dispatcherFailed: () => {
+        metrics.dispatcherFailed += 1;
+      },
       ...options.metrics,
     },
     ...(options.onCommitted ? { onCommitted: options.onCommitted } : {}),

@@ -78,7 +78,6 @@ describe("planOps", () => {
 });
 
 describe("links and selectors in the plan", () => {
-  const linkSchema = { labels: new Set(["Pod", "Image", "Registry"]), relationships: new Set(["RUNS", "FROM", "SELECTS"]) };
   const withImage = (name: string, extra: Partial<Extract<GraphOp, { op: "upsert" }>> = {}): GraphOp => {
     const key = `c/ns/Pod/${name}`;
     return {

@@ -30,8 +30,12 @@ function recovery(): DamageRecovery & { errors: Array<Record<string, unknown>>; 
     moved: 0,
     replaced: 0,
     log: { error: (obj: object) => void r.errors.push(obj as Record<string, unknown>), warn: () => undefined },
-    onMovedAside: () => void (r.moved += 1),
-    onReplaced: () => void (r.replaced += 1),
+    onMovedAside: () => {
+      r.moved += 1;
+    },
+    onReplaced: () => {
+      r.replaced += 1;
+    },
   };
   return r;
 }

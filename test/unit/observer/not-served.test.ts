@@ -1,7 +1,7 @@
 // A resource the apiserver does not serve (404 on LIST or WATCH: a CRD not installed) and
 // reductions that cannot travel as JSON, against the fakes.
 import { afterEach, describe, expect, it } from "vitest";
-import { ApiError, classifyStatus } from "../../../core/kube/errors.js";
+import { type ApiError, classifyStatus } from "../../../core/kube/errors.js";
 import { Observer, type ObserverStatus } from "../../../core/observer/observer.js";
 import type { ResourcePlugin } from "../../../core/plugin/types.js";
 import { FakeClient, FakeOutlet, FakeWatchStream, event, obj, page, recordingPlugin, testConfig, until } from "./fakes.js";

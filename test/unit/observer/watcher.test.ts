@@ -160,7 +160,13 @@ describe("Watcher: paged list (case 1)", () => {
 describe("Watcher: watch", () => {
   it("opens the watch at the list's resourceVersion with the configured timeouts", async () => {
     let draws = 0;
-    const h = harness({ watchTimeoutSeconds: () => (draws += 1) * 100 + 200, inactivityMarginSeconds: 15 });
+    const h = harness({
+      watchTimeoutSeconds: () => {
+        draws += 1;
+        return draws * 100 + 200;
+      },
+      inactivityMarginSeconds: 15,
+    });
     h.client.scriptList(page([obj("a", "ua", "40")], "42"));
     await h.watcher.step();
     expect(await h.watcher.step()).toStrictEqual([{ type: "watchStarted", resourceVersion: "42" }]);
@@ -386,7 +392,10 @@ describe("Watcher: the shared list gate", () => {
     await a.watcher.step(); // first page: a holds the slot
     expect(gate.inUse).toBe(1);
     let bDone = false;
-    const bStep = b.watcher.step().then((events) => ((bDone = true), events));
+    const bStep = b.watcher.step().then((events) => {
+      bDone = true;
+      return events;
+    });
     await new Promise((r) => setTimeout(r, 20));
     expect(bDone).toBe(false);
     expect(b.client.listCalls).toHaveLength(0);

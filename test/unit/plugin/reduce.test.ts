@@ -2,7 +2,7 @@
 // survive (Secret data/stringData, literal env values, kubectl's last-applied copy).
 import { describe, expect, it } from "vitest";
 import type { KubeObject } from "../../../core/messages.js";
-import { LAST_APPLIED_ANNOTATION, asArray, field, reduceMetadata, scrubObject } from "../../../core/plugin/sdk.js";
+import { LAST_APPLIED_ANNOTATION, asArray, field, type reduceMetadata, scrubObject } from "../../../core/plugin/sdk.js";
 import type { ResourcePlugin } from "../../../core/plugin/types.js";
 import clusterrole from "../../../plugins/clusterrole.js";
 import clusterrolebinding from "../../../plugins/clusterrolebinding.js";
@@ -19,7 +19,7 @@ import secret from "../../../plugins/secret.js";
 import service from "../../../plugins/service.js";
 import serviceaccount from "../../../plugins/serviceaccount.js";
 import storageclass from "../../../plugins/storageclass.js";
-import { reducePodSpec } from "../../../plugins/_shared/pod-spec.js";
+import type { reducePodSpec } from "../../../plugins/_shared/pod-spec.js";
 import { prng } from "../../support/prng.js";
 
 const builtins: ResourcePlugin[] = [

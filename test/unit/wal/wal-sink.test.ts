@@ -45,12 +45,19 @@ function rig(options: { retry?: boolean; maxBytes?: number } = {}): Rig {
   const logs: Rig["logs"] = [];
   const log = pino({ level: "debug" }, { write: (line: string) => void logs.push(JSON.parse(line) as Rig["logs"][number]) });
   const notified = { count: 0 };
-  const dispatcher = { notify: () => void (notified.count += 1), onProgress: () => undefined } as unknown as Dispatcher;
+  const dispatcher = {
+    notify: () => {
+      notified.count += 1;
+    },
+    onProgress: () => undefined,
+  } as unknown as Dispatcher;
   const appendFailedHook = { count: 0 };
   const sink = new WalSink(wal, dispatcher, options.maxBytes ?? 1 << 30, log, {
     retry: options.retry ?? true,
     backoff,
-    onAppendFailed: () => void (appendFailedHook.count += 1),
+    onAppendFailed: () => {
+      appendFailedHook.count += 1;
+    },
   });
   return { wal, sink, logs, appendFailedHook, notified, faults };
 }
