@@ -53,7 +53,15 @@ async function main(): Promise<void> {
   applyAgentHeapTuning();
   const { config, plugins } = await loadAgentConfig(configFile);
   const log = createLogger({ level: config.log.level });
-  const { agent, pipeline: composed } = await composeAgent({ config, plugins, log, once: false, output: "graph", sink: { kind: sinkKind }, onCommitted: (records) => onCommitted(records) });
+  const { agent, pipeline: composed } = await composeAgent({
+    config,
+    plugins,
+    log,
+    once: false,
+    output: "graph",
+    sink: { kind: sinkKind },
+    onCommitted: (records) => onCommitted(records),
+  });
   const pipeline = composed!;
 
   // Rows and sink time: wrap this sink instance's apply (the dispatcher calls it).

@@ -45,7 +45,9 @@ export function writeAgentConfig(spec: AgentConfigSpec): { file: string; graphPa
   const walPath = join(spec.dir, "wal.sqlite");
   const exclude = spec.exclude?.length ? `[ ${spec.exclude.map(text).join(", ")} ]` : "[] : List Text";
   const topology = spec.topology ? `, topology = ${text(spec.topology)}` : "";
-  const actors = spec.resources.map((r) => `T.Actor::{ cluster = ${text(BENCH_CLUSTER)}, resource = ${text(r)}, exclude = others${topology} }`).join("\n      , ");
+  const actors = spec.resources
+    .map((r) => `T.Actor::{ cluster = ${text(BENCH_CLUSTER)}, resource = ${text(r)}, exclude = others${topology} }`)
+    .join("\n      , ");
   const sink =
     spec.sink === "sqlite"
       ? `T.Sink::{ sqlitePath = ${text(graphPath)} }`
@@ -59,8 +61,14 @@ in  T.Config::{
       ]
     , sink = ${sink}
     , wal = T.Wal::{ path = ${text(walPath)} }
-    , observer = T.Observer::{ threads = ${spec.threads ?? 0}${Object.entries(spec.observer ?? {}).map(([k, v]) => `, ${k} = ${v}`).join("")} }${spec.pluginDirs?.length ? `
-    , pluginDirs = [ ${spec.pluginDirs.map(text).join(", ")} ]` : ""}
+    , observer = T.Observer::{ threads = ${spec.threads ?? 0}${Object.entries(spec.observer ?? {})
+      .map(([k, v]) => `, ${k} = ${v}`)
+      .join("")} }${
+      spec.pluginDirs?.length
+        ? `
+    , pluginDirs = [ ${spec.pluginDirs.map(text).join(", ")} ]`
+        : ""
+    }
     , log = { level = ${text(spec.logLevel ?? "info")} }
     }
 `;
@@ -140,7 +148,11 @@ export class AgentRun {
         }
         if (error || this.exitInfo) {
           done();
-          reject(new Error(`the agent ${error ? `failed: ${error.message}` : `exited (${JSON.stringify(this.exitInfo)})`} while the bench waited for "${type}"\n${this.logTail()}`));
+          reject(
+            new Error(
+              `the agent ${error ? `failed: ${error.message}` : `exited (${JSON.stringify(this.exitInfo)})`} while the bench waited for "${type}"\n${this.logTail()}`,
+            ),
+          );
           return true;
         }
         return false;

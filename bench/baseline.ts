@@ -36,7 +36,12 @@ export async function resourcesOf(names: readonly string[]): Promise<Map<string,
   return result;
 }
 
-async function listAll(client: KubeHttpClient, resource: ApiResource, namespace: string | null, pageSize: number): Promise<{ objects: number; requests: number }> {
+async function listAll(
+  client: KubeHttpClient,
+  resource: ApiResource,
+  namespace: string | null,
+  pageSize: number,
+): Promise<{ objects: number; requests: number }> {
   const lw = client.forResource(resource, namespace);
   let continueToken: string | undefined;
   let objects = 0;
@@ -50,7 +55,14 @@ async function listAll(client: KubeHttpClient, resource: ApiResource, namespace:
   return { objects, requests };
 }
 
-async function perNamespaceRun(client: KubeHttpClient, resources: Map<string, ApiResource>, namespaces: readonly string[], pageSize: number, concurrency: number, namespaceResource: ApiResource): Promise<ListRun> {
+async function perNamespaceRun(
+  client: KubeHttpClient,
+  resources: Map<string, ApiResource>,
+  namespaces: readonly string[],
+  pageSize: number,
+  concurrency: number,
+  namespaceResource: ApiResource,
+): Promise<ListRun> {
   const scopes = namespaces.flatMap((ns) => [...resources.keys()].map((name) => ({ ns, name })));
   const byResource: Record<string, number> = {};
   let requests = 0;

@@ -153,7 +153,14 @@ export class ChurnGenerator {
   }
 
   /** Runs one rate for `seconds`, then waits (up to drainTimeoutMs) for every change to commit. */
-  async step(options: { rate: number; seconds: number; tracker: CommitTracker; probe?: CommitTracker; agent: ProcSampler; drainTimeoutMs: number }): Promise<ChurnStepResult> {
+  async step(options: {
+    rate: number;
+    seconds: number;
+    tracker: CommitTracker;
+    probe?: CommitTracker;
+    agent: ProcSampler;
+    drainTimeoutMs: number;
+  }): Promise<ChurnStepResult> {
     const { rate, seconds, tracker, probe } = options;
     const probed: Change[] = [];
     const changes: Change[] = [];
@@ -227,7 +234,8 @@ export class ChurnGenerator {
     const committed = changes.filter((c) => c.committedAt !== undefined);
     const latencies = committed.map((c) => Math.max(0, c.committedAt! - c.respAt));
     const quarter = (seconds * 1000) / 4;
-    const inQuarter = (q: number): number[] => committed.filter((c) => c.respAt - started >= q * quarter && c.respAt - started < (q + 1) * quarter).map((c) => Math.max(0, c.committedAt! - c.respAt));
+    const inQuarter = (q: number): number[] =>
+      committed.filter((c) => c.respAt - started >= q * quarter && c.respAt - started < (q + 1) * quarter).map((c) => Math.max(0, c.committedAt! - c.respAt));
     const firstQ = median(inQuarter(0));
     const lastQ = median(inQuarter(3));
     const unconfirmed = changes.length - committed.length;
@@ -247,7 +255,13 @@ export class ChurnGenerator {
       watchLatencyMs: probe ? summarize(probed.filter((c) => c.committedAt !== undefined).map((c) => Math.max(0, c.committedAt! - c.respAt))) : null,
       firstQuarterP50Ms: round(firstQ),
       lastQuarterP50Ms: round(lastQ),
-      lagSlopeMsPerS: round(slope(committed.map((c) => (c.respAt - started) / 1000), latencies), 2),
+      lagSlopeMsPerS: round(
+        slope(
+          committed.map((c) => (c.respAt - started) / 1000),
+          latencies,
+        ),
+        2,
+      ),
       backlogAtEnd,
       drainMs: unconfirmed > 0 ? -1 : Math.max(0, lastCommit - windowEnd),
       unconfirmed,
@@ -263,7 +277,10 @@ export class ChurnGenerator {
   }
 
   /** Starts one operation (not awaited); returns how many writes it issues. */
-  private issue(op: OpName, write: (key: string, kind: Change["kind"], method: string, path: string, body?: unknown, contentType?: string) => Promise<boolean>): number {
+  private issue(
+    op: OpName,
+    write: (key: string, kind: Change["kind"], method: string, path: string, body?: unknown, contentType?: string) => Promise<boolean>,
+  ): number {
     const plan = this.plans[Math.floor(Math.random() * this.plans.length)]!;
     const rand = (n: number): number => Math.floor(Math.random() * n);
     switch (op) {
@@ -288,7 +305,13 @@ export class ChurnGenerator {
       case "create-configmap": {
         const name = this.nextName();
         const j = rand(plan.configmaps);
-        void write(`configmap|${plan.name}|${name}`, "apply", "POST", nsPath(plan.name, "configmaps"), configMapManifest(this.tier, name, `app-churn-${j % 10}`, { [LABEL_CHURN]: "true" })).then((okay) => {
+        void write(
+          `configmap|${plan.name}|${name}`,
+          "apply",
+          "POST",
+          nsPath(plan.name, "configmaps"),
+          configMapManifest(this.tier, name, `app-churn-${j % 10}`, { [LABEL_CHURN]: "true" }),
+        ).then((okay) => {
           if (okay) this.configMaps.push({ ns: plan.name, name, plan, j });
         });
         return 1;
@@ -303,20 +326,38 @@ export class ChurnGenerator {
         const kind = ORIGINAL_KINDS[rand(ORIGINAL_KINDS.length)]!;
         const name = kind.name(rand(kind.count(plan)));
         const stamp = `${this.runId}-${++this.counter}`;
-        void write(`${kind.resource}|${plan.name}|${name}`, "apply", "PATCH", `${nsPath(plan.name, kind.plural)}/${name}`, { metadata: { labels: { [LABEL_STAMP]: stamp } } }, "application/merge-patch+json");
+        void write(
+          `${kind.resource}|${plan.name}|${name}`,
+          "apply",
+          "PATCH",
+          `${nsPath(plan.name, kind.plural)}/${name}`,
+          { metadata: { labels: { [LABEL_STAMP]: stamp } } },
+          "application/merge-patch+json",
+        );
         return 1;
       }
       case "update-image": {
         const name = podName(rand(plan.pods));
         // A new tag every time: a patch that changes nothing has no event to wait for.
         const image = `${BENCH_REGISTRY}/app-${rand(10)}:1.${this.runId}.${++this.counter}`;
-        void write(`pod|${plan.name}|${name}`, "apply", "PATCH", `${nsPath(plan.name, "pods")}/${name}`, { spec: { containers: [{ name: "app", image }] } }, "application/strategic-merge-patch+json");
+        void write(
+          `pod|${plan.name}|${name}`,
+          "apply",
+          "PATCH",
+          `${nsPath(plan.name, "pods")}/${name}`,
+          { spec: { containers: [{ name: "app", image }] } },
+          "application/strategic-merge-patch+json",
+        );
         return 1;
       }
     }
   }
 
-  private createPod(plan: NamespacePlan, j: number, write: (key: string, kind: Change["kind"], method: string, path: string, body?: unknown) => Promise<boolean>): void {
+  private createPod(
+    plan: NamespacePlan,
+    j: number,
+    write: (key: string, kind: Change["kind"], method: string, path: string, body?: unknown) => Promise<boolean>,
+  ): void {
     const name = this.nextName();
     const body = podManifest(this.tier, name, podRefs(plan, j, this.replicaSetUids), { [LABEL_CHURN]: "true" });
     void write(`pod|${plan.name}|${name}`, "apply", "POST", nsPath(plan.name, "pods"), body).then((okay) => {

@@ -22,7 +22,9 @@ export function sqliteCounts(path: string, namespaces: readonly string[]): Graph
   try {
     const wanted = new Set(namespaces);
     const observed: Record<string, number> = {};
-    const rows = db.prepare<[], { scope: string; n: number }>("SELECT scope, count(*) AS n FROM nodes WHERE observed = 1 AND scope IS NOT NULL GROUP BY scope").all();
+    const rows = db
+      .prepare<[], { scope: string; n: number }>("SELECT scope, count(*) AS n FROM nodes WHERE observed = 1 AND scope IS NOT NULL GROUP BY scope")
+      .all();
     for (const { scope, n } of rows) {
       // scope: cluster/namespace/Label
       const [, ns, label] = scope.split("/");
@@ -49,14 +51,23 @@ export async function neo4jCounts(env: DevEnvState, labels: readonly string[], n
     const observed: Record<string, number> = {};
     for (const label of labels) {
       if (!/^[A-Z][A-Za-z0-9]*$/.test(label)) continue;
-      const r = await d.executeQuery(`MATCH (n:${label}) WHERE n.key STARTS WITH $p AND n.observed = true AND n.scope IS NOT NULL AND n.namespace IN $ns RETURN count(n) AS n`, {
-        p: PREFIX,
-        ns: namespaces,
-      });
+      const r = await d.executeQuery(
+        `MATCH (n:${label}) WHERE n.key STARTS WITH $p AND n.observed = true AND n.scope IS NOT NULL AND n.namespace IN $ns RETURN count(n) AS n`,
+        {
+          p: PREFIX,
+          ns: namespaces,
+        },
+      );
       observed[label] = toNumber(r.records[0]?.get("n"));
     }
-    const nodes = await d.executeQuery("MATCH (n:Entity) WHERE n.key STARTS WITH $p OR n.key STARTS WITH $r RETURN count(n) AS n", { p: PREFIX, r: BENCH_REGISTRY });
-    const edges = await d.executeQuery("MATCH (n:Entity)-[e]->() WHERE n.key STARTS WITH $p OR n.key STARTS WITH $r RETURN count(e) AS n", { p: PREFIX, r: BENCH_REGISTRY });
+    const nodes = await d.executeQuery("MATCH (n:Entity) WHERE n.key STARTS WITH $p OR n.key STARTS WITH $r RETURN count(n) AS n", {
+      p: PREFIX,
+      r: BENCH_REGISTRY,
+    });
+    const edges = await d.executeQuery("MATCH (n:Entity)-[e]->() WHERE n.key STARTS WITH $p OR n.key STARTS WITH $r RETURN count(e) AS n", {
+      p: PREFIX,
+      r: BENCH_REGISTRY,
+    });
     return { observed, nodes: toNumber(nodes.records[0]?.get("n")), edges: toNumber(edges.records[0]?.get("n")) };
   } finally {
     await d.close();

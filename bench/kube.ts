@@ -93,7 +93,12 @@ export class KubeWriter {
 
   /** Like send, but retries 429/5xx/network errors a few times and throws on failure.
    *  `ok` lists extra statuses that count as success (409 for create-if-missing). */
-  async must<T = KubeObjectBody>(method: string, path: string, body?: unknown, options: { ok?: number[]; contentType?: string } = {}): Promise<KubeResponse<T>> {
+  async must<T = KubeObjectBody>(
+    method: string,
+    path: string,
+    body?: unknown,
+    options: { ok?: number[]; contentType?: string } = {},
+  ): Promise<KubeResponse<T>> {
     let attempt = 0;
     for (;;) {
       attempt += 1;

@@ -112,7 +112,9 @@ export function podManifest(tier: Tier, name: string, refs: PodRefs, extraLabels
       name,
       labels: labels(tier, { app, "pod-template-hash": "bench", ...extraLabels }),
       annotations: { "bench.kube-observer/owner-team": "platform", "prometheus.io/scrape": "true" },
-      ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: refs.replicaSet.name, uid: refs.replicaSet.uid, controller: false, blockOwnerDeletion: false }],
+      ownerReferences: [
+        { apiVersion: "apps/v1", kind: "ReplicaSet", name: refs.replicaSet.name, uid: refs.replicaSet.uid, controller: false, blockOwnerDeletion: false },
+      ],
     },
     spec: {
       serviceAccountName: refs.serviceAccount,
@@ -239,7 +241,8 @@ async function waitUntilGone(kube: KubeWriter, names: readonly string[], say: Sa
       lastSaid = Date.now();
     }
     // Pods created in a terminating namespace's last moments would block it: force them.
-    if (++round % 5 === 0) await forEachLimited(remaining, 16, (ns) => kube.must("DELETE", `${nsPath(ns, "pods")}?gracePeriodSeconds=0`, undefined, { ok: [404] }));
+    if (++round % 5 === 0)
+      await forEachLimited(remaining, 16, (ns) => kube.must("DELETE", `${nsPath(ns, "pods")}?gracePeriodSeconds=0`, undefined, { ok: [404] }));
     await new Promise((r) => setTimeout(r, 2_000));
   }
 }
@@ -312,13 +315,23 @@ export async function ensureTier(kube: KubeWriter, tier: Tier, options: { fresh:
         const rs = replicaSetName(i);
         first.push(async () => {
           const res = await kube.must("POST", nsPath(p.name, "replicasets", "apps/v1"), replicaSetManifest(tier, rs, sa), { ok: [409] });
-          const uid = res.status === 409 ? (await kube.must("GET", `${nsPath(p.name, "replicasets", "apps/v1")}/${rs}`)).body.metadata?.uid : res.body.metadata?.uid;
+          const uid =
+            res.status === 409 ? (await kube.must("GET", `${nsPath(p.name, "replicasets", "apps/v1")}/${rs}`)).body.metadata?.uid : res.body.metadata?.uid;
           replicaSetUids.set(`${p.name}/${rs}`, uid ?? "");
         });
       }
-      for (let j = 0; j < p.configmaps; j++) first.push(() => kube.must("POST", nsPath(p.name, "configmaps"), configMapManifest(tier, configMapName(j), `app-${serviceAccountName(j % p.serviceaccounts)}`), { ok: [409] }));
-      for (let j = 0; j < p.secrets; j++) first.push(() => kube.must("POST", nsPath(p.name, "secrets"), secretManifest(tier, secretName(j), `app-${serviceAccountName(j % p.serviceaccounts)}`), { ok: [409] }));
-      for (let j = 0; j < p.pvcs; j++) first.push(() => kube.must("POST", nsPath(p.name, "persistentvolumeclaims"), pvcManifest(tier, pvcName(j)), { ok: [409] }));
+      for (let j = 0; j < p.configmaps; j++)
+        first.push(() =>
+          kube.must("POST", nsPath(p.name, "configmaps"), configMapManifest(tier, configMapName(j), `app-${serviceAccountName(j % p.serviceaccounts)}`), {
+            ok: [409],
+          }),
+        );
+      for (let j = 0; j < p.secrets; j++)
+        first.push(() =>
+          kube.must("POST", nsPath(p.name, "secrets"), secretManifest(tier, secretName(j), `app-${serviceAccountName(j % p.serviceaccounts)}`), { ok: [409] }),
+        );
+      for (let j = 0; j < p.pvcs; j++)
+        first.push(() => kube.must("POST", nsPath(p.name, "persistentvolumeclaims"), pvcManifest(tier, pvcName(j)), { ok: [409] }));
     }
     const t1 = Date.now();
     await forEachLimited(first, CREATE_CONCURRENCY, (task) => task());
@@ -335,7 +348,12 @@ export async function ensureTier(kube: KubeWriter, tier: Tier, options: { fresh:
     say(`  ${pods.length} pods in ${((Date.now() - t2) / 1000).toFixed(1)} s (${(pods.length / ((Date.now() - t2) / 1000)).toFixed(0)}/s)`);
 
     await forEachLimited(toFill, CREATE_CONCURRENCY, (p) =>
-      kube.must("PATCH", `/api/v1/namespaces/${p.name}`, { metadata: { annotations: { [ANNOTATION_FILLED]: fillStamp(p) } } }, { contentType: "application/merge-patch+json" }),
+      kube.must(
+        "PATCH",
+        `/api/v1/namespaces/${p.name}`,
+        { metadata: { annotations: { [ANNOTATION_FILLED]: fillStamp(p) } } },
+        { contentType: "application/merge-patch+json" },
+      ),
     );
     requests += toFill.length;
   }
@@ -349,7 +367,11 @@ export async function ensureTier(kube: KubeWriter, tier: Tier, options: { fresh:
 
   // kube-controller-manager gives each namespace its default ServiceAccount and the
   // kube-root-ca.crt ConfigMap; wait for them so that the counts are stable.
-  await waitForControllerObjects(kube, plans.map((p) => p.name), say);
+  await waitForControllerObjects(
+    kube,
+    plans.map((p) => p.name),
+    say,
+  );
 
   return {
     seconds: (Date.now() - started) / 1000,
@@ -399,8 +421,15 @@ export async function removeChurnObjects(kube: KubeWriter, tier: Tier): Promise<
  *  no other tier is left). Does not wait for the namespaces to finish terminating. */
 export async function cleanupTier(kube: KubeWriter, tier: Tier, say: Say): Promise<void> {
   const existing = await listNamespaces(kube);
-  const mine = [...existing.values()].filter((n) => n.labels[LABEL_TIER] === tier.name || (tier.name !== "XS" && n.labels[LABEL_ROLE] === "filler" && n.labels[LABEL_TIER] === undefined));
-  await deleteNamespaces(kube, mine.map((n) => n.name), say, false);
+  const mine = [...existing.values()].filter(
+    (n) => n.labels[LABEL_TIER] === tier.name || (tier.name !== "XS" && n.labels[LABEL_ROLE] === "filler" && n.labels[LABEL_TIER] === undefined),
+  );
+  await deleteNamespaces(
+    kube,
+    mine.map((n) => n.name),
+    say,
+    false,
+  );
   const othersLeft = [...existing.values()].some((n) => n.labels[LABEL_TIER] !== undefined && n.labels[LABEL_TIER] !== tier.name && n.phase !== "Terminating");
   if (!othersLeft) {
     await forEachLimited(

@@ -99,7 +99,10 @@ async function measure(wal: Wal, requests: number, concurrency: number): Promise
     await new Promise((resolve) => setTimeout(resolve, 5));
     return false;
   };
-  const server = addHealthRoutes(new OpsServer(log), { synced: () => true, sinkPing }).route("/metrics", async () => ({ status: 200, ...(await metrics.text()) }));
+  const server = addHealthRoutes(new OpsServer(log), { synced: () => true, sinkPing }).route("/metrics", async () => ({
+    status: 200,
+    ...(await metrics.text()),
+  }));
   const address = await server.listen({ host: "127.0.0.1", port: 0 });
   try {
     const results: LatencySummary[] = [];
@@ -110,7 +113,13 @@ async function measure(wal: Wal, requests: number, concurrency: number): Promise
   }
 }
 
-export async function opsLoadMain(options: { messages: number; requests: number; concurrency: number; out: string; say: (line: string) => void }): Promise<void> {
+export async function opsLoadMain(options: {
+  messages: number;
+  requests: number;
+  concurrency: number;
+  out: string;
+  say: (line: string) => void;
+}): Promise<void> {
   const loadAtStart = loadavg();
   const startedAt = new Date();
   const dir = mkdtempSync(join(tmpdir(), "kube-observer-ops-load-"));
@@ -173,6 +182,10 @@ export function renderOpsLoad(r: OpsLoadReport): string {
     const wal = run.walMessages === 0 ? "empty (baseline)" : `${run.walMessages.toLocaleString("en-US")} messages, ${(run.walBytes / 1e6).toFixed(1)} MB`;
     for (const l of run.latencies) lines.push(`| ${wal} | \`${l.path}\` | ${l.p50Ms} ms | ${l.p99Ms} ms | ${l.maxMs} ms | ${l.failed} |`);
   }
-  lines.push("", `What a scrape used to cost on the deep WAL, per WAL gauge read: the full count \`SELECT count(*), sum(bytes), min(observed_at) FROM messages\` took ${r.oldStatusQueryMs} ms (now the counts are kept; the oldest is the queue's head).`, "");
+  lines.push(
+    "",
+    `What a scrape used to cost on the deep WAL, per WAL gauge read: the full count \`SELECT count(*), sum(bytes), min(observed_at) FROM messages\` took ${r.oldStatusQueryMs} ms (now the counts are kept; the oldest is the queue's head).`,
+    "",
+  );
   return lines.join("\n");
 }

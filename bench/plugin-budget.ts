@@ -58,7 +58,10 @@ async function batched(set: ReadonlyMap<string, LoadedPlugin>, size: number): Pr
 const cases: Array<[string, () => Promise<void> | void]> = [
   ["toGraphOp, direct (no budget), batch 2000", () => direct(2000)],
   ["translateMessages, built-ins (fast path), batch 2000", () => batched(plugins, 2000)],
-  ...[2000, 100, 10, 1].map((size): [string, () => Promise<void>] => [`translateMessages, as third-party (vm budget), batch ${size}`, () => batched(asThirdParty, size)]),
+  ...[2000, 100, 10, 1].map((size): [string, () => Promise<void>] => [
+    `translateMessages, as third-party (vm budget), batch ${size}`,
+    () => batched(asThirdParty, size),
+  ]),
 ];
 console.log(`tier ${tier.name}: ${messages.length} messages (${upserts} upserts), median of ${rounds} interleaved rounds, Node ${process.version}`);
 for (const [, run] of cases) await run(); // warm-up

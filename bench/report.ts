@@ -126,7 +126,8 @@ export function evaluateTargets(r: BenchResult): BenchResult["targets"] {
   const t: BenchResult["targets"] = [];
   const sq = r.results.sqlite;
   const n4 = r.results.neo4j;
-  if (sq) t.push({ name: "initial sync into SQLite / baseline", target: "≤ 1.5×", value: `${fix(sq.sync.ratioToBaseline)}×`, met: sq.sync.ratioToBaseline <= 1.5 });
+  if (sq)
+    t.push({ name: "initial sync into SQLite / baseline", target: "≤ 1.5×", value: `${fix(sq.sync.ratioToBaseline)}×`, met: sq.sync.ratioToBaseline <= 1.5 });
   if (n4) t.push({ name: "initial sync into Neo4j / baseline", target: "≤ 2×", value: `${fix(n4.sync.ratioToBaseline)}×`, met: n4.sync.ratioToBaseline <= 2 });
   for (const s of [sq, n4]) {
     const step = s?.churn?.steps.find((x) => x.targetRate === 200);
@@ -134,7 +135,12 @@ export function evaluateTargets(r: BenchResult): BenchResult["targets"] {
     t.push({ name: `churn 200/s p99 (${s.sink})`, target: "< 1 s", value: ms(step.latencyMs.p99), met: step.latencyMs.p99 < 1000 });
     const floor = step.watchLatencyMs?.p50;
     if (floor !== undefined) {
-      t.push({ name: `churn 200/s p50 over the raw-watch floor (${s.sink})`, target: "≤ 300 ms", value: `${ms(step.latencyMs.p50 - floor)} (p50 ${ms(step.latencyMs.p50)}, floor ${ms(floor)})`, met: step.latencyMs.p50 - floor <= 300 });
+      t.push({
+        name: `churn 200/s p50 over the raw-watch floor (${s.sink})`,
+        target: "≤ 300 ms",
+        value: `${ms(step.latencyMs.p50 - floor)} (p50 ${ms(step.latencyMs.p50)}, floor ${ms(floor)})`,
+        met: step.latencyMs.p50 - floor <= 300,
+      });
     }
     t.push({ name: `churn 200/s lag not growing (${s.sink})`, target: "no", value: step.lagGrowing ? "growing" : "steady", met: !step.lagGrowing });
   }
@@ -145,16 +151,44 @@ export function evaluateTargets(r: BenchResult): BenchResult["targets"] {
   }
   // Negative: the smaller tier's RSS was the higher (e.g. its cluster-wide LISTs read and
   // dropped the larger tier's objects): no growth figure, not a met target.
-  if (r.bytesPerObject && r.bytesPerObject.bytes < 0) t.push({ name: `RSS growth per object (${r.bytesPerObject.from}→${r.bytesPerObject.to})`, target: "< 2 KB", value: `not measurable (${Math.round(r.bytesPerObject.bytes)} B: the smaller tier's RSS was higher)`, met: null });
-  else if (r.bytesPerObject) t.push({ name: `RSS growth per object (${r.bytesPerObject.from}→${r.bytesPerObject.to})`, target: "< 2 KB", value: `${Math.round(r.bytesPerObject.bytes)} B`, met: r.bytesPerObject.bytes < 2048 });
+  if (r.bytesPerObject && r.bytesPerObject.bytes < 0)
+    t.push({
+      name: `RSS growth per object (${r.bytesPerObject.from}→${r.bytesPerObject.to})`,
+      target: "< 2 KB",
+      value: `not measurable (${Math.round(r.bytesPerObject.bytes)} B: the smaller tier's RSS was higher)`,
+      met: null,
+    });
+  else if (r.bytesPerObject)
+    t.push({
+      name: `RSS growth per object (${r.bytesPerObject.from}→${r.bytesPerObject.to})`,
+      target: "< 2 KB",
+      value: `${Math.round(r.bytesPerObject.bytes)} B`,
+      met: r.bytesPerObject.bytes < 2048,
+    });
   else t.push({ name: "RSS growth per object (S→M)", target: "< 2 KB", value: "needs S and M results", met: null });
   const cluster = r.topology?.modes.find((m) => m.mode === "cluster-wide");
   if (cluster) {
-    t.push({ name: `apiserver sockets, ${cluster.namespaces} namespaces, ${cluster.observers} resources`, target: "≤ 2 per resource", value: `${cluster.sockets}`, met: cluster.sockets <= 2 * cluster.observers });
-    t.push({ name: `idle CPU, ${cluster.namespaces} namespaces watched (default topology)`, target: "< 3 % of a core", value: `${fix(cluster.agentIdleCpuPercent)} %`, met: cluster.agentIdleCpuPercent < 3 });
+    t.push({
+      name: `apiserver sockets, ${cluster.namespaces} namespaces, ${cluster.observers} resources`,
+      target: "≤ 2 per resource",
+      value: `${cluster.sockets}`,
+      met: cluster.sockets <= 2 * cluster.observers,
+    });
+    t.push({
+      name: `idle CPU, ${cluster.namespaces} namespaces watched (default topology)`,
+      target: "< 3 % of a core",
+      value: `${fix(cluster.agentIdleCpuPercent)} %`,
+      met: cluster.agentIdleCpuPercent < 3,
+    });
   }
   const per = r.topology?.modes.find((m) => m.mode === "per-namespace");
-  if (per) t.push({ name: `idle CPU, ${per.namespaces} namespaces watched (per-namespace)`, target: "< 3 % of a core", value: `${fix(per.agentIdleCpuPercent)} %`, met: per.agentIdleCpuPercent < 3 });
+  if (per)
+    t.push({
+      name: `idle CPU, ${per.namespaces} namespaces watched (per-namespace)`,
+      target: "< 3 % of a core",
+      value: `${fix(per.agentIdleCpuPercent)} %`,
+      met: per.agentIdleCpuPercent < 3,
+    });
   return t;
 }
 
@@ -184,7 +218,9 @@ export function crossTierBytesPerObject(outDir: string, current: BenchResult): B
   if (mineSteady && otherSteady) {
     const theirs = steady(otherSteady)!;
     const [small, large, sName, lName] =
-      order.indexOf(otherSteady.tier) < order.indexOf(current.tier) ? [theirs, mineSteady, otherSteady.tier, current.tier] : [mineSteady, theirs, current.tier, otherSteady.tier];
+      order.indexOf(otherSteady.tier) < order.indexOf(current.tier)
+        ? [theirs, mineSteady, otherSteady.tier, current.tier]
+        : [mineSteady, theirs, current.tier, otherSteady.tier];
     if (large.objects > small.objects) {
       return {
         from: sName,
@@ -243,7 +279,12 @@ export function markdown(r: BenchResult): string {
   out.push("");
   out.push("## Targets (stated for tier M)");
   out.push("");
-  out.push(table(["target", "goal", "this run", "met"], r.targets.map((t) => [t.name, t.target, t.value, t.met === null ? "—" : t.met ? "yes" : "**no**"])));
+  out.push(
+    table(
+      ["target", "goal", "this run", "met"],
+      r.targets.map((t) => [t.name, t.target, t.value, t.met === null ? "—" : t.met ? "yes" : "**no**"]),
+    ),
+  );
   out.push("");
   out.push("## Initial sync");
   out.push("");
@@ -271,7 +312,13 @@ export function markdown(r: BenchResult): string {
         ["objects / messages committed", ...sinks.map((s) => `${s.sync.objects} / ${s.sync.messagesCommitted}`)],
         ["WAL bytes written", ...sinks.map((s) => (s.sync.walBytesWritten === null ? "n/a" : mb(s.sync.walBytesWritten)))],
         ["peak WAL depth (messages / bytes)", ...sinks.map((s) => `${s.sync.peakWalDepth} / ${mb(s.sync.peakWalBytes)}`)],
-        ["rows written to the sink", ...sinks.map((s) => `${s.sync.rowsWritten.total} (nodes ${s.sync.rowsWritten.nodes}, owned ${s.sync.rowsWritten.owned}, placeholders ${s.sync.rowsWritten.placeholders}, edges ${s.sync.rowsWritten.edges})`)],
+        [
+          "rows written to the sink",
+          ...sinks.map(
+            (s) =>
+              `${s.sync.rowsWritten.total} (nodes ${s.sync.rowsWritten.nodes}, owned ${s.sync.rowsWritten.owned}, placeholders ${s.sync.rowsWritten.placeholders}, edges ${s.sync.rowsWritten.edges})`,
+          ),
+        ],
         ["time inside sink.apply", ...sinks.map((s) => `${s.sync.sinkApplySeconds.toFixed(2)} s`)],
         ["graph (nodes / edges)", ...sinks.map((s) => ("error" in s.sync.graph ? s.sync.graph.error : `${s.sync.graph.nodes} / ${s.sync.graph.edges}`))],
         ["complete", ...sinks.map((s) => (s.sync.complete ? "yes" : `**no**: ${s.sync.completenessProblems.join("; ")}`))],
@@ -290,7 +337,10 @@ export function markdown(r: BenchResult): string {
         ["peak RSS at sync end", ...sinks.map((s) => mb(s.memory.syncPeakRssBytes))],
         ["steady RSS (idle, after sync)", ...sinks.map((s) => mb(s.memory.steadyRssBytes))],
         ["steady RSS / object (upper bound)", ...sinks.map((s) => `${Math.round(s.memory.steadyRssPerObjectBytes)} B`)],
-        [`idle CPU (${sinks[0]?.idle.namespaces ?? 0} namespaces, ${sinks[0]?.idle.seconds ?? 0} s)`, ...sinks.map((s) => `${fix(s.idle.cpuPercentOfCore)} % of a core`)],
+        [
+          `idle CPU (${sinks[0]?.idle.namespaces ?? 0} namespaces, ${sinks[0]?.idle.seconds ?? 0} s)`,
+          ...sinks.map((s) => `${fix(s.idle.cpuPercentOfCore)} % of a core`),
+        ],
         ["threads", ...sinks.map((s) => String(s.memory.threads))],
       ],
     ),
@@ -328,8 +378,14 @@ export function markdown(r: BenchResult): string {
           ...(t.modes.some((x) => x.churn)
             ? [
                 [`churn ${t.modes[0]?.churn?.targetRate ?? ""}/s achieved`, ...t.modes.map((x) => (x.churn ? `${x.churn.achievedRate}/s` : "—"))],
-                ["churn latency p50 / p99 / max", ...t.modes.map((x) => (x.churn ? `${ms(x.churn.latencyMs.p50)} / ${ms(x.churn.latencyMs.p99)} / ${ms(x.churn.latencyMs.max)}` : "—"))],
-                ["raw watch p50 / p99 (floor)", ...t.modes.map((x) => (x.churn?.watchLatencyMs ? `${ms(x.churn.watchLatencyMs.p50)} / ${ms(x.churn.watchLatencyMs.p99)}` : "—"))],
+                [
+                  "churn latency p50 / p99 / max",
+                  ...t.modes.map((x) => (x.churn ? `${ms(x.churn.latencyMs.p50)} / ${ms(x.churn.latencyMs.p99)} / ${ms(x.churn.latencyMs.max)}` : "—")),
+                ],
+                [
+                  "raw watch p50 / p99 (floor)",
+                  ...t.modes.map((x) => (x.churn?.watchLatencyMs ? `${ms(x.churn.watchLatencyMs.p50)} / ${ms(x.churn.watchLatencyMs.p99)}` : "—")),
+                ],
               ]
             : []),
         ],
@@ -341,7 +397,12 @@ export function markdown(r: BenchResult): string {
   out.push("");
   out.push("## Phases");
   out.push("");
-  out.push(table(["phase", "seconds"], Object.entries(r.phaseSeconds).map(([k, v]) => [k, v.toFixed(1)])));
+  out.push(
+    table(
+      ["phase", "seconds"],
+      Object.entries(r.phaseSeconds).map(([k, v]) => [k, v.toFixed(1)]),
+    ),
+  );
   out.push("");
   out.push("How each number is measured: bench/README.md.");
   out.push("");
@@ -350,7 +411,23 @@ export function markdown(r: BenchResult): string {
 
 function churnTable(steps: ChurnStepResult[]): string {
   return table(
-    ["target/s", "achieved/s", "writes ok/failed", "p50", "p99", "max", "raw watch p50 / p99", "API write p50", "lag 1st→4th quarter (p50)", "slope", "drain", "unconfirmed", "agent CPU (ms/change)", "load-gen CPU", "sustained"],
+    [
+      "target/s",
+      "achieved/s",
+      "writes ok/failed",
+      "p50",
+      "p99",
+      "max",
+      "raw watch p50 / p99",
+      "API write p50",
+      "lag 1st→4th quarter (p50)",
+      "slope",
+      "drain",
+      "unconfirmed",
+      "agent CPU (ms/change)",
+      "load-gen CPU",
+      "sustained",
+    ],
     steps.map((s) => [
       String(s.targetRate),
       String(s.achievedRate),
@@ -377,14 +454,19 @@ export function consoleSummary(r: BenchResult): string {
   const sinks = Object.values(r.results);
   const pad = (s: string, n: number): string => s.padEnd(n);
   lines.push("");
-  lines.push(`tier ${r.tier}: ${r.objects.total} objects in ${r.tierSpec.namespaces} namespaces · baseline ${r.baseline.perNamespace.seconds.toFixed(3)} s (per-namespace LIST), ${r.baseline.clusterWide.seconds.toFixed(3)} s (cluster-wide)`);
+  lines.push(
+    `tier ${r.tier}: ${r.objects.total} objects in ${r.tierSpec.namespaces} namespaces · baseline ${r.baseline.perNamespace.seconds.toFixed(3)} s (per-namespace LIST), ${r.baseline.clusterWide.seconds.toFixed(3)} s (cluster-wide)`,
+  );
   lines.push("");
   const rows: string[][] = [["", ...sinks.map((s) => s.sink)]];
   rows.push(["initial sync", ...sinks.map((s) => `${s.sync.seconds.toFixed(2)} s`)]);
   rows.push(["ratio to baseline", ...sinks.map((s) => `${fix(s.sync.ratioToBaseline)}x`)]);
   rows.push(["ratio incl. start-up", ...sinks.map((s) => `${fix(s.sync.ratioWithStartup)}x`)]);
   rows.push(["graph complete", ...sinks.map((s) => (s.sync.complete ? "yes" : "NO"))]);
-  rows.push(["WAL bytes / peak depth", ...sinks.map((s) => `${s.sync.walBytesWritten === null ? "n/a" : mb(s.sync.walBytesWritten)} / ${s.sync.peakWalDepth}`)]);
+  rows.push([
+    "WAL bytes / peak depth",
+    ...sinks.map((s) => `${s.sync.walBytesWritten === null ? "n/a" : mb(s.sync.walBytesWritten)} / ${s.sync.peakWalDepth}`),
+  ]);
   rows.push(["rows written", ...sinks.map((s) => String(s.sync.rowsWritten.total))]);
   rows.push(["CPU s / 1k objects", ...sinks.map((s) => s.sync.cpuSecondsPer1000Objects.toFixed(3))]);
   rows.push(["peak / steady RSS", ...sinks.map((s) => `${mb(s.memory.peakRssBytes)} / ${mb(s.memory.steadyRssBytes)}`)]);
@@ -394,11 +476,16 @@ export function consoleSummary(r: BenchResult): string {
       `churn ${rate}/s p50/p99/max`,
       ...sinks.map((s) => {
         const step = s.churn?.steps.find((x) => x.targetRate === rate);
-        return step ? `${ms(step.latencyMs.p50)}/${ms(step.latencyMs.p99)}/${ms(step.latencyMs.max)} @${step.achievedRate}/s${step.sustained ? "" : ` (not sustained: ${step.limitedBy.join(", ")})`}` : "—";
+        return step
+          ? `${ms(step.latencyMs.p50)}/${ms(step.latencyMs.p99)}/${ms(step.latencyMs.max)} @${step.achievedRate}/s${step.sustained ? "" : ` (not sustained: ${step.limitedBy.join(", ")})`}`
+          : "—";
       }),
     ]);
   }
-  rows.push(["highest sustained rate", ...sinks.map((s) => (s.churn ? (s.churn.highestSustainedRate === null ? "none" : `${s.churn.highestSustainedRate}/s`) : "—"))]);
+  rows.push([
+    "highest sustained rate",
+    ...sinks.map((s) => (s.churn ? (s.churn.highestSustainedRate === null ? "none" : `${s.churn.highestSustainedRate}/s`) : "—")),
+  ]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length)));
   for (const row of rows) lines.push(row.map((c, i) => pad(c, widths[i]!)).join("  "));
   if (r.topology) {
@@ -409,7 +496,10 @@ export function consoleSummary(r: BenchResult): string {
     trows.push(["sync", ...t.modes.map((m) => `${m.syncSeconds.toFixed(1)} s`)]);
     trows.push(["agent RSS / idle CPU", ...t.modes.map((m) => `${mb(m.agentRssBytes)} / ${fix(m.agentIdleCpuPercent)} %`)]);
     trows.push(["apiserver RSS / idle CPU", ...t.modes.map((m) => `${mb(m.apiserverRssBytes)} / ${fix(m.apiserverIdleCpuPercent)} %`)]);
-    trows.push(["churn p50/p99", ...t.modes.map((m) => (m.churn ? `${ms(m.churn.latencyMs.p50)}/${ms(m.churn.latencyMs.p99)} @${m.churn.achievedRate}/s` : "—"))]);
+    trows.push([
+      "churn p50/p99",
+      ...t.modes.map((m) => (m.churn ? `${ms(m.churn.latencyMs.p50)}/${ms(m.churn.latencyMs.p99)} @${m.churn.achievedRate}/s` : "—")),
+    ]);
     const w = trows[0]!.map((_, i) => Math.max(...trows.map((row) => (row[i] ?? "").length)));
     for (const row of trows) lines.push(row.map((c, i) => pad(c, w[i]!)).join("  "));
   }

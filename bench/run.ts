@@ -14,15 +14,7 @@ import { cleanNeo4j, neo4jCounts, neo4jVersion, sqliteCounts, type GraphCounts }
 import { KubeWriter } from "./kube.js";
 import { cleanupTier, describeError, ensureTier, removeChurnObjects, type SetupResult } from "./load.js";
 import { cpuPercent, median, sleep, threadCount } from "./measure.js";
-import {
-  consoleSummary,
-  crossTierBytesPerObject,
-  evaluateTargets,
-  RESULT_SCHEMA_VERSION,
-  writeResult,
-  type BenchResult,
-  type SinkResult,
-} from "./report.js";
+import { consoleSummary, crossTierBytesPerObject, evaluateTargets, RESULT_SCHEMA_VERSION, writeResult, type BenchResult, type SinkResult } from "./report.js";
 import { tierByName, type Tier } from "./tiers.js";
 import { sinkOnlyMain } from "./sink-only-report.js";
 import { opsLoadMain } from "./ops-load.js";
@@ -121,7 +113,12 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isFinite(n) || n < 0) throw new Error(`${what} must be a non-negative number (not ${v})`);
     return n;
   };
-  const rates = values.rates ? values.rates.split(",").map((r) => num(r.trim(), 0, "--rates")).filter((r) => r > 0) : tier.churnRates;
+  const rates = values.rates
+    ? values.rates
+        .split(",")
+        .map((r) => num(r.trim(), 0, "--rates"))
+        .filter((r) => r > 0)
+    : tier.churnRates;
   return {
     tier,
     sinks: sinkArg === "both" ? ["sqlite", "neo4j"] : [sinkArg as SinkKind],
@@ -130,7 +127,12 @@ function parseOptions(argv: string[]): Options {
     rates,
     idleSeconds: num(values["idle-seconds"], tier.idleSeconds, "--idle-seconds"),
     topologyChurnSeconds: num(values["topology-churn-seconds"], tier.topologyChurnSeconds, "--topology-churn-seconds"),
-    skip: new Set(values.skip!.split(",").map((s) => s.trim()).filter(Boolean)),
+    skip: new Set(
+      values
+        .skip!.split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
     fresh: values.fresh!,
     cleanup: values.cleanup!,
     cleanupOnly: values["cleanup-only"]!,
@@ -205,7 +207,9 @@ async function runSink(sink: SinkKind, ctx: SinkRunContext): Promise<SinkResult>
       graph = { error: `graph not readable: ${describeError(error)}` };
     }
     const problems = completeness(graph, ctx.listed);
-    say(`${sink}: graph complete after ${seconds.toFixed(2)} s (${(seconds / ctx.baselineSeconds).toFixed(2)}x baseline)${problems.length ? ` — INCOMPLETE: ${problems.join("; ")}` : ""}`);
+    say(
+      `${sink}: graph complete after ${seconds.toFixed(2)} s (${(seconds / ctx.baselineSeconds).toFixed(2)}x baseline)${problems.length ? ` — INCOMPLETE: ${problems.join("; ")}` : ""}`,
+    );
 
     // Idle: steady RSS and CPU with nothing changing.
     await sleep(2_000);
@@ -222,7 +226,9 @@ async function runSink(sink: SinkKind, ctx: SinkRunContext): Promise<SinkResult>
       agent.onCommits = (at, items) => tracker.onCommits(at, items);
       agent.track(true);
       const probeTracker = new CommitTracker();
-      const probe = new WatchProbe(env.kubeconfig, await resourcesOf(RESOURCES), new Set(ctx.setup.plans.map((p) => p.name)), (at, items) => probeTracker.onCommits(at, items));
+      const probe = new WatchProbe(env.kubeconfig, await resourcesOf(RESOURCES), new Set(ctx.setup.plans.map((p) => p.name)), (at, items) =>
+        probeTracker.onCommits(at, items),
+      );
       await probe.start();
       const generator = new ChurnGenerator(ctx.kube, options.tier, ctx.setup.plans, ctx.setup.replicaSetUids);
       const steps: ChurnStepResult[] = [];
@@ -340,10 +346,19 @@ async function main(): Promise<void> {
     const tierNamespaces = setup.plans.map((p) => p.name);
 
     const baseline = await timed("baseline", () =>
-      measureBaseline({ kubeconfig: env.kubeconfig, resourceNames: RESOURCES, namespaces: tierNamespaces, pageSize: PAGE_SIZE, concurrency: options.baselineConcurrency, runs: 2 }),
+      measureBaseline({
+        kubeconfig: env.kubeconfig,
+        resourceNames: RESOURCES,
+        namespaces: tierNamespaces,
+        pageSize: PAGE_SIZE,
+        concurrency: options.baselineConcurrency,
+        runs: 2,
+      }),
     );
     const listed = baseline.perNamespace.byResource;
-    say(`baseline: ${baseline.perNamespace.seconds.toFixed(3)} s per-namespace (${baseline.perNamespace.objects} objects, ${baseline.perNamespace.requests} requests), ${baseline.clusterWide.seconds.toFixed(3)} s cluster-wide`);
+    say(
+      `baseline: ${baseline.perNamespace.seconds.toFixed(3)} s per-namespace (${baseline.perNamespace.objects} objects, ${baseline.perNamespace.requests} requests), ${baseline.clusterWide.seconds.toFixed(3)} s cluster-wide`,
+    );
 
     const expected = {
       pod: tier.pods,
@@ -395,7 +410,9 @@ async function main(): Promise<void> {
     const versions = {
       kubeApiserver: await apiserverVersion(kube),
       etcd: `${env.versions.etcd} (pinned)`,
-      neo4j: options.sinks.includes("neo4j") ? await neo4jVersion(env).catch(() => `Neo4j ${env.versions.neo4j} (pinned)`) : `Neo4j ${env.versions.neo4j} (pinned; not used in this run)`,
+      neo4j: options.sinks.includes("neo4j")
+        ? await neo4jVersion(env).catch(() => `Neo4j ${env.versions.neo4j} (pinned)`)
+        : `Neo4j ${env.versions.neo4j} (pinned; not used in this run)`,
     };
     const result: BenchResult = {
       schemaVersion: RESULT_SCHEMA_VERSION,

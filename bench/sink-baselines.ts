@@ -38,8 +38,12 @@ export function sqliteBaseline(path: string, batches: readonly GraphOp[][], coun
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
-  db.exec("CREATE TABLE nodes (key TEXT PRIMARY KEY, label TEXT NOT NULL, props TEXT NOT NULL); CREATE TABLE edges (type TEXT, from_key TEXT, to_key TEXT, props TEXT)");
-  const node = db.prepare("INSERT INTO nodes (key, label, props) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET label = excluded.label, props = excluded.props");
+  db.exec(
+    "CREATE TABLE nodes (key TEXT PRIMARY KEY, label TEXT NOT NULL, props TEXT NOT NULL); CREATE TABLE edges (type TEXT, from_key TEXT, to_key TEXT, props TEXT)",
+  );
+  const node = db.prepare(
+    "INSERT INTO nodes (key, label, props) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET label = excluded.label, props = excluded.props",
+  );
   const edge = db.prepare("INSERT INTO edges (type, from_key, to_key, props) VALUES (?, ?, ?, ?)");
   const flat = batches.map(flatRows);
   const before = counter.count;
@@ -54,7 +58,12 @@ export function sqliteBaseline(path: string, batches: readonly GraphOp[][], coun
   }
   const seconds = (performance.now() - started) / 1000;
   db.close();
-  return { what: "prepared INSERT (nodes upserted on a primary key; edges into a table without indexes), one transaction per batch", seconds, rowsPerSecond: rows / seconds, statements: counter.count - before };
+  return {
+    what: "prepared INSERT (nodes upserted on a primary key; edges into a table without indexes), one transaction per batch",
+    seconds,
+    rowsPerSecond: rows / seconds,
+    statements: counter.count - before,
+  };
 }
 
 /** One UNWIND per 1,000 rows into Neo4j: nodes MERGEd on a uniquely constrained key, then
@@ -73,12 +82,17 @@ export async function neo4jBaseline(env: DevEnvState, batches: readonly GraphOp[
       try {
         await session.executeWrite(async (tx) => {
           for (let i = 0; i < batch.nodes.length; i += NEO4J_CHUNK) {
-            await tx.run(`UNWIND $rows AS r MERGE (n:${BASELINE_LABEL} {key: r.key}) SET n.label = r.label, n.props = r.props`, { rows: batch.nodes.slice(i, i + NEO4J_CHUNK) });
+            await tx.run(`UNWIND $rows AS r MERGE (n:${BASELINE_LABEL} {key: r.key}) SET n.label = r.label, n.props = r.props`, {
+              rows: batch.nodes.slice(i, i + NEO4J_CHUNK),
+            });
           }
           for (let i = 0; i < batch.edges.length; i += NEO4J_CHUNK) {
-            await tx.run(`UNWIND $rows AS r MATCH (a:${BASELINE_LABEL} {key: r.from}), (b:${BASELINE_LABEL} {key: r.to}) CREATE (a)-[:RAW {type: r.type, props: r.props}]->(b)`, {
-              rows: batch.edges.slice(i, i + NEO4J_CHUNK),
-            });
+            await tx.run(
+              `UNWIND $rows AS r MATCH (a:${BASELINE_LABEL} {key: r.from}), (b:${BASELINE_LABEL} {key: r.to}) CREATE (a)-[:RAW {type: r.type, props: r.props}]->(b)`,
+              {
+                rows: batch.edges.slice(i, i + NEO4J_CHUNK),
+              },
+            );
           }
         });
       } finally {
@@ -88,7 +102,12 @@ export async function neo4jBaseline(env: DevEnvState, batches: readonly GraphOp[
     }
     const seconds = (performance.now() - started) / 1000;
     const statements = counter.count - before;
-    return { what: "UNWIND of 1,000 rows per query (nodes MERGEd on a uniquely constrained key, edges MATCHing both ends), one transaction per batch", seconds, rowsPerSecond: rows / seconds, statements };
+    return {
+      what: "UNWIND of 1,000 rows per query (nodes MERGEd on a uniquely constrained key, edges MATCHing both ends), one transaction per batch",
+      seconds,
+      rowsPerSecond: rows / seconds,
+      statements,
+    };
   } finally {
     await removeBaseline(driver);
     await driver.close();

@@ -28,7 +28,14 @@ export interface SinkOnlyReport {
   targets: Array<{ sink: string; target: number; measured: number; met: boolean }>;
 }
 
-export async function sinkOnlyMain(options: { tier: Tier; sinks: Array<"sqlite" | "neo4j">; sinkArg: string; out: string; keep: boolean; say: (line: string) => void }): Promise<void> {
+export async function sinkOnlyMain(options: {
+  tier: Tier;
+  sinks: Array<"sqlite" | "neo4j">;
+  sinkArg: string;
+  out: string;
+  keep: boolean;
+  say: (line: string) => void;
+}): Promise<void> {
   const started = Date.now();
   const loadAtStart = loadavg();
   let env: DevEnvState | undefined;
@@ -46,11 +53,19 @@ export async function sinkOnlyMain(options: { tier: Tier; sinks: Array<"sqlite" 
       startedAt: new Date(started).toISOString(),
       wallSeconds: (Date.now() - started) / 1000,
       machine: machineFacts(loadAtStart),
-      versions: { sqlite: `SQLite ${sqliteVersion} (better-sqlite3)`, neo4j: env ? await neo4jVersion(env).catch(() => `Neo4j ${env!.versions.neo4j} (pinned)`) : null },
+      versions: {
+        sqlite: `SQLite ${sqliteVersion} (better-sqlite3)`,
+        neo4j: env ? await neo4jVersion(env).catch(() => `Neo4j ${env!.versions.neo4j} (pinned)`) : null,
+      },
       messages,
       generateSeconds,
       results,
-      targets: results.map((r) => ({ sink: r.sink, target: SINK_ONLY_TARGETS[r.sink], measured: r.rowsPerSecond, met: r.rowsPerSecond >= SINK_ONLY_TARGETS[r.sink] })),
+      targets: results.map((r) => ({
+        sink: r.sink,
+        target: SINK_ONLY_TARGETS[r.sink],
+        measured: r.rowsPerSecond,
+        met: r.rowsPerSecond >= SINK_ONLY_TARGETS[r.sink],
+      })),
     };
     mkdirSync(options.out, { recursive: true });
     const base = join(options.out, `${options.tier.name}-sink-only${options.sinkArg === "both" ? "" : `-${options.sinkArg}`}`);
@@ -83,7 +98,11 @@ export function renderSinkOnly(r: SinkOnlyReport): string {
   ];
   const row = (label: string, f: (x: SinkOnlyResult) => string): void => void lines.push(`| ${label} | ${r.results.map(f).join(" | ")} |`);
   row("ops (upserts + sweeps) / batches", (x) => `${n0(x.ops)} / ${x.batches}`);
-  row("rows: nodes + owned + placeholders + edges + links", (x) => `${n0(x.rows)} = ${n0(x.rowKinds.nodes)} + ${n0(x.rowKinds.owned)} + ${n0(x.rowKinds.placeholders)} + ${n0(x.rowKinds.edges)} + ${n0(x.rowKinds.links)}`);
+  row(
+    "rows: nodes + owned + placeholders + edges + links",
+    (x) =>
+      `${n0(x.rows)} = ${n0(x.rowKinds.nodes)} + ${n0(x.rowKinds.owned)} + ${n0(x.rowKinds.placeholders)} + ${n0(x.rowKinds.edges)} + ${n0(x.rowKinds.links)}`,
+  );
   row("graph afterwards: nodes / edges", (x) => `${n0(x.graph.nodes)} / ${n0(x.graph.edges)}`);
   row("seconds inside the sink", (x) => n2(x.seconds));
   row("**rows/s**", (x) => `**${n0(x.rowsPerSecond)}**`);
@@ -95,16 +114,26 @@ export function renderSinkOnly(r: SinkOnlyReport): string {
   row("baseline statements / queries", (x) => n0(x.baseline.statements));
   row("sink rows/s of the baseline's", (x) => `${(x.ofBaseline * 100).toFixed(0)} %`);
   for (const x of r.results) {
-    lines.push("", `Where the time inside the ${x.sink} sink goes (the statements${x.sink === "neo4j" ? "/queries, from run() until the result is in" : ""} that took longest):`, "", "| seconds | count | statement |", "|---|---|---|");
+    lines.push(
+      "",
+      `Where the time inside the ${x.sink} sink goes (the statements${x.sink === "neo4j" ? "/queries, from run() until the result is in" : ""} that took longest):`,
+      "",
+      "| seconds | count | statement |",
+      "|---|---|---|",
+    );
     for (const t of x.topStatements) lines.push(`| ${n2(t.seconds)} | ${n0(t.count)} | \`${t.statement.replace(/\|/g, "\\|")}\` |`);
     // Neo4j's writes are pipelined (sent before the previous one answered): their times overlap.
-    const rest = x.statementSeconds < x.seconds ? `the other ${n2(x.seconds - x.statementSeconds)} s of the ${n2(x.seconds)} are commits and the sink's own code` : `more than the ${n2(x.seconds)} s inside the sink: the queries are pipelined, so their times overlap`;
+    const rest =
+      x.statementSeconds < x.seconds
+        ? `the other ${n2(x.seconds - x.statementSeconds)} s of the ${n2(x.seconds)} are commits and the sink's own code`
+        : `more than the ${n2(x.seconds)} s inside the sink: the queries are pipelined, so their times overlap`;
     lines.push(`| ${n2(x.statementSeconds)} | ${n0(x.statements)} | all statements together; ${rest} |`);
   }
   lines.push("", "Baselines:");
   for (const x of r.results) lines.push(`- ${x.sink}: ${x.baseline.what}.`);
   lines.push("", "| target (issue 13) | measured | |", "|---|---|---|");
-  for (const t of r.targets) lines.push(`| ${t.sink} ≥ ${n0(t.target)} rows/s | ${n0(t.measured)} | ${t.met ? "met" : `**missed** (${n1(t.target / t.measured)}× short)`} |`);
+  for (const t of r.targets)
+    lines.push(`| ${t.sink} ≥ ${n0(t.target)} rows/s | ${n0(t.measured)} | ${t.met ? "met" : `**missed** (${n1(t.target / t.measured)}× short)`} |`);
   lines.push("");
   return `${lines.join("\n")}\n`;
 }

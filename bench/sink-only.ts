@@ -45,7 +45,11 @@ export interface SinkOnlyResult {
   graph: { nodes: number; edges: number };
 }
 
-async function replay(sink: GraphSink, batches: readonly GraphOp[][], counter: StatementCounter): Promise<{ seconds: number; statements: number; slowest: SinkOnlyResult["slowestBatch"]; inSweeps: number }> {
+async function replay(
+  sink: GraphSink,
+  batches: readonly GraphOp[][],
+  counter: StatementCounter,
+): Promise<{ seconds: number; statements: number; slowest: SinkOnlyResult["slowestBatch"]; inSweeps: number }> {
   let seconds = 0;
   let inSweeps = 0;
   let slowest = { seconds: 0, ops: 0, sweeps: 0 };
@@ -85,7 +89,9 @@ export async function runSinkOnly(options: SinkOnlyOptions): Promise<{ results: 
   const batches = opBatches(messages, plugins);
   const generateSeconds = (performance.now() - t) / 1000;
   const rows = countRows(batches);
-  say(`sink-only: ${messages.length} messages → ${rows.ops} ops in ${batches.length} batches, ${rows.total} rows (generated and translated in ${generateSeconds.toFixed(1)} s)`);
+  say(
+    `sink-only: ${messages.length} messages → ${rows.ops} ops in ${batches.length} batches, ${rows.total} rows (generated and translated in ${generateSeconds.toFixed(1)} s)`,
+  );
   const counter = new StatementCounter();
   counter.install();
   const results: SinkOnlyResult[] = [];
@@ -115,7 +121,9 @@ export async function runSinkOnly(options: SinkOnlyOptions): Promise<{ results: 
         const statementSeconds = counter.totalSeconds();
         const after = await graphSize(sink);
         const graph = { nodes: after.nodes - before.nodes, edges: after.edges - before.edges };
-        say(`${kind}: ${run.seconds.toFixed(2)} s inside the sink, ${(rows.total / run.seconds).toFixed(0)} rows/s, ${(run.statements / rows.ops).toFixed(1)} statements per op`);
+        say(
+          `${kind}: ${run.seconds.toFixed(2)} s inside the sink, ${(rows.total / run.seconds).toFixed(0)} rows/s, ${(run.statements / rows.ops).toFixed(1)} statements per op`,
+        );
         baseline =
           kind === "sqlite"
             ? sqliteBaseline(join(options.workDir, "sink-only-baseline.sqlite"), batches, counter)

@@ -49,7 +49,12 @@ function withTokenVolume(pod: Raw): Raw {
   const spec = pod.spec as Raw;
   const volume = {
     name: "kube-api-access-bench",
-    projected: { sources: [{ serviceAccountToken: { path: "token", expirationSeconds: 3607 } }, { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } }] },
+    projected: {
+      sources: [
+        { serviceAccountToken: { path: "token", expirationSeconds: 3607 } },
+        { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+      ],
+    },
   };
   return { ...pod, spec: { ...spec, volumes: [...((spec.volumes as unknown[]) ?? []), volume] } };
 }
@@ -73,10 +78,13 @@ export function tierObjects(tier: Tier): Map<string, KubeObject[]> {
       add("serviceaccount", "ServiceAccount", "v1", plan.name, serviceAccountManifest(tier, serviceAccountName(j)));
       rsUids.set(`${plan.name}/${replicaSetName(j)}`, `rs-uid-${plan.name}-${j}`);
     }
-    for (let j = 0; j < plan.configmaps; j++) add("configmap", "ConfigMap", "v1", plan.name, configMapManifest(tier, configMapName(j), `app-${serviceAccountName(j % plan.serviceaccounts)}`));
-    for (let j = 0; j < plan.secrets; j++) add("secret", "Secret", "v1", plan.name, secretManifest(tier, secretName(j), `app-${serviceAccountName(j % plan.serviceaccounts)}`));
+    for (let j = 0; j < plan.configmaps; j++)
+      add("configmap", "ConfigMap", "v1", plan.name, configMapManifest(tier, configMapName(j), `app-${serviceAccountName(j % plan.serviceaccounts)}`));
+    for (let j = 0; j < plan.secrets; j++)
+      add("secret", "Secret", "v1", plan.name, secretManifest(tier, secretName(j), `app-${serviceAccountName(j % plan.serviceaccounts)}`));
     for (let j = 0; j < plan.pvcs; j++) add("persistentvolumeclaim", "PersistentVolumeClaim", "v1", plan.name, pvcManifest(tier, pvcName(j)));
-    for (let j = 0; j < plan.pods; j++) add("pod", "Pod", "v1", plan.name, withTokenVolume(podManifest(tier, podName(j), podRefs(plan, j, rsUids)) as unknown as Raw));
+    for (let j = 0; j < plan.pods; j++)
+      add("pod", "Pod", "v1", plan.name, withTokenVolume(podManifest(tier, podName(j), podRefs(plan, j, rsUids)) as unknown as Raw));
   }
   return byResource;
 }

@@ -17,7 +17,11 @@ export class StatementCounter {
     const statementProto = Object.getPrototypeOf(probe.prepare("SELECT 1")) as Record<string, (...args: unknown[]) => unknown>;
     probe.close();
     const counter = this;
-    const wrap = (proto: Record<string, (...args: unknown[]) => unknown>, name: string, timed: (self: unknown, args: unknown[], result: unknown, started: number) => void): void => {
+    const wrap = (
+      proto: Record<string, (...args: unknown[]) => unknown>,
+      name: string,
+      timed: (self: unknown, args: unknown[], result: unknown, started: number) => void,
+    ): void => {
       const original = proto[name]!;
       proto[name] = function (this: unknown, ...args: unknown[]) {
         counter.count += 1;
@@ -26,9 +30,12 @@ export class StatementCounter {
         timed(this, args, result, started);
         return result;
       };
-      this.restore.push(() => void (proto[name] = original));
+      this.restore.push(() => {
+        proto[name] = original;
+      });
     };
-    const sqlite = (self: unknown, _args: unknown[], _result: unknown, started: number): void => this.record(shapeOf(String((self as { source: string }).source)), performance.now() - started);
+    const sqlite = (self: unknown, _args: unknown[], _result: unknown, started: number): void =>
+      this.record(shapeOf(String((self as { source: string }).source)), performance.now() - started);
     for (const name of ["run", "get", "all"]) wrap(statementProto, name, sqlite);
     wrap(statementProto, "iterate", (self) => this.record(shapeOf(String((self as { source: string }).source)), 0));
     wrap(ManagedTransaction.prototype as unknown as Record<string, (...args: unknown[]) => unknown>, "run", (_self, args, result, started) => {
@@ -79,7 +86,8 @@ function shapeOf(text: string): string {
   let shape = shapeCache.get(text);
   if (shape === undefined) {
     const line = text.replace(/\s+/g, " ").trim();
-    shapeCache.set(text, (shape = line.length > 140 ? `${line.slice(0, 137)}...` : line));
+    shape = line.length > 140 ? `${line.slice(0, 137)}...` : line;
+    shapeCache.set(text, shape);
   }
   return shape;
 }

@@ -42,7 +42,15 @@ export async function measureTopology(o: TopologyOptions): Promise<TopologyResul
     const all = (await o.kube.listAll("/api/v1/namespaces")).map((n) => n.metadata!.name!);
     const wanted = new Set(o.namespaces);
     const exclude = all.filter((n) => !wanted.has(n));
-    const config = writeAgentConfig({ dir, env: o.env, sink: "sqlite", resources: o.resources, exclude, threads: o.threads, topology: mode === "per-namespace" ? "namespace" : "cluster" });
+    const config = writeAgentConfig({
+      dir,
+      env: o.env,
+      sink: "sqlite",
+      resources: o.resources,
+      exclude,
+      threads: o.threads,
+      topology: mode === "per-namespace" ? "namespace" : "cluster",
+    });
     o.say(`topology: ${mode} — starting the agent`);
     const apiserver = new ProcSampler(apiserverPid, 500).start();
     const apiserverBefore = apiserver.last();
@@ -74,10 +82,19 @@ export async function measureTopology(o: TopologyOptions): Promise<TopologyResul
         agent.onCommits = (at, items) => tracker.onCommits(at, items);
         agent.track(true);
         const probeTracker = new CommitTracker();
-        const probe = new WatchProbe(o.env.kubeconfig, await resourcesOf(o.resources), new Set(o.plans.map((p) => p.name)), (at, items) => probeTracker.onCommits(at, items));
+        const probe = new WatchProbe(o.env.kubeconfig, await resourcesOf(o.resources), new Set(o.plans.map((p) => p.name)), (at, items) =>
+          probeTracker.onCommits(at, items),
+        );
         await probe.start();
         const generator = new ChurnGenerator(o.kube, o.tier, o.plans, o.replicaSetUids);
-        churn = await generator.step({ rate: o.churnRate, seconds: o.churnSeconds, tracker, probe: probeTracker, agent: agent.sampler, drainTimeoutMs: 30_000 });
+        churn = await generator.step({
+          rate: o.churnRate,
+          seconds: o.churnSeconds,
+          tracker,
+          probe: probeTracker,
+          agent: agent.sampler,
+          drainTimeoutMs: 30_000,
+        });
         agent.track(false);
         await probe.stop();
       }

@@ -84,7 +84,10 @@ export class Agent {
     for (const actor of this.config.actors) {
       if (!this.plugins || this.plugins.plugins.has(actor.resource)) continue;
       const error = loadErrorFor(this.plugins, actor.resource);
-      unloaded.push({ key: `${actor.cluster}/${actor.namespace === "*" ? "*" : actor.namespace}/${actor.resource}`, reason: error ? error.message : `no loaded plugin named "${actor.resource}"` });
+      unloaded.push({
+        key: `${actor.cluster}/${actor.namespace === "*" ? "*" : actor.namespace}/${actor.resource}`,
+        reason: error ? error.message : `no loaded plugin named "${actor.resource}"`,
+      });
     }
     return {
       delivered: results.reduce((n, r) => n + r.delivered, 0),
@@ -212,7 +215,11 @@ export class Agent {
           error.message,
         );
       } else {
-        log.error({ file: error.file, reason: error.reason, ...(error.pluginName ? { plugin: error.pluginName } : {}) }, "plugin not loaded: %s", error.message);
+        log.error(
+          { file: error.file, reason: error.reason, ...(error.pluginName ? { plugin: error.pluginName } : {}) },
+          "plugin not loaded: %s",
+          error.message,
+        );
       }
     }
     const reported = new Set<string>();

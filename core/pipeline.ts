@@ -65,7 +65,13 @@ export class GraphPipeline {
     this.startup = new SinkStartup(() => this.openSinkOnce(), sink.kind, backoff, log);
   }
 
-  static async open(config: Config, plugins: ReadonlyMap<string, LoadedPlugin>, log: Logger, overrides: SinkOverrides = {}, hooks: PipelineHooks = {}): Promise<GraphPipeline> {
+  static async open(
+    config: Config,
+    plugins: ReadonlyMap<string, LoadedPlugin>,
+    log: Logger,
+    overrides: SinkOverrides = {},
+    hooks: PipelineHooks = {},
+  ): Promise<GraphPipeline> {
     // A replacement before the pipeline exists needs no relist: the agent has not started.
     let pipeline: GraphPipeline | undefined;
     const recovery = (store: StoreKind) => ({
@@ -95,7 +101,17 @@ export class GraphPipeline {
         ...(metrics ? { onAppendFailed: () => metrics.walFailed("append") } : {}),
       });
       const writer: WriterIdentity = { ...currentHolder(), id: wal.id! };
-      pipeline = new GraphPipeline(wal, sink, dispatcher, input, writer, log, plugins, config.clusters.map((c) => c.name), config.observer.backoff);
+      pipeline = new GraphPipeline(
+        wal,
+        sink,
+        dispatcher,
+        input,
+        writer,
+        log,
+        plugins,
+        config.clusters.map((c) => c.name),
+        config.observer.backoff,
+      );
       // The dispatcher starts once the sink is open (schema checked, writer registered):
       // now, or, for a running agent whose sink does not answer yet, when it does.
       await pipeline.startup.open(hooks.waitForSink ?? false, (error) => hooks.onSinkRefused?.(error));
@@ -148,7 +164,9 @@ export class GraphPipeline {
     this.dispatcher.setPlugins(plugins, pluginBudgetMs);
     // Not open yet: the opening init uses these plugins.
     if (this.startup.state.kind !== "open") return;
-    void this.sink.init(combinedSchema(plugins.values())).catch((error: unknown) => this.log.error({ err: (error as Error).message }, "graph sink schema update failed"));
+    void this.sink
+      .init(combinedSchema(plugins.values()))
+      .catch((error: unknown) => this.log.error({ err: (error as Error).message }, "graph sink schema update failed"));
   }
 
   /** The clusters of a new config: registered as this agent's before they are observed
@@ -174,7 +192,10 @@ export class GraphPipeline {
     if (vanished.length === 0) return [];
     await this.sink.apply(vanished.map((scope) => ({ op: "sweep" as const, scope, present: [] })));
     this.wal.forgetScopes(vanished);
-    this.log.info({ scopes: vanished.length, examples: vanished.slice(0, 5) }, "swept graph scopes no longer observed (their actor or cluster left the config while the agent was down)");
+    this.log.info(
+      { scopes: vanished.length, examples: vanished.slice(0, 5) },
+      "swept graph scopes no longer observed (their actor or cluster left the config while the agent was down)",
+    );
     return vanished;
   }
 
@@ -188,10 +209,7 @@ export class GraphPipeline {
     // A sink that never opened has nothing delivering: no grace period to wait out.
     const drained =
       open &&
-      (await Promise.race([
-        this.dispatcher.idle().then(() => true),
-        new Promise<boolean>((r) => setTimeout(() => r(false), timerDelay(graceMs)).unref()),
-      ]));
+      (await Promise.race([this.dispatcher.idle().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), timerDelay(graceMs)).unref())]));
     await this.dispatcher.stop();
     const left = this.wal.status().depth;
     if (!open) this.log.warn({ pending: left, reason: why }, "stopping before the graph sink opened: the WAL keeps what was observed for the next start");

@@ -11,9 +11,12 @@ function reduceClusterRole(role: import("../core/messages.js").KubeObject) {
     metadata: reduceMetadata(role),
     rules: reduceRules(role),
     // null: not aggregated. A selector the API would refuse is left out.
-    aggregationSelectors: aggregation === undefined || aggregation === null
-      ? null
-      : asArray(field(aggregation, "clusterRoleSelectors")).map(reduceLabelSelector).filter((s): s is ReducedLabelSelector => s !== null),
+    aggregationSelectors:
+      aggregation === undefined || aggregation === null
+        ? null
+        : asArray(field(aggregation, "clusterRoleSelectors"))
+            .map(reduceLabelSelector)
+            .filter((s): s is ReducedLabelSelector => s !== null),
   };
 }
 

@@ -7,7 +7,11 @@ export default definePlugin({
   name: "cronjob",
   apiVersion: 1,
   resource: { group: "batch", version: "v1", plural: "cronjobs", kind: "CronJob", namespaced: true },
-  reduce: (o) => reduceWorkload(o, ["spec", "jobTemplate", "spec", "template"], { schedule: field<string>(o, "spec", "schedule") ?? null, suspend: field<boolean>(o, "spec", "suspend") === true }),
+  reduce: (o) =>
+    reduceWorkload(o, ["spec", "jobTemplate", "spec", "template"], {
+      schedule: field<string>(o, "spec", "schedule") ?? null,
+      suspend: field<boolean>(o, "spec", "suspend") === true,
+    }),
   graph: {
     schema: workloadSchema("CronJob"),
     toGraph: workloadGraph,

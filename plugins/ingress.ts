@@ -13,7 +13,6 @@ interface ReducedBackend {
   resource: string | null;
 }
 
-
 function reduceBackend(backend: unknown): ReducedBackend | null {
   const service = field<Raw>(backend, "service");
   if (service && str(service.name)) {
@@ -39,7 +38,9 @@ function reduceIngress(ing: import("../core/messages.js").KubeObject) {
       })),
     ),
     // Hosts of rules without http paths still claim the host.
-    hosts: asArray<Raw>(field(ing, "spec", "rules")).map((r) => str(r.host)).filter((h): h is string => h !== null),
+    hosts: asArray<Raw>(field(ing, "spec", "rules"))
+      .map((r) => str(r.host))
+      .filter((h): h is string => h !== null),
     tls: asArray<Raw>(field(ing, "spec", "tls")).map((t) => ({ secretName: str(t.secretName), hosts: asArray<string>(t.hosts) })),
     loadBalancerIngress: loadBalancerAddresses(ing),
   };
@@ -70,7 +71,11 @@ export default definePlugin<ReducedIngress>({
       ];
       for (const r of routes) {
         if (r.backend?.service) {
-          edges.push({ type: "ROUTES_TO", to: refer("Service", r.backend.service.name), properties: { via: r.via, host: r.host, path: r.path, pathType: r.pathType, port: r.backend.service.port } });
+          edges.push({
+            type: "ROUTES_TO",
+            to: refer("Service", r.backend.service.name),
+            properties: { via: r.via, host: r.host, path: r.path, pathType: r.pathType, port: r.backend.service.port },
+          });
         } else if (r.backend?.resource) {
           // "host/path -> apiGroup/Kind/name"; "*" for any host, "default" for the default backend.
           const where = r.via === "defaultBackend" ? "default" : `${r.host ?? "*"}${r.path ?? ""}`;

@@ -7,7 +7,11 @@ export default definePlugin({
   name: "job",
   apiVersion: 1,
   resource: { group: "batch", version: "v1", plural: "jobs", kind: "Job", namespaced: true },
-  reduce: (o) => reduceWorkload(o, ["spec", "template"], { completions: field<number>(o, "spec", "completions") ?? null, parallelism: field<number>(o, "spec", "parallelism") ?? null }),
+  reduce: (o) =>
+    reduceWorkload(o, ["spec", "template"], {
+      completions: field<number>(o, "spec", "completions") ?? null,
+      parallelism: field<number>(o, "spec", "parallelism") ?? null,
+    }),
   graph: {
     schema: workloadSchema("Job"),
     toGraph: workloadGraph,

@@ -12,9 +12,28 @@ type Raw = Record<string, unknown>;
 // The volume sources a PersistentVolumeSpec can hold, most common first (as volumeType
 // in _shared/pod-graph.ts does for pod volumes).
 const PV_SOURCES = [
-  "csi", "hostPath", "local", "nfs", "iscsi", "fc", "rbd", "cephfs", "cinder", "flexVolume", "glusterfs",
-  "awsElasticBlockStore", "gcePersistentDisk", "azureDisk", "azureFile", "vsphereVolume", "portworxVolume",
-  "photonPersistentDisk", "quobyte", "scaleIO", "storageos", "flocker",
+  "csi",
+  "hostPath",
+  "local",
+  "nfs",
+  "iscsi",
+  "fc",
+  "rbd",
+  "cephfs",
+  "cinder",
+  "flexVolume",
+  "glusterfs",
+  "awsElasticBlockStore",
+  "gcePersistentDisk",
+  "azureDisk",
+  "azureFile",
+  "vsphereVolume",
+  "portworxVolume",
+  "photonPersistentDisk",
+  "quobyte",
+  "scaleIO",
+  "storageos",
+  "flocker",
 ];
 
 // CSI secret references of a PV, and how each is used (the `via` of its edge).
@@ -25,7 +44,6 @@ const CSI_SECRET_REFS: Array<[string, string]> = [
   ["controllerExpandSecretRef", "csiControllerExpandSecret"],
   ["nodeExpandSecretRef", "csiNodeExpandSecret"],
 ];
-
 
 function reducePv(pv: import("../core/messages.js").KubeObject) {
   const spec = (pv.spec ?? {}) as Raw;
@@ -50,13 +68,14 @@ function reducePv(pv: import("../core/messages.js").KubeObject) {
     csiDriver: sourceType === "csi" ? str(source?.driver) : null,
     csiVolumeHandle: sourceType === "csi" ? str(source?.volumeHandle) : null,
     readOnly: source?.readOnly === true,
-    csiSecrets: sourceType === "csi"
-      ? CSI_SECRET_REFS.flatMap(([ref, via]) => {
-          const name = str(field(source, ref, "name"));
-          const namespace = str(field(source, ref, "namespace"));
-          return name && namespace ? [{ via, name, namespace }] : [];
-        })
-      : [],
+    csiSecrets:
+      sourceType === "csi"
+        ? CSI_SECRET_REFS.flatMap(([ref, via]) => {
+            const name = str(field(source, ref, "name"));
+            const namespace = str(field(source, ref, "namespace"));
+            return name && namespace ? [{ via, name, namespace }] : [];
+          })
+        : [],
   };
 }
 

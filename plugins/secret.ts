@@ -8,10 +8,7 @@ export default definePlugin({
   apiVersion: 1,
   resource: { group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true },
   reduce(secret) {
-    const keys = new Set([
-      ...Object.keys((secret.data as object | undefined) ?? {}),
-      ...Object.keys((secret.stringData as object | undefined) ?? {}),
-    ]);
+    const keys = new Set([...Object.keys((secret.data as object | undefined) ?? {}), ...Object.keys((secret.stringData as object | undefined) ?? {})]);
     return {
       metadata: reduceMetadata(secret),
       type: typeof secret.type === "string" ? secret.type : "Opaque",

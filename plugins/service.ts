@@ -41,7 +41,9 @@ export default definePlugin<ReducedService>({
       // No selector selects nothing (endpoints are managed by hand), and an ExternalName
       // Service gets no endpoints even with one.
       const selects = selectorKeys.length > 0 && svc.type !== "ExternalName";
-      const selectors: GraphSelectorSpec[] = selects ? [{ type: "SELECTS", label: "Pod", namespace: svc.metadata.namespace, matchLabels: { ...svc.selector } }] : [];
+      const selectors: GraphSelectorSpec[] = selects
+        ? [{ type: "SELECTS", label: "Pod", namespace: svc.metadata.namespace, matchLabels: { ...svc.selector } }]
+        : [];
       return {
         properties: {
           ...metadataProperties(svc.metadata),

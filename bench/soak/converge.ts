@@ -38,11 +38,25 @@ interface VerifyJson {
 }
 
 export async function converge(configFile: string, env: Record<string, string>, settleSeconds: number): Promise<Convergence> {
-  const child = spawn(process.execPath, [join(repoRoot, "dist/core/cli/main.js"), "verify", "--config", configFile, "--json", "--settle-seconds", String(settleSeconds), "--interval-seconds", "0.2"], {
-    cwd: repoRoot,
-    env: { ...process.env, KUBE_OBSERVER_LOG_FORMAT: "json", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      join(repoRoot, "dist/core/cli/main.js"),
+      "verify",
+      "--config",
+      configFile,
+      "--json",
+      "--settle-seconds",
+      String(settleSeconds),
+      "--interval-seconds",
+      "0.2",
+    ],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, KUBE_OBSERVER_LOG_FORMAT: "json", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
@@ -53,8 +67,24 @@ export async function converge(configFile: string, env: Record<string, string>, 
     report = JSON.parse(stdout) as VerifyJson;
   } catch {
     // The last lines: an internal error's message is followed by the frames that locate it.
-    const last = stderr.trim().split("\n").slice(-6).map((l) => l.trim()).join(" ; ");
-    return { equal: false, elapsedMs: 0, graphReadAtMs: 0, previousGraphReadAtMs: null, attempts: 0, lostNodes: 0, lostEdges: 0, duplicates: 0, staleNodes: 0, failure: `verify printed no report (${last.slice(-800)})` };
+    const last = stderr
+      .trim()
+      .split("\n")
+      .slice(-6)
+      .map((l) => l.trim())
+      .join(" ; ");
+    return {
+      equal: false,
+      elapsedMs: 0,
+      graphReadAtMs: 0,
+      previousGraphReadAtMs: null,
+      attempts: 0,
+      lostNodes: 0,
+      lostEdges: 0,
+      duplicates: 0,
+      staleNodes: 0,
+      failure: `verify printed no report (${last.slice(-800)})`,
+    };
   }
   const t = report.totals;
   return {

@@ -156,6 +156,11 @@ async function makeVictim(kube: KubeWriter, name: string): Promise<void> {
     await kube.must("POST", nsPath(name, "secrets"), { apiVersion: "v1", kind: "Secret", metadata: { name: `s-${i}` }, stringData: { k: String(i) } });
   }
   for (let i = 0; i < 4; i++) {
-    await kube.must("POST", nsPath(name, "pods"), { apiVersion: "v1", kind: "Pod", metadata: { name: `p-${i}` }, spec: { containers: [{ name: "c", image: "registry.soak.example/app:1" }] } });
+    await kube.must("POST", nsPath(name, "pods"), {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: `p-${i}` },
+      spec: { containers: [{ name: "c", image: "registry.soak.example/app:1" }] },
+    });
   }
 }

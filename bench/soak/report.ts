@@ -53,7 +53,10 @@ export function kindRows(faults: readonly FaultRecord[]): KindRow[] {
   const rows = new Map<FaultKind, KindRow>();
   for (const f of faults) {
     let row = rows.get(f.kind);
-    if (!row) rows.set(f.kind, (row = { kind: f.kind, injected: 0, converged: 0, worstConvergeMs: 0, lost: 0, duplicates: 0, stale: 0, agentDeaths: 0 }));
+    if (!row) {
+      row = { kind: f.kind, injected: 0, converged: 0, worstConvergeMs: 0, lost: 0, duplicates: 0, stale: 0, agentDeaths: 0 };
+      rows.set(f.kind, row);
+    }
     row.injected += 1;
     if (f.convergence.equal) row.converged += 1;
     row.worstConvergeMs = Math.max(row.worstConvergeMs, f.convergeMs);
@@ -74,23 +77,41 @@ export function evaluate(rows: readonly KindRow[], kinds: readonly FaultKind[], 
   const row = (k: FaultKind): KindRow | undefined => rows.find((r) => r.kind === k);
   const targets: SoakResult["targets"] = [];
   const kills = row("sigkill");
-  targets.push({ what: "SIGKILLs of the agent", target: `>= ${minSigkills}, all converge`, result: kills ? `${kills.converged}/${kills.injected}` : "0", met: !!kills && kills.injected >= minSigkills && kills.converged === kills.injected });
+  targets.push({
+    what: "SIGKILLs of the agent",
+    target: `>= ${minSigkills}, all converge`,
+    result: kills ? `${kills.converged}/${kills.injected}` : "0",
+    met: !!kills && kills.injected >= minSigkills && kills.converged === kills.injected,
+  });
   for (const k of kinds.filter((k) => k !== "sigkill")) {
     const r = row(k);
     targets.push({ what: `${k} injected`, target: `>= ${minEach}`, result: String(r?.injected ?? 0), met: (r?.injected ?? 0) >= minEach });
   }
   const sum = (f: (r: KindRow) => number): number => rows.reduce((n, r) => n + f(r), 0);
-  targets.push({ what: "lost, duplicates, stale after every fault", target: "0, 0, 0", result: `${sum((r) => r.lost)}, ${sum((r) => r.duplicates)}, ${sum((r) => r.stale)}`, met: sum((r) => r.lost + r.duplicates + r.stale) === 0 && rows.every((r) => r.converged === r.injected) });
+  targets.push({
+    what: "lost, duplicates, stale after every fault",
+    target: "0, 0, 0",
+    result: `${sum((r) => r.lost)}, ${sum((r) => r.duplicates)}, ${sum((r) => r.stale)}`,
+    met: sum((r) => r.lost + r.duplicates + r.stale) === 0 && rows.every((r) => r.converged === r.injected),
+  });
   for (const r of rows) {
     const limitMs = r.kind === "neo4j-outage" ? 60_000 : 10_000;
-    targets.push({ what: `convergence after ${r.kind}`, target: `< ${limitMs / 1000} s`, result: `${(r.worstConvergeMs / 1000).toFixed(1)} s worst`, met: r.converged === r.injected && r.worstConvergeMs < limitMs });
+    targets.push({
+      what: `convergence after ${r.kind}`,
+      target: `< ${limitMs / 1000} s`,
+      result: `${(r.worstConvergeMs / 1000).toFixed(1)} s worst`,
+      met: r.converged === r.injected && r.worstConvergeMs < limitMs,
+    });
   }
   return targets;
 }
 
 export function table(rows: readonly KindRow[]): string {
   const lines = ["| fault | injected | converged | worst convergence | lost | duplicates | stale | agent deaths |", "|---|---:|---:|---:|---:|---:|---:|---:|"];
-  for (const r of rows) lines.push(`| ${r.kind} | ${r.injected} | ${r.converged} | ${(r.worstConvergeMs / 1000).toFixed(1)} s | ${r.lost} | ${r.duplicates} | ${r.stale} | ${r.agentDeaths} |`);
+  for (const r of rows)
+    lines.push(
+      `| ${r.kind} | ${r.injected} | ${r.converged} | ${(r.worstConvergeMs / 1000).toFixed(1)} s | ${r.lost} | ${r.duplicates} | ${r.stale} | ${r.agentDeaths} |`,
+    );
   return lines.join("\n");
 }
 
@@ -117,7 +138,10 @@ export function markdown(result: SoakResult): string {
     "",
     "| # | fault | injected | converged | graph equal between (s after clearing) | note | agent deaths |",
     "|---:|---|---|---|---:|---|---|",
-    ...result.faults.map((f, i) => `| ${i + 1} | ${f.kind} | ${f.injectedAt.slice(11, 19)} | ${f.convergence.equal ? "yes" : `**no**${f.convergence.failure ? ` (${f.convergence.failure.slice(0, 400)})` : ""}`} | ${(f.convergeAfterMs / 1000).toFixed(1)}–${(f.convergeMs / 1000).toFixed(1)} s | ${f.note} | ${f.agentDeaths.join("; ")} |`),
+    ...result.faults.map(
+      (f, i) =>
+        `| ${i + 1} | ${f.kind} | ${f.injectedAt.slice(11, 19)} | ${f.convergence.equal ? "yes" : `**no**${f.convergence.failure ? ` (${f.convergence.failure.slice(0, 400)})` : ""}`} | ${(f.convergeAfterMs / 1000).toFixed(1)}–${(f.convergeMs / 1000).toFixed(1)} s | ${f.note} | ${f.agentDeaths.join("; ")} |`,
+    ),
     "",
   ].join("\n");
 }

@@ -143,9 +143,11 @@ async function main(): Promise<number> {
     if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a number >= 0`);
   }
   const [gapMin, gapMax] = values.gap.split(",").map(Number);
-  if (!Number.isFinite(gapMin) || !Number.isFinite(gapMax) || gapMin! < 0 || gapMax! < gapMin!) throw new UsageError(`--gap must be MIN,MAX seconds (MIN <= MAX), not ${JSON.stringify(values.gap)}`);
+  if (!Number.isFinite(gapMin) || !Number.isFinite(gapMax) || gapMin! < 0 || gapMax! < gapMin!)
+    throw new UsageError(`--gap must be MIN,MAX seconds (MIN <= MAX), not ${JSON.stringify(values.gap)}`);
   const requested = values.faults ? values.faults.split(",").map((f) => f.trim()) : [...FAULT_KINDS];
-  for (const f of requested) if (!(FAULT_KINDS as readonly string[]).includes(f)) throw new UsageError(`unknown fault kind ${JSON.stringify(f)} (known: ${FAULT_KINDS.join(", ")})`);
+  for (const f of requested)
+    if (!(FAULT_KINDS as readonly string[]).includes(f)) throw new UsageError(`unknown fault kind ${JSON.stringify(f)} (known: ${FAULT_KINDS.join(", ")})`);
   const kinds = (requested as FaultKind[]).filter((k) => faultApplies(k, sink));
   const tier = tierByName(values.tier);
   const loadAtStart = loadavg();
@@ -199,7 +201,17 @@ async function main(): Promise<number> {
     churn.start();
     const rand = random(seed);
     const schedule = plan(kinds, minSigkills, minEach, rand);
-    const ctx: FaultContext = { agent, env, kube, sink, watchTimeoutMaxSeconds, crashMarker, observedNamespace: setup.plans[0]!.name, victimPrefix: `soak-victim-${Date.now().toString(36)}`, say };
+    const ctx: FaultContext = {
+      agent,
+      env,
+      kube,
+      sink,
+      watchTimeoutMaxSeconds,
+      crashMarker,
+      observedNamespace: setup.plans[0]!.name,
+      victimPrefix: `soak-victim-${Date.now().toString(36)}`,
+      say,
+    };
     const faults: FaultRecord[] = [];
     const endAt = Date.now() + minutes * 60_000;
     // Every planned fault runs, then random ones until the time is up.
@@ -225,7 +237,9 @@ async function main(): Promise<number> {
       const convergeAfterMs = convergence.previousGraphReadAtMs === null ? 0 : checkStart - outcome.clearedAt + convergence.previousGraphReadAtMs;
       const note = outcome.evidence ? `${outcome.note}; ${await outcome.evidence}` : outcome.note;
       faults.push({ kind, injectedAt: new Date(injectedAt).toISOString(), note, convergeMs, convergeAfterMs, convergence, agentDeaths: deaths });
-      say(`  ${convergence.equal ? `converged after ${(convergeAfterMs / 1000).toFixed(1)}, by` : "NOT converged in"} ${(convergeMs / 1000).toFixed(1)} s (${note})${convergence.failure ? `: ${convergence.failure}` : ""}${deaths.length ? `; agent died: ${deaths.join(", ")}` : ""}`);
+      say(
+        `  ${convergence.equal ? `converged after ${(convergeAfterMs / 1000).toFixed(1)}, by` : "NOT converged in"} ${(convergeMs / 1000).toFixed(1)} s (${note})${convergence.failure ? `: ${convergence.failure}` : ""}${deaths.length ? `; agent died: ${deaths.join(", ")}` : ""}`,
+      );
       churn.resume();
     }
     await churn.stop();

@@ -37,7 +37,8 @@ export function createConfigCommand(overrides: Partial<ConfigCommandDeps> = {}):
       if (resource === undefined || !plugins) return message;
       const why = plugins.explain?.(resource);
       if (why) return `${message}; it is not loaded because ${why}`;
-      if (plugins.problems.length > 0) return `${message}; ${count(plugins.problems.length, "plugin file")} failed to load (warnings above): is it one of them?`;
+      if (plugins.problems.length > 0)
+        return `${message}; ${count(plugins.problems.length, "plugin file")} failed to load (warnings above): is it one of them?`;
       return message;
     };
     const lines =
@@ -54,7 +55,7 @@ export function createConfigCommand(overrides: Partial<ConfigCommandDeps> = {}):
   const check: CommandModule<object, FileArgs> = {
     command: "check <file>",
     describe: "Evaluate a configuration and report every problem with its file, line and column",
-    builder: (yargs) => fileArgument(yargs).example("$0 config check config/example.dhall", "prints \"config/example.dhall: ok (1 cluster, 7 actors)\""),
+    builder: (yargs) => fileArgument(yargs).example("$0 config check config/example.dhall", 'prints "config/example.dhall: ok (1 cluster, 7 actors)"'),
     handler: async ({ file }) => {
       let plugins: KnownResourcesResult | undefined;
       try {

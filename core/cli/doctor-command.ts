@@ -19,7 +19,10 @@ export const doctorCommand: CommandModule<object, DoctorArgs> = {
       .option("sink", { choices: ["sqlite", "neo4j"] as const, describe: "Check this graph sink instead of the config's (as run --sink)" })
       .option("json", { type: "boolean", default: false, describe: "One JSON object per check (check, target, result, detail, hint) instead of the table" })
       .example("KUBECONFIG=.dev-env/kubeconfig $0 doctor --config config/example.dhall", "a table of checks; exit 1 when one fails")
-      .example("kubectl -n kube-observer exec deploy/kube-observer -- kube-observer doctor --config /etc/kube-observer/kube-observer.dhall", "inside the deployed pod, with its ServiceAccount")
+      .example(
+        "kubectl -n kube-observer exec deploy/kube-observer -- kube-observer doctor --config /etc/kube-observer/kube-observer.dhall",
+        "inside the deployed pod, with its ServiceAccount",
+      )
       .epilogue(
         "Permissions are asked with SelfSubjectAccessReview for the credentials the config uses; they are the ones `kube-observer rbac` grants. Exit code 0 when every check passes (warnings allowed), 1 otherwise.",
       ),

@@ -57,29 +57,34 @@ const dangling: CommandModule<object, GraphArgs> = {
   builder: (y) =>
     common(y)
       .option("json", { type: "boolean", default: false, describe: "Print as JSON" })
-      .example("$0 graph dangling --config config/example.dhall", "missing Secrets, ConfigMaps, PVCs and ServiceAccounts that pods still reference") as Argv<GraphArgs>,
+      .example(
+        "$0 graph dangling --config config/example.dhall",
+        "missing Secrets, ConfigMaps, PVCs and ServiceAccounts that pods still reference",
+      ) as Argv<GraphArgs>,
   handler: (args) =>
     withGraph(args.config, args.sink, async ({ sink, plugins, config }) => {
-        const observed = new Set(
-          config.actors.map((a) => plugins.plugins.get(a.resource)).flatMap((p) => (p?.plugin.graph ? [graphLabel(p)] : [])),
-        );
-        const found = await danglingReferences(sink, observed);
-        if (args.json) {
-          process.stdout.write(`${JSON.stringify(found, null, 2)}\n`);
-          return;
-        }
-        if (found.length === 0) process.stdout.write("no dangling references\n");
-        for (const d of found) {
-          process.stdout.write(`${d.label} ${d.key} does not exist; referenced by:\n`);
-          for (const u of d.usedBy) process.stdout.write(`  ${u.user.label} ${u.user.namespace ? `${u.user.namespace}/` : ""}${u.user.name} (${u.how.map((h) => h.rel + (h.via ? ` ${h.via}` : "")).join(" → ")})\n`);
-        }
+      const observed = new Set(config.actors.map((a) => plugins.plugins.get(a.resource)).flatMap((p) => (p?.plugin.graph ? [graphLabel(p)] : [])));
+      const found = await danglingReferences(sink, observed);
+      if (args.json) {
+        process.stdout.write(`${JSON.stringify(found, null, 2)}\n`);
+        return;
+      }
+      if (found.length === 0) process.stdout.write("no dangling references\n");
+      for (const d of found) {
+        process.stdout.write(`${d.label} ${d.key} does not exist; referenced by:\n`);
+        for (const u of d.usedBy)
+          process.stdout.write(
+            `  ${u.user.label} ${u.user.namespace ? `${u.user.namespace}/` : ""}${u.user.name} (${u.how.map((h) => h.rel + (h.via ? ` ${h.via}` : "")).join(" → ")})\n`,
+          );
+      }
     }),
 };
 
 export const graphCommand: CommandModule = {
   command: "graph <command>",
   describe: "Read the graph the agent wrote (embedded SQLite or Neo4j)",
-  builder: (y) => y
+  builder: (y) =>
+    y
       .command(stats as CommandModule)
       .command(exportCommand as CommandModule)
       .command(dangling as CommandModule)

@@ -25,7 +25,12 @@ export async function openGraph(configFile: string, sinkKind?: "sqlite" | "neo4j
  *  An internal error (TypeError and the like: a bug, not bad input) also names where it
  *  was thrown, so that a report of it can be acted on: frame locations only. */
 export function reportFailure(error: unknown): void {
-  const lines = error instanceof ConfigError ? configErrorList(error).map((e) => e.message) : isInternal(error) ? internalErrorLines(error) : [error instanceof Error ? error.message : String(error)];
+  const lines =
+    error instanceof ConfigError
+      ? configErrorList(error).map((e) => e.message)
+      : isInternal(error)
+        ? internalErrorLines(error)
+        : [error instanceof Error ? error.message : String(error)];
   for (const line of lines) process.stderr.write(`${line}\n`);
   process.exitCode = 1;
 }

@@ -48,8 +48,11 @@ export const rbacCommand: CommandModule<object, RbacArgs> = {
     y
       .option("config", { alias: "c", type: "string", demandOption: true, describe: "Dhall config file" })
       .option("cluster", { type: "string", describe: "Which configured cluster (default: the only one)" })
-      .option("namespace", { alias: "n", type: "string", describe: "Namespace of the ServiceAccount (default: the config's rbac.namespace, \"kube-observer\")" })
-      .option("service-account", { type: "string", describe: "ServiceAccount name, also the name of the roles and bindings (default: the config's rbac.serviceAccount)" })
+      .option("namespace", { alias: "n", type: "string", describe: 'Namespace of the ServiceAccount (default: the config\'s rbac.namespace, "kube-observer")' })
+      .option("service-account", {
+        type: "string",
+        describe: "ServiceAccount name, also the name of the roles and bindings (default: the config's rbac.serviceAccount)",
+      })
       .check((args) => {
         if (args.namespace !== undefined && !DNS_LABEL.test(args.namespace)) throw new Error(`--namespace "${args.namespace}" is not a namespace name`);
         const sa = args["service-account"];
@@ -57,9 +60,12 @@ export const rbacCommand: CommandModule<object, RbacArgs> = {
         return true;
       })
       .example("$0 rbac --config config/example.dhall | kubectl apply -f -", "grant exactly what the agent needs")
-      .example("$0 rbac --config deploy/config/kube-observer.dhall > deploy/rbac.yaml", "regenerate the deploy manifests (scripts/deploy/generate-rbac.sh does this)")
+      .example(
+        "$0 rbac --config deploy/config/kube-observer.dhall > deploy/rbac.yaml",
+        "regenerate the deploy manifests (scripts/deploy/generate-rbac.sh does this)",
+      )
       .epilogue(
-        "Only list and watch, only on the resources the actors name: a ClusterRole for actors of every namespace (\"*\") and cluster-scoped resources, " +
+        'Only list and watch, only on the resources the actors name: a ClusterRole for actors of every namespace ("*") and cluster-scoped resources, ' +
           "a Role per namespace for actors that name one, plus namespaces when the agent must discover them, plus the config's rbac.extraRules.",
       ),
   handler: async (args) => {

@@ -36,7 +36,8 @@ interface RunArgs {
 
 function reportConfigError(log: Logger, error: unknown, message: string): void {
   if (error instanceof ConfigError) {
-    for (const e of configErrorList(error)) log.error({ file: e.location.file, line: e.location.line, column: e.location.column, reason: e.reason }, `${message}: ${e.message}`);
+    for (const e of configErrorList(error))
+      log.error({ file: e.location.file, line: e.location.line, column: e.location.column, reason: e.reason }, `${message}: ${e.message}`);
   } else {
     log.error({ err: error instanceof Error ? error.message : String(error) }, message);
   }
@@ -52,20 +53,34 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option("output", {
         choices: ["graph", "jsonl", "none"] as const,
         default: "graph" as const,
-        describe: "Where KubeMessages go: graph = through the WAL into the configured graph sink; jsonl = one JSON object per line on stdout; none = nowhere (logs only)",
+        describe:
+          "Where KubeMessages go: graph = through the WAL into the configured graph sink; jsonl = one JSON object per line on stdout; none = nowhere (logs only)",
       })
-      .option("sink", { choices: ["sqlite", "neo4j"] as const, describe: "Graph sink (overrides the config; Neo4j also reads NEO4J_URI, NEO4J_USERNAME, NEO4J_PASSWORD)" })
+      .option("sink", {
+        choices: ["sqlite", "neo4j"] as const,
+        describe: "Graph sink (overrides the config; Neo4j also reads NEO4J_URI, NEO4J_USERNAME, NEO4J_PASSWORD)",
+      })
       .option("verify", {
         type: "boolean",
         default: false,
-        describe: "With --once: afterwards, compare the graph with a fresh LIST of every configured scope (`kube-observer verify`), print the report, and exit 1 if they differ",
+        describe:
+          "With --once: afterwards, compare the graph with a fresh LIST of every configured scope (`kube-observer verify`), print the report, and exit 1 if they differ",
       })
-      .option("grace-seconds", { type: "number", default: 25, describe: "On SIGTERM/SIGINT, how long to keep delivering the WAL to the sink before exiting (the rest is kept for the next start)" })
+      .option("grace-seconds", {
+        type: "number",
+        default: 25,
+        describe: "On SIGTERM/SIGINT, how long to keep delivering the WAL to the sink before exiting (the rest is kept for the next start)",
+      })
       .option("threads", { type: "number", describe: "Observer worker threads (overrides the config; 0 = from the number of cores)" })
-      .option("log-level", { type: "string", choices: ["trace", "debug", "info", "warn", "error", "fatal"], describe: "Log level (overrides the config and KUBE_OBSERVER_LOG_LEVEL)" })
+      .option("log-level", {
+        type: "string",
+        choices: ["trace", "debug", "info", "warn", "error", "fatal"],
+        describe: "Log level (overrides the config and KUBE_OBSERVER_LOG_LEVEL)",
+      })
       .option("listen", {
         type: "string",
-        describe: "Serve /healthz (200 while running), /readyz (200 once the initial sync is complete, the sink is open and answers, and WAL appends succeed; 503 with the reasons) and /metrics (Prometheus) on HOST:PORT, or on 127.0.0.1 with PORT alone (or :PORT); 0.0.0.0:8080 serves every interface",
+        describe:
+          "Serve /healthz (200 while running), /readyz (200 once the initial sync is complete, the sink is open and answers, and WAL appends succeed; 503 with the reasons) and /metrics (Prometheus) on HOST:PORT, or on 127.0.0.1 with PORT alone (or :PORT); 0.0.0.0:8080 serves every interface",
       })
       .check((a) => {
         if (a.verify && !a.once) throw new Error("--verify runs after a --once run: add --once (or run `kube-observer verify` beside a live agent)");
@@ -80,7 +95,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .example("$0 run --config config/example.dhall --once --output jsonl", "print every object as KubeMessages instead")
       .example("NEO4J_URI=bolt://localhost:7687 NEO4J_PASSWORD=... $0 run --config config/example.dhall --sink neo4j", "stream into Neo4j")
       .example("$0 run --config /etc/kube-observer/config.dhall", "run until SIGINT/SIGTERM; SIGHUP or editing the file reloads the config")
-      .example("$0 run --config /etc/kube-observer/kube-observer.dhall --listen 0.0.0.0:8080", "with liveness (/healthz) and readiness (/readyz) probes, as deploy/ runs it")
+      .example(
+        "$0 run --config /etc/kube-observer/kube-observer.dhall --listen 0.0.0.0:8080",
+        "with liveness (/healthz) and readiness (/readyz) probes, as deploy/ runs it",
+      )
       .epilogue(
         "Logs go to stderr (JSON unless stderr is a terminal; KUBE_OBSERVER_LOG_FORMAT=json|pretty). Secret values, literal env values and the last-applied annotation never leave the observers.\n\n" +
           "One agent per WAL: the agent locks its WAL and its embedded graph for its whole life (a second one exits 2 naming the holder; read-only commands still work beside it), and registers itself in Neo4j as the one writer of each cluster.\n\n" +
@@ -92,10 +110,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
     // Until the config watcher takes over, a SIGHUP (a reloader right after the pod
     // started) must not kill the process (Node's default) but still be applied.
     let earlyHup = false;
-    const onEarlyHup = (): void => void (earlyHup = true);
+    const onEarlyHup = (): void => {
+      earlyHup = true;
+    };
     process.on("SIGHUP", onEarlyHup);
     const bootLog = createLogger({ level: args["log-level"] });
-    let loaded;
+    let loaded: Awaited<ReturnType<typeof loadAgentConfig>>;
     try {
       loaded = await loadAgentConfig(args.config);
     } catch (error) {
@@ -168,7 +188,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
     } catch (error) {
       if (error instanceof FileInUseError || error instanceof WriterConflictError) {
         // Refused, not failed: another agent owns this WAL, graph file or cluster.
-        log.error({ err: error.message, ...(error instanceof FileInUseError ? { file: error.file, holder: error.holder } : { holders: error.holders }) }, "refusing to start");
+        log.error(
+          { err: error.message, ...(error instanceof FileInUseError ? { file: error.file, holder: error.holder } : { holders: error.holders }) },
+          "refusing to start",
+        );
         process.exitCode = 2;
       } else if (error instanceof StorageUnusableError) {
         log.fatal({ err: error.message, file: error.file }, "storage unusable: not starting");
@@ -206,7 +229,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
       }
       await ops?.close();
       for (const f of result.failed) log.error({ observer: f.key, reason: f.reason }, "scope not delivered");
-      const failures: Record<string, number> = pipeline ? onceFailures(pipeline, leftInWal, guards.unhandledRejections()) : { unhandledRejections: guards.unhandledRejections() };
+      const failures: Record<string, number> = pipeline
+        ? onceFailures(pipeline, leftInWal, guards.unhandledRejections())
+        : { unhandledRejections: guards.unhandledRejections() };
       if (args.verify && agent.pluginSet) {
         const equal = await verifyAfterRun(config, agent.pluginSet, args.sink, log);
         if (!equal) failures.verifyDifferences = 1;
@@ -215,9 +240,19 @@ export const runCommand: CommandModule<object, RunArgs> = {
       // Parked messages are counted, not failed: a broken plugin is isolated and the rest
       // of the run is good (`wal status` lists them; --verify counts them as differences).
       const parked = pipeline?.dispatcher.stats.parked ?? 0;
-      const summary = { scopes: result.delivered, failed: result.failed.length, messages: delivered(), ...failures, parked, seconds: (Date.now() - started) / 1000 };
+      const summary = {
+        scopes: result.delivered,
+        failed: result.failed.length,
+        messages: delivered(),
+        ...failures,
+        parked,
+        seconds: (Date.now() - started) / 1000,
+      };
       if (result.failed.length || problems.length) {
-        log.error(summary, `once: incomplete (${[...(result.failed.length ? [`${result.failed.length} scope(s) not delivered`] : []), ...problems.map(([k, n]) => `${k}: ${n}`)].join(", ")})`);
+        log.error(
+          summary,
+          `once: incomplete (${[...(result.failed.length ? [`${result.failed.length} scope(s) not delivered`] : []), ...problems.map(([k, n]) => `${k}: ${n}`)].join(", ")})`,
+        );
         process.exitCode = 1;
       } else {
         log.info(summary, "once: done");
@@ -245,11 +280,18 @@ export const runCommand: CommandModule<object, RunArgs> = {
     process.on("SIGINT", onInt);
     process.on("SIGTERM", onTerm);
     stopFor = (error, exitCode) => {
-      if (error instanceof WriterConflictError) log.fatal({ err: error.message, holders: error.holders }, "another agent took over this agent's writer registration: stopping");
+      if (error instanceof WriterConflictError)
+        log.fatal({ err: error.message, holders: error.holders }, "another agent took over this agent's writer registration: stopping");
       else if (error instanceof StorageUnusableError) log.fatal({ err: error.message, file: error.file }, "storage unusable: stopping");
       else log.fatal({ err: error.message, exitCode }, "the graph sink refused this agent: stopping");
       process.exitCode = exitCode;
-      shutdown(error instanceof WriterConflictError ? "writer registration lost" : error instanceof StorageUnusableError ? "storage unusable" : "graph sink refused the agent");
+      shutdown(
+        error instanceof WriterConflictError
+          ? "writer registration lost"
+          : error instanceof StorageUnusableError
+            ? "storage unusable"
+            : "graph sink refused the agent",
+      );
     };
     // Refused while the handlers were not yet installed (the sink opened meanwhile).
     if (stopEarly) stopFor(stopEarly.error, stopEarly.exitCode);
@@ -313,7 +355,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
     // would wait for them forever (their scopes are listed again at the next start).
     const refused = pipeline?.input.stopRetrying() ?? 0;
     if (refused > 0) {
-      log.error({ batches: refused, reason: pipeline?.input.appendFailing?.error }, "stopping while the WAL does not take writes: batches not appended (their scopes are listed again at the next start)");
+      log.error(
+        { batches: refused, reason: pipeline?.input.appendFailing?.error },
+        "stopping while the WAL does not take writes: batches not appended (their scopes are listed again at the next start)",
+      );
       process.exitCode = 1;
     }
     await agent.stop();

@@ -19,14 +19,15 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
   command: "verify",
   describe: "Is the graph complete? Compare the graph with a fresh LIST of every configured scope",
   builder: (y) =>
-    (y
+    y
       .option("config", { alias: "c", type: "string", demandOption: true, describe: "Dhall config file (names the clusters, the actors and the sink)" })
       .option("sink", { choices: ["sqlite", "neo4j"] as const, describe: "Read this sink instead of the configured one" })
       .option("json", { type: "boolean", default: false, describe: "Print the whole report as one JSON object" })
       .option("settle-seconds", {
         type: "number",
         default: 10,
-        describe: "While the graph differs, list and compare again (see --interval-seconds) for up to this long (a live cluster changes meanwhile); 0 looks once",
+        describe:
+          "While the graph differs, list and compare again (see --interval-seconds) for up to this long (a live cluster changes meanwhile); 0 looks once",
       })
       .option("interval-seconds", { type: "number", default: 2, describe: "The pause between looks while the graph differs" })
       .option("examples", { type: "number", default: 3, describe: "Example keys shown per non-zero cell" })
@@ -46,11 +47,19 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
           "Exit codes: 0 the graph equals the cluster; 1 it differs, a scope cannot be listed (forbidden, not served: the message names the scope), or the sink cannot be read.",
           "",
         ].join("\n"),
-      ) as unknown as Argv<VerifyArgs>),
+      ) as unknown as Argv<VerifyArgs>,
   handler: (args) =>
     withGraph(args.config, args.sink, async ({ config, plugins, sink }) => {
       const log = createLogger({ level: config.log.level });
-      const report = await verifyGraph({ config, plugins, sink, log, settleSeconds: args["settle-seconds"], intervalSeconds: args["interval-seconds"], maxExamples: args.examples });
+      const report = await verifyGraph({
+        config,
+        plugins,
+        sink,
+        log,
+        settleSeconds: args["settle-seconds"],
+        intervalSeconds: args["interval-seconds"],
+        maxExamples: args.examples,
+      });
       if (args.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else process.stdout.write(formatReport(report));
       // The reason a scope could not be listed also goes to stderr, where failures go.

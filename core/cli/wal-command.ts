@@ -62,7 +62,16 @@ function describeParked(p: ParkedRecord): string {
 
 /** What replay and drop log about one parked message (never its body). */
 function parkedFields(p: ParkedRecord): Record<string, unknown> {
-  return { seq: p.seq, cluster: p.cluster, resource: p.resource, namespace: p.namespace ?? undefined, name: p.name ?? undefined, action: p.action, plugin: p.plugin, err: p.error };
+  return {
+    seq: p.seq,
+    cluster: p.cluster,
+    resource: p.resource,
+    namespace: p.namespace ?? undefined,
+    name: p.name ?? undefined,
+    action: p.action,
+    plugin: p.plugin,
+    err: p.error,
+  };
 }
 
 /** Opens the config's WAL for writing (its lock: not beside a running agent). */
@@ -103,7 +112,11 @@ const replay: CommandModule<object, WriteArgs> = {
         const result = wal.replay();
         const log = createLogger();
         for (const p of result.replayed) log.info(parkedFields(p), "parked message queued for delivery again");
-        for (const p of result.superseded) log.info({ ...parkedFields(p), supersededBy: p.supersededBy ?? undefined }, "parked message discarded: a later message for the same object superseded it");
+        for (const p of result.superseded)
+          log.info(
+            { ...parkedFields(p), supersededBy: p.supersededBy ?? undefined },
+            "parked message discarded: a later message for the same object superseded it",
+          );
         for (const p of result.kept) log.warn(parkedFields(p), "parked relist boundary left parked: the next relist replaces it (wal drop discards it)");
         if (args.json) {
           process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -111,7 +124,8 @@ const replay: CommandModule<object, WriteArgs> = {
         }
         process.stdout.write(`${result.replayed.length} parked message(s) queued for delivery again (the agent delivers them when it runs)\n`);
         if (result.superseded.length) process.stdout.write(`${result.superseded.length} superseded by a later message for the same object, discarded\n`);
-        if (result.kept.length) process.stdout.write(`${result.kept.length} relist boundary(ies) left parked (a newer relist replaces them; \`wal drop\` discards them)\n`);
+        if (result.kept.length)
+          process.stdout.write(`${result.kept.length} relist boundary(ies) left parked (a newer relist replaces them; \`wal drop\` discards them)\n`);
       } finally {
         wal.close();
       }

@@ -36,7 +36,12 @@ export const whoUsesCommand: CommandModule<object, WhoUsesArgs> = {
   describe: "List the objects that point at an object (anything a plugin or its lookups name: secret, configmap, image, registry, role, …), and how",
   builder: (y) =>
     (y as Argv)
-      .positional("type", { type: "string", demandOption: true, describe: "a resource plugin's name (secret, configmap, service, clusterrole, …) or a lookup a plugin declares (pvc, image, registry, user, group, …); an unknown one lists them all" })
+      .positional("type", {
+        type: "string",
+        demandOption: true,
+        describe:
+          "a resource plugin's name (secret, configmap, service, clusterrole, …) or a lookup a plugin declares (pvc, image, registry, user, group, …); an unknown one lists them all",
+      })
       .positional("name", { type: "string", demandOption: true, describe: "the object's name (for image: a reference, e.g. nginx:1.27)" })
       .option("namespace", { alias: "n", type: "string", default: "default", describe: "namespace of the object (namespaced types)" })
       .option("cluster", { type: "string", describe: "cluster name from the config (default: the first)" })
@@ -47,27 +52,32 @@ export const whoUsesCommand: CommandModule<object, WhoUsesArgs> = {
       .example("$0 who-uses image nginx:1.27 --config config/example.dhall", "pods (in every cluster) running that image") as unknown as Argv<WhoUsesArgs>,
   handler: (args) =>
     withGraph(args.config, args.sink, async ({ config, plugins, sink }) => {
-        const table = lookups(plugins);
-        const lookup = table.get(args.type);
-        if (!lookup) throw new Error(`unknown type "${args.type}"; known: ${[...table.keys()].sort().join(", ")}`);
-        const cluster = args.cluster ?? config.clusters[0]?.name ?? "";
-        const namespace = lookup.namespaced ? (args.namespace ?? "default") : null;
-        const key = lookup.key(args.name, { cluster, namespace, objectKey: (kind, ns, name) => objectKey(cluster, ns, kind, name) });
-        const usages = await whoUses(sink, key);
-        // As stored: a name longer than a key may be is shown as its bounded form (limits.ts).
-        const shown = storedKey(key);
-        if (args.json) {
-          process.stdout.write(`${JSON.stringify({ target: shown, usages }, null, 2)}\n`);
-          return;
-        }
-        if (usages.length === 0) {
-          process.stdout.write(`nothing in the graph uses ${shown}\n`);
-          return;
-        }
-        process.stdout.write(`${shown} is used by:\n`);
-        for (const u of usages) {
-          const how = u.how.map((h) => `${h.rel}${h.via ? ` (${h.via})` : ""}${h.properties.container ? ` container=${String(h.properties.container)}` : ""}${h.properties.key ? ` key=${String(h.properties.key)}` : ""}`).join(" → ");
-          process.stdout.write(`  ${u.user.label} ${u.user.namespace ? `${u.user.namespace}/` : ""}${u.user.name}: ${how}\n`);
-        }
+      const table = lookups(plugins);
+      const lookup = table.get(args.type);
+      if (!lookup) throw new Error(`unknown type "${args.type}"; known: ${[...table.keys()].sort().join(", ")}`);
+      const cluster = args.cluster ?? config.clusters[0]?.name ?? "";
+      const namespace = lookup.namespaced ? (args.namespace ?? "default") : null;
+      const key = lookup.key(args.name, { cluster, namespace, objectKey: (kind, ns, name) => objectKey(cluster, ns, kind, name) });
+      const usages = await whoUses(sink, key);
+      // As stored: a name longer than a key may be is shown as its bounded form (limits.ts).
+      const shown = storedKey(key);
+      if (args.json) {
+        process.stdout.write(`${JSON.stringify({ target: shown, usages }, null, 2)}\n`);
+        return;
+      }
+      if (usages.length === 0) {
+        process.stdout.write(`nothing in the graph uses ${shown}\n`);
+        return;
+      }
+      process.stdout.write(`${shown} is used by:\n`);
+      for (const u of usages) {
+        const how = u.how
+          .map(
+            (h) =>
+              `${h.rel}${h.via ? ` (${h.via})` : ""}${h.properties.container ? ` container=${String(h.properties.container)}` : ""}${h.properties.key ? ` key=${String(h.properties.key)}` : ""}`,
+          )
+          .join(" → ");
+        process.stdout.write(`  ${u.user.label} ${u.user.namespace ? `${u.user.namespace}/` : ""}${u.user.name}: ${how}\n`);
+      }
     }),
 };

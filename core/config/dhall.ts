@@ -148,6 +148,7 @@ function run(binary: string, file: string, cwd: string, env: NodeJS.ProcessEnv, 
 // error per alternative and ends with the location of the `?` expression.
 // ---------------------------------------------------------------------------------------
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: dhall-to-json colours its errors with ANSI escapes (ESC [ ... m); this removes them.
 const ANSI = /\x1b\[[0-9;]*m/g;
 const LOCATION = /^(.+):(\d+):(\d+):?$/;
 const EXCERPT = /^\s*\d*\s*[│|]/;
@@ -155,7 +156,10 @@ const EXCERPT = /^\s*\d*\s*[│|]/;
 /** Turns dhall-to-json's stderr into one ConfigError. `file` is the top-level file as
  *  the user named it; other files are shown relative to `cwd` when inside it. */
 export function parseDhallError(stderr: string, file: string, cwd: string = process.cwd()): ConfigError {
-  const lines = stderr.replace(ANSI, "").split("\n").map((l) => l.trimEnd());
+  const lines = stderr
+    .replace(ANSI, "")
+    .split("\n")
+    .map((l) => l.trimEnd());
   const isNoise = (l: string) => l === "" || LOCATION.test(l) || EXCERPT.test(l);
 
   let headIdx = lines.findIndex((l) => l.startsWith("Error: "));
@@ -171,7 +175,10 @@ export function parseDhallError(stderr: string, file: string, cwd: string = proc
   const locations = lines.flatMap((l, i) => (i > headIdx && LOCATION.test(l) ? [i] : []));
 
   if (headline.startsWith("Failed to resolve imports")) {
-    const causes = lines.slice(headIdx + 1).filter((l) => l.startsWith("Error: ")).map((l) => l.slice(7).trim());
+    const causes = lines
+      .slice(headIdx + 1)
+      .filter((l) => l.startsWith("Error: "))
+      .map((l) => l.slice(7).trim());
     const last = locations.at(-1);
     return new ConfigError(last === undefined ? { file } : locationAt(last), `no alternative of the import could be resolved: ${causes.join("; ")}`);
   }
@@ -181,7 +188,10 @@ export function parseDhallError(stderr: string, file: string, cwd: string = proc
   let detail = collectDetail(lines.slice(headIdx + 1, end));
   if (first !== undefined && headline === "Invalid input") {
     // Parse errors: the "unexpected ... expecting ..." lines follow the location.
-    detail = lines.slice(first + 1).filter((l) => !isNoise(l)).join(", ");
+    detail = lines
+      .slice(first + 1)
+      .filter((l) => !isNoise(l))
+      .join(", ");
   }
   const reason = detail && detail.length <= 200 ? `${headline}: ${detail}` : headline;
   return new ConfigError(first === undefined ? { file } : locationAt(first), reason);
@@ -318,7 +328,8 @@ export function scanDhall(source: string): DhallScan {
   const scanDoubleQuoted = (j: number): number => {
     while (j < s.length) {
       const c = s[j];
-      if (c === "\\") j += 2; // \" \\ \$ \u{...}: the escaped character is text
+      if (c === "\\")
+        j += 2; // \" \\ \$ \u{...}: the escaped character is text
       else if (c === '"') return j + 1;
       else if (s.startsWith("${", j)) j = scanCode(j + 2, true);
       else j++;
@@ -328,8 +339,10 @@ export function scanDhall(source: string): DhallScan {
 
   const scanSingleQuoted = (j: number): number => {
     while (j < s.length) {
-      if (s.startsWith("'''", j)) j += 3; // escaped ''
-      else if (s.startsWith("''${", j)) j += 4; // escaped ${
+      if (s.startsWith("'''", j))
+        j += 3; // escaped ''
+      else if (s.startsWith("''${", j))
+        j += 4; // escaped ${
       else if (s.startsWith("''", j)) return j + 2;
       else if (s.startsWith("${", j)) j = scanCode(j + 2, true);
       else j++;

@@ -25,7 +25,10 @@ export async function loadConfig(file: string, knownResources: KnownResources, o
  *  reload scans the plugin directories in between, and must not evaluate the file a
  *  second time: it may have changed meanwhile (a config naming a plugin file written just
  *  after the scan would be refused). */
-export async function evaluateConfig(file: string, options: DhallOptions = {}): Promise<{ config: Config; validate: (knownResources: KnownResources) => Config }> {
+export async function evaluateConfig(
+  file: string,
+  options: DhallOptions = {},
+): Promise<{ config: Config; validate: (knownResources: KnownResources) => Config }> {
   const { config, locate } = await evaluate(file, options);
   return {
     config,

@@ -26,7 +26,9 @@ const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
 const clusterName = () =>
   nonEmptyText()
     .max(63, { error: "must be at most 63 characters (a DNS-1123 label)" })
-    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit (e.g. "prod-eu-1")' });
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, {
+      error: 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit (e.g. "prod-eu-1")',
+    });
 
 const cluster = z.strictObject({
   name: clusterName(),
@@ -50,7 +52,10 @@ const backoff = z
     factor: z.number({ error: "expected a number" }).min(1, { error: "expected a number >= 1.0" }),
     maxMs: delayMs(),
     resetAfterMs: positiveInteger(),
-    jitter: z.number({ error: "expected a number" }).min(0, { error: "expected a number from 0.0 to 1.0" }).max(1, { error: "expected a number from 0.0 to 1.0" }),
+    jitter: z
+      .number({ error: "expected a number" })
+      .min(0, { error: "expected a number from 0.0 to 1.0" })
+      .max(1, { error: "expected a number from 0.0 to 1.0" }),
     maxRetryAfterMs: delayMs(),
   })
   .superRefine((b, ctx) => {
@@ -107,15 +112,17 @@ const sink = z
 
 // A DNS-1123 label (namespaces) or subdomain (ServiceAccounts).
 const dnsLabel = () =>
-  nonEmptyText().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: "expected a DNS label (lowercase letters, digits and \"-\")" }).max(63, { error: "at most 63 characters" });
+  nonEmptyText()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: 'expected a DNS label (lowercase letters, digits and "-")' })
+    .max(63, { error: "at most 63 characters" });
 const dnsSubdomain = () =>
   nonEmptyText()
-    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, { error: "expected a DNS subdomain (lowercase letters, digits, \"-\" and \".\")" })
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, { error: 'expected a DNS subdomain (lowercase letters, digits, "-" and ".")' })
     .max(253, { error: "at most 253 characters" });
 
 const rbacRule = z
   .strictObject({
-    apiGroups: z.array(z.string({ error: "expected text" }), { error: "expected a list of API groups (\"\" is the core group)" }),
+    apiGroups: z.array(z.string({ error: "expected text" }), { error: 'expected a list of API groups ("" is the core group)' }),
     resources: z.array(nonEmptyText(), { error: "expected a list of resources" }),
     verbs: z.array(nonEmptyText(), { error: "expected a list of verbs" }).min(1, { error: "needs at least one verb" }),
     resourceNames: z.array(nonEmptyText(), { error: "expected a list of names" }),
@@ -125,13 +132,15 @@ const rbacRule = z
   .superRefine((r, ctx) => {
     const resourceRule = r.apiGroups.length > 0 || r.resources.length > 0 || r.resourceNames.length > 0;
     if (r.nonResourceURLs.length > 0) {
-      if (resourceRule) ctx.addIssue({ code: "custom", path: ["nonResourceURLs"], message: "a rule has either nonResourceURLs or apiGroups and resources, not both" });
+      if (resourceRule)
+        ctx.addIssue({ code: "custom", path: ["nonResourceURLs"], message: "a rule has either nonResourceURLs or apiGroups and resources, not both" });
       if (r.namespace !== null) ctx.addIssue({ code: "custom", path: ["namespace"], message: "nonResourceURLs are cluster-wide: namespace must be None Text" });
       for (const url of r.nonResourceURLs) {
         if (!url.startsWith("/")) ctx.addIssue({ code: "custom", path: ["nonResourceURLs"], message: `"${url}" is not a URL path (it starts with "/")` });
       }
     } else {
-      if (r.apiGroups.length === 0) ctx.addIssue({ code: "custom", path: ["apiGroups"], message: 'needs at least one API group ("" is the core group), or nonResourceURLs' });
+      if (r.apiGroups.length === 0)
+        ctx.addIssue({ code: "custom", path: ["apiGroups"], message: 'needs at least one API group ("" is the core group), or nonResourceURLs' });
       if (r.resources.length === 0) ctx.addIssue({ code: "custom", path: ["resources"], message: "needs at least one resource, or nonResourceURLs" });
     }
   });

@@ -65,7 +65,11 @@ export function validateConfig(config: Config, knownResources: KnownResources, l
       if (!isNamespaceName(excluded)) fail(at("exclude"), excluded, `"${excluded}" is not a valid namespace name`);
     }
     if (actor.topology === "cluster" && actor.namespace !== "*") {
-      fail(at("topology"), actor.topology, `topology "cluster" watches every namespace; this actor names namespace "${actor.namespace}" (use namespace = "*", or topology "auto")`);
+      fail(
+        at("topology"),
+        actor.topology,
+        `topology "cluster" watches every namespace; this actor names namespace "${actor.namespace}" (use namespace = "*", or topology "auto")`,
+      );
     }
     if (actor.exclude.length > 0 && actor.namespace !== "*") {
       fail(at("exclude"), actor.exclude[0], `only an actor with namespace "*" can exclude namespaces (this one has namespace "${actor.namespace}")`);
@@ -85,7 +89,11 @@ export function validateConfig(config: Config, knownResources: KnownResources, l
     const key = JSON.stringify([actor.cluster, actor.namespace, actor.resource]);
     const twin = seen.get(key);
     if (twin !== undefined) {
-      fail(at("resource"), actor.resource, `duplicates actors[${twin}] (cluster "${actor.cluster}", namespace "${actor.namespace}", resource "${actor.resource}")`);
+      fail(
+        at("resource"),
+        actor.resource,
+        `duplicates actors[${twin}] (cluster "${actor.cluster}", namespace "${actor.namespace}", resource "${actor.resource}")`,
+      );
     } else {
       seen.set(key, i);
     }

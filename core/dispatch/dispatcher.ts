@@ -198,7 +198,16 @@ export class Dispatcher {
         const delay = this.backoff.next();
         const e = error instanceof Error ? error : undefined;
         this.log.error(
-          { wal: this.wal.path, err: errorText(error), errName: e?.name, stack: e?.stack?.split("\n").slice(1, 6).map((l) => l.trim()), retryInMs: delay },
+          {
+            wal: this.wal.path,
+            err: errorText(error),
+            errName: e?.name,
+            stack: e?.stack
+              ?.split("\n")
+              .slice(1, 6)
+              .map((l) => l.trim()),
+            retryInMs: delay,
+          },
           "dispatcher step failed unexpectedly; retrying (un-acknowledged messages stay in the WAL)",
         );
         await this.sleep(delay);
@@ -274,10 +283,17 @@ export class Dispatcher {
     if (withOps.length === 1) {
       const refused = withOps[0]!;
       this.park(refused.record, refused.plugin, `${this.sink.kind} sink refused it: ${reason}`, refused.file, "sink");
-      this.acknowledge(items.filter((i) => i !== refused), []);
+      this.acknowledge(
+        items.filter((i) => i !== refused),
+        [],
+      );
       return true;
     }
-    if (whole) this.log.warn({ sink: this.sink.kind, messages: items.length, err: reason }, "graph sink refused the batch; splitting it to park only the message(s) it refuses");
+    if (whole)
+      this.log.warn(
+        { sink: this.sink.kind, messages: items.length, err: reason },
+        "graph sink refused the batch; splitting it to park only the message(s) it refuses",
+      );
     // Halves by ops, in seq order: the first half commits before the second.
     let seen = 0;
     const cut = items.findIndex((i) => i.op !== null && ++seen > withOps.length / 2);
@@ -321,7 +337,10 @@ export class Dispatcher {
     try {
       this.wal.rememberScopes(scopes);
     } catch (error) {
-      this.log.warn({ err: (error as Error).message }, "could not remember the graph scopes written (a scope removed from the config while the agent is down may then stay in the graph)");
+      this.log.warn(
+        { err: (error as Error).message },
+        "could not remember the graph scopes written (a scope removed from the config while the agent is down may then stay in the graph)",
+      );
     }
   }
 
@@ -385,7 +404,8 @@ export class Dispatcher {
         this.stats.sinkErrors += 1;
         this.metrics?.sinkFailed(this.sink.kind, (performance.now() - started) / 1000);
         const delay = this.backoff.next();
-        if (this.stats.sinkUp) this.log.error({ sink: this.sink.kind, err: (error as Error).message, retryInMs: delay }, "graph sink failed; retrying (messages stay in the WAL)");
+        if (this.stats.sinkUp)
+          this.log.error({ sink: this.sink.kind, err: (error as Error).message, retryInMs: delay }, "graph sink failed; retrying (messages stay in the WAL)");
         else this.log.debug({ sink: this.sink.kind, err: (error as Error).message, retryInMs: delay }, "graph sink still failing");
         this.stats.sinkUp = false;
         await this.sleep(delay);
@@ -408,7 +428,10 @@ export class Dispatcher {
     this.stats.walErrors[operation] += 1;
     this.metrics?.walFailed(operation);
     const delay = this.backoff.next();
-    this.log.error({ wal: this.wal.path, operation, err: error instanceof Error ? error.message : String(error), retryInMs: delay }, `WAL ${operation} failed; retrying (un-acknowledged messages stay in the WAL)`);
+    this.log.error(
+      { wal: this.wal.path, operation, err: error instanceof Error ? error.message : String(error), retryInMs: delay },
+      `WAL ${operation} failed; retrying (un-acknowledged messages stay in the WAL)`,
+    );
     await this.sleep(delay);
     this.rewind();
   }
@@ -465,7 +488,20 @@ export class Dispatcher {
     if (cause === "sink") this.stats.parkedBySink += 1;
     this.metrics?.parked(this.sink.kind, plugin, cause);
     const m = record.message;
-    this.log.warn({ seq: record.seq, plugin, file, cause, resource: m.resource, namespace: m.objectNamespace ?? undefined, name: m.name ?? undefined, action: m.action, err: error }, "message parked");
+    this.log.warn(
+      {
+        seq: record.seq,
+        plugin,
+        file,
+        cause,
+        resource: m.resource,
+        namespace: m.objectNamespace ?? undefined,
+        name: m.name ?? undefined,
+        action: m.action,
+        err: error,
+      },
+      "message parked",
+    );
   }
 }
 

@@ -69,11 +69,16 @@ export async function translateMessages(
   if (guarded.length === 0) return results;
   // The fragment's checks run within the budget too: a getter or a Proxy in what the plugin
   // returned is plugin code as well.
-  const ops = await runBudgetedYielding(guarded, (g) => g.run(), budgetMs, ({ input }) => {
-    onOverrun(input); // as it happens: metrics and logs show it before the batch is done
-    return overrunError(input, budgetMs);
-  });
-  guarded.forEach((g, i) => (results[g.index] = ops[i]!));
+  const ops = await runBudgetedYielding(
+    guarded,
+    (g) => g.run(),
+    budgetMs,
+    ({ input }) => {
+      onOverrun(input); // as it happens: metrics and logs show it before the batch is done
+      return overrunError(input, budgetMs);
+    },
+  );
+  for (const [i, g] of guarded.entries()) results[g.index] = ops[i]!;
   return results;
 }
 
@@ -199,11 +204,13 @@ function upsertOp(made: unknown, message: KubeMessage, name: string, loaded: Loa
     const properties = cleanProperties(e.properties, `edge ${e.type}`, "edge");
     if (referenceKeys.has(from)) {
       // A fact about the reference itself: it must stay among references.
-      if (!referenceKeys.has(e.to)) throw new GraphContractError(`edge ${e.type} starts at the reference ${from} but ends at ${e.to}, which is not a reference`);
+      if (!referenceKeys.has(e.to))
+        throw new GraphContractError(`edge ${e.type} starts at the reference ${from} but ends at ${e.to}, which is not a reference`);
       links.push({ type: e.type, from, to: e.to, properties });
       continue;
     }
-    if (from !== key && !ownedKeys.has(from)) throw new GraphContractError(`edge ${e.type} starts at ${from}, which is not the object, a node it owns or a reference`);
+    if (from !== key && !ownedKeys.has(from))
+      throw new GraphContractError(`edge ${e.type} starts at ${from}, which is not the object, a node it owns or a reference`);
     if (e.to !== key && !ownedKeys.has(e.to) && !referenceKeys.has(e.to)) {
       throw new GraphContractError(`edge ${e.type} ends at ${e.to}, which is not the object, an owned node or a reference`);
     }

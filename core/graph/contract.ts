@@ -75,7 +75,8 @@ export function withoutNulls(properties: Properties | undefined): Properties {
   if (properties === undefined) return {};
   for (const name in properties) {
     const value = properties[name] as unknown;
-    if (value === null || value === undefined) return Object.fromEntries(Object.entries(properties).filter(([, v]) => v !== null && v !== undefined)) as Properties;
+    if (value === null || value === undefined)
+      return Object.fromEntries(Object.entries(properties).filter(([, v]) => v !== null && v !== undefined)) as Properties;
   }
   return properties;
 }
@@ -107,13 +108,15 @@ export function describe(value: unknown): string {
 // The declared schema, compiled once per sink
 
 export function checkLabel(name: unknown, reservedLabels: readonly string[] = []): string {
-  if (typeof name !== "string" || !LABEL_PATTERN.test(name)) throw new GraphContractError(`graph schema: ${JSON.stringify(name)} is not a valid label (${LABEL_PATTERN})`);
+  if (typeof name !== "string" || !LABEL_PATTERN.test(name))
+    throw new GraphContractError(`graph schema: ${JSON.stringify(name)} is not a valid label (${LABEL_PATTERN})`);
   if (reservedLabels.includes(name)) throw new GraphContractError(`graph schema: "${name}" is a label the sink itself uses; it cannot be declared`);
   return name;
 }
 
 export function checkRelType(name: unknown): string {
-  if (typeof name !== "string" || !REL_TYPE_PATTERN.test(name)) throw new GraphContractError(`graph schema: ${JSON.stringify(name)} is not a valid relationship type (${REL_TYPE_PATTERN})`);
+  if (typeof name !== "string" || !REL_TYPE_PATTERN.test(name))
+    throw new GraphContractError(`graph schema: ${JSON.stringify(name)} is not a valid relationship type (${REL_TYPE_PATTERN})`);
   return name;
 }
 
@@ -184,14 +187,18 @@ export class GraphContract {
     if (!node || typeof node !== "object") throw new GraphContractError(`${where} is not an object`);
     checkKey(node.key, where);
     if (typeof node.label !== "string" || (this.declared ? !this.labels.has(node.label) : !LABEL_PATTERN.test(node.label))) {
-      throw new GraphContractError(`${where}: label ${JSON.stringify(node.label)} is not declared in the graph schema (declared: ${[...this.labels].sort().join(", ") || "none"})`);
+      throw new GraphContractError(
+        `${where}: label ${JSON.stringify(node.label)} is not declared in the graph schema (declared: ${[...this.labels].sort().join(", ") || "none"})`,
+      );
     }
     cleanProperties(node.properties, `${where} ${describeKey(node.key)}`);
   }
 
   private checkType(type: unknown, where: string): void {
     if (typeof type !== "string" || (this.declared ? !this.relationships.has(type) : !REL_TYPE_PATTERN.test(type))) {
-      throw new GraphContractError(`${where}: relationship type ${JSON.stringify(type)} is not declared in the graph schema (declared: ${[...this.relationships].sort().join(", ") || "none"})`);
+      throw new GraphContractError(
+        `${where}: relationship type ${JSON.stringify(type)} is not declared in the graph schema (declared: ${[...this.relationships].sort().join(", ") || "none"})`,
+      );
     }
   }
 
@@ -210,7 +217,8 @@ export class GraphContract {
   private checkSelector(sel: GraphSelector, where: string, key: string, owned: ReadonlySet<string>): void {
     if (!sel || typeof sel !== "object") throw new GraphContractError(`${where} is not an object`);
     this.checkType(sel.type, where);
-    if (sel.from !== key && !owned.has(sel.from)) throw new GraphContractError(`${where}: starts at ${describeKey(sel.from)}, which is neither the object nor a node it owns`);
+    if (sel.from !== key && !owned.has(sel.from))
+      throw new GraphContractError(`${where}: starts at ${describeKey(sel.from)}, which is neither the object nor a node it owns`);
     checkKey(sel.scope, `${where} scope`);
     if (sel.matchLabels === null || typeof sel.matchLabels !== "object" || Object.values(sel.matchLabels).some((v) => typeof v !== "string")) {
       throw new GraphContractError(`${where}: matchLabels must map label keys to strings`);
@@ -223,7 +231,8 @@ export class GraphContract {
 function checkSweep(op: Extract<GraphOp, { op: "sweep" }>, where: string): void {
   if (typeof op.scope !== "string" || !op.scope) throw new GraphContractError(`${where}: scope must be a non-empty string`);
   if (!Array.isArray(op.present) || op.present.some((k) => typeof k !== "string")) throw new GraphContractError(`${where}: present must be a list of keys`);
-  if (op.except !== undefined && (!Array.isArray(op.except) || op.except.some((n) => typeof n !== "string"))) throw new GraphContractError(`${where}: except must be a list of namespaces`);
+  if (op.except !== undefined && (!Array.isArray(op.except) || op.except.some((n) => typeof n !== "string")))
+    throw new GraphContractError(`${where}: except must be a list of namespaces`);
 }
 
 /** Keys (and scopes, also indexed) must be non-empty and short enough to index: longer
@@ -232,7 +241,8 @@ function checkKey(key: unknown, where: string): void {
   if (typeof key !== "string" || key === "") throw new GraphContractError(`${where}: a key must be a non-empty string`);
   if (key.length * 3 <= MAX_KEY_BYTES) return;
   const bytes = Buffer.byteLength(key, "utf8");
-  if (bytes > MAX_KEY_BYTES) throw new GraphContractError(`${where}: ${bytes} bytes is longer than the ${MAX_KEY_BYTES} a key may have (storedKey() makes a long key fit)`);
+  if (bytes > MAX_KEY_BYTES)
+    throw new GraphContractError(`${where}: ${bytes} bytes is longer than the ${MAX_KEY_BYTES} a key may have (storedKey() makes a long key fit)`);
 }
 
 export function describeKey(key: unknown): string {

@@ -62,7 +62,8 @@ function checkProperties(properties: Properties, where: string): void {
     // Cheap test first: a string of n UTF-16 units has at most 3n UTF-8 bytes.
     if (typeof value === "string" && value.length * 3 <= MAX_PROPERTY_BYTES) continue;
     const bytes = valueBytes(value);
-    if (bytes > MAX_PROPERTY_BYTES) throw new SinkLimitError(`${where}: property "${name}" is ${bytes} bytes, more than the ${MAX_PROPERTY_BYTES} a graph property may hold`);
+    if (bytes > MAX_PROPERTY_BYTES)
+      throw new SinkLimitError(`${where}: property "${name}" is ${bytes} bytes, more than the ${MAX_PROPERTY_BYTES} a graph property may hold`);
   }
 }
 

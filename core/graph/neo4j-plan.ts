@@ -217,7 +217,10 @@ class RunBuilder {
 
   private name(named: string, by: string): void {
     let set = this.namedBy.get(named);
-    if (set === undefined) this.namedBy.set(named, (set = new Set()));
+    if (set === undefined) {
+      set = new Set();
+      this.namedBy.set(named, set);
+    }
     set.add(by);
   }
 

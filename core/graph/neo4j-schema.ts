@@ -4,7 +4,16 @@
 import neo4j, { isInt, type Driver } from "neo4j-driver";
 import { ENTITY_LABEL, SELECTOR_LABEL } from "./model.js";
 import { WRITER_LABEL } from "./neo4j-writer.js";
-import { describeFound, GRAPH_SCHEMA_VERSION, GraphSchemaError, newerSchemaError, unreadableSchemaError, writeAction, type FoundSchema, type StorageSchemaStatus } from "./schema-version.js";
+import {
+  describeFound,
+  GRAPH_SCHEMA_VERSION,
+  GraphSchemaError,
+  newerSchemaError,
+  unreadableSchemaError,
+  writeAction,
+  type FoundSchema,
+  type StorageSchemaStatus,
+} from "./schema-version.js";
 
 export const META_LABEL = "KoMeta";
 
@@ -68,7 +77,13 @@ export function planNeo4jWrite(found: FoundSchema, where: string): StorageSchema
 /** The steps before the schema statements: migration steps, or emptying the graph. init()
  *  runs before the writer registration, and the graph is the database's (every cluster's),
  *  so it is emptied only while no agent holds a live registration. */
-export async function applyNeo4jWrite(driver: Driver, database: string | undefined, status: StorageSchemaStatus, where: string, leaseSeconds: number): Promise<void> {
+export async function applyNeo4jWrite(
+  driver: Driver,
+  database: string | undefined,
+  status: StorageSchemaStatus,
+  where: string,
+  leaseSeconds: number,
+): Promise<void> {
   if (status.action === "migrate") {
     for (let v = status.found === "unversioned" ? 0 : (status.found as number); v < GRAPH_SCHEMA_VERSION; v++) await MIGRATIONS[v]!(driver, database);
   }

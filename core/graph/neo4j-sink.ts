@@ -139,13 +139,14 @@ export class Neo4jSink implements GraphSink {
       (await this.driver.executeQuery(query, {}, { database: this.database })).records.map((r) => ({ name: r.get("name") as string, kind }));
     const unused = [...(await own(cypher.OWN_CONSTRAINTS, "CONSTRAINT")), ...(await own(cypher.OWN_INDEXES, "INDEX"))].filter((s) => !names.has(s.name));
     for (const { name, kind } of unused) await this.driver.executeQuery(cypher.dropSchema(kind, name), {}, { database: this.database });
-    if (unused.length > 0) this.log?.info?.({ dropped: unused.map((s) => s.name) }, "dropped constraints and indexes no query uses (made by an earlier release)");
+    if (unused.length > 0)
+      this.log?.info?.({ dropped: unused.map((s) => s.name) }, "dropped constraints and indexes no query uses (made by an earlier release)");
   }
 
   /** For read-only commands: throws GraphSchemaError unless the graph is at this agent's
    *  storage version (or empty). */
   async checkReadable(): Promise<void> {
-    let found;
+    let found: Awaited<ReturnType<typeof readNeo4jSchema>>;
     try {
       found = await readNeo4jSchema(this.driver, this.database, this.where());
     } catch (error) {
@@ -211,10 +212,14 @@ export class Neo4jSink implements GraphSink {
       (await tx.run(cypher.INCOMING, { key })).records
         .filter((r) => typeof r.get("key") === "string" && r.get("source") !== null && r.get("properties") !== null) // deleted while read (see export)
         .map((r) => {
-        const from = nodeLine(r.get("labels"), r.get("key"), r.get("source"));
-        const edge: IncomingEdge = { rel: r.get("rel"), properties: plainProperties(r.get("properties")), from: { labels: from.labels, key: from.key, properties: from.properties } };
-        return { edge, order: edgeSortKey({ rel: edge.rel, from: from.key, to: key, properties: edge.properties }) };
-      }),
+          const from = nodeLine(r.get("labels"), r.get("key"), r.get("source"));
+          const edge: IncomingEdge = {
+            rel: r.get("rel"),
+            properties: plainProperties(r.get("properties")),
+            from: { labels: from.labels, key: from.key, properties: from.properties },
+          };
+          return { edge, order: edgeSortKey({ rel: edge.rel, from: from.key, to: key, properties: edge.properties }) };
+        }),
     );
     return rows.sort((a, b) => compareEdges(a.order, b.order)).map((r) => r.edge);
   }
@@ -223,7 +228,10 @@ export class Neo4jSink implements GraphSink {
     // session.run: one attempt (executeQuery would retry an unreachable server for 30 s).
     const session = this.driver.session({ database: this.database, defaultAccessMode: neo4j.session.READ });
     try {
-      await withTimeout(session.run("RETURN 1").then(() => undefined), PING_TIMEOUT_MS);
+      await withTimeout(
+        session.run("RETURN 1").then(() => undefined),
+        PING_TIMEOUT_MS,
+      );
       this.answering = true;
       return true;
     } catch (error) {
@@ -326,7 +334,10 @@ class QueryCache {
 
   private memo(id: string, build: () => string): string {
     let text = this.texts.get(id);
-    if (text === undefined) this.texts.set(id, (text = build()));
+    if (text === undefined) {
+      text = build();
+      this.texts.set(id, text);
+    }
     return text;
   }
 }
@@ -467,7 +478,10 @@ class Applier {
         const byType = new Map<string, EdgeRow[]>();
         for (const { selector: s, to } of edges) {
           let p = props.get(s);
-          if (!p) props.set(s, (p = { ...(JSON.parse(s.props) as EdgeRow["props"]), owner: s.owner }));
+          if (!p) {
+            p = { ...(JSON.parse(s.props) as EdgeRow["props"]), owner: s.owner };
+            props.set(s, p);
+          }
           const rows = byType.get(s.type);
           if (rows) rows.push({ from: s.from, to, props: p });
           else byType.set(s.type, [{ from: s.from, to, props: p }]);
@@ -493,12 +507,18 @@ class Applier {
   private async decideDeletes(run: Run): Promise<Map<string, boolean>> {
     const decisions = new Map<string, boolean>();
     const pos = new Map(run.deletes.map((d) => [d.key, d.pos]));
-    for (const chunk of chunks(run.deletes.map((d) => d.key), KEYS_PER_QUERY)) {
+    for (const chunk of chunks(
+      run.deletes.map((d) => d.key),
+      KEYS_PER_QUERY,
+    )) {
       for (const r of (await this.tx.run(cypher.INCOMING_OWNERS, { keys: chunk })).records) {
         const key = r.get("key") as string;
         const at = pos.get(key) ?? 0;
         const owners = r.get("owners") as string[];
-        decisions.set(key, owners.some((owner) => owner === "" || (owner !== key && (run.firstPos.get(owner) ?? run.size) > at)));
+        decisions.set(
+          key,
+          owners.some((owner) => owner === "" || (owner !== key && (run.firstPos.get(owner) ?? run.size) > at)),
+        );
       }
     }
     return decisions;

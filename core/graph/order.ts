@@ -39,5 +39,9 @@ export function compareEdges(a: EdgeSortKey, b: EdgeSortKey): number {
 
 /** A copy with keys in code point order (stable JSON output). */
 export function sortedKeys(record: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.keys(record).sort(compareCodePoints).map((k) => [k, record[k]]));
+  return Object.fromEntries(
+    Object.keys(record)
+      .sort(compareCodePoints)
+      .map((k) => [k, record[k]]),
+  );
 }

@@ -73,7 +73,11 @@ export function unreadableSchemaError(where: string, found: FoundSchema): GraphS
     typeof found === "number" && found > GRAPH_SCHEMA_VERSION
       ? "use the kube-observer that wrote it (or a newer one) to read it"
       : "run the agent (`kube-observer run`) of this version once with this config to migrate it, then read it again";
-  return new GraphSchemaError(where, found, `${where} has graph storage ${describeFound(found)}; this kube-observer reads version ${GRAPH_SCHEMA_VERSION} only: ${fix}.`);
+  return new GraphSchemaError(
+    where,
+    found,
+    `${where} has graph storage ${describeFound(found)}; this kube-observer reads version ${GRAPH_SCHEMA_VERSION} only: ${fix}.`,
+  );
 }
 
 /** The logger's methods a migration needs (info optional: some callers only pass warn). */

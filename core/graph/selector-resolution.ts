@@ -86,9 +86,15 @@ export function* selectionSteps(touched: ReadonlySet<string>): SelectionSteps {
   const labels = new Map<ScopedNode, Map<string, string>>();
   const select = (s: StoredSelector, n: ScopedNode): void => {
     let spec = specs.get(s);
-    if (!spec) specs.set(s, (spec = parseSelectorSpec(s.spec)));
+    if (!spec) {
+      spec = parseSelectorSpec(s.spec);
+      specs.set(s, spec);
+    }
     let map = labels.get(n);
-    if (!map) labels.set(n, (map = labelMap(n.labels)));
+    if (!map) {
+      map = labelMap(n.labels);
+      labels.set(n, map);
+    }
     if (!selectorMatches(spec, map)) return;
     // Exact duplicates (type, from, to, properties with owner) collapse into one edge.
     const identity = JSON.stringify([s.type, s.from, n.key, s.owner, s.props]);

@@ -84,7 +84,8 @@ export class SinkStartup {
   problem(): string | undefined {
     const s = this.state;
     if (s.kind === "open") return undefined;
-    if (s.kind === "waiting") return `the graph sink has not answered since start-up (${s.attempts} attempts since ${new Date(s.since).toISOString()}): ${s.error}`;
+    if (s.kind === "waiting")
+      return `the graph sink has not answered since start-up (${s.attempts} attempts since ${new Date(s.since).toISOString()}): ${s.error}`;
     if (s.kind === "refused") return `the graph sink refused this agent: ${s.error.message}`;
     return `the graph sink is ${s.kind}`;
   }
@@ -103,7 +104,10 @@ export class SinkStartup {
         if (this.state.kind !== "waiting") return;
         if (sinkUnavailable(error)) {
           this.state = { ...this.state, attempts: this.state.attempts + 1, error: asError(error).message };
-          this.log.debug({ sink: this.where, err: asError(error).message, attempts: this.state.attempts, retryInMs: delay }, "graph sink still does not answer");
+          this.log.debug(
+            { sink: this.where, err: asError(error).message, attempts: this.state.attempts, retryInMs: delay },
+            "graph sink still does not answer",
+          );
           continue;
         }
         this.finish({ kind: "refused", error: asError(error) });
@@ -112,7 +116,10 @@ export class SinkStartup {
         return;
       }
       if (this.state.kind !== "waiting") return;
-      this.log.info({ sink: this.where, waitedMs: Date.now() - this.state.since, attempts: this.state.attempts + 1 }, "graph sink answers: opened; delivering what the WAL holds");
+      this.log.info(
+        { sink: this.where, waitedMs: Date.now() - this.state.since, attempts: this.state.attempts + 1 },
+        "graph sink answers: opened; delivering what the WAL holds",
+      );
       this.finish({ kind: "open" });
     }
   }

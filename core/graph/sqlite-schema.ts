@@ -8,7 +8,15 @@
 // version 0 was written before versions were recorded.
 import type Database from "better-sqlite3";
 import { META_TABLE } from "../lock/meta-table.js";
-import { GRAPH_SCHEMA_VERSION, GraphSchemaError, newerSchemaError, unreadableSchemaError, writeAction, type FoundSchema, type StorageSchemaStatus } from "./schema-version.js";
+import {
+  GRAPH_SCHEMA_VERSION,
+  GraphSchemaError,
+  newerSchemaError,
+  unreadableSchemaError,
+  writeAction,
+  type FoundSchema,
+  type StorageSchemaStatus,
+} from "./schema-version.js";
 
 const GRAPH_TABLES = ["nodes", "edges", "selectors"] as const;
 
@@ -149,5 +157,8 @@ function tableExists(db: Database.Database, name: string): boolean {
 }
 
 function columnsOf(db: Database.Database, table: string): string[] {
-  return db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all().map((c) => c.name);
+  return db
+    .prepare<[], { name: string }>(`PRAGMA table_info(${table})`)
+    .all()
+    .map((c) => c.name);
 }

@@ -7,7 +7,19 @@ import { canonicalJson } from "./canonical.js";
 import { scopeCovers, sweepScopePrefix } from "./keys.js";
 import { GraphContract } from "./contract.js";
 import { compareEdges as compareEdgeKeys, sortedKeys } from "./order.js";
-import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSelector, GraphSink, GraphStats, IncomingEdge, Placeholder, Properties } from "./model.js";
+import type {
+  ExportLine,
+  GraphEdge,
+  GraphNode,
+  GraphOp,
+  GraphSchema,
+  GraphSelector,
+  GraphSink,
+  GraphStats,
+  IncomingEdge,
+  Placeholder,
+  Properties,
+} from "./model.js";
 import { currentHolder, ExclusiveFile } from "../lock/exclusive-file.js";
 import { readHolder, recordHolder } from "../lock/meta-table.js";
 import { selectorSpec, selectorText } from "./selector.js";
@@ -239,7 +251,9 @@ export class SqliteGraphSink implements GraphSink {
       linkTargetsOf: this.db.prepare<[string], { to_key: string }>("SELECT to_key FROM edges WHERE from_key = ?"),
       scopeKeys: this.db.prepare<[string], { key: string }>("SELECT key FROM nodes WHERE scope = ? AND observed = 1"),
       // "/" + 1 is "0": every scope starting with "cluster/".
-      scopeRange: this.db.prepare<[string, string], { key: string; scope: string }>("SELECT key, scope FROM nodes WHERE scope >= ? AND scope < ? AND observed = 1"),
+      scopeRange: this.db.prepare<[string, string], { key: string; scope: string }>(
+        "SELECT key, scope FROM nodes WHERE scope >= ? AND scope < ? AND observed = 1",
+      ),
       scopeLabels: this.db.prepare<[string], { key: string; props: string }>("SELECT key, props FROM nodes WHERE scope = ? AND observed = 1"),
       deleteSelectorsOf: this.db.prepare<[string]>("DELETE FROM selectors WHERE owner = ?"),
       insertSelector: this.db.prepare<[string, string, string, string, string, string]>(
@@ -285,7 +299,15 @@ export class SqliteGraphSink implements GraphSink {
     })();
   }
 
-  private upsert(node: GraphNode, owned: GraphNode[], placeholders: Placeholder[], edges: GraphEdge[], links: GraphEdge[], selectors: GraphSelector[], garbage: Set<string>): void {
+  private upsert(
+    node: GraphNode,
+    owned: GraphNode[],
+    placeholders: Placeholder[],
+    edges: GraphEdge[],
+    links: GraphEdge[],
+    selectors: GraphSelector[],
+    garbage: Set<string>,
+  ): void {
     const k = node.key;
     // A key that is not in the graph owns nothing yet (every delete takes its owned edges,
     // nodes and selectors with it): nothing to replace.
@@ -409,8 +431,12 @@ export class SqliteGraphSink implements GraphSink {
   }
 
   async stats(): Promise<GraphStats> {
-    const nodes = this.reading(() => this.db.prepare<[], { label: string; n: number }>("SELECT label, count(*) AS n FROM nodes GROUP BY label ORDER BY label").all());
-    const edges = this.reading(() => this.db.prepare<[], { type: string; n: number }>("SELECT type, count(*) AS n FROM edges GROUP BY type ORDER BY type").all());
+    const nodes = this.reading(() =>
+      this.db.prepare<[], { label: string; n: number }>("SELECT label, count(*) AS n FROM nodes GROUP BY label ORDER BY label").all(),
+    );
+    const edges = this.reading(() =>
+      this.db.prepare<[], { type: string; n: number }>("SELECT type, count(*) AS n FROM edges GROUP BY type ORDER BY type").all(),
+    );
     return {
       nodes: Object.fromEntries(nodes.map((r) => [r.label, r.n])),
       edges: Object.fromEntries(edges.map((r) => [r.type, r.n])),
@@ -447,7 +473,11 @@ export class SqliteGraphSink implements GraphSink {
     const result = rows.map((r) => ({
       row: r,
       properties: edgeProperties(r),
-      from: { labels: [r.n_label], key: r.n_key, properties: exportedProperties({ key: r.n_key, label: r.n_label, owner: r.n_owner, observed: r.n_observed, scope: r.n_scope, props: r.n_props }) },
+      from: {
+        labels: [r.n_label],
+        key: r.n_key,
+        properties: exportedProperties({ key: r.n_key, label: r.n_label, owner: r.n_owner, observed: r.n_observed, scope: r.n_scope, props: r.n_props }),
+      },
     }));
     result.sort((a, b) => compareEdges(a.row, a.properties, b.row, b.properties));
     return result.map((r) => ({ rel: r.row.type, properties: r.properties, from: r.from }));
@@ -467,7 +497,6 @@ export class SqliteGraphSink implements GraphSink {
     this.lock?.release();
   }
 }
-
 
 function compareEdges(a: EdgeRow, ap: Record<string, unknown>, b: EdgeRow, bp: Record<string, unknown>): number {
   return compareEdgeKeys(

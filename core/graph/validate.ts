@@ -14,7 +14,8 @@ export function checkFragmentShape(fragment: unknown): GraphFragment {
     if (f[field] !== undefined && !Array.isArray(f[field])) throw new GraphContractError(`toGraph: ${field} must be a list`);
   }
   for (const [i, n] of [...(f.owned ?? []), ...(f.references ?? [])].entries()) {
-    if (!n || typeof n.label !== "string" || typeof n.key !== "string" || !n.key) throw new GraphContractError(`toGraph: node #${i} needs a label and a non-empty key`);
+    if (!n || typeof n.label !== "string" || typeof n.key !== "string" || !n.key)
+      throw new GraphContractError(`toGraph: node #${i} needs a label and a non-empty key`);
   }
   for (const [i, e] of (f.edges ?? []).entries()) {
     if (!e || typeof e.type !== "string" || typeof e.to !== "string" || (e.from !== undefined && typeof e.from !== "string")) {
@@ -31,9 +32,11 @@ function checkSelectorShape(s: GraphSelectorSpec, where: string): void {
   if (!s || typeof s !== "object") throw new GraphContractError(`${where} is not an object`);
   if (typeof s.type !== "string" || typeof s.label !== "string") throw new GraphContractError(`${where} needs a type and a label`);
   if (s.from !== undefined && typeof s.from !== "string") throw new GraphContractError(`${where}: from must be a key`);
-  if (s.namespace !== null && typeof s.namespace !== "string") throw new GraphContractError(`${where}: namespace must be a string, or null for cluster-scoped nodes`);
+  if (s.namespace !== null && typeof s.namespace !== "string")
+    throw new GraphContractError(`${where}: namespace must be a string, or null for cluster-scoped nodes`);
   if (s.matchLabels !== undefined) {
-    if (s.matchLabels === null || typeof s.matchLabels !== "object" || Array.isArray(s.matchLabels)) throw new GraphContractError(`${where}: matchLabels must be an object`);
+    if (s.matchLabels === null || typeof s.matchLabels !== "object" || Array.isArray(s.matchLabels))
+      throw new GraphContractError(`${where}: matchLabels must be an object`);
     for (const [k, v] of Object.entries(s.matchLabels)) {
       if (typeof v !== "string") throw new GraphContractError(`${where}: matchLabels.${k} must be a string`);
     }

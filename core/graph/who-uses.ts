@@ -35,7 +35,10 @@ export async function whoUses(sink: GraphSink, targetKey: string): Promise<Usage
       // An owned node (e.g. a Volume): report its owner, through the owner's edge to it.
       for (const ownerEdge of await sink.incoming(edge.from.key)) {
         if (ownerEdge.from.key !== owner) continue;
-        usages.push({ user: userOf(ownerEdge.from), how: [{ ...describe(ownerEdge), via: String(edge.from.properties.name ?? edge.from.key) }, describe(edge)] });
+        usages.push({
+          user: userOf(ownerEdge.from),
+          how: [{ ...describe(ownerEdge), via: String(edge.from.properties.name ?? edge.from.key) }, describe(edge)],
+        });
       }
     } else {
       usages.push({ user: userOf(edge.from), how: [describe(edge)] });

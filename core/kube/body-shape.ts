@@ -30,7 +30,8 @@ export function listEnvelopeProblem(envelope: unknown): string | undefined {
   if (!Array.isArray(envelope.items)) return `"items" is ${jsonType(envelope.items)}, not an array`;
   const metadata = envelope.metadata;
   if (!isObject(metadata)) return `"metadata" is ${jsonType(metadata)}, not an object`;
-  if (typeof metadata.resourceVersion !== "string" || metadata.resourceVersion === "") return `"metadata.resourceVersion" is ${metadata.resourceVersion === "" ? "empty" : jsonType(metadata.resourceVersion)}, not a resourceVersion`;
+  if (typeof metadata.resourceVersion !== "string" || metadata.resourceVersion === "")
+    return `"metadata.resourceVersion" is ${metadata.resourceVersion === "" ? "empty" : jsonType(metadata.resourceVersion)}, not a resourceVersion`;
   if (metadata.continue !== undefined && typeof metadata.continue !== "string") return `"metadata.continue" is ${jsonType(metadata.continue)}, not a string`;
   return undefined;
 }
@@ -58,7 +59,7 @@ export function itemsProblem(items: readonly unknown[]): string | undefined {
 export function watchEventProblem(event: unknown): string | undefined {
   if (!isObject(event)) return `the line is ${jsonType(event)}, not an object`;
   if (typeof event.type !== "string" || !EVENT_TYPES.has(event.type)) {
-    return typeof event.type === "string" ? "its \"type\" is not ADDED, MODIFIED, DELETED, BOOKMARK or ERROR" : `its "type" is ${jsonType(event.type)}`;
+    return typeof event.type === "string" ? 'its "type" is not ADDED, MODIFIED, DELETED, BOOKMARK or ERROR' : `its "type" is ${jsonType(event.type)}`;
   }
   const object = event.object;
   if (!isObject(object)) return `its "object" is ${jsonType(object)}, not an object`;
@@ -67,7 +68,9 @@ export function watchEventProblem(event: unknown): string | undefined {
       return isStatus(object) ? undefined : 'an ERROR event whose "object" is not a Status';
     case "BOOKMARK": {
       const metadata = object.metadata;
-      return isObject(metadata) && typeof metadata.resourceVersion === "string" && metadata.resourceVersion !== "" ? undefined : "a BOOKMARK without metadata.resourceVersion";
+      return isObject(metadata) && typeof metadata.resourceVersion === "string" && metadata.resourceVersion !== ""
+        ? undefined
+        : "a BOOKMARK without metadata.resourceVersion";
     }
     default: {
       const problem = objectProblem(object);

@@ -199,7 +199,7 @@ export class KubeHttpClient {
 
   /** Sends a GET and resolves with a 2xx response; anything else becomes an ApiError. */
   private async send(pathAndQuery: string, responseTimeoutMs: number): Promise<IncomingMessage> {
-    let options;
+    let options: Awaited<ReturnType<RequestAuth["options"]>>;
     try {
       options = await this.auth.options();
     } catch (error) {
@@ -258,7 +258,9 @@ export class KubeHttpClient {
               parsed = JSON.parse(body.toString("utf8")) as KubeStatus;
             } catch {
               // A proxy's page or a body cut short: errors never quote a response.
-              const type = String(res.headers["content-type"] ?? "no content type").split(";")[0]!.slice(0, 60);
+              const type = String(res.headers["content-type"] ?? "no content type")
+                .split(";")[0]!
+                .slice(0, 60);
               parsed = { message: `HTTP ${status} with a body that is not a Kubernetes Status (${type}, ${body.length} bytes, not shown)` };
             }
             reject(classifyStatus(status, parsed, res.headers["retry-after"] as string | undefined));

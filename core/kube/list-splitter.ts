@@ -152,7 +152,7 @@ export class ListBodySplitter {
   finish(): SplitListBody {
     if (this.element || this.inString || this.depth !== 0) throw new SyntaxError("LIST response ended in the middle of a JSON value");
     const parts: Buffer[] = [OPEN];
-    this.items.forEach((item, i) => parts.push(...(i === 0 ? [item] : [COMMA, item])));
+    for (const [i, item] of this.items.entries()) parts.push(...(i === 0 ? [item] : [COMMA, item]));
     parts.push(CLOSE);
     return {
       items: this.items,
@@ -165,7 +165,8 @@ export class ListBodySplitter {
   private addEnvelope(bytes: Buffer): void {
     if (bytes.length === 0) return;
     this.envelopeBytes += bytes.length;
-    if (this.envelopeBytes > this.maxEnvelopeBytes) throw new SyntaxError(`LIST response has over ${this.maxEnvelopeBytes} bytes outside its items: not a Kubernetes List`);
+    if (this.envelopeBytes > this.maxEnvelopeBytes)
+      throw new SyntaxError(`LIST response has over ${this.maxEnvelopeBytes} bytes outside its items: not a Kubernetes List`);
     this.envelope.push(bytes);
   }
 

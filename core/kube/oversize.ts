@@ -26,7 +26,16 @@ function field(text: string, name: string): string | undefined {
 }
 
 /** Where metadata's identity fields end: the first field the apiserver writes after them. */
-const AFTER_IDENTITY = ['"generation":', '"creationTimestamp":', '"deletionTimestamp":', '"labels":', '"annotations":', '"ownerReferences":', '"finalizers":', '"managedFields":'];
+const AFTER_IDENTITY = [
+  '"generation":',
+  '"creationTimestamp":',
+  '"deletionTimestamp":',
+  '"labels":',
+  '"annotations":',
+  '"ownerReferences":',
+  '"finalizers":',
+  '"managedFields":',
+];
 
 /** Identity fields found in the prefix of an object (or of a watch event around one). */
 export function identifyPrefix(prefix: string, bytes: number, capBytes: number, source: OversizedObject["source"]): OversizedObject {

@@ -68,13 +68,18 @@ export class ExclusiveFile {
       // EXCLUSIVE locking mode keeps the write lock after the first write transaction
       // commits, until the connection closes (or the process ends).
       db.pragma("locking_mode = EXCLUSIVE");
-      db.exec("BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS lock (note TEXT); CREATE TABLE IF NOT EXISTS notes (key TEXT PRIMARY KEY, value TEXT NOT NULL); COMMIT;");
+      db.exec(
+        "BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS lock (note TEXT); CREATE TABLE IF NOT EXISTS notes (key TEXT PRIMARY KEY, value TEXT NOT NULL); COMMIT;",
+      );
     } catch (error) {
       db.close();
       const code = (error as { code?: string }).code ?? "";
       if (code === "SQLITE_BUSY") throw new FileInUseError(file, what, safeRead(readHolder));
       // Never replaced automatically: two agents replacing it at once would each hold a lock.
-      const damaged = code.startsWith("SQLITE_NOTADB") || code.startsWith("SQLITE_CORRUPT") ? `; the lock file is damaged: remove it while no agent runs on this ${what}` : "";
+      const damaged =
+        code.startsWith("SQLITE_NOTADB") || code.startsWith("SQLITE_CORRUPT")
+          ? `; the lock file is damaged: remove it while no agent runs on this ${what}`
+          : "";
       throw new Error(`cannot lock the ${what} ${file} (${lockFileOf(file)}): ${(error as Error).message}${damaged}`, { cause: error });
     }
     return new ExclusiveFile(file, db);

@@ -119,18 +119,22 @@ export class Observer {
     this.maxInFlight = options.maxInFlight ?? 2;
     this.excluded = new Set(options.exclude ?? []);
     this.annotations = new AnnotationFilter({ withheld: c.withheldAnnotations, maxValueBytes: c.maxAnnotationBytes });
-    this.batcher = new Batcher((batch) => outlet.send(batch), c.batchMaxMessages, c.batchMaxDelayMs, (accepted) => {
-      if (accepted) this.deliveryBackoff.reset();
-      // Noticed now, not at the next watch event (a quiet watch may have none for minutes).
-      else this.watcher.interrupt();
-    });
+    this.batcher = new Batcher(
+      (batch) => outlet.send(batch),
+      c.batchMaxMessages,
+      c.batchMaxDelayMs,
+      (accepted) => {
+        if (accepted) this.deliveryBackoff.reset();
+        // Noticed now, not at the next watch event (a quiet watch may have none for minutes).
+        else this.watcher.interrupt();
+      },
+    );
     this.backoff = new Backoff(c.backoff, this.now, this.random);
     this.serverBack = client.whenBack?.bind(client);
     this.deliveryBackoff = new Backoff(c.backoff, this.now, this.random);
     this.watcher = new Watcher(client, {
       pageSize: c.pageSize,
-      watchTimeoutSeconds: () =>
-        Math.round(c.watchTimeoutMinSeconds + this.random() * (c.watchTimeoutMaxSeconds - c.watchTimeoutMinSeconds)),
+      watchTimeoutSeconds: () => Math.round(c.watchTimeoutMinSeconds + this.random() * (c.watchTimeoutMaxSeconds - c.watchTimeoutMinSeconds)),
       inactivityMarginSeconds: c.inactivityMarginSeconds,
       ...(options.listGate ? { listGate: options.listGate } : {}),
       now: this.now,
@@ -326,9 +330,7 @@ export class Observer {
 
   /** What to tell the operator when LIST or WATCH says 404. */
   private notServedReason(error: ApiError): string {
-    const hint = this.plugin.resource.group
-      ? "is the CRD installed (and serving that version)?"
-      : "check the plugin's resource.version and resource.plural";
+    const hint = this.plugin.resource.group ? "is the CRD installed (and serving that version)?" : "check the plugin's resource.version and resource.plural";
     return `the apiserver does not serve ${this.apiPath()} (plugin "${this.plugin.name}", kind ${this.plugin.resource.kind}); ${hint} [${error.message.trim()}]`;
   }
 

@@ -74,14 +74,11 @@ export class ObserverPool {
       else if (message.type === "skipped") callbacks.onSkipped?.(message.object);
       else if (message.type === "end") port1.close();
       else if (message.type === "auth") {
-        auth
-          .options()
-          .then(
-            (options) => send({ type: "auth", id: message.id, options }),
-            (error: unknown) => send({ type: "auth", id: message.id, error: error instanceof Error ? error.message : String(error) }),
-          );
-      }
-      else if (message.type === "batch") {
+        auth.options().then(
+          (options) => send({ type: "auth", id: message.id, options }),
+          (error: unknown) => send({ type: "auth", id: message.id, error: error instanceof Error ? error.message : String(error) }),
+        );
+      } else if (message.type === "batch") {
         // A batch that was not taken is never swallowed: the observer hears of it and
         // relists (the sink side has logged and counted the failure).
         callbacks.onBatch(message.messages).then(
@@ -90,7 +87,10 @@ export class ObserverPool {
         );
       }
     });
-    const done = this.pool.run({ port: port2, spec }, { transferList: [port2] }) as Promise<ObserverStatus>;
+    // piscina infers its transferList type from MessagePort.postMessage, whose last
+    // overload in @types/node 26 takes an options object; at run time it is the array.
+    const transferList = [port2] as unknown as NonNullable<NonNullable<Parameters<Piscina["run"]>[1]>["transferList"]>;
+    const done = this.pool.run({ port: port2, spec }, { transferList }) as Promise<ObserverStatus>;
     // A thread that died posts no "end".
     done.catch(() => port1.close());
     return {

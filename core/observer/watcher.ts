@@ -158,7 +158,7 @@ export class Watcher {
   }
 
   private async readWatch(state: Extract<WatcherState, { kind: "watching" }>): Promise<WatcherEvent[]> {
-    let event;
+    let event: Awaited<ReturnType<WatchStream["next"]>>;
     try {
       event = await state.stream.next();
     } catch (error) {
@@ -198,7 +198,7 @@ export class Watcher {
         return [this.watchFailed(classifyStatus(status.code ?? 500, status), state.resourceVersion)];
       }
       default:
-        return [{ type: "error", error: new ApiError("server", `unknown watch event type ${String(event.type)}`), relist: false }];
+        return [{ type: "error", error: new ApiError("server", `unknown watch event type ${String((event as { type: unknown }).type)}`), relist: false }];
     }
   }
 

@@ -69,7 +69,10 @@ function clientFor(spec: ObserverTaskSpec): KubeHttpClient {
 function listGateFor(spec: ObserverTaskSpec): ListGate {
   const key = JSON.stringify([spec.cluster, spec.listSlots]);
   let gate = listGates.get(key);
-  if (!gate) listGates.set(key, (gate = new ListGate(Math.max(1, spec.listSlots))));
+  if (!gate) {
+    gate = new ListGate(Math.max(1, spec.listSlots));
+    listGates.set(key, gate);
+  }
   return gate;
 }
 
@@ -99,7 +102,10 @@ async function importVersion(spec: ObserverTaskSpec): Promise<ResourcePlugin> {
     }
     if (now !== spec.pluginVersion) {
       if (spec.pluginSource === undefined || sourceVersion(spec.pluginSource) !== spec.pluginVersion) {
-        throw new PluginLoadError(spec.pluginFile, `changed on disk since the agent loaded it (version ${spec.pluginVersion}, now ${now ?? "unreadable"}); reload (SIGHUP) to use the new version`);
+        throw new PluginLoadError(
+          spec.pluginFile,
+          `changed on disk since the agent loaded it (version ${spec.pluginVersion}, now ${now ?? "unreadable"}); reload (SIGHUP) to use the new version`,
+        );
       }
       return loadPluginSource(spec.pluginFile, spec.pluginSource).catch((error: unknown) => {
         const reason = error instanceof PluginLoadError ? error.reason : String(error);
@@ -122,7 +128,10 @@ export default async function runObserverTask({ port, spec }: { port: MessagePor
 
   const clusterKey = JSON.stringify(spec.cluster);
   let ports = authPorts.get(clusterKey);
-  if (!ports) authPorts.set(clusterKey, (ports = new Set()));
+  if (!ports) {
+    ports = new Set();
+    authPorts.set(clusterKey, ports);
+  }
   ports.add(port);
 
   port.on("message", (message: ToWorker) => {

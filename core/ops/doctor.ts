@@ -63,12 +63,24 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorRow[]> {
     return rows;
   }
   const plugins = await loadPlugins(config.pluginDirs);
-  add({ check: "config", target: file, result: "ok", detail: `${count(config.clusters.length, "cluster")}, ${count(config.actors.length, "actor")}`, hint: "" });
+  add({
+    check: "config",
+    target: file,
+    result: "ok",
+    detail: `${count(config.clusters.length, "cluster")}, ${count(config.actors.length, "actor")}`,
+    hint: "",
+  });
   for (const problem of plugins.errors) {
     add({ check: "plugin", target: problem.file, result: "warn", detail: problem.reason, hint: "fix or remove the plugin; actors naming it are refused" });
   }
   for (const problem of trustProblems(file, config.pluginDirs)) {
-    add({ check: "trust", target: problem.path, result: "warn", detail: problem.reason, hint: "whoever can write it can run code as the agent: chmod go-w and chown it to the agent's user (README, \"Security\")" });
+    add({
+      check: "trust",
+      target: problem.path,
+      result: "warn",
+      detail: problem.reason,
+      hint: 'whoever can write it can run code as the agent: chmod go-w and chown it to the agent\'s user (README, "Security")',
+    });
   }
 
   for (const cluster of config.clusters) {
@@ -77,11 +89,23 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorRow[]> {
     try {
       plan = planRbac(config, plugins.plugins, cluster.name);
     } catch (error) {
-      add({ check: "permission", target: cluster.name, result: "FAIL", detail: `cannot derive the permissions: ${(error as Error).message}`, hint: "fix the plugin the actor names" });
+      add({
+        check: "permission",
+        target: cluster.name,
+        result: "FAIL",
+        detail: `cannot derive the permissions: ${(error as Error).message}`,
+        hint: "fix the plugin the actor names",
+      });
       continue;
     }
     if (!kc) {
-      add({ check: "permission", target: `${cluster.name}: ${count(plan.permissions.length, "permission")}`, result: "FAIL", detail: "not checked: the cluster cannot be reached", hint: "" });
+      add({
+        check: "permission",
+        target: `${cluster.name}: ${count(plan.permissions.length, "permission")}`,
+        result: "FAIL",
+        detail: "not checked: the cluster cannot be reached",
+        hint: "",
+      });
       continue;
     }
     const results = await mapLimited(plan.permissions, CONCURRENCY, (p) => checkPermission(kc, p, options.timeoutMs));
@@ -123,7 +147,13 @@ async function checkCluster(cluster: ClusterConfig, options: DoctorOptions, add:
   try {
     const version = await kubeJson(kc, "GET", "/version", undefined, options.timeoutMs);
     if (version.status !== 200) {
-      add({ check: "cluster", target: cluster.name, result: "FAIL", detail: `${server}/version: ${statusMessage(version)}`, hint: hintForStatus(version.status) });
+      add({
+        check: "cluster",
+        target: cluster.name,
+        result: "FAIL",
+        detail: `${server}/version: ${statusMessage(version)}`,
+        hint: hintForStatus(version.status),
+      });
       return undefined;
     }
     const gitVersion = (version.body as { gitVersion?: string } | undefined)?.gitVersion ?? "unknown version";
@@ -132,7 +162,13 @@ async function checkCluster(cluster: ClusterConfig, options: DoctorOptions, add:
       add({ check: "cluster", target: cluster.name, result: "FAIL", detail: `${server}: ${user.failed.reason}`, hint: hintForStatus(user.failed.status) });
       return undefined;
     }
-    add({ check: "cluster", target: cluster.name, result: "ok", detail: `Kubernetes ${gitVersion} at ${server}${user.name ? `, as ${user.name}` : ""}`, hint: "" });
+    add({
+      check: "cluster",
+      target: cluster.name,
+      result: "ok",
+      detail: `Kubernetes ${gitVersion} at ${server}${user.name ? `, as ${user.name}` : ""}`,
+      hint: "",
+    });
     return kc;
   } catch (error) {
     add({
@@ -204,7 +240,13 @@ async function checkSink(config: Config, options: DoctorOptions, add: (row: Doct
   if (kind === "sqlite") {
     const unwritable = notWritable(config.sink.sqlitePath);
     if (unwritable) {
-      add({ check: "sink", target, result: "FAIL", detail: unwritable, hint: "point sink.sqlitePath at a writable volume (in a pod: an emptyDir or a PersistentVolume)" });
+      add({
+        check: "sink",
+        target,
+        result: "FAIL",
+        detail: unwritable,
+        hint: "point sink.sqlitePath at a writable volume (in a pod: an emptyDir or a PersistentVolume)",
+      });
       return;
     }
     const held = lockRow("sink", config.sink.sqlitePath, "sink.sqlitePath");
@@ -225,7 +267,13 @@ async function checkSink(config: Config, options: DoctorOptions, add: (row: Doct
     try {
       const answers = await sink.ping();
       if (answers) {
-        add({ check: "sink", target, result: "ok", detail: kind === "sqlite" ? "opened, writable" : "answers RETURN 1 with the configured credentials", hint: "" });
+        add({
+          check: "sink",
+          target,
+          result: "ok",
+          detail: kind === "sqlite" ? "opened, writable" : "answers RETURN 1 with the configured credentials",
+          hint: "",
+        });
         const schema = await sink.storageSchema?.().catch((error: unknown) => error);
         if (schema !== undefined) add(schemaRow(target, schema));
       } else {
@@ -234,7 +282,10 @@ async function checkSink(config: Config, options: DoctorOptions, add: (row: Doct
           target,
           result: "FAIL",
           detail: kind === "sqlite" ? "the database does not answer" : "Neo4j did not answer (unreachable, or the credentials were refused)",
-          hint: kind === "sqlite" ? "check the file" : `check NEO4J_URI / sink.neo4j.uri, NEO4J_USERNAME and $${config.sink.neo4j?.passwordEnv ?? "NEO4J_PASSWORD"}`,
+          hint:
+            kind === "sqlite"
+              ? "check the file"
+              : `check NEO4J_URI / sink.neo4j.uri, NEO4J_USERNAME and $${config.sink.neo4j?.passwordEnv ?? "NEO4J_PASSWORD"}`,
         });
       }
     } finally {
@@ -261,10 +312,17 @@ function schemaRow(target: string, found: StorageSchemaStatus | unknown): Doctor
   if (found instanceof GraphSchemaError) {
     const older = found.found === "unversioned" || (typeof found.found === "number" && found.found < GRAPH_SCHEMA_VERSION);
     return older
-      ? { check: "schema", target, result: "warn", detail: `${describeFound(found.found)}; the agent migrates it to version ${GRAPH_SCHEMA_VERSION} when it starts`, hint: "graph commands refuse it until the agent has run once" }
+      ? {
+          check: "schema",
+          target,
+          result: "warn",
+          detail: `${describeFound(found.found)}; the agent migrates it to version ${GRAPH_SCHEMA_VERSION} when it starts`,
+          hint: "graph commands refuse it until the agent has run once",
+        }
       : { check: "schema", target, result: "FAIL", detail: found.message, hint: "the agent will refuse to start (exit 2)" };
   }
-  if (!isStatus(found)) return { check: "schema", target, result: "FAIL", detail: `the storage version could not be read: ${(found as Error).message}`, hint: "" };
+  if (!isStatus(found))
+    return { check: "schema", target, result: "FAIL", detail: `the storage version could not be read: ${(found as Error).message}`, hint: "" };
   const detail = {
     keep: `version ${found.version}, current`,
     create: `no graph yet; the agent creates version ${GRAPH_SCHEMA_VERSION}`,
@@ -282,10 +340,19 @@ function isStatus(value: unknown): value is StorageSchemaStatus {
 function checkWal(config: Config, add: (row: DoctorRow) => void): void {
   const unwritable = notWritable(config.wal.path);
   if (unwritable) {
-    add({ check: "wal", target: config.wal.path, result: "FAIL", detail: unwritable, hint: "point wal.path at a writable volume (in a pod: an emptyDir or a PersistentVolume)" });
+    add({
+      check: "wal",
+      target: config.wal.path,
+      result: "FAIL",
+      detail: unwritable,
+      hint: "point wal.path at a writable volume (in a pod: an emptyDir or a PersistentVolume)",
+    });
     return;
   }
-  add(lockRow("wal", config.wal.path, "wal.path") ?? damageRow("wal", config.wal.path, "WAL") ?? { check: "wal", target: config.wal.path, result: "ok", detail: "writable", hint: "" });
+  add(
+    lockRow("wal", config.wal.path, "wal.path") ??
+      damageRow("wal", config.wal.path, "WAL") ?? { check: "wal", target: config.wal.path, result: "ok", detail: "writable", hint: "" },
+  );
 }
 
 /** A damaged file (PRAGMA quick_check, read-only): a warning, as the agent replaces it when

@@ -63,7 +63,10 @@ export class OpsServer {
     });
     const bound = server.address() as AddressInfo;
     const result = { host: bound.address, port: bound.port };
-    this.log.info({ listen: `${bound.family === "IPv6" ? `[${bound.address}]` : bound.address}:${bound.port}`, paths: [...this.routes.keys()].sort() }, "HTTP endpoint listening");
+    this.log.info(
+      { listen: `${bound.family === "IPv6" ? `[${bound.address}]` : bound.address}:${bound.port}`, paths: [...this.routes.keys()].sort() },
+      "HTTP endpoint listening",
+    );
     return result;
   }
 

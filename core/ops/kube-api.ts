@@ -87,6 +87,7 @@ export function statusMessage(response: KubeResponse): string {
   if (body && typeof body === "object" && typeof body.message === "string") return body.message;
   // Not a Status: a proxy's page or a body cut short. Its text is not repeated (errors
   // never quote a response), its size is.
-  if (typeof body === "string" && body) return `HTTP ${response.status} with a body that is not a Kubernetes Status (${Buffer.byteLength(body)} bytes, not shown)`;
+  if (typeof body === "string" && body)
+    return `HTTP ${response.status} with a body that is not a Kubernetes Status (${Buffer.byteLength(body)} bytes, not shown)`;
   return `HTTP ${response.status}`;
 }

@@ -70,7 +70,7 @@ export class AgentMetrics {
   });
   private readonly overruns = new Counter({
     name: "kube_observer_plugin_budget_exceeded_total",
-    help: "Objects whose plugin's toGraph ran past pluginBudgetMs and was interrupted (each message parked; also in errors_total{where=\"plugin\"})",
+    help: 'Objects whose plugin\'s toGraph ran past pluginBudgetMs and was interrupted (each message parked; also in errors_total{where="plugin"})',
     labelNames: ["plugin"] as const,
     registers: [this.registry],
   });
@@ -106,17 +106,29 @@ export class AgentMetrics {
     const wal = () => this.sources.wal?.();
     this.gauge("kube_observer_wal_depth", "Messages in the WAL not yet committed to the sink", () => wal()?.depth ?? 0);
     this.gauge("kube_observer_wal_bytes", "Bytes of the messages in the WAL not yet committed to the sink", () => wal()?.bytes ?? 0);
-    this.gauge("kube_observer_wal_oldest_unacked_seconds", "Age of the oldest message in the WAL not yet committed (0 when empty): how far the graph lags", () => {
-      const oldest = wal()?.oldestObservedAt;
-      const age = oldest ? (Date.now() - Date.parse(oldest)) / 1000 : 0;
-      return Number.isFinite(age) ? Math.max(0, age) : 0;
-    });
-    this.gauge("kube_observer_wal_parked", "Messages parked because their plugin could not translate them or the sink refused them (see `kube-observer wal status`; `wal replay` re-delivers them, `wal drop` discards them)", () => wal()?.parked ?? 0);
-    this.gauge("kube_observer_wal_append_failing", "1 while appends to the WAL fail (disk full, I/O error, file size limit): batches are held and retried, observers pause", () =>
-      this.sources.walAppendFailing?.() ? 1 : 0,
+    this.gauge(
+      "kube_observer_wal_oldest_unacked_seconds",
+      "Age of the oldest message in the WAL not yet committed (0 when empty): how far the graph lags",
+      () => {
+        const oldest = wal()?.oldestObservedAt;
+        const age = oldest ? (Date.now() - Date.parse(oldest)) / 1000 : 0;
+        return Number.isFinite(age) ? Math.max(0, age) : 0;
+      },
     );
-    this.gauge("kube_observer_sink_open", "1 once the graph sink is open (0 while a sink that did not answer at start-up is waited for; the WAL buffers)", () =>
-      this.sources.sinkOpen === undefined || this.sources.sinkOpen() ? 1 : 0,
+    this.gauge(
+      "kube_observer_wal_parked",
+      "Messages parked because their plugin could not translate them or the sink refused them (see `kube-observer wal status`; `wal replay` re-delivers them, `wal drop` discards them)",
+      () => wal()?.parked ?? 0,
+    );
+    this.gauge(
+      "kube_observer_wal_append_failing",
+      "1 while appends to the WAL fail (disk full, I/O error, file size limit): batches are held and retried, observers pause",
+      () => (this.sources.walAppendFailing?.() ? 1 : 0),
+    );
+    this.gauge(
+      "kube_observer_sink_open",
+      "1 once the graph sink is open (0 while a sink that did not answer at start-up is waited for; the WAL buffers)",
+      () => (this.sources.sinkOpen === undefined || this.sources.sinkOpen() ? 1 : 0),
     );
     this.gauge("kube_observer_initial_sync_complete", "1 once every observer has delivered its first complete list", () => (this.sources.synced?.() ? 1 : 0));
   }

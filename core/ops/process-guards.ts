@@ -49,7 +49,14 @@ export function installProcessGuards(log: Logger, counters: { onUnhandledRejecti
     process.exitCode = 1;
     const error = reason instanceof Error ? reason : undefined;
     log.fatal(
-      { err: error?.message ?? String(reason), errName: error?.name, stack: error?.stack?.split("\n").slice(1, 6).map((l) => l.trim()) },
+      {
+        err: error?.message ?? String(reason),
+        errName: error?.name,
+        stack: error?.stack
+          ?.split("\n")
+          .slice(1, 6)
+          .map((l) => l.trim()),
+      },
       "unhandled promise rejection (a bug in kube-observer or a library): logged, counted, and the exit code will be 1; the agent keeps running",
     );
   };

@@ -2,7 +2,7 @@
 // directory, a plugin directory or a plugin file can run code as the agent (README,
 // "Security"): doctor warns when any of them is writable by a user other than the agent's
 // own (or root), or by a group or everyone.
-import { accessSync, constants, readdirSync, statSync } from "node:fs";
+import { accessSync, constants, readdirSync, statSync, type Stats } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 
 export interface TrustProblem {
@@ -13,7 +13,7 @@ export interface TrustProblem {
 
 /** Why others can change `path`, or undefined when only the agent's user (or root) can. */
 export function othersCanWrite(path: string, agentUid: number | undefined = process.getuid?.()): string | undefined {
-  let stats;
+  let stats: Stats;
   try {
     stats = statSync(path);
   } catch {

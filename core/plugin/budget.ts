@@ -112,7 +112,12 @@ export function runBudgeted<T, R>(items: readonly T[], work: (item: T) => R, bud
 
 /** runBudgeted, yielding to the event loop after each item over budget and each slice of
  *  work, so that what the main thread serves (HTTP endpoints, WAL appends) runs between. */
-export async function runBudgetedYielding<T, R>(items: readonly T[], work: (item: T) => R, budgetMs: number, overrun: (item: T) => unknown): Promise<Array<Outcome<R>>> {
+export async function runBudgetedYielding<T, R>(
+  items: readonly T[],
+  work: (item: T) => R,
+  budgetMs: number,
+  overrun: (item: T) => unknown,
+): Promise<Array<Outcome<R>>> {
   const results: Array<Outcome<R> | undefined> = new Array(items.length);
   for (let i = 0; i < items.length; ) {
     const end = runSlice(items, work, budgetMs, results, i);

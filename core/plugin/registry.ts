@@ -56,44 +56,56 @@ export function builtinPluginDir(): string {
   return fileURLToPath(new URL("../../plugins/", import.meta.url));
 }
 
-const pluginShape = z.object({
-  name: z.string().regex(/^[a-z][a-z0-9-]*$/, "must be lower-case letters, digits and dashes, starting with a letter"),
-  apiVersion: z.literal(PLUGIN_API_VERSION, { error: `must be ${PLUGIN_API_VERSION} (the plugin API this agent implements)` }),
-  resource: z.object({
-    group: z.string(),
-    version: z.string().min(1),
-    plural: z.string().regex(/^[a-z][a-z0-9.-]*$/, "must be the lower-case URL segment, e.g. \"pods\""),
-    kind: z.string().regex(/^[A-Z][A-Za-z0-9]*$/, "must be the Kind, e.g. \"Pod\""),
-    namespaced: z.boolean(),
-  }),
-  providesNamespaces: z.boolean().optional(),
-  graph: z
-    .object({
-      label: z.string().regex(/^[A-Z][A-Za-z0-9]*$/, "must be a label like \"Pod\"").optional(),
-      schema: z.object({
-        labels: z.array(z.string().regex(/^[A-Z][A-Za-z0-9]*$/, "labels must look like \"Pod\"")),
-        relationships: z.array(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "relationship types must look like \"USES_SECRET\"")),
-      }),
-      toGraph: z.custom<(o: unknown) => unknown>((v) => typeof v === "function", { message: "must be a function" }),
-      lookups: z
-        .record(z.string(), z.object({ label: z.string(), namespaced: z.boolean(), key: z.custom<(n: string) => string>((v) => typeof v === "function", { message: "must be a function" }) }))
-        .optional(),
-    })
-    .optional(),
-  reduce: z.custom<(o: unknown) => unknown>((v) => typeof v === "function", { message: "must be a function" }),
-}).superRefine((plugin, ctx) => {
-  // Every message would be parked otherwise: say so once, at load time.
-  // (Runs after the fields' own checks, possibly on a value that failed them.)
-  const label = plugin.graph?.label ?? plugin.resource?.kind;
-  const labels = plugin.graph?.schema?.labels;
-  if (typeof label === "string" && Array.isArray(labels) && !labels.includes(label)) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["graph", "schema", "labels"],
-      message: `must include the node's own label "${label}" (graph.label, or resource.kind without one)`,
-    });
-  }
-});
+const pluginShape = z
+  .object({
+    name: z.string().regex(/^[a-z][a-z0-9-]*$/, "must be lower-case letters, digits and dashes, starting with a letter"),
+    apiVersion: z.literal(PLUGIN_API_VERSION, { error: `must be ${PLUGIN_API_VERSION} (the plugin API this agent implements)` }),
+    resource: z.object({
+      group: z.string(),
+      version: z.string().min(1),
+      plural: z.string().regex(/^[a-z][a-z0-9.-]*$/, 'must be the lower-case URL segment, e.g. "pods"'),
+      kind: z.string().regex(/^[A-Z][A-Za-z0-9]*$/, 'must be the Kind, e.g. "Pod"'),
+      namespaced: z.boolean(),
+    }),
+    providesNamespaces: z.boolean().optional(),
+    graph: z
+      .object({
+        label: z
+          .string()
+          .regex(/^[A-Z][A-Za-z0-9]*$/, 'must be a label like "Pod"')
+          .optional(),
+        schema: z.object({
+          labels: z.array(z.string().regex(/^[A-Z][A-Za-z0-9]*$/, 'labels must look like "Pod"')),
+          relationships: z.array(z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'relationship types must look like "USES_SECRET"')),
+        }),
+        toGraph: z.custom<(o: unknown) => unknown>((v) => typeof v === "function", { message: "must be a function" }),
+        lookups: z
+          .record(
+            z.string(),
+            z.object({
+              label: z.string(),
+              namespaced: z.boolean(),
+              key: z.custom<(n: string) => string>((v) => typeof v === "function", { message: "must be a function" }),
+            }),
+          )
+          .optional(),
+      })
+      .optional(),
+    reduce: z.custom<(o: unknown) => unknown>((v) => typeof v === "function", { message: "must be a function" }),
+  })
+  .superRefine((plugin, ctx) => {
+    // Every message would be parked otherwise: say so once, at load time.
+    // (Runs after the fields' own checks, possibly on a value that failed them.)
+    const label = plugin.graph?.label ?? plugin.resource?.kind;
+    const labels = plugin.graph?.schema?.labels;
+    if (typeof label === "string" && Array.isArray(labels) && !labels.includes(label)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["graph", "schema", "labels"],
+        message: `must include the node's own label "${label}" (graph.label, or resource.kind without one)`,
+      });
+    }
+  });
 
 function describeIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join(".") || "(export)"}: ${i.message}`).join("; ");
@@ -201,7 +213,8 @@ function clashIn(set: PluginSet, plugin: ResourcePlugin): string | undefined {
   if (label === null) return undefined;
   for (const other of set.plugins.values()) {
     // Two plugins writing nodes of one label would overwrite and sweep each other's.
-    if (nodeLabel(other.plugin) === label) return `its graph label "${label}" is already the label of plugin "${other.plugin.name}" (${other.file}); give it its own graph.label`;
+    if (nodeLabel(other.plugin) === label)
+      return `its graph label "${label}" is already the label of plugin "${other.plugin.name}" (${other.file}); give it its own graph.label`;
   }
   return undefined;
 }

@@ -65,7 +65,13 @@ export const keep = {
     return Object.keys(ref).length > 0 ? ref : undefined;
   }) as FieldRule,
   /** A nested object, itself kept by its own spec. */
-  object: (spec: FieldSpec): FieldRule => (v) => (isRecord(v) ? pickFields(v, spec) : undefined),
+  object:
+    (spec: FieldSpec): FieldRule =>
+    (v) =>
+      isRecord(v) ? pickFields(v, spec) : undefined,
   /** A list of objects, each kept by the spec. */
-  list: (spec: FieldSpec): FieldRule => (v) => (Array.isArray(v) ? v.map((item) => pickFields(item, spec)) : undefined),
+  list:
+    (spec: FieldSpec): FieldRule =>
+    (v) =>
+      Array.isArray(v) ? v.map((item) => pickFields(item, spec)) : undefined,
 };

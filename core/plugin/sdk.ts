@@ -92,8 +92,15 @@ export function asArray<T>(value: unknown): T[] {
 
 /** Labels and annotations as "key=value" lists (graph properties cannot be maps;
  *  keys cannot contain "=", so the first "=" splits them back exactly). */
-export function metadataProperties(metadata: { labels: Record<string, string>; annotations: Record<string, string>; creationTimestamp: string | null }): Record<string, string[] | string | null> {
-  const pairs = (map: Record<string, string>): string[] => Object.keys(map).sort().map((k) => `${k}=${map[k]}`);
+export function metadataProperties(metadata: {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  creationTimestamp: string | null;
+}): Record<string, string[] | string | null> {
+  const pairs = (map: Record<string, string>): string[] =>
+    Object.keys(map)
+      .sort()
+      .map((k) => `${k}=${map[k]}`);
   return {
     labels: pairs(metadata.labels),
     annotations: pairs(metadata.annotations),

@@ -19,9 +19,7 @@ export function rbacManifests(plan: RbacPlan): Manifest[] {
   const name = plan.serviceAccount;
   const subjects = [{ kind: "ServiceAccount", name: plan.serviceAccount, namespace: plan.namespace }];
   const rules = (list: PolicyRule[]) => list.map((r) => ({ ...r }));
-  const docs: Manifest[] = [
-    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name, namespace: plan.namespace, labels: { ...LABELS } } },
-  ];
+  const docs: Manifest[] = [{ apiVersion: "v1", kind: "ServiceAccount", metadata: { name, namespace: plan.namespace, labels: { ...LABELS } } }];
   if (plan.clusterRules.length > 0) {
     docs.push(
       { apiVersion: `${RBAC_API}/v1`, kind: "ClusterRole", metadata: { name, labels: { ...LABELS } }, rules: rules(plan.clusterRules) },

@@ -86,9 +86,15 @@ type ResourceSet = Map<string, Map<string, Set<string>>>;
 
 function addResource(set: ResourceSet, key: ResourceKey, why: string): void {
   let resources = set.get(key.group);
-  if (!resources) set.set(key.group, (resources = new Map()));
+  if (!resources) {
+    resources = new Map();
+    set.set(key.group, resources);
+  }
   let reasons = resources.get(key.resource);
-  if (!reasons) resources.set(key.resource, (reasons = new Set()));
+  if (!reasons) {
+    reasons = new Set();
+    resources.set(key.resource, reasons);
+  }
   reasons.add(why);
 }
 
@@ -147,7 +153,10 @@ export function planRbac(config: Config, plugins: ReadonlyMap<string, LoadedPlug
     if (!namespaced || actor.namespace === "*") addResource(clusterWide, key, why);
     else {
       let set = perNamespace.get(actor.namespace);
-      if (!set) perNamespace.set(actor.namespace, (set = new Map()));
+      if (!set) {
+        set = new Map();
+        perNamespace.set(actor.namespace, set);
+      }
       addResource(set, key, why);
     }
   }
@@ -155,7 +164,12 @@ export function planRbac(config: Config, plugins: ReadonlyMap<string, LoadedPlug
   // The supervisor lists and watches namespaces when an actor observes "*" of a
   // namespaced resource (core/supervisor/desired.ts), through the plugin that
   // provides them.
-  if (needsNamespaceDiscovery(actors.map((a) => a.actor), plugins)) {
+  if (
+    needsNamespaceDiscovery(
+      actors.map((a) => a.actor),
+      plugins,
+    )
+  ) {
     const provider = [...plugins.values()].find((p) => p.plugin.providesNamespaces);
     if (!provider) throw new RbacPlanError("an actor observes every namespace, but no loaded plugin provides namespaces (providesNamespaces: true)");
     addResource(clusterWide, { group: provider.plugin.resource.group, resource: provider.plugin.resource.plural }, "namespace discovery");
@@ -202,7 +216,10 @@ export function planRbac(config: Config, plugins: ReadonlyMap<string, LoadedPlug
     if (extra.namespace === null) extraCluster.push(rule);
     else {
       let list = extraNamespaced.get(extra.namespace);
-      if (!list) extraNamespaced.set(extra.namespace, (list = []));
+      if (!list) {
+        list = [];
+        extraNamespaced.set(extra.namespace, list);
+      }
       list.push(rule);
     }
     for (const verb of rule.verbs) {

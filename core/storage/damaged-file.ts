@@ -165,7 +165,10 @@ export function tooManyAsides(file: string, now = new Date()): string[] | undefi
 
 /** `<file>.corrupt-2026-12-02T20-51-00Z` (another suffix if that name is taken). */
 export function asideName(file: string, at: Date): string {
-  const stamp = at.toISOString().replace(/\.\d+Z$/, "Z").replaceAll(":", "-");
+  const stamp = at
+    .toISOString()
+    .replace(/\.\d+Z$/, "Z")
+    .replaceAll(":", "-");
   let name = `${file}.corrupt-${stamp}`;
   for (let n = 2; existsSync(name); n++) name = `${file}.corrupt-${stamp}-${n}`;
   return name;
@@ -244,7 +247,12 @@ export function replaceDamaged<T>(target: DamagedFile, recovery: DamageRecovery,
   const found = describeDamage(damage);
   const recent = tooManyAsides(file, now);
   if (recent) {
-    throw new StorageUnusableError(file, what, `it is damaged (${found}) and ${recent.length} damaged copies were already moved aside within the last hour (${recent.join(", ")})`, damage);
+    throw new StorageUnusableError(
+      file,
+      what,
+      `it is damaged (${found}) and ${recent.length} damaged copies were already moved aside within the last hour (${recent.join(", ")})`,
+      damage,
+    );
   }
   const aside = moveAside(file, now);
   recovery.log.error(
@@ -255,7 +263,8 @@ export function replaceDamaged<T>(target: DamagedFile, recovery: DamageRecovery,
   try {
     return open();
   } catch (error) {
-    if (isDamage(error)) throw new StorageUnusableError(file, what, `the fresh file that replaced the damaged one is damaged too (${describeDamage(error)})`, error);
+    if (isDamage(error))
+      throw new StorageUnusableError(file, what, `the fresh file that replaced the damaged one is damaged too (${describeDamage(error)})`, error);
     throw error;
   }
 }
@@ -298,7 +307,15 @@ export class DamageGuard {
     try {
       return operation();
     } catch (error) {
-      if (isDamage(error)) throw this.fail(new StorageUnusableError(this.target.file, this.target.what, `the fresh file that replaced the damaged one is damaged too (${describeDamage(error)})`, error));
+      if (isDamage(error))
+        throw this.fail(
+          new StorageUnusableError(
+            this.target.file,
+            this.target.what,
+            `the fresh file that replaced the damaged one is damaged too (${describeDamage(error)})`,
+            error,
+          ),
+        );
       throw error;
     }
   }
@@ -313,7 +330,11 @@ export class DamageGuard {
       replaceDamaged(this.target, recovery, damage, "running", () => this.file.reopen());
     } catch (error) {
       const { file, what } = this.target;
-      throw this.fail(error instanceof StorageUnusableError ? error : new StorageUnusableError(file, what, `a fresh file could not be opened (${(error as Error).message})`, error));
+      throw this.fail(
+        error instanceof StorageUnusableError
+          ? error
+          : new StorageUnusableError(file, what, `a fresh file could not be opened (${(error as Error).message})`, error),
+      );
     }
     recovery.onReplaced?.();
   }

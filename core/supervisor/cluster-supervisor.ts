@@ -25,7 +25,11 @@ export interface SupervisorContext {
   log: Logger;
   once: boolean;
   /** Every status an observer reports, with its previous one (metrics). */
-  onObserverStatus?: (observer: { cluster: string; resource: string; namespace: string | null }, previous: ObserverStatus | undefined, next: ObserverStatus) => void;
+  onObserverStatus?: (
+    observer: { cluster: string; resource: string; namespace: string | null },
+    previous: ObserverStatus | undefined,
+    next: ObserverStatus,
+  ) => void;
   /** An object over the size cap was left out (metrics). */
   onObjectSkipped?: (observer: { cluster: string; resource: string }, object: OversizedObject) => void;
 }
@@ -116,7 +120,8 @@ export class ClusterSupervisor {
     if (!this.discoveryPending) return [];
     const status = this.discoveryStatus;
     const where = `cluster "${this.cluster.name}"`;
-    if (status?.phase === "forbidden") return [`${where}: namespace discovery forbidden (the agent may not list and watch namespaces): ${status.reason ?? ""}`.trim()];
+    if (status?.phase === "forbidden")
+      return [`${where}: namespace discovery forbidden (the agent may not list and watch namespaces): ${status.reason ?? ""}`.trim()];
     if (status?.phase === "backing-off") return [`${where}: namespace discovery failing: ${status.reason ?? ""}`.trim()];
     return [`${where}: namespace discovery has not listed yet`];
   }
@@ -154,7 +159,10 @@ export class ClusterSupervisor {
       const plugin = this.plugins.get(actor.resource);
       if (!plugin) continue;
       const { topology, why } = actorTopology(actor, plugin);
-      this.log.info({ resource: actor.resource, namespace: actor.namespace, exclude: actor.exclude.length ? actor.exclude : undefined, topology, why }, "actor topology");
+      this.log.info(
+        { resource: actor.resource, namespace: actor.namespace, exclude: actor.exclude.length ? actor.exclude : undefined, topology, why },
+        "actor topology",
+      );
     }
   }
 
@@ -202,7 +210,16 @@ export class ClusterSupervisor {
 
   /** Observers per phase, for logs and (later) metrics. */
   phaseCounts(): Record<ObserverPhase, number> {
-    const counts: Record<ObserverPhase, number> = { starting: 0, listing: 0, watching: 0, "backing-off": 0, forbidden: 0, "not-served": 0, stopped: 0, failed: 0 };
+    const counts: Record<ObserverPhase, number> = {
+      starting: 0,
+      listing: 0,
+      watching: 0,
+      "backing-off": 0,
+      forbidden: 0,
+      "not-served": 0,
+      stopped: 0,
+      failed: 0,
+    };
     for (const r of this.running.values()) counts[r.status?.phase ?? "starting"] += 1;
     return counts;
   }
@@ -438,7 +455,11 @@ export class ClusterSupervisor {
     const previousStatus = running.status;
     const previous = previousStatus?.phase;
     running.status = status;
-    this.ctx.onObserverStatus?.({ cluster: this.cluster.name, resource: running.desired.plugin.plugin.name, namespace: running.desired.namespace }, previousStatus, status);
+    this.ctx.onObserverStatus?.(
+      { cluster: this.cluster.name, resource: running.desired.plugin.plugin.name, namespace: running.desired.namespace },
+      previousStatus,
+      status,
+    );
     const { namespace, plugin } = running.desired;
     const fields = {
       namespace: namespace ?? undefined,
@@ -450,7 +471,10 @@ export class ClusterSupervisor {
       objects: status.objects,
     };
     if ((status.goneAtRelist ?? 0) > 0) {
-      this.log.info({ ...fields, gone: status.goneAtRelist, relists: status.relists }, "relist: objects deleted while the watch was down leave the graph (the relist sweep)");
+      this.log.info(
+        { ...fields, gone: status.goneAtRelist, relists: status.relists },
+        "relist: objects deleted while the watch was down leave the graph (the relist sweep)",
+      );
     }
     if (previous === "not-served" && (status.phase === "listing" || status.phase === "watching")) {
       this.log.info({ ...fields, file: plugin.file }, "resource is served now: observing it");

@@ -123,11 +123,19 @@ function clusterResolver(nodes: ReadonlyMap<string, NodeLine>): (key: string) =>
 /** Shared (cluster-less) graph nodes that a node of an unconfigured cluster reaches along
  *  edges, directly or through other shared nodes (an image another cluster runs, its
  *  registry). Only forward: what another cluster uses, not what uses the same registry. */
-function foreignReach(graphNodes: ReadonlyMap<string, NodeLine>, graphEdges: readonly EdgeLine[], clusterOf: (key: string) => string | null, clusters: ReadonlySet<string>): Set<string> {
+function foreignReach(
+  graphNodes: ReadonlyMap<string, NodeLine>,
+  graphEdges: readonly EdgeLine[],
+  clusterOf: (key: string) => string | null,
+  clusters: ReadonlySet<string>,
+): Set<string> {
   const successors = new Map<string, string[]>();
   const link = (a: string, b: string): void => {
     let list = successors.get(a);
-    if (!list) successors.set(a, (list = []));
+    if (!list) {
+      list = [];
+      successors.set(a, list);
+    }
     list.push(b);
   };
   for (const e of graphEdges) link(e.from, e.to);
@@ -196,7 +204,10 @@ export function compareGraphs(expectedLines: Iterable<ExportLine>, graphLines: I
   const labelRows = new Map<string, LabelRow>();
   const labelRow = (label: string): LabelRow => {
     let row = labelRows.get(label);
-    if (!row) labelRows.set(label, (row = { label, expected: 0, inGraph: 0, missing: 0, stale: 0, different: 0, examples: { missing: [], stale: [], different: [] } }));
+    if (!row) {
+      row = { label, expected: 0, inGraph: 0, missing: 0, stale: 0, different: 0, examples: { missing: [], stale: [], different: [] } };
+      labelRows.set(label, row);
+    }
     return row;
   };
   let ignoredNodes = 0;
@@ -242,7 +253,10 @@ export function compareGraphs(expectedLines: Iterable<ExportLine>, graphLines: I
   const edgeRows = new Map<string, RelationshipRow>();
   const edgeRow = (rel: string): RelationshipRow => {
     let row = edgeRows.get(rel);
-    if (!row) edgeRows.set(rel, (row = { rel, expected: 0, inGraph: 0, missing: 0, extra: 0, examples: { missing: [], extra: [] } }));
+    if (!row) {
+      row = { rel, expected: 0, inGraph: 0, missing: 0, extra: 0, examples: { missing: [], extra: [] } };
+      edgeRows.set(rel, row);
+    }
     return row;
   };
   const edgeInScope = (e: EdgeLine): boolean => {

@@ -85,14 +85,20 @@ export function scopeOps(
     return new PluginBudgetError(describeOverrun(plugin.name, step, budgetMs, what, scope.plugin.file));
   };
   // Built-in plugins are trusted: called directly, as the dispatcher does.
-  const outcomes: Array<Outcome<GraphOp | null>> = scope.plugin.builtin ? listed.map((o) => settle(() => translate(o))) : runBudgeted(listed, translate, budgetMs, overrun);
+  const outcomes: Array<Outcome<GraphOp | null>> = scope.plugin.builtin
+    ? listed.map((o) => settle(() => translate(o)))
+    : runBudgeted(listed, translate, budgetMs, overrun);
   outcomes.forEach((outcome, i) => {
     if (outcome.ok) {
       if (outcome.value) ops.push(outcome.value);
       return;
     }
     const m = listed[i]!.metadata ?? {};
-    untranslatable.push({ scope: scopeName({ ...scope, resource: plugin.name }), key: objectKey(scope.cluster, m.namespace ?? null, label, m.name ?? ""), reason: errorText(outcome.error) });
+    untranslatable.push({
+      scope: scopeName({ ...scope, resource: plugin.name }),
+      key: objectKey(scope.cluster, m.namespace ?? null, label, m.name ?? ""),
+      reason: errorText(outcome.error),
+    });
   });
   const boundary: KubeMessage = {
     ...base,

@@ -45,7 +45,11 @@ const ATTEMPTS = 3;
 const MAX_RETRY_DELAY_MS = 10_000;
 
 /** Every object of the scope. Throws ScopeListError. */
-export async function listAll(client: KubeHttpClient, scope: { cluster: string; namespace: string | null; plugin: LoadedPlugin }, pageSize: number): Promise<KubeObject[]> {
+export async function listAll(
+  client: KubeHttpClient,
+  scope: { cluster: string; namespace: string | null; plugin: LoadedPlugin },
+  pageSize: number,
+): Promise<KubeObject[]> {
   const ref: ScopeRef = { cluster: scope.cluster, namespace: scope.namespace, resource: scope.plugin.plugin.name };
   const lw = client.forResource(scope.plugin.plugin.resource, scope.namespace);
   for (let attempt = 1; ; attempt += 1) {

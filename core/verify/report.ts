@@ -30,7 +30,12 @@ export function verdict(report: Omit<VerifyReport, "verdict">): string {
 function table(header: string[], rows: Array<Array<string | number>>): string[] {
   const cells = [header, ...rows.map((r) => r.map(String))];
   const widths = header.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
-  return cells.map((c) => c.map((text, i) => (i === 0 ? text.padEnd(widths[i]!) : text.padStart(widths[i]!))).join("  ").trimEnd());
+  return cells.map((c) =>
+    c
+      .map((text, i) => (i === 0 ? text.padEnd(widths[i]!) : text.padStart(widths[i]!)))
+      .join("  ")
+      .trimEnd(),
+  );
 }
 
 function edgeText(e: EdgeRef): string {
@@ -52,9 +57,19 @@ export function formatReport(report: VerifyReport): string {
     out.push("", report.verdict);
     return `${out.join("\n")}\n`;
   }
-  out.push(...table(["NODE LABEL", "EXPECTED", "IN GRAPH", "MISSING", "STALE", "DIFFERENT"], report.nodes.map((r) => [r.label, r.expected, r.inGraph, r.missing, r.stale, r.different])));
+  out.push(
+    ...table(
+      ["NODE LABEL", "EXPECTED", "IN GRAPH", "MISSING", "STALE", "DIFFERENT"],
+      report.nodes.map((r) => [r.label, r.expected, r.inGraph, r.missing, r.stale, r.different]),
+    ),
+  );
   out.push("");
-  out.push(...table(["RELATIONSHIP", "EXPECTED", "IN GRAPH", "MISSING", "EXTRA"], report.edges.map((r) => [r.rel, r.expected, r.inGraph, r.missing, r.extra])));
+  out.push(
+    ...table(
+      ["RELATIONSHIP", "EXPECTED", "IN GRAPH", "MISSING", "EXTRA"],
+      report.edges.map((r) => [r.rel, r.expected, r.inGraph, r.missing, r.extra]),
+    ),
+  );
   const examples: string[] = [];
   for (const r of report.nodes) {
     examples.push(...exampleLines("missing", r.label, r.missing, r.examples.missing));
@@ -65,7 +80,10 @@ export function formatReport(report: VerifyReport): string {
         r.label,
         r.different,
         r.examples.different.map((d) => {
-          const what = [...(d.labels ? [`labels ${d.labels.graph.join(",")} instead of ${d.labels.expected.join(",")}`] : []), ...(d.properties.length ? [`properties ${d.properties.join(", ")}`] : [])];
+          const what = [
+            ...(d.labels ? [`labels ${d.labels.graph.join(",")} instead of ${d.labels.expected.join(",")}`] : []),
+            ...(d.properties.length ? [`properties ${d.properties.join(", ")}`] : []),
+          ];
           return `${d.key} (${what.join("; ")})`;
         }),
       ),
@@ -75,7 +93,14 @@ export function formatReport(report: VerifyReport): string {
     examples.push(...exampleLines("missing", r.rel, r.missing, r.examples.missing.map(edgeText)));
     examples.push(...exampleLines("extra", r.rel, r.extra, r.examples.extra.map(edgeText)));
   }
-  examples.push(...exampleLines("untranslatable", "object", report.untranslatable.count, report.untranslatable.examples.map((u) => `${u.key} (${u.reason})`)));
+  examples.push(
+    ...exampleLines(
+      "untranslatable",
+      "object",
+      report.untranslatable.count,
+      report.untranslatable.examples.map((u) => `${u.key} (${u.reason})`),
+    ),
+  );
   if (examples.length > 0) out.push("", "examples:", ...examples);
   out.push("");
   if (report.ignored.nodes > 0 || report.ignored.edges > 0) {

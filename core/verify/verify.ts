@@ -105,12 +105,20 @@ const CONCURRENT_LISTS = 8;
 
 /** One LIST of every configured scope; the ops come out in scope order whatever the
  *  order the answers arrive in. A cluster stops listing at its first failure. */
-async function listEverything(config: Config, plugins: ReadonlyMap<string, LoadedPlugin>, clients: Map<string, KubeHttpClient>, clientFor: (c: ClusterConfig) => KubeHttpClient): Promise<Listed> {
+async function listEverything(
+  config: Config,
+  plugins: ReadonlyMap<string, LoadedPlugin>,
+  clients: Map<string, KubeHttpClient>,
+  clientFor: (c: ClusterConfig) => KubeHttpClient,
+): Promise<Listed> {
   const listed: Listed = { ops: [], scopes: 0, objects: 0, untranslatable: [], failures: [] };
   for (const cluster of config.clusters) {
     try {
       let client = clients.get(cluster.name);
-      if (!client) clients.set(cluster.name, (client = clientFor(cluster)));
+      if (!client) {
+        client = clientFor(cluster);
+        clients.set(cluster.name, client);
+      }
       const scopes: VerifyScope[] = await clusterScopes(cluster, config.actors, plugins, client, config.observer.pageSize);
       // The observers' annotation rules: the expected graph withholds what they withhold.
       const annotations = new AnnotationFilter({ withheld: config.observer.withheldAnnotations, maxValueBytes: config.observer.maxAnnotationBytes });

@@ -153,7 +153,9 @@ export class Wal {
         carried = { id: this.id, scopes: [...this.scopes], lastSeq: this.highestSeq };
         this.db.close();
       },
-      reopen: () => void (this.db = this.openWritable(undefined, carried)),
+      reopen: () => {
+        this.db = this.openWritable(undefined, carried);
+      },
     });
     if (!this.readonly) {
       mkdirSync(dirname(path), { recursive: true });
@@ -202,7 +204,10 @@ export class Wal {
         CREATE TABLE IF NOT EXISTS written_scopes (scope TEXT PRIMARY KEY) WITHOUT ROWID;
       `);
       // WALs from before replay: parked rows without the object they are about.
-      const parkedColumns = db.prepare<[], { name: string }>("PRAGMA table_info(parked)").all().map((c) => c.name);
+      const parkedColumns = db
+        .prepare<[], { name: string }>("PRAGMA table_info(parked)")
+        .all()
+        .map((c) => c.name);
       if (!parkedColumns.includes("object")) db.exec("ALTER TABLE parked ADD COLUMN object TEXT");
       if (!parkedColumns.includes("superseded_by")) db.exec("ALTER TABLE parked ADD COLUMN superseded_by INTEGER");
       db.exec("CREATE INDEX IF NOT EXISTS parked_object ON parked(object) WHERE object IS NOT NULL");
@@ -239,7 +244,9 @@ export class Wal {
       coalesce: db.prepare<[string, number], { seq: number; bytes: number }>("DELETE FROM messages WHERE object = ? AND seq > ? RETURNING seq, bytes"),
       read: db.prepare<[number, number], { seq: number; body: string }>("SELECT seq, body FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"),
       ack: db.prepare<[number], { bytes: number; object: string | null }>("DELETE FROM messages WHERE seq = ? RETURNING bytes, object"),
-      depth: db.prepare<[], { n: number; bytes: number | null; oldest: string | null }>("SELECT count(*) AS n, sum(bytes) AS bytes, min(observed_at) AS oldest FROM messages"),
+      depth: db.prepare<[], { n: number; bytes: number | null; oldest: string | null }>(
+        "SELECT count(*) AS n, sum(bytes) AS bytes, min(observed_at) AS oldest FROM messages",
+      ),
       parkedCount: db.prepare<[], { n: number }>("SELECT count(*) AS n FROM parked"),
       // The head of the queue (seq is the rowid): how far the graph lags.
       oldest: db.prepare<[], { observed_at: string }>("SELECT observed_at FROM messages ORDER BY seq LIMIT 1"),
@@ -455,7 +462,10 @@ export class Wal {
 
   private parkedRows(tail: string, params: number[]): ParkedRow[] {
     // A read-only look at a WAL from before replay existed: those columns are missing.
-    const columns = this.db.prepare<[], { name: string }>("PRAGMA table_info(parked)").all().map((c) => c.name);
+    const columns = this.db
+      .prepare<[], { name: string }>("PRAGMA table_info(parked)")
+      .all()
+      .map((c) => c.name);
     const object = columns.includes("object") ? "object" : "NULL AS object";
     const superseded = columns.includes("superseded_by") ? "superseded_by" : "NULL AS superseded_by";
     return this.db.prepare<number[], ParkedRow>(`SELECT seq, plugin, error, parked_at, body, ${object}, ${superseded} FROM parked ${tail}`).all(...params);

@@ -36,9 +36,28 @@ function referImage(b: Builder, image: string): string {
 }
 
 const VOLUME_SOURCES = [
-  "configMap", "secret", "persistentVolumeClaim", "hostPath", "emptyDir", "projected", "downwardAPI", "csi",
-  "ephemeral", "nfs", "iscsi", "fc", "rbd", "cephfs", "cinder", "flexVolume", "gitRepo", "image",
-  "awsElasticBlockStore", "gcePersistentDisk", "azureDisk", "azureFile",
+  "configMap",
+  "secret",
+  "persistentVolumeClaim",
+  "hostPath",
+  "emptyDir",
+  "projected",
+  "downwardAPI",
+  "csi",
+  "ephemeral",
+  "nfs",
+  "iscsi",
+  "fc",
+  "rbd",
+  "cephfs",
+  "cinder",
+  "flexVolume",
+  "gitRepo",
+  "image",
+  "awsElasticBlockStore",
+  "gcePersistentDisk",
+  "azureDisk",
+  "azureFile",
 ];
 
 function volumeType(volume: Raw): string {
@@ -50,11 +69,18 @@ function addVolumes(b: Builder, ctx: GraphContext, namespace: string, spec: Redu
     const type = volumeType(volume);
     const key = `${from}/volume/${volume.name}`;
     const properties: Record<string, GraphValue> = { name: volume.name, type };
-    const mounts = containers.flatMap((c) => c.volumeMounts.filter((m) => m.name === volume.name).map((m) => `${c.name}:${m.mountPath}${m.readOnly ? ":ro" : ""}`));
+    const mounts = containers.flatMap((c) =>
+      c.volumeMounts.filter((m) => m.name === volume.name).map((m) => `${c.name}:${m.mountPath}${m.readOnly ? ":ro" : ""}`),
+    );
     const source = volume[type] as Raw | undefined;
     const backedBy = (kind: string, name: unknown, via: string, optional?: unknown): void => {
       if (typeof name !== "string" || !name) return;
-      b.edges.push({ type: "BACKED_BY", from: key, to: refer(b, objectReference(ctx, kind, namespace, name)), properties: { source: via, optional: optional === true } });
+      b.edges.push({
+        type: "BACKED_BY",
+        from: key,
+        to: refer(b, objectReference(ctx, kind, namespace, name)),
+        properties: { source: via, optional: optional === true },
+      });
     };
     if (type === "configMap") backedBy("ConfigMap", source?.name, "configMap", source?.optional);
     else if (type === "secret") backedBy("Secret", source?.secretName, "secret", source?.optional);
@@ -89,7 +115,15 @@ function addVolumes(b: Builder, ctx: GraphContext, namespace: string, spec: Redu
   }
 }
 
-function addContainers(b: Builder, ctx: GraphContext, namespace: string, from: string, containers: ReducedContainer[], containerType: string, digests: Map<string, string>): void {
+function addContainers(
+  b: Builder,
+  ctx: GraphContext,
+  namespace: string,
+  from: string,
+  containers: ReducedContainer[],
+  containerType: string,
+  digests: Map<string, string>,
+): void {
   for (const c of containers) {
     if (c.image) {
       const image = referImage(b, c.image);
@@ -103,29 +137,44 @@ function addContainers(b: Builder, ctx: GraphContext, namespace: string, from: s
     for (const env of c.env) {
       const v = env.valueFrom;
       if (v && "configMapKeyRef" in v) {
-        b.edges.push({ from, type: "USES_CONFIGMAP", to: refer(b, objectReference(ctx, "ConfigMap", namespace, v.configMapKeyRef.name)), properties: { via: "env", container: c.name, env: env.name, key: v.configMapKeyRef.key, optional: v.configMapKeyRef.optional } });
+        b.edges.push({
+          from,
+          type: "USES_CONFIGMAP",
+          to: refer(b, objectReference(ctx, "ConfigMap", namespace, v.configMapKeyRef.name)),
+          properties: { via: "env", container: c.name, env: env.name, key: v.configMapKeyRef.key, optional: v.configMapKeyRef.optional },
+        });
       } else if (v && "secretKeyRef" in v) {
-        b.edges.push({ from, type: "USES_SECRET", to: refer(b, objectReference(ctx, "Secret", namespace, v.secretKeyRef.name)), properties: { via: "env", container: c.name, env: env.name, key: v.secretKeyRef.key, optional: v.secretKeyRef.optional } });
+        b.edges.push({
+          from,
+          type: "USES_SECRET",
+          to: refer(b, objectReference(ctx, "Secret", namespace, v.secretKeyRef.name)),
+          properties: { via: "env", container: c.name, env: env.name, key: v.secretKeyRef.key, optional: v.secretKeyRef.optional },
+        });
       }
     }
     for (const e of c.envFrom) {
       if (e.configMapRef?.name) {
-        b.edges.push({ from, type: "USES_CONFIGMAP", to: refer(b, objectReference(ctx, "ConfigMap", namespace, e.configMapRef.name)), properties: { via: "envFrom", container: c.name, prefix: e.prefix, optional: e.configMapRef.optional } });
+        b.edges.push({
+          from,
+          type: "USES_CONFIGMAP",
+          to: refer(b, objectReference(ctx, "ConfigMap", namespace, e.configMapRef.name)),
+          properties: { via: "envFrom", container: c.name, prefix: e.prefix, optional: e.configMapRef.optional },
+        });
       }
       if (e.secretRef?.name) {
-        b.edges.push({ from, type: "USES_SECRET", to: refer(b, objectReference(ctx, "Secret", namespace, e.secretRef.name)), properties: { via: "envFrom", container: c.name, prefix: e.prefix, optional: e.secretRef.optional } });
+        b.edges.push({
+          from,
+          type: "USES_SECRET",
+          to: refer(b, objectReference(ctx, "Secret", namespace, e.secretRef.name)),
+          properties: { via: "envFrom", container: c.name, prefix: e.prefix, optional: e.secretRef.optional },
+        });
       }
     }
   }
 }
 
 /** The fragment of a pod spec, edges starting at `ctx.key`. */
-export function podSpecGraph(
-  ctx: GraphContext,
-  metadata: ReducedMetadata,
-  spec: ReducedPodSpec,
-  digests: Map<string, string> = new Map(),
-): GraphFragment {
+export function podSpecGraph(ctx: GraphContext, metadata: ReducedMetadata, spec: ReducedPodSpec, digests: Map<string, string> = new Map()): GraphFragment {
   const namespace = metadata.namespace ?? "";
   const b: Builder = { owned: [], references: new Map(), edges: [] };
   const from = ctx.key;
@@ -135,7 +184,8 @@ export function podSpecGraph(
   addContainers(b, ctx, namespace, from, spec.containers, "container", digests);
   addContainers(b, ctx, namespace, from, spec.ephemeralContainers, "ephemeral", digests);
   for (const name of spec.imagePullSecrets) {
-    if (name) b.edges.push({ from, type: "USES_SECRET", to: refer(b, objectReference(ctx, "Secret", namespace, name)), properties: { via: "imagePullSecret" } });
+    if (name)
+      b.edges.push({ from, type: "USES_SECRET", to: refer(b, objectReference(ctx, "Secret", namespace, name)), properties: { via: "imagePullSecret" } });
   }
   const serviceAccount = spec.serviceAccountName ?? "default";
   b.edges.push({ from, type: "RUNS_AS", to: refer(b, objectReference(ctx, "ServiceAccount", namespace, serviceAccount)), properties: {} });

@@ -93,7 +93,9 @@ export function reduceLabelSelector(selector: unknown): ReducedLabelSelector | n
 
 /** Kubernetes' own text for a selector: "a=b,c in (d,e),f,!g" ("" selects everything). */
 export function selectorText(s: ReducedLabelSelector): string {
-  const labels = Object.keys(s.matchLabels).sort().map((k) => `${k}=${s.matchLabels[k]}`);
+  const labels = Object.keys(s.matchLabels)
+    .sort()
+    .map((k) => `${k}=${s.matchLabels[k]}`);
   const expressions = s.matchExpressions.map((e) => {
     if (e.operator === "Exists") return e.key;
     if (e.operator === "DoesNotExist") return `!${e.key}`;
@@ -149,7 +151,12 @@ export function bindingGraph(binding: ReducedBinding, ctx: GraphContext, namespa
   const edges: GraphEdgeSpec[] = [];
   const { roleRef } = binding;
   // A ClusterRoleBinding cannot grant a Role (the API refuses it); the roleRef property says what was asked.
-  const role = roleRef.name && roleRef.kind === "ClusterRole" ? refer("ClusterRole", null, roleRef.name) : roleRef.name && roleRef.kind === "Role" && namespace ? refer("Role", namespace, roleRef.name) : null;
+  const role =
+    roleRef.name && roleRef.kind === "ClusterRole"
+      ? refer("ClusterRole", null, roleRef.name)
+      : roleRef.name && roleRef.kind === "Role" && namespace
+        ? refer("Role", namespace, roleRef.name)
+        : null;
   if (role) edges.push({ type: "GRANTS", to: role, properties: { kind: roleRef.kind, grantsIn: namespace ?? "*" } });
 
   const subjects: string[] = [];

@@ -23,7 +23,14 @@ const PROJECTION: FieldSpec = {
   serviceAccountToken: object({ audience: scalar, expirationSeconds: scalar, path: scalar }),
   // labelSelector is dropped: a selector map, not a name.
   clusterTrustBundle: object({ name: scalar, signerName: scalar, optional: scalar, path: scalar }),
-  podCertificate: object({ signerName: scalar, keyType: scalar, maxExpirationSeconds: scalar, credentialBundlePath: scalar, keyPath: scalar, certificateChainPath: scalar }),
+  podCertificate: object({
+    signerName: scalar,
+    keyType: scalar,
+    maxExpirationSeconds: scalar,
+    credentialBundlePath: scalar,
+    keyPath: scalar,
+    certificateChainPath: scalar,
+  }),
 };
 
 /** Per source type, the fields kept. The CSI secret refs beyond nodePublishSecretRef and
@@ -37,8 +44,15 @@ export const VOLUME_SOURCE_FIELDS: Readonly<Record<string, FieldSpec>> = {
   projected: { sources: list(PROJECTION), defaultMode: scalar },
   downwardAPI: { items: downwardItems, defaultMode: scalar },
   csi: {
-    driver: scalar, readOnly: scalar, fsType: scalar, volumeHandle: scalar,
-    nodePublishSecretRef: ref, controllerPublishSecretRef: ref, nodeStageSecretRef: ref, controllerExpandSecretRef: ref, nodeExpandSecretRef: ref,
+    driver: scalar,
+    readOnly: scalar,
+    fsType: scalar,
+    volumeHandle: scalar,
+    nodePublishSecretRef: ref,
+    controllerPublishSecretRef: ref,
+    nodeStageSecretRef: ref,
+    controllerExpandSecretRef: ref,
+    nodeExpandSecretRef: ref,
   },
   // The claim template's metadata (labels, annotations) is dropped with everything else.
   ephemeral: {
@@ -49,8 +63,17 @@ export const VOLUME_SOURCE_FIELDS: Readonly<Record<string, FieldSpec>> = {
   local: { path: scalar, fsType: scalar },
   nfs: { server: url, path: scalar, readOnly: scalar },
   iscsi: {
-    targetPortal: url, portals: strings, iqn: scalar, lun: scalar, iscsiInterface: scalar, initiatorName: scalar,
-    fsType: scalar, readOnly: scalar, chapAuthDiscovery: scalar, chapAuthSession: scalar, secretRef: ref,
+    targetPortal: url,
+    portals: strings,
+    iqn: scalar,
+    lun: scalar,
+    iscsiInterface: scalar,
+    initiatorName: scalar,
+    fsType: scalar,
+    readOnly: scalar,
+    chapAuthDiscovery: scalar,
+    chapAuthSession: scalar,
+    secretRef: ref,
   },
   fc: { targetWWNs: strings, lun: scalar, wwids: strings, fsType: scalar, readOnly: scalar },
   // user, keyring and secretFile are dropped: who mounts, and where its key lies.
@@ -72,8 +95,16 @@ export const VOLUME_SOURCE_FIELDS: Readonly<Record<string, FieldSpec>> = {
   quobyte: { registry: url, volume: scalar, readOnly: scalar },
   portworxVolume: { volumeID: scalar, fsType: scalar, readOnly: scalar },
   scaleIO: {
-    gateway: url, system: scalar, secretRef: ref, sslEnabled: scalar, protectionDomain: scalar, storagePool: scalar,
-    storageMode: scalar, volumeName: scalar, fsType: scalar, readOnly: scalar,
+    gateway: url,
+    system: scalar,
+    secretRef: ref,
+    sslEnabled: scalar,
+    protectionDomain: scalar,
+    storagePool: scalar,
+    storageMode: scalar,
+    volumeName: scalar,
+    fsType: scalar,
+    readOnly: scalar,
   },
   storageos: { volumeName: scalar, volumeNamespace: scalar, fsType: scalar, readOnly: scalar, secretRef: ref },
   photonPersistentDisk: { pdID: scalar, fsType: scalar },

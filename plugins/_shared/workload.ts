@@ -26,7 +26,9 @@ export function reduceWorkload(object: KubeObject, templatePath: string[], extra
   return {
     metadata: reduceMetadata(object),
     replicas: field<number>(object, "spec", "replicas") ?? null,
-    selector: Object.keys(matchLabels).sort().map((k) => `${k}=${matchLabels[k]}`),
+    selector: Object.keys(matchLabels)
+      .sort()
+      .map((k) => `${k}=${matchLabels[k]}`),
     template: reducePodSpec(field(object, ...templatePath, "spec")),
     templateLabels: { ...(field<Record<string, string>>(object, ...templatePath, "metadata", "labels") ?? {}) },
     extra,
@@ -40,7 +42,9 @@ export function workloadSchema(label: string): { labels: string[]; relationships
 export function workloadGraph(w: ReducedWorkload, ctx: GraphContext): GraphFragment {
   const template = podSpecGraph(ctx, w.metadata, w.template);
   const owners = ownerGraph(ctx, w.metadata, WORKLOAD_KINDS);
-  const templateLabels = Object.keys(w.templateLabels).sort().map((k) => `${k}=${w.templateLabels[k]}`);
+  const templateLabels = Object.keys(w.templateLabels)
+    .sort()
+    .map((k) => `${k}=${w.templateLabels[k]}`);
   return {
     properties: {
       ...metadataProperties(w.metadata),

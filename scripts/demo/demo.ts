@@ -36,12 +36,23 @@ async function createApplication(kc: k8s.KubeConfig): Promise<void> {
   // The shop: a Deployment that mounts a ConfigMap, a Secret and a PVC, reads env from
   // both, pulls from a private registry, and runs as its own ServiceAccount.
   const shop = "demo-shop";
-  await ignoreExists(() => core.createNamespacedConfigMap({ namespace: shop, body: { metadata: { name: "shop-config" }, data: { currency: "EUR", "features.yaml": "checkout: v2\n" } } }));
-  await ignoreExists(() => core.createNamespacedSecret({ namespace: shop, body: { metadata: { name: "shop-db" }, stringData: { username: "shop", password: "demo-only-password" } } }));
+  await ignoreExists(() =>
+    core.createNamespacedConfigMap({
+      namespace: shop,
+      body: { metadata: { name: "shop-config" }, data: { currency: "EUR", "features.yaml": "checkout: v2\n" } },
+    }),
+  );
+  await ignoreExists(() =>
+    core.createNamespacedSecret({ namespace: shop, body: { metadata: { name: "shop-db" }, stringData: { username: "shop", password: "demo-only-password" } } }),
+  );
   await ignoreExists(() =>
     core.createNamespacedSecret({
       namespace: shop,
-      body: { metadata: { name: "registry-creds" }, type: "kubernetes.io/dockerconfigjson", data: { ".dockerconfigjson": Buffer.from('{"auths":{}}').toString("base64") } },
+      body: {
+        metadata: { name: "registry-creds" },
+        type: "kubernetes.io/dockerconfigjson",
+        data: { ".dockerconfigjson": Buffer.from('{"auths":{}}').toString("base64") },
+      },
     }),
   );
   await ignoreExists(() => core.createNamespacedServiceAccount({ namespace: shop, body: { metadata: { name: "shop" } } }));
@@ -93,7 +104,11 @@ async function createApplication(kc: k8s.KubeConfig): Promise<void> {
   await ignoreExists(() =>
     core.createNamespacedSecret({
       namespace: shop,
-      body: { metadata: { name: "shop-tls" }, type: "kubernetes.io/tls", stringData: { "tls.crt": "demo-only-certificate", "tls.key": "demo-only-private-key" } },
+      body: {
+        metadata: { name: "shop-tls" },
+        type: "kubernetes.io/tls",
+        stringData: { "tls.crt": "demo-only-certificate", "tls.key": "demo-only-private-key" },
+      },
     }),
   );
   await ignoreExists(() =>
@@ -103,7 +118,12 @@ async function createApplication(kc: k8s.KubeConfig): Promise<void> {
         metadata: { name: "shop" },
         spec: {
           tls: [{ hosts: ["shop.demo.example"], secretName: "shop-tls" }],
-          rules: [{ host: "shop.demo.example", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "shop-web", port: { name: "http" } } } }] } }],
+          rules: [
+            {
+              host: "shop.demo.example",
+              http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "shop-web", port: { name: "http" } } } }] },
+            },
+          ],
         },
       },
     }),
@@ -129,12 +149,22 @@ async function createApplication(kc: k8s.KubeConfig): Promise<void> {
   // Payments: a Deployment that takes its API key from a Secret, and a leftover pod that
   // still names a Secret nobody created — the dangling reference the graph should show.
   const payments = "demo-payments";
-  await ignoreExists(() => core.createNamespacedSecret({ namespace: payments, body: { metadata: { name: "stripe-key" }, stringData: { key: "sk_demo_not_a_real_key" } } }));
+  await ignoreExists(() =>
+    core.createNamespacedSecret({ namespace: payments, body: { metadata: { name: "stripe-key" }, stringData: { key: "sk_demo_not_a_real_key" } } }),
+  );
   await ignoreExists(() => core.createNamespacedServiceAccount({ namespace: payments, body: { metadata: { name: "payments" } } }));
   await ignoreExists(() =>
     apps.createNamespacedDeployment({
       namespace: payments,
-      body: deployment("payments-api", payments, { serviceAccountName: "payments", containers: [{ name: "api", image: "ghcr.io/example/payments-api:1.4.0", envFrom: [{ secretRef: { name: "stripe-key" } }] }] }, 1),
+      body: deployment(
+        "payments-api",
+        payments,
+        {
+          serviceAccountName: "payments",
+          containers: [{ name: "api", image: "ghcr.io/example/payments-api:1.4.0", envFrom: [{ secretRef: { name: "stripe-key" } }] }],
+        },
+        1,
+      ),
     }),
   );
   await ignoreExists(() =>
@@ -142,7 +172,11 @@ async function createApplication(kc: k8s.KubeConfig): Promise<void> {
       namespace: payments,
       body: {
         metadata: { name: "legacy-report" },
-        spec: { containers: [{ name: "report", image: "python:3.12-slim", env: [{ name: "TOKEN", valueFrom: { secretKeyRef: { name: "old-reporting-token", key: "token" } } }] }] },
+        spec: {
+          containers: [
+            { name: "report", image: "python:3.12-slim", env: [{ name: "TOKEN", valueFrom: { secretKeyRef: { name: "old-reporting-token", key: "token" } } }] },
+          ],
+        },
       },
     }),
   );
@@ -160,7 +194,10 @@ async function createApplication(kc: k8s.KubeConfig): Promise<void> {
 
 async function cli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   const root = devEnvPaths().root;
-  const { stdout } = await run(process.execPath, [join(root, "dist/core/cli/main.js"), ...args], { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await run(process.execPath, [join(root, "dist/core/cli/main.js"), ...args], {
+    env: { ...process.env, ...env },
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return stdout.trimEnd();
 }
 
@@ -212,7 +249,13 @@ in  example // { sink = T.Sink::{ sqlitePath = "${join(dir, "graph.sqlite")}" },
   };
   await ask("6. what routes to the shop's Service, and what uses its TLS Secret?", ["who-uses", "service", "shop-web", "-n", "demo-shop"]);
   await ask(null, ["who-uses", "secret", "shop-tls", "-n", "demo-shop"]);
-  await ask("7. the shop's ServiceAccount: the pods running as it, the bindings naming it, and the Role they grant", ["who-uses", "serviceaccount", "shop", "-n", "demo-shop"]);
+  await ask("7. the shop's ServiceAccount: the pods running as it, the bindings naming it, and the Role they grant", [
+    "who-uses",
+    "serviceaccount",
+    "shop",
+    "-n",
+    "demo-shop",
+  ]);
   await ask(null, ["who-uses", "role", "secret-reader", "-n", "demo-shop"]);
   await ask("8. the images pulled from the private registry", ["who-uses", "registry", "registry.example.com"]);
   say("9. references to things that do not exist (in the demo's namespaces)");
@@ -227,11 +270,11 @@ in  example // { sink = T.Sink::{ sqlitePath = "${join(dir, "graph.sqlite")}" },
   }
   say();
   say("Next:");
-  say(`  keep it live:      KUBECONFIG=.dev-env/kubeconfig node dist/core/cli/main.js run --config ${config}`);
+  say(`  keep it live:      KUBECONFIG=.dev-env/kubeconfig bash scripts/node/run.sh node dist/core/cli/main.js run --config ${config}`);
   say("                    (then change something in the cluster and watch graph stats / who-uses follow)");
   say(`  into Neo4j:        NEO4J_URI=${state.neo4j.boltUrl} NEO4J_USERNAME=neo4j NEO4J_PASSWORD=<"password" in .dev-env/env.json> \\`);
-  say(`                      node dist/core/cli/main.js run --config ${config} --sink neo4j`);
-  say("  your own cluster:  KUBECONFIG=~/.kube/config node dist/core/cli/main.js run --config config/example.dhall");
+  say(`                      bash scripts/node/run.sh node dist/core/cli/main.js run --config ${config} --sink neo4j`);
+  say("  your own cluster:  KUBECONFIG=~/.kube/config bash scripts/node/run.sh node dist/core/cli/main.js run --config config/example.dhall");
   say("  stop the servers:  npm run env:down");
 }
 

@@ -42,7 +42,9 @@ async function status(): Promise<number> {
 
 await yargs(hideBin(process.argv))
   .scriptName("devenv")
-  .usage("$0 <command>\n\nThe local etcd, kube-apiserver, kube-controller-manager and Neo4j that the tests use,\nbuilt once into ~/.cache/kube-observer (or $KUBE_OBSERVER_CACHE) and run on free 127.0.0.1 ports.\nState, logs and the kubeconfig live in .dev-env/.")
+  .usage(
+    "$0 <command>\n\nThe local etcd, kube-apiserver, kube-controller-manager and Neo4j that the tests use,\nbuilt once into ~/.cache/kube-observer (or $KUBE_OBSERVER_CACHE) and run on free 127.0.0.1 ports.\nState, logs and the kubeconfig live in .dev-env/.",
+  )
   .command(
     "up",
     "start every server (reuses a healthy running environment)",

@@ -176,7 +176,12 @@ export async function downCluster(index: number, say: Say = quiet, paths: DevEnv
 
 /** Stops one server of cluster `index` (SIGTERM, or SIGKILL with hard), keeping its record
  *  so that startClusterServerAgain can bring it back on the same port with the same data. */
-export async function stopClusterServer(index: number, name: ControlPlaneName, options: { hard?: boolean } = {}, paths: DevEnvPaths = devEnvPaths()): Promise<void> {
+export async function stopClusterServer(
+  index: number,
+  name: ControlPlaneName,
+  options: { hard?: boolean } = {},
+  paths: DevEnvPaths = devEnvPaths(),
+): Promise<void> {
   const state = readClusterState(index, paths);
   if (!state) throw new Error(`cluster ${index} is not recorded in ${clusterPaths(paths, index).stateFile}`);
   const pid = state.pids[name];
@@ -184,7 +189,12 @@ export async function stopClusterServer(index: number, name: ControlPlaneName, o
 }
 
 /** Starts one server of cluster `index` again with the same ports and data. */
-export async function startClusterServerAgain(index: number, name: ControlPlaneName, say: Say = quiet, paths: DevEnvPaths = devEnvPaths()): Promise<ClusterState> {
+export async function startClusterServerAgain(
+  index: number,
+  name: ControlPlaneName,
+  say: Say = quiet,
+  paths: DevEnvPaths = devEnvPaths(),
+): Promise<ClusterState> {
   const cp = clusterPaths(paths, index);
   const before = readClusterState(index, paths);
   if (!before) throw new Error(`cluster ${index} is not recorded in ${cp.stateFile}`);

@@ -99,7 +99,8 @@ export const MAX_CLUSTERS = 2;
 /** Starts the environment, or reuses it when every server is already healthy. */
 export async function up(say: Say = quiet, paths: DevEnvPaths = devEnvPaths(), options: UpOptions = {}): Promise<UpResult> {
   const count = options.clusters ?? 1;
-  if (!Number.isInteger(count) || count < 1 || count > MAX_CLUSTERS) throw new Error(`--clusters must be a whole number from 1 to ${MAX_CLUSTERS} (got ${count})`);
+  if (!Number.isInteger(count) || count < 1 || count > MAX_CLUSTERS)
+    throw new Error(`--clusters must be a whole number from 1 to ${MAX_CLUSTERS} (got ${count})`);
   const first = await upFirst(say, paths);
   const clusters: ClusterUpResult[] = [];
   for (let index = 2; index <= count; index++) clusters.push(await upCluster(index, first.state.layout.controlPlaneBin, say, paths));

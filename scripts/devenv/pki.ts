@@ -44,10 +44,7 @@ export async function ensurePki(dir: string): Promise<Pki> {
   mkdirSync(dir, { recursive: true });
 
   await openssl(["genrsa", "-out", files.caKey, "2048"]);
-  await openssl([
-    "req", "-x509", "-new", "-key", files.caKey, "-sha256", "-days", "3650",
-    "-subj", "/CN=kube-observer-dev-ca", "-out", files.caCert,
-  ]);
+  await openssl(["req", "-x509", "-new", "-key", files.caKey, "-sha256", "-days", "3650", "-subj", "/CN=kube-observer-dev-ca", "-out", files.caCert]);
 
   const ext = join(dir, "apiserver.ext");
   writeFileSync(
@@ -64,8 +61,22 @@ export async function ensurePki(dir: string): Promise<Pki> {
   await openssl(["genrsa", "-out", files.servingKey, "2048"]);
   await openssl(["req", "-new", "-key", files.servingKey, "-subj", "/CN=kube-apiserver", "-out", csr]);
   await openssl([
-    "x509", "-req", "-in", csr, "-CA", files.caCert, "-CAkey", files.caKey, "-CAcreateserial",
-    "-days", "3650", "-sha256", "-extfile", ext, "-out", files.servingCert,
+    "x509",
+    "-req",
+    "-in",
+    csr,
+    "-CA",
+    files.caCert,
+    "-CAkey",
+    files.caKey,
+    "-CAcreateserial",
+    "-days",
+    "3650",
+    "-sha256",
+    "-extfile",
+    ext,
+    "-out",
+    files.servingCert,
   ]);
 
   await openssl(["genrsa", "-out", files.saKey, "2048"]);

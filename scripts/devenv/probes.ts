@@ -10,16 +10,12 @@ function get(url: string, options: { ca?: string; token?: string; insecure?: boo
     const headers: Record<string, string> = {};
     if (options.token) headers.authorization = `Bearer ${options.token}`;
     const make = target.protocol === "https:" ? httpsRequest : httpRequest;
-    const req = make(
-      target,
-      { method: "GET", headers, ca: options.ca, rejectUnauthorized: !options.insecure, timeout: 3000 },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => (body += chunk));
-        res.on("end", () => resolveGet({ status: res.statusCode ?? 0, body }));
-      },
-    );
+    const req = make(target, { method: "GET", headers, ca: options.ca, rejectUnauthorized: !options.insecure, timeout: 3000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolveGet({ status: res.statusCode ?? 0, body }));
+    });
     req.on("timeout", () => req.destroy(new Error(`timeout requesting ${url}`)));
     req.on("error", reject);
     req.end();

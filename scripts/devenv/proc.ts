@@ -90,12 +90,7 @@ export function tail(file: string, lines = 30): string {
 }
 
 /** Polls probe until it returns true, the process dies, or the timeout passes. */
-export async function waitUntil(
-  what: string,
-  pid: number,
-  probe: () => Promise<boolean>,
-  timeoutMs: number,
-): Promise<void> {
+export async function waitUntil(what: string, pid: number, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!isAlive(pid)) throw new Error(`${what} exited before it became ready`);

@@ -18,7 +18,11 @@ export interface ClusterConnection {
 }
 
 /** Which of the recorded servers are alive and answering (env:status, reuse checks). */
-export async function probeServers<N extends string>(names: readonly N[], pids: Record<N, number>, define: (name: N) => ServerDefinition): Promise<Record<N, boolean>> {
+export async function probeServers<N extends string>(
+  names: readonly N[],
+  pids: Record<N, number>,
+  define: (name: N) => ServerDefinition,
+): Promise<Record<N, boolean>> {
   const result = {} as Record<N, boolean>;
   for (const name of names) {
     let ok = isAlive(pids[name]);

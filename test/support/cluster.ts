@@ -75,7 +75,9 @@ export async function forEachLimited<T>(items: readonly T[], concurrency: number
 /** Creates a namespace and waits for kube-controller-manager to give it its default ServiceAccount. */
 export async function createNamespace(core: k8s.CoreV1Api, name: string, labels: Record<string, string> = {}): Promise<void> {
   await core.createNamespace({ body: { metadata: { name, labels } } });
-  await eventually(`the default ServiceAccount in ${name}`, () => core.readNamespacedServiceAccount({ name: "default", namespace: name }).catch(() => undefined));
+  await eventually(`the default ServiceAccount in ${name}`, () =>
+    core.readNamespacedServiceAccount({ name: "default", namespace: name }).catch(() => undefined),
+  );
 }
 
 export async function deleteNamespaces(core: k8s.CoreV1Api, names: readonly string[]): Promise<void> {
@@ -98,7 +100,10 @@ export async function apiserverRequestCount(labels: Record<string, string>): Pro
   const text = await new Promise<string>((resolveText, reject) => {
     const req = request(`${env.apiserverUrl}/metrics`, { ca: readFileSync(env.caFile), headers: { authorization: `Bearer ${env.adminToken}` } }, (res) => {
       let body = "";
-      res.setEncoding("utf8").on("data", (c: string) => (body += c)).on("end", () => resolveText(body));
+      res
+        .setEncoding("utf8")
+        .on("data", (c: string) => (body += c))
+        .on("end", () => resolveText(body));
     });
     req.on("error", reject);
     req.end();

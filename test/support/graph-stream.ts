@@ -28,7 +28,10 @@ function message(plugins: ReadonlyMap<string, LoadedPlugin>, resource: string, a
     name: meta.name,
     resourceVersion: String(rv),
     observedAt: "2026-12-01T00:00:01.000Z",
-    object: action === "Applied" ? (JSON.parse(JSON.stringify(plugin.plugin.reduce(scrubObject(object, { secret: observesSecrets(plugin.plugin) })))) as unknown) : null,
+    object:
+      action === "Applied"
+        ? (JSON.parse(JSON.stringify(plugin.plugin.reduce(scrubObject(object, { secret: observesSecrets(plugin.plugin) })))) as unknown)
+        : null,
   };
 }
 
@@ -56,7 +59,12 @@ export async function comparisonStream(): Promise<GraphOp[]> {
   // Services selecting pods by app label, one of them matching nothing.
   for (const [i, app] of ["app-sa-0000", "app-sa-0001", "nobody"].entries()) {
     const ns = (pods[i % pods.length]!.metadata as { namespace: string }).namespace;
-    const svc = { apiVersion: "v1", kind: "Service", metadata: { name: `svc-${i}`, namespace: ns, uid: `svc-uid-${i}`, resourceVersion: String(++rv) }, spec: { selector: { app }, ports: [{ port: 80 }] } };
+    const svc = {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: `svc-${i}`, namespace: ns, uid: `svc-uid-${i}`, resourceVersion: String(++rv) },
+      spec: { selector: { app }, ports: [{ port: 80 }] },
+    };
     changes.push(message(plugins, "service", "Applied", svc as unknown as KubeObject, rv));
   }
   // Deletes: two referenced ConfigMaps (they stay as placeholders), two pods.
@@ -67,21 +75,48 @@ export async function comparisonStream(): Promise<GraphOp[]> {
   (back.metadata as Raw).labels = { ...((back.metadata as Raw).labels as Raw), app: "app-sa-0000" };
   changes.push(message(plugins, "pod", "Applied", back as unknown as KubeObject, ++rv));
   // A placeholder observed: the missing ConfigMap appears.
-  const appeared = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "cm-missing", namespace: (pods[0]!.metadata as { namespace: string }).namespace, uid: "cm-missing-uid", resourceVersion: String(++rv) }, data: { k: "v" } };
+  const appeared = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "cm-missing", namespace: (pods[0]!.metadata as { namespace: string }).namespace, uid: "cm-missing-uid", resourceVersion: String(++rv) },
+    data: { k: "v" },
+  };
   changes.push(message(plugins, "configmap", "Applied", appeared as unknown as KubeObject, rv));
   // A delete of a key only ever referenced (a Secret no list returned).
-  const ghost = { apiVersion: "v1", kind: "Secret", metadata: { name: "secret-0001", namespace: (pods[0]!.metadata as { namespace: string }).namespace, uid: "ghost", resourceVersion: String(++rv) } };
+  const ghost = {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "secret-0001", namespace: (pods[0]!.metadata as { namespace: string }).namespace, uid: "ghost", resourceVersion: String(++rv) },
+  };
   changes.push(message(plugins, "secret", "Deleted", ghost as unknown as KubeObject, rv));
   // A relist of the ConfigMaps that no longer has the last one: swept.
   const present = [...configmaps.slice(2, -1), appeared].map((o) => {
     const m = o.metadata as { name: string; namespace: string; uid: string };
     return { namespace: m.namespace, name: m.name, uid: m.uid };
   });
-  changes.push({ ...message(plugins, "configmap", "Applied", appeared as unknown as KubeObject, ++rv), action: "Restarted", objectNamespace: null, uid: null, name: null, object: null, present, sweepExcept: [] });
+  changes.push({
+    ...message(plugins, "configmap", "Applied", appeared as unknown as KubeObject, ++rv),
+    action: "Restarted",
+    objectNamespace: null,
+    uid: null,
+    name: null,
+    object: null,
+    present,
+    sweepExcept: [],
+  });
   // A Service changes its selector; the other is deleted.
-  const svc0 = { apiVersion: "v1", kind: "Service", metadata: { name: "svc-0", namespace: (pods[0]!.metadata as { namespace: string }).namespace, uid: "svc-uid-0", resourceVersion: String(++rv) }, spec: { selector: { moved: "yes" } } };
+  const svc0 = {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: "svc-0", namespace: (pods[0]!.metadata as { namespace: string }).namespace, uid: "svc-uid-0", resourceVersion: String(++rv) },
+    spec: { selector: { moved: "yes" } },
+  };
   changes.push(message(plugins, "service", "Applied", svc0 as unknown as KubeObject, rv));
-  const svc1 = { apiVersion: "v1", kind: "Service", metadata: { name: "svc-1", namespace: (pods[1]!.metadata as { namespace: string }).namespace, uid: "svc-uid-1", resourceVersion: String(++rv) } };
+  const svc1 = {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: "svc-1", namespace: (pods[1]!.metadata as { namespace: string }).namespace, uid: "svc-uid-1", resourceVersion: String(++rv) },
+  };
   changes.push(message(plugins, "service", "Deleted", svc1 as unknown as KubeObject, rv));
 
   const ops: GraphOp[] = opBatches(sync, plugins).flat();

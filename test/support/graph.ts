@@ -106,7 +106,13 @@ export function edgesOf(lines: ExportLine[]): Extract<ExportLine, { type: "edge"
 
 /** Polls the sink's export until check returns a value; `beforePoll` runs before each
  *  look (e.g. to recompute what is expected). */
-export async function waitForGraph<T>(ws: Workspace, what: string, check: (lines: ExportLine[]) => T | undefined, timeoutMs = 30_000, beforePoll?: () => Promise<void>): Promise<T> {
+export async function waitForGraph<T>(
+  ws: Workspace,
+  what: string,
+  check: (lines: ExportLine[]) => T | undefined,
+  timeoutMs = 30_000,
+  beforePoll?: () => Promise<void>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: ExportLine[] = [];
   for (;;) {

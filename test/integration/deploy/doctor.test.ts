@@ -10,15 +10,7 @@ import { parseAllDocuments, stringify } from "yaml";
 import * as k8s from "@kubernetes/client-node";
 import type { DoctorRow } from "../../../core/ops/doctor.js";
 import { AgentProcess, writeConfig } from "../../support/agent.js";
-import {
-  adminKubeConfig,
-  createNamespace,
-  eventually,
-  serviceAccountToken,
-  tokenKubeConfig,
-  uniqueName,
-  writeTokenKubeconfig,
-} from "../../support/cluster.js";
+import { adminKubeConfig, createNamespace, eventually, serviceAccountToken, tokenKubeConfig, uniqueName, writeTokenKubeconfig } from "../../support/cluster.js";
 import { kubectlCleanup, kubectlOk } from "./support.js";
 
 const kc = adminKubeConfig();
@@ -49,7 +41,12 @@ async function waitForAccess(token: string, verb: string, resource: string, allo
 async function doctor(config: string, json = false): Promise<{ code: number | null; stdout: string; rows: DoctorRow[] }> {
   const run = new AgentProcess(["doctor", "--config", config, ...(json ? ["--json"] : [])]);
   const { code } = await run.exited;
-  const rows = json ? run.stdout.trim().split("\n").map((l) => JSON.parse(l) as DoctorRow) : [];
+  const rows = json
+    ? run.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as DoctorRow)
+    : [];
   return { code, stdout: run.stdout, rows };
 }
 

@@ -17,7 +17,6 @@ afterAll(async () => {
   await deleteNamespaces(core, namespaces);
 });
 
-
 describe("/metrics", () => {
   it("counts deliveries, watch restarts, commits and a not-served resource, and reads observers and the WAL", async () => {
     // The example CRD must not be installed: its observer is the not-served one.
@@ -28,12 +27,20 @@ describe("/metrics", () => {
     await createNamespace(core, ns);
     for (const name of ["a", "b", "c"]) await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name }, data: { k: name } } });
 
-    const ws = workspace("sqlite", [{ resource: "configmap", namespace: ns }, { resource: "secret", namespace: ns }, { resource: "backuppolicy", namespace: ns }], {
-      pluginDirs: [examplePluginDir],
-      // Short watches, so that re-opened watches show within the test.
-      observer: { watchTimeoutMinSeconds: 2, watchTimeoutMaxSeconds: 2 },
-      backoff: { initialMs: 200, maxMs: 1000 },
-    });
+    const ws = workspace(
+      "sqlite",
+      [
+        { resource: "configmap", namespace: ns },
+        { resource: "secret", namespace: ns },
+        { resource: "backuppolicy", namespace: ns },
+      ],
+      {
+        pluginDirs: [examplePluginDir],
+        // Short watches, so that re-opened watches show within the test.
+        observer: { watchTimeoutMinSeconds: 2, watchTimeoutMaxSeconds: 2 },
+        backoff: { initialMs: 200, maxMs: 1000 },
+      },
+    );
     const agent = ws.run(["--listen", "127.0.0.1:0"]);
     try {
       const listening = await agent.waitForLog("the HTTP endpoint", (l) => l.msg === "HTTP endpoint listening", 60_000);

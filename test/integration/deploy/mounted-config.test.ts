@@ -31,7 +31,10 @@ class ConfigMapVolume {
   /** A new timestamped directory with `files`, swapped in atomically; the old one removed. */
   update(files: Record<string, string>): void {
     // os.MkdirTemp(targetDir, time.Now().UTC().Format("..2006_01_02_15_04_05.")): the random suffix is digits.
-    const stamp = new Date().toISOString().replace(/[-T:]/g, "_").replace(/\.\d+Z$/, "");
+    const stamp = new Date()
+      .toISOString()
+      .replace(/[-T:]/g, "_")
+      .replace(/\.\d+Z$/, "");
     const tsDir = `..${stamp}.${String(randomInt(1e8, 1e9))}`;
     mkdirSync(join(this.dir, tsDir), { mode: 0o755 });
     for (const [key, text] of Object.entries(files)) writeFileSync(join(this.dir, tsDir, key), text, { mode: 0o644 });
@@ -249,7 +252,9 @@ describe("a config mounted from a ConfigMap volume, updated the kubelet's way", 
     // The last good config ({B, C}) keeps running: changes in B and C still arrive.
     await createConfigMap(nsB, "b-after-type-error");
     await createConfigMap(nsC, "c-after-type-error");
-    await waitForGraph("changes in B and C after the bad swap", (n) => (n.has(cmKey(nsB, "b-after-type-error")) && n.has(cmKey(nsC, "c-after-type-error")) ? true : undefined));
+    await waitForGraph("changes in B and C after the bad swap", (n) =>
+      n.has(cmKey(nsB, "b-after-type-error")) && n.has(cmKey(nsC, "c-after-type-error")) ? true : undefined,
+    );
     const since = a.logs.slice(mark);
     expect(since.some(applying)).toBe(false);
     expect(since.some(reconciled)).toBe(false);
@@ -269,7 +274,9 @@ describe("a config mounted from a ConfigMap volume, updated the kubelet's way", 
 
     await createConfigMap(nsB, "b-after-pattern");
     await createConfigMap(nsC, "c-after-pattern");
-    await waitForGraph("changes in B and C after the second bad swap", (n) => (n.has(cmKey(nsB, "b-after-pattern")) && n.has(cmKey(nsC, "c-after-pattern")) ? true : undefined));
+    await waitForGraph("changes in B and C after the second bad swap", (n) =>
+      n.has(cmKey(nsB, "b-after-pattern")) && n.has(cmKey(nsC, "c-after-pattern")) ? true : undefined,
+    );
     const since = a.logs.slice(mark);
     expect(since.some(applying)).toBe(false);
     expect(since.some(reconciled)).toBe(false);
@@ -301,7 +308,9 @@ describe("a config mounted from a ConfigMap volume, updated the kubelet's way", 
     expect(a.logs.filter((l) => l.msg === "initial sync complete")).toHaveLength(1);
     expect(a.logs.filter(applying).map((l) => (l.why === "SIGHUP" ? "SIGHUP" : "watch"))).toEqual(["watch", "watch", "SIGHUP", "watch"]);
     expect(a.logs.filter(rejected)).toHaveLength(2);
-    expect(a.logs.some((l) => String(l.msg).includes("config file watching stopped") || String(l.msg).includes("cannot watch the config directory"))).toBe(false);
+    expect(a.logs.some((l) => String(l.msg).includes("config file watching stopped") || String(l.msg).includes("cannot watch the config directory"))).toBe(
+      false,
+    );
     expect(a.logs.some(phase(nsB, "stopped"))).toBe(false);
     const exit = await a.stop();
     expect(exit).toEqual({ code: 0, signal: null });

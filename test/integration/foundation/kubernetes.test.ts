@@ -132,9 +132,7 @@ describe("kube-controller-manager", () => {
   });
 
   it("creates the default ServiceAccount in a new namespace", async () => {
-    const sa = await eventually("the default ServiceAccount", () =>
-      core.readNamespacedServiceAccount({ name: "default", namespace }).catch(() => undefined),
-    );
+    const sa = await eventually("the default ServiceAccount", () => core.readNamespacedServiceAccount({ name: "default", namespace }).catch(() => undefined));
     expect(sa.metadata?.name).toBe("default");
   });
 });

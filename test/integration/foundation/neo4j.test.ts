@@ -32,9 +32,9 @@ describe("Neo4j over Bolt", () => {
     const read = await driver.executeQuery(`MATCH (n:${label} {key: $key}) RETURN n.name AS name`, { key: "c/ns/Pod/a" });
     expect(read.records.map((r) => r.get("name"))).toEqual(["a"]);
 
-    await expect(
-      driver.executeQuery(`CREATE (n:${label} {key: $key, name: $name})`, { key: "c/ns/Pod/a", name: "again" }),
-    ).rejects.toMatchObject({ code: "Neo.ClientError.Schema.ConstraintValidationFailed" });
+    await expect(driver.executeQuery(`CREATE (n:${label} {key: $key, name: $name})`, { key: "c/ns/Pod/a", name: "again" })).rejects.toMatchObject({
+      code: "Neo.ClientError.Schema.ConstraintValidationFailed",
+    });
 
     const count = await driver.executeQuery(`MATCH (n:${label}) RETURN count(n) AS n`);
     expect(count.records[0]?.get("n").toNumber()).toBe(1);

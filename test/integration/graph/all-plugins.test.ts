@@ -22,7 +22,23 @@ const networking = kc.makeApiClient(k8s.NetworkingV1Api);
 const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
 const storage = kc.makeApiClient(k8s.StorageV1Api);
 
-const NAMESPACED = ["pod", "configmap", "secret", "serviceaccount", "persistentvolumeclaim", "deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob", "service", "ingress", "role", "rolebinding"];
+const NAMESPACED = [
+  "pod",
+  "configmap",
+  "secret",
+  "serviceaccount",
+  "persistentvolumeclaim",
+  "deployment",
+  "replicaset",
+  "statefulset",
+  "daemonset",
+  "job",
+  "cronjob",
+  "service",
+  "ingress",
+  "role",
+  "rolebinding",
+];
 const CLUSTER_WIDE = ["node", "persistentvolume", "storageclass", "clusterrole", "clusterrolebinding"];
 
 const ns = uniqueName("plugins-all");
@@ -40,7 +56,11 @@ function canaryAnnotations(where: string): Record<string, string> {
   const copy = canary(`${where}kapp`);
   const big = canary(`${where}big`);
   canaries.push(copy, big);
-  return { "kapp.k14s.io/original": JSON.stringify({ kind: where, data: { password: copy } }), "example.com/big": `${big}${"x".repeat(5000)}`, "example.com/owner": "team-a" };
+  return {
+    "kapp.k14s.io/original": JSON.stringify({ kind: where, data: { password: copy } }),
+    "example.com/big": `${big}${"x".repeat(5000)}`,
+    "example.com/owner": "team-a",
+  };
 }
 const secretNote = canary("secretnote");
 canaries.push(secretNote);
@@ -49,7 +69,8 @@ const scParameter = canary("scparameter");
 const scMountOption = canary("scmountoption");
 canaries.push(scParameter, scMountOption);
 
-const key = (kind: string, name: string, namespace: string | null = ns): string => (namespace === null ? `local/${kind}/${name}` : `local/${namespace}/${kind}/${name}`);
+const key = (kind: string, name: string, namespace: string | null = ns): string =>
+  namespace === null ? `local/${kind}/${name}` : `local/${namespace}/${kind}/${name}`;
 
 const template = (labels: Record<string, string>, extra: Partial<k8s.V1PodSpec> = {}): k8s.V1PodTemplateSpec => ({
   metadata: { labels, annotations: templateAnnotations },
@@ -79,7 +100,11 @@ async function createApplication(): Promise<void> {
       provisioner: "example.com/none",
       reclaimPolicy: "Retain",
       volumeBindingMode: "Immediate",
-      parameters: { "csi.storage.k8s.io/provisioner-secret-name": "creds", "csi.storage.k8s.io/provisioner-secret-namespace": ns, "example.com/token": scParameter },
+      parameters: {
+        "csi.storage.k8s.io/provisioner-secret-name": "creds",
+        "csi.storage.k8s.io/provisioner-secret-namespace": ns,
+        "example.com/token": scParameter,
+      },
       mountOptions: [`password=${scMountOption}`],
     },
   });
@@ -99,10 +124,16 @@ async function createApplication(): Promise<void> {
   await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: "web" } } });
   await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "settings" }, data: { mode: "prod" } } });
   await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: "creds" }, stringData: { password: "canary-all-plugins" } } });
-  await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: "web-tls" }, stringData: { "tls.crt": "not-a-cert", "tls.key": "canary-tls-key" } } });
+  await core.createNamespacedSecret({
+    namespace: ns,
+    body: { metadata: { name: "web-tls" }, stringData: { "tls.crt": "not-a-cert", "tls.key": "canary-tls-key" } },
+  });
   await core.createNamespacedPersistentVolumeClaim({
     namespace: ns,
-    body: { metadata: { name: "data" }, spec: { storageClassName: names.sc, volumeName: names.pv, accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } },
+    body: {
+      metadata: { name: "data" },
+      spec: { storageClassName: names.sc, volumeName: names.pv, accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+    },
   });
   await apps.createNamespacedDeployment({
     namespace: ns,
@@ -112,19 +143,48 @@ async function createApplication(): Promise<void> {
         replicas: 2,
         // Not just app=web: the ReplicaSet would adopt the bare "pinned" pod below.
         selector: { matchLabels: { app: "web", tier: "front" } },
-        template: template({ app: "web", tier: "front" }, { volumes: [{ name: "config", configMap: { name: "settings" } }, { name: "data", persistentVolumeClaim: { claimName: "data" } }] }),
+        template: template(
+          { app: "web", tier: "front" },
+          {
+            volumes: [
+              { name: "config", configMap: { name: "settings" } },
+              { name: "data", persistentVolumeClaim: { claimName: "data" } },
+            ],
+          },
+        ),
       },
     },
   });
-  await core.createNamespacedPod({ namespace: ns, body: { metadata: { name: "pinned", labels: { app: "web" } }, spec: { ...template({}).spec!, nodeName: names.node } } });
-  await apps.createNamespacedStatefulSet({ namespace: ns, body: { metadata: { name: "db" }, spec: { serviceName: "web", replicas: 1, selector: { matchLabels: { app: "db" } }, template: template({ app: "db" }) } } });
-  await apps.createNamespacedDaemonSet({ namespace: ns, body: { metadata: { name: "agent" }, spec: { selector: { matchLabels: { app: "agent" } }, template: template({ app: "agent" }) } } });
-  await batch.createNamespacedJob({ namespace: ns, body: { metadata: { name: "once" }, spec: { template: { ...template({ app: "once" }), spec: { ...template({}).spec!, restartPolicy: "Never" } } } } });
+  await core.createNamespacedPod({
+    namespace: ns,
+    body: { metadata: { name: "pinned", labels: { app: "web" } }, spec: { ...template({}).spec!, nodeName: names.node } },
+  });
+  await apps.createNamespacedStatefulSet({
+    namespace: ns,
+    body: { metadata: { name: "db" }, spec: { serviceName: "web", replicas: 1, selector: { matchLabels: { app: "db" } }, template: template({ app: "db" }) } },
+  });
+  await apps.createNamespacedDaemonSet({
+    namespace: ns,
+    body: { metadata: { name: "agent" }, spec: { selector: { matchLabels: { app: "agent" } }, template: template({ app: "agent" }) } },
+  });
+  await batch.createNamespacedJob({
+    namespace: ns,
+    body: { metadata: { name: "once" }, spec: { template: { ...template({ app: "once" }), spec: { ...template({}).spec!, restartPolicy: "Never" } } } },
+  });
   await batch.createNamespacedCronJob({
     namespace: ns,
-    body: { metadata: { name: "nightly" }, spec: { schedule: "0 3 * * *", jobTemplate: { spec: { template: { ...template({ app: "nightly" }), spec: { ...template({}).spec!, restartPolicy: "OnFailure" } } } } } },
+    body: {
+      metadata: { name: "nightly" },
+      spec: {
+        schedule: "0 3 * * *",
+        jobTemplate: { spec: { template: { ...template({ app: "nightly" }), spec: { ...template({}).spec!, restartPolicy: "OnFailure" } } } },
+      },
+    },
   });
-  await core.createNamespacedService({ namespace: ns, body: { metadata: { name: "web" }, spec: { selector: { app: "web" }, ports: [{ name: "http", port: 80, targetPort: 8080 }] } } });
+  await core.createNamespacedService({
+    namespace: ns,
+    body: { metadata: { name: "web" }, spec: { selector: { app: "web" }, ports: [{ name: "http", port: 80, targetPort: 8080 }] } },
+  });
   await core.createNamespacedService({ namespace: ns, body: { metadata: { name: "external" }, spec: { type: "ExternalName", externalName: "db.example" } } });
   await networking.createNamespacedIngress({
     namespace: ns,
@@ -136,7 +196,10 @@ async function createApplication(): Promise<void> {
       },
     },
   });
-  await rbac.createNamespacedRole({ namespace: ns, body: { metadata: { name: "secret-reader" }, rules: [{ apiGroups: [""], resources: ["secrets"], verbs: ["get", "list"] }] } });
+  await rbac.createNamespacedRole({
+    namespace: ns,
+    body: { metadata: { name: "secret-reader" }, rules: [{ apiGroups: [""], resources: ["secrets"], verbs: ["get", "list"] }] },
+  });
   await rbac.createNamespacedRoleBinding({
     namespace: ns,
     body: {
@@ -149,16 +212,32 @@ async function createApplication(): Promise<void> {
       ],
     },
   });
-  await rbac.createClusterRole({ body: { metadata: { name: names.base, labels: { [AGGREGATE_LABEL]: "true" } }, rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "watch"] }] } });
-  await rbac.createClusterRole({ body: { metadata: { name: names.agg }, aggregationRule: { clusterRoleSelectors: [{ matchLabels: { [AGGREGATE_LABEL]: "true" } }] } } });
+  await rbac.createClusterRole({
+    body: { metadata: { name: names.base, labels: { [AGGREGATE_LABEL]: "true" } }, rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "watch"] }] },
+  });
+  await rbac.createClusterRole({
+    body: { metadata: { name: names.agg }, aggregationRule: { clusterRoleSelectors: [{ matchLabels: { [AGGREGATE_LABEL]: "true" } }] } },
+  });
   await rbac.createClusterRoleBinding({
-    body: { metadata: { name: names.crb }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: names.agg }, subjects: [{ kind: "ServiceAccount", name: "web", namespace: ns }] },
+    body: {
+      metadata: { name: names.crb },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: names.agg },
+      subjects: [{ kind: "ServiceAccount", name: "web", namespace: ns }],
+    },
   });
 
   // What kube-controller-manager makes: ReplicaSet and pods, the Job's and StatefulSet's
   // pods, the PV/PVC binding and the aggregated role's rules.
-  await eventually("the controllers to create the pods", async () => ((await core.listNamespacedPod({ namespace: ns })).items.length >= 5 ? true : undefined), 90_000);
-  await eventually("the claim to be bound", async () => ((await core.readNamespacedPersistentVolumeClaim({ name: "data", namespace: ns })).status?.phase === "Bound" ? true : undefined), 90_000);
+  await eventually(
+    "the controllers to create the pods",
+    async () => ((await core.listNamespacedPod({ namespace: ns })).items.length >= 5 ? true : undefined),
+    90_000,
+  );
+  await eventually(
+    "the claim to be bound",
+    async () => ((await core.readNamespacedPersistentVolumeClaim({ name: "data", namespace: ns })).status?.phase === "Bound" ? true : undefined),
+    90_000,
+  );
   await eventually("the aggregated rules", async () => (((await rbac.readClusterRole({ name: names.agg })).rules ?? []).length > 0 ? true : undefined), 60_000);
   await annotateEverything();
 }
@@ -167,13 +246,28 @@ async function createApplication(): Promise<void> {
 async function annotateEverything(): Promise<void> {
   const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
   const made: Array<[apiVersion: string, kind: string, name: string, namespace?: string]> = [
-    ["v1", "ServiceAccount", "web", ns], ["v1", "ConfigMap", "settings", ns], ["v1", "Secret", "creds", ns], ["v1", "Secret", "web-tls", ns],
-    ["v1", "PersistentVolumeClaim", "data", ns], ["apps/v1", "Deployment", "web", ns], ["v1", "Pod", "pinned", ns], ["apps/v1", "StatefulSet", "db", ns],
-    ["apps/v1", "DaemonSet", "agent", ns], ["batch/v1", "Job", "once", ns], ["batch/v1", "CronJob", "nightly", ns], ["v1", "Service", "web", ns],
-    ["v1", "Service", "external", ns], ["networking.k8s.io/v1", "Ingress", "web", ns], ["rbac.authorization.k8s.io/v1", "Role", "secret-reader", ns],
-    ["rbac.authorization.k8s.io/v1", "RoleBinding", "web-reads-secrets", ns], ["rbac.authorization.k8s.io/v1", "ClusterRole", names.base],
-    ["rbac.authorization.k8s.io/v1", "ClusterRole", names.agg], ["rbac.authorization.k8s.io/v1", "ClusterRoleBinding", names.crb],
-    ["v1", "PersistentVolume", names.pv], ["storage.k8s.io/v1", "StorageClass", names.sc], ["v1", "Node", names.node],
+    ["v1", "ServiceAccount", "web", ns],
+    ["v1", "ConfigMap", "settings", ns],
+    ["v1", "Secret", "creds", ns],
+    ["v1", "Secret", "web-tls", ns],
+    ["v1", "PersistentVolumeClaim", "data", ns],
+    ["apps/v1", "Deployment", "web", ns],
+    ["v1", "Pod", "pinned", ns],
+    ["apps/v1", "StatefulSet", "db", ns],
+    ["apps/v1", "DaemonSet", "agent", ns],
+    ["batch/v1", "Job", "once", ns],
+    ["batch/v1", "CronJob", "nightly", ns],
+    ["v1", "Service", "web", ns],
+    ["v1", "Service", "external", ns],
+    ["networking.k8s.io/v1", "Ingress", "web", ns],
+    ["rbac.authorization.k8s.io/v1", "Role", "secret-reader", ns],
+    ["rbac.authorization.k8s.io/v1", "RoleBinding", "web-reads-secrets", ns],
+    ["rbac.authorization.k8s.io/v1", "ClusterRole", names.base],
+    ["rbac.authorization.k8s.io/v1", "ClusterRole", names.agg],
+    ["rbac.authorization.k8s.io/v1", "ClusterRoleBinding", names.crb],
+    ["v1", "PersistentVolume", names.pv],
+    ["storage.k8s.io/v1", "StorageClass", names.sc],
+    ["v1", "Node", names.node],
   ];
   for (const [apiVersion, kind, name, namespace] of made) {
     const annotations = kind === "Secret" ? { "example.com/note": secretNote } : canaryAnnotations(kind);
@@ -210,7 +304,10 @@ const edge = (lines: ExportLine[], rel: string, from: string): Array<{ to: strin
   edgesOf(lines)
     .filter((e) => e.rel === rel && e.from === from)
     .map((e) => ({ to: e.to, properties: e.properties }));
-const targets = (lines: ExportLine[], rel: string, from: string): string[] => edge(lines, rel, from).map((e) => e.to).sort();
+const targets = (lines: ExportLine[], rel: string, from: string): string[] =>
+  edge(lines, rel, from)
+    .map((e) => e.to)
+    .sort();
 
 /** Waits until the agent's graph equals the LIST-implied one (recomputed each time, as
  *  controllers keep writing status) and returns it. */
@@ -251,7 +348,9 @@ describe.each(["sqlite", "neo4j"] as const)("every built-in plugin with the %s s
       expect(targets(lines, "SELECTS", key("Service", "external"))).toEqual([]);
       // Ingress -> Service and its TLS secret.
       expect(targets(lines, "ROUTES_TO", key("Ingress", "web"))).toEqual([key("Service", "web")]);
-      expect(edge(lines, "USES_SECRET", key("Ingress", "web"))).toEqual([expect.objectContaining({ to: key("Secret", "web-tls"), properties: expect.objectContaining({ via: "tls" }) })]);
+      expect(edge(lines, "USES_SECRET", key("Ingress", "web"))).toEqual([
+        expect.objectContaining({ to: key("Secret", "web-tls"), properties: expect.objectContaining({ via: "tls" }) }),
+      ]);
       // Storage: claim bound to its volume, both of the class; the class's CSI secret.
       expect(targets(lines, "BOUND_TO", key("PersistentVolumeClaim", "data"))).toEqual([key("PersistentVolume", names.pv, null)]);
       expect(targets(lines, "OF_CLASS", key("PersistentVolume", names.pv, null))).toEqual([key("StorageClass", names.sc, null)]);
@@ -260,7 +359,9 @@ describe.each(["sqlite", "neo4j"] as const)("every built-in plugin with the %s s
       // RBAC: who is granted what, and the aggregated role pointing at what it aggregates.
       const binding = key("RoleBinding", "web-reads-secrets");
       expect(targets(lines, "GRANTS", binding)).toEqual([key("Role", "secret-reader")]);
-      expect(targets(lines, "SUBJECT", binding)).toEqual([key("Group", `auditors-${id}`, null), key("ServiceAccount", "web"), key("User", `alice-${id}`, null)].sort());
+      expect(targets(lines, "SUBJECT", binding)).toEqual(
+        [key("Group", `auditors-${id}`, null), key("ServiceAccount", "web"), key("User", `alice-${id}`, null)].sort(),
+      );
       expect(targets(lines, "GRANTS", key("ClusterRoleBinding", names.crb, null))).toEqual([key("ClusterRole", names.agg, null)]);
       expect(targets(lines, "AGGREGATES", key("ClusterRole", names.agg, null))).toEqual([key("ClusterRole", names.base, null)]);
       // Owner chain: a Deployment's pods reach it through their ReplicaSet.
@@ -284,14 +385,23 @@ describe.each(["sqlite", "neo4j"] as const)("every built-in plugin with the %s s
         "example.com/owner=team-a",
         expect.stringMatching(/^kapp\.k14s\.io\/original=<withheld: \d+ bytes>$/),
       ];
-      for (const k of [key("Deployment", "web"), key("Pod", "db-0"), key("StorageClass", names.sc, null), key("ClusterRoleBinding", names.crb, null)]) expect(annotationsOf(k), k).toEqual(expect.arrayContaining(withheld)); // a controller may add its own
+      for (const k of [key("Deployment", "web"), key("Pod", "db-0"), key("StorageClass", names.sc, null), key("ClusterRoleBinding", names.crb, null)])
+        expect(annotationsOf(k), k).toEqual(expect.arrayContaining(withheld)); // a controller may add its own
       const files = readdirSync(ws.dir).map((f) => join(ws.dir, f));
       expect(files.some((f) => f.endsWith("wal.sqlite"))).toBe(true);
-      const places: Array<[string, string | Buffer]> = [["the graph", JSON.stringify(lines)], ["stdout", agent.stdout], ["stderr", agent.stderr], ...files.map((f): [string, Buffer] => [f, readFileSync(f)])];
+      const places: Array<[string, string | Buffer]> = [
+        ["the graph", JSON.stringify(lines)],
+        ["stdout", agent.stdout],
+        ["stderr", agent.stderr],
+        ...files.map((f): [string, Buffer] => [f, readFileSync(f)]),
+      ];
       for (const value of canaries) for (const [where, text] of places) expect(text.includes(value), `${value} in ${where}`).toBe(false);
 
       // A pod relabelled out of the selection leaves it; the Service re-pointed follows.
-      await core.patchNamespacedPod({ name: "pinned", namespace: ns, body: [{ op: "replace", path: "/metadata/labels/app", value: "other" }] }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch));
+      await core.patchNamespacedPod(
+        { name: "pinned", namespace: ns, body: [{ op: "replace", path: "/metadata/labels/app", value: "other" }] },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
+      );
       await core.createNamespacedService({ namespace: ns, body: { metadata: { name: "other" }, spec: { selector: { app: "other" }, ports: [{ port: 81 }] } } });
       const after = await converged(ws, "the graph to follow the relabelled pod and the new Service");
       expect(targets(after, "SELECTS", key("Service", "web"))).toEqual(webPods.filter((p) => !p.endsWith("/pinned")).sort());
@@ -299,7 +409,10 @@ describe.each(["sqlite", "neo4j"] as const)("every built-in plugin with the %s s
     } finally {
       await agent.stop();
       // The next sink starts from the same application.
-      await core.patchNamespacedPod({ name: "pinned", namespace: ns, body: [{ op: "replace", path: "/metadata/labels/app", value: "web" }] }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch));
+      await core.patchNamespacedPod(
+        { name: "pinned", namespace: ns, body: [{ op: "replace", path: "/metadata/labels/app", value: "web" }] },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
+      );
       await core.deleteNamespacedService({ name: "other", namespace: ns }).catch(() => undefined);
     }
   }, 360_000);

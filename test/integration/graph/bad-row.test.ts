@@ -71,7 +71,9 @@ describe.each(["sqlite", "neo4j"] as const)("a bad row in the %s sink", (sinkKin
     expect(Buffer.byteLength(userKey)).toBeLessThanOrEqual(MAX_KEY_BYTES);
     await waitForGraph(ws, "the binding and its user", (l) => {
       const nodes = nodesOf(l);
-      return nodes.some((n) => n.key === k("RoleBinding", "long-subject")) && nodes.some((n) => n.key === userKey && n.properties.name === longUser) ? true : undefined;
+      return nodes.some((n) => n.key === k("RoleBinding", "long-subject")) && nodes.some((n) => n.key === userKey && n.properties.name === longUser)
+        ? true
+        : undefined;
     });
     const sink = await ws.openSink();
     try {
@@ -99,11 +101,20 @@ describe.each(["sqlite", "neo4j"] as const)("a bad row in the %s sink", (sinkKin
 
     // Later changes: a new object and an update, each in the graph within 2 s.
     for (const step of [
-      { what: "a new ConfigMap", run: () => core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "after" } } }), done: (keys: Map<string, Record<string, unknown>>) => keys.has(k("ConfigMap", "after")) },
+      {
+        what: "a new ConfigMap",
+        run: () => core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "after" } } }),
+        done: (keys: Map<string, Record<string, unknown>>) => keys.has(k("ConfigMap", "after")),
+      },
       {
         what: "a label on the first ConfigMap",
-        run: () => core.patchNamespacedConfigMap({ namespace: ns, name: "before", body: { metadata: { labels: { changed: "yes" } } } }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch)),
-        done: (keys: Map<string, Record<string, unknown>>) => ((keys.get(k("ConfigMap", "before"))?.labels as string[] | undefined) ?? []).includes("changed=yes"),
+        run: () =>
+          core.patchNamespacedConfigMap(
+            { namespace: ns, name: "before", body: { metadata: { labels: { changed: "yes" } } } },
+            k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+          ),
+        done: (keys: Map<string, Record<string, unknown>>) =>
+          ((keys.get(k("ConfigMap", "before"))?.labels as string[] | undefined) ?? []).includes("changed=yes"),
       },
     ]) {
       const started = Date.now();
@@ -121,7 +132,9 @@ describe.each(["sqlite", "neo4j"] as const)("a bad row in the %s sink", (sinkKin
     const parsed = JSON.parse(status.stdout) as { depth: number; parked: number; parkedMessages: Array<{ name: string; plugin: string; error: string }> };
     expect(parsed.parked).toBe(1);
     expect(parsed.parkedMessages[0]).toMatchObject({ name: "huge-subject", plugin: "rolebinding" });
-    expect(parsed.parkedMessages[0]!.error).toMatch(new RegExp(`^no graph sink stores it: .*property "(subjects|name)" is \\d+ bytes, more than the ${MAX_PROPERTY_BYTES}`));
+    expect(parsed.parkedMessages[0]!.error).toMatch(
+      new RegExp(`^no graph sink stores it: .*property "(subjects|name)" is \\d+ bytes, more than the ${MAX_PROPERTY_BYTES}`),
+    );
     // The parked message's error names no value: the 1 MB name is not in it.
     expect(parsed.parkedMessages[0]!.error.length).toBeLessThan(4_000);
   });

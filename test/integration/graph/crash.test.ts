@@ -32,7 +32,10 @@ function churn(ns: string): { stop: () => Promise<number> } {
       try {
         switch (i % 5) {
           case 0:
-            await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `cm-${n}-${i}`, labels: { gen: String(i) } }, data: { v: String(i) } } });
+            await core.createNamespacedConfigMap({
+              namespace: ns,
+              body: { metadata: { name: `cm-${n}-${i}`, labels: { gen: String(i) } }, data: { v: String(i) } },
+            });
             break;
           case 1:
             await core.createNamespacedPod({
@@ -85,7 +88,10 @@ describe.each(["sqlite", "neo4j"] as const)("crash safety with the %s sink", (si
     const ns = uniqueName(`crash-${sinkKind}`);
     namespaces.push(ns);
     await createNamespace(core, ns);
-    const ws = workspace(sinkKind, RESOURCES.map((resource) => ({ resource, namespace: ns })));
+    const ws = workspace(
+      sinkKind,
+      RESOURCES.map((resource) => ({ resource, namespace: ns })),
+    );
     const load = churn(ns);
     let kills = 0;
     let failpointKills = 0;
@@ -121,18 +127,38 @@ describe.each(["sqlite", "neo4j"] as const)("crash safety with the %s sink", (si
 
     agent = ws.run();
     try {
-      const expected = normalise(await expectedExport("local", RESOURCES.map((resource) => ({ resource, namespace: ns }))), ["observedAt"]);
+      const expected = normalise(
+        await expectedExport(
+          "local",
+          RESOURCES.map((resource) => ({ resource, namespace: ns })),
+        ),
+        ["observedAt"],
+      );
       const actual = await waitForGraph(
         ws,
         "the graph to equal the cluster",
         (lines) => {
-          const mine = normalise(lines.filter((l) => (l.type === "node" ? l.key.startsWith(`local/${ns}/`) || !l.key.startsWith("local/") : l.from.startsWith(`local/${ns}/`) || !l.from.startsWith("local/"))), ["observedAt"]);
+          const mine = normalise(
+            lines.filter((l) =>
+              l.type === "node"
+                ? l.key.startsWith(`local/${ns}/`) || !l.key.startsWith("local/")
+                : l.from.startsWith(`local/${ns}/`) || !l.from.startsWith("local/"),
+            ),
+            ["observedAt"],
+          );
           return JSON.stringify(mine) === JSON.stringify(expected) ? mine : undefined;
         },
         60_000,
       ).catch(async (error: Error) => {
         const lines = await ws.exportLines();
-        const mine = normalise(lines.filter((l) => (l.type === "node" ? l.key.startsWith(`local/${ns}/`) || !l.key.startsWith("local/") : l.from.startsWith(`local/${ns}/`) || !l.from.startsWith("local/"))), ["observedAt"]);
+        const mine = normalise(
+          lines.filter((l) =>
+            l.type === "node"
+              ? l.key.startsWith(`local/${ns}/`) || !l.key.startsWith("local/")
+              : l.from.startsWith(`local/${ns}/`) || !l.from.startsWith("local/"),
+          ),
+          ["observedAt"],
+        );
         expect(mine).toEqual(expected);
         throw error;
       });

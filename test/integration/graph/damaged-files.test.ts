@@ -39,7 +39,10 @@ async function populate(prefix: string): Promise<string> {
   await createNamespace(core, ns);
   for (let i = 0; i < 6; i++) await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: `s-${i}` }, stringData: { k: `v${i}` } } });
   for (let i = 0; i < 60; i++) {
-    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `cm-${i}`, labels: { app: "damaged-files", tier: `t-${i % 5}` } }, data: { a: String(i), b: "x".repeat(100) } } });
+    await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: `cm-${i}`, labels: { app: "damaged-files", tier: `t-${i % 5}` } }, data: { a: String(i), b: "x".repeat(100) } },
+    });
   }
   for (let i = 0; i < 8; i++) {
     await core.createNamespacedPod({
@@ -48,7 +51,13 @@ async function populate(prefix: string): Promise<string> {
         metadata: { name: `pod-${i}`, labels: { app: "damaged-files" } },
         spec: {
           automountServiceAccountToken: false,
-          containers: [{ name: "c", image: `registry.example/damaged/app:${i % 3}`, envFrom: [{ configMapRef: { name: `cm-${i}` } }, { secretRef: { name: `s-${i % 6}` } }] }],
+          containers: [
+            {
+              name: "c",
+              image: `registry.example/damaged/app:${i % 3}`,
+              envFrom: [{ configMapRef: { name: `cm-${i}` } }, { secretRef: { name: `s-${i % 6}` } }],
+            },
+          ],
         },
       },
     });
@@ -66,15 +75,32 @@ async function changeWhileDown(ns: string): Promise<void> {
 /** The namespace's part of a graph, and the shared nodes (images, registries). */
 function mine(lines: ExportLine[], cluster: string, ns: string): ExportLine[] {
   const ours = (key: string): boolean => key.startsWith(`${cluster}/${ns}/`) || !key.startsWith(`${cluster}/`);
-  return normalise(lines.filter((l) => (l.type === "node" ? ours(l.key) : ours(l.from))), ["observedAt"]);
+  return normalise(
+    lines.filter((l) => (l.type === "node" ? ours(l.key) : ours(l.from))),
+    ["observedAt"],
+  );
 }
 
 async function expectGraphEqualsCluster(ws: Workspace, cluster: string, ns: string): Promise<void> {
   // The pod deleted with grace 0 may take a moment to leave the apiserver's list.
-  await eventually("pod-2 gone", async () => ((await core.listNamespacedPod({ namespace: ns })).items.some((p) => p.metadata?.name === "pod-2") ? undefined : true));
-  const expected = mine(await expectedExport(cluster, RESOURCES.map((resource) => ({ resource, namespace: ns }))), cluster, ns);
+  await eventually("pod-2 gone", async () =>
+    (await core.listNamespacedPod({ namespace: ns })).items.some((p) => p.metadata?.name === "pod-2") ? undefined : true,
+  );
+  const expected = mine(
+    await expectedExport(
+      cluster,
+      RESOURCES.map((resource) => ({ resource, namespace: ns })),
+    ),
+    cluster,
+    ns,
+  );
   expect(expected.length).toBeGreaterThan(60);
-  await waitForGraph(ws, "the graph to equal the cluster", (lines) => (JSON.stringify(mine(lines, cluster, ns)) === JSON.stringify(expected) ? true : undefined), 90_000).catch(async (error: Error) => {
+  await waitForGraph(
+    ws,
+    "the graph to equal the cluster",
+    (lines) => (JSON.stringify(mine(lines, cluster, ns)) === JSON.stringify(expected) ? true : undefined),
+    90_000,
+  ).catch(async (error: Error) => {
     expect(mine(await ws.exportLines(), cluster, ns)).toEqual(expected);
     throw error;
   });
@@ -89,7 +115,10 @@ function stillRunning(agent: AgentProcess): () => boolean {
 async function corruptFilesMetric(agent: AgentProcess): Promise<{ wal: number | undefined; graph: number | undefined }> {
   const listening = await agent.waitForLog("the HTTP endpoint", (l) => l.msg === "HTTP endpoint listening", 60_000);
   const text = await (await fetch(`http://${String(listening.listen)}/metrics`)).text();
-  return { wal: sample(text, "kube_observer_corrupt_files_total", { store: "wal" }), graph: sample(text, "kube_observer_corrupt_files_total", { store: "graph" }) };
+  return {
+    wal: sample(text, "kube_observer_corrupt_files_total", { store: "wal" }),
+    graph: sample(text, "kube_observer_corrupt_files_total", { store: "graph" }),
+  };
 }
 
 function walIdentity(path: string): string | undefined {
@@ -101,7 +130,10 @@ function walIdentity(path: string): string | undefined {
   }
 }
 
-const copies = (ws: Workspace): string[] => readdirSync(ws.dir).filter((f) => f.includes(".corrupt-")).sort();
+const copies = (ws: Workspace): string[] =>
+  readdirSync(ws.dir)
+    .filter((f) => f.includes(".corrupt-"))
+    .sort();
 
 const movedAside = (store: string, file: string) => (l: LogLine) => l.level === 50 && l.store === store && l.file === file && typeof l.movedTo === "string";
 
@@ -112,7 +144,11 @@ describe.each(["sqlite", "neo4j"] as const)("garbage over the WAL, %s sink", (si
     const cluster = uniqueName("dmg");
     // A lease far longer than the test: a WAL with a new identity would be refused (exit 2).
     const sink = sinkKind === "neo4j" ? { sink: { kind: "neo4j" as const, uri: devEnv().neo4j.boltUrl, writerLeaseSeconds: 600 } } : {};
-    const ws = workspace(sinkKind, RESOURCES.map((resource) => ({ resource, namespace: ns })), { cluster, ...sink });
+    const ws = workspace(
+      sinkKind,
+      RESOURCES.map((resource) => ({ resource, namespace: ns })),
+      { cluster, ...sink },
+    );
 
     // Killed at its first sink commit: everything it observed is in the WAL, not acknowledged.
     const killed = new AgentProcess(["run", "--config", ws.config], { ...ws.env, KUBE_OBSERVER_FAILPOINTS: "dispatcher.before-commit=1" });
@@ -159,7 +195,11 @@ describe("a damaged page in the middle of the embedded graph", () => {
   it("found by quick_check at start-up: moved aside, the graph rebuilt from the relist", async () => {
     const ns = await populate("dmg-graph");
     const cluster = uniqueName("dmg");
-    const ws = workspace("sqlite", RESOURCES.map((resource) => ({ resource, namespace: ns })), { cluster });
+    const ws = workspace(
+      "sqlite",
+      RESOURCES.map((resource) => ({ resource, namespace: ns })),
+      { cluster },
+    );
     await ws.runOnce();
     await changeWhileDown(ns);
     const { leafPages } = damageMiddlePage(ws.graphPath, "nodes");
@@ -186,7 +226,11 @@ describe("a damaged page in the middle of the embedded graph", () => {
   it("found only when the relist's apply reads it (quick_check off): replaced while running, every observer relists", async () => {
     const ns = await populate("dmg-apply");
     const cluster = uniqueName("dmg");
-    const ws = workspace("sqlite", RESOURCES.map((resource) => ({ resource, namespace: ns })), { cluster });
+    const ws = workspace(
+      "sqlite",
+      RESOURCES.map((resource) => ({ resource, namespace: ns })),
+      { cluster },
+    );
     await ws.runOnce();
     await changeWhileDown(ns);
     damageMiddlePage(ws.graphPath, "nodes");
@@ -211,7 +255,10 @@ describe("a damaged page in the middle of the embedded graph", () => {
 describe("read-only commands and doctor on damaged files", () => {
   it("report the damage, exit non-zero and leave the files in place", async () => {
     const ns = await populate("dmg-read");
-    const ws = workspace("sqlite", RESOURCES.map((resource) => ({ resource, namespace: ns })));
+    const ws = workspace(
+      "sqlite",
+      RESOURCES.map((resource) => ({ resource, namespace: ns })),
+    );
     await ws.runOnce();
     damageMiddlePage(ws.graphPath, "nodes");
     writeGarbage(ws.walPath);
@@ -229,7 +276,10 @@ describe("read-only commands and doctor on damaged files", () => {
     expect(status.stderr).toContain(`the WAL ${ws.walPath} is damaged (SQLITE_NOTADB: file is not a database). This command leaves it as it is.`);
 
     // The header and schema are sound: the export meets the damaged page part-way.
-    for (const args of [["graph", "export"], ["verify", "--settle-seconds", "0"]]) {
+    for (const args of [
+      ["graph", "export"],
+      ["verify", "--settle-seconds", "0"],
+    ]) {
       const child = await command(...args);
       expect((await child.exited).code, args.join(" ")).toBe(1);
       expect(child.stderr).toContain(`the embedded graph ${ws.graphPath} is damaged (SQLITE_CORRUPT`);
@@ -243,13 +293,18 @@ describe("read-only commands and doctor on damaged files", () => {
     expect(rows.find((r) => r.check === "wal")).toMatchObject({ target: ws.walPath, result: "warn" });
     expect(rows.find((r) => r.check === "wal")!.detail).toMatch(/^damaged \(SQLITE_NOTADB: file is not a database\); the agent moves it aside/);
     expect(rows.find((r) => r.check === "sink")).toMatchObject({ target: `sqlite ${ws.graphPath}`, result: "warn" });
-    expect(rows.find((r) => r.check === "sink")!.detail).toMatch(/^damaged \((SQLITE_CORRUPT|PRAGMA quick_check: \*\*\* in database main \*\*\* [^\n]*)\); the agent moves it aside/);
+    expect(rows.find((r) => r.check === "sink")!.detail).toMatch(
+      /^damaged \((SQLITE_CORRUPT|PRAGMA quick_check: \*\*\* in database main \*\*\* [^\n]*)\); the agent moves it aside/,
+    );
     expect(files()).toEqual(before);
 
     // Garbage over the graph too: refused at open.
     writeGarbage(ws.graphPath);
     const garbage = digest(ws.graphPath);
-    for (const args of [["who-uses", "configmap", "cm-0", "--namespace", ns], ["graph", "stats"]]) {
+    for (const args of [
+      ["who-uses", "configmap", "cm-0", "--namespace", ns],
+      ["graph", "stats"],
+    ]) {
       const child = await command(...args);
       expect((await child.exited).code, args.join(" ")).toBe(1);
       expect(child.stderr).toContain(`the embedded graph ${ws.graphPath} is damaged (SQLITE_NOTADB: file is not a database)`);

@@ -1,17 +1,15 @@
 // Bad input: a plugin that throws or returns something malformed has that message parked
 // while everything else lands; hostile strings land verbatim and change nothing else.
 // (Secret canaries: secret-canaries.test.ts.)
-import { readdirSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import * as k8s from "@kubernetes/client-node";
 import { AgentProcess, repoRoot } from "../../support/agent.js";
 import { adminKubeConfig, createNamespace, deleteNamespaces, neo4jDriver, uniqueName } from "../../support/cluster.js";
-import { edgesOf, nodesOf, waitForGraph, wipeNeo4j, workspace } from "../../support/graph.js";
+import { nodesOf, waitForGraph, wipeNeo4j, workspace } from "../../support/graph.js";
 
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
-const apps = kc.makeApiClient(k8s.AppsV1Api);
 const namespaces: string[] = [];
 const agents: AgentProcess[] = [];
 
@@ -26,9 +24,16 @@ describe("a plugin whose graph function fails", () => {
     namespaces.push(ns);
     await createNamespace(core, ns);
     for (const name of ["fine", "poison", "malformed"]) await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name }, data: { a: "b" } } });
-    const ws = workspace("sqlite", [{ resource: "configmap", namespace: ns }, { resource: "poison", namespace: ns }], {
-      pluginDirs: [resolve(repoRoot, "test/fixtures/plugins/poison")],
-    });
+    const ws = workspace(
+      "sqlite",
+      [
+        { resource: "configmap", namespace: ns },
+        { resource: "poison", namespace: ns },
+      ],
+      {
+        pluginDirs: [resolve(repoRoot, "test/fixtures/plugins/poison")],
+      },
+    );
     const agent = await ws.runOnce();
     const lines = await ws.exportLines();
     const keys = nodesOf(lines).map((n) => n.key);
@@ -45,7 +50,10 @@ describe("a plugin whose graph function fails", () => {
     expect(report.depth).toBe(0);
     expect(report.parked).toBe(2);
     const byName = Object.fromEntries(report.parkedMessages.map((p) => [p.name, p]));
-    expect(byName.poison).toMatchObject({ plugin: "poison", error: expect.stringMatching(/^plugin "poison" toGraph threw an Error at poison\.mjs:\d+:\d+; its message \(\d+ characters\) is not shown/) });
+    expect(byName.poison).toMatchObject({
+      plugin: "poison",
+      error: expect.stringMatching(/^plugin "poison" toGraph threw an Error at poison\.mjs:\d+:\d+; its message \(\d+ characters\) is not shown/),
+    });
     expect(byName.poison!.error).not.toContain("cannot handle this object");
     expect(byName.malformed).toMatchObject({ plugin: "poison", error: expect.stringContaining("NOT_DECLARED") });
   });
@@ -66,7 +74,10 @@ describe.each(["sqlite", "neo4j"] as const)("hostile strings into the %s sink", 
     namespaces.push(ns);
     await createNamespace(core, ns);
     const name = `x.${"a-b.".repeat(40)}end`; // long, dotted, dashed (DNS-subdomain limits)
-    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name, annotations: hostile, labels: { "weird_label.x": "A-b_c.D" } }, data: { "key.with-dots_and_dashes": "v" } } });
+    await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name, annotations: hostile, labels: { "weird_label.x": "A-b_c.D" } }, data: { "key.with-dots_and_dashes": "v" } },
+    });
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "sentinel" }, data: { a: "b" } } });
     // The size cap would withhold the 250 KB value (the canary test covers that): raised
     // here, so that the value itself is what crosses to the sink.
@@ -75,13 +86,18 @@ describe.each(["sqlite", "neo4j"] as const)("hostile strings into the %s sink", 
     const lines = await ws.exportLines();
     const node = nodesOf(lines).find((n) => n.key === `local/${ns}/ConfigMap/${name}`);
     expect(node).toBeDefined();
-    const expectedAnnotations = Object.keys(hostile).sort().map((k) => `${k}=${hostile[k]}`);
+    const expectedAnnotations = Object.keys(hostile)
+      .sort()
+      .map((k) => `${k}=${hostile[k]}`);
     expect(node!.properties.annotations).toEqual(expectedAnnotations);
     expect(node!.properties.labels).toEqual(["weird_label.x=A-b_c.D"]);
     expect(node!.properties.keys).toEqual(["key.with-dots_and_dashes"]);
-    expect(nodesOf(lines).filter((n) => n.key.startsWith(`local/${ns}/`)).map((n) => n.key).sort()).toEqual(
-      [`local/${ns}/ConfigMap/${name}`, `local/${ns}/ConfigMap/kube-root-ca.crt`, `local/${ns}/ConfigMap/sentinel`].sort(),
-    );
+    expect(
+      nodesOf(lines)
+        .filter((n) => n.key.startsWith(`local/${ns}/`))
+        .map((n) => n.key)
+        .sort(),
+    ).toEqual([`local/${ns}/ConfigMap/${name}`, `local/${ns}/ConfigMap/kube-root-ca.crt`, `local/${ns}/ConfigMap/sentinel`].sort());
     if (sinkKind === "neo4j") {
       // The Cypher-looking value deleted nothing and created nothing.
       const driver = neo4jDriver();

@@ -51,7 +51,8 @@ describe("Neo4j down when the agent starts", () => {
       const down = await a.waitForLog("the sink reported down", (l) => l.msg === DOES_NOT_ANSWER, 60_000);
       expect(String(down.err)).toContain("is unavailable");
       await a.waitForLog("the initial sync", (l) => l.msg === "initial sync complete", 60_000);
-      for (let i = 0; i < 5; i += 1) await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `during-${i}` }, data: { i: String(i) } } });
+      for (let i = 0; i < 5; i += 1)
+        await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `during-${i}` }, data: { i: String(i) } } });
       for (let i = 0; i < 2; i += 1) await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: `s-${i}` }, stringData: { k: "v" } } });
       await core.deleteNamespacedConfigMap({ namespace: ns, name: "before" });
 
@@ -72,7 +73,12 @@ describe("Neo4j down when the agent starts", () => {
     }
     await a.waitForLog("the sink to open", (l) => l.msg === "graph sink answers: opened; delivering what the WAL holds", 120_000);
     const expected = normalise(await expectedExport("local", scopes), ["observedAt"]);
-    await waitForGraph(ws, "the graph to equal the cluster", (lines) => (JSON.stringify(normalise(lines, ["observedAt"])) === JSON.stringify(expected) ? true : undefined), 60_000);
+    await waitForGraph(
+      ws,
+      "the graph to equal the cluster",
+      (lines) => (JSON.stringify(normalise(lines, ["observedAt"])) === JSON.stringify(expected) ? true : undefined),
+      60_000,
+    );
     expect(await walDepth(ws.config)).toBe(0);
     // Opened properly before the first apply: stamped with this version, registered as the writer.
     const driver = neo4jDriver();

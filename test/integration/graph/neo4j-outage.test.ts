@@ -23,10 +23,16 @@ describe("a Neo4j outage", () => {
     await wipeNeo4j();
     await createNamespace(core, ns);
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "before" }, data: { a: "b" } } });
-    const ws = workspace("neo4j", ["configmap", "secret"].map((resource) => ({ resource, namespace: ns })), { backoff: { initialMs: 200, maxMs: 2000 } });
+    const ws = workspace(
+      "neo4j",
+      ["configmap", "secret"].map((resource) => ({ resource, namespace: ns })),
+      { backoff: { initialMs: 200, maxMs: 2000 } },
+    );
     agent = ws.run();
     const a = agent;
-    await waitForGraph(ws, "the first ConfigMap in Neo4j", (l) => (l.some((x) => x.type === "node" && x.key === `local/${ns}/ConfigMap/before`) ? true : undefined));
+    await waitForGraph(ws, "the first ConfigMap in Neo4j", (l) =>
+      l.some((x) => x.type === "node" && x.key === `local/${ns}/ConfigMap/before`) ? true : undefined,
+    );
 
     await stopServer("neo4j");
     const outageStarted = Date.now();
@@ -50,7 +56,18 @@ describe("a Neo4j outage", () => {
       await startServerAgain("neo4j");
     }
     await a.waitForLog("the sink to be back", (l) => l.msg === "graph sink is back", 60_000);
-    const expected = normalise(await expectedExport("local", ["configmap", "secret"].map((resource) => ({ resource, namespace: ns }))), ["observedAt"]);
-    await waitForGraph(ws, "the graph to equal the cluster", (lines) => (JSON.stringify(normalise(lines, ["observedAt"])) === JSON.stringify(expected) ? true : undefined), 60_000);
+    const expected = normalise(
+      await expectedExport(
+        "local",
+        ["configmap", "secret"].map((resource) => ({ resource, namespace: ns })),
+      ),
+      ["observedAt"],
+    );
+    await waitForGraph(
+      ws,
+      "the graph to equal the cluster",
+      (lines) => (JSON.stringify(normalise(lines, ["observedAt"])) === JSON.stringify(expected) ? true : undefined),
+      60_000,
+    );
   }, 240_000);
 });

@@ -104,19 +104,25 @@ describe("Neo4j storage schema version", () => {
 
   it("refuses a database written by a newer kube-observer and leaves it untouched", async () => {
     const newer = GRAPH_SCHEMA_VERSION + 1;
-    await admin.executeQuery("CREATE (:KoMeta {id: 'graph', schemaVersion: $v}), (:Entity:Pod {key: 'c/ns/Pod/future', shape: 'new'})", { v: neo4j.int(newer) });
+    await admin.executeQuery("CREATE (:KoMeta {id: 'graph', schemaVersion: $v}), (:Entity:Pod {key: 'c/ns/Pod/future', shape: 'new'})", {
+      v: neo4j.int(newer),
+    });
     const sink = await connect();
     const error = await sink.init(SCHEMA).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GraphSchemaError);
     expect((error as GraphSchemaError).exitCode).toBe(2);
-    expect((error as Error).message).toContain(`${where()} has graph storage schema version ${newer}, written by a newer kube-observer; this one knows versions up to ${GRAPH_SCHEMA_VERSION}`);
+    expect((error as Error).message).toContain(
+      `${where()} has graph storage schema version ${newer}, written by a newer kube-observer; this one knows versions up to ${GRAPH_SCHEMA_VERSION}`,
+    );
     expect((error as Error).message).toContain("use another database");
     await expect(sink.apply(ops)).rejects.toThrow(/needs init\(schema\) before apply\(\)/);
     expect(await stamped()).toEqual([neo4j.int(newer)]);
     const nodes = await admin.executeQuery("MATCH (n:Entity) RETURN n.key AS key, n.shape AS shape");
     expect(nodes.records.map((r) => [r.get("key"), r.get("shape")])).toEqual([["c/ns/Pod/future", "new"]]);
 
-    await expect(openForReading()).rejects.toThrow(`${where()} has graph storage version ${newer}; this kube-observer reads version ${GRAPH_SCHEMA_VERSION} only: use the kube-observer that wrote it`);
+    await expect(openForReading()).rejects.toThrow(
+      `${where()} has graph storage version ${newer}; this kube-observer reads version ${GRAPH_SCHEMA_VERSION} only: use the kube-observer that wrote it`,
+    );
   });
 
   it("migrates a database written before versions in place (info log), its export unchanged", async () => {
@@ -130,20 +136,30 @@ describe("Neo4j storage schema version", () => {
     expect(before.length).toBe(5);
 
     // Read-only commands do not read it until the agent has migrated it.
-    await expect(openForReading()).rejects.toThrow(`${where()} has graph storage version 0 (unversioned: written before kube-observer recorded storage versions); this kube-observer reads version ${GRAPH_SCHEMA_VERSION} only: run the agent`);
+    await expect(openForReading()).rejects.toThrow(
+      `${where()} has graph storage version 0 (unversioned: written before kube-observer recorded storage versions); this kube-observer reads version ${GRAPH_SCHEMA_VERSION} only: run the agent`,
+    );
     expect(await stamped()).toEqual([]);
 
     const log = recordingLog();
     const sink = await connect(log);
     expect(await sink.storageSchema()).toEqual({ found: "unversioned", version: GRAPH_SCHEMA_VERSION, action: "migrate" });
     await sink.init(SCHEMA);
-    expect(log.lines).toEqual([{ level: "info", obj: { store: where(), from: 0, to: GRAPH_SCHEMA_VERSION }, msg: expect.stringMatching(/^graph storage migrated in place from version 0 .* to version 1$/) }]);
+    expect(log.lines).toEqual([
+      {
+        level: "info",
+        obj: { store: where(), from: 0, to: GRAPH_SCHEMA_VERSION },
+        msg: expect.stringMatching(/^graph storage migrated in place from version 0 .* to version 1$/),
+      },
+    ]);
     expect(await stamped()).toEqual([neo4j.int(GRAPH_SCHEMA_VERSION)]);
     expect(await exported(sink)).toEqual(before);
     expect(await sink.stats()).toEqual(statsBefore);
 
     // And reads and writes as a current graph: the Pod's new labels end the selected edge.
-    await sink.apply([{ ...ops[0]!, node: { ...(ops[0] as Extract<GraphOp, { op: "upsert" }>).node, properties: { name: "a", labels: ["app=db"] } } } as GraphOp]);
+    await sink.apply([
+      { ...ops[0]!, node: { ...(ops[0] as Extract<GraphOp, { op: "upsert" }>).node, properties: { name: "a", labels: ["app=db"] } } } as GraphOp,
+    ]);
     const reader = await openForReading();
     try {
       const after: ExportLine[] = [];

@@ -99,11 +99,15 @@ describe("Neo4j sink: schema and refusals", () => {
     await admin.executeQuery("CREATE INDEX users_pod_name IF NOT EXISTS FOR (n:Pod) ON (n.name)");
     await sink.init(SCHEMA);
     await sink.init(SCHEMA);
-    const constraints = await admin.executeQuery("SHOW CONSTRAINTS YIELD type, labelsOrTypes, properties RETURN type, labelsOrTypes[0] AS on, properties[0] AS property");
+    const constraints = await admin.executeQuery(
+      "SHOW CONSTRAINTS YIELD type, labelsOrTypes, properties RETURN type, labelsOrTypes[0] AS on, properties[0] AS property",
+    );
     const have = constraints.records.map((r) => `${r.get("type")} ${r.get("on")}.${r.get("property")}`);
     expect(have).toContain("UNIQUENESS Entity.key");
     expect(have).not.toContain("UNIQUENESS Pod.key");
-    const indexes = await admin.executeQuery("SHOW INDEXES YIELD name, entityType, labelsOrTypes, properties, state RETURN name, entityType, labelsOrTypes[0] AS on, properties[0] AS property, state");
+    const indexes = await admin.executeQuery(
+      "SHOW INDEXES YIELD name, entityType, labelsOrTypes, properties, state RETURN name, entityType, labelsOrTypes[0] AS on, properties[0] AS property, state",
+    );
     const online = indexes.records.filter((r) => r.get("state") === "ONLINE").map((r) => `${r.get("entityType")} ${r.get("on")}.${r.get("property")}`);
     expect(online).toEqual(expect.arrayContaining(["NODE Entity.owner", "NODE Entity.scope", "NODE Pod.name"]));
     expect(online).not.toContain("RELATIONSHIP USES_SECRET.owner");
@@ -112,7 +116,13 @@ describe("Neo4j sink: schema and refusals", () => {
 
   it("refuses a batch with an undeclared label before writing any of it", async () => {
     await sink.init(SCHEMA);
-    const deployment: GraphOp = { op: "upsert", node: { label: "Deployment", key: "c/ns/Deployment/d", properties: {} }, owned: [], placeholders: [], edges: [] };
+    const deployment: GraphOp = {
+      op: "upsert",
+      node: { label: "Deployment", key: "c/ns/Deployment/d", properties: {} },
+      owned: [],
+      placeholders: [],
+      edges: [],
+    };
     await expect(sink.apply([pod, deployment])).rejects.toThrow(/graph op #1 \(upsert "c\/ns\/Deployment\/d"\) node: label "Deployment" is not declared/);
     // Every node but init()'s storage version (:KoMeta).
     const count = await admin.executeQuery("MATCH (n) WHERE NOT n:KoMeta RETURN count(n) AS n");
@@ -121,7 +131,13 @@ describe("Neo4j sink: schema and refusals", () => {
 
   it("stores numbers as floats and reads them back as JS numbers", async () => {
     await sink.init(SCHEMA);
-    const op: GraphOp = { op: "upsert", node: { label: "Pod", key: "c/ns/Pod/n", properties: { int: 3, list: [1, 2] } }, owned: [], placeholders: [], edges: [] };
+    const op: GraphOp = {
+      op: "upsert",
+      node: { label: "Pod", key: "c/ns/Pod/n", properties: { int: 3, list: [1, 2] } },
+      owned: [],
+      placeholders: [],
+      edges: [],
+    };
     await sink.apply([op]);
     const stored = await admin.executeQuery("MATCH (n:Pod {key: 'c/ns/Pod/n'}) RETURN valueType(n.int) AS t");
     expect(stored.records[0]?.get("t")).toBe("FLOAT NOT NULL");

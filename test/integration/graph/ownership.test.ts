@@ -18,7 +18,10 @@ const kc = adminKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
 const ns = uniqueName("own");
 const CONFIGMAPS = 30;
-const actors: ActorSpec[] = [{ resource: "configmap", namespace: ns }, { resource: "serviceaccount", namespace: ns }];
+const actors: ActorSpec[] = [
+  { resource: "configmap", namespace: ns },
+  { resource: "serviceaccount", namespace: ns },
+];
 const scopes = [
   { resource: "configmap", namespace: ns },
   { resource: "serviceaccount", namespace: ns },
@@ -57,9 +60,15 @@ async function expectVerified(ws: Workspace): Promise<void> {
 /** The graph equals what a direct LIST implies (the agent keeps delivering meanwhile). */
 async function expectComplete(ws: Workspace): Promise<void> {
   let expected = normalise(await expectedExport("local", scopes));
-  await waitForGraph(ws, "the graph to equal the cluster", (lines) => (JSON.stringify(normalise(lines)) === JSON.stringify(expected) ? true : undefined), 60_000, async () => {
-    expected = normalise(await expectedExport("local", scopes));
-  });
+  await waitForGraph(
+    ws,
+    "the graph to equal the cluster",
+    (lines) => (JSON.stringify(normalise(lines)) === JSON.stringify(expected) ? true : undefined),
+    60_000,
+    async () => {
+      expected = normalise(await expectedExport("local", scopes));
+    },
+  );
 }
 
 function refusal(agent: AgentProcess): string {

@@ -75,7 +75,9 @@ describe.each(["sqlite", "neo4j"] as const)("pipeline into the %s sink", (sinkKi
             { name: "docker", hostPath: { path: "/var/run/docker.sock", type: "Socket" } },
             {
               name: "token",
-              projected: { sources: [{ serviceAccountToken: { path: "token", audience: "vault", expirationSeconds: 3600 } }, { configMap: { name: "app-config" } }] },
+              projected: {
+                sources: [{ serviceAccountToken: { path: "token", audience: "vault", expirationSeconds: 3600 } }, { configMap: { name: "app-config" } }],
+              },
             },
           ],
         },
@@ -85,7 +87,10 @@ describe.each(["sqlite", "neo4j"] as const)("pipeline into the %s sink", (sinkKi
       namespace: ns,
       body: {
         metadata: { name: "dangling" },
-        spec: { automountServiceAccountToken: false, containers: [{ name: "main", image: "nginx", env: [{ name: "TOKEN", valueFrom: { secretKeyRef: { name: "missing-secret", key: "token" } } }] }] },
+        spec: {
+          automountServiceAccountToken: false,
+          containers: [{ name: "main", image: "nginx", env: [{ name: "TOKEN", valueFrom: { secretKeyRef: { name: "missing-secret", key: "token" } } }] }],
+        },
       },
     });
     agent = ws.run([], {});
@@ -97,7 +102,9 @@ describe.each(["sqlite", "neo4j"] as const)("pipeline into the %s sink", (sinkKi
 
   it("gives exactly the expected nodes and edges for a known set of objects", async () => {
     const scoped = (l: ExportLine[]): ExportLine[] =>
-      l.filter((x) => (x.type === "node" ? x.key.startsWith(`local/${ns}/`) || x.key === nodeKey || !x.key.startsWith("local/") : x.from.startsWith(`local/${ns}/`)));
+      l.filter((x) =>
+        x.type === "node" ? x.key.startsWith(`local/${ns}/`) || x.key === nodeKey || !x.key.startsWith("local/") : x.from.startsWith(`local/${ns}/`),
+      );
     // Observers deliver independently: wait until every expected node is there (the
     // assertions below then show any difference in full).
     // (Counting nodes is not enough: a pod's references exist as placeholders before the
@@ -106,7 +113,8 @@ describe.each(["sqlite", "neo4j"] as const)("pipeline into the %s sink", (sinkKi
     const expectedObserved = 15;
     const lines = await waitForGraph(ws, "every expected node", (l) => {
       const nodes = nodesOf(scoped(l));
-      const complete = nodes.length >= expectedNodeCount && nodes.filter((n) => n.properties.observed === true).length >= expectedObserved && edgesOf(scoped(l)).length >= 22;
+      const complete =
+        nodes.length >= expectedNodeCount && nodes.filter((n) => n.properties.observed === true).length >= expectedObserved && edgesOf(scoped(l)).length >= 22;
       return complete ? l : undefined;
     }).catch(() => ws.exportLines());
     const mine = scoped(lines);
@@ -147,7 +155,9 @@ describe.each(["sqlite", "neo4j"] as const)("pipeline into the %s sink", (sinkKi
     const web = k("Pod", "web");
     const edgeSummary = edgesOf(mine).map((e) => {
       const { owner, ...props } = e.properties;
-      return apiAccess(`${e.from} -${e.rel}-> ${e.to} ${JSON.stringify(props)} owner=${owner === web ? "web" : owner === k("Pod", "dangling") ? "dangling" : String(owner)}`);
+      return apiAccess(
+        `${e.from} -${e.rel}-> ${e.to} ${JSON.stringify(props)} owner=${owner === web ? "web" : owner === k("Pod", "dangling") ? "dangling" : String(owner)}`,
+      );
     });
     expect(edgeSummary).toEqual([
       `${k("Pod", "dangling")} -RUNS_AS-> ${k("ServiceAccount", "default")} {} owner=dangling`,
@@ -176,8 +186,24 @@ describe.each(["sqlite", "neo4j"] as const)("pipeline into the %s sink", (sinkKi
 
     const byKey = new Map(nodesOf(mine).map((n) => [n.key, n.properties]));
     expect(byKey.get(`${web}/volume/docker`)).toMatchObject({ type: "hostPath", hostPath: "/var/run/docker.sock", hostPathType: "Socket" });
-    expect(byKey.get(`${web}/volume/token`)).toMatchObject({ type: "projected", serviceAccountToken: true, tokenAudience: "vault", tokenExpirationSeconds: 3600 });
-    expect(byKey.get(web)).toMatchObject({ cluster: "local", namespace: ns, name: "web", labels: ["app=web"], serviceAccountName: "app", nodeName, hostNetwork: false, privileged: false, phase: "Pending", scope: `local/${ns}/Pod` });
+    expect(byKey.get(`${web}/volume/token`)).toMatchObject({
+      type: "projected",
+      serviceAccountToken: true,
+      tokenAudience: "vault",
+      tokenExpirationSeconds: 3600,
+    });
+    expect(byKey.get(web)).toMatchObject({
+      cluster: "local",
+      namespace: ns,
+      name: "web",
+      labels: ["app=web"],
+      serviceAccountName: "app",
+      nodeName,
+      hostNetwork: false,
+      privileged: false,
+      phase: "Pending",
+      scope: `local/${ns}/Pod`,
+    });
     expect(byKey.get(k("Secret", "app-secret"))).toMatchObject({ keys: ["password"], type: "Opaque" });
     expect(JSON.stringify(mine)).not.toContain("hunter2-value");
     // A placeholder carries only what its reference knows.
@@ -188,11 +214,18 @@ describe.each(["sqlite", "neo4j"] as const)("pipeline into the %s sink", (sinkKi
   it("replaces edges on update, removes them on delete, and fills in a placeholder when its object appears", async () => {
     const web = k("Pod", "web");
     // An image change replaces the RUNS_IMAGE edge; the old image, now unused, goes.
-    await core.patchNamespacedPod({ name: "web", namespace: ns, body: [{ op: "replace", path: "/spec/containers/0/image", value: "registry.example/shop/web:2.2" }] });
+    await core.patchNamespacedPod({
+      name: "web",
+      namespace: ns,
+      body: [{ op: "replace", path: "/spec/containers/0/image", value: "registry.example/shop/web:2.2" }],
+    });
     // The dangling pod goes; its placeholder Secret has nothing pointing at it any more.
     await core.deleteNamespacedPod({ name: "dangling", namespace: ns, gracePeriodSeconds: 0 });
     // The referenced pull secret appears: the placeholder becomes observed.
-    await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: "pull-secret" }, type: "kubernetes.io/dockerconfigjson", data: { ".dockerconfigjson": Buffer.from("{}").toString("base64") } } });
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: "pull-secret" }, type: "kubernetes.io/dockerconfigjson", data: { ".dockerconfigjson": Buffer.from("{}").toString("base64") } },
+    });
     // A referenced ConfigMap is deleted: it stays, as a placeholder, because web uses it.
     await core.deleteNamespacedConfigMap({ name: "app-config", namespace: ns });
 
@@ -209,7 +242,11 @@ describe.each(["sqlite", "neo4j"] as const)("pipeline into the %s sink", (sinkKi
     expect(keys).not.toContain("registry.example/shop/web:2.1");
     expect(keys).not.toContain(k("Secret", "missing-secret"));
     expect(keys).not.toContain("docker.io/library/nginx:latest");
-    expect(edgesOf(lines).filter((e) => e.from === web && e.rel === "RUNS_IMAGE").map((e) => e.to)).toEqual(["docker.io/library/busybox:1.36", "registry.example/shop/web:2.2"]);
+    expect(
+      edgesOf(lines)
+        .filter((e) => e.from === web && e.rel === "RUNS_IMAGE")
+        .map((e) => e.to),
+    ).toEqual(["docker.io/library/busybox:1.36", "registry.example/shop/web:2.2"]);
     expect(edgesOf(lines).some((e) => e.from === k("Pod", "dangling"))).toBe(false);
     const configMap = nodesOf(lines).find((n) => n.key === k("ConfigMap", "app-config"))!;
     expect(configMap.properties).toEqual({ cluster: "local", namespace: ns, name: "app-config", observed: false });
@@ -222,7 +259,9 @@ describe.each(["sqlite", "neo4j"] as const)("pipeline into the %s sink", (sinkKi
       namespace: ns,
       body: { metadata: { name: "early" }, spec: { containers: [{ name: "c", image: "busybox:1.36", envFrom: [{ configMapRef: { name: "late-config" } }] }] } },
     });
-    await waitForGraph(ws, "the late-config placeholder", (l) => (nodesOf(l).find((n) => n.key === k("ConfigMap", "late-config"))?.properties.observed === false ? true : undefined));
+    await waitForGraph(ws, "the late-config placeholder", (l) =>
+      nodesOf(l).find((n) => n.key === k("ConfigMap", "late-config"))?.properties.observed === false ? true : undefined,
+    );
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "late-config" }, data: { a: "b" } } });
     const late = await waitForGraph(ws, "late-config observed", (l) => {
       const n = nodesOf(l).find((x) => x.key === k("ConfigMap", "late-config"));

@@ -97,7 +97,10 @@ describe("secret canaries", () => {
       body: {
         metadata: {
           name: "creds",
-          annotations: { "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify({ stringData: { p: values.lastApplied } }), "example.com/note": values.secretAnnotation },
+          annotations: {
+            "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify({ stringData: { p: values.lastApplied } }),
+            "example.com/note": values.secretAnnotation,
+          },
         },
         data: { token: Buffer.from(values.data).toString("base64") },
         stringData: { password: values.stringData },
@@ -111,43 +114,80 @@ describe("secret canaries", () => {
       args: [`--password=${canary(`${where}args`)}`],
       env: [{ name: "LITERAL", value: canary(`${where}env`) }],
     });
-    const containers = { regular: withCanaries("c", "regular"), init: withCanaries("init", "init"), ephemeral: { ...withCanaries("debug", "ephemeral"), targetContainerName: "c" } };
+    const containers = {
+      regular: withCanaries("c", "regular"),
+      init: withCanaries("init", "init"),
+      ephemeral: { ...withCanaries("debug", "ephemeral"), targetContainerName: "c" },
+    };
     for (const c of Object.values(containers)) {
-      for (const value of [...(c.command as string[]).slice(1), ...(c.args as string[]), (c.env as Array<{ value: string }>)[0]!.value]) values[`container ${value}`] = value;
+      for (const value of [...(c.command as string[]).slice(1), ...(c.args as string[]), (c.env as Array<{ value: string }>)[0]!.value])
+        values[`container ${value}`] = value;
     }
     await core.createNamespacedPod({
       namespace: ns,
       body: {
         metadata: { name: "app" },
-        spec: { automountServiceAccountToken: false, containers: [{ name: "plain", image: "app:1", env: [{ name: "LITERAL", value: values.env }] }, containers.regular], initContainers: [containers.init] },
+        spec: {
+          automountServiceAccountToken: false,
+          containers: [{ name: "plain", image: "app:1", env: [{ name: "LITERAL", value: values.env }] }, containers.regular],
+          initContainers: [containers.init],
+        },
       },
     });
     // Ephemeral containers are added through their own subresource (kubectl debug does this).
     const running = await core.readNamespacedPod({ name: "app", namespace: ns });
-    await core.replaceNamespacedPodEphemeralcontainers({ name: "app", namespace: ns, body: { ...running, spec: { ...running.spec!, ephemeralContainers: [containers.ephemeral as k8s.V1EphemeralContainer] } } });
+    await core.replaceNamespacedPodEphemeralcontainers({
+      name: "app",
+      namespace: ns,
+      body: { ...running, spec: { ...running.spec!, ephemeralContainers: [containers.ephemeral as k8s.V1EphemeralContainer] } },
+    });
     const manifestCopy = JSON.stringify({ kind: "Secret", stringData: { password: values.manifestCopy } });
     const bigAnnotation = `${values.bigAnnotation}${"x".repeat(5000)}`;
     await core.createNamespacedConfigMap({
       namespace: ns,
-      body: { metadata: { name: "deployed", annotations: { "kapp.k14s.io/original": manifestCopy, "example.com/big": bigAnnotation, "example.com/owner": "team-a" } } },
+      body: {
+        metadata: { name: "deployed", annotations: { "kapp.k14s.io/original": manifestCopy, "example.com/big": bigAnnotation, "example.com/owner": "team-a" } },
+      },
     });
     // Volume sources where drivers and users put credentials; the apiserver accepts all
     // of these (inline CSI, flexVolume, the deprecated gitRepo, rbd) in a Pod and in a
     // Deployment's template (no controller runs the Deployment: it is only observed).
     const volumes = [
-      { name: "csi", csi: { driver: "secrets-store.csi.k8s.io", readOnly: true, volumeAttributes: { secretProviderClass: "vault", token: values.csiAttribute }, nodePublishSecretRef: { name: "csi-creds" } } },
+      {
+        name: "csi",
+        csi: {
+          driver: "secrets-store.csi.k8s.io",
+          readOnly: true,
+          volumeAttributes: { secretProviderClass: "vault", token: values.csiAttribute },
+          nodePublishSecretRef: { name: "csi-creds" },
+        },
+      },
       { name: "flex", flexVolume: { driver: "example.com/cifs", secretRef: { name: "cifs-creds" }, options: { password: values.flexOption } } },
       { name: "git", gitRepo: { repository: `https://deploy:${values.gitPassword}@git.example/org/repo.git`, revision: "main" } },
-      { name: "rbd", rbd: { monitors: ["10.0.0.1:6789"], image: "vol1", user: values.rbdUser, keyring: `/etc/ceph/${values.rbdKeyring}`, secretRef: { name: "ceph-creds" } } },
+      {
+        name: "rbd",
+        rbd: { monitors: ["10.0.0.1:6789"], image: "vol1", user: values.rbdUser, keyring: `/etc/ceph/${values.rbdKeyring}`, secretRef: { name: "ceph-creds" } },
+      },
       { name: "cephfs", cephfs: { monitors: ["10.0.0.1:6789"], user: values.cephUser, secretFile: `/etc/ceph/${values.cephSecretFile}` } },
       { name: "quobyte", quobyte: { registry: "registry.example:7861", volume: "vol1", user: values.quobyteUser, group: "ops", tenant: values.quobyteTenant } },
       { name: "azure", azureDisk: { diskName: "d1", diskURI: `https://acct.blob.core.windows.net/vhds/d1.vhd?sv=2020-08-04&sig=${values.azureSignature}` } },
-      { name: "scaleio", scaleIO: { gateway: `https://admin:${values.scaleioGateway}@gateway.example:443/api`, system: "sys1", volumeName: "vol1", secretRef: { name: "scaleio-creds" } } },
+      {
+        name: "scaleio",
+        scaleIO: {
+          gateway: `https://admin:${values.scaleioGateway}@gateway.example:443/api`,
+          system: "sys1",
+          volumeName: "vol1",
+          secretRef: { name: "scaleio-creds" },
+        },
+      },
     ];
     const volumeMounts = [{ name: "csi", mountPath: "/mnt/csi", readOnly: true }];
     await core.createNamespacedPod({
       namespace: ns,
-      body: { metadata: { name: "volumes" }, spec: { automountServiceAccountToken: false, containers: [{ name: "c", image: "app:1", volumeMounts }], volumes } },
+      body: {
+        metadata: { name: "volumes" },
+        spec: { automountServiceAccountToken: false, containers: [{ name: "c", image: "app:1", volumeMounts }], volumes },
+      },
     });
     await apps.createNamespacedDeployment({
       namespace: ns,
@@ -177,7 +217,12 @@ describe("secret canaries", () => {
     expect(neo4jGraph).toContain("creds");
     // The three kinds of container were observed (the canaries had somewhere to hide).
     const imageEdges = edgesOf(await lite.exportLines()).filter((e) => e.rel === "RUNS_IMAGE" && e.from === `local/${ns}/Pod/app`);
-    expect(imageEdges.map((e) => `${String(e.properties.containerType)}:${String(e.properties.container)}`).sort()).toStrictEqual(["container:c", "container:plain", "ephemeral:debug", "init:init"]);
+    expect(imageEdges.map((e) => `${String(e.properties.containerType)}:${String(e.properties.container)}`).sort()).toStrictEqual([
+      "container:c",
+      "container:plain",
+      "ephemeral:debug",
+      "init:init",
+    ]);
     // The keys stay, with a marker (and its size, except on a Secret) in place of the value.
     const annotationsOf = (name: string): unknown => nodesOf(liteLines).find((n) => n.key.endsWith(`/${name}`))?.properties.annotations;
     const liteLines = await lite.exportLines();
@@ -195,7 +240,11 @@ describe("secret canaries", () => {
     expect(volumeNodes.map((n) => n.key).sort()).toStrictEqual([`local/${ns}/Deployment/volumes/volume/csi`, `local/${ns}/Pod/volumes/volume/csi`]);
     for (const node of volumeNodes) expect(node.properties).toMatchObject({ type: "csi", driver: "secrets-store.csi.k8s.io" });
     // Every source type made it, each with what names its backing kept.
-    const podVolumes = Object.fromEntries(nodesOf(liteLines).filter((n) => n.key.startsWith(`local/${ns}/Pod/volumes/volume/`)).map((n) => [n.key.split("/").pop()!, n.properties]));
+    const podVolumes = Object.fromEntries(
+      nodesOf(liteLines)
+        .filter((n) => n.key.startsWith(`local/${ns}/Pod/volumes/volume/`))
+        .map((n) => [n.key.split("/").pop()!, n.properties]),
+    );
     expect(Object.keys(podVolumes).sort()).toStrictEqual(volumes.map((v) => v.name).sort());
     expect(Object.fromEntries(Object.entries(podVolumes).map(([name, p]) => [name, p.type]))).toStrictEqual(
       Object.fromEntries(volumes.map((v) => [v.name, Object.keys(v).find((k) => k !== "name")])),
@@ -250,7 +299,11 @@ describe("a CRD plugin's own fields and a careless plugin's error text", () => {
       },
       { "kapp.k14s.io/original": JSON.stringify({ spec: { encryptionKey: values.manifestCopy } }) },
     );
-    await policy("string-thrower", { schedule: "0 2 * * *", target: `https://ops:${values.thrownTarget}@backup.example/`, credentialsSecretRef: { name: "creds" } });
+    await policy("string-thrower", {
+      schedule: "0 2 * * *",
+      target: `https://ops:${values.thrownTarget}@backup.example/`,
+      credentialsSecretRef: { name: "creds" },
+    });
 
     const actors = ["backuppolicy", "careless-backup"].map((resource) => ({ resource, namespace: ns }));
     const pluginDirs = [examplePluginDir, resolve(repoRoot, "test/fixtures/plugins/careless")];
@@ -258,9 +311,18 @@ describe("a CRD plugin's own fields and a careless plugin's error text", () => {
     const neo = workspace("neo4j", actors, { pluginDirs, logLevel: "trace" });
     const agent = lite.run(["--listen", "127.0.0.1:0"]);
     agents.push(agent);
-    const lines = await waitForGraph(lite, "both BackupPolicies", (l) => (nodesOf(l).filter((n) => n.key.startsWith(`local/${ns}/BackupPolicy/`)).length === 2 ? l : undefined), 60_000);
+    const lines = await waitForGraph(
+      lite,
+      "both BackupPolicies",
+      (l) => (nodesOf(l).filter((n) => n.key.startsWith(`local/${ns}/BackupPolicy/`)).length === 2 ? l : undefined),
+      60_000,
+    );
     const leaky = nodesOf(lines).find((n) => n.key === `local/${ns}/BackupPolicy/leaky`)!;
-    expect(leaky.properties).toMatchObject({ target: "s3://bucket.example/nightly", inlineEncryptionKey: true, annotations: [expect.stringMatching(/^kapp\.k14s\.io\/original=<withheld: \d+ bytes>$/)] });
+    expect(leaky.properties).toMatchObject({
+      target: "s3://bucket.example/nightly",
+      inlineEncryptionKey: true,
+      annotations: [expect.stringMatching(/^kapp\.k14s\.io\/original=<withheld: \d+ bytes>$/)],
+    });
     // Both careless reductions parked, each with where it threw and nothing it said.
     const parked = await agent.waitFor("two parked messages", () => {
       const p = agent.logs.filter((l) => l.msg === "message parked");
@@ -290,7 +352,12 @@ describe("a CRD plugin's own fields and a careless plugin's error text", () => {
     expectNowhere(Object.values(values), [
       ...workspaceFiles(lite, neo),
       ["the Neo4j graph", neo4jGraph],
-      ...[agent, status, verify, neoRun].flatMap((p, i): Array<[string, string]> => [[`process ${i} stdout`, p.stdout], [`process ${i} stderr`, p.stderr]]),
+      ...[agent, status, verify, neoRun].flatMap(
+        (p, i): Array<[string, string]> => [
+          [`process ${i} stdout`, p.stdout],
+          [`process ${i} stderr`, p.stderr],
+        ],
+      ),
       ...served,
     ]);
   });

@@ -34,7 +34,12 @@ async function terminate(agent: AgentProcess): Promise<{ code: number | null; si
 async function converges(ws: Workspace, ns: string): Promise<void> {
   const expected = normalise(await expectedExport("local", [{ resource: "configmap", namespace: ns }]), ["observedAt"]);
   expect(expected.length).toBeGreaterThan(100);
-  await waitForGraph(ws, "the graph to equal the cluster", (lines) => (JSON.stringify(normalise(lines, ["observedAt"])) === JSON.stringify(expected) ? true : undefined), 90_000);
+  await waitForGraph(
+    ws,
+    "the graph to equal the cluster",
+    (lines) => (JSON.stringify(normalise(lines, ["observedAt"])) === JSON.stringify(expected) ? true : undefined),
+    90_000,
+  );
 }
 
 describe("SIGTERM", () => {
@@ -46,7 +51,11 @@ describe("SIGTERM", () => {
     const agent = ws.run(["--grace-seconds", "10"]);
     await agent.waitForLog("the initial sync", (l) => l.msg === "initial sync complete", 60_000);
     // A burst, and SIGTERM as soon as it is written: observers and the sink are busy.
-    await forEachLimited(Array.from({ length: 300 }, (_, i) => i), 25, (i) => core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `cm-${i}` }, data: { i: String(i) } } }));
+    await forEachLimited(
+      Array.from({ length: 300 }, (_, i) => i),
+      25,
+      (i) => core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `cm-${i}` }, data: { i: String(i) } } }),
+    );
     const exit = await terminate(agent);
     expect(exit.code).toBe(0);
     expect(exit.seconds).toBeLessThan(10 + 3);
@@ -74,7 +83,11 @@ describe("SIGTERM", () => {
     await agent.waitForLog("the initial sync", (l) => l.msg === "initial sync complete", 60_000);
     await stopServer("neo4j");
     try {
-      await forEachLimited(Array.from({ length: 150 }, (_, i) => i), 25, (i) => core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `down-${i}` }, data: { i: String(i) } } }));
+      await forEachLimited(
+        Array.from({ length: 150 }, (_, i) => i),
+        25,
+        (i) => core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `down-${i}` }, data: { i: String(i) } } }),
+      );
       await agent.waitForLog("the sink failure", (l) => l.msg === "graph sink failed; retrying (messages stay in the WAL)", 60_000);
       const exit = await terminate(agent);
       expect(exit.code).toBe(0);

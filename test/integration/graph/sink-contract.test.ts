@@ -6,7 +6,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Driver } from "neo4j-driver";
-import type { ExportLine, GraphEdge, GraphNode, GraphOp, GraphSchema, GraphSelector, GraphSink, Placeholder, Properties, SelectorRequirement } from "../../../core/graph/model.js";
+import type {
+  ExportLine,
+  GraphEdge,
+  GraphNode,
+  GraphOp,
+  GraphSchema,
+  GraphSelector,
+  GraphSink,
+  Placeholder,
+  Properties,
+  SelectorRequirement,
+} from "../../../core/graph/model.js";
 import { Neo4jSink } from "../../../core/graph/neo4j-sink.js";
 import { SqliteGraphSink } from "../../../core/graph/sqlite-sink.js";
 import { devEnv, neo4jDriver } from "../../support/cluster.js";
@@ -16,7 +27,19 @@ import { prng } from "../../support/prng.js";
 
 const SCHEMA: GraphSchema = {
   labels: ["Pod", "Volume", "Secret", "ConfigMap", "ServiceAccount", "Node", "ContainerImage", "Registry", "Service", "Thing"],
-  relationships: ["USES_VOLUME", "BACKED_BY", "USES_SECRET", "USES_CONFIGMAP", "RUNS_AS", "RUNS_IMAGE", "SCHEDULED_ON", "REFERS_TO", "FROM_REGISTRY", "SELECTS", "EXPOSES"],
+  relationships: [
+    "USES_VOLUME",
+    "BACKED_BY",
+    "USES_SECRET",
+    "USES_CONFIGMAP",
+    "RUNS_AS",
+    "RUNS_IMAGE",
+    "SCHEDULED_ON",
+    "REFERS_TO",
+    "FROM_REGISTRY",
+    "SELECTS",
+    "EXPOSES",
+  ],
 };
 const C = "c1";
 
@@ -42,7 +65,10 @@ function owned(owner: GraphNode, label: string, suffix: string, properties: Prop
 
 const edge = (type: string, from: string, to: string, properties: Properties = {}): GraphEdge => ({ type, from, to, properties });
 
-function upsert(node: GraphNode, parts: { owned?: GraphNode[]; placeholders?: Placeholder[]; edges?: GraphEdge[]; links?: GraphEdge[]; selectors?: GraphSelector[] } = {}): GraphOp {
+function upsert(
+  node: GraphNode,
+  parts: { owned?: GraphNode[]; placeholders?: Placeholder[]; edges?: GraphEdge[]; links?: GraphEdge[]; selectors?: GraphSelector[] } = {},
+): GraphOp {
   return {
     op: "upsert",
     node,
@@ -55,7 +81,13 @@ function upsert(node: GraphNode, parts: { owned?: GraphNode[]; placeholders?: Pl
 }
 
 /** A selector of `from` over the pods of `ns`. */
-function selects(from: string, ns: string, matchLabels: Record<string, string>, requirements: SelectorRequirement[] = [], properties: Properties = {}): GraphSelector {
+function selects(
+  from: string,
+  ns: string,
+  matchLabels: Record<string, string>,
+  requirements: SelectorRequirement[] = [],
+  properties: Properties = {},
+): GraphSelector {
   return { type: "SELECTS", from, scope: scopeOf(ns, "Pod"), matchLabels, requirements, properties };
 }
 const del = (key: string): GraphOp => ({ op: "delete", key });
@@ -69,9 +101,20 @@ const observedLine = (n: GraphNode): ExportLine => ({
   key: n.key,
   properties: { ...n.properties, observed: true, owner: n.key, ...(n.scope === undefined ? {} : { scope: n.scope }) },
 });
-const ownedLine = (n: GraphNode, owner: GraphNode): ExportLine => ({ type: "node", labels: [n.label], key: n.key, properties: { ...n.properties, observed: true, owner: owner.key } });
+const ownedLine = (n: GraphNode, owner: GraphNode): ExportLine => ({
+  type: "node",
+  labels: [n.label],
+  key: n.key,
+  properties: { ...n.properties, observed: true, owner: owner.key },
+});
 const placeholderLine = (p: Placeholder): ExportLine => ({ type: "node", labels: [p.label], key: p.key, properties: { ...p.properties, observed: false } });
-const edgeLine = (e: GraphEdge, owner: GraphNode): ExportLine => ({ type: "edge", rel: e.type, from: e.from, to: e.to, properties: { ...e.properties, owner: owner.key } });
+const edgeLine = (e: GraphEdge, owner: GraphNode): ExportLine => ({
+  type: "edge",
+  rel: e.type,
+  from: e.from,
+  to: e.to,
+  properties: { ...e.properties, owner: owner.key },
+});
 /** An edge a selector made: owned by the selector's object, with the selector as text. */
 const selectedLine = (from: string, to: string, owner: string, selector: string, properties: Properties = {}, rel = "SELECTS"): ExportLine => ({
   type: "edge",
@@ -86,9 +129,10 @@ const linkLine = (l: GraphEdge): ExportLine => ({ type: "edge", rel: l.type, fro
 function contractOrder(lines: ExportLine[]): ExportLine[] {
   const bytes = (s: string): Buffer => Buffer.from(s, "utf8");
   const cmp = (a: string, b: string): number => Buffer.compare(bytes(a), bytes(b));
-  const canonical = (v: unknown): string => JSON.stringify(v, (_k, value: unknown) =>
-    value !== null && typeof value === "object" && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => cmp(a, b))) : value,
-  );
+  const canonical = (v: unknown): string =>
+    JSON.stringify(v, (_k, value: unknown) =>
+      value !== null && typeof value === "object" && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => cmp(a, b))) : value,
+    );
   const nodes = lines.filter((l): l is Extract<ExportLine, { type: "node" }> => l.type === "node").sort((a, b) => cmp(a.key, b.key));
   const edges = lines
     .filter((l): l is Extract<ExportLine, { type: "edge" }> => l.type === "edge")
@@ -160,7 +204,11 @@ function sqliteUnderTest(): SinkUnderTest {
 const NS = "ns1";
 const secretRef = ref(NS, "Secret", "db");
 const defaultSa = ref(NS, "ServiceAccount", "default");
-const imageRef: Placeholder = { label: "ContainerImage", key: "docker.io/library/nginx:1.27", properties: { reference: "docker.io/library/nginx:1.27", tag: "1.27" } };
+const imageRef: Placeholder = {
+  label: "ContainerImage",
+  key: "docker.io/library/nginx:1.27",
+  properties: { reference: "docker.io/library/nginx:1.27", tag: "1.27" },
+};
 
 /** A pod with a secret volume, an env reference to the same secret, an image and a SA. */
 function webPod(name = "web", extra: Properties = {}) {
@@ -337,7 +385,14 @@ describe.each(sinks)("graph sink contract: $name", (under) => {
   it("is idempotent: the same batch applied twice gives the identical export", async () => {
     const pod = webPod();
     const secret = object(NS, "Secret", "db");
-    const batch = [pod.op, upsert(secret), upsert(object(NS, "Pod", "gone")), del(keyOf(NS, "Pod", "gone")), sweep(scopeOf(NS, "ConfigMap"), []), upsert(webPod("web2").node)];
+    const batch = [
+      pod.op,
+      upsert(secret),
+      upsert(object(NS, "Pod", "gone")),
+      del(keyOf(NS, "Pod", "gone")),
+      sweep(scopeOf(NS, "ConfigMap"), []),
+      upsert(webPod("web2").node),
+    ];
     await sink.apply(batch);
     const once = await exportOf(sink);
     await sink.apply(batch);
@@ -411,7 +466,9 @@ describe.each(sinks)("graph sink contract: $name", (under) => {
     expect(JSON.stringify(await exportOf(sink))).toBe(JSON.stringify(expected.map(sortProperties)));
 
     const target = placeholders[1]!.key;
-    expect(await sink.incoming(target)).toEqual([{ rel: "USES_SECRET", properties: { text: hostile[1], big, owner: pod.key }, from: source(observedLine(pod)) }]);
+    expect(await sink.incoming(target)).toEqual([
+      { rel: "USES_SECRET", properties: { text: hostile[1], big, owner: pod.key }, from: source(observedLine(pod)) },
+    ]);
     await sink.apply([sweep(pod.scope!, [pod.key]), del(`'}) DETACH DELETE n //`)]);
     expect(await exportOf(sink)).toEqual(expected);
   });
@@ -429,7 +486,14 @@ describe.each(sinks)("graph sink contract: $name", (under) => {
   it("does not store null property values", async () => {
     const pod = object(NS, "Pod", "p", { nodeName: null as unknown as string, phase: "Pending" });
     await sink.apply([upsert(pod)]);
-    expect(await exportOf(sink)).toEqual([{ type: "node", labels: ["Pod"], key: pod.key, properties: { cluster: C, namespace: NS, name: "p", phase: "Pending", observed: true, owner: pod.key, scope: pod.scope } }]);
+    expect(await exportOf(sink)).toEqual([
+      {
+        type: "node",
+        labels: ["Pod"],
+        key: pod.key,
+        properties: { cluster: C, namespace: NS, name: "p", phase: "Pending", observed: true, owner: pod.key, scope: pod.scope },
+      },
+    ]);
   });
 
   it("counts nodes per primary label and edges per type", async () => {
@@ -469,7 +533,14 @@ describe.each(sinks)("graph sink contract: $name", (under) => {
     expect(await exportOf(sink)).toEqual([observedLine(svc)]);
 
     await sink.apply([upsert(web), upsert(db), upsert(elsewhere), upsert(unlabelled)]);
-    const withWeb = contractOrder([observedLine(svc), observedLine(web), observedLine(db), observedLine(elsewhere), observedLine(unlabelled), selectedLine(svc.key, web.key, svc.key, "app=web")]);
+    const withWeb = contractOrder([
+      observedLine(svc),
+      observedLine(web),
+      observedLine(db),
+      observedLine(elsewhere),
+      observedLine(unlabelled),
+      selectedLine(svc.key, web.key, svc.key, "app=web"),
+    ]);
     expect(await exportOf(sink)).toEqual(withWeb);
 
     // The same state reached the other way round: pods first, then the Service.
@@ -483,7 +554,14 @@ describe.each(sinks)("graph sink contract: $name", (under) => {
     const db2 = object(NS, "Pod", "db", { labels: ["app=web", "x=y"] });
     await sink.apply([upsert(web2), upsert(db2)]);
     expect(await exportOf(sink)).toEqual(
-      contractOrder([observedLine(svc), observedLine(web2), observedLine(db2), observedLine(elsewhere), observedLine(unlabelled), selectedLine(svc.key, db2.key, svc.key, "app=web")]),
+      contractOrder([
+        observedLine(svc),
+        observedLine(web2),
+        observedLine(db2),
+        observedLine(elsewhere),
+        observedLine(unlabelled),
+        selectedLine(svc.key, db2.key, svc.key, "app=web"),
+      ]),
     );
 
     // A selected pod that is deleted goes entirely: a selection is not a reference.
@@ -537,7 +615,11 @@ describe.each(sinks)("graph sink contract: $name", (under) => {
     ]);
     // A placeholder that becomes observed is selected from then on.
     await sink.apply([upsert(object(NS, "Pod", "ghost", { labels: ["app=x", "tier=edge"] }))]);
-    expect((await exportOf(sink)).filter((l) => l.type === "edge" && l.rel === "SELECTS").map((l) => (l.type === "edge" ? l.to : ""))).toEqual([a.key, b.key, ghost.key]);
+    expect((await exportOf(sink)).filter((l) => l.type === "edge" && l.rel === "SELECTS").map((l) => (l.type === "edge" ? l.to : ""))).toEqual([
+      a.key,
+      b.key,
+      ghost.key,
+    ]);
     // incoming() lists selections like any edge.
     expect((await sink.incoming(a.key)).map((i) => [i.rel, i.from.key, i.properties.selector])).toEqual([["SELECTS", port.key, text]]);
   });
@@ -568,12 +650,22 @@ describe.each(sinks)("graph sink contract: $name", (under) => {
     const two = podWith("two");
     await sink.apply([one.op]);
     await sink.apply([two.op, one.op]); // declared again: still one link
-    const both = contractOrder([observedLine(one.node), observedLine(two.node), placeholderLine(image), placeholderLine(registry), edgeLine(one.runs, one.node), edgeLine(two.runs, two.node), linkLine(link)]);
+    const both = contractOrder([
+      observedLine(one.node),
+      observedLine(two.node),
+      placeholderLine(image),
+      placeholderLine(registry),
+      edgeLine(one.runs, one.node),
+      edgeLine(two.runs, two.node),
+      linkLine(link),
+    ]);
     expect(await exportOf(sink)).toEqual(both);
     expect(await sink.stats()).toEqual({ nodes: { Pod: 2, ContainerImage: 1, Registry: 1 }, edges: { RUNS_IMAGE: 2, FROM_REGISTRY: 1 } });
 
     await sink.apply([del(one.node.key)]);
-    expect(await exportOf(sink)).toEqual(contractOrder([observedLine(two.node), placeholderLine(image), placeholderLine(registry), edgeLine(two.runs, two.node), linkLine(link)]));
+    expect(await exportOf(sink)).toEqual(
+      contractOrder([observedLine(two.node), placeholderLine(image), placeholderLine(registry), edgeLine(two.runs, two.node), linkLine(link)]),
+    );
     // The last user goes: the image goes, and with its link gone the registry too.
     await sink.apply([del(two.node.key)]);
     expect(await exportOf(sink)).toEqual([]);
@@ -600,7 +692,12 @@ function source(line: ExportLine): Record<string, unknown> {
 }
 
 function sortProperties(line: ExportLine): ExportLine {
-  const sorted = (p: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.keys(p).sort().map((k) => [k, p[k]]));
+  const sorted = (p: Record<string, unknown>): Record<string, unknown> =>
+    Object.fromEntries(
+      Object.keys(p)
+        .sort()
+        .map((k) => [k, p[k]]),
+    );
   return { ...line, properties: sorted(line.properties) };
 }
 
@@ -613,15 +710,30 @@ function sortProperties(line: ExportLine): ExportLine {
  */
 function randomHistory(seed: number, count: number, hints: boolean): GraphOp[][] {
   const random = prng(seed);
-  const pick = <T,>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-  const some = <T,>(items: readonly T[], max: number): T[] => Array.from({ length: Math.floor(random() * (max + 1)) }, () => pick(items));
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const some = <T>(items: readonly T[], max: number): T[] => Array.from({ length: Math.floor(random() * (max + 1)) }, () => pick(items));
   const namespaces = ["a", "b"];
   const otherNamespace = (ns: string): string => (ns === "a" ? "b" : "a");
-  const names = { Pod: ["p0", "p1", "p2", "p3", "p4"], Secret: ["s0", "s1", "s2", "s3"], ConfigMap: ["c0", "c1"], ServiceAccount: ["default", "robot"], Service: ["web", "db"] };
+  const names = {
+    Pod: ["p0", "p1", "p2", "p3", "p4"],
+    Secret: ["s0", "s1", "s2", "s3"],
+    ConfigMap: ["c0", "c1"],
+    ServiceAccount: ["default", "robot"],
+    Service: ["web", "db"],
+  };
   const images = [
-    { image: { label: "ContainerImage", key: "quay.io/a:1", properties: { tag: "1" } }, registry: { label: "Registry", key: "quay.io", properties: { host: "quay.io" } } },
-    { image: { label: "ContainerImage", key: "docker.io/library/b:2", properties: { tag: "2" } }, registry: { label: "Registry", key: "docker.io", properties: { host: "docker.io" } } },
-    { image: { label: "ContainerImage", key: "quay.io/c:3", properties: { tag: "3" } }, registry: { label: "Registry", key: "quay.io", properties: { host: "quay.io" } } },
+    {
+      image: { label: "ContainerImage", key: "quay.io/a:1", properties: { tag: "1" } },
+      registry: { label: "Registry", key: "quay.io", properties: { host: "quay.io" } },
+    },
+    {
+      image: { label: "ContainerImage", key: "docker.io/library/b:2", properties: { tag: "2" } },
+      registry: { label: "Registry", key: "docker.io", properties: { host: "docker.io" } },
+    },
+    {
+      image: { label: "ContainerImage", key: "quay.io/c:3", properties: { tag: "3" } },
+      registry: { label: "Registry", key: "quay.io", properties: { host: "quay.io" } },
+    },
   ];
   const nodes = ["n0", "n1"];
   const hint = (): Properties => (hints ? { hint: Math.floor(random() * 3) } : {});
@@ -641,7 +753,9 @@ function randomHistory(seed: number, count: number, hints: boolean): GraphOp[][]
       links.push(edge("FROM_REGISTRY", image.key, registry.key));
     }
     const refer = (p: Placeholder): string => (placeholders.push(p), p.key);
-    const volumes = Array.from({ length: Math.floor(random() * 3) }, (_, i) => owned(node, "Volume", `volume/v${i}`, { name: `v${i}`, size: Math.floor(random() * 3) }));
+    const volumes = Array.from({ length: Math.floor(random() * 3) }, (_, i) =>
+      owned(node, "Volume", `volume/v${i}`, { name: `v${i}`, size: Math.floor(random() * 3) }),
+    );
     for (const v of volumes) {
       edges.push(edge("USES_VOLUME", node.key, v.key, { mounts: some(["main:/a", "main:/b"], 2) }));
       if (random() < 0.7) edges.push(edge("BACKED_BY", v.key, refer(refIn(ns, random() < 0.5 ? "Secret" : "ConfigMap")), { source: "volume" }));
@@ -663,8 +777,10 @@ function randomHistory(seed: number, count: number, hints: boolean): GraphOp[][]
     // Mostly its own namespace; now and then another one (the contract allows any scope).
     const target = random() < 0.85 ? ns : otherNamespace(ns);
     if (roll < 0.4) selectors.push(selects(node.key, target, { app: pick(["web", "db"]) }));
-    else if (roll < 0.6) selectors.push(selects(random() < 0.5 ? node.key : port.key, target, {}, [{ key: "tier", operator: pick(["In", "NotIn"] as const), values: ["front"] }]));
-    else if (roll < 0.7) selectors.push(selects(node.key, target, {}), selects(node.key, target, { app: "web" }, [{ key: "tier", operator: "Exists", values: [] }]));
+    else if (roll < 0.6)
+      selectors.push(selects(random() < 0.5 ? node.key : port.key, target, {}, [{ key: "tier", operator: pick(["In", "NotIn"] as const), values: ["front"] }]));
+    else if (roll < 0.7)
+      selectors.push(selects(node.key, target, {}), selects(node.key, target, { app: "web" }, [{ key: "tier", operator: "Exists", values: [] }]));
     else if (roll < 0.8) selectors.push(selects(node.key, target, {}, [{ key: "app", operator: "DoesNotExist", values: [] }]));
     return upsert(node, { owned: [port], edges: [edge("EXPOSES", node.key, port.key)], selectors });
   };
@@ -679,10 +795,17 @@ function randomHistory(seed: number, count: number, hints: boolean): GraphOp[][]
     return keyOf(pick(namespaces), kind, pick(names[kind]));
   };
   const sweepOp = (): GraphOp => {
-    if (random() < 0.15) return sweep(scopeOf(null, "Node"), nodes.filter(() => random() < 0.5).map((n) => keyOf(null, "Node", n)));
+    if (random() < 0.15)
+      return sweep(
+        scopeOf(null, "Node"),
+        nodes.filter(() => random() < 0.5).map((n) => keyOf(null, "Node", n)),
+      );
     const ns = pick(namespaces);
     const kind = pick(Object.keys(names) as Array<keyof typeof names>);
-    return sweep(scopeOf(ns, kind), names[kind].filter(() => random() < 0.6).map((n) => keyOf(ns, kind, n)));
+    return sweep(
+      scopeOf(ns, kind),
+      names[kind].filter(() => random() < 0.6).map((n) => keyOf(ns, kind, n)),
+    );
   };
 
   const ops: GraphOp[] = [];
@@ -703,7 +826,12 @@ function randomHistory(seed: number, count: number, hints: boolean): GraphOp[][]
 describe("both sinks on one random history", () => {
   // SINK_SEEDS=1,2,…,300 replays more histories (each seed runs with and without hints).
   const SEEDS = (process.env.SINK_SEEDS ?? "1,2,3,4,5").split(",").map(Number);
-  it.each(SEEDS.flatMap((seed) => [{ seed, hints: false }, { seed, hints: true }]))("seed $seed (hints: $hints): identical exports after every batch", async ({ seed, hints }) => {
+  it.each(
+    SEEDS.flatMap((seed) => [
+      { seed, hints: false },
+      { seed, hints: true },
+    ]),
+  )("seed $seed (hints: $hints): identical exports after every batch", async ({ seed, hints }) => {
     const [neo, lite] = sinks;
     const a = await neo!.open();
     const b = await lite!.open();
@@ -722,7 +850,10 @@ describe("both sinks on one random history", () => {
         expect(fromNeo4j, where).toEqual(fromSqlite);
         const expected = selectedEdges(fromSqlite, lastSelectors);
         selections += expected.length;
-        expect(fromSqlite.filter((l) => l.type === "edge" && "selector" in l.properties), where).toEqual(expected);
+        expect(
+          fromSqlite.filter((l) => l.type === "edge" && "selector" in l.properties),
+          where,
+        ).toEqual(expected);
       }
       expect(nonEmpty).toBeGreaterThan(batches.length / 2);
       expect(selections).toBeGreaterThan(0);
@@ -742,14 +873,30 @@ function selectedEdges(lines: readonly ExportLine[], lastSelectors: ReadonlyMap<
     const have = new Map((Array.isArray(labels) ? (labels as string[]) : []).map((p) => [p.split("=")[0]!, p.split("=").slice(1).join("=")]));
     if (Object.entries(sel.matchLabels).some(([k, v]) => have.get(k) !== v)) return false;
     return sel.requirements.every((r) =>
-      r.operator === "In" ? r.values.includes(have.get(r.key) as string) : r.operator === "NotIn" ? !r.values.includes(have.get(r.key) as string) : r.operator === "Exists" ? have.has(r.key) : !have.has(r.key),
+      r.operator === "In"
+        ? r.values.includes(have.get(r.key) as string)
+        : r.operator === "NotIn"
+          ? !r.values.includes(have.get(r.key) as string)
+          : r.operator === "Exists"
+            ? have.has(r.key)
+            : !have.has(r.key),
     );
   };
   const text = (sel: GraphSelector): string =>
     [
-      ...Object.entries(sel.matchLabels).map(([k, v]) => `${k}=${v}`).sort(),
+      ...Object.entries(sel.matchLabels)
+        .map(([k, v]) => `${k}=${v}`)
+        .sort(),
       ...sel.requirements
-        .map((r) => (r.operator === "In" ? `${r.key} in (${r.values.join(",")})` : r.operator === "NotIn" ? `${r.key} notin (${r.values.join(",")})` : r.operator === "Exists" ? r.key : `!${r.key}`))
+        .map((r) =>
+          r.operator === "In"
+            ? `${r.key} in (${r.values.join(",")})`
+            : r.operator === "NotIn"
+              ? `${r.key} notin (${r.values.join(",")})`
+              : r.operator === "Exists"
+                ? r.key
+                : `!${r.key}`,
+        )
         .sort(),
     ].join(",");
   const out: ExportLine[] = [];
@@ -759,7 +906,13 @@ function selectedEdges(lines: readonly ExportLine[], lastSelectors: ReadonlyMap<
     for (const sel of lastSelectors.get(owner.key) ?? []) {
       for (const n of nodes) {
         if (n.properties.scope !== sel.scope || !matches(sel, n.properties.labels)) continue;
-        const line: ExportLine = { type: "edge", rel: sel.type, from: sel.from, to: n.key, properties: { ...sel.properties, owner: owner.key, selector: text(sel) } };
+        const line: ExportLine = {
+          type: "edge",
+          rel: sel.type,
+          from: sel.from,
+          to: n.key,
+          properties: { ...sel.properties, owner: owner.key, selector: text(sel) },
+        };
         const id = JSON.stringify(line);
         if (!seen.has(id)) out.push(line), seen.add(id);
       }

@@ -39,16 +39,20 @@ describe("one stream, both sinks, one graph", () => {
   it.each([
     ["the dispatcher's batches", 2_000],
     ["one op per apply", 1],
-  ])("gives identical exports: %s", async (_what, size) => {
-    await wipeNeo4j();
-    await applyIn(neo4j, ops, size);
-    const sqlite = new SqliteGraphSink(":memory:");
-    await sqlite.init(await builtinSchema());
-    await applyIn(sqlite, ops, size);
-    const [a, b] = [await exportOf(sqlite), await exportOf(neo4j)];
-    await sqlite.close();
-    expect(a.length).toBeGreaterThan(200);
-    expect(a.some((l) => l.type === "edge" && l.rel === "SELECTS")).toBe(true);
-    expect(a).toEqual(b);
-  }, 120_000);
+  ])(
+    "gives identical exports: %s",
+    async (_what, size) => {
+      await wipeNeo4j();
+      await applyIn(neo4j, ops, size);
+      const sqlite = new SqliteGraphSink(":memory:");
+      await sqlite.init(await builtinSchema());
+      await applyIn(sqlite, ops, size);
+      const [a, b] = [await exportOf(sqlite), await exportOf(neo4j)];
+      await sqlite.close();
+      expect(a.length).toBeGreaterThan(200);
+      expect(a.some((l) => l.type === "edge" && l.rel === "SELECTS")).toBe(true);
+      expect(a).toEqual(b);
+    },
+    120_000,
+  );
 });

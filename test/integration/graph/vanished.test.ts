@@ -52,7 +52,10 @@ const swept = (agent: AgentProcess) => agent.logs.find((l) => l.msg.startsWith("
 
 describe("scopes that vanished while the agent was down", () => {
   it("sweeps a removed actor's and a removed cluster's scopes at the next start, and nothing else", async () => {
-    const both: ActorSpec[] = [{ resource: "configmap", namespace: nsV }, { resource: "secret", namespace: nsV }];
+    const both: ActorSpec[] = [
+      { resource: "configmap", namespace: nsV },
+      { resource: "secret", namespace: nsV },
+    ];
     const ws = workspace("sqlite", both, { cluster: "ghost" });
     await once(ws);
     expect(await observed(ws)).toStrictEqual([`ghost/${nsV}/ConfigMap/cm`, `ghost/${nsV}/Secret/s`]);
@@ -84,7 +87,12 @@ describe("scopes that vanished while the agent was down", () => {
     await once(ws);
     expect(await observed(ws)).toStrictEqual([`local/${nsD}/ConfigMap/cm`, `local/${nsV}/ConfigMap/cm`].sort());
     await core.deleteNamespace({ name: nsD });
-    await eventually(`namespace ${nsD} to be gone`, async () => ((await core.listNamespace()).items.some((n) => n.metadata?.name === nsD) ? undefined : true), 120_000, 500);
+    await eventually(
+      `namespace ${nsD} to be gone`,
+      async () => ((await core.listNamespace()).items.some((n) => n.metadata?.name === nsD) ? undefined : true),
+      120_000,
+      500,
+    );
     const next = await once(ws, ["--verify"]);
     expect(swept(next)).toMatchObject({ scopes: 1, examples: [`local/${nsD}/ConfigMap`] });
     expect(await observed(ws)).toStrictEqual([`local/${nsV}/ConfigMap/cm`]);

@@ -13,7 +13,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { VerifyReport } from "../../../core/verify/verify.js";
 import { AgentProcess, writeConfig } from "../../support/agent.js";
-import { adminKubeConfig, createNamespace, deleteNamespaces, eventually, neo4jDriver, serviceAccountToken, uniqueName, writeTokenKubeconfig } from "../../support/cluster.js";
+import {
+  adminKubeConfig,
+  createNamespace,
+  deleteNamespaces,
+  eventually,
+  neo4jDriver,
+  serviceAccountToken,
+  uniqueName,
+  writeTokenKubeconfig,
+} from "../../support/cluster.js";
 import { workspace, type SinkKind, type Workspace } from "../../support/graph.js";
 
 const kc = adminKubeConfig();
@@ -68,7 +77,12 @@ function tamper(ws: Workspace): GraphTamper {
         }),
       deleteEdge: (rel, from, to) => write((db) => db.prepare("DELETE FROM edges WHERE type = ? AND from_key = ? AND to_key = ?").run(rel, from, to).changes),
       addNode: (label, key, scope, properties) =>
-        write((db) => db.prepare("INSERT INTO nodes (key, label, owner, observed, scope, props) VALUES (?, ?, ?, 1, ?, ?)").run(key, label, key, scope, JSON.stringify(properties)).changes),
+        write(
+          (db) =>
+            db
+              .prepare("INSERT INTO nodes (key, label, owner, observed, scope, props) VALUES (?, ?, ?, 1, ?, ?)")
+              .run(key, label, key, scope, JSON.stringify(properties)).changes,
+        ),
     };
   }
   const run = async (query: string, params: Record<string, unknown>, counter: "nodesDeleted" | "relationshipsDeleted" | "nodesCreated"): Promise<void> => {
@@ -84,7 +98,11 @@ function tamper(ws: Workspace): GraphTamper {
     deleteNode: (key) => run("MATCH (n:Entity {key: $key}) DETACH DELETE n", { key }, "nodesDeleted"),
     deleteEdge: (rel, from, to) => run(`MATCH (:Entity {key: $from})-[r:${rel}]->(:Entity {key: $to}) DELETE r`, { from, to }, "relationshipsDeleted"),
     addNode: (label, key, scope, properties) =>
-      run(`CREATE (n:Entity:${label}) SET n = $properties, n.key = $key, n.observed = true, n.owner = $key, n.scope = $scope`, { key, scope, properties }, "nodesCreated"),
+      run(
+        `CREATE (n:Entity:${label}) SET n = $properties, n.key = $key, n.observed = true, n.owner = $key, n.scope = $scope`,
+        { key, scope, properties },
+        "nodesCreated",
+      ),
   };
 }
 
@@ -94,7 +112,11 @@ describe.each(["sqlite", "neo4j"] as const)("verify with the %s sink", (sinkKind
   const ns = uniqueName(`verify-${sinkKind}`);
   const cluster = uniqueName(`verify-${sinkKind}`);
   const k = (kind: string, name: string): string => `${cluster}/${ns}/${kind}/${name}`;
-  const ws = workspace(sinkKind, RESOURCES.map((resource) => ({ resource, namespace: ns })), { cluster });
+  const ws = workspace(
+    sinkKind,
+    RESOURCES.map((resource) => ({ resource, namespace: ns })),
+    { cluster },
+  );
   const json = ["--json", "--settle-seconds", "0"];
 
   beforeAll(async () => {
@@ -168,7 +190,12 @@ describe.each(["sqlite", "neo4j"] as const)("verify with the %s sink", (sinkKind
     const report = run.report!;
     expect(report.equal).toBe(false);
     expect(report.totals).toMatchObject({ missingNodes: 1, staleNodes: 0, differentNodes: 0, missingEdges: 1, extraEdges: 0 });
-    expect(report.nodes.find((r) => r.label === "ConfigMap")).toMatchObject({ expected: 3, inGraph: 2, missing: 1, examples: { missing: [k("ConfigMap", "lonely")] } });
+    expect(report.nodes.find((r) => r.label === "ConfigMap")).toMatchObject({
+      expected: 3,
+      inGraph: 2,
+      missing: 1,
+      examples: { missing: [k("ConfigMap", "lonely")] },
+    });
     expect(report.edges.find((r) => r.rel === "RUNS_AS")).toMatchObject({
       expected: 1,
       inGraph: 0,
@@ -230,7 +257,13 @@ describe.each(["sqlite", "neo4j"] as const)("verify with the %s sink", (sinkKind
       const dir = mkdtempSync(join(tmpdir(), "kube-observer-verify-"));
       const kubeconfig = writeTokenKubeconfig(await serviceAccountToken(core, ns, "nobody"), dir);
       const config = writeConfig(
-        { actors: [{ resource: "configmap", namespace: ns }], cluster, kubeconfig, sink: { kind: "sqlite", sqlitePath: ws.graphPath }, walPath: join(dir, "wal.sqlite") },
+        {
+          actors: [{ resource: "configmap", namespace: ns }],
+          cluster,
+          kubeconfig,
+          sink: { kind: "sqlite", sqlitePath: ws.graphPath },
+          walPath: join(dir, "wal.sqlite"),
+        },
         dir,
       );
       const run = await verify(config, ws.env, json);

@@ -30,7 +30,11 @@ describe("a WAL that cannot take writes (the agent's file size limit lowered wit
   it("is logged, counted and on /readyz; observers pause and resume by themselves; nothing is lost", async () => {
     await createNamespace(core, ns);
     for (const name of ["keep", "change", "gone"]) await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name }, data: { v: "1" } } });
-    const ws = workspace("sqlite", ["configmap", "secret"].map((resource) => ({ resource, namespace: ns })), { backoff: { initialMs: 200, maxMs: 2000 } });
+    const ws = workspace(
+      "sqlite",
+      ["configmap", "secret"].map((resource) => ({ resource, namespace: ns })),
+      { backoff: { initialMs: 200, maxMs: 2000 } },
+    );
     agent = ws.run(["--listen", "127.0.0.1:0"]);
     const a = agent;
     const base = `http://${String((await a.waitForLog("the HTTP endpoint", (l) => l.msg === "HTTP endpoint listening", 60_000)).listen)}`;
@@ -45,7 +49,8 @@ describe("a WAL that cannot take writes (the agent's file size limit lowered wit
     fileSizeLimit(a.pid!, 4096);
     let raised = false;
     try {
-      for (let i = 0; i < 10; i += 1) await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `during-${i}` }, data: { i: String(i) } } });
+      for (let i = 0; i < 10; i += 1)
+        await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `during-${i}` }, data: { i: String(i) } } });
       for (let i = 0; i < 3; i += 1) await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: `s-${i}` }, stringData: { k: "v" } } });
       await core.patchNamespacedConfigMap({ namespace: ns, name: "change", body: [{ op: "replace", path: "/data/v", value: "2" }] });
       await core.deleteNamespacedConfigMap({ namespace: ns, name: "gone" });

@@ -28,7 +28,10 @@ afterAll(async () => {
 });
 
 const NOT_LISTS = ["{}", JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Success" })];
-const EXPIRED = JSON.stringify({ type: "ERROR", object: { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "too old resource version", reason: "Expired", code: 410 } });
+const EXPIRED = JSON.stringify({
+  type: "ERROR",
+  object: { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "too old resource version", reason: "Expired", code: 410 },
+});
 const RESOURCES = ["configmap", "secret"];
 
 /** Polls until the graph equals a fresh LIST of the namespace's scopes (recomputed each
@@ -41,7 +44,14 @@ async function graphEqualsCluster(ws: Workspace, ns: string, what: string): Prom
     what,
     (lines) => (JSON.stringify(mine(lines)) === JSON.stringify(expected) ? lines : undefined),
     30_000,
-    async () => void (expected = mine(await expectedExport("local", RESOURCES.map((resource) => ({ resource, namespace: ns }))))),
+    async () => {
+      expected = mine(
+        await expectedExport(
+          "local",
+          RESOURCES.map((resource) => ({ resource, namespace: ns })),
+        ),
+      );
+    },
   );
 }
 
@@ -85,7 +95,10 @@ describe("namespace discovery answered 200 with a body that is not a List", () =
     const mark = agent.logs.length;
 
     corrupting = true;
-    await core.patchNamespace({ name: ns, body: { metadata: { labels: { touched: "yes" } } } }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch));
+    await core.patchNamespace(
+      { name: ns, body: { metadata: { labels: { touched: "yes" } } } },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
     await agent.waitFor("discovery's relist answered with a body that is not a List", () => (served >= 1 ? true : undefined), 30_000);
     const since = (): LogLine[] => agent.logs.slice(mark);
     // Taken as an empty namespace list, it stops the observers; refused, it is an error.
@@ -97,14 +110,22 @@ describe("namespace discovery answered 200 with a body that is not a List", () =
     );
     expect(stoppedObservers(failed), "the body was taken for an empty namespace list: every observer stopped").toBe(false);
     expect(failed.level).toBeGreaterThanOrEqual(40);
-    expect(String(failed.reason)).toMatch(/^LIST \/api\/v1\/namespaces: the 200 response is not a Kubernetes List: "items" is missing, not an array \(\d+ bytes besides its items, not shown\)$/);
+    expect(String(failed.reason)).toMatch(
+      /^LIST \/api\/v1\/namespaces: the 200 response is not a Kubernetes List: "items" is missing, not an array \(\d+ bytes besides its items, not shown\)$/,
+    );
     // The other body too, and retried (not taken once and forgotten).
-    await agent.waitFor("the Status body refused", () => since().find((l) => /not a Kubernetes List: its "kind" does not end in "List"/.test(String(l.reason))), 30_000);
+    await agent.waitFor(
+      "the Status body refused",
+      () => since().find((l) => /not a Kubernetes List: its "kind" does not end in "List"/.test(String(l.reason))),
+      30_000,
+    );
     await agent.waitFor("a third refused discovery LIST", () => (served >= 3 ? true : undefined), 30_000);
 
     // Every observer still runs: a ConfigMap created now arrives.
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "during" }, data: { c: "d" } } });
-    await waitForGraph(ws, "the ConfigMap created while discovery fails", (lines) => (nodesOf(lines).some((n) => n.key === `local/${ns}/ConfigMap/during`) ? true : undefined));
+    await waitForGraph(ws, "the ConfigMap created while discovery fails", (lines) =>
+      nodesOf(lines).some((n) => n.key === `local/${ns}/ConfigMap/during`) ? true : undefined,
+    );
     await graphEqualsCluster(ws, ns, "the graph to still equal the cluster");
     expect(since().filter(stoppedObservers)).toEqual([]);
     expect(agent.logs.filter((l) => l.msg === "observer phases").at(-1)).toMatchObject({ observers: 2, phases: { watching: 2 } });

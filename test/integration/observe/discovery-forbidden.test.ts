@@ -27,7 +27,9 @@ beforeAll(async () => {
   await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "visible" }, data: { a: "b" } } });
   await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: "observer" } } });
   // ConfigMaps and Secrets everywhere, but not namespaces.
-  await rbac.createClusterRole({ body: { metadata: { name: roleName }, rules: [{ apiGroups: [""], resources: ["configmaps", "secrets"], verbs: ["list", "watch"] }] } });
+  await rbac.createClusterRole({
+    body: { metadata: { name: roleName }, rules: [{ apiGroups: [""], resources: ["configmaps", "secrets"], verbs: ["list", "watch"] }] },
+  });
   await rbac.createClusterRoleBinding({
     body: {
       metadata: { name: roleName },
@@ -77,10 +79,17 @@ describe("namespace discovery forbidden (no `list namespaces`)", () => {
     const { ws, agent } = start();
     await forbiddenReported(agent);
     // The observer of the named namespace runs meanwhile.
-    await waitForGraph(ws, "the named namespace's ConfigMap", (lines) => (nodesOf(lines).some((n) => n.key === `local/${ns}/ConfigMap/visible`) ? true : undefined), 60_000);
+    await waitForGraph(
+      ws,
+      "the named namespace's ConfigMap",
+      (lines) => (nodesOf(lines).some((n) => n.key === `local/${ns}/ConfigMap/visible`) ? true : undefined),
+      60_000,
+    );
     const notReady = await readyz(agent);
     expect(notReady.status).toBe(503);
-    expect(notReady.body).toMatch(/cluster "local": namespace discovery forbidden \(the agent may not list and watch namespaces\): .*cannot list resource "namespaces"/);
+    expect(notReady.body).toMatch(
+      /cluster "local": namespace discovery forbidden \(the agent may not list and watch namespaces\): .*cannot list resource "namespaces"/,
+    );
     expect(agent.logs.some((l) => l.msg === "initial sync complete")).toBe(false);
 
     // SIGHUP is the agent's (re-reading an unchanged config), not Node's default (exit).

@@ -73,9 +73,15 @@ afterAll(async () => {
   if (west) {
     // A failed outage test may have left west's apiserver down: bring it back to clean up.
     if (!west.apiserverAlive()) await west.startApiserver();
-    await deleteNamespaces(westCore, runs.map((r) => r.ns));
+    await deleteNamespaces(
+      westCore,
+      runs.map((r) => r.ns),
+    );
   }
-  await deleteNamespaces(eastCore, runs.map((r) => r.ns));
+  await deleteNamespaces(
+    eastCore,
+    runs.map((r) => r.ns),
+  );
   await releaseSecondCluster();
 }, 180_000);
 
@@ -166,7 +172,10 @@ function fingerprint(graph: Graph, cluster: string): { nodes: string[]; edges: s
     .filter((n) => n.key.startsWith(prefix))
     .map((n) => `${n.key} uid=${String(n.properties.uid)} observed=${String(n.properties.observed)} rv=${String(n.properties.resourceVersion)}`)
     .sort();
-  const edges = graph.edges.filter((e) => e.from.startsWith(prefix)).map(edgeId).sort();
+  const edges = graph.edges
+    .filter((e) => e.from.startsWith(prefix))
+    .map(edgeId)
+    .sort();
   return { nodes, edges };
 }
 
@@ -199,7 +208,12 @@ describe.each(runs)("one agent observing two clusters into the $sink sink", (run
 
   /** Polls the graph until check returns a value; `every` runs on each look (and throws to
    *  fail at once). Resolves with the value and how long it took. */
-  const pollGraph = async <T>(what: string, check: (g: Graph) => T | undefined, timeoutMs: number, every?: (g: Graph) => void): Promise<{ value: T; ms: number }> => {
+  const pollGraph = async <T>(
+    what: string,
+    check: (g: Graph) => T | undefined,
+    timeoutMs: number,
+    every?: (g: Graph) => void,
+  ): Promise<{ value: T; ms: number }> => {
     const began = Date.now();
     let last: Graph | undefined;
     for (;;) {
@@ -213,7 +227,8 @@ describe.each(runs)("one agent observing two clusters into the $sink sink", (run
         const value = check(last);
         if (value !== undefined) return { value, ms: Date.now() - began };
       }
-      if (Date.now() - began > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; the graph had ${last?.nodes.size ?? 0} nodes\n${agent.logTail()}`);
+      if (Date.now() - began > timeoutMs)
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; the graph had ${last?.nodes.size ?? 0} nodes\n${agent.logTail()}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   };
@@ -233,7 +248,10 @@ describe.each(runs)("one agent observing two clusters into the $sink sink", (run
     if (sinkKind === "neo4j") {
       const driver = neo4jDriver();
       try {
-        await driver.executeQuery("MATCH (n:Entity) WHERE n.key STARTS WITH $east OR n.key STARTS WITH $west DETACH DELETE n", { east: `${names.east}/`, west: `${names.west}/` });
+        await driver.executeQuery("MATCH (n:Entity) WHERE n.key STARTS WITH $east OR n.key STARTS WITH $west DETACH DELETE n", {
+          east: `${names.east}/`,
+          west: `${names.west}/`,
+        });
         // And the shared image and registry nodes, once nothing else uses them.
         await driver.executeQuery("MATCH (i:Entity {key: $image}) WHERE NOT ()-->(i) DETACH DELETE i", { image: IMAGE });
         await driver.executeQuery("MATCH (r:Entity:Registry {key: $registry}) WHERE NOT ()-->(r) DELETE r", { registry: IMAGE.split("/")[0] });
@@ -244,14 +262,26 @@ describe.each(runs)("one agent observing two clusters into the $sink sink", (run
   });
 
   it("holds both clusters' same-named objects apart by key, each with its own edges, and verify lists both clusters", async () => {
-    const expected = (cluster: string): string[] => ["ConfigMap/app-config", "ConfigMap/doomed", "ConfigMap/ghost", "ConfigMap/kube-root-ca.crt", "ServiceAccount/app", "ServiceAccount/default", "Pod/web"].map((kn) => `${cluster}/${ns}/${kn}`);
+    const expected = (cluster: string): string[] =>
+      [
+        "ConfigMap/app-config",
+        "ConfigMap/doomed",
+        "ConfigMap/ghost",
+        "ConfigMap/kube-root-ca.crt",
+        "ServiceAccount/app",
+        "ServiceAccount/default",
+        "Pod/web",
+      ].map((kn) => `${cluster}/${ns}/${kn}`);
     const { value: graph } = await pollGraph(
       "every object of both clusters",
       (g) => ([...expected(names.east), ...expected(names.west)].every((k) => g.nodes.get(k)?.properties.observed === true) ? g : undefined),
       60_000,
     );
 
-    for (const [side, cluster] of [["east", names.east], ["west", names.west]] as const) {
+    for (const [side, cluster] of [
+      ["east", names.east],
+      ["west", names.west],
+    ] as const) {
       // Each node carries its own cluster's object: uid and content from that cluster.
       for (const kn of ["ConfigMap/app-config", "ServiceAccount/app", "Pod/web"]) {
         const [kind, name] = kn.split("/") as [string, string];
@@ -259,14 +289,23 @@ describe.each(runs)("one agent observing two clusters into the $sink sink", (run
       }
       expect(graph.nodes.get(key(cluster, "ConfigMap", "app-config"))!.properties.keys).toEqual([`region-${side}`]);
       // The pod's edges point into its own cluster (the image is shared by reference).
-      const podEdges = graph.edges.filter((e) => e.from === key(cluster, "Pod", "web")).map((e) => `${e.rel} ${e.to}`).sort();
+      const podEdges = graph.edges
+        .filter((e) => e.from === key(cluster, "Pod", "web"))
+        .map((e) => `${e.rel} ${e.to}`)
+        .sort();
       expect(podEdges).toEqual(
-        expect.arrayContaining([`RUNS_AS ${key(cluster, "ServiceAccount", "app")}`, `USES_CONFIGMAP ${key(cluster, "ConfigMap", "app-config")}`, `RUNS_IMAGE ${IMAGE}`]),
+        expect.arrayContaining([
+          `RUNS_AS ${key(cluster, "ServiceAccount", "app")}`,
+          `USES_CONFIGMAP ${key(cluster, "ConfigMap", "app-config")}`,
+          `RUNS_IMAGE ${IMAGE}`,
+        ]),
       );
     }
     // No edge crosses from one cluster into the other.
     const crossing = graph.edges.filter(
-      (e) => (e.from.startsWith(`${names.east}/`) && e.to.startsWith(`${names.west}/`)) || (e.from.startsWith(`${names.west}/`) && e.to.startsWith(`${names.east}/`)),
+      (e) =>
+        (e.from.startsWith(`${names.east}/`) && e.to.startsWith(`${names.west}/`)) ||
+        (e.from.startsWith(`${names.west}/`) && e.to.startsWith(`${names.east}/`)),
     );
     expect(crossing.map(edgeId)).toEqual([]);
     // West's cluster-wide ConfigMap watch reaches every namespace of west, and only west.
@@ -275,7 +314,12 @@ describe.each(runs)("one agent observing two clusters into the $sink sink", (run
     expect(graph.nodes.get(`${names.west}/Namespace/${ns}`)?.properties.observed).toBe(true);
     // One image node, used from both clusters (the shared Neo4j may hold other runs' users).
     const ours = (k: string): boolean => k.startsWith(`${names.east}/`) || k.startsWith(`${names.west}/`);
-    expect(graph.edges.filter((e) => e.rel === "RUNS_IMAGE" && e.to === IMAGE && ours(e.from)).map((e) => e.from).sort()).toEqual([key(names.east, "Pod", "web"), key(names.west, "Pod", "web")].sort());
+    expect(
+      graph.edges
+        .filter((e) => e.rel === "RUNS_IMAGE" && e.to === IMAGE && ours(e.from))
+        .map((e) => e.from)
+        .sort(),
+    ).toEqual([key(names.east, "Pod", "web"), key(names.west, "Pod", "web")].sort());
 
     const verify = await runVerify(config, env);
     expect(verify.code, verify.output).toBe(0);
@@ -307,8 +351,16 @@ describe.each(runs)("one agent observing two clusters into the $sink sink", (run
 
       // East keeps flowing: a create, an update and a delete, each within a few seconds.
       await eastCore.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "during-outage" }, data: { a: "1" } } });
-      const created = await pollGraph("east's ConfigMap created during the outage", (g) => (g.nodes.get(key(names.east, "ConfigMap", "during-outage"))?.properties.observed ? true : undefined), 30_000, westIntact);
-      await eastCore.patchNamespacedConfigMap({ namespace: ns, name: "app-config", body: [{ op: "add", path: "/data/added", value: "2" }] }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch));
+      const created = await pollGraph(
+        "east's ConfigMap created during the outage",
+        (g) => (g.nodes.get(key(names.east, "ConfigMap", "during-outage"))?.properties.observed ? true : undefined),
+        30_000,
+        westIntact,
+      );
+      await eastCore.patchNamespacedConfigMap(
+        { namespace: ns, name: "app-config", body: [{ op: "add", path: "/data/added", value: "2" }] },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
+      );
       const updated = await pollGraph(
         "east's updated ConfigMap",
         (g) => {
@@ -319,7 +371,12 @@ describe.each(runs)("one agent observing two clusters into the $sink sink", (run
         westIntact,
       );
       await eastCore.deleteNamespacedConfigMap({ namespace: ns, name: "doomed" });
-      const deleted = await pollGraph("east's deleted ConfigMap to leave", (g) => (g.nodes.has(key(names.east, "ConfigMap", "doomed")) ? undefined : true), 30_000, westIntact);
+      const deleted = await pollGraph(
+        "east's deleted ConfigMap to leave",
+        (g) => (g.nodes.has(key(names.east, "ConfigMap", "doomed")) ? undefined : true),
+        30_000,
+        westIntact,
+      );
       console.log(`[multi-cluster] ${sinkKind}: east during west's outage: create ${created.ms} ms, update ${updated.ms} ms, delete ${deleted.ms} ms`);
       for (const change of [created, updated, deleted]) expect(change.ms).toBeLessThan(LATENCY_BOUND_MS);
 
@@ -333,8 +390,17 @@ describe.each(runs)("one agent observing two clusters into the $sink sink", (run
       agent = new AgentProcess(["run", "--config", config], env);
       processes.push(agent);
       await eastCore.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "across-agent-restart" }, data: { a: "1" } } });
-      const restarted = await pollGraph("east's ConfigMap created as the agent restarted", (g) => (g.nodes.has(key(names.east, "ConfigMap", "across-agent-restart")) ? true : undefined), 60_000, westIntact);
-      await agent.waitForLog("west's observers, after the agent's restart, to find west down", (l) => l.cluster === names.west && l.phase === "backing-off", 30_000);
+      const restarted = await pollGraph(
+        "east's ConfigMap created as the agent restarted",
+        (g) => (g.nodes.has(key(names.east, "ConfigMap", "across-agent-restart")) ? true : undefined),
+        60_000,
+        westIntact,
+      );
+      await agent.waitForLog(
+        "west's observers, after the agent's restart, to find west down",
+        (l) => l.cluster === names.west && l.phase === "backing-off",
+        30_000,
+      );
       console.log(`[multi-cluster] ${sinkKind}: agent restarted during west's outage: east's change in the graph ${restarted.ms} ms after the start`);
       expect(restarted.ms).toBeLessThan(AGENT_START_BOUND_MS);
 
@@ -342,7 +408,12 @@ describe.each(runs)("one agent observing two clusters into the $sink sink", (run
       await pollGraph("the rest of the outage", () => (Date.now() - outageStarted >= OUTAGE_MS ? true : undefined), OUTAGE_MS + 10_000, westIntact);
       // Still later in the outage, east is still current.
       await eastCore.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "late-in-outage" }, data: { a: "1" } } });
-      const late = await pollGraph("east's ConfigMap created late in the outage", (g) => (g.nodes.has(key(names.east, "ConfigMap", "late-in-outage")) ? true : undefined), 30_000, westIntact);
+      const late = await pollGraph(
+        "east's ConfigMap created late in the outage",
+        (g) => (g.nodes.has(key(names.east, "ConfigMap", "late-in-outage")) ? true : undefined),
+        30_000,
+        westIntact,
+      );
       console.log(`[multi-cluster] ${sinkKind}: east ${Math.round((Date.now() - outageStarted) / 1000)} s into the outage: create ${late.ms} ms`);
       expect(late.ms).toBeLessThan(LATENCY_BOUND_MS);
       // Only west was in trouble: no east observer backed off.

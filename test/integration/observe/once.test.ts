@@ -52,7 +52,7 @@ beforeAll(async () => {
         name: "db-credentials",
         annotations: {
           "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify({ kind: "Secret", stringData: { password: canaries.lastApplied } }),
-          "team": "payments",
+          team: "payments",
         },
       },
       data: { password: Buffer.from(canaries.data).toString("base64") },
@@ -119,9 +119,7 @@ describe("run --once --output jsonl", () => {
     async (resource, which) => {
       const namespace = which === "small" ? small : big;
       const direct = await resources.find((r) => r.resource === resource)!.list(namespace);
-      const expected = direct.items
-        .map((o) => ({ name: o.metadata!.name!, uid: o.metadata!.uid! }))
-        .sort((a, b) => a.name.localeCompare(b.name));
+      const expected = direct.items.map((o) => ({ name: o.metadata!.name!, uid: o.metadata!.uid! })).sort((a, b) => a.name.localeCompare(b.name));
       const scope = scopeMessages(agent.messages, resource, namespace);
       expect(applied(scope)).toEqual(expected);
       // One relist boundary, naming the same objects, after all of them.

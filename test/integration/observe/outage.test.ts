@@ -56,7 +56,11 @@ describe.each(["namespace", "cluster"] as const)("kube-apiserver restart (%s top
         data: { v: "2" },
       }),
     );
-    await agent.waitForLog("the observer to notice the outage", (l) => l.phase === "backing-off" && l.resource === "configmap" && (l.namespace ?? null) === scope, 30_000);
+    await agent.waitForLog(
+      "the observer to notice the outage",
+      (l) => l.phase === "backing-off" && l.resource === "configmap" && (l.namespace ?? null) === scope,
+      30_000,
+    );
     await startServerAgain("kube-apiserver");
 
     const boundary = await agent.waitFor(
@@ -74,12 +78,19 @@ describe.each(["namespace", "cluster"] as const)("kube-apiserver restart (%s top
     // Deleted message; the agent says how many the relist found gone.
     expect(summary.some((s) => s.includes(`gone ${originals.gone}`))).toBe(false);
     expect(summary).toContain(`Applied kept ${originals.kept}`);
-    const relistLog = await agent.waitForLog("the relist's count of deleted objects", (l) => l.msg.startsWith("relist: objects deleted while the watch was down") && l.resource === "configmap", 20_000);
+    const relistLog = await agent.waitForLog(
+      "the relist's count of deleted objects",
+      (l) => l.msg.startsWith("relist: objects deleted while the watch was down") && l.resource === "configmap",
+      20_000,
+    );
     expect(relistLog.gone).toBe(1);
     expect(summary.at(-1)).toBe("Restarted  ");
-    expect(boundary.present!.map((p) => `${p.name} ${p.uid}`).filter((p) => !p.startsWith("kube-root-ca.crt")).sort()).toEqual(
-      [`kept ${originals.kept}`, `recreated ${newUid}`].sort(),
-    );
+    expect(
+      boundary
+        .present!.map((p) => `${p.name} ${p.uid}`)
+        .filter((p) => !p.startsWith("kube-root-ca.crt"))
+        .sort(),
+    ).toEqual([`kept ${originals.kept}`, `recreated ${newUid}`].sort());
     // And it watches again: a change after the restart arrives.
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "after" }, data: { v: "1" } } });
     await agent.waitForMessage("a ConfigMap created after the restart", (m) => m.name === "after" && m.action === "Applied");
@@ -87,7 +98,11 @@ describe.each(["namespace", "cluster"] as const)("kube-apiserver restart (%s top
 });
 
 /** The actor for one namespace in either topology: named, or "*" with every other excluded. */
-async function actorFor(topology: "namespace" | "cluster", resource: string, ns: string): Promise<{ resource: string; namespace?: string; exclude?: string[] }> {
+async function actorFor(
+  topology: "namespace" | "cluster",
+  resource: string,
+  ns: string,
+): Promise<{ resource: string; namespace?: string; exclude?: string[] }> {
   if (topology === "namespace") return { resource, namespace: ns };
   const others = (await core.listNamespace()).items.map((n) => n.metadata!.name!).filter((n) => n !== ns);
   return { resource, exclude: others };
@@ -113,7 +128,11 @@ describe.each(["namespace", "cluster"] as const)("a stalled kube-apiserver (half
     const apiserverPid = readState()!.pids["kube-apiserver"];
     process.kill(apiserverPid, "SIGSTOP");
     try {
-      const stalled = await agent.waitForLog("the stall to be noticed", (l) => l.resource === "configmap" && l.namespace === scope && l.phase === "backing-off", 20_000);
+      const stalled = await agent.waitForLog(
+        "the stall to be noticed",
+        (l) => l.resource === "configmap" && l.namespace === scope && l.phase === "backing-off",
+        20_000,
+      );
       expect(String(stalled.reason)).toMatch(/sent nothing|no response/);
     } finally {
       process.kill(apiserverPid, "SIGCONT");
@@ -143,15 +162,24 @@ describe.each(["namespace", "cluster"] as const)("a worker thread dying (%s topo
     agents.push(agent);
     await agent.waitFor("both boundaries", () => (agent.messages.filter((m) => m.action === "Restarted").length >= 2 ? true : undefined));
 
-    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "bomb", labels: { "kube-observer-test/crash": "thread" } }, data: { a: "b" } } });
+    await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: "bomb", labels: { "kube-observer-test/crash": "thread" } }, data: { a: "b" } },
+    });
     // Every observer on the (only) thread ends, and is started again.
     for (const resource of ["secret", "crash-once"]) {
-      await agent.waitForLog(`${resource} observer restarted`, (l) => l.msg === "observer ended unexpectedly; restarting it" && String(l.observer).endsWith(`/${scopeKey}/${resource}`), 30_000);
+      await agent.waitForLog(
+        `${resource} observer restarted`,
+        (l) => l.msg === "observer ended unexpectedly; restarting it" && String(l.observer).endsWith(`/${scopeKey}/${resource}`),
+        30_000,
+      );
     }
     // They relist: a second boundary per scope, and the secret is there again.
-    await agent.waitFor("second boundaries", () =>
-      ["secret", "crash-once"].every((r) => scopeOf(r).filter((m) => m.action === "Restarted").length >= 2) ? true : undefined,
-    30_000);
+    await agent.waitFor(
+      "second boundaries",
+      () => (["secret", "crash-once"].every((r) => scopeOf(r).filter((m) => m.action === "Restarted").length >= 2) ? true : undefined),
+      30_000,
+    );
     const secretBoundaries = scopeOf("secret").filter((m) => m.action === "Restarted");
     expect(secretBoundaries.at(-1)!.present!.map((p) => p.name)).toContain("s1");
     // And resume watching on the new thread.

@@ -67,7 +67,11 @@ describe.each(["namespace", "cluster"] as const)("an agent without permission to
     expect(forbidden.level).toBe(40);
     expect(String(forbidden.reason)).toMatch(/forbidden/i);
     expect(scopeMessages(a.messages, "secret", scope)).toEqual([]);
-    const retried = await a.waitForLog("a third refused attempt", (l) => l.resource === "secret" && l.msg === "observer still forbidden" && Number(l.failures) >= 3, 20_000);
+    const retried = await a.waitForLog(
+      "a third refused attempt",
+      (l) => l.resource === "secret" && l.msg === "observer still forbidden" && Number(l.failures) >= 3,
+      20_000,
+    );
     expect(retried.level).toBe(20);
     expect(scopeMessages(a.messages, "secret", scope)).toEqual([]);
 

@@ -28,7 +28,16 @@ describe("live config changes", () => {
     await a.waitForMessage("the first namespace's boundary", (m) => m.namespace === first && m.action === "Restarted");
 
     // Edit: add the second namespace (the file is rewritten in place, as an editor would).
-    writeFileSync(file, configText({ actors: [{ resource: "configmap", namespace: first }, { resource: "configmap", namespace: second }], logLevel: "debug" }));
+    writeFileSync(
+      file,
+      configText({
+        actors: [
+          { resource: "configmap", namespace: first },
+          { resource: "configmap", namespace: second },
+        ],
+        logLevel: "debug",
+      }),
+    );
     await a.waitForMessage("the added namespace's ConfigMap", (m) => m.namespace === second && m.name === "in-second", 20_000);
     await a.waitForLog("the reconcile", (l) => l.msg === "observers reconciled" && l.started === 1 && l.stopped === 0);
     // The first namespace's observer was not restarted: still one boundary, never stopped.
@@ -51,9 +60,15 @@ describe("live config changes", () => {
     expect(a.logs.some((l) => l.namespace === first && l.phase === "stopped")).toBe(false);
     // No longer observed: an empty boundary, so the graph's sweep removes its objects
     // rather than keeping them as if current.
-    const gone = await a.waitForMessage("the second namespace's empty boundary", (m) => m.namespace === second && m.action === "Restarted" && (m.present ?? []).length === 0, 20_000);
+    const gone = await a.waitForMessage(
+      "the second namespace's empty boundary",
+      (m) => m.namespace === second && m.action === "Restarted" && (m.present ?? []).length === 0,
+      20_000,
+    );
     expect(gone.resource).toBe("configmap");
-    const seen = scopeMessages(a.messages, "configmap", second).filter((m) => m.action === "Applied").map((m) => m.name);
+    const seen = scopeMessages(a.messages, "configmap", second)
+      .filter((m) => m.action === "Applied")
+      .map((m) => m.name);
     expect(seen).toEqual(expect.arrayContaining(["after-bad-edit", "in-second"]));
   });
 

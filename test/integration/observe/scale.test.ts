@@ -45,7 +45,11 @@ describe("1,000 namespaces", () => {
     const started = Date.now();
     const agent = AgentProcess.run(config, [], { KUBE_OBSERVER_LOG_LEVEL: "info" });
     agents.push(agent);
-    await agent.waitForLog("every observer watching", (l) => l.msg === "observer phases" && (l.phases as Record<string, number>).watching === RESOURCES.length, 120_000);
+    await agent.waitForLog(
+      "every observer watching",
+      (l) => l.msg === "observer phases" && (l.phases as Record<string, number>).watching === RESOURCES.length,
+      120_000,
+    );
     const secondsToWatching = (Date.now() - started) / 1000;
     expect(agent.logs.filter((l) => l.msg === "actor topology").map((l) => l.topology)).toStrictEqual(RESOURCES.map(() => "cluster"));
     expect(agent.logs.filter((l) => l.level >= 50)).toEqual([]);
@@ -56,7 +60,9 @@ describe("1,000 namespaces", () => {
     const latencyMs = await ping(agent, "ping-cluster");
     expect(latencyMs).toBeLessThan(5_000);
     expect((await agent.stop(30_000)).code).toBe(0);
-    console.log(`[scale] cluster-wide: ${RESOURCES.length} observers watching after ${secondsToWatching.toFixed(1)} s; ${sockets} apiserver sockets; ping latency ${latencyMs} ms`);
+    console.log(
+      `[scale] cluster-wide: ${RESOURCES.length} observers watching after ${secondsToWatching.toFixed(1)} s; ${sockets} apiserver sockets; ping latency ${latencyMs} ms`,
+    );
   }, 420_000);
 
   it('per namespace (topology "namespace"): 5,000 observers on 2 threads, all watching, and stays responsive', async () => {

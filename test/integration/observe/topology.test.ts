@@ -19,7 +19,12 @@ let others: string[] = [];
 
 beforeAll(async () => {
   for (const ns of [nsA, nsB, nsX]) await createNamespace(core, ns);
-  for (const [ns, name] of [[nsA, "a1"], [nsA, "a2"], [nsB, "b1"], [nsX, "x1"]] as const) {
+  for (const [ns, name] of [
+    [nsA, "a1"],
+    [nsA, "a2"],
+    [nsB, "b1"],
+    [nsX, "x1"],
+  ] as const) {
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name }, data: { v: name } } });
   }
   // Every namespace but this test's (and those it creates later) is excluded.
@@ -31,12 +36,20 @@ afterAll(async () => {
   await deleteNamespaces(core, [nsA, nsB, nsX, nsC]);
 });
 
-const actors = (exclude: string[], topology?: ActorSpec["topology"]): ActorSpec[] => [{ resource: "configmap", exclude: [...others, ...exclude], ...(topology ? { topology } : {}) }];
+const actors = (exclude: string[], topology?: ActorSpec["topology"]): ActorSpec[] => [
+  { resource: "configmap", exclude: [...others, ...exclude], ...(topology ? { topology } : {}) },
+];
 
 /** The ConfigMaps of this test's namespaces in the graph, as "ns/name" (kube-root-ca.crt aside). */
 function mine(lines: Parameters<typeof nodesOf>[0]): string[] {
   return nodesOf(lines)
-    .filter((n) => n.labels[0] === "ConfigMap" && n.properties.observed === true && String(n.properties.namespace).startsWith(prefix) && n.properties.name !== "kube-root-ca.crt")
+    .filter(
+      (n) =>
+        n.labels[0] === "ConfigMap" &&
+        n.properties.observed === true &&
+        String(n.properties.namespace).startsWith(prefix) &&
+        n.properties.name !== "kube-root-ca.crt",
+    )
     .map((n) => `${String(n.properties.namespace)}/${String(n.properties.name)}`)
     .sort();
 }
@@ -86,7 +99,11 @@ describe("watch topology", () => {
     const agent = ws.run();
     agents.push(agent);
     await agent.waitForLog("the initial sync", (l) => l.msg === "initial sync complete", 60_000);
-    expect(agent.logs.find((l) => l.msg === "actor topology")).toMatchObject({ resource: "configmap", topology: "cluster", why: expect.stringContaining("cluster-wide") });
+    expect(agent.logs.find((l) => l.msg === "actor topology")).toMatchObject({
+      resource: "configmap",
+      topology: "cluster",
+      why: expect.stringContaining("cluster-wide"),
+    });
     expect(agent.logs.filter((l) => l.msg === "observers reconciled").at(-1)?.observers).toBe(1);
     await expectGraph(ws, [`${nsA}/a1`, `${nsA}/a2`, `${nsB}/b1`], "A and B, not the excluded X");
 
@@ -104,7 +121,13 @@ describe("watch topology", () => {
     // Cluster-wide -> per namespace -> cluster-wide: B, C and X never leave the graph.
     const kept = [`${nsB}/b1`, `${nsC}/c1`, `${nsX}/x1`];
     let gaps = watchForGaps(ws, kept);
-    await reload(agent, ws, actors([nsA], "namespace"), (a) => a.logs.some((l) => l.msg === "observer phases" && (l.phases as Record<string, number>).watching === 3 && l.observers === 3), "per-namespace observers watching");
+    await reload(
+      agent,
+      ws,
+      actors([nsA], "namespace"),
+      (a) => a.logs.some((l) => l.msg === "observer phases" && (l.phases as Record<string, number>).watching === 3 && l.observers === 3),
+      "per-namespace observers watching",
+    );
     await expectGraph(ws, kept, "the same objects per namespace");
     let result = await gaps.stop();
     expect(result.looks).toBeGreaterThan(5);
@@ -112,7 +135,13 @@ describe("watch topology", () => {
 
     gaps = watchForGaps(ws, kept);
     const before = agent.logs.length;
-    await reload(agent, ws, actors([nsA], "cluster"), (a) => a.logs.slice(before).some((l) => l.msg === "observer phases" && l.observers === 1 && (l.phases as Record<string, number>).watching === 1), "the cluster-wide observer watching again");
+    await reload(
+      agent,
+      ws,
+      actors([nsA], "cluster"),
+      (a) => a.logs.slice(before).some((l) => l.msg === "observer phases" && l.observers === 1 && (l.phases as Record<string, number>).watching === 1),
+      "the cluster-wide observer watching again",
+    );
     await expectGraph(ws, kept, "the same objects cluster-wide again");
     result = await gaps.stop();
     expect(result.looks).toBeGreaterThan(5);
@@ -124,7 +153,12 @@ describe("watch topology", () => {
     expect((await agent.stop()).code).toBe(0);
     await core.deleteNamespacedConfigMap({ namespace: nsB, name: "b1" });
     await core.deleteNamespace({ name: nsC });
-    await eventually(`namespace ${nsC} to be gone`, async () => ((await core.listNamespace()).items.some((n) => n.metadata?.name === nsC) ? undefined : true), 120_000, 500);
+    await eventually(
+      `namespace ${nsC} to be gone`,
+      async () => ((await core.listNamespace()).items.some((n) => n.metadata?.name === nsC) ? undefined : true),
+      120_000,
+      500,
+    );
     const once = ws.run(["--once", "--verify"]);
     agents.push(once);
     const exit = await once.exited;

@@ -30,7 +30,11 @@ describe("namespaces appearing and disappearing", () => {
     await core.createNamespace({ body: { metadata: { name: ns } } });
     const createdAt = Date.now();
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "hello" }, data: { a: "b" } } });
-    const seen = await agent.waitForMessage("the new namespace's ConfigMap", (m) => m.objectNamespace === ns && m.name === "hello" && m.action === "Applied", 15_000);
+    const seen = await agent.waitForMessage(
+      "the new namespace's ConfigMap",
+      (m) => m.objectNamespace === ns && m.name === "hello" && m.action === "Applied",
+      15_000,
+    );
     expect(seen.namespace).toBeNull();
     expect(Date.parse(seen.observedAt) - createdAt).toBeLessThan(5_000);
 
@@ -42,7 +46,13 @@ describe("namespaces appearing and disappearing", () => {
 
   it("per namespace: observes a namespace created while running within 5 s, and stops observing it when it is deleted", async () => {
     const prefix = uniqueName("dyn");
-    const config = writeConfig({ actors: [{ resource: "configmap", topology: "namespace" }, { resource: "secret", topology: "namespace" }], logLevel: "debug" });
+    const config = writeConfig({
+      actors: [
+        { resource: "configmap", topology: "namespace" },
+        { resource: "secret", topology: "namespace" },
+      ],
+      logLevel: "debug",
+    });
     const agent = AgentProcess.run(config);
     agents.push(agent);
     await agent.waitForLog("initial sync", (l) => l.msg === "initial sync complete", 60_000);
@@ -55,16 +65,26 @@ describe("namespaces appearing and disappearing", () => {
     const seen = await agent.waitForMessage("the new namespace's ConfigMap", (m) => m.namespace === ns && m.name === "hello" && m.action === "Applied", 15_000);
     expect(Date.parse(seen.observedAt) - createdAt).toBeLessThan(5_000);
     // The secret observer of the namespace lists independently of the ConfigMap one.
-    const secrets = await agent.waitForMessage("the new namespace's secret boundary", (m) => m.namespace === ns && m.resource === "secret" && m.action === "Restarted", 15_000);
+    const secrets = await agent.waitForMessage(
+      "the new namespace's secret boundary",
+      (m) => m.namespace === ns && m.resource === "secret" && m.action === "Restarted",
+      15_000,
+    );
     expect(Date.parse(secrets.observedAt) - createdAt).toBeLessThan(5_000);
 
     await core.deleteNamespace({ name: ns });
     await agent.waitForMessage("Deleted for the ConfigMap", (m) => m.namespace === ns && m.name === "hello" && m.action === "Deleted", 90_000);
     for (const resource of ["configmap", "secret"]) {
-      await agent.waitForLog(`the ${resource} observer of ${ns} to stop`, (l) => l.namespace === ns && l.resource === resource && l.phase === "stopped", 90_000);
+      await agent.waitForLog(
+        `the ${resource} observer of ${ns} to stop`,
+        (l) => l.namespace === ns && l.resource === resource && l.phase === "stopped",
+        90_000,
+      );
     }
     // Its scope ends with an empty boundary: downstream sweeps whatever was left.
-    const last = scopeMessages(agent.messages, "configmap", ns).filter((m) => m.action === "Restarted").at(-1);
+    const last = scopeMessages(agent.messages, "configmap", ns)
+      .filter((m) => m.action === "Restarted")
+      .at(-1);
     expect(last?.present).toEqual([]);
   });
 });

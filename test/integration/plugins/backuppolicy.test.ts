@@ -10,7 +10,15 @@ import * as k8s from "@kubernetes/client-node";
 import type { ExportLine } from "../../../core/graph/model.js";
 import { AgentProcess } from "../../support/agent.js";
 import { adminKubeConfig, createNamespace, deleteNamespaces, uniqueName } from "../../support/cluster.js";
-import { createBackupPolicy, deleteBackupCrd, deleteBackupPolicy, examplePluginDir, examplePluginFile, installBackupCrd, replaceBackupPolicySpec } from "../../support/crd.js";
+import {
+  createBackupPolicy,
+  deleteBackupCrd,
+  deleteBackupPolicy,
+  examplePluginDir,
+  examplePluginFile,
+  installBackupCrd,
+  replaceBackupPolicySpec,
+} from "../../support/crd.js";
 import { edgesOf, nodesOf, waitForGraph, workspace } from "../../support/graph.js";
 
 const kc = adminKubeConfig();
@@ -18,7 +26,14 @@ const core = kc.makeApiClient(k8s.CoreV1Api);
 const ns = uniqueName("plugins-crd");
 const canary = (where: string): string => `CANARY${where}${Math.random().toString(36).slice(2, 10)}`;
 const secrets = { inlineKey: canary("inlinekey"), urlPassword: canary("urlpassword"), urlSignature: canary("urlsig"), secretData: canary("secretdata") };
-const ws = workspace("sqlite", [{ resource: "backuppolicy", namespace: ns }, { resource: "secret", namespace: ns }], { pluginDirs: [examplePluginDir], logLevel: "debug" });
+const ws = workspace(
+  "sqlite",
+  [
+    { resource: "backuppolicy", namespace: ns },
+    { resource: "secret", namespace: ns },
+  ],
+  { pluginDirs: [examplePluginDir], logLevel: "debug" },
+);
 let agent: AgentProcess | undefined;
 
 const k = (kind: string, name: string): string => `local/${ns}/${kind}/${name}`;
@@ -51,7 +66,10 @@ describe("the example BackupPolicy plugin", () => {
   beforeAll(async () => {
     await installBackupCrd();
     await createNamespace(core, ns);
-    await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: "s3-creds" }, stringData: { access: "AKIA-not-real", secret: secrets.secretData } } });
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: "s3-creds" }, stringData: { access: "AKIA-not-real", secret: secrets.secretData } },
+    });
     await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: "backup-key" }, stringData: { key: secrets.secretData } } });
     await createBackupPolicy(
       ns,
@@ -66,9 +84,20 @@ describe("the example BackupPolicy plugin", () => {
       { team: "payments" },
     );
     // Its credentials Secret does not exist; its encryption key is inline (a secret value).
-    await createBackupPolicy(ns, "weekly", { schedule: "0 4 * * 0", target: "archive-bucket", suspend: true, credentialsSecretRef: { name: "gone-creds" }, encryptionKey: secrets.inlineKey });
+    await createBackupPolicy(ns, "weekly", {
+      schedule: "0 4 * * 0",
+      target: "archive-bucket",
+      suspend: true,
+      credentialsSecretRef: { name: "gone-creds" },
+      encryptionKey: secrets.inlineKey,
+    });
     // One Secret for both: one Secret node, two edges.
-    await createBackupPolicy(ns, "shared", { schedule: "@daily", target: "s3://backups.example/shared", credentialsSecretRef: { name: "s3-creds" }, encryptionKeySecretRef: { name: "s3-creds", key: "secret" } });
+    await createBackupPolicy(ns, "shared", {
+      schedule: "@daily",
+      target: "s3://backups.example/shared",
+      credentialsSecretRef: { name: "s3-creds" },
+      encryptionKeySecretRef: { name: "s3-creds", key: "secret" },
+    });
     agent = ws.run();
   }, 180_000);
 
@@ -132,7 +161,10 @@ describe("the example BackupPolicy plugin", () => {
   it("answers who-uses for a Secret the BackupPolicies use", async () => {
     const query = new AgentProcess(["who-uses", "secret", "s3-creds", "-n", ns, "--config", ws.config, "--json"]);
     expect((await query.exited).code).toBe(0);
-    const answer = JSON.parse(query.stdout) as { target: string; usages: Array<{ user: { label: string; name: string }; how: Array<{ rel: string; via: string | null }> }> };
+    const answer = JSON.parse(query.stdout) as {
+      target: string;
+      usages: Array<{ user: { label: string; name: string }; how: Array<{ rel: string; via: string | null }> }>;
+    };
     expect(answer.target).toBe(k("Secret", "s3-creds"));
     expect(answer.usages.map((u) => `${u.user.label} ${u.user.name} ${u.how.map((h) => `${h.rel}(${h.via})`).join(">")}`).sort()).toEqual([
       "BackupPolicy nightly USES_SECRET(credentials)",
@@ -144,7 +176,11 @@ describe("the example BackupPolicy plugin", () => {
   it("follows an update and a delete", async () => {
     const a = agent!;
     // nightly: no encryption key any more, another schedule. weekly: deleted.
-    await replaceBackupPolicySpec(ns, "nightly", { schedule: "30 3 * * *", target: "s3://backups.example/nightly", credentialsSecretRef: { name: "s3-creds", key: "access" } });
+    await replaceBackupPolicySpec(ns, "nightly", {
+      schedule: "30 3 * * *",
+      target: "s3://backups.example/nightly",
+      credentialsSecretRef: { name: "s3-creds", key: "access" },
+    });
     await deleteBackupPolicy(ns, "weekly");
     const lines = await waitForGraph(
       ws,

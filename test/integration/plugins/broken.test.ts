@@ -122,9 +122,12 @@ describe("broken third-party plugins", () => {
     expect(wrong).toMatch(/reduce: must be a function/);
     expect(await reason("clash.mjs")).toMatch(/^its name "configmap" is already taken by .*plugins[/\\]configmap\.(js|ts)$/);
     // Nothing else failed to load.
-    expect(agent.logs.filter((l) => String(l.msg).startsWith("plugin not loaded")).map((l) => l.file).sort()).toEqual(
-      ["clash.mjs", "missing-field.mjs", "syntax-error.mjs", "wrong-type.mjs"].map(file),
-    );
+    expect(
+      agent.logs
+        .filter((l) => String(l.msg).startsWith("plugin not loaded"))
+        .map((l) => l.file)
+        .sort(),
+    ).toEqual(["clash.mjs", "missing-field.mjs", "syntax-error.mjs", "wrong-type.mjs"].map(file));
     // The actors naming them are reported, not fatal.
     for (const resource of ["syntax-error", "missing-field", "wrong-type"]) {
       const line = agent.logs.find((l) => String(l.msg).startsWith(`actors naming resource "${resource}" are not observed`));
@@ -133,7 +136,11 @@ describe("broken third-party plugins", () => {
   });
 
   it("reports a resource the apiserver does not serve, with the plugin's file and API path", async () => {
-    const line = await agent.waitForLog("the not-served report", (l) => String(l.msg).startsWith("resource not served by the apiserver") && l.resource === "not-served", 60_000);
+    const line = await agent.waitForLog(
+      "the not-served report",
+      (l) => String(l.msg).startsWith("resource not served by the apiserver") && l.resource === "not-served",
+      60_000,
+    );
     expect(line).toMatchObject({ file: file("not-served.mjs"), api: `${unservedGroup}/v1/widgets`, namespace: ns });
     expect(String(line.reason)).toContain(`does not serve ${unservedGroup}/v1/widgets`);
   });
@@ -146,23 +153,35 @@ describe("broken third-party plugins", () => {
       ...["good-1", "good-2", "bad-reduce-1", "kube-root-ca.crt"].map((n) => k("GraphThrowsConfig", n)),
     ].sort();
     const mine = (keys: string[]): string[] => keys.filter((key) => key.startsWith(`local/${ns}/`)).sort();
-    const lines = await waitForGraph(ws, "the good objects", (l) => (JSON.stringify(mine(nodesOf(l).map((n) => n.key))) === JSON.stringify(wanted) ? l : undefined), 60_000).catch(() =>
-      ws.exportLines(),
-    );
+    const lines = await waitForGraph(
+      ws,
+      "the good objects",
+      (l) => (JSON.stringify(mine(nodesOf(l).map((n) => n.key))) === JSON.stringify(wanted) ? l : undefined),
+      60_000,
+    ).catch(() => ws.exportLines());
     expect(mine(nodesOf(lines).map((n) => n.key))).toEqual(wanted);
 
     const parked = await agent.waitFor("two parked messages", () => {
       const p = agent.logs.filter((l) => l.msg === "message parked");
       return p.length >= 2 ? p : undefined;
     });
-    expect(parked.map((l) => `${l.plugin} ${l.name} ${l.file}`).sort()).toEqual([`graph-throws poison-1 ${file("graph-throws.mjs")}`, `reduce-throws bad-reduce-1 ${file("reduce-throws.mjs")}`]);
+    expect(parked.map((l) => `${l.plugin} ${l.name} ${l.file}`).sort()).toEqual([
+      `graph-throws poison-1 ${file("graph-throws.mjs")}`,
+      `reduce-throws bad-reduce-1 ${file("reduce-throws.mjs")}`,
+    ]);
     // Where in the plugin it threw, never what it said (plugins build messages from the object).
     const throwLine = (name: string): number => files[name]!.split("\n").findIndex((l) => l.includes("throw new Error")) + 1;
     const reduceErr = String(parked.find((l) => l.plugin === "reduce-throws")?.err);
-    expect(reduceErr).toMatch(new RegExp(`^plugin "reduce-throws" reduce threw an Error at reduce-throws\\.mjs:${throwLine("reduce-throws.mjs")}:\\d+; its message \\(\\d+ characters\\) is not shown`));
+    expect(reduceErr).toMatch(
+      new RegExp(
+        `^plugin "reduce-throws" reduce threw an Error at reduce-throws\\.mjs:${throwLine("reduce-throws.mjs")}:\\d+; its message \\(\\d+ characters\\) is not shown`,
+      ),
+    );
     expect(reduceErr).not.toContain("bad-reduce-1");
     const graphErr = String(parked.find((l) => l.plugin === "graph-throws")?.err);
-    expect(graphErr).toMatch(new RegExp(`^plugin "graph-throws" toGraph threw an Error at graph-throws\\.mjs:${throwLine("graph-throws.mjs")}:\\d+; its message`));
+    expect(graphErr).toMatch(
+      new RegExp(`^plugin "graph-throws" toGraph threw an Error at graph-throws\\.mjs:${throwLine("graph-throws.mjs")}:\\d+; its message`),
+    );
     expect(graphErr).not.toContain("poison-1");
 
     const status = new AgentProcess(["wal", "status", "--config", ws.config, "--json"]);
@@ -180,7 +199,15 @@ describe("broken third-party plugins", () => {
       "the later objects",
       (l) => {
         const keys = new Set(nodesOf(l).map((n) => n.key));
-        const there = [k("ConfigMap", "late"), k("ConfigMap", "bad-reduce-2"), k("ConfigMap", "poison-2"), k("ReduceThrowsConfig", "late"), k("ReduceThrowsConfig", "poison-2"), k("GraphThrowsConfig", "late"), k("GraphThrowsConfig", "bad-reduce-2")];
+        const there = [
+          k("ConfigMap", "late"),
+          k("ConfigMap", "bad-reduce-2"),
+          k("ConfigMap", "poison-2"),
+          k("ReduceThrowsConfig", "late"),
+          k("ReduceThrowsConfig", "poison-2"),
+          k("GraphThrowsConfig", "late"),
+          k("GraphThrowsConfig", "bad-reduce-2"),
+        ];
         return there.every((key) => keys.has(key)) ? true : undefined;
       },
       60_000,
@@ -189,7 +216,12 @@ describe("broken third-party plugins", () => {
       const p = agent.logs.filter((l) => l.msg === "message parked");
       return p.length >= 4 ? p : undefined;
     });
-    expect(parked.map((l) => `${l.plugin} ${l.name}`).sort()).toEqual(["graph-throws poison-1", "graph-throws poison-2", "reduce-throws bad-reduce-1", "reduce-throws bad-reduce-2"]);
+    expect(parked.map((l) => `${l.plugin} ${l.name}`).sort()).toEqual([
+      "graph-throws poison-1",
+      "graph-throws poison-2",
+      "reduce-throws bad-reduce-1",
+      "reduce-throws bad-reduce-2",
+    ]);
     const keys = new Set(nodesOf(await ws.exportLines()).map((n) => n.key));
     expect(keys.has(k("ReduceThrowsConfig", "bad-reduce-2"))).toBe(false);
     expect(keys.has(k("GraphThrowsConfig", "poison-2"))).toBe(false);
@@ -211,6 +243,7 @@ describe("broken third-party plugins", () => {
     expect(failed[`local/${ns}/syntax-error`]).toBe(`plugin ${file("syntax-error.mjs")}: cannot be loaded: SyntaxError: Unexpected token ';' (line 6)`);
     expect(failed[`local/${ns}/not-served`]).toContain(`does not serve ${unservedGroup}/v1/widgets`);
     const keys = new Set(nodesOf(await once.exportLines()).map((n) => n.key));
-    for (const key of [`local/${ns}/ConfigMap/late`, `local/${ns}/ReduceThrowsConfig/late`, `local/${ns}/GraphThrowsConfig/late`]) expect(keys.has(key), key).toBe(true);
+    for (const key of [`local/${ns}/ConfigMap/late`, `local/${ns}/ReduceThrowsConfig/late`, `local/${ns}/GraphThrowsConfig/late`])
+      expect(keys.has(key), key).toBe(true);
   });
 });

@@ -20,7 +20,6 @@ afterAll(async () => {
   await deleteNamespaces(core, namespaces);
 });
 
-
 const LOOPS = ["loop-1", "loop-2", "loop-3", "loop-4", "loop-5", "loop-6"];
 const CANARY = "LOOP-CONTENT-CANARY";
 
@@ -34,10 +33,17 @@ describe("a plugin whose graph function never returns", () => {
       await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name }, data: { [`${CANARY}-key`]: `${CANARY}-value` } } });
     }
     const budgetMs = 600;
-    const ws = workspace("sqlite", [{ resource: "configmap", namespace: ns }, { resource: "loop", namespace: ns }], {
-      pluginDirs: [resolve(repoRoot, "test/fixtures/plugins/loop")],
-      pluginBudgetMs: budgetMs,
-    });
+    const ws = workspace(
+      "sqlite",
+      [
+        { resource: "configmap", namespace: ns },
+        { resource: "loop", namespace: ns },
+      ],
+      {
+        pluginDirs: [resolve(repoRoot, "test/fixtures/plugins/loop")],
+        pluginBudgetMs: budgetMs,
+      },
+    );
     const agent = ws.run(["--listen", "127.0.0.1:0"]);
     agents.push(agent);
     const listening = await agent.waitForLog("the HTTP endpoint", (l) => l.msg === "HTTP endpoint listening", 60_000);
@@ -66,10 +72,15 @@ describe("a plugin whose graph function never returns", () => {
 
     // Every object but the looping ones' LoopConfig nodes lands; a later one too.
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "fine-later" }, data: { a: "b" } } });
-    const keys = await waitForGraph(ws, "every other object", (lines) => {
-      const k = nodesOf(lines).map((n) => n.key);
-      return k.includes(`local/${ns}/LoopConfig/fine-later`) && k.includes(`local/${ns}/ConfigMap/fine-later`) ? k : undefined;
-    }, 60_000);
+    const keys = await waitForGraph(
+      ws,
+      "every other object",
+      (lines) => {
+        const k = nodesOf(lines).map((n) => n.key);
+        return k.includes(`local/${ns}/LoopConfig/fine-later`) && k.includes(`local/${ns}/ConfigMap/fine-later`) ? k : undefined;
+      },
+      60_000,
+    );
     const names = ["fine-1", "fine-2", "fine-later", "kube-root-ca.crt"];
     for (const name of [...names, ...LOOPS]) expect(keys).toContain(`local/${ns}/ConfigMap/${name}`);
     expect(keys.filter((k) => k.startsWith(`local/${ns}/LoopConfig/`)).sort()).toEqual(names.map((n) => `local/${ns}/LoopConfig/${n}`).sort());
@@ -96,7 +107,10 @@ describe("a plugin whose graph function never returns", () => {
     expect(report.depth).toBe(0);
     expect(report.parked).toBe(LOOPS.length);
     for (const p of report.parkedMessages) {
-      expect(p).toMatchObject({ plugin: "loop", error: `plugin "loop" toGraph exceeded its time budget of ${budgetMs} ms on ConfigMap ${ns}/${p.name} (loop.mjs) and was interrupted` });
+      expect(p).toMatchObject({
+        plugin: "loop",
+        error: `plugin "loop" toGraph exceeded its time budget of ${budgetMs} ms on ConfigMap ${ns}/${p.name} (loop.mjs) and was interrupted`,
+      });
     }
     expect(report.parkedMessages.map((p) => p.name).sort()).toEqual(LOOPS);
     expect(status.stdout).not.toContain(CANARY);
@@ -107,6 +121,8 @@ describe("a plugin whose graph function never returns", () => {
     expect((await verify.exited).code, verify.stderr).toBe(1); // not equal: untranslatable objects
     const untranslatable = (JSON.parse(verify.stdout) as { untranslatable: { count: number; examples: Array<{ reason: string }> } }).untranslatable;
     expect(untranslatable.count).toBe(LOOPS.length);
-    expect(untranslatable.examples[0]!.reason).toMatch(new RegExp(`^plugin "loop" toGraph exceeded its time budget of ${budgetMs} ms on ConfigMap ${ns}/loop-\\d \\(loop\\.mjs\\) and was interrupted$`));
+    expect(untranslatable.examples[0]!.reason).toMatch(
+      new RegExp(`^plugin "loop" toGraph exceeded its time budget of ${budgetMs} ms on ConfigMap ${ns}/loop-\\d \\(loop\\.mjs\\) and was interrupted$`),
+    );
   });
 });

@@ -4,7 +4,7 @@
 // restarting the agent. `run --once` fails that scope with the same reason.
 import { afterAll, describe, expect, it } from "vitest";
 import * as k8s from "@kubernetes/client-node";
-import { AgentProcess, type LogLine } from "../../support/agent.js";
+import type { AgentProcess, LogLine } from "../../support/agent.js";
 import { adminKubeConfig, createNamespace, deleteNamespaces, uniqueName } from "../../support/cluster.js";
 import { BACKUP_API, createBackupPolicy, deleteBackupCrd, examplePluginDir, examplePluginFile, installBackupCrd } from "../../support/crd.js";
 import { nodesOf, waitForGraph, workspace } from "../../support/graph.js";
@@ -28,11 +28,18 @@ describe("a plugin whose resource is not served", () => {
     await createNamespace(core, ns);
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "unaffected" }, data: { a: "b" } } });
     // The slow retry is the backoff's maximum: 2 s here (30 s by default).
-    const ws = workspace("sqlite", [{ resource: "backuppolicy", namespace: ns }, { resource: "configmap", namespace: ns }], {
-      pluginDirs: [examplePluginDir],
-      logLevel: "debug",
-      backoff: { initialMs: 100, maxMs: 2000, jitter: 0.1 },
-    });
+    const ws = workspace(
+      "sqlite",
+      [
+        { resource: "backuppolicy", namespace: ns },
+        { resource: "configmap", namespace: ns },
+      ],
+      {
+        pluginDirs: [examplePluginDir],
+        logLevel: "debug",
+        backoff: { initialMs: 100, maxMs: 2000, jitter: 0.1 },
+      },
+    );
     const agent = ws.run();
     agents.push(agent);
 
@@ -57,7 +64,12 @@ describe("a plugin whose resource is not served", () => {
     // The CRD arrives; so does an object. Same process, no restart.
     await installBackupCrd();
     await createBackupPolicy(ns, "late", { schedule: "@hourly", target: "s3://backups.example/late", credentialsSecretRef: { name: "creds" } });
-    await waitForGraph(ws, "the BackupPolicy created after the CRD", (l) => (nodesOf(l).some((n) => n.key === `local/${ns}/BackupPolicy/late`) ? true : undefined), 60_000);
+    await waitForGraph(
+      ws,
+      "the BackupPolicy created after the CRD",
+      (l) => (nodesOf(l).some((n) => n.key === `local/${ns}/BackupPolicy/late`) ? true : undefined),
+      60_000,
+    );
     const served = await agent.waitForLog("the served-now line", (l) => l.msg === "resource is served now: observing it" && l.namespace === ns);
     expect(served).toMatchObject({ resource: "backuppolicy", file: examplePluginFile });
     expect(agent.logs.filter(isReport)).toHaveLength(1);
@@ -67,7 +79,14 @@ describe("a plugin whose resource is not served", () => {
 
   it("run --once fails the scope with the reason and still delivers the rest", async () => {
     await deleteBackupCrd();
-    const ws = workspace("sqlite", [{ resource: "backuppolicy", namespace: ns }, { resource: "configmap", namespace: ns }], { pluginDirs: [examplePluginDir] });
+    const ws = workspace(
+      "sqlite",
+      [
+        { resource: "backuppolicy", namespace: ns },
+        { resource: "configmap", namespace: ns },
+      ],
+      { pluginDirs: [examplePluginDir] },
+    );
     const agent = ws.run(["--once"]);
     agents.push(agent);
     expect((await agent.exited).code).toBe(1);

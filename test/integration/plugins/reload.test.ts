@@ -46,7 +46,7 @@ const syntaxError = "export default {\n  name: 'oops',\n  reduce(o) { return o. 
 const versionOf = (lines: ExportLine[], key: string): unknown => nodesOf(lines).find((n) => n.key === key)?.properties.pluginVersion;
 const k = (namespace: string, label: string, name: string): string => `local/${namespace}/${label}/${name}`;
 const configMap = (namespace: string, name: string) => core.createNamespacedConfigMap({ namespace, body: { metadata: { name }, data: { a: "b" } } });
-const after = (a: AgentProcess, mark: number, what: string, predicate: (l: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> =>
+const logAfter = (a: AgentProcess, mark: number, what: string, predicate: (l: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> =>
   a.waitFor(what, () => a.logs.slice(mark).find(predicate), timeoutMs);
 
 describe("plugins on reload", () => {
@@ -70,14 +70,16 @@ describe("plugins on reload", () => {
     // 1. Broken at start-up: reported, its actor not observed, the rest runs.
     const notLoaded = await a.waitForLog("the load error", (l) => String(l.msg).startsWith("plugin not loaded") && l.file === file("fixed-later.mjs"));
     expect(String(notLoaded.reason)).toMatch(/^cannot be loaded: SyntaxError: .*\(line 3\)/);
-    await a.waitForLog("the unobserved actor", (l) => String(l.msg).startsWith('actors naming resource "fixed-later" are not observed: its plugin failed to load'));
+    await a.waitForLog("the unobserved actor", (l) =>
+      String(l.msg).startsWith('actors naming resource "fixed-later" are not observed: its plugin failed to load'),
+    );
     await waitForGraph(ws, "the ConfigMap", (l) => (nodesOf(l).some((n) => n.key === k(ns, "ConfigMap", "one")) ? true : undefined));
 
     // 2. Fixed, then SIGHUP with the config unchanged: observed.
     let mark = a.logs.length;
     writeFileSync(file("fixed-later.mjs"), pluginText("fixed-later", "FixedLaterConfig", 1));
     a.signal("SIGHUP");
-    await after(a, mark, "the plugins reload", (l) => l.msg === "plugins changed: applying");
+    await logAfter(a, mark, "the plugins reload", (l) => l.msg === "plugins changed: applying");
     await waitForGraph(ws, "the fixed plugin's node", (l) => (versionOf(l, k(ns, "FixedLaterConfig", "one")) === 1 ? true : undefined));
 
     // 3. A new plugin file and an actor naming it: observed after the config change.
@@ -85,8 +87,8 @@ describe("plugins on reload", () => {
     writeFileSync(file("added.mjs"), pluginText("added", "AddedConfig", 1));
     actors.push({ resource: "added", namespace: ns });
     ws.rewrite({ actors });
-    await after(a, mark, "the config reload", (l) => l.msg === "config changed: applying");
-    const reconciled = await after(a, mark, "the reconcile", (l) => l.msg === "observers reconciled");
+    await logAfter(a, mark, "the config reload", (l) => l.msg === "config changed: applying");
+    const reconciled = await logAfter(a, mark, "the reconcile", (l) => l.msg === "observers reconciled");
     expect(reconciled).toMatchObject({ started: 1, stopped: 0 });
     await waitForGraph(ws, "the added plugin's node", (l) => (versionOf(l, k(ns, "AddedConfig", "one")) === 1 ? true : undefined));
 
@@ -100,13 +102,18 @@ describe("plugins on reload", () => {
     await a.waitFor("the restart of the changed plugin's observer", () => (total("started") >= 1 ? true : undefined));
     expect([total("started"), total("stopped")]).toEqual([1, 1]);
     await waitForGraph(ws, "the changed plugin's version", (l) => (versionOf(l, k(ns, "AddedConfig", "one")) === 2 ? true : undefined));
-    expect(a.logs.slice(mark).filter((l) => l.phase === "stopped").map((l) => l.resource)).toEqual(["added"]);
+    expect(
+      a.logs
+        .slice(mark)
+        .filter((l) => l.phase === "stopped")
+        .map((l) => l.resource),
+    ).toEqual(["added"]);
 
     // 5. The file breaks: reported; version 2 keeps running, for a new namespace's observer too.
     mark = a.logs.length;
     writeFileSync(file("added.mjs"), syntaxError);
     a.signal("SIGHUP");
-    const kept = await after(a, mark, "the kept-version report", (l) => String(l.msg).startsWith("plugin not reloaded"));
+    const kept = await logAfter(a, mark, "the kept-version report", (l) => String(l.msg).startsWith("plugin not reloaded"));
     expect(kept).toMatchObject({ file: file("added.mjs"), plugin: "added" });
     expect(String(kept.reason)).toMatch(/SyntaxError/);
     expect(String(kept.msg)).toContain("its last good version keeps running");
@@ -114,9 +121,13 @@ describe("plugins on reload", () => {
     actors.push({ resource: "added", namespace: ns2 });
     mark = a.logs.length;
     ws.rewrite({ actors });
-    expect(await after(a, mark, "the reconcile", (l) => l.msg === "observers reconciled")).toMatchObject({ started: 1, stopped: 0 });
+    expect(await logAfter(a, mark, "the reconcile", (l) => l.msg === "observers reconciled")).toMatchObject({ started: 1, stopped: 0 });
     const lines = await waitForGraph(ws, "objects through the kept version", (l) =>
-      versionOf(l, k(ns, "AddedConfig", "two")) === 2 && versionOf(l, k(ns2, "AddedConfig", "three")) === 2 && versionOf(l, k(ns, "FixedLaterConfig", "two")) === 1 ? l : undefined,
+      versionOf(l, k(ns, "AddedConfig", "two")) === 2 &&
+      versionOf(l, k(ns2, "AddedConfig", "three")) === 2 &&
+      versionOf(l, k(ns, "FixedLaterConfig", "two")) === 1
+        ? l
+        : undefined,
     );
     expect(versionOf(lines, k(ns, "AddedConfig", "one"))).toBe(2);
 

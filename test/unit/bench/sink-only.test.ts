@@ -17,8 +17,15 @@ describe("sink-only bench", () => {
     const tier = TIERS.XS;
     const messages = tierMessages(tier, plugins);
     const applied = messages.filter((m) => m.action === "Applied");
-    expect(applied).toHaveLength(tier.pods + tier.configmaps + tier.secrets + 2 /* a ServiceAccount and a PVC per namespace at least */ + tier.serviceaccounts + tier.pvcs - 2);
-    expect(messages.filter((m) => m.action === "Restarted").map((m) => m.resource).sort()).toEqual(["configmap", "persistentvolumeclaim", "pod", "secret", "serviceaccount"]);
+    expect(applied).toHaveLength(
+      tier.pods + tier.configmaps + tier.secrets + 2 /* a ServiceAccount and a PVC per namespace at least */ + tier.serviceaccounts + tier.pvcs - 2,
+    );
+    expect(
+      messages
+        .filter((m) => m.action === "Restarted")
+        .map((m) => m.resource)
+        .sort(),
+    ).toEqual(["configmap", "persistentvolumeclaim", "pod", "secret", "serviceaccount"]);
     // Secret values never reach a message, as in the observer.
     expect(JSON.stringify(messages)).not.toContain(Buffer.from("secret-0000-").toString("base64").slice(0, 12));
     const rows = countRows(opBatches(messages, plugins));
@@ -28,7 +35,12 @@ describe("sink-only bench", () => {
   });
 
   it("replays it into the SQLite sink and reports against the baseline and the target", async () => {
-    const { results, messages } = await runSinkOnly({ tier: TIERS.XS, sinks: ["sqlite"], workDir: mkdtempSync(join(tmpdir(), "ko-sink-only-")), say: () => undefined });
+    const { results, messages } = await runSinkOnly({
+      tier: TIERS.XS,
+      sinks: ["sqlite"],
+      workDir: mkdtempSync(join(tmpdir(), "ko-sink-only-")),
+      say: () => undefined,
+    });
     const [r] = results;
     expect(r!.graph.nodes).toBeGreaterThan(r!.rowKinds.nodes);
     expect(r!.statements).toBeGreaterThan(r!.ops);
@@ -41,7 +53,16 @@ describe("sink-only bench", () => {
       command: "test",
       startedAt: new Date().toISOString(),
       wallSeconds: 1,
-      machine: { cores: 2, cpuModel: "test cpu", memoryBytes: 2 ** 30, node: "20", platform: "linux", kernel: "6", loadAverageAtStart: [0, 0, 0], loadAverageAtEnd: [0, 0, 0] },
+      machine: {
+        cores: 2,
+        cpuModel: "test cpu",
+        memoryBytes: 2 ** 30,
+        node: "20",
+        platform: "linux",
+        kernel: "6",
+        loadAverageAtStart: [0, 0, 0],
+        loadAverageAtEnd: [0, 0, 0],
+      },
       versions: { sqlite: "SQLite 3", neo4j: null },
       messages,
       generateSeconds: 0,

@@ -65,7 +65,14 @@ describe("config print", () => {
     const printed = JSON.parse(result.stdout) as { actors: Array<{ topology: string }>; topology: unknown[] };
     expect(printed.actors[0]!.topology).toBe("auto");
     expect(printed.topology).toStrictEqual([
-      { actor: 0, cluster: "c1", resource: "pod", namespace: "*", topology: "cluster", why: 'namespace = "*" (topology "auto"): one cluster-wide list+watch, excluded namespaces filtered out' },
+      {
+        actor: 0,
+        cluster: "c1",
+        resource: "pod",
+        namespace: "*",
+        topology: "cluster",
+        why: 'namespace = "*" (topology "auto"): one cluster-wide list+watch, excluded namespaces filtered out',
+      },
     ]);
   });
 

@@ -57,7 +57,7 @@ describe("scanDhall", () => {
       "let b = ../b.dhall sha256:" + "0".repeat(64),
       "let c = /etc/c.dhall ? ~/c.dhall",
       'let d = ./"with space"/d.dhall as Text',
-      "let e = env:E ? env:\"F\" as Location",
+      'let e = env:E ? env:"F" as Location',
       "let f = https://x.invalid/f.dhall",
       "let g = List/fold // { x = 1 } //\\\\ {} /\\ {}",
       "in  ./g.dhall as  -- comment\n Bytes",
@@ -161,8 +161,10 @@ describe("parseDhallError", () => {
     expect(e.message).toBe("sub/x.dhall:2:10: Unbound variable: c");
   });
 
-  it("handles cyclic imports, which come without \"Error:\"", () => {
-    expect(err("\n↳ ./top.dhall\n\nCyclic import: ./top.dhall\n\n1│ ./top.dhall\n\n/work/top.dhall:1:7\n").message).toBe("top.dhall:1:7: Cyclic import: ./top.dhall");
+  it('handles cyclic imports, which come without "Error:"', () => {
+    expect(err("\n↳ ./top.dhall\n\nCyclic import: ./top.dhall\n\n1│ ./top.dhall\n\n/work/top.dhall:1:7\n").message).toBe(
+      "top.dhall:1:7: Cyclic import: ./top.dhall",
+    );
   });
 
   it("summarises failed `?` alternatives at the alternatives' location", () => {
@@ -172,7 +174,8 @@ describe("parseDhallError", () => {
   });
 
   it("drops Dhall's long explanations", () => {
-    const stderr = "\nError: Cannot translate to JSON\n\nExplanation: Only primitive values, records, unions, ❰List❱s, and ❰Optional❱\nvalues can be translated from Dhall to JSON\n\nThe following Dhall expression could not be translated to JSON:\n\n↳ λ(_ : Natural) → _\n";
+    const stderr =
+      "\nError: Cannot translate to JSON\n\nExplanation: Only primitive values, records, unions, ❰List❱s, and ❰Optional❱\nvalues can be translated from Dhall to JSON\n\nThe following Dhall expression could not be translated to JSON:\n\n↳ λ(_ : Natural) → _\n";
     expect(err(stderr).message).toBe("top.dhall: Cannot translate to JSON: The following Dhall expression could not be translated to JSON: λ(_ : Natural) → _");
   });
 });
@@ -210,8 +213,16 @@ describe("the environment dhall-to-json runs with", () => {
     const seen = (await dhallToJson(file, { env, cwd: dir })) as Record<string, string>;
     // The proxy variables are the runner's own (a dead proxy: no import reaches the network).
     const proxies = ["ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "all_proxy", "http_proxy", "https_proxy", "no_proxy"];
-    expect(Object.keys(seen).filter((k) => !proxies.includes(k)).sort()).toStrictEqual(["HOME", "KO_NAMED", "KO_NESTED"]);
-    expect(Object.keys(seen).filter((k) => proxies.includes(k)).sort()).toStrictEqual([...proxies].sort());
+    expect(
+      Object.keys(seen)
+        .filter((k) => !proxies.includes(k))
+        .sort(),
+    ).toStrictEqual(["HOME", "KO_NAMED", "KO_NESTED"]);
+    expect(
+      Object.keys(seen)
+        .filter((k) => proxies.includes(k))
+        .sort(),
+    ).toStrictEqual([...proxies].sort());
     expect(seen.KO_NAMED).toBe("named");
   });
 });

@@ -41,10 +41,27 @@ describe("loadConfig", () => {
     const expected: Config = {
       clusters: [{ name: "local", kubeconfig: null, context: null, inCluster: false }],
       actors: [
-        "pod", "configmap", "secret", "serviceaccount", "persistentvolumeclaim",
-        "deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob",
-        "service", "ingress", "role", "rolebinding",
-        "node", "namespace", "persistentvolume", "storageclass", "clusterrole", "clusterrolebinding",
+        "pod",
+        "configmap",
+        "secret",
+        "serviceaccount",
+        "persistentvolumeclaim",
+        "deployment",
+        "replicaset",
+        "statefulset",
+        "daemonset",
+        "job",
+        "cronjob",
+        "service",
+        "ingress",
+        "role",
+        "rolebinding",
+        "node",
+        "namespace",
+        "persistentvolume",
+        "storageclass",
+        "clusterrole",
+        "clusterrolebinding",
       ].map(everywhere),
       ...defaults,
     };
@@ -145,7 +162,7 @@ describe("loadConfig: semantic errors, all of them, located in the source", () =
     expect(errors[0]).toMatch(new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:4:\\d+: clusters\\[0\\]\\.name: must be a DNS-1123 label`));
   });
 
-  it("duplicate actors, and a namespace that a \"*\" actor already covers", async () => {
+  it('duplicate actors, and a namespace that a "*" actor already covers', async () => {
     const f = fixture("duplicate-actors.dhall");
     expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
       `${f}:8:36: actors[2].resource: duplicates actors[0] (cluster "c1", namespace "*", resource "pod")`,
@@ -154,7 +171,7 @@ describe("loadConfig: semantic errors, all of them, located in the source", () =
     ]);
   });
 
-  it("a namespace or exclude on a cluster-scoped resource, exclude without \"*\"", async () => {
+  it('a namespace or exclude on a cluster-scoped resource, exclude without "*"', async () => {
     const f = fixture("cluster-scoped.dhall");
     expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
       `${f}:6:55: actors[0].namespace: resource "node" is cluster-scoped; its namespace must be "*", not "default"`,
@@ -202,7 +219,9 @@ describe("loadConfig: shape and range errors name the JSON path", () => {
     writeFileSync(f, text(250));
     expect((await loadConfig(f, knownResources)).pluginBudgetMs).toBe(250);
     writeFileSync(f, text(5));
-    expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([`${f}:2:119: pluginBudgetMs: expected whole milliseconds from 10 to 600000, got 5`]);
+    expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
+      `${f}:2:119: pluginBudgetMs: expected whole milliseconds from 10 to 600000, got 5`,
+    ]);
   });
 
   it("bounds every delay a timer waits on: over an hour (or a Retry-After cap of 0) is refused", async () => {

@@ -52,7 +52,9 @@ describe("deploy/ manifests", () => {
   it("kustomization: namespace, generated RBAC, Deployment, and the config as a ConfigMap with a stable name", () => {
     expect(kustomization.resources).toStrictEqual(["namespace.yaml", "rbac.yaml", "deployment.yaml", "networkpolicy.yaml"]);
     expect(kustomization.namespace).toBeUndefined(); // it would move the Roles of named namespaces
-    expect(kustomization.configMapGenerator).toStrictEqual([{ name: "kube-observer-config", namespace: "kube-observer", files: ["config/kube-observer.dhall"] }]);
+    expect(kustomization.configMapGenerator).toStrictEqual([
+      { name: "kube-observer-config", namespace: "kube-observer", files: ["config/kube-observer.dhall"] },
+    ]);
     expect(kustomization.generatorOptions.disableNameSuffixHash).toBe(true);
   });
 
@@ -120,7 +122,10 @@ describe("deploy/ manifests", () => {
       .filter((m: Doc) => !m.readOnly && pod.volumes.find((v: Doc) => v.name === m.name)?.emptyDir)
       .map((m: Doc) => `${m.mountPath}/`);
     for (const path of [config.wal.path, config.sink.sqlitePath]) {
-      expect(writable.some((prefix: string) => path.startsWith(prefix)), `${path} is not on a writable volume`).toBe(true);
+      expect(
+        writable.some((prefix: string) => path.startsWith(prefix)),
+        `${path} is not on a writable volume`,
+      ).toBe(true);
     }
     expect(writable).toContain("/tmp/");
   });
@@ -145,7 +150,11 @@ describe("deploy/: never two agents on one WAL", () => {
     const [op] = parse(overlay.patches[0].patch as string) as Doc[];
     // The patch replaces exactly the data volume (index 1) with that claim.
     expect(volumes[1]!.name).toBe("data");
-    expect(op).toStrictEqual({ op: "replace", path: "/spec/template/spec/volumes/1", value: { name: "data", persistentVolumeClaim: { claimName: pvc.metadata.name } } });
+    expect(op).toStrictEqual({
+      op: "replace",
+      path: "/spec/template/spec/volumes/1",
+      value: { name: "data", persistentVolumeClaim: { claimName: pvc.metadata.name } },
+    });
   });
 });
 
@@ -153,7 +162,7 @@ describe("deploy/Dockerfile", () => {
   const dockerfile = read("deploy/Dockerfile");
 
   it("is multi-stage on a Node LTS image, with production dependencies only at runtime, as a numeric non-root user", () => {
-    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=docker\.io\/library\/node:(20|22|24)-bookworm-slim$/m);
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=docker\.io\/library\/node:(24|26)-bookworm-slim$/m);
     expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(3);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/npx tsc -p tsconfig\.json/);

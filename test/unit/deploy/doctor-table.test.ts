@@ -3,7 +3,13 @@
 import { describe, expect, it } from "vitest";
 import { formatDoctorTable, type DoctorRow } from "../../../core/ops/doctor.js";
 
-const row = (check: DoctorRow["check"], target: string, result: DoctorRow["result"], detail = "", hint = ""): DoctorRow => ({ check, target, result, detail, hint });
+const row = (check: DoctorRow["check"], target: string, result: DoctorRow["result"], detail = "", hint = ""): DoctorRow => ({
+  check,
+  target,
+  result,
+  detail,
+  hint,
+});
 
 describe("formatDoctorTable", () => {
   it("aligns the columns and counts the failures", () => {
@@ -27,6 +33,8 @@ describe("formatDoctorTable", () => {
 
   it("says when everything passed, and counts warnings", () => {
     expect(formatDoctorTable([row("config", "c", "ok")]).endsWith("\n\nall checks passed\n")).toBe(true);
-    expect(formatDoctorTable([row("config", "c", "ok"), row("plugin", "p.js", "warn", "bad", "fix it")]).endsWith("\n\nall checks passed, 1 warning\n")).toBe(true);
+    expect(formatDoctorTable([row("config", "c", "ok"), row("plugin", "p.js", "warn", "bad", "fix it")]).endsWith("\n\nall checks passed, 1 warning\n")).toBe(
+      true,
+    );
   });
 });

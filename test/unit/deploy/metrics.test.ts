@@ -7,7 +7,8 @@ import type { ObserverStatus } from "../../../core/observer/observer.js";
 const status = (over: Partial<ObserverStatus>): ObserverStatus => ({ phase: "watching", objects: 0, synced: true, relists: 0, watchRestarts: 0, ...over });
 const value = async (m: AgentMetrics, name: string, labels: Record<string, string> = {}): Promise<number | undefined> => {
   const metric = await m.registry.getSingleMetric(name)?.get();
-  return metric?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l) && Object.keys(v.labels).length === Object.keys(labels).length)?.value;
+  return metric?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l) && Object.keys(v.labels).length === Object.keys(labels).length)
+    ?.value;
 };
 const who = { cluster: "c", resource: "pod" };
 
@@ -35,7 +36,11 @@ describe("AgentMetrics", () => {
 
   it("reads observers per phase and the WAL at scrape time", async () => {
     const m = new AgentMetrics();
-    m.setSources({ phases: () => ({ watching: 5, forbidden: 1 }), wal: () => ({ depth: 7, bytes: 700, oldestObservedAt: new Date(Date.now() - 10_000).toISOString(), parked: 2 }), synced: () => true });
+    m.setSources({
+      phases: () => ({ watching: 5, forbidden: 1 }),
+      wal: () => ({ depth: 7, bytes: 700, oldestObservedAt: new Date(Date.now() - 10_000).toISOString(), parked: 2 }),
+      synced: () => true,
+    });
     expect(await value(m, "kube_observer_observers", { phase: "watching" })).toBe(5);
     expect(await value(m, "kube_observer_observers", { phase: "listing" })).toBe(0);
     expect(await value(m, "kube_observer_wal_depth")).toBe(7);

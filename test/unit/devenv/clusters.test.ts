@@ -17,7 +17,15 @@ import { ServerFailedError } from "../../../scripts/devenv/start.js";
 function tempPaths(): DevEnvPaths {
   const dir = mkdtempSync(join(tmpdir(), "kube-observer-devenv-"));
   const real = devEnvPaths();
-  return { ...real, dir, stateFile: join(dir, "env.json"), kubeconfig: join(dir, "kubeconfig"), pki: join(dir, "pki"), logs: join(dir, "logs"), data: join(dir, "data") };
+  return {
+    ...real,
+    dir,
+    stateFile: join(dir, "env.json"),
+    kubeconfig: join(dir, "kubeconfig"),
+    pki: join(dir, "pki"),
+    logs: join(dir, "logs"),
+    data: join(dir, "data"),
+  };
 }
 
 function sleeper(dir: string, name: string): number {
@@ -74,7 +82,9 @@ describe("control-plane servers", () => {
     expect(defineControlPlaneServer("kube-controller-manager", l).spec.args).toContain(
       "--controllers=namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-controller",
     );
-    expect(defineControlPlaneServer("kube-apiserver", l).spec.args).toEqual(expect.arrayContaining(["--secure-port=1003", "--etcd-servers=http://127.0.0.1:1001", "--bind-address=127.0.0.1"]));
+    expect(defineControlPlaneServer("kube-apiserver", l).spec.args).toEqual(
+      expect.arrayContaining(["--secure-port=1003", "--etcd-servers=http://127.0.0.1:1001", "--bind-address=127.0.0.1"]),
+    );
   });
 });
 
@@ -88,7 +98,12 @@ describe("up / down with several clusters", () => {
 
   it("down stops every server of every recorded cluster and forgets them", async () => {
     const paths = tempPaths();
-    const first = { etcd: sleeper(paths.logs, "etcd"), "kube-apiserver": sleeper(paths.logs, "kube-apiserver"), "kube-controller-manager": sleeper(paths.logs, "kcm"), neo4j: sleeper(paths.logs, "neo4j") };
+    const first = {
+      etcd: sleeper(paths.logs, "etcd"),
+      "kube-apiserver": sleeper(paths.logs, "kube-apiserver"),
+      "kube-controller-manager": sleeper(paths.logs, "kcm"),
+      neo4j: sleeper(paths.logs, "neo4j"),
+    };
     const cp = clusterPaths(paths, 2);
     const second = { etcd: sleeper(cp.logs, "etcd"), "kube-apiserver": sleeper(cp.logs, "kube-apiserver"), "kube-controller-manager": sleeper(cp.logs, "kcm") };
     writeFileSync(paths.stateFile, JSON.stringify({ pids: first }));

@@ -28,7 +28,12 @@ describe("startDetached / stopProcess", () => {
   });
 
   it("escalates to SIGKILL when SIGTERM is ignored", async () => {
-    const pid = startDetached({ name: "stubborn", command: "bash", args: ["-c", "trap '' TERM; while true; do sleep 0.1; done"], log: join(dir, "stubborn.log") });
+    const pid = startDetached({
+      name: "stubborn",
+      command: "bash",
+      args: ["-c", "trap '' TERM; while true; do sleep 0.1; done"],
+      log: join(dir, "stubborn.log"),
+    });
     await new Promise((r) => setTimeout(r, 200));
     await stopProcess(pid, 300);
     expect(isAlive(pid)).toBe(false);

@@ -58,7 +58,11 @@ function recordingMetrics(): DispatcherMetrics & { calls: string[] } {
   };
 }
 
-async function run(sink: FakeSink, messages: KubeMessage[], batchSize = 100): Promise<{ wal: Wal; dispatcher: Dispatcher; warnings: Array<Record<string, unknown>>; metrics: ReturnType<typeof recordingMetrics> }> {
+async function run(
+  sink: FakeSink,
+  messages: KubeMessage[],
+  batchSize = 100,
+): Promise<{ wal: Wal; dispatcher: Dispatcher; warnings: Array<Record<string, unknown>>; metrics: ReturnType<typeof recordingMetrics> }> {
   const { plugins } = await loadPlugins([]);
   const wal = new Wal(join(dir, `wal-${++n}.sqlite`));
   const warnings: Array<Record<string, unknown>> = [];
@@ -103,7 +107,12 @@ describe("Dispatcher: a batch the sink refuses for its rows", () => {
     const sink = new FakeSink(bad);
     const { wal, dispatcher } = await run(sink, all.map(configMap));
     expect(sink.committed).toEqual(all.filter((x) => !bad.has(x)));
-    expect(wal.parked().map((p) => p.name).sort()).toEqual([...bad].sort());
+    expect(
+      wal
+        .parked()
+        .map((p) => p.name)
+        .sort(),
+    ).toEqual([...bad].sort());
     expect(wal.status().depth).toBe(0);
     expect(dispatcher.stats.parkedBySink).toBe(4);
     wal.close();

@@ -46,7 +46,15 @@ async function setUp(budgetMs: number) {
 describe("a third-party toGraph over its time budget", () => {
   it("parks only the objects it loops on; the plugin's other objects and the built-ins' are committed", async () => {
     const { wal, sink, dispatcher, logs, calls } = await setUp(100);
-    wal.append([loopMessage("fine-1"), loopMessage("loop-1"), configMapMessage("cm-1"), loopMessage("loop-2"), loopMessage("fine-2"), loopMessage("loop-3"), loopMessage("loop-4")]);
+    wal.append([
+      loopMessage("fine-1"),
+      loopMessage("loop-1"),
+      configMapMessage("cm-1"),
+      loopMessage("loop-2"),
+      loopMessage("fine-2"),
+      loopMessage("loop-3"),
+      loopMessage("loop-4"),
+    ]);
     dispatcher.start();
     await dispatcher.idle();
     await dispatcher.stop();

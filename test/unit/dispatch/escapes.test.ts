@@ -34,7 +34,9 @@ interface Rig {
   metrics: { walFailed: string[]; dispatcherFailed: number };
 }
 
-async function rig(options: { metrics?: Partial<DispatcherMetrics>; onCommitted?: (records: readonly WalRecord[]) => void; plugins?: ReadonlyMap<string, LoadedPlugin> } = {}): Promise<Rig> {
+async function rig(
+  options: { metrics?: Partial<DispatcherMetrics>; onCommitted?: (records: readonly WalRecord[]) => void; plugins?: ReadonlyMap<string, LoadedPlugin> } = {},
+): Promise<Rig> {
   const plugins = options.plugins ?? (await loadPlugins([])).plugins;
   const wal = new Wal(join(dir, `wal-${++n}.sqlite`));
   const sink = new SqliteGraphSink(":memory:");
@@ -49,7 +51,9 @@ async function rig(options: { metrics?: Partial<DispatcherMetrics>; onCommitted?
       sinkFailed: () => undefined,
       parked: () => undefined,
       walFailed: (operation) => void metrics.walFailed.push(operation),
-      dispatcherFailed: () => void (metrics.dispatcherFailed += 1),
+      dispatcherFailed: () => {
+        metrics.dispatcherFailed += 1;
+      },
       ...options.metrics,
     },
     ...(options.onCommitted ? { onCommitted: options.onCommitted } : {}),
@@ -58,7 +62,12 @@ async function rig(options: { metrics?: Partial<DispatcherMetrics>; onCommitted?
 }
 
 /** Makes `method` of `target` throw its first `times` calls. */
-function failing<T extends object>(target: T, method: keyof T & string, times: number, error = new Error(`${method}: disk I/O error`)): { calls: () => number } {
+function failing<T extends object>(
+  target: T,
+  method: keyof T & string,
+  times: number,
+  error = new Error(`${method}: disk I/O error`),
+): { calls: () => number } {
   const original = (target[method] as (...args: unknown[]) => unknown).bind(target);
   let calls = 0;
   (target as Record<string, unknown>)[method] = (...args: unknown[]) => {

@@ -9,7 +9,6 @@ import { describe, expect, it } from "vitest";
 import { Dispatcher } from "../../../core/dispatch/dispatcher.js";
 import type { GraphOp } from "../../../core/graph/model.js";
 import { SqliteGraphSink } from "../../../core/graph/sqlite-sink.js";
-import type { KubeMessage } from "../../../core/messages.js";
 import { loadPlugins } from "../../../core/plugin/registry.js";
 import { Wal } from "../../../core/wal/wal.js";
 import { configMapMessage } from "../../support/messages.js";

@@ -37,14 +37,31 @@ describe("translation in both topologies", () => {
   });
 
   it("turns a cluster-wide boundary into a sweep of every namespace, with its exceptions", () => {
-    const boundary = message(null, { action: "Restarted", objectNamespace: null, uid: null, name: null, object: null, present: [{ namespace: "shop", name: "app", uid: "u1" }], sweepExcept: ["kube-system"] });
+    const boundary = message(null, {
+      action: "Restarted",
+      objectNamespace: null,
+      uid: null,
+      name: null,
+      object: null,
+      present: [{ namespace: "shop", name: "app", uid: "u1" }],
+      sweepExcept: ["kube-system"],
+    });
     expect(toGraphOp(boundary, configmap)).toStrictEqual({ op: "sweep", scope: "c1/*/ConfigMap", present: ["c1/shop/ConfigMap/app"], except: ["kube-system"] });
     const perNamespace = message("shop", { action: "Restarted", objectNamespace: null, uid: null, name: null, object: null, present: [] });
     expect(toGraphOp(perNamespace, configmap)).toStrictEqual({ op: "sweep", scope: "c1/shop/ConfigMap", present: [] });
   });
 
   it("keeps cluster-scoped boundaries as they were", () => {
-    const boundary = message(null, { resource: "node", kind: "Node", action: "Restarted", objectNamespace: null, uid: null, name: null, object: null, present: [] });
+    const boundary = message(null, {
+      resource: "node",
+      kind: "Node",
+      action: "Restarted",
+      objectNamespace: null,
+      uid: null,
+      name: null,
+      object: null,
+      present: [],
+    });
     expect(toGraphOp(boundary, node)).toStrictEqual({ op: "sweep", scope: "c1//Node", present: [] });
   });
 });

@@ -15,7 +15,6 @@ function contractFor(labels: string[], relationships: string[]): GraphContract {
 }
 const contract = contractFor(["Pod", "Secret", "Volume"], ["USES_SECRET", "USES_VOLUME"]);
 
-
 describe("GraphContract.check", () => {
   const refuses = (op: GraphOp, message: RegExp): void => {
     expect(() => contract.check([op])).toThrow(GraphContractError);
@@ -33,7 +32,10 @@ describe("GraphContract.check", () => {
     const op = pod("a");
     if (op.op !== "upsert") throw new Error("unreachable");
     refuses({ ...op, edges: [{ type: "USES_SECRET", from: "c/ns/Pod/b", to: op.node.key, properties: {} }] }, /neither the object nor a node it owns/);
-    refuses({ ...op, edges: [{ type: "USES_SECRET", from: op.node.key, to: "c/ns/Secret/x", properties: {} }] }, /not the object, a node it owns or one of its placeholders/);
+    refuses(
+      { ...op, edges: [{ type: "USES_SECRET", from: op.node.key, to: "c/ns/Secret/x", properties: {} }] },
+      /not the object, a node it owns or one of its placeholders/,
+    );
   });
 
   it("refuses managed property names, maps, mixed lists and non-finite numbers; nulls are dropped when written", () => {
@@ -80,9 +82,15 @@ describe("GraphContract.check", () => {
       ...extra,
     });
     expect(() => links.check([withImage({ links: [{ type: "FROM", from: "img", to: "reg", properties: {} }] })])).not.toThrow();
-    expect(() => links.check([withImage({ links: [{ type: "FROM", from: "c/ns/Pod/a", to: "reg", properties: {} }] })])).toThrow(/link #0: a link starts and ends at placeholders/);
-    expect(() => links.check([withImage({ selectors: [{ type: "SELECTS", from: "img", scope: "c/ns/Pod", matchLabels: {}, requirements: [], properties: {} }] })])).toThrow(/selector #0: starts at "img"/);
-    expect(() => links.check([withImage({ links: [{ type: "FROM", from: "img", to: "reg", properties: { owner: "x" } }] })])).toThrow(/"owner" is managed by the sink/);
+    expect(() => links.check([withImage({ links: [{ type: "FROM", from: "c/ns/Pod/a", to: "reg", properties: {} }] })])).toThrow(
+      /link #0: a link starts and ends at placeholders/,
+    );
+    expect(() =>
+      links.check([withImage({ selectors: [{ type: "SELECTS", from: "img", scope: "c/ns/Pod", matchLabels: {}, requirements: [], properties: {} }] })]),
+    ).toThrow(/selector #0: starts at "img"/);
+    expect(() => links.check([withImage({ links: [{ type: "FROM", from: "img", to: "reg", properties: { owner: "x" } }] })])).toThrow(
+      /"owner" is managed by the sink/,
+    );
   });
 
   it("refuses declaring names that are not labels or types, or a label the sink uses itself", () => {
@@ -106,9 +114,9 @@ describe("marked ops", () => {
   it("a sink checks unmarked ops against the schema it was given", async () => {
     const sink = new SqliteGraphSink(":memory:");
     await sink.init({ labels: ["Pod", "Secret"], relationships: ["USES_SECRET"] });
-    await expect(sink.apply([{ ...(pod("a") as Extract<GraphOp, { op: "upsert" }>), node: { label: "Deployment", key: "c/ns/Deployment/a", properties: {} } }])).rejects.toThrow(
-      /label "Deployment" is not declared/,
-    );
+    await expect(
+      sink.apply([{ ...(pod("a") as Extract<GraphOp, { op: "upsert" }>), node: { label: "Deployment", key: "c/ns/Deployment/a", properties: {} } }]),
+    ).rejects.toThrow(/label "Deployment" is not declared/);
     await sink.apply([pod("a", ["s"])]);
     expect((await sink.stats()).nodes).toEqual({ Pod: 1, Secret: 1 });
     await sink.close();

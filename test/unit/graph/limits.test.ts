@@ -48,7 +48,9 @@ describe("checkSinkLimits", () => {
   it("refuses a property value over the limit, string or list, and accepts one at it", () => {
     expect(() => checkSinkLimits([upsert("x".repeat(MAX_PROPERTY_BYTES))])).not.toThrow();
     expect(() => checkSinkLimits([upsert("x".repeat(MAX_PROPERTY_BYTES + 1))])).toThrow(SinkLimitError);
-    expect(() => checkSinkLimits([upsert(["x".repeat(MAX_PROPERTY_BYTES / 2), "y".repeat(MAX_PROPERTY_BYTES / 2 + 1)])])).toThrow(new RegExp(`property "big" is ${MAX_PROPERTY_BYTES + 1} bytes`));
+    expect(() => checkSinkLimits([upsert(["x".repeat(MAX_PROPERTY_BYTES / 2), "y".repeat(MAX_PROPERTY_BYTES / 2 + 1)])])).toThrow(
+      new RegExp(`property "big" is ${MAX_PROPERTY_BYTES + 1} bytes`),
+    );
   });
 });
 

@@ -5,7 +5,6 @@ import { del, pod } from "./ops.js";
 import type { GraphOp } from "../../../core/graph/model.js";
 import { planOps, sweepRun, type Run, type Step } from "../../../core/graph/neo4j-plan.js";
 
-
 function runs(steps: Step[]): Run[] {
   return steps.map((s) => {
     if (s.kind !== "run") throw new Error("expected only runs");
@@ -59,7 +58,10 @@ describe("planOps", () => {
   it("sweeps as one set: every swept key at position 0", () => {
     const run = sweepRun(["k1", "k2"]);
     expect(run.deletes.map((d) => d.pos)).toEqual([0, 0]);
-    expect([...run.firstPos]).toEqual([["k1", 0], ["k2", 0]]);
+    expect([...run.firstPos]).toEqual([
+      ["k1", 0],
+      ["k2", 0],
+    ]);
   });
 
   it("collapses exact duplicate edges, whatever the property order", () => {
@@ -76,7 +78,6 @@ describe("planOps", () => {
 });
 
 describe("links and selectors in the plan", () => {
-  const linkSchema = { labels: new Set(["Pod", "Image", "Registry"]), relationships: new Set(["RUNS", "FROM", "SELECTS"]) };
   const withImage = (name: string, extra: Partial<Extract<GraphOp, { op: "upsert" }>> = {}): GraphOp => {
     const key = `c/ns/Pod/${name}`;
     return {
@@ -102,8 +103,14 @@ describe("links and selectors in the plan", () => {
     const selector = { type: "SELECTS", from: "c/ns/Pod/a", scope: "c/ns/Pod", matchLabels: { app: "web" }, requirements: [], properties: { port: 80 } };
     const [run] = runs(planOps([withImage("a", { selectors: [selector] }), withImage("b", { selectors: [selector] }), del("c/ns/Pod/b")]));
     expect(run!.selectors).toEqual([
-      { owner: "c/ns/Pod/a", from: "c/ns/Pod/a", type: "SELECTS", scope: "c/ns/Pod", spec: '{"matchLabels":{"app":"web"},"requirements":[]}', props: '{"port":80,"selector":"app=web"}' },
+      {
+        owner: "c/ns/Pod/a",
+        from: "c/ns/Pod/a",
+        type: "SELECTS",
+        scope: "c/ns/Pod",
+        spec: '{"matchLabels":{"app":"web"},"requirements":[]}',
+        props: '{"port":80,"selector":"app=web"}',
+      },
     ]);
   });
-
 });

@@ -37,12 +37,22 @@ class FakeGraph {
       this.record("deleteSelectedInto", undefined);
       for (const id of [...this.edges]) if (keys.includes((JSON.parse(id) as string[])[2]!)) this.edges.delete(id);
     },
-    selectorsOf: (owners) => this.record("selectorsOf", this.selectors.filter((s) => owners.includes(s.owner))),
-    selectorsIn: (scopes) => this.record("selectorsIn", this.selectors.filter((s) => scopes.includes(s.scope))),
+    selectorsOf: (owners) =>
+      this.record(
+        "selectorsOf",
+        this.selectors.filter((s) => owners.includes(s.owner)),
+      ),
+    selectorsIn: (scopes) =>
+      this.record(
+        "selectorsIn",
+        this.selectors.filter((s) => scopes.includes(s.scope)),
+      ),
     observedIn: (scopes) =>
       this.record(
         "observedIn",
-        [...this.nodes].filter(([, n]) => n.observed && n.scope !== null && scopes.includes(n.scope)).map(([key, n]) => ({ key, scope: n.scope!, labels: n.labels })),
+        [...this.nodes]
+          .filter(([, n]) => n.observed && n.scope !== null && scopes.includes(n.scope))
+          .map(([key, n]) => ({ key, scope: n.scope!, labels: n.labels })),
       ),
     observedNodes: (keys) =>
       this.record(
@@ -65,7 +75,10 @@ class FakeGraph {
 
   /** The same primitives, answering a tick later. */
   readonly asyncPrimitives = Object.fromEntries(
-    Object.entries(this.primitives).map(([name, call]) => [name, async (...args: unknown[]) => (await new Promise((r) => setImmediate(r)), (call as (...a: unknown[]) => unknown)(...args))]),
+    Object.entries(this.primitives).map(([name, call]) => [
+      name,
+      async (...args: unknown[]) => (await new Promise((r) => setImmediate(r)), (call as (...a: unknown[]) => unknown)(...args)),
+    ]),
   ) as AsyncSelectionPrimitives;
 
   /** What the sink's own ops do to a touched key: its selectors' edges go with its edges. */
@@ -90,7 +103,14 @@ class FakeGraph {
   }
 }
 
-function selector(owner: string, scope: string, matchLabels: Record<string, string>, requirements: SelectorRequirement[] = [], extra: Record<string, unknown> = {}, from = owner): StoredSelector {
+function selector(
+  owner: string,
+  scope: string,
+  matchLabels: Record<string, string>,
+  requirements: SelectorRequirement[] = [],
+  extra: Record<string, unknown> = {},
+  from = owner,
+): StoredSelector {
   const sel = { matchLabels, requirements };
   return { owner, from, type: "SELECTS", scope, spec: selectorSpec(sel), props: canonicalJson({ ...extra, selector: selectorText(sel) }) };
 }
@@ -233,4 +253,3 @@ function mutate(graph: FakeGraph, random: () => number): Set<string> {
   graph.calls.length = 0;
   return touched;
 }
-

@@ -14,7 +14,12 @@ describe("selectorMatches", () => {
   const labels = labelMap(["app=web", "tier=front", "empty=", "url=a=b"]);
 
   it("splits labels at the first '=' and ignores what is not a key=value string", () => {
-    expect([...labels]).toEqual([["app", "web"], ["tier", "front"], ["empty", ""], ["url", "a=b"]]);
+    expect([...labels]).toEqual([
+      ["app", "web"],
+      ["tier", "front"],
+      ["empty", ""],
+      ["url", "a=b"],
+    ]);
     expect(labelMap(undefined).size).toBe(0);
     expect(labelMap(["=x", 3, "noequals"]).size).toBe(0);
   });
@@ -45,9 +50,12 @@ describe("selectorMatches", () => {
   });
 
   it("writes selectors the way kubectl does, in a stable order", () => {
-    expect(selectorText({ matchLabels: { tier: "front", app: "web" }, requirements: [req("z", "In", ["b", "a"]), req("legacy", "DoesNotExist"), req("env", "NotIn", ["test"]), req("app", "Exists")] })).toBe(
-      "app=web,tier=front,!legacy,app,env notin (test),z in (a,b)",
-    );
+    expect(
+      selectorText({
+        matchLabels: { tier: "front", app: "web" },
+        requirements: [req("z", "In", ["b", "a"]), req("legacy", "DoesNotExist"), req("env", "NotIn", ["test"]), req("app", "Exists")],
+      }),
+    ).toBe("app=web,tier=front,!legacy,app,env notin (test),z in (a,b)");
     expect(selectorText({ matchLabels: {}, requirements: [] })).toBe("");
   });
 });
@@ -79,17 +87,49 @@ describe("translating selectors and reference edges", () => {
   };
 
   it("gives a selector its target scope, its requirements and its start", () => {
-    const op = toGraphOp(message, plugin({ selectors: [{ type: "SELECTS", label: "Pod", namespace: "ns", matchLabels: { app: "web" }, matchExpressions: [{ key: "tier", operator: "In", values: ["a"] }], properties: { port: 80, none: null } }] }));
+    const op = toGraphOp(
+      message,
+      plugin({
+        selectors: [
+          {
+            type: "SELECTS",
+            label: "Pod",
+            namespace: "ns",
+            matchLabels: { app: "web" },
+            matchExpressions: [{ key: "tier", operator: "In", values: ["a"] }],
+            properties: { port: 80, none: null },
+          },
+        ],
+      }),
+    );
     expect(op).toMatchObject({
       op: "upsert",
-      selectors: [{ type: "SELECTS", from: "c1/ns/Thing/t", scope: "c1/ns/Pod", matchLabels: { app: "web" }, requirements: [{ key: "tier", operator: "In", values: ["a"] }], properties: { port: 80 } }],
+      selectors: [
+        {
+          type: "SELECTS",
+          from: "c1/ns/Thing/t",
+          scope: "c1/ns/Pod",
+          matchLabels: { app: "web" },
+          requirements: [{ key: "tier", operator: "In", values: ["a"] }],
+          properties: { port: 80 },
+        },
+      ],
     });
   });
 
   it("puts an edge that starts at a reference into links, and keeps the rest as edges", () => {
     const image = { label: "Image", key: "img", properties: {} };
     const registry = { label: "Registry", key: "reg", properties: {} };
-    const op = toGraphOp(message, plugin({ references: [image, registry], edges: [{ type: "RUNS", to: "img" }, { type: "FROM", from: "img", to: "reg" }] }));
+    const op = toGraphOp(
+      message,
+      plugin({
+        references: [image, registry],
+        edges: [
+          { type: "RUNS", to: "img" },
+          { type: "FROM", from: "img", to: "reg" },
+        ],
+      }),
+    );
     expect(op).toMatchObject({ edges: [{ type: "RUNS", from: "c1/ns/Thing/t", to: "img" }], links: [{ type: "FROM", from: "img", to: "reg" }] });
   });
 
@@ -97,12 +137,36 @@ describe("translating selectors and reference edges", () => {
     ["an undeclared selector type", { selectors: [{ type: "NOPE", label: "Pod", namespace: "ns" }] }, /selector type "NOPE" is not declared/],
     ["an undeclared selector label", { selectors: [{ type: "SELECTS", label: "Node", namespace: null }] }, /label "Node"/],
     ["a selector from a node it does not own", { selectors: [{ type: "SELECTS", from: "elsewhere", label: "Pod", namespace: "ns" }] }, /starts at elsewhere/],
-    ["an unknown operator", { selectors: [{ type: "SELECTS", label: "Pod", namespace: "ns", matchExpressions: [{ key: "a", operator: "Gt" as "In", values: ["1"] }] }] }, /operator "Gt"/],
-    ["In without values", { selectors: [{ type: "SELECTS", label: "Pod", namespace: "ns", matchExpressions: [{ key: "a", operator: "In" }] }] }, /In needs at least one value/],
-    ["Exists with values", { selectors: [{ type: "SELECTS", label: "Pod", namespace: "ns", matchExpressions: [{ key: "a", operator: "Exists", values: ["x"] }] }] }, /Exists takes no values/],
-    ["a non-string matchLabel", { selectors: [{ type: "SELECTS", label: "Pod", namespace: "ns", matchLabels: { a: 1 as unknown as string } }] }, /matchLabels.a must be a string/],
-    ["a reserved selector edge property", { selectors: [{ type: "SELECTS", label: "Pod", namespace: "ns", properties: { selector: "x" } }] }, /"selector" is managed by the sink/],
-    ["a link that ends at the object", { references: [{ label: "Image", key: "img" }], edges: [{ type: "FROM", from: "img", to: "c1/ns/Thing/t" }] }, /starts at the reference img but ends at/],
+    [
+      "an unknown operator",
+      { selectors: [{ type: "SELECTS", label: "Pod", namespace: "ns", matchExpressions: [{ key: "a", operator: "Gt" as "In", values: ["1"] }] }] },
+      /operator "Gt"/,
+    ],
+    [
+      "In without values",
+      { selectors: [{ type: "SELECTS", label: "Pod", namespace: "ns", matchExpressions: [{ key: "a", operator: "In" }] }] },
+      /In needs at least one value/,
+    ],
+    [
+      "Exists with values",
+      { selectors: [{ type: "SELECTS", label: "Pod", namespace: "ns", matchExpressions: [{ key: "a", operator: "Exists", values: ["x"] }] }] },
+      /Exists takes no values/,
+    ],
+    [
+      "a non-string matchLabel",
+      { selectors: [{ type: "SELECTS", label: "Pod", namespace: "ns", matchLabels: { a: 1 as unknown as string } }] },
+      /matchLabels.a must be a string/,
+    ],
+    [
+      "a reserved selector edge property",
+      { selectors: [{ type: "SELECTS", label: "Pod", namespace: "ns", properties: { selector: "x" } }] },
+      /"selector" is managed by the sink/,
+    ],
+    [
+      "a link that ends at the object",
+      { references: [{ label: "Image", key: "img" }], edges: [{ type: "FROM", from: "img", to: "c1/ns/Thing/t" }] },
+      /starts at the reference img but ends at/,
+    ],
   ])("refuses %s", (_what, fragment, error) => {
     expect(() => toGraphOp(message, plugin(fragment))).toThrow(GraphContractError);
     expect(() => toGraphOp(message, plugin(fragment))).toThrow(error);

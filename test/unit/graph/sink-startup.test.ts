@@ -8,8 +8,10 @@ import { Neo4jSinkError } from "../../../core/graph/neo4j-sink.js";
 import { GraphSchemaError } from "../../../core/graph/schema-version.js";
 
 const backoff = { initialMs: 2, maxMs: 8, factor: 2, jitter: 0, resetAfterMs: 60_000 };
-const down = (): Neo4jSinkError => new Neo4jSinkError("Neo4j at bolt://db:7687 is unavailable (checking the storage version): connect ECONNREFUSED", "ServiceUnavailable");
-const newer = (): GraphSchemaError => new GraphSchemaError("Neo4j at bolt://db:7687", 9, "Neo4j at bolt://db:7687 has graph storage schema version 9, written by a newer kube-observer");
+const down = (): Neo4jSinkError =>
+  new Neo4jSinkError("Neo4j at bolt://db:7687 is unavailable (checking the storage version): connect ECONNREFUSED", "ServiceUnavailable");
+const newer = (): GraphSchemaError =>
+  new GraphSchemaError("Neo4j at bolt://db:7687", 9, "Neo4j at bolt://db:7687 has graph storage schema version 9, written by a newer kube-observer");
 
 type LogLine = { level: number; msg: string } & Record<string, unknown>;
 
@@ -73,7 +75,9 @@ describe("SinkStartup", () => {
     expect(await once.s.ready).toBe(false);
     const refused = startup([newer()]);
     await expect(refused.s.open(true, () => expect.unreachable())).rejects.toBeInstanceOf(GraphSchemaError);
-    const credentials = startup([new Neo4jSinkError('Neo4j at bolt://db:7687 refused the credentials of user "neo4j"', "Neo.ClientError.Security.Unauthorized")]);
+    const credentials = startup([
+      new Neo4jSinkError('Neo4j at bolt://db:7687 refused the credentials of user "neo4j"', "Neo.ClientError.Security.Unauthorized"),
+    ]);
     await expect(credentials.s.open(true, () => expect.unreachable())).rejects.toThrow("refused the credentials");
     expect(credentials.attempts()).toBe(1);
   });

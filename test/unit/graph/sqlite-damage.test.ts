@@ -30,8 +30,12 @@ function recovery(): DamageRecovery & { errors: Array<Record<string, unknown>>; 
     moved: 0,
     replaced: 0,
     log: { error: (obj: object) => void r.errors.push(obj as Record<string, unknown>), warn: () => undefined },
-    onMovedAside: () => void (r.moved += 1),
-    onReplaced: () => void (r.replaced += 1),
+    onMovedAside: () => {
+      r.moved += 1;
+    },
+    onReplaced: () => {
+      r.replaced += 1;
+    },
   };
   return r;
 }
@@ -125,7 +129,9 @@ describe("a damaged embedded graph", () => {
     const garbage = graphPath();
     await filledGraph(garbage, 5);
     writeGarbage(garbage);
-    expect(() => new SqliteGraphSink(garbage, { access: "read" })).toThrow(/the embedded graph .* is damaged \(SQLITE_NOTADB: file is not a database\)\. This command leaves it as it is/);
+    expect(() => new SqliteGraphSink(garbage, { access: "read" })).toThrow(
+      /the embedded graph .* is damaged \(SQLITE_NOTADB: file is not a database\)\. This command leaves it as it is/,
+    );
     expect(existsSync(garbage)).toBe(true);
   });
 });

@@ -24,14 +24,19 @@ function plans(sink: SqliteGraphSink): Map<string, string[]> {
   for (const [name, statement] of Object.entries(q)) {
     const params = (statement.source.match(/\?/g) ?? []).map(() => null);
     const rows = db.prepare(`EXPLAIN QUERY PLAN ${statement.source}`).all(...params) as Array<{ detail: string }>;
-    out.set(name, rows.map((r) => r.detail));
+    out.set(
+      name,
+      rows.map((r) => r.detail),
+    );
   }
   return out;
 }
 
 function indexes(sink: SqliteGraphSink): string[] {
   const { db } = sink as unknown as Internals;
-  return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name);
+  return (
+    db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name").all() as Array<{ name: string }>
+  ).map((r) => r.name);
 }
 
 const pod: GraphOp = {
@@ -58,7 +63,16 @@ describe("SQLite sink query plans", () => {
     }
     const used = new Set([...found.values()].flat().flatMap((s) => [...s.matchAll(/INDEX (\w+)/g)].map((m) => m[1]!)));
     for (const index of indexes(sink)) expect(used.has(index), `index ${index} is used by no query`).toBe(true);
-    expect(indexes(sink)).toEqual(["edges_identity", "edges_owner", "edges_selected_to", "edges_to", "nodes_owner", "nodes_scope", "selectors_owner", "selectors_scope"]);
+    expect(indexes(sink)).toEqual([
+      "edges_identity",
+      "edges_owner",
+      "edges_selected_to",
+      "edges_to",
+      "nodes_owner",
+      "nodes_scope",
+      "selectors_owner",
+      "selectors_scope",
+    ]);
     await sink.apply([pod, pod]);
     expect((await sink.stats()).edges).toEqual({ USES_SECRET: 1 });
     await sink.close();
@@ -70,7 +84,16 @@ describe("SQLite sink query plans", () => {
     old.exec(BEFORE_SELECTORS);
     old.close();
     const sink = new SqliteGraphSink(path);
-    expect(indexes(sink)).toEqual(["edges_identity", "edges_owner", "edges_selected_to", "edges_to", "nodes_owner", "nodes_scope", "selectors_owner", "selectors_scope"]);
+    expect(indexes(sink)).toEqual([
+      "edges_identity",
+      "edges_owner",
+      "edges_selected_to",
+      "edges_to",
+      "nodes_owner",
+      "nodes_scope",
+      "selectors_owner",
+      "selectors_scope",
+    ]);
     await sink.apply([pod, pod]);
     expect((await sink.stats()).edges).toEqual({ USES_SECRET: 1 });
     await sink.close();

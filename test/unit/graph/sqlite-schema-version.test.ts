@@ -73,9 +73,15 @@ async function oldFile(ddl: string, ops: GraphOp[]): Promise<{ path: string; exp
   for (const n of rows.prepare("SELECT * FROM nodes").all()) old.prepare("INSERT INTO nodes VALUES (@key, @label, @owner, @observed, @scope, @props)").run(n);
   for (const e of rows.prepare("SELECT * FROM edges").all() as Array<{ selected: number }>) {
     if (!hasSelected && e.selected === 1) throw new Error("a graph from before selectors has no selected edges");
-    old.prepare(`INSERT INTO edges (type, from_key, to_key, owner, props${hasSelected ? ", selected" : ""}) VALUES (@type, @from_key, @to_key, @owner, @props${hasSelected ? ", @selected" : ""})`).run(e);
+    old
+      .prepare(
+        `INSERT INTO edges (type, from_key, to_key, owner, props${hasSelected ? ", selected" : ""}) VALUES (@type, @from_key, @to_key, @owner, @props${hasSelected ? ", @selected" : ""})`,
+      )
+      .run(e);
   }
-  if (hasSelected) for (const s of rows.prepare("SELECT * FROM selectors").all()) old.prepare("INSERT INTO selectors VALUES (@owner, @from_key, @type, @scope, @spec, @props)").run(s);
+  if (hasSelected)
+    for (const s of rows.prepare("SELECT * FROM selectors").all())
+      old.prepare("INSERT INTO selectors VALUES (@owner, @from_key, @type, @scope, @spec, @props)").run(s);
   old.close();
   await source.close();
   return { path, expected };
@@ -113,7 +119,11 @@ describe("embedded graph storage schema version", () => {
 
   const layouts = [
     { name: "before selectors (no selectors table, no selected column)", ddl: BEFORE_SELECTORS, ops: [pod("a", ["app=web"], "s"), pod("b", ["app=db"], "t")] },
-    { name: "before the edge identity index (selectors and selected edges)", ddl: WITH_SELECTORS, ops: [pod("a", ["app=web"], "s"), pod("b", ["app=db"], "t"), service] },
+    {
+      name: "before the edge identity index (selectors and selected edges)",
+      ddl: WITH_SELECTORS,
+      ops: [pod("a", ["app=web"], "s"), pod("b", ["app=db"], "t"), service],
+    },
   ];
 
   for (const layout of layouts) {
@@ -125,7 +135,13 @@ describe("embedded graph storage schema version", () => {
       const log = recordingLog();
       const sink = new SqliteGraphSink(path, { log });
       expect(await sink.storageSchema()).toEqual({ found: "unversioned", version: GRAPH_SCHEMA_VERSION, action: "migrate" });
-      expect(log.lines).toEqual([{ level: "info", obj: { store: `the embedded graph ${path}`, from: 0, to: GRAPH_SCHEMA_VERSION }, msg: expect.stringMatching(/migrated in place from version 0 .* to version 1/) }]);
+      expect(log.lines).toEqual([
+        {
+          level: "info",
+          obj: { store: `the embedded graph ${path}`, from: 0, to: GRAPH_SCHEMA_VERSION },
+          msg: expect.stringMatching(/migrated in place from version 0 .* to version 1/),
+        },
+      ]);
       expect(await exported(sink)).toEqual(expected);
 
       // It keeps working as a current graph: the same ops give the same graph as in a new one.

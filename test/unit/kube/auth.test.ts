@@ -26,7 +26,9 @@ describe("kubeConfigAuth", () => {
 
   it("carries client certificates, skip-verify and the TLS server name", async () => {
     const pem = (s: string) => Buffer.from(s).toString("base64");
-    const options = await kubeConfigAuth(config({ certData: pem("CERT"), keyData: pem("KEY") }, { skipTLSVerify: true, tlsServerName: "api.internal" })).options();
+    const options = await kubeConfigAuth(
+      config({ certData: pem("CERT"), keyData: pem("KEY") }, { skipTLSVerify: true, tlsServerName: "api.internal" }),
+    ).options();
     expect(Buffer.from(options.cert as Uint8Array).toString()).toBe("CERT");
     expect(Buffer.from(options.key as Uint8Array).toString()).toBe("KEY");
     expect(options.rejectUnauthorized).toBe(false);

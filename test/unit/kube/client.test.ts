@@ -118,14 +118,24 @@ describe("KubeHttpClient.list", () => {
     const srv = await serve((req, res) => {
       const url = new URL(req.url ?? "/", "http://x");
       if (!url.searchParams.has("continue")) {
-        json(res, 200, { kind: "PodList", metadata: { resourceVersion: "500", continue: "tok-1" }, items: [{ metadata: { name: "a" } }, { metadata: { name: "b" } }] });
+        json(res, 200, {
+          kind: "PodList",
+          metadata: { resourceVersion: "500", continue: "tok-1" },
+          items: [{ metadata: { name: "a" } }, { metadata: { name: "b" } }],
+        });
       } else {
         json(res, 200, { kind: "PodList", metadata: { resourceVersion: "500" }, items: [{ metadata: { name: "c" } }] });
       }
     });
     const client = makeClient(srv.base).forResource(pods, "default");
     const first = await client.list({ limit: 2 });
-    expect(first).toStrictEqual({ items: [{ metadata: { name: "a" } }, { metadata: { name: "b" } }], resourceVersion: "500", continueToken: "tok-1", skipped: [], limit: 2 });
+    expect(first).toStrictEqual({
+      items: [{ metadata: { name: "a" } }, { metadata: { name: "b" } }],
+      resourceVersion: "500",
+      continueToken: "tok-1",
+      skipped: [],
+      limit: 2,
+    });
     const second = await client.list({ limit: 2, continueToken: "tok-1" });
     expect(second).toStrictEqual({ items: [{ metadata: { name: "c" } }], resourceVersion: "500", continueToken: undefined, skipped: [], limit: 2 });
 
@@ -153,7 +163,13 @@ describe("KubeHttpClient.list", () => {
 
   it("an empty list is an empty items array; an empty continue is no continue token", async () => {
     const srv = await serve((_req, res) => json(res, 200, { kind: "PodList", metadata: { resourceVersion: "77", continue: "" }, items: [] }));
-    expect(await makeClient(srv.base).list("/api/v1/pods", { limit: 500 })).toStrictEqual({ items: [], resourceVersion: "77", continueToken: undefined, skipped: [], limit: 500 });
+    expect(await makeClient(srv.base).list("/api/v1/pods", { limit: 500 })).toStrictEqual({
+      items: [],
+      resourceVersion: "77",
+      continueToken: undefined,
+      skipped: [],
+      limit: 500,
+    });
   });
 
   it("a 200 that is not JSON is an ApiError, not a crash", async () => {
@@ -313,7 +329,14 @@ describe("KubeHttpClient.watch", () => {
 
   it("a watch refused with a Status becomes an ApiError at open time", async () => {
     const srv = await serve((_req, res) =>
-      json(res, 504, status(504, "Timeout", "Too large resource version: 1000100, current: 100", { causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version" }], retryAfterSeconds: 1 })),
+      json(
+        res,
+        504,
+        status(504, "Timeout", "Too large resource version: 1000100, current: 100", {
+          causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version" }],
+          retryAfterSeconds: 1,
+        }),
+      ),
     );
     const e = await rejection(makeClient(srv.base).watch("/api/v1/pods", { resourceVersion: "1000100", timeoutSeconds: 300, inactivityTimeoutMs: 10_000 }));
     expect(e).toMatchObject({ kind: "too-large-rv", status: 504, retryAfterSeconds: 1 });
@@ -582,10 +605,20 @@ describe("a 2xx body that is not a List or a watch event is an error, never data
 });
 
 describe("KubeHttpClient size caps", () => {
-  const podItem = (name: string, blob = ""): Record<string, unknown> => ({ metadata: { name, namespace: "default", uid: `u-${name}`, resourceVersion: "5" }, data: { blob } });
+  const podItem = (name: string, blob = ""): Record<string, unknown> => ({
+    metadata: { name, namespace: "default", uid: `u-${name}`, resourceVersion: "5" },
+    data: { blob },
+  });
 
   it("a LIST item over maxObjectBytes is skipped and identified; the others are parsed", async () => {
-    const srv = await serve((_req, res) => json(res, 200, { kind: "PodList", apiVersion: "v1", metadata: { resourceVersion: "10" }, items: [podItem("a"), podItem("huge", "z".repeat(50_000)), podItem("b")] }));
+    const srv = await serve((_req, res) =>
+      json(res, 200, {
+        kind: "PodList",
+        apiVersion: "v1",
+        metadata: { resourceVersion: "10" },
+        items: [podItem("a"), podItem("huge", "z".repeat(50_000)), podItem("b")],
+      }),
+    );
     const page = await makeClient(srv.base, { maxObjectBytes: 10_000 }).list("/api/v1/namespaces/default/pods", { limit: 500 });
     expect(page.items.map((i) => i.metadata?.name)).toStrictEqual(["a", "b"]);
     expect(page.skipped).toHaveLength(1);
@@ -631,7 +664,15 @@ describe("KubeHttpClient size caps", () => {
     for (let e = await stream.next(); e !== null; e = await stream.next()) events.push(e);
     expect(events.map((e) => e.type)).toStrictEqual(["ADDED", "OVERSIZED", "DELETED"]);
     const over = events[1] as Extract<(typeof events)[number], { type: "OVERSIZED" }>;
-    expect(over.oversized).toMatchObject({ source: "watch", eventType: "MODIFIED", kind: "Pod", name: "huge", namespace: "default", resourceVersion: "31", capBytes: 20_000 });
+    expect(over.oversized).toMatchObject({
+      source: "watch",
+      eventType: "MODIFIED",
+      kind: "Pod",
+      name: "huge",
+      namespace: "default",
+      resourceVersion: "31",
+      capBytes: 20_000,
+    });
     expect(over.oversized.bytes).toBe(Buffer.byteLength(huge) - 1);
   });
 });

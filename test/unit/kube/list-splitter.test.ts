@@ -7,7 +7,11 @@ import { describeOversized, identifyPrefix } from "../../../core/kube/oversize.j
 import { prng } from "../../support/prng.js";
 
 function pod(name: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { metadata: { name, namespace: "team-a", uid: `uid-${name}`, resourceVersion: "42", labels: { items: "[not]", "a{b": "}\"]" } }, spec: { containers: [{ name: "c", args: ["{", "]", "\\", '"items":['] }] }, ...extra };
+  return {
+    metadata: { name, namespace: "team-a", uid: `uid-${name}`, resourceVersion: "42", labels: { items: "[not]", "a{b": '}"]' } },
+    spec: { containers: [{ name: "c", args: ["{", "]", "\\", '"items":['] }] },
+    ...extra,
+  };
 }
 
 function listBody(items: unknown[], metadata: Record<string, unknown> = { resourceVersion: "900", continue: "tok" }): Buffer {
@@ -44,7 +48,10 @@ describe("ListBodySplitter", () => {
       expect(JSON.parse(out.envelope).metadata.continue).toBe("tok");
     }
     // One byte at a time.
-    const out = split(body, Array.from({ length: body.length - 1 }, (_, i) => i + 1));
+    const out = split(
+      body,
+      Array.from({ length: body.length - 1 }, (_, i) => i + 1),
+    );
     expect(out.items).toHaveLength(3);
   });
 
@@ -81,9 +88,30 @@ describe("identifyPrefix", () => {
   it("reads a watch event's type, the object's kind and metadata, not an owner reference's", () => {
     const event = JSON.stringify({
       type: "MODIFIED",
-      object: { kind: "Secret", apiVersion: "v1", metadata: { name: "s", namespace: "ns", uid: "u1", resourceVersion: "77", creationTimestamp: "x", ownerReferences: [{ kind: "Deployment", name: "owner" }] } },
+      object: {
+        kind: "Secret",
+        apiVersion: "v1",
+        metadata: {
+          name: "s",
+          namespace: "ns",
+          uid: "u1",
+          resourceVersion: "77",
+          creationTimestamp: "x",
+          ownerReferences: [{ kind: "Deployment", name: "owner" }],
+        },
+      },
     });
-    expect(identifyPrefix(event, 10, 5, "watch")).toStrictEqual({ source: "watch", eventType: "MODIFIED", kind: "Secret", name: "s", namespace: "ns", uid: "u1", resourceVersion: "77", bytes: 10, capBytes: 5 });
+    expect(identifyPrefix(event, 10, 5, "watch")).toStrictEqual({
+      source: "watch",
+      eventType: "MODIFIED",
+      kind: "Secret",
+      name: "s",
+      namespace: "ns",
+      uid: "u1",
+      resourceVersion: "77",
+      bytes: 10,
+      capBytes: 5,
+    });
   });
 
   it("a cluster-scoped object has no namespace, even if an annotation is called namespace", () => {

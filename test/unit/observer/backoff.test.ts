@@ -158,6 +158,7 @@ describe("timerDelay and retryAfterFloorMs", () => {
   it("turns Retry-After seconds into a capped floor; nothing usable is 0", () => {
     expect(retryAfterFloorMs(3, 10_000)).toBe(3_000);
     expect(retryAfterFloorMs(1e12, 10_000)).toBe(10_000);
-    for (const garbage of [undefined, 0, -1, NaN, -Infinity, "5" as unknown as number, null as unknown as number]) expect(retryAfterFloorMs(garbage, 10_000)).toBe(0);
+    for (const garbage of [undefined, 0, -1, NaN, -Infinity, "5" as unknown as number, null as unknown as number])
+      expect(retryAfterFloorMs(garbage, 10_000)).toBe(0);
   });
 });

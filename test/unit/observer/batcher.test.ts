@@ -3,7 +3,19 @@ import type { KubeMessage } from "../../../core/messages.js";
 import { Batcher } from "../../../core/observer/batcher.js";
 
 const msg = (name: string): KubeMessage =>
-  ({ cluster: "c", namespace: "n", resource: "r", kind: "K", action: "Applied", objectNamespace: "n", uid: name, name, resourceVersion: "1", observedAt: "", object: null }) as KubeMessage;
+  ({
+    cluster: "c",
+    namespace: "n",
+    resource: "r",
+    kind: "K",
+    action: "Applied",
+    objectNamespace: "n",
+    uid: name,
+    name,
+    resourceVersion: "1",
+    observedAt: "",
+    object: null,
+  }) as KubeMessage;
 
 describe("Batcher", () => {
   it("sends a full batch at once and a partial one after maxDelayMs", async () => {

@@ -1,7 +1,7 @@
 // A resource the apiserver does not serve (404 on LIST or WATCH: a CRD not installed) and
 // reductions that cannot travel as JSON, against the fakes.
 import { afterEach, describe, expect, it } from "vitest";
-import { ApiError, classifyStatus } from "../../../core/kube/errors.js";
+import { type ApiError, classifyStatus } from "../../../core/kube/errors.js";
 import { Observer, type ObserverStatus } from "../../../core/observer/observer.js";
 import type { ResourcePlugin } from "../../../core/plugin/types.js";
 import { FakeClient, FakeOutlet, FakeWatchStream, event, obj, page, recordingPlugin, testConfig, until } from "./fakes.js";
@@ -13,7 +13,12 @@ afterEach(() => {
 
 const notFound = (): ApiError => classifyStatus(404, { message: "HTTP 404: 404 page not found\n" });
 
-function start(client: FakeClient, plugin: ResourcePlugin = recordingPlugin(), once = false, maxMs = 40): { outlet: FakeOutlet; done: Promise<ObserverStatus> } {
+function start(
+  client: FakeClient,
+  plugin: ResourcePlugin = recordingPlugin(),
+  once = false,
+  maxMs = 40,
+): { outlet: FakeOutlet; done: Promise<ObserverStatus> } {
   const outlet = new FakeOutlet();
   const config = testConfig({ backoff: { initialMs: 1, factor: 2, maxMs, resetAfterMs: 60_000, jitter: 0, maxRetryAfterMs: 300_000 } });
   const observer = new Observer({ cluster: "c1", namespace: "default" }, plugin, client, outlet, { config, once });
@@ -42,7 +47,9 @@ describe("Observer: a resource the apiserver does not serve", () => {
     const plugin: ResourcePlugin = { ...recordingPlugin(), resource: { group: "", version: "v1", plural: "widgetz", kind: "Widget", namespaced: true } };
     const { outlet } = start(new FakeClient().scriptList(notFound()), plugin);
     await until(() => outlet.phases().includes("not-served"));
-    expect(outlet.lastStatus()?.reason).toMatch(/^the apiserver does not serve v1\/widgetz \(plugin "widget", kind Widget\); check the plugin's resource\.version and resource\.plural/);
+    expect(outlet.lastStatus()?.reason).toMatch(
+      /^the apiserver does not serve v1\/widgetz \(plugin "widget", kind Widget\); check the plugin's resource\.version and resource\.plural/,
+    );
   });
 
   it("404 on watch (the CRD deleted): not-served, and the next attempt lists afresh", async () => {
@@ -90,7 +97,10 @@ describe("Observer: reductions travel as JSON", () => {
     await until(() => outlet.messages.some((m) => m.action === "Restarted"));
     const byName = Object.fromEntries(outlet.messages.filter((m) => m.name).map((m) => [m.name, m]));
     expect(byName.big).toMatchObject({ object: null, error: expect.stringMatching(/^plugin "widget" reduce returned a value that is not JSON: .*BigInt/) });
-    expect(byName.cycle).toMatchObject({ object: null, error: expect.stringMatching(/^plugin "widget" reduce returned a value that is not JSON: .*circular/i) });
+    expect(byName.cycle).toMatchObject({
+      object: null,
+      error: expect.stringMatching(/^plugin "widget" reduce returned a value that is not JSON: .*circular/i),
+    });
     expect(byName.fine).toMatchObject({ object: { name: "fine" } });
     expect(byName.fine).not.toHaveProperty("error");
   });
@@ -110,7 +120,10 @@ describe("Observer: reductions travel as JSON", () => {
   it("watch events go the same way", async () => {
     const stream = new FakeWatchStream(event("ADDED", obj("big", "u1", "11")));
     const client = new FakeClient().scriptList(page([], "10")).scriptWatch(stream);
-    const { outlet } = start(client, plugin(() => ({ n: 1n })));
+    const { outlet } = start(
+      client,
+      plugin(() => ({ n: 1n })),
+    );
     await until(() => outlet.messages.some((m) => m.name === "big"));
     expect(outlet.messages.find((m) => m.name === "big")).toMatchObject({ action: "Applied", object: null, error: expect.stringContaining("not JSON") });
   });

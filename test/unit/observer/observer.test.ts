@@ -46,7 +46,15 @@ afterEach(async () => {
 
 function start(
   client: FakeClient,
-  options: { config?: Partial<ObserverConfig>; once?: boolean; maxInFlight?: number; autoAck?: boolean; namespace?: string | null; exclude?: string[]; sweepExcept?: string[] } = {},
+  options: {
+    config?: Partial<ObserverConfig>;
+    once?: boolean;
+    maxInFlight?: number;
+    autoAck?: boolean;
+    namespace?: string | null;
+    exclude?: string[];
+    sweepExcept?: string[];
+  } = {},
 ): Running {
   const outlet = new FakeOutlet(options.autoAck ?? true);
   const plugin = recordingPlugin();
@@ -86,10 +94,7 @@ const restarts = (outlet: FakeOutlet): KubeMessage[] => outlet.messages.filter((
 
 describe("Observer: initial list", () => {
   it("emits Applied per object, then one Restarted listing every object present", async () => {
-    const client = new FakeClient().scriptList(
-      page([obj("a", "ua", "3"), obj("b", "ub", "4")], "9", "next"),
-      page([obj("c", "uc", "5")], "9"),
-    );
+    const client = new FakeClient().scriptList(page([obj("a", "ua", "3"), obj("b", "ub", "4")], "9", "next"), page([obj("c", "uc", "5")], "9"));
     const r = start(client);
     await until(() => restarts(r.outlet).length === 1, "Restarted");
     expect(briefs(r.outlet)).toStrictEqual(["Applied a:ua", "Applied b:ub", "Applied c:uc", "Restarted[a:ua,b:ub,c:uc]"]);
@@ -143,13 +148,7 @@ describe("Observer: relists (cases 4, 5, 6, 14)", () => {
       .scriptWatch(firstWatch);
     const r = start(client);
     await until(() => restarts(r.outlet).length === 2, "second Restarted");
-    expect(briefs(r.outlet)).toStrictEqual([
-      "Applied a:ua",
-      "Applied b:ub",
-      "Restarted[a:ua,b:ub]",
-      "Applied a:ua",
-      "Restarted[a:ua]",
-    ]);
+    expect(briefs(r.outlet)).toStrictEqual(["Applied a:ua", "Applied b:ub", "Restarted[a:ua,b:ub]", "Applied a:ua", "Restarted[a:ua]"]);
     expect(restarts(r.outlet)[1]).toMatchObject({ resourceVersion: "20" });
     // Reported (the supervisor logs it), not sent as a message.
     expect(r.outlet.statuses.map((s) => s.goneAtRelist ?? 0)).toContain(1);
@@ -191,9 +190,7 @@ describe("Observer: relists (cases 4, 5, 6, 14)", () => {
 
   it("a relist landing while messages are still unacknowledged diffs against them too (case 13)", async () => {
     const stream = new FakeWatchStream();
-    const client = new FakeClient()
-      .scriptList(page([obj("a", "ua", "3")], "10"), page([obj("a", "ua", "3")], "20"))
-      .scriptWatch(stream);
+    const client = new FakeClient().scriptList(page([obj("a", "ua", "3")], "10"), page([obj("a", "ua", "3")], "20")).scriptWatch(stream);
     const r = start(client, { autoAck: false, maxInFlight: 100 });
     await until(() => stream.reading, "watch read");
     // c is added and its message is still waiting for the sink when the relist lands.
@@ -609,7 +606,11 @@ describe("Observer: one cluster-wide watch of a namespaced resource", () => {
     expect(boundary.present?.map((p) => p.namespace)).toStrictEqual(["shop", "billing"]);
 
     await until(() => r.outlet.lastStatus()?.phase === "watching", "watching");
-    stream.push(event("ADDED", obj("n2", "un2", "10", "kube-system")), event("ADDED", obj("c", "uc", "11", "shop")), event("DELETED", obj("n", "un", "12", "kube-system")));
+    stream.push(
+      event("ADDED", obj("n2", "un2", "10", "kube-system")),
+      event("ADDED", obj("c", "uc", "11", "shop")),
+      event("DELETED", obj("n", "un", "12", "kube-system")),
+    );
     await until(() => r.outlet.messages.length === 4, "the watched object");
     expect(briefs(r.outlet).slice(3)).toStrictEqual(["Applied c:uc"]);
     expect(r.outlet.lastStatus()?.objects ?? 0).toBeLessThanOrEqual(3);
@@ -626,7 +627,17 @@ describe("Observer: one cluster-wide watch of a namespaced resource", () => {
 });
 
 describe("Observer: objects over the size cap", () => {
-  const oversized = (name: string, source: "list" | "watch", rv = "12"): OversizedObject => ({ source, kind: "Widget", namespace: "default", name, uid: `u${name}`, resourceVersion: rv, bytes: 9_000_000, capBytes: 8_388_608, ...(source === "watch" ? { eventType: "MODIFIED" } : {}) });
+  const oversized = (name: string, source: "list" | "watch", rv = "12"): OversizedObject => ({
+    source,
+    kind: "Widget",
+    namespace: "default",
+    name,
+    uid: `u${name}`,
+    resourceVersion: rv,
+    bytes: 9_000_000,
+    capBytes: 8_388_608,
+    ...(source === "watch" ? { eventType: "MODIFIED" } : {}),
+  });
 
   it("a LIST item over the cap is reported, not applied, and not in the relist boundary", async () => {
     const client = new FakeClient().scriptList({ ...page([obj("a", "ua", "3")], "9"), skipped: [oversized("big", "list")] });
@@ -642,7 +653,11 @@ describe("Observer: objects over the size cap", () => {
     const client = new FakeClient().scriptList(page([obj("a", "ua", "3"), obj("b", "ub", "4")], "9")).scriptWatch(stream);
     const r = start(client);
     await until(() => r.outlet.lastStatus()?.phase === "watching", "watching");
-    stream.push({ type: "OVERSIZED", oversized: oversized("a", "watch") }, { type: "OVERSIZED", oversized: oversized("never-seen", "watch", "13") }, event("MODIFIED", obj("b", "ub", "14")));
+    stream.push(
+      { type: "OVERSIZED", oversized: oversized("a", "watch") },
+      { type: "OVERSIZED", oversized: oversized("never-seen", "watch", "13") },
+      event("MODIFIED", obj("b", "ub", "14")),
+    );
     await until(() => briefs(r.outlet).includes("Applied b:ub") && r.outlet.messages.length === 5, "later events");
     expect(briefs(r.outlet)).toStrictEqual(["Applied a:ua", "Applied b:ub", "Restarted[a:ua,b:ub]", "Deleted a:ua", "Applied b:ub"]);
     expect(r.outlet.messages[3]).toMatchObject({ action: "Deleted", name: "a", resourceVersion: "12", object: null });

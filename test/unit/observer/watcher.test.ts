@@ -25,8 +25,7 @@ function harness(options: Partial<WatcherOptions> = {}): Harness {
   return { client, watcher, clock };
 }
 
-const names = (events: WatcherEvent[]): string[] =>
-  events.flatMap((e) => (e.type === "initPage" ? e.objects.map((o) => o.metadata?.name ?? "?") : []));
+const names = (events: WatcherEvent[]): string[] => events.flatMap((e) => (e.type === "initPage" ? e.objects.map((o) => o.metadata?.name ?? "?") : []));
 
 function errorOf(events: WatcherEvent[]): Extract<WatcherEvent, { type: "error" }> {
   expect(events).toHaveLength(1);
@@ -80,11 +79,7 @@ describe("Watcher: paged list (case 1)", () => {
   it("a single page without a continue token is a complete list", async () => {
     const h = harness();
     h.client.scriptList(page([], "7"));
-    expect(await h.watcher.step()).toStrictEqual([
-      { type: "init" },
-      { type: "initPage", objects: [] },
-      { type: "initDone", resourceVersion: "7" },
-    ]);
+    expect(await h.watcher.step()).toStrictEqual([{ type: "init" }, { type: "initPage", objects: [] }, { type: "initDone", resourceVersion: "7" }]);
     expect(h.watcher.state).toStrictEqual({ kind: "watch-pending", resourceVersion: "7" });
   });
 
@@ -111,11 +106,7 @@ describe("Watcher: paged list (case 1)", () => {
 
   it("a failed later page keeps its continue token and resumes there without a new init", async () => {
     const h = harness();
-    h.client.scriptList(
-      page([obj("a", "ua", "1")], "50", "tok"),
-      new ApiError("server", "internal error", 500),
-      page([obj("b", "ub", "2")], "50"),
-    );
+    h.client.scriptList(page([obj("a", "ua", "1")], "50", "tok"), new ApiError("server", "internal error", 500), page([obj("b", "ub", "2")], "50"));
     await h.watcher.step();
     const failed = errorOf(await h.watcher.step());
     expect(failed.relist).toBe(false);
@@ -169,7 +160,13 @@ describe("Watcher: paged list (case 1)", () => {
 describe("Watcher: watch", () => {
   it("opens the watch at the list's resourceVersion with the configured timeouts", async () => {
     let draws = 0;
-    const h = harness({ watchTimeoutSeconds: () => (draws += 1) * 100 + 200, inactivityMarginSeconds: 15 });
+    const h = harness({
+      watchTimeoutSeconds: () => {
+        draws += 1;
+        return draws * 100 + 200;
+      },
+      inactivityMarginSeconds: 15,
+    });
     h.client.scriptList(page([obj("a", "ua", "40")], "42"));
     await h.watcher.step();
     expect(await h.watcher.step()).toStrictEqual([{ type: "watchStarted", resourceVersion: "42" }]);
@@ -395,7 +392,10 @@ describe("Watcher: the shared list gate", () => {
     await a.watcher.step(); // first page: a holds the slot
     expect(gate.inUse).toBe(1);
     let bDone = false;
-    const bStep = b.watcher.step().then((events) => ((bDone = true), events));
+    const bStep = b.watcher.step().then((events) => {
+      bDone = true;
+      return events;
+    });
     await new Promise((r) => setTimeout(r, 20));
     expect(bDone).toBe(false);
     expect(b.client.listCalls).toHaveLength(0);

@@ -51,7 +51,12 @@ describe("AnnotationFilter", () => {
 
   it("treats * as a wildcard and everything else literally", () => {
     const f = new AnnotationFilter({ withheld: ["a.b/*", "x+y"], maxValueBytes: 100 });
-    expect(f.apply({ "a.b/c": "1", "aXb/c": "2", "x+y": "3", xxy: "4" }, false)).toStrictEqual({ "a.b/c": "<withheld: 1 bytes>", "aXb/c": "2", "x+y": "<withheld: 1 bytes>", xxy: "4" });
+    expect(f.apply({ "a.b/c": "1", "aXb/c": "2", "x+y": "3", xxy: "4" }, false)).toStrictEqual({
+      "a.b/c": "<withheld: 1 bytes>",
+      "aXb/c": "2",
+      "x+y": "<withheld: 1 bytes>",
+      xxy: "4",
+    });
   });
 });
 
@@ -72,7 +77,9 @@ describe("scrubbed before any plugin sees the object", () => {
   it("a ConfigMap keeps ordinary values and withholds the deny-listed one", () => {
     const reduced = reduceObject(configMapPlugin, object({ "kapp.k14s.io/original": manifest, "example.com/owner": "team-a" }));
     expect(JSON.stringify(reduced)).not.toContain(canary);
-    expect(reduced.object).toMatchObject({ metadata: { annotations: { "kapp.k14s.io/original": withheldMarker(Buffer.byteLength(manifest)), "example.com/owner": "team-a" } } });
+    expect(reduced.object).toMatchObject({
+      metadata: { annotations: { "kapp.k14s.io/original": withheldMarker(Buffer.byteLength(manifest)), "example.com/owner": "team-a" } },
+    });
   });
 
   it("the config's rules replace the defaults", () => {

@@ -39,7 +39,9 @@ function shopPod(): KubeObject {
 describe("Registry nodes", () => {
   it("registryNode: keyed by the host (no \"/\", so never an image's or an object's key)", () => {
     expect(registryNode("localhost:5000")).toStrictEqual({ label: "Registry", key: "localhost:5000", properties: { host: "localhost:5000" } });
-    expect(imageNode("registry.example.com:5000/app@sha256:abc")).toStrictEqual(image("registry.example.com:5000/app@sha256:abc", "registry.example.com:5000", "app", null, "sha256:abc"));
+    expect(imageNode("registry.example.com:5000/app@sha256:abc")).toStrictEqual(
+      image("registry.example.com:5000/app@sha256:abc", "registry.example.com:5000", "app", null, "sha256:abc"),
+    );
   });
 
   it("a pod references each image and its registry; FROM_REGISTRY starts at the image, once per image", () => {
@@ -56,12 +58,32 @@ describe("Registry nodes", () => {
       ],
       edges: [
         { type: "FROM_REGISTRY", from: "localhost:5000/team/migrate:1.0", to: "localhost:5000" },
-        { from: "prod/shop/Pod/web-0", type: "RUNS_IMAGE", to: "localhost:5000/team/migrate:1.0", properties: { container: "migrate", containerType: "init", digest: null } },
+        {
+          from: "prod/shop/Pod/web-0",
+          type: "RUNS_IMAGE",
+          to: "localhost:5000/team/migrate:1.0",
+          properties: { container: "migrate", containerType: "init", digest: null },
+        },
         { type: "FROM_REGISTRY", from: `docker.io/library/nginx@${NGINX_DIGEST}`, to: "docker.io" },
-        { from: "prod/shop/Pod/web-0", type: "RUNS_IMAGE", to: `docker.io/library/nginx@${NGINX_DIGEST}`, properties: { container: "app", containerType: "container", digest: NGINX_DIGEST } },
+        {
+          from: "prod/shop/Pod/web-0",
+          type: "RUNS_IMAGE",
+          to: `docker.io/library/nginx@${NGINX_DIGEST}`,
+          properties: { container: "app", containerType: "container", digest: NGINX_DIGEST },
+        },
         { type: "FROM_REGISTRY", from: "docker.io/library/busybox:1.36", to: "docker.io" },
-        { from: "prod/shop/Pod/web-0", type: "RUNS_IMAGE", to: "docker.io/library/busybox:1.36", properties: { container: "sidecar", containerType: "container", digest: null } },
-        { from: "prod/shop/Pod/web-0", type: "RUNS_IMAGE", to: "docker.io/library/busybox:1.36", properties: { container: "again", containerType: "container", digest: null } },
+        {
+          from: "prod/shop/Pod/web-0",
+          type: "RUNS_IMAGE",
+          to: "docker.io/library/busybox:1.36",
+          properties: { container: "sidecar", containerType: "container", digest: null },
+        },
+        {
+          from: "prod/shop/Pod/web-0",
+          type: "RUNS_IMAGE",
+          to: "docker.io/library/busybox:1.36",
+          properties: { container: "again", containerType: "container", digest: null },
+        },
         { from: "prod/shop/Pod/web-0", type: "RUNS_AS", to: "prod/shop/ServiceAccount/web", properties: {} },
       ],
     });
@@ -70,11 +92,16 @@ describe("Registry nodes", () => {
   it("a workload's pod template references registries the same way", () => {
     const web: KubeObject = {
       metadata: { name: "web", namespace: "shop" },
-      spec: { selector: { matchLabels: { app: "web" } }, template: { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "app", image: "ghcr.io/example/web:2.0" }] } } },
+      spec: {
+        selector: { matchLabels: { app: "web" } },
+        template: { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "app", image: "ghcr.io/example/web:2.0" }] } },
+      },
     };
     const fragment = graphOf(deployment, web);
     expect(fragment.references?.filter((r) => r.label === "Registry")).toStrictEqual([registry("ghcr.io")]);
-    expect(fragment.edges?.filter((e) => e.type === "FROM_REGISTRY")).toStrictEqual([{ type: "FROM_REGISTRY", from: "ghcr.io/example/web:2.0", to: "ghcr.io" }]);
+    expect(fragment.edges?.filter((e) => e.type === "FROM_REGISTRY")).toStrictEqual([
+      { type: "FROM_REGISTRY", from: "ghcr.io/example/web:2.0", to: "ghcr.io" },
+    ]);
   });
 
   it("pod and workload schemas declare Registry and FROM_REGISTRY", () => {

@@ -13,7 +13,9 @@ function shopIngress(): KubeObject {
   return {
     apiVersion: "networking.k8s.io/v1",
     kind: "Ingress",
-    metadata: apiMetadata("shop", "shop", { annotations: { "nginx.ingress.kubernetes.io/ssl-redirect": "true", [LAST_APPLIED_ANNOTATION]: '{"tls":"CANARY"}' } }),
+    metadata: apiMetadata("shop", "shop", {
+      annotations: { "nginx.ingress.kubernetes.io/ssl-redirect": "true", [LAST_APPLIED_ANNOTATION]: '{"tls":"CANARY"}' },
+    }),
     spec: {
       ingressClassName: "nginx",
       defaultBackend: { service: { name: "fallback", port: { number: 8080 } } },
@@ -28,7 +30,11 @@ function shopIngress(): KubeObject {
           http: {
             paths: [
               { path: "/", pathType: "Prefix", backend: { service: { name: "web", port: { name: "http" } } } },
-              { path: "/static", pathType: "ImplementationSpecific", backend: { resource: { apiGroup: "k8s.example.com", kind: "StorageBucket", name: "assets" } } },
+              {
+                path: "/static",
+                pathType: "ImplementationSpecific",
+                backend: { resource: { apiGroup: "k8s.example.com", kind: "StorageBucket", name: "assets" } },
+              },
             ],
           },
         },
@@ -48,7 +54,12 @@ describe("ingress plugin", () => {
     expect(reduced.defaultBackend).toStrictEqual({ service: { name: "fallback", port: 8080 }, resource: null });
     expect(reduced.paths).toStrictEqual([
       { host: "shop.example.com", path: "/", pathType: "Prefix", backend: { service: { name: "web", port: "http" }, resource: null } },
-      { host: "shop.example.com", path: "/static", pathType: "ImplementationSpecific", backend: { service: null, resource: "k8s.example.com/StorageBucket/assets" } },
+      {
+        host: "shop.example.com",
+        path: "/static",
+        pathType: "ImplementationSpecific",
+        backend: { service: null, resource: "k8s.example.com/StorageBucket/assets" },
+      },
       { host: "api.example.com", path: "/v1", pathType: "Exact", backend: { service: { name: "api", port: 443 }, resource: null } },
       { host: null, path: "/healthz", pathType: "Exact", backend: { service: { name: "web", port: 80 }, resource: null } },
     ]);
@@ -95,7 +106,12 @@ describe("ingress plugin", () => {
   it("a resource default backend is a property, not an edge (its kind is unknown to the graph)", () => {
     const bucket: KubeObject = {
       metadata: apiMetadata("static", "shop"),
-      spec: { defaultBackend: { resource: { apiGroup: "k8s.example.com", kind: "StorageBucket", name: "site" } }, rules: [{ host: "static.example.com", http: { paths: [{ path: "/", pathType: "Prefix", backend: { resource: { kind: "ConfigMap", name: "page" } } }] } }] },
+      spec: {
+        defaultBackend: { resource: { apiGroup: "k8s.example.com", kind: "StorageBucket", name: "site" } },
+        rules: [
+          { host: "static.example.com", http: { paths: [{ path: "/", pathType: "Prefix", backend: { resource: { kind: "ConfigMap", name: "page" } } }] } },
+        ],
+      },
     };
     const fragment = graphOf(ingress, bucket);
     expect(fragment.edges).toStrictEqual([]);

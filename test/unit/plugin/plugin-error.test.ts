@@ -132,7 +132,19 @@ describe("a plugin that throws on an object", () => {
       () => ({ properties: { token: BigInt(7) as unknown as string } }),
     );
     const loaded: LoadedPlugin = { plugin: careless, file: thisFile, builtin: false, version: "1" };
-    const message = { cluster: "local", namespace: "ns", resource: "careless", kind: "ConfigMap", action: "Applied", objectNamespace: "ns", uid: "u", name: "x", resourceVersion: "1", observedAt: "", object: { name: "x" } } as KubeMessage;
+    const message = {
+      cluster: "local",
+      namespace: "ns",
+      resource: "careless",
+      kind: "ConfigMap",
+      action: "Applied",
+      objectNamespace: "ns",
+      uid: "u",
+      name: "x",
+      resourceVersion: "1",
+      observedAt: "",
+      object: { name: "x" },
+    } as KubeMessage;
     expect(() => toGraphOp(message, loaded)).toThrow(GraphContractError);
     expect(() => toGraphOp(message, loaded)).toThrow(/a bigint is not a string/);
   });

@@ -17,7 +17,7 @@ const ref = (label: string, namespace: string | null, name: string) => ({
 });
 
 describe("rule text", () => {
-  it("sorts and de-duplicates each list, keeps rule order, writes the core group as \"\"", () => {
+  it('sorts and de-duplicates each list, keeps rule order, writes the core group as ""', () => {
     const reduced = reduceAsObserved(role, {
       metadata: apiMetadata("mixed", "shop"),
       rules: [
@@ -32,8 +32,12 @@ describe("rule text", () => {
   });
 
   it("a non-resource rule shows only its URLs and verbs; a mixed one (refused by the API) shows everything", () => {
-    expect(reduceRules({ rules: [{ nonResourceURLs: ["/metrics", "/healthz"], verbs: ["get"] }] }).map(ruleText)).toStrictEqual(["nonResourceURLs=[/healthz,/metrics] verbs=[get]"]);
-    expect(ruleText(rule({ apiGroups: [""], resources: ["pods"], nonResourceURLs: ["/x"], verbs: ["get"] }))).toBe('apiGroups=[""] resources=[pods] resourceNames=[] nonResourceURLs=[/x] verbs=[get]');
+    expect(reduceRules({ rules: [{ nonResourceURLs: ["/metrics", "/healthz"], verbs: ["get"] }] }).map(ruleText)).toStrictEqual([
+      "nonResourceURLs=[/healthz,/metrics] verbs=[get]",
+    ]);
+    expect(ruleText(rule({ apiGroups: [""], resources: ["pods"], nonResourceURLs: ["/x"], verbs: ["get"] }))).toBe(
+      'apiGroups=[""] resources=[pods] resourceNames=[] nonResourceURLs=[/x] verbs=[get]',
+    );
     expect(ruleText(rule({}))).toBe("apiGroups=[] resources=[] resourceNames=[] verbs=[]");
   });
 
@@ -109,7 +113,12 @@ describe("clusterrole plugin", () => {
       aggregationRule: {
         clusterRoleSelectors: [
           { matchLabels: { "rbac.example.com/aggregate-to-monitoring": "true" } },
-          { matchExpressions: [{ key: "rbac.example.com/tier", operator: "In", values: ["read", "metrics"] }, { key: "rbac.example.com/deprecated", operator: "DoesNotExist" }] },
+          {
+            matchExpressions: [
+              { key: "rbac.example.com/tier", operator: "In", values: ["read", "metrics"] },
+              { key: "rbac.example.com/deprecated", operator: "DoesNotExist" },
+            ],
+          },
         ],
       },
       // Written by kube-controller-manager from the aggregated roles.
@@ -129,7 +138,13 @@ describe("clusterrole plugin", () => {
         aggregationSelectors: ["rbac.example.com/aggregate-to-monitoring=true", "rbac.example.com/tier in (metrics,read),!rbac.example.com/deprecated"],
       },
       selectors: [
-        { type: "AGGREGATES", label: "ClusterRole", namespace: null, matchLabels: { "rbac.example.com/aggregate-to-monitoring": "true" }, matchExpressions: [] },
+        {
+          type: "AGGREGATES",
+          label: "ClusterRole",
+          namespace: null,
+          matchLabels: { "rbac.example.com/aggregate-to-monitoring": "true" },
+          matchExpressions: [],
+        },
         {
           type: "AGGREGATES",
           label: "ClusterRole",
@@ -169,7 +184,9 @@ describe("clusterrole plugin", () => {
   it("a selector with an operator the API would refuse is left out, not widened", () => {
     const odd = graphOf(clusterrole, {
       metadata: { name: "odd" },
-      aggregationRule: { clusterRoleSelectors: [{ matchLabels: { a: "b" }, matchExpressions: [{ key: "x", operator: "Gt", values: ["1"] }] }, { matchLabels: { c: "d" } }] },
+      aggregationRule: {
+        clusterRoleSelectors: [{ matchLabels: { a: "b" }, matchExpressions: [{ key: "x", operator: "Gt", values: ["1"] }] }, { matchLabels: { c: "d" } }],
+      },
     });
     expect(odd.selectors).toStrictEqual([{ type: "AGGREGATES", label: "ClusterRole", namespace: null, matchLabels: { c: "d" }, matchExpressions: [] }]);
     expect(odd.properties).toMatchObject({ aggregated: true, aggregationSelectors: ["c=d"] });
@@ -196,7 +213,13 @@ describe("rolebinding plugin", () => {
         roleRef: "Role/secret-reader",
         subjects: ["ServiceAccount:shop/web", "ServiceAccount:ops/backup", "User:alice@example.com", "Group:shop-devs"],
       },
-      references: [ref("Role", "shop", "secret-reader"), ref("ServiceAccount", "shop", "web"), ref("ServiceAccount", "ops", "backup"), ref("User", null, "alice@example.com"), ref("Group", null, "shop-devs")],
+      references: [
+        ref("Role", "shop", "secret-reader"),
+        ref("ServiceAccount", "shop", "web"),
+        ref("ServiceAccount", "ops", "backup"),
+        ref("User", null, "alice@example.com"),
+        ref("Group", null, "shop-devs"),
+      ],
       edges: [
         { type: "GRANTS", to: "prod/shop/Role/secret-reader", properties: { kind: "Role", grantsIn: "shop" } },
         { type: "SUBJECT", to: "prod/shop/ServiceAccount/web", properties: { kind: "ServiceAccount" } },
@@ -232,7 +255,11 @@ describe("rolebinding plugin", () => {
   });
 
   it("a subject of an unknown kind is a property only", () => {
-    const fragment = graphOf(rolebinding, { metadata: { name: "b", namespace: "shop" }, roleRef: { kind: "Role", name: "r" }, subjects: [{ kind: "Robot", name: "r2d2" }] });
+    const fragment = graphOf(rolebinding, {
+      metadata: { name: "b", namespace: "shop" },
+      roleRef: { kind: "Role", name: "r" },
+      subjects: [{ kind: "Robot", name: "r2d2" }],
+    });
     expect(fragment.edges?.map((e) => e.type)).toStrictEqual(["GRANTS"]);
     expect(fragment.properties?.subjects).toStrictEqual(["Robot:r2d2"]);
   });
@@ -253,7 +280,11 @@ describe("clusterrolebinding plugin", () => {
       ],
     };
     expect(graphOf(clusterrolebinding, crb)).toStrictEqual({
-      properties: { ...META_PROPERTIES, roleRef: "ClusterRole/monitoring", subjects: ["ServiceAccount:monitoring/prometheus", "ServiceAccount:nowhere", "Group:system:authenticated"] },
+      properties: {
+        ...META_PROPERTIES,
+        roleRef: "ClusterRole/monitoring",
+        subjects: ["ServiceAccount:monitoring/prometheus", "ServiceAccount:nowhere", "Group:system:authenticated"],
+      },
       references: [ref("ClusterRole", null, "monitoring"), ref("ServiceAccount", "monitoring", "prometheus"), ref("Group", null, "system:authenticated")],
       edges: [
         { type: "GRANTS", to: "prod/ClusterRole/monitoring", properties: { kind: "ClusterRole", grantsIn: "*" } },

@@ -2,7 +2,7 @@
 // survive (Secret data/stringData, literal env values, kubectl's last-applied copy).
 import { describe, expect, it } from "vitest";
 import type { KubeObject } from "../../../core/messages.js";
-import { LAST_APPLIED_ANNOTATION, asArray, field, reduceMetadata, scrubObject } from "../../../core/plugin/sdk.js";
+import { LAST_APPLIED_ANNOTATION, asArray, field, type reduceMetadata, scrubObject } from "../../../core/plugin/sdk.js";
 import type { ResourcePlugin } from "../../../core/plugin/types.js";
 import clusterrole from "../../../plugins/clusterrole.js";
 import clusterrolebinding from "../../../plugins/clusterrolebinding.js";
@@ -19,12 +19,25 @@ import secret from "../../../plugins/secret.js";
 import service from "../../../plugins/service.js";
 import serviceaccount from "../../../plugins/serviceaccount.js";
 import storageclass from "../../../plugins/storageclass.js";
-import { reducePodSpec } from "../../../plugins/_shared/pod-spec.js";
+import type { reducePodSpec } from "../../../plugins/_shared/pod-spec.js";
 import { prng } from "../../support/prng.js";
 
 const builtins: ResourcePlugin[] = [
-  pod, secret, configmap, serviceaccount, persistentvolumeclaim, node, namespace,
-  service, ingress, persistentvolume, storageclass, role, clusterrole, rolebinding, clusterrolebinding,
+  pod,
+  secret,
+  configmap,
+  serviceaccount,
+  persistentvolumeclaim,
+  node,
+  namespace,
+  service,
+  ingress,
+  persistentvolume,
+  storageclass,
+  role,
+  clusterrole,
+  rolebinding,
+  clusterrolebinding,
 ];
 
 const meta = (name: string, extra: Record<string, unknown> = {}) => ({
@@ -59,8 +72,17 @@ function container(name: string, canary: string, extra: Record<string, unknown> 
       { name: "CPU_LIMIT", valueFrom: { resourceFieldRef: { containerName: name, resource: "limits.cpu", divisor: "1m" } } },
     ],
     envFrom: [{ prefix: "CFG_", configMapRef: { name: "app-config" } }, { secretRef: { name: "app-secrets", optional: true } }],
-    volumeMounts: [{ name: "creds", mountPath: "/var/run/creds", readOnly: true }, { name: "data", mountPath: "/data", subPath: "shop" }],
-    securityContext: { privileged: false, runAsUser: 1000, runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { add: ["NET_BIND_SERVICE"], drop: ["ALL"] } },
+    volumeMounts: [
+      { name: "creds", mountPath: "/var/run/creds", readOnly: true },
+      { name: "data", mountPath: "/data", subPath: "shop" },
+    ],
+    securityContext: {
+      privileged: false,
+      runAsUser: 1000,
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { add: ["NET_BIND_SERVICE"], drop: ["ALL"] },
+    },
     ...extra,
   };
 }
@@ -183,7 +205,10 @@ describe("pod plugin", () => {
       imagePullSecrets: ["regcred"],
     });
     expect(reduced.spec.volumes.map((v) => v.name)).toStrictEqual(["creds", "data", "cfg", "token"]);
-    expect(reduced.spec.volumes[0]).toStrictEqual({ name: "creds", secret: { secretName: "db-creds", items: [{ key: "password", path: "pw" }], defaultMode: 0o400 } });
+    expect(reduced.spec.volumes[0]).toStrictEqual({
+      name: "creds",
+      secret: { secretName: "db-creds", items: [{ key: "password", path: "pw" }], defaultMode: 0o400 },
+    });
     expect(reduced.spec.volumes[1]).toStrictEqual({ name: "data", persistentVolumeClaim: { claimName: "shop-data" } });
     const web = reduced.spec.containers[0]!;
     expect(web).toMatchObject({ image: "registry.example.com/shop/web:1.2.3", imagePullPolicy: "IfNotPresent" });
@@ -234,21 +259,39 @@ describe("pod plugin", () => {
 
   it("copes with a pod that has no spec or status", () => {
     const bare = pod.reduce({ metadata: { name: "p" } }) as { spec: ReturnType<typeof reducePodSpec>; status: unknown };
-    expect(bare.spec).toMatchObject({ containers: [], initContainers: [], ephemeralContainers: [], volumes: [], imagePullSecrets: [], serviceAccountName: null, nodeName: null });
+    expect(bare.spec).toMatchObject({
+      containers: [],
+      initContainers: [],
+      ephemeralContainers: [],
+      volumes: [],
+      imagePullSecrets: [],
+      serviceAccountName: null,
+      nodeName: null,
+    });
     expect(bare.status).toStrictEqual({ phase: null, podIP: null, containerImages: [] });
   });
 });
 
 describe("other built-in plugins", () => {
   it("configmap keeps sorted key names (data and binaryData), not values", () => {
-    const cm: KubeObject = { metadata: meta("app-config"), data: { "b.yaml": "CANARY-1", "a.yaml": "CANARY-2" }, binaryData: { "c.bin": "Q0FOQVJZ" }, immutable: true };
+    const cm: KubeObject = {
+      metadata: meta("app-config"),
+      data: { "b.yaml": "CANARY-1", "a.yaml": "CANARY-2" },
+      binaryData: { "c.bin": "Q0FOQVJZ" },
+      immutable: true,
+    };
     const reduced = configmap.reduce(scrubObject(cm));
     expect(reduced).toMatchObject({ keys: ["a.yaml", "b.yaml", "c.bin"], immutable: true });
     expect(JSON.stringify(reduced)).not.toMatch(/CANARY|Q0FOQVJZ/);
   });
 
   it("serviceaccount keeps secret and pull-secret names and the automount flag", () => {
-    const sa: KubeObject = { metadata: meta("shop-sa"), secrets: [{ name: "shop-sa-token" }], imagePullSecrets: [{ name: "regcred" }], automountServiceAccountToken: false };
+    const sa: KubeObject = {
+      metadata: meta("shop-sa"),
+      secrets: [{ name: "shop-sa-token" }],
+      imagePullSecrets: [{ name: "regcred" }],
+      automountServiceAccountToken: false,
+    };
     expect(serviceaccount.reduce(sa)).toMatchObject({ secrets: ["shop-sa-token"], imagePullSecrets: ["regcred"], automountServiceAccountToken: false });
     expect(serviceaccount.reduce({ metadata: { name: "x" } })).toMatchObject({ secrets: [], imagePullSecrets: [], automountServiceAccountToken: null });
   });
@@ -271,7 +314,14 @@ describe("other built-in plugins", () => {
   it("node keeps addresses, taints, runtime info", () => {
     const n: KubeObject = {
       metadata: { name: "worker-3", uid: "uid-n", resourceVersion: "1" },
-      spec: { providerID: "aws:///eu-west-1a/i-123", unschedulable: true, taints: [{ key: "dedicated", value: "db", effect: "NoSchedule" }, { key: "x", effect: "NoExecute" }] },
+      spec: {
+        providerID: "aws:///eu-west-1a/i-123",
+        unschedulable: true,
+        taints: [
+          { key: "dedicated", value: "db", effect: "NoSchedule" },
+          { key: "x", effect: "NoExecute" },
+        ],
+      },
       status: {
         addresses: [{ type: "InternalIP", address: "10.1.2.3" }],
         nodeInfo: { kubeletVersion: "v1.31.0", containerRuntimeVersion: "containerd://1.7", osImage: "Ubuntu", kernelVersion: "6.8", architecture: "amd64" },
@@ -291,7 +341,10 @@ describe("other built-in plugins", () => {
   });
 
   it("namespace keeps its phase and labels", () => {
-    const ns: KubeObject = { metadata: { name: "shop", uid: "u", labels: { "pod-security.kubernetes.io/enforce": "restricted" } }, status: { phase: "Terminating" } };
+    const ns: KubeObject = {
+      metadata: { name: "shop", uid: "u", labels: { "pod-security.kubernetes.io/enforce": "restricted" } },
+      status: { phase: "Terminating" },
+    };
     expect(namespace.reduce(ns)).toMatchObject({ phase: "Terminating", metadata: { labels: { "pod-security.kubernetes.io/enforce": "restricted" } } });
   });
 
@@ -381,7 +434,9 @@ describe("no secret value survives reduction (property)", () => {
         annotations,
         managedFields: [{ manager: "m", fieldsV1: { [`f:${mark("managedFields")}`]: {} } }],
       };
-      const data = Object.fromEntries(Array.from({ length: Math.floor(random() * 4) }, (_, i) => [`key${i}`, Buffer.from(mark(`data.${i}`)).toString("base64")]));
+      const data = Object.fromEntries(
+        Array.from({ length: Math.floor(random() * 4) }, (_, i) => [`key${i}`, Buffer.from(mark(`data.${i}`)).toString("base64")]),
+      );
       const stringData = Object.fromEntries(Array.from({ length: Math.floor(random() * 3) }, (_, i) => [`skey${i}`, mark(`stringData.${i}`)]));
       const object: KubeObject = {
         apiVersion: "v1",
@@ -414,7 +469,9 @@ describe("no secret value survives reduction (property)", () => {
         },
       };
       // Every marked value starts with the canary, so its base64 starts with this prefix.
-      const base64Canary = Buffer.from(canary).toString("base64").slice(0, Math.floor(canary.length / 3) * 4);
+      const base64Canary = Buffer.from(canary)
+        .toString("base64")
+        .slice(0, Math.floor(canary.length / 3) * 4);
       const leaks = (text: string): boolean => text.includes(canary) || text.includes(base64Canary);
       // The detector is not vacuous: the raw object, and a careless reduce, do leak.
       expect(leaks(JSON.stringify(object))).toBe(true);

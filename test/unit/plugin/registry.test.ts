@@ -8,9 +8,27 @@ import { PluginLoadError, builtinPluginDir, knownResources, loadPluginFile, load
 const brokenDir = fileURLToPath(new URL("../../fixtures/plugins/broken/", import.meta.url));
 const broken = (name: string): string => join(brokenDir, name);
 const builtinNames = [
-  "clusterrole", "clusterrolebinding", "configmap", "cronjob", "daemonset", "deployment", "ingress", "job", "namespace", "node",
-  "persistentvolume", "persistentvolumeclaim", "pod", "replicaset", "role", "rolebinding", "secret", "service", "serviceaccount",
-  "statefulset", "storageclass",
+  "clusterrole",
+  "clusterrolebinding",
+  "configmap",
+  "cronjob",
+  "daemonset",
+  "deployment",
+  "ingress",
+  "job",
+  "namespace",
+  "node",
+  "persistentvolume",
+  "persistentvolumeclaim",
+  "pod",
+  "replicaset",
+  "role",
+  "rolebinding",
+  "secret",
+  "service",
+  "serviceaccount",
+  "statefulset",
+  "storageclass",
 ];
 
 function errorFor(set: PluginSet, file: string): PluginLoadError {

@@ -43,8 +43,24 @@ describe("pickFields", () => {
 
   it("drops a map or list given where a scalar is named, and wrong shapes for the other rules", () => {
     const picked = pickFields(
-      { driver: { token: "MAP-CANARY" }, fsType: ["LIST-CANARY"], secretRef: "REF-CANARY", items: { a: "ITEMS-CANARY" }, nested: ["X-CANARY"], repository: 5, lun: Number.NaN },
-      { driver: keep.scalar, fsType: keep.scalar, secretRef: keep.ref, items: keep.list({ key: keep.scalar }), nested: keep.object({ a: keep.scalar }), repository: keep.url, lun: keep.scalar },
+      {
+        driver: { token: "MAP-CANARY" },
+        fsType: ["LIST-CANARY"],
+        secretRef: "REF-CANARY",
+        items: { a: "ITEMS-CANARY" },
+        nested: ["X-CANARY"],
+        repository: 5,
+        lun: Number.NaN,
+      },
+      {
+        driver: keep.scalar,
+        fsType: keep.scalar,
+        secretRef: keep.ref,
+        items: keep.list({ key: keep.scalar }),
+        nested: keep.object({ a: keep.scalar }),
+        repository: keep.url,
+        lun: keep.scalar,
+      },
     );
     expect(picked).toStrictEqual({});
   });

@@ -92,11 +92,21 @@ describe("service plugin", () => {
     };
     const fragment = graphOf(service, external);
     expect(fragment.selectors).toStrictEqual([]);
-    expect(fragment.properties).toMatchObject({ type: "ExternalName", externalName: "api.payments.example.com", clusterIP: null, clusterIPs: [], selector: ["app=payments"] });
+    expect(fragment.properties).toMatchObject({
+      type: "ExternalName",
+      externalName: "api.payments.example.com",
+      clusterIP: null,
+      clusterIPs: [],
+      selector: ["app=payments"],
+    });
   });
 
   it("defaults: type ClusterIP, protocol TCP, targetPort = port", () => {
     const reduced = reduceAsObserved(service, { metadata: { name: "s", namespace: "n" }, spec: { ports: [{ name: "grpc", port: 50051 }] } });
-    expect(reduced).toMatchObject({ type: "ClusterIP", ports: [{ name: "grpc", port: 50051, protocol: "TCP", targetPort: 50051, nodePort: null }], selector: {} });
+    expect(reduced).toMatchObject({
+      type: "ClusterIP",
+      ports: [{ name: "grpc", port: 50051, protocol: "TCP", targetPort: 50051, nodePort: null }],
+      selector: {},
+    });
   });
 });

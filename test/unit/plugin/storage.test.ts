@@ -9,7 +9,11 @@ import storageclass from "../../../plugins/storageclass.js";
 import { META_PROPERTIES, apiMetadata, graphOf, reduceAsObserved } from "./helpers.js";
 
 const storageClassRef = (name: string) => ({ label: "StorageClass", key: `prod/StorageClass/${name}`, properties: { cluster: "prod", name } });
-const secretRef = (namespace: string, name: string) => ({ label: "Secret", key: `prod/${namespace}/Secret/${name}`, properties: { cluster: "prod", name, namespace } });
+const secretRef = (namespace: string, name: string) => ({
+  label: "Secret",
+  key: `prod/${namespace}/Secret/${name}`,
+  properties: { cluster: "prod", name, namespace },
+});
 
 function csiVolume(): KubeObject {
   return {
@@ -34,7 +38,9 @@ function csiVolume(): KubeObject {
         nodeStageSecretRef: { name: "ebs-node", namespace: "kube-system" },
         controllerExpandSecretRef: { name: "no-namespace" },
       },
-      nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "topology.ebs.csi.aws.com/zone", operator: "In", values: ["eu-west-1a"] }] }] } },
+      nodeAffinity: {
+        required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "topology.ebs.csi.aws.com/zone", operator: "In", values: ["eu-west-1a"] }] }] },
+      },
     },
     status: { phase: "Bound", lastPhaseTransitionTime: "2025-03-01T09:01:00Z" },
   };
@@ -104,12 +110,26 @@ describe("persistentvolume plugin", () => {
   });
 
   it("hostPath, local and NFS volumes say where the data is; no class, no edges", () => {
-    const pv = (name: string, source: Record<string, unknown>): KubeObject => ({ metadata: { name }, spec: { capacity: { storage: "1Gi" }, accessModes: ["ReadWriteMany"], ...source } });
+    const pv = (name: string, source: Record<string, unknown>): KubeObject => ({
+      metadata: { name },
+      spec: { capacity: { storage: "1Gi" }, accessModes: ["ReadWriteMany"], ...source },
+    });
     const hostPath = graphOf(persistentvolume, pv("host", { hostPath: { path: "/var/lib/etcd", type: "DirectoryOrCreate" } }));
     expect(hostPath.references).toStrictEqual([]);
     expect(hostPath.edges).toStrictEqual([]);
-    expect(hostPath.properties).toMatchObject({ sourceType: "hostPath", hostPath: "/var/lib/etcd", hostPathType: "DirectoryOrCreate", storageClassName: null, claimRef: null, csiDriver: null });
-    expect(graphOf(persistentvolume, pv("local", { local: { path: "/mnt/disks/ssd1" }, nodeAffinity: {} })).properties).toMatchObject({ sourceType: "local", localPath: "/mnt/disks/ssd1", hostPath: null });
+    expect(hostPath.properties).toMatchObject({
+      sourceType: "hostPath",
+      hostPath: "/var/lib/etcd",
+      hostPathType: "DirectoryOrCreate",
+      storageClassName: null,
+      claimRef: null,
+      csiDriver: null,
+    });
+    expect(graphOf(persistentvolume, pv("local", { local: { path: "/mnt/disks/ssd1" }, nodeAffinity: {} })).properties).toMatchObject({
+      sourceType: "local",
+      localPath: "/mnt/disks/ssd1",
+      hostPath: null,
+    });
     expect(graphOf(persistentvolume, pv("nfs", { nfs: { server: "nfs.example.com", path: "/exports/shop", readOnly: true } })).properties).toMatchObject({
       sourceType: "nfs",
       nfsServer: "nfs.example.com",
@@ -117,7 +137,10 @@ describe("persistentvolume plugin", () => {
       readOnly: true,
     });
     // A flexVolume's options can hold credentials: only its type is kept.
-    const flex = reduceAsObserved(persistentvolume, pv("flex", { flexVolume: { driver: "example/cifs", options: { password: "FLEX-CANARY" }, secretRef: { name: "cifs" } } }));
+    const flex = reduceAsObserved(
+      persistentvolume,
+      pv("flex", { flexVolume: { driver: "example/cifs", options: { password: "FLEX-CANARY" }, secretRef: { name: "cifs" } } }),
+    );
     expect(flex.sourceType).toBe("flexVolume");
     expect(JSON.stringify(flex)).not.toContain("FLEX-CANARY");
     // An empty storageClassName is "no class", not a class named "".
@@ -133,8 +156,18 @@ describe("persistentvolumeclaim plugin", () => {
       status: { phase: "Bound", capacity: { storage: "20Gi" } },
     };
     expect(graphOf(persistentvolumeclaim, pvc)).toStrictEqual({
-      properties: { ...META_PROPERTIES, storageClassName: "fast", volumeName: "pvc-3f1c", accessModes: ["ReadWriteOnce"], requestedStorage: "20Gi", phase: "Bound" },
-      references: [{ label: "PersistentVolume", key: "prod/PersistentVolume/pvc-3f1c", properties: { cluster: "prod", name: "pvc-3f1c" } }, storageClassRef("fast")],
+      properties: {
+        ...META_PROPERTIES,
+        storageClassName: "fast",
+        volumeName: "pvc-3f1c",
+        accessModes: ["ReadWriteOnce"],
+        requestedStorage: "20Gi",
+        phase: "Bound",
+      },
+      references: [
+        { label: "PersistentVolume", key: "prod/PersistentVolume/pvc-3f1c", properties: { cluster: "prod", name: "pvc-3f1c" } },
+        storageClassRef("fast"),
+      ],
       edges: [
         { type: "BOUND_TO", to: "prod/PersistentVolume/pvc-3f1c" },
         { type: "OF_CLASS", to: "prod/StorageClass/fast" },
@@ -143,7 +176,11 @@ describe("persistentvolumeclaim plugin", () => {
   });
 
   it("a pending claim without class or volume has no edges", () => {
-    const pending: KubeObject = { metadata: apiMetadata("scratch", "shop"), spec: { accessModes: ["ReadWriteOnce"], storageClassName: "", resources: { requests: { storage: "1Gi" } } }, status: { phase: "Pending" } };
+    const pending: KubeObject = {
+      metadata: apiMetadata("scratch", "shop"),
+      spec: { accessModes: ["ReadWriteOnce"], storageClassName: "", resources: { requests: { storage: "1Gi" } } },
+      status: { phase: "Pending" },
+    };
     const fragment = graphOf(persistentvolumeclaim, pending);
     expect(fragment.references).toStrictEqual([]);
     expect(fragment.edges).toStrictEqual([]);
@@ -228,7 +265,17 @@ describe("storageclass plugin", () => {
 
   it("a class without parameters: no edges, not default, unset policies null", () => {
     expect(graphOf(storageclass, { metadata: { name: "standard" }, provisioner: "kubernetes.io/no-provisioner" })).toStrictEqual({
-      properties: { labels: [], annotations: [], creationTimestamp: null, provisioner: "kubernetes.io/no-provisioner", reclaimPolicy: null, volumeBindingMode: null, allowVolumeExpansion: null, isDefault: false, parameterKeys: [] },
+      properties: {
+        labels: [],
+        annotations: [],
+        creationTimestamp: null,
+        provisioner: "kubernetes.io/no-provisioner",
+        reclaimPolicy: null,
+        volumeBindingMode: null,
+        allowVolumeExpansion: null,
+        isDefault: false,
+        parameterKeys: [],
+      },
       references: [],
       edges: [],
     });

@@ -181,7 +181,9 @@ describe("load errors", () => {
     process.exitCode = undefined;
     const lines = stderr.trimEnd().split("\n");
     expect(lines[0]).toMatch(/^warning: plugin .*backups\.mjs: is not a valid plugin: resource\.group: .*resource\.version: /);
-    expect(lines.find((l) => l.includes('unknown resource "backups"'))).toMatch(/; it is not loaded because plugin .*backups\.mjs: is not a valid plugin: resource\.group: /);
+    expect(lines.find((l) => l.includes('unknown resource "backups"'))).toMatch(
+      /; it is not loaded because plugin .*backups\.mjs: is not a valid plugin: resource\.group: /,
+    );
     expect(lines.find((l) => l.includes('unknown resource "widgets"'))).toMatch(/; 1 plugin file failed to load \(warnings above\): is it one of them\?$/);
   });
 });
@@ -217,7 +219,13 @@ describe("the example plugin (examples/plugins/backuppolicy.mjs)", () => {
     expect(set.errors.map((e) => e.message)).toStrictEqual([]);
     const loaded = set.plugins.get("backuppolicy");
     expect(loaded?.builtin).toBe(false);
-    expect(loaded?.plugin.resource).toStrictEqual({ group: "examples.kube-observer.dev", version: "v1", plural: "backuppolicies", kind: "BackupPolicy", namespaced: true });
+    expect(loaded?.plugin.resource).toStrictEqual({
+      group: "examples.kube-observer.dev",
+      version: "v1",
+      plural: "backuppolicies",
+      kind: "BackupPolicy",
+      namespaced: true,
+    });
   });
 
   it("reduce keeps only what the graph needs and no secret value; toGraph gives the node, Secret references and USES_SECRET edges", async () => {
@@ -285,7 +293,12 @@ describe("the example plugin (examples/plugins/backuppolicy.mjs)", () => {
 
   it("survives objects of any shape", async () => {
     const plugin = (await loadPlugins([exampleDir])).plugins.get("backuppolicy")!.plugin;
-    for (const object of [{}, { metadata: { name: "x" } }, { metadata: { name: "x" }, spec: null }, { metadata: { name: "x" }, spec: { credentialsSecretRef: "not-an-object", target: 5 } }]) {
+    for (const object of [
+      {},
+      { metadata: { name: "x" } },
+      { metadata: { name: "x" }, spec: null },
+      { metadata: { name: "x" }, spec: { credentialsSecretRef: "not-an-object", target: 5 } },
+    ]) {
       const reduced = plugin.reduce(object);
       const fragment = plugin.graph!.toGraph(reduced, ctx);
       expect(fragment.edges).toStrictEqual([]);

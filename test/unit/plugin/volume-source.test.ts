@@ -15,21 +15,92 @@ const CANARY = "S3CR3T";
 
 /** Volumes of every type with credentials where drivers and users put them. */
 const hostileVolumes = [
-  { name: "csi", csi: { driver: "secrets-store.csi.k8s.io", readOnly: true, fsType: "ext4", volumeAttributes: { secretProviderClass: "vault", token: `${CANARY}-attr` }, nodePublishSecretRef: { name: "csi-creds" } } },
-  { name: "flex", flexVolume: { driver: "example.com/cifs", fsType: "cifs", secretRef: { name: "cifs-creds" }, options: { password: `${CANARY}-flex`, networkPath: "//srv/share" } } },
+  {
+    name: "csi",
+    csi: {
+      driver: "secrets-store.csi.k8s.io",
+      readOnly: true,
+      fsType: "ext4",
+      volumeAttributes: { secretProviderClass: "vault", token: `${CANARY}-attr` },
+      nodePublishSecretRef: { name: "csi-creds" },
+    },
+  },
+  {
+    name: "flex",
+    flexVolume: {
+      driver: "example.com/cifs",
+      fsType: "cifs",
+      secretRef: { name: "cifs-creds" },
+      options: { password: `${CANARY}-flex`, networkPath: "//srv/share" },
+    },
+  },
   { name: "git", gitRepo: { repository: `https://deploy:${CANARY}-git@git.example/org/repo.git`, revision: "main", directory: "." } },
-  { name: "disk", azureDisk: { diskName: "data", diskURI: `https://acct:${CANARY}-disk@acct.blob.core.windows.net/vhds/data.vhd?sig=${CANARY}-sas`, cachingMode: "ReadOnly", kind: "Managed" } },
-  { name: "rbd", rbd: { monitors: ["10.0.0.1:6789", "10.0.0.2:6789"], image: "vol1", pool: "kube", user: `${CANARY}-user`, keyring: `/etc/ceph/${CANARY}-keyring`, secretRef: { name: "ceph-creds" }, readOnly: true } },
-  { name: "cephfs", cephfs: { monitors: ["10.0.0.3:6789"], path: "/volumes/a", user: `${CANARY}-cephuser`, secretFile: `/etc/ceph/${CANARY}-secret`, secretRef: { name: "cephfs-creds" } } },
-  { name: "iscsi", iscsi: { targetPortal: "10.0.0.9:3260", iqn: "iqn.2001-04.com.example:storage", lun: 0, chapAuthSession: true, secretRef: { name: "chap" }, portals: ["10.0.0.10:3260"] } },
+  {
+    name: "disk",
+    azureDisk: {
+      diskName: "data",
+      diskURI: `https://acct:${CANARY}-disk@acct.blob.core.windows.net/vhds/data.vhd?sig=${CANARY}-sas`,
+      cachingMode: "ReadOnly",
+      kind: "Managed",
+    },
+  },
+  {
+    name: "rbd",
+    rbd: {
+      monitors: ["10.0.0.1:6789", "10.0.0.2:6789"],
+      image: "vol1",
+      pool: "kube",
+      user: `${CANARY}-user`,
+      keyring: `/etc/ceph/${CANARY}-keyring`,
+      secretRef: { name: "ceph-creds" },
+      readOnly: true,
+    },
+  },
+  {
+    name: "cephfs",
+    cephfs: {
+      monitors: ["10.0.0.3:6789"],
+      path: "/volumes/a",
+      user: `${CANARY}-cephuser`,
+      secretFile: `/etc/ceph/${CANARY}-secret`,
+      secretRef: { name: "cephfs-creds" },
+    },
+  },
+  {
+    name: "iscsi",
+    iscsi: {
+      targetPortal: "10.0.0.9:3260",
+      iqn: "iqn.2001-04.com.example:storage",
+      lun: 0,
+      chapAuthSession: true,
+      secretRef: { name: "chap" },
+      portals: ["10.0.0.10:3260"],
+    },
+  },
   { name: "scaleio", scaleIO: { gateway: `https://admin:${CANARY}-gw@gw.example/api`, system: "sys", secretRef: { name: "sio-creds" }, volumeName: "v" } },
-  { name: "quobyte", quobyte: { registry: `qb:${CANARY}-qb@registry.example:7861`, volume: "vol", user: `${CANARY}-qbuser`, group: `${CANARY}-qbgroup`, tenant: `${CANARY}-tenant` } },
+  {
+    name: "quobyte",
+    quobyte: {
+      registry: `qb:${CANARY}-qb@registry.example:7861`,
+      volume: "vol",
+      user: `${CANARY}-qbuser`,
+      group: `${CANARY}-qbgroup`,
+      tenant: `${CANARY}-tenant`,
+    },
+  },
   {
     name: "ephemeral",
     ephemeral: {
       volumeClaimTemplate: {
         metadata: { labels: { a: "b" }, annotations: { note: `${CANARY}-tmplannotation` } },
-        spec: { storageClassName: "fast", accessModes: ["ReadWriteOnce"], volumeMode: "Filesystem", resources: { requests: { storage: "1Gi" } }, selector: { matchLabels: { k: `${CANARY}-selector` } }, dataSource: { kind: "Snapshot", name: `${CANARY}-ds` } },
+        spec: {
+          storageClassName: "fast",
+          accessModes: ["ReadWriteOnce"],
+          volumeMode: "Filesystem",
+          resources: { requests: { storage: "1Gi" } },
+          selector: { matchLabels: { k: `${CANARY}-selector` } },
+          dataSource: { kind: "Snapshot", name: `${CANARY}-ds` },
+        },
       },
     },
   },
@@ -72,18 +143,44 @@ describe("reduceVolume", () => {
 
   it("keeps types, references, drivers, paths, addresses and flags", () => {
     const byName = Object.fromEntries(reduced.map((v) => [v.name, v]));
-    expect(byName.csi).toStrictEqual({ name: "csi", csi: { driver: "secrets-store.csi.k8s.io", readOnly: true, fsType: "ext4", nodePublishSecretRef: { name: "csi-creds" } } });
+    expect(byName.csi).toStrictEqual({
+      name: "csi",
+      csi: { driver: "secrets-store.csi.k8s.io", readOnly: true, fsType: "ext4", nodePublishSecretRef: { name: "csi-creds" } },
+    });
     expect(byName.flex).toStrictEqual({ name: "flex", flexVolume: { driver: "example.com/cifs", fsType: "cifs", secretRef: { name: "cifs-creds" } } });
     expect(byName.git).toStrictEqual({ name: "git", gitRepo: { repository: "https://git.example/org/repo.git", revision: "main", directory: "." } });
-    expect(byName.disk).toStrictEqual({ name: "disk", azureDisk: { diskName: "data", diskURI: "https://acct.blob.core.windows.net/vhds/data.vhd", cachingMode: "ReadOnly", kind: "Managed" } });
-    expect(byName.rbd).toStrictEqual({ name: "rbd", rbd: { monitors: ["10.0.0.1:6789", "10.0.0.2:6789"], image: "vol1", pool: "kube", secretRef: { name: "ceph-creds" }, readOnly: true } });
+    expect(byName.disk).toStrictEqual({
+      name: "disk",
+      azureDisk: { diskName: "data", diskURI: "https://acct.blob.core.windows.net/vhds/data.vhd", cachingMode: "ReadOnly", kind: "Managed" },
+    });
+    expect(byName.rbd).toStrictEqual({
+      name: "rbd",
+      rbd: { monitors: ["10.0.0.1:6789", "10.0.0.2:6789"], image: "vol1", pool: "kube", secretRef: { name: "ceph-creds" }, readOnly: true },
+    });
     expect(byName.cephfs).toStrictEqual({ name: "cephfs", cephfs: { monitors: ["10.0.0.3:6789"], path: "/volumes/a", secretRef: { name: "cephfs-creds" } } });
-    expect(byName.iscsi).toStrictEqual({ name: "iscsi", iscsi: { targetPortal: "10.0.0.9:3260", iqn: "iqn.2001-04.com.example:storage", lun: 0, chapAuthSession: true, secretRef: { name: "chap" }, portals: ["10.0.0.10:3260"] } });
-    expect(byName.scaleio).toStrictEqual({ name: "scaleio", scaleIO: { gateway: "https://gw.example/api", system: "sys", secretRef: { name: "sio-creds" }, volumeName: "v" } });
+    expect(byName.iscsi).toStrictEqual({
+      name: "iscsi",
+      iscsi: {
+        targetPortal: "10.0.0.9:3260",
+        iqn: "iqn.2001-04.com.example:storage",
+        lun: 0,
+        chapAuthSession: true,
+        secretRef: { name: "chap" },
+        portals: ["10.0.0.10:3260"],
+      },
+    });
+    expect(byName.scaleio).toStrictEqual({
+      name: "scaleio",
+      scaleIO: { gateway: "https://gw.example/api", system: "sys", secretRef: { name: "sio-creds" }, volumeName: "v" },
+    });
     expect(byName.quobyte).toStrictEqual({ name: "quobyte", quobyte: { registry: "registry.example:7861", volume: "vol" } });
     expect(byName.ephemeral).toStrictEqual({
       name: "ephemeral",
-      ephemeral: { volumeClaimTemplate: { spec: { storageClassName: "fast", accessModes: ["ReadWriteOnce"], volumeMode: "Filesystem", resources: { requests: { storage: "1Gi" } } } } },
+      ephemeral: {
+        volumeClaimTemplate: {
+          spec: { storageClassName: "fast", accessModes: ["ReadWriteOnce"], volumeMode: "Filesystem", resources: { requests: { storage: "1Gi" } } },
+        },
+      },
     });
     expect(byName.projected).toStrictEqual({
       name: "projected",
@@ -110,10 +207,37 @@ describe("reduceVolume", () => {
 
   it("has an allow-list for every volume source of core/v1 Volume and PersistentVolumeSpec", () => {
     const apiTypes = [
-      "configMap", "secret", "persistentVolumeClaim", "hostPath", "emptyDir", "projected", "downwardAPI", "csi", "ephemeral",
-      "nfs", "iscsi", "fc", "rbd", "cephfs", "cinder", "flexVolume", "flocker", "gitRepo", "glusterfs", "image",
-      "awsElasticBlockStore", "gcePersistentDisk", "azureDisk", "azureFile", "vsphereVolume", "quobyte", "portworxVolume",
-      "scaleIO", "storageos", "photonPersistentDisk", "local",
+      "configMap",
+      "secret",
+      "persistentVolumeClaim",
+      "hostPath",
+      "emptyDir",
+      "projected",
+      "downwardAPI",
+      "csi",
+      "ephemeral",
+      "nfs",
+      "iscsi",
+      "fc",
+      "rbd",
+      "cephfs",
+      "cinder",
+      "flexVolume",
+      "flocker",
+      "gitRepo",
+      "glusterfs",
+      "image",
+      "awsElasticBlockStore",
+      "gcePersistentDisk",
+      "azureDisk",
+      "azureFile",
+      "vsphereVolume",
+      "quobyte",
+      "portworxVolume",
+      "scaleIO",
+      "storageos",
+      "photonPersistentDisk",
+      "local",
     ];
     expect(Object.keys(VOLUME_SOURCE_FIELDS).sort()).toStrictEqual([...apiTypes].sort());
   });
@@ -128,7 +252,9 @@ describe("volumes in the graph", () => {
     expect(volumes.host).toMatchObject({ type: "hostPath", hostPath: "/var/log", hostPathType: "Directory" });
     expect(volumes.projected).toMatchObject({ type: "projected", serviceAccountToken: true, tokenAudience: "vault", tokenExpirationSeconds: 600 });
     expect(volumes.future).toMatchObject({ type: "futureVolume" });
-    const backing = (fragment.edges ?? []).filter((e) => e.type === "BACKED_BY").map((e) => `${e.from.split("/").pop()}->${e.to}:${String(e.properties?.source)}`);
+    const backing = (fragment.edges ?? [])
+      .filter((e) => e.type === "BACKED_BY")
+      .map((e) => `${e.from.split("/").pop()}->${e.to}:${String(e.properties?.source)}`);
     expect(backing).toStrictEqual([
       "csi->prod/shop/Secret/csi-creds:csiNodePublishSecret",
       "projected->prod/shop/Secret/tls:projected",
@@ -149,11 +275,26 @@ describe("volumes in the graph", () => {
   });
 
   it("a PersistentVolume's flexVolume options and CSI attributes are not kept; its CSI secrets still are edges", () => {
-    const pv = (source: Record<string, unknown>): KubeObject => ({ apiVersion: "v1", kind: "PersistentVolume", metadata: apiMetadata("pv-1", null), spec: { capacity: { storage: "1Gi" }, ...source } });
-    const flex = reduceAsObserved(persistentvolume, pv({ flexVolume: { driver: "example.com/cifs", options: { password: `${CANARY}-pvflex` }, secretRef: { name: "cifs", namespace: "kube-system" } } }));
+    const pv = (source: Record<string, unknown>): KubeObject => ({
+      apiVersion: "v1",
+      kind: "PersistentVolume",
+      metadata: apiMetadata("pv-1", null),
+      spec: { capacity: { storage: "1Gi" }, ...source },
+    });
+    const flex = reduceAsObserved(
+      persistentvolume,
+      pv({ flexVolume: { driver: "example.com/cifs", options: { password: `${CANARY}-pvflex` }, secretRef: { name: "cifs", namespace: "kube-system" } } }),
+    );
     expect(JSON.stringify(flex)).not.toContain(CANARY);
     expect(flex).toMatchObject({ sourceType: "flexVolume" });
-    const csi = pv({ csi: { driver: "d.example", volumeHandle: "h-1", volumeAttributes: { key: `${CANARY}-pvattr` }, nodeStageSecretRef: { name: "stage", namespace: "kube-system" } } });
+    const csi = pv({
+      csi: {
+        driver: "d.example",
+        volumeHandle: "h-1",
+        volumeAttributes: { key: `${CANARY}-pvattr` },
+        nodeStageSecretRef: { name: "stage", namespace: "kube-system" },
+      },
+    });
     expect(JSON.stringify(reduceAsObserved(persistentvolume, csi))).not.toContain(CANARY);
     const fragment = graphOf(persistentvolume, csi);
     expect(fragment.properties).toMatchObject({ sourceType: "csi", csiDriver: "d.example", csiVolumeHandle: "h-1" });

@@ -90,7 +90,7 @@ function config(actors: ActorConfig[], extra: Partial<Config> = {}): Config {
 const LW = ["list", "watch"];
 
 describe("planRbac", () => {
-  it("grants list and watch cluster-wide for \"*\" actors, one rule per API group, and no namespace discovery for cluster-wide watches", () => {
+  it('grants list and watch cluster-wide for "*" actors, one rule per API group, and no namespace discovery for cluster-wide watches', () => {
     const plan = planRbac(config([actor("secret"), actor("deployment"), actor("pod"), actor("job")]), plugins, "c1");
     expect(plan.clusterRules).toStrictEqual([
       { apiGroups: [""], resources: ["pods", "secrets"], verbs: LW },
@@ -100,7 +100,7 @@ describe("planRbac", () => {
     expect(plan.permissions.filter((p) => p.resource === "namespaces")).toStrictEqual([]);
   });
 
-  it("adds namespace discovery for \"*\" actors watched per namespace", () => {
+  it('adds namespace discovery for "*" actors watched per namespace', () => {
     const perNamespace = { topology: "namespace" } as const;
     const plan = planRbac(config([actor("secret", "*", perNamespace), actor("deployment"), actor("pod"), actor("job"), actor("replicaset")]), plugins, "c1");
     expect(plan.clusterRules).toStrictEqual([
@@ -136,7 +136,11 @@ describe("planRbac", () => {
   });
 
   it("actors naming namespaces get a Role per namespace, sorted, and no discovery", () => {
-    const plan = planRbac(config([actor("secret", "team-b"), actor("pod", "team-a"), actor("deployment", "team-b"), actor("configmap", "team-a")]), plugins, "c1");
+    const plan = planRbac(
+      config([actor("secret", "team-b"), actor("pod", "team-a"), actor("deployment", "team-b"), actor("configmap", "team-a")]),
+      plugins,
+      "c1",
+    );
     expect(plan.clusterRules).toStrictEqual([]);
     expect(plan.namespaceRules).toStrictEqual([
       { namespace: "team-a", rules: [{ apiGroups: [""], resources: ["configmaps", "pods"], verbs: LW }] },

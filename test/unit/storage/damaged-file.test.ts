@@ -58,7 +58,9 @@ function recorder(now = new Date("2026-12-02T20:51:00.123Z")): DamageRecovery & 
     lines: [] as Array<{ obj: Record<string, unknown>; msg: string }>,
     moved: 0,
     log: { error: (obj: object, msg: string) => void r.lines.push({ obj: obj as Record<string, unknown>, msg }) },
-    onMovedAside: () => void (r.moved += 1),
+    onMovedAside: () => {
+      r.moved += 1;
+    },
     now: () => now,
   };
   return r;

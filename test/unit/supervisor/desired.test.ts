@@ -44,9 +44,15 @@ const perNamespace = { topology: "namespace" } as const;
 
 describe("actorTopology", () => {
   it('"*" is one cluster-wide watch unless forced per namespace; a named namespace is always per namespace', () => {
-    expect(actorTopology(actor("pod"), plugins.get("pod"))).toMatchObject({ topology: "cluster", why: expect.stringContaining('namespace = "*" (topology "auto")') });
+    expect(actorTopology(actor("pod"), plugins.get("pod"))).toMatchObject({
+      topology: "cluster",
+      why: expect.stringContaining('namespace = "*" (topology "auto")'),
+    });
     expect(actorTopology(actor("pod", "*", { topology: "cluster" }), plugins.get("pod"))).toMatchObject({ topology: "cluster" });
-    expect(actorTopology(actor("pod", "*", perNamespace), plugins.get("pod"))).toMatchObject({ topology: "namespace", why: expect.stringContaining('topology = "namespace"') });
+    expect(actorTopology(actor("pod", "*", perNamespace), plugins.get("pod"))).toMatchObject({
+      topology: "namespace",
+      why: expect.stringContaining('topology = "namespace"'),
+    });
     expect(actorTopology(actor("pod", "shop"), plugins.get("pod"))).toMatchObject({ topology: "namespace", why: 'the actor names namespace "shop"' });
     expect(actorTopology(actor("node"), plugins.get("node"))).toMatchObject({ topology: "cluster", why: 'resource "node" is cluster-scoped' });
   });
@@ -61,7 +67,12 @@ describe("desiredObservers, cluster topology", () => {
   });
 
   it("leaves the namespaces that named actors cover out of its sweep", () => {
-    const desired = desiredObservers("c1", [actor("pod", "*", { exclude: ["kube-system"] }), actor("pod", "kube-system"), actor("secret", "shop")], namespaces, plugins);
+    const desired = desiredObservers(
+      "c1",
+      [actor("pod", "*", { exclude: ["kube-system"] }), actor("pod", "kube-system"), actor("secret", "shop")],
+      namespaces,
+      plugins,
+    );
     expect(keysOf(desired)).toStrictEqual(["c1/*/pod", "c1/kube-system/pod", "c1/shop/secret"]);
     expect(desired.get("c1/*/pod")?.sweepExcept).toStrictEqual(["kube-system"]);
   });
@@ -115,7 +126,12 @@ describe("desiredObservers, namespace topology", () => {
   });
 
   it("ignores other clusters' actors", () => {
-    const desired = desiredObservers("c1", [actor("pod", "shop"), actor("pod", "*", { cluster: "c2" }), actor("node", "*", { cluster: "c2" })], namespaces, plugins);
+    const desired = desiredObservers(
+      "c1",
+      [actor("pod", "shop"), actor("pod", "*", { cluster: "c2" }), actor("node", "*", { cluster: "c2" })],
+      namespaces,
+      plugins,
+    );
     expect(keysOf(desired)).toStrictEqual(["c1/shop/pod"]);
   });
 

@@ -6,10 +6,29 @@ import { compareGraphs, type CompareOptions } from "../../../core/verify/compare
 type NodeLine = Extract<ExportLine, { type: "node" }>;
 type EdgeLine = Extract<ExportLine, { type: "edge" }>;
 
-const node = (label: string, key: string, properties: Record<string, unknown> = {}): NodeLine => ({ type: "node", labels: [label], key, properties: { observed: true, ...properties } });
+const node = (label: string, key: string, properties: Record<string, unknown> = {}): NodeLine => ({
+  type: "node",
+  labels: [label],
+  key,
+  properties: { observed: true, ...properties },
+});
 const obj = (cluster: string, ns: string, label: string, name: string, extra: Record<string, unknown> = {}): NodeLine =>
-  node(label, `${cluster}/${ns}/${label}/${name}`, { cluster, namespace: ns, name, owner: `${cluster}/${ns}/${label}/${name}`, resourceVersion: "1", observedAt: "2026-01-01T00:00:00Z", ...extra });
-const edge = (rel: string, from: string, to: string, owner: string = from, properties: Record<string, unknown> = {}): EdgeLine => ({ type: "edge", rel, from, to, properties: { owner, ...properties } });
+  node(label, `${cluster}/${ns}/${label}/${name}`, {
+    cluster,
+    namespace: ns,
+    name,
+    owner: `${cluster}/${ns}/${label}/${name}`,
+    resourceVersion: "1",
+    observedAt: "2026-01-01T00:00:00Z",
+    ...extra,
+  });
+const edge = (rel: string, from: string, to: string, owner: string = from, properties: Record<string, unknown> = {}): EdgeLine => ({
+  type: "edge",
+  rel,
+  from,
+  to,
+  properties: { owner, ...properties },
+});
 
 const options: CompareOptions = { clusters: new Set(["a"]), maxExamples: 3 };
 
@@ -35,7 +54,17 @@ describe("compareGraphs", () => {
     const graph = base().map((l) => (l.type === "node" && l.properties.observedAt ? { ...l, properties: { ...l.properties, observedAt: "later" } } : l));
     const result = compareGraphs(base(), graph, options);
     expect(result.equal).toBe(true);
-    expect(result.totals).toEqual({ expectedNodes: 4, graphNodes: 4, missingNodes: 0, staleNodes: 0, differentNodes: 0, expectedEdges: 3, graphEdges: 3, missingEdges: 0, extraEdges: 0 });
+    expect(result.totals).toEqual({
+      expectedNodes: 4,
+      graphNodes: 4,
+      missingNodes: 0,
+      staleNodes: 0,
+      differentNodes: 0,
+      expectedEdges: 3,
+      graphEdges: 3,
+      missingEdges: 0,
+      extraEdges: 0,
+    });
     expect(result.nodes.map((r) => [r.label, r.expected, r.inGraph])).toEqual([
       ["ContainerImage", 1, 1],
       ["Pod", 1, 1],
@@ -62,7 +91,12 @@ describe("compareGraphs", () => {
     const graph = [...base(), obj("a", "ns", "ConfigMap", "ghost")];
     const result = compareGraphs(base(), graph, options);
     expect(result.equal).toBe(false);
-    expect(result.nodes.find((r) => r.label === "ConfigMap")).toMatchObject({ expected: 0, inGraph: 1, stale: 1, examples: { stale: ["a/ns/ConfigMap/ghost"] } });
+    expect(result.nodes.find((r) => r.label === "ConfigMap")).toMatchObject({
+      expected: 0,
+      inGraph: 1,
+      stale: 1,
+      examples: { stale: ["a/ns/ConfigMap/ghost"] },
+    });
     expect(result.totals.staleNodes).toBe(1);
   });
 
@@ -176,7 +210,10 @@ describe("compareGraphs", () => {
 
   it("leaves excluded keys (untranslatable objects) out on both sides", () => {
     const ghost = obj("a", "ns", "ConfigMap", "broken");
-    const result = compareGraphs(base(), [...base(), ghost, edge("USES_CONFIGMAP", "a/ns/Pod/web", ghost.key)], { ...options, excludeKeys: new Set([ghost.key]) });
+    const result = compareGraphs(base(), [...base(), ghost, edge("USES_CONFIGMAP", "a/ns/Pod/web", ghost.key)], {
+      ...options,
+      excludeKeys: new Set([ghost.key]),
+    });
     expect(result.equal).toBe(true);
   });
 });

@@ -16,7 +16,10 @@ describe("scopeOps", () => {
     expect(result.ops.map((o) => o.op)).toEqual(["upsert", "upsert", "sweep"]);
     expect(result.ops[2]).toEqual({ op: "sweep", scope: "c1/shop/ConfigMap", present: ["c1/shop/ConfigMap/a", "c1/shop/ConfigMap/b"] });
     const first = result.ops[0]!;
-    expect(first.op === "upsert" && first.node).toMatchObject({ key: "c1/shop/ConfigMap/a", properties: { cluster: "c1", namespace: "shop", name: "a", keys: ["x"], resourceVersion: "1" } });
+    expect(first.op === "upsert" && first.node).toMatchObject({
+      key: "c1/shop/ConfigMap/a",
+      properties: { cluster: "c1", namespace: "shop", name: "a", keys: ["x"], resourceVersion: "1" },
+    });
   });
 
   it("drops the last-applied annotation before reduce, as observers do", () => {
@@ -35,7 +38,13 @@ describe("scopeOps", () => {
       },
     } as ResourcePlugin);
     const result = scopeOps({ cluster: "c1", namespace: "shop", plugin: broken }, [configMap("shop", "bad"), configMap("shop", "good")]);
-    expect(result.untranslatable).toEqual([{ scope: "c1/shop/configmap", key: "c1/shop/ConfigMap/bad", reason: expect.stringMatching(/^plugin "configmap" reduce threw an Error at .*; its message \(22 characters\) is not shown/) }]);
+    expect(result.untranslatable).toEqual([
+      {
+        scope: "c1/shop/configmap",
+        key: "c1/shop/ConfigMap/bad",
+        reason: expect.stringMatching(/^plugin "configmap" reduce threw an Error at .*; its message \(22 characters\) is not shown/),
+      },
+    ]);
     expect(result.ops.map((o) => o.op)).toEqual(["upsert", "sweep"]);
     // Present at the boundary: the agent would not sweep its last known state either.
     expect(result.ops[1]).toMatchObject({ present: ["c1/shop/ConfigMap/bad", "c1/shop/ConfigMap/good"] });
@@ -48,7 +57,11 @@ describe("scopeOps", () => {
     const objects = [configMap("shop", "fine"), configMap("shop", "loop-1")];
     const result = scopeOps({ cluster: "c1", namespace: "shop", plugin: thirdParty }, objects, "", undefined, 100);
     expect(result.untranslatable).toEqual([
-      { scope: "c1/shop/loop", key: "c1/shop/LoopConfig/loop-1", reason: 'plugin "loop" toGraph exceeded its time budget of 100 ms on ConfigMap shop/loop-1 (loop.mjs) and was interrupted' },
+      {
+        scope: "c1/shop/loop",
+        key: "c1/shop/LoopConfig/loop-1",
+        reason: 'plugin "loop" toGraph exceeded its time budget of 100 ms on ConfigMap shop/loop-1 (loop.mjs) and was interrupted',
+      },
     ]);
     expect(result.ops.map((o) => (o.op === "upsert" ? o.node.key : o.op))).toEqual(["c1/shop/LoopConfig/fine", "sweep"]);
 
@@ -56,8 +69,16 @@ describe("scopeOps", () => {
       ...thirdParty,
       plugin: { ...loop, reduce: (o) => ((o.metadata?.name ?? "").startsWith("loop-") ? reduceForever() : loop.reduce(o)) },
     };
-    const reduced = scopeOps({ cluster: "c1", namespace: "shop", plugin: loopingReduce }, [configMap("shop", "loop-2"), configMap("shop", "ok")], "", undefined, 100);
-    expect(reduced.untranslatable.map((u) => u.reason)).toEqual(['plugin "loop" reduce exceeded its time budget of 100 ms on ConfigMap shop/loop-2 (loop.mjs) and was interrupted']);
+    const reduced = scopeOps(
+      { cluster: "c1", namespace: "shop", plugin: loopingReduce },
+      [configMap("shop", "loop-2"), configMap("shop", "ok")],
+      "",
+      undefined,
+      100,
+    );
+    expect(reduced.untranslatable.map((u) => u.reason)).toEqual([
+      'plugin "loop" reduce exceeded its time budget of 100 ms on ConfigMap shop/loop-2 (loop.mjs) and was interrupted',
+    ]);
     expect(reduced.objects).toBe(2);
   });
 });

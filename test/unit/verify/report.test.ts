@@ -5,7 +5,12 @@ import { compareGraphs } from "../../../core/verify/compare.js";
 import { formatReport, verdict } from "../../../core/verify/report.js";
 import type { VerifyReport } from "../../../core/verify/verify.js";
 
-const node = (label: string, key: string, properties: Record<string, unknown> = {}): ExportLine => ({ type: "node", labels: [label], key, properties: { cluster: "a", ...properties } });
+const node = (label: string, key: string, properties: Record<string, unknown> = {}): ExportLine => ({
+  type: "node",
+  labels: [label],
+  key,
+  properties: { cluster: "a", ...properties },
+});
 
 function report(expected: ExportLine[], graph: ExportLine[], extra: Partial<VerifyReport> = {}): VerifyReport {
   const comparison = compareGraphs(expected, graph, { clusters: new Set(["a"]), maxExamples: 3 });
@@ -34,7 +39,11 @@ const secrets = Array.from({ length: 5 }, (_, i) => node("Secret", `a/ns/Secret/
 
 describe("formatReport", () => {
   it("prints a row per label and relationship type, capped examples, and the verdict", () => {
-    const expected = [...secrets, node("Pod", "a/ns/Pod/web", { image: "x" }), { type: "edge", rel: "USES_SECRET", from: "a/ns/Pod/web", to: "a/ns/Secret/s0", properties: { owner: "a/ns/Pod/web" } } as ExportLine];
+    const expected = [
+      ...secrets,
+      node("Pod", "a/ns/Pod/web", { image: "x" }),
+      { type: "edge", rel: "USES_SECRET", from: "a/ns/Pod/web", to: "a/ns/Secret/s0", properties: { owner: "a/ns/Pod/web" } } as ExportLine,
+    ];
     const graph = [node("Pod", "a/ns/Pod/web", { image: "top-secret-value" }), node("Secret", "a/ns/Secret/zombie")];
     const text = formatReport(report(expected, graph));
     const lines = text.split("\n");
@@ -42,12 +51,16 @@ describe("formatReport", () => {
     expect(lines[1]).toMatch(/^Pod\s+1\s+1\s+0\s+0\s+1$/);
     expect(lines[2]).toMatch(/^Secret\s+5\s+1\s+5\s+1\s+0$/);
     expect(text).toMatch(/\nRELATIONSHIP\s+EXPECTED\s+IN GRAPH\s+MISSING\s+EXTRA\nUSES_SECRET\s+1\s+0\s+1\s+0\n/);
-    expect(text).toContain("  missing Secret: a/ns/Secret/s0\n  missing Secret: a/ns/Secret/s1\n  missing Secret: a/ns/Secret/s2\n  missing Secret: … and 2 more\n");
+    expect(text).toContain(
+      "  missing Secret: a/ns/Secret/s0\n  missing Secret: a/ns/Secret/s1\n  missing Secret: a/ns/Secret/s2\n  missing Secret: … and 2 more\n",
+    );
     expect(text).toContain("  stale Secret: a/ns/Secret/zombie\n");
     expect(text).toContain("  different Pod: a/ns/Pod/web (properties image)\n");
     expect(text).toContain("  missing USES_SECRET: a/ns/Pod/web -> a/ns/Secret/s0\n");
     expect(text).not.toContain("top-secret-value");
-    expect(text.trimEnd().split("\n").at(-1)).toBe("graph differs from the cluster: 5 nodes missing, 1 stale node, 1 node different, 1 edge missing (expected 6 nodes, 1 edge)");
+    expect(text.trimEnd().split("\n").at(-1)).toBe(
+      "graph differs from the cluster: 5 nodes missing, 1 stale node, 1 node different, 1 edge missing (expected 6 nodes, 1 edge)",
+    );
   });
 
   it("says the graph equals the cluster when it does, and what was not compared", () => {
@@ -58,7 +71,14 @@ describe("formatReport", () => {
   });
 
   it("prints only the failure when a scope cannot be listed", () => {
-    const failure = { cluster: "a", namespace: "ns", resource: "secret", scope: "a/ns/secret", kind: "forbidden", message: 'cannot list secret in namespace "ns" of cluster "a": forbidden: nope' };
+    const failure = {
+      cluster: "a",
+      namespace: "ns",
+      resource: "secret",
+      scope: "a/ns/secret",
+      kind: "forbidden",
+      message: 'cannot list secret in namespace "ns" of cluster "a": forbidden: nope',
+    };
     const text = formatReport(report([], [], { failures: [failure], equal: false }));
     expect(text).toBe(`cannot list: ${failure.message}\n\ncould not verify: ${failure.message}\n`);
   });

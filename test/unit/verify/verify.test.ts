@@ -17,7 +17,8 @@ async function graphOf(byNamespace: Record<string, ReturnType<typeof configMap>[
   const sink = new SqliteGraphSink(":memory:");
   sinks.push(sink);
   const cm = plugins.get("configmap")!;
-  for (const [ns, items] of Object.entries(byNamespace)) await sink.apply(scopeOps({ cluster: "c1", namespace: ns, plugin: cm }, items, "2026-01-01T00:00:00Z").ops);
+  for (const [ns, items] of Object.entries(byNamespace))
+    await sink.apply(scopeOps({ cluster: "c1", namespace: ns, plugin: cm }, items, "2026-01-01T00:00:00Z").ops);
   return sink;
 }
 
@@ -33,7 +34,13 @@ describe("verifyGraph", () => {
   it("finds a complete graph equal with one cluster-wide LIST for a '*' actor, its exclusions left out", async () => {
     const kube = new FakeKube(world());
     const sink = await graphOf({ shop: world()["/api/v1/namespaces/shop/configmaps"], billing: world()["/api/v1/namespaces/billing/configmaps"] });
-    const report = await verifyGraph({ config: testConfig([actor("configmap", "*", { exclude: ["kube-system"] })]), plugins, sink, settleSeconds: 0, clientFor: () => kube.client() });
+    const report = await verifyGraph({
+      config: testConfig([actor("configmap", "*", { exclude: ["kube-system"] })]),
+      plugins,
+      sink,
+      settleSeconds: 0,
+      clientFor: () => kube.client(),
+    });
     expect(report.failures).toEqual([]);
     expect(report.verdict).toBe("graph equals the cluster: 4 nodes, 0 edges");
     expect(report.scopes).toBe(1);
@@ -42,15 +49,31 @@ describe("verifyGraph", () => {
     expect(kube.lists.get("/api/v1/configmaps")).toBe(3);
 
     // An object of an excluded namespace in the graph is stale.
-    const withNoise = await graphOf({ shop: world()["/api/v1/namespaces/shop/configmaps"], billing: world()["/api/v1/namespaces/billing/configmaps"], "kube-system": [configMap("kube-system", "noise")] });
-    const stale = await verifyGraph({ config: testConfig([actor("configmap", "*", { exclude: ["kube-system"] })]), plugins, sink: withNoise, settleSeconds: 0, clientFor: () => kube.client() });
+    const withNoise = await graphOf({
+      shop: world()["/api/v1/namespaces/shop/configmaps"],
+      billing: world()["/api/v1/namespaces/billing/configmaps"],
+      "kube-system": [configMap("kube-system", "noise")],
+    });
+    const stale = await verifyGraph({
+      config: testConfig([actor("configmap", "*", { exclude: ["kube-system"] })]),
+      plugins,
+      sink: withNoise,
+      settleSeconds: 0,
+      clientFor: () => kube.client(),
+    });
     expect(stale.nodes[0]).toMatchObject({ stale: 1, examples: { stale: ["c1/kube-system/ConfigMap/noise"] } });
   });
 
   it("finds a complete graph equal, listing the namespaces a per-namespace '*' actor covers minus exclusions, paged", async () => {
     const kube = new FakeKube(world());
     const sink = await graphOf({ shop: world()["/api/v1/namespaces/shop/configmaps"], billing: world()["/api/v1/namespaces/billing/configmaps"] });
-    const report = await verifyGraph({ config: testConfig([actor("configmap", "*", { exclude: ["kube-system"], topology: "namespace" })]), plugins, sink, settleSeconds: 0, clientFor: () => kube.client() });
+    const report = await verifyGraph({
+      config: testConfig([actor("configmap", "*", { exclude: ["kube-system"], topology: "namespace" })]),
+      plugins,
+      sink,
+      settleSeconds: 0,
+      clientFor: () => kube.client(),
+    });
     expect(report.failures).toEqual([]);
     expect(report.equal).toBe(true);
     expect(report.verdict).toBe("graph equals the cluster: 4 nodes, 0 edges");
@@ -68,15 +91,35 @@ describe("verifyGraph", () => {
     const report = await verifyGraph({ config: testConfig([actor("configmap", "shop")]), plugins, sink, settleSeconds: 0, clientFor: () => kube.client() });
     expect(report.equal).toBe(false);
     expect(report.nodes).toEqual([
-      { label: "ConfigMap", expected: 3, inGraph: 3, missing: 1, stale: 1, different: 0, examples: { missing: ["c1/shop/ConfigMap/c"], stale: ["c1/shop/ConfigMap/zombie"], different: [] } },
+      {
+        label: "ConfigMap",
+        expected: 3,
+        inGraph: 3,
+        missing: 1,
+        stale: 1,
+        different: 0,
+        examples: { missing: ["c1/shop/ConfigMap/c"], stale: ["c1/shop/ConfigMap/zombie"], different: [] },
+      },
     ]);
     expect(report.verdict).toBe("graph differs from the cluster: 1 node missing, 1 stale node (expected 3 nodes, 0 edges)");
   });
 
   it("fails naming the scope that cannot be listed, without retrying a 403", async () => {
-    const kube = new FakeKube(world(), { "/api/v1/namespaces/billing/configmaps": new ApiError("forbidden", 'configmaps is forbidden: User "x" cannot list resource "configmaps" in the namespace "billing"', 403) });
+    const kube = new FakeKube(world(), {
+      "/api/v1/namespaces/billing/configmaps": new ApiError(
+        "forbidden",
+        'configmaps is forbidden: User "x" cannot list resource "configmaps" in the namespace "billing"',
+        403,
+      ),
+    });
     const sink = await graphOf({});
-    const report = await verifyGraph({ config: testConfig([actor("configmap", "shop"), actor("configmap", "billing")]), plugins, sink, settleSeconds: 5, clientFor: () => kube.client() });
+    const report = await verifyGraph({
+      config: testConfig([actor("configmap", "shop"), actor("configmap", "billing")]),
+      plugins,
+      sink,
+      settleSeconds: 5,
+      clientFor: () => kube.client(),
+    });
     expect(report.equal).toBe(false);
     expect(report.failures).toHaveLength(1);
     expect(report.failures[0]).toMatchObject({ scope: "c1/billing/configmap", cluster: "c1", namespace: "billing", resource: "configmap", kind: "forbidden" });
@@ -87,9 +130,19 @@ describe("verifyGraph", () => {
   });
 
   it("names a resource the apiserver does not serve", async () => {
-    const kube = new FakeKube(world(), { "/api/v1/namespaces/shop/configmaps": new ApiError("not-found", "the server could not find the requested resource", 404) });
-    const report = await verifyGraph({ config: testConfig([actor("configmap", "shop")]), plugins, sink: await graphOf({}), settleSeconds: 0, clientFor: () => kube.client() });
-    expect(report.failures[0]!.message).toBe('cannot list configmap in namespace "shop" of cluster "c1": not served by the apiserver: the server could not find the requested resource');
+    const kube = new FakeKube(world(), {
+      "/api/v1/namespaces/shop/configmaps": new ApiError("not-found", "the server could not find the requested resource", 404),
+    });
+    const report = await verifyGraph({
+      config: testConfig([actor("configmap", "shop")]),
+      plugins,
+      sink: await graphOf({}),
+      settleSeconds: 0,
+      clientFor: () => kube.client(),
+    });
+    expect(report.failures[0]!.message).toBe(
+      'cannot list configmap in namespace "shop" of cluster "c1": not served by the apiserver: the server could not find the requested resource',
+    );
   });
 
   it("reports a cluster whose credentials cannot be loaded", async () => {
@@ -102,7 +155,9 @@ describe("verifyGraph", () => {
         throw new Error("no such kubeconfig");
       },
     });
-    expect(report.failures).toEqual([{ cluster: "c1", namespace: null, resource: "", scope: "c1", kind: "credentials", message: 'cannot reach cluster "c1": no such kubeconfig' }]);
+    expect(report.failures).toEqual([
+      { cluster: "c1", namespace: null, resource: "", scope: "c1", kind: "credentials", message: 'cannot reach cluster "c1": no such kubeconfig' },
+    ]);
   });
 
   it("looks again while the graph catches up, and reports the last look", async () => {

@@ -36,7 +36,12 @@ describe("parked messages", () => {
     expect(wal.status().parked).toBe(4);
     const listed = wal.parked();
     expect(listed.find((p) => p.name === "a" && p.supersededBy === null)).toBeDefined();
-    expect(listed.filter((p) => p.supersededBy !== null).map((p) => p.name).sort()).toEqual(["a", "b"]);
+    expect(
+      listed
+        .filter((p) => p.supersededBy !== null)
+        .map((p) => p.name)
+        .sort(),
+    ).toEqual(["a", "b"]);
 
     const result = wal.replay();
     expect(result.replayed.map((p) => `${p.name}`)).toEqual(["a"]);

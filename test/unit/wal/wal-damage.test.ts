@@ -29,8 +29,12 @@ function recovery(): DamageRecovery & { errors: Array<Record<string, unknown>>; 
     replaced: 0,
     unusable: [] as StorageUnusableError[],
     log: { error: (obj: object) => void r.errors.push(obj as Record<string, unknown>) },
-    onMovedAside: () => void (r.moved += 1),
-    onReplaced: () => void (r.replaced += 1),
+    onMovedAside: () => {
+      r.moved += 1;
+    },
+    onReplaced: () => {
+      r.replaced += 1;
+    },
     onUnusable: (error: StorageUnusableError) => void r.unusable.push(error),
   };
   return r;

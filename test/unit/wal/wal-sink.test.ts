@@ -45,12 +45,19 @@ function rig(options: { retry?: boolean; maxBytes?: number } = {}): Rig {
   const logs: Rig["logs"] = [];
   const log = pino({ level: "debug" }, { write: (line: string) => void logs.push(JSON.parse(line) as Rig["logs"][number]) });
   const notified = { count: 0 };
-  const dispatcher = { notify: () => void (notified.count += 1), onProgress: () => undefined } as unknown as Dispatcher;
+  const dispatcher = {
+    notify: () => {
+      notified.count += 1;
+    },
+    onProgress: () => undefined,
+  } as unknown as Dispatcher;
   const appendFailedHook = { count: 0 };
   const sink = new WalSink(wal, dispatcher, options.maxBytes ?? 1 << 30, log, {
     retry: options.retry ?? true,
     backoff,
-    onAppendFailed: () => void (appendFailedHook.count += 1),
+    onAppendFailed: () => {
+      appendFailedHook.count += 1;
+    },
   });
   return { wal, sink, logs, appendFailedHook, notified, faults };
 }
@@ -87,7 +94,12 @@ describe("WalSink: appends that fail", () => {
     // One error when appends start failing (with SQLite's code), one info when they succeed again.
     const errors = r.logs.filter((l) => l.level === 50);
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ code: "SQLITE_IOERR_WRITE", messages: 2, resource: "configmap", msg: expect.stringMatching(/^WAL append failed: the batch is held/) });
+    expect(errors[0]).toMatchObject({
+      code: "SQLITE_IOERR_WRITE",
+      messages: 2,
+      resource: "configmap",
+      msg: expect.stringMatching(/^WAL append failed: the batch is held/),
+    });
     expect(r.logs.filter((l) => l.msg === "WAL appends succeed again: observers resume")).toHaveLength(1);
   });
 
@@ -122,7 +134,12 @@ describe("WalSink: appends that fail", () => {
   it("at shutdown gives held batches one last try, refuses those the WAL still does not take, and releases waits for a full WAL", async () => {
     const r = rig();
     r.faults.push(ioError(), ioError(), ioError(), ioError(), ioError(), ioError(), ioError(), ioError());
-    const held = [r.sink.deliver(batch("a")), r.sink.deliver(batch("b"))].map((p) => p.then(() => "appended", (e: Error) => `refused: ${e.message}`));
+    const held = [r.sink.deliver(batch("a")), r.sink.deliver(batch("b"))].map((p) =>
+      p.then(
+        () => "appended",
+        (e: Error) => `refused: ${e.message}`,
+      ),
+    );
     await new Promise((resolve) => setTimeout(resolve, 1));
     expect(r.sink.stopRetrying()).toBe(2);
     expect(await Promise.all(held)).toEqual(["refused: disk I/O error", "refused: disk I/O error"]);

@@ -48,7 +48,11 @@ describe("Wal", () => {
     wal.append([msg("a", "Applied", { resourceVersion: "2" }), msg(null, "Restarted", { present: [] })]);
     wal.append([msg("a", "Deleted", { resourceVersion: "3" })]);
     const records = wal.next(10);
-    expect(records.map((r) => `${r.message.action} ${r.message.name} ${r.message.resourceVersion}`)).toEqual(["Applied b 1", "Restarted null 1", "Deleted a 3"]);
+    expect(records.map((r) => `${r.message.action} ${r.message.name} ${r.message.resourceVersion}`)).toEqual([
+      "Applied b 1",
+      "Restarted null 1",
+      "Deleted a 3",
+    ]);
     expect(wal.bytes).toBe(records.reduce((sum, r) => sum + JSON.stringify(r.message).length, 0));
     wal.close();
   });
