@@ -65,57 +65,62 @@ describe("Neo4j sink: connecting", () => {
   });
 });
 
-describe("Neo4j sink: schema and refusals", () => {
-  let sink: Neo4jSink;
-  let admin: Driver;
-
+/** A connected sink (init()ed when asked) on the dev Neo4j, and an admin driver; the
+ *  graph is emptied before and after the describe block that calls this. */
+function sinkOnEmptyGraph(options: { init: boolean }): { readonly sink: Neo4jSink; readonly admin: Driver } {
+  const held = {} as { sink: Neo4jSink; admin: Driver };
   beforeAll(async () => {
     const { boltUrl, user, password } = devEnv().neo4j;
-    admin = neo4jDriver();
-    await admin.executeQuery("MATCH (n) DETACH DELETE n");
-    sink = await Neo4jSink.connect({ uri: boltUrl, username: user, password });
+    held.admin = neo4jDriver();
+    await held.admin.executeQuery("MATCH (n) DETACH DELETE n");
+    held.sink = await Neo4jSink.connect({ uri: boltUrl, username: user, password });
+    if (options.init) await held.sink.init(SCHEMA);
   });
-
   afterAll(async () => {
-    await admin.executeQuery("MATCH (n) DETACH DELETE n");
-    await sink.close();
-    await admin.close();
+    await held.admin.executeQuery("MATCH (n) DETACH DELETE n");
+    await held.sink.close();
+    await held.admin.close();
   });
+  return held;
+}
+
+describe("Neo4j sink: schema and refusals", () => {
+  const graph = sinkOnEmptyGraph({ init: false });
 
   it("refuses apply() before init()", async () => {
-    await expect(sink.apply([pod])).rejects.toThrow(/needs init\(schema\) before apply\(\)/);
+    await expect(graph.sink.apply([pod])).rejects.toThrow(/needs init\(schema\) before apply\(\)/);
   });
 
   it("refuses labels that are not labels, and Entity as a primary label", async () => {
-    await expect(sink.init({ labels: ["Pod`) DETACH DELETE n //"], relationships: [] })).rejects.toThrow(GraphContractError);
-    await expect(sink.init({ labels: ["Entity"], relationships: [] })).rejects.toThrow(/"Entity" is a label the sink itself uses/);
-    await expect(sink.init({ labels: [], relationships: ["uses-secret"] })).rejects.toThrow(/not a valid relationship type/);
+    await expect(graph.sink.init({ labels: ["Pod`) DETACH DELETE n //"], relationships: [] })).rejects.toThrow(GraphContractError);
+    await expect(graph.sink.init({ labels: ["Entity"], relationships: [] })).rejects.toThrow(/"Entity" is a label the sink itself uses/);
+    await expect(graph.sink.init({ labels: [], relationships: ["uses-secret"] })).rejects.toThrow(/not a valid relationship type/);
   });
 
   it("creates the key constraint and owner/scope indexes the queries use, idempotently, and drops the unused ones earlier releases made", async () => {
     // What an earlier release made per label and per type, and an index of the user's own.
-    await admin.executeQuery("CREATE CONSTRAINT ko_Pod_key IF NOT EXISTS FOR (n:Pod) REQUIRE n.key IS UNIQUE");
-    await admin.executeQuery("CREATE INDEX ko_USES_SECRET_owner IF NOT EXISTS FOR ()-[r:USES_SECRET]-() ON (r.owner)");
-    await admin.executeQuery("CREATE INDEX users_pod_name IF NOT EXISTS FOR (n:Pod) ON (n.name)");
-    await sink.init(SCHEMA);
-    await sink.init(SCHEMA);
-    const constraints = await admin.executeQuery(
+    await graph.admin.executeQuery("CREATE CONSTRAINT ko_Pod_key IF NOT EXISTS FOR (n:Pod) REQUIRE n.key IS UNIQUE");
+    await graph.admin.executeQuery("CREATE INDEX ko_USES_SECRET_owner IF NOT EXISTS FOR ()-[r:USES_SECRET]-() ON (r.owner)");
+    await graph.admin.executeQuery("CREATE INDEX users_pod_name IF NOT EXISTS FOR (n:Pod) ON (n.name)");
+    await graph.sink.init(SCHEMA);
+    await graph.sink.init(SCHEMA);
+    const constraints = await graph.admin.executeQuery(
       "SHOW CONSTRAINTS YIELD type, labelsOrTypes, properties RETURN type, labelsOrTypes[0] AS on, properties[0] AS property",
     );
     const have = constraints.records.map((r) => `${r.get("type")} ${r.get("on")}.${r.get("property")}`);
     expect(have).toContain("UNIQUENESS Entity.key");
     expect(have).not.toContain("UNIQUENESS Pod.key");
-    const indexes = await admin.executeQuery(
+    const indexes = await graph.admin.executeQuery(
       "SHOW INDEXES YIELD name, entityType, labelsOrTypes, properties, state RETURN name, entityType, labelsOrTypes[0] AS on, properties[0] AS property, state",
     );
     const online = indexes.records.filter((r) => r.get("state") === "ONLINE").map((r) => `${r.get("entityType")} ${r.get("on")}.${r.get("property")}`);
     expect(online).toEqual(expect.arrayContaining(["NODE Entity.owner", "NODE Entity.scope", "NODE Pod.name"]));
     expect(online).not.toContain("RELATIONSHIP USES_SECRET.owner");
-    await admin.executeQuery("DROP INDEX users_pod_name IF EXISTS");
+    await graph.admin.executeQuery("DROP INDEX users_pod_name IF EXISTS");
   });
 
   it("refuses a batch with an undeclared label before writing any of it", async () => {
-    await sink.init(SCHEMA);
+    await graph.sink.init(SCHEMA);
     const deployment: GraphOp = {
       op: "upsert",
       node: { label: "Deployment", key: "c/ns/Deployment/d", properties: {} },
@@ -123,14 +128,14 @@ describe("Neo4j sink: schema and refusals", () => {
       placeholders: [],
       edges: [],
     };
-    await expect(sink.apply([pod, deployment])).rejects.toThrow(/graph op #1 \(upsert "c\/ns\/Deployment\/d"\) node: label "Deployment" is not declared/);
+    await expect(graph.sink.apply([pod, deployment])).rejects.toThrow(/graph op #1 \(upsert "c\/ns\/Deployment\/d"\) node: label "Deployment" is not declared/);
     // Every node but init()'s storage version (:KoMeta).
-    const count = await admin.executeQuery("MATCH (n) WHERE NOT n:KoMeta RETURN count(n) AS n");
+    const count = await graph.admin.executeQuery("MATCH (n) WHERE NOT n:KoMeta RETURN count(n) AS n");
     expect(count.records[0]?.get("n").toNumber()).toBe(0);
   });
 
   it("stores numbers as floats and reads them back as JS numbers", async () => {
-    await sink.init(SCHEMA);
+    await graph.sink.init(SCHEMA);
     const op: GraphOp = {
       op: "upsert",
       node: { label: "Pod", key: "c/ns/Pod/n", properties: { int: 3, list: [1, 2] } },
@@ -138,39 +143,24 @@ describe("Neo4j sink: schema and refusals", () => {
       placeholders: [],
       edges: [],
     };
-    await sink.apply([op]);
-    const stored = await admin.executeQuery("MATCH (n:Pod {key: 'c/ns/Pod/n'}) RETURN valueType(n.int) AS t");
+    await graph.sink.apply([op]);
+    const stored = await graph.admin.executeQuery("MATCH (n:Pod {key: 'c/ns/Pod/n'}) RETURN valueType(n.int) AS t");
     expect(stored.records[0]?.get("t")).toBe("FLOAT NOT NULL");
     const lines = [];
-    for await (const line of sink.export()) lines.push(line);
+    for await (const line of graph.sink.export()) lines.push(line);
     expect(lines[0]?.properties).toMatchObject({ int: 3, list: [1, 2] });
-    expect((await sink.stats()).nodes).toEqual({ Pod: 1 });
+    expect((await graph.sink.stats()).nodes).toEqual({ Pod: 1 });
   });
 });
 
 describe("Neo4j sink: reading while another transaction deletes", () => {
-  let sink: Neo4jSink;
-  let admin: Driver;
-
-  beforeAll(async () => {
-    const { boltUrl, user, password } = devEnv().neo4j;
-    admin = neo4jDriver();
-    await admin.executeQuery("MATCH (n) DETACH DELETE n");
-    sink = await Neo4jSink.connect({ uri: boltUrl, username: user, password });
-    await sink.init(SCHEMA);
-  });
-
-  afterAll(async () => {
-    await admin.executeQuery("MATCH (n) DETACH DELETE n");
-    await sink.close();
-    await admin.close();
-  });
+  const graph = sinkOnEmptyGraph({ init: true });
 
   // Neo4j reads at READ COMMITTED: a node deleted while the export's scan passes it came
   // back with a null key, and the export (verify's read of the graph) threw a TypeError.
   it("export and incoming skip nodes and edges deleted mid-read, and never throw", async () => {
     const total = 6000;
-    await admin.executeQuery(
+    await graph.admin.executeQuery(
       `UNWIND range(1, $n) AS i
        CREATE (p:Entity:Pod {key: 'c/ns/Pod/p' + i, name: 'p' + i})-[:USES_SECRET {key: 'k'}]->(:Entity:Secret {key: 'c/ns/Secret/s' + i, name: 's' + i})`,
       { n: neo4jInt(total) },
@@ -179,7 +169,7 @@ describe("Neo4j sink: reading while another transaction deletes", () => {
     const deleter = (async () => {
       // Small transactions, so that many commit while one export scans.
       for (let i = 1; i <= total; i += 25) {
-        await admin.executeQuery("MATCH (n:Entity) WHERE n.key IN $keys DETACH DELETE n", {
+        await graph.admin.executeQuery("MATCH (n:Entity) WHERE n.key IN $keys DETACH DELETE n", {
           keys: Array.from({ length: 25 }, (_, j) => [`c/ns/Pod/p${i + j}`, `c/ns/Secret/s${i + j}`]).flat(),
         });
       }
@@ -190,12 +180,12 @@ describe("Neo4j sink: reading while another transaction deletes", () => {
     try {
       while (deleting) {
         const lines = [];
-        for await (const line of sink.export()) lines.push(line);
+        for await (const line of graph.sink.export()) lines.push(line);
         for (const line of lines) {
           if (line.type === "node") expect(typeof line.key).toBe("string");
           else expect([typeof line.from, typeof line.to]).toEqual(["string", "string"]);
         }
-        await sink.incoming(`c/ns/Secret/s${total}`);
+        await graph.sink.incoming(`c/ns/Secret/s${total}`);
         exports += 1;
         if (lines.length > 0 && lines.length < total * 3) partial += 1;
       }
@@ -205,7 +195,7 @@ describe("Neo4j sink: reading while another transaction deletes", () => {
     expect(exports).toBeGreaterThan(0);
     expect(partial).toBeGreaterThan(0); // the exports did overlap the deletes
     const after = [];
-    for await (const line of sink.export()) after.push(line);
+    for await (const line of graph.sink.export()) after.push(line);
     expect(after).toEqual([]);
   });
 });
