@@ -9,6 +9,7 @@ import { rbacCommand } from "./rbac-command.js";
 import { runCommand } from "./run-command.js";
 import { verifyCommand } from "./verify-command.js";
 import { walCommand } from "./wal-command.js";
+import { whoCanCommand } from "./who-can-command.js";
 import { whoUsesCommand } from "./who-uses-command.js";
 
 // `kube-observer graph export | head`: a closed pipe ends the command quietly.
@@ -40,6 +41,7 @@ await yargs(args)
   .command(configCommand)
   .command(graphCommand)
   .command(whoUsesCommand)
+  .command(whoCanCommand)
   .command(walCommand)
   .command(rbacCommand)
   .command(doctorCommand)
@@ -48,7 +50,7 @@ await yargs(args)
     "completion",
     "Print a shell completion script: `kube-observer completion bash >> ~/.bashrc`, or `completion zsh >> ~/.zshrc` (without a shell: your $SHELL's)",
   )
-  .demandCommand(1, "Name a command: run, config, graph, who-uses, wal, rbac, doctor, verify or completion.")
+  .demandCommand(1, "Name a command: run, config, graph, who-uses, who-can, wal, rbac, doctor, verify or completion.")
   .recommendCommands()
   .strict()
   .version(pkg.version)

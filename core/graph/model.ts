@@ -137,6 +137,10 @@ export interface GraphSink {
   export(): AsyncIterable<ExportLine>;
   /** Edges pointing at `key`, with their source nodes. */
   incoming(key: string): Promise<IncomingEdge[]>;
+  /** The nodes with one of `labels` and the edges of one of `rels` (whatever their ends),
+   *  in export's order: what an analysis over part of the graph reads (who-can reads RBAC,
+   *  ServiceAccounts and RUNS_AS, not the whole graph). */
+  subgraph(labels: readonly string[], rels: readonly string[]): Promise<ExportLine[]>;
   /** The store's graph storage schema version and what this sink did or, not having
    *  opened it for writing, would do about it (core/graph/schema-version.ts). */
   storageSchema?(): Promise<import("./schema-version.js").StorageSchemaStatus>;

@@ -269,6 +269,28 @@ export const EXPORT_EDGES = `
 MATCH (a:${E})-[r]->(b:${E})
 RETURN type(r) AS rel, a.key AS from, b.key AS to, properties(r) AS properties`;
 
+// Labels and relationship types cannot be parameters: each is checked to be a plain
+// identifier before it is written into the query.
+function identifiers(names: readonly string[], what: string): string[] {
+  for (const name of names) if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(name)) throw new Error(`not a graph ${what}: ${JSON.stringify(name)}`);
+  return names.map((name) => `\`${name}\``);
+}
+
+/** Nodes by label (GraphSink.subgraph): one label scan each. */
+export function subgraphNodes(labels: readonly string[]): string | null {
+  if (labels.length === 0) return null;
+  return identifiers(labels, "label")
+    .map((label) => `MATCH (n:${E}:${label}) RETURN [l IN labels(n) WHERE l <> '${E}'] AS labels, n.key AS key, properties(n) AS properties`)
+    .join("\nUNION ALL\n");
+}
+
+/** Edges by type (GraphSink.subgraph): a relationship type scan. */
+export function subgraphEdges(rels: readonly string[]): string | null {
+  if (rels.length === 0) return null;
+  return `MATCH (a:${E})-[r:${identifiers(rels, "relationship type").join("|")}]->(b:${E})
+RETURN type(r) AS rel, a.key AS from, b.key AS to, properties(r) AS properties`;
+}
+
 export const INCOMING = `
 MATCH (s:${E})-[r]->(:${E} {key: $key})
 RETURN type(r) AS rel, properties(r) AS properties,

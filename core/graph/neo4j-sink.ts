@@ -207,6 +207,24 @@ export class Neo4jSink implements GraphSink {
     for (const { line } of edges.map((line) => ({ line, order: edgeSortKey(line) })).sort((a, b) => compareEdges(a.order, b.order))) yield line;
   }
 
+  async subgraph(labels: readonly string[], rels: readonly string[]): Promise<ExportLine[]> {
+    const nodeQuery = cypher.subgraphNodes(labels);
+    const edgeQuery = cypher.subgraphEdges(rels);
+    // Rows deleted while read come back null, as in export.
+    const { nodes, edges } = await this.read("reading part of the graph", async (tx) => ({
+      nodes: (nodeQuery === null ? [] : (await tx.run(nodeQuery)).records)
+        .filter((r) => typeof r.get("key") === "string" && r.get("properties") !== null)
+        .map((r) => nodeLine(r.get("labels"), r.get("key"), r.get("properties"))),
+      edges: (edgeQuery === null ? [] : (await tx.run(edgeQuery)).records)
+        .filter((r) => typeof r.get("from") === "string" && typeof r.get("to") === "string" && r.get("properties") !== null)
+        .map((r) => edgeLine(r.get("rel"), r.get("from"), r.get("to"), r.get("properties"))),
+    }));
+    // A node has one label besides Entity, so no node is read twice.
+    nodes.sort((a, b) => compareCodePoints(a.key, b.key));
+    const sorted = edges.map((line) => ({ line, order: edgeSortKey(line) })).sort((a, b) => compareEdges(a.order, b.order));
+    return [...nodes, ...sorted.map((e) => e.line)];
+  }
+
   async incoming(key: string): Promise<IncomingEdge[]> {
     const rows = await this.read(`reading the edges into ${JSON.stringify(key)}`, async (tx) =>
       (await tx.run(cypher.INCOMING, { key })).records

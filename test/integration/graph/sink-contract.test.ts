@@ -521,6 +521,18 @@ describe.each(sinks)("graph sink contract: $name", (under) => {
     expect(await sink.incoming("c1/ns1/Secret/nothing-points-here")).toEqual([]);
   });
 
+  it("reads part of the graph (nodes by label, edges by type) exactly as the export has it", async () => {
+    await sink.apply([webPod("a").op, webPod("b").op, upsert(object(NS, "Secret", "db")), upsert(object(null, "Node", "n1"))]);
+    const all = await exportOf(sink);
+    const part = await sink.subgraph(["Pod", "Secret"], ["RUNS_AS", "USES_SECRET"]);
+    const wanted = all.filter((l) => (l.type === "node" ? ["Pod", "Secret"].includes(l.labels[0]!) : ["RUNS_AS", "USES_SECRET"].includes(l.rel)));
+    expect(part).toEqual(wanted);
+    expect(part.filter((l) => l.type === "node")).toHaveLength(3);
+    expect(part.filter((l) => l.type === "edge")).toHaveLength(4);
+    expect(await sink.subgraph([], [])).toEqual([]);
+    expect(await sink.subgraph(["Thing"], ["REFERS_TO"])).toEqual([]);
+  });
+
   it("resolves a selector whichever side comes first and follows label changes and deletions", async () => {
     const svc = object(NS, "Service", "web", { selector: ["app=web"] });
     const svcOp = upsert(svc, { selectors: [selects(svc.key, NS, { app: "web" })] });
