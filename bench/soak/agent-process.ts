@@ -30,6 +30,8 @@ export class SoakAgent {
     private readonly configFile: string,
     logFile: string,
     private readonly env: Record<string, string>,
+    /** More `run` options (e.g. --audit). */
+    private readonly extraArgs: readonly string[] = [],
   ) {
     this.log = createWriteStream(logFile, { flags: "a" });
   }
@@ -47,7 +49,7 @@ export class SoakAgent {
     if (this.running) throw new Error("the agent is already running");
     this.starts += 1;
     this.expectingExit = false;
-    const child = spawn(process.execPath, [cliPath, "run", "--config", this.configFile], {
+    const child = spawn(process.execPath, [cliPath, "run", "--config", this.configFile, ...this.extraArgs], {
       cwd: repoRoot,
       env: { ...process.env, KUBE_OBSERVER_LOG_FORMAT: "json", ...this.env },
       stdio: ["ignore", "pipe", "pipe"],

@@ -4,10 +4,11 @@ import { readFileSync } from "node:fs";
 import type { Argv, CommandModule } from "yargs";
 import { atLeast, runAudit } from "../insight/audit/audit.js";
 import { formatTable, toSarif } from "../insight/audit/format.js";
-import { SEVERITIES, type Severity } from "../insight/audit/model.js";
+import { SEVERITIES, type AuditOptions, type AuditRule, type AuditView, type Finding, type Severity } from "../insight/audit/model.js";
+import { FindingTracker } from "../insight/audit/tracker.js";
 import { observedScopes } from "../insight/audit/observed-scopes.js";
 import { AUDIT_RULES } from "../insight/audit/rules/index.js";
-import { readView } from "../insight/audit/view.js";
+import { readView, viewChanges } from "../insight/audit/view.js";
 import { withGraph } from "./open-graph.js";
 
 interface AuditArgs {
@@ -19,6 +20,8 @@ interface AuditArgs {
   cluster?: string;
   config: string;
   sink?: "sqlite" | "neo4j";
+  watch: boolean;
+  "interval-seconds": number;
 }
 
 const version = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
@@ -42,12 +45,20 @@ export const auditCommand: CommandModule<object, AuditArgs> = {
         array: true,
         describe: "registries images may come from (KO-IMG-002 is off without it), e.g. registry.example.com:5000",
       })
+      .option("watch", {
+        type: "boolean",
+        default: false,
+        describe:
+          "Keep reading the graph: print the findings, then each one that appears or clears, with the change that caused it (json: one object per line); stop with Ctrl-C",
+      })
+      .option("interval-seconds", { type: "number", default: 1, describe: "With --watch: how often the graph is read" })
       .option("cluster", { type: "string", describe: "cluster name from the config (default: the first)" })
       .option("config", { alias: "c", type: "string", demandOption: true, describe: "Dhall config file (names the sink)" })
       .option("sink", { choices: ["sqlite", "neo4j"] as const, describe: "Read this sink instead of the configured one" })
       .example("$0 audit -c config/example.dhall", "every finding, most severe first")
       .example("$0 audit -c config/example.dhall --format sarif > audit.sarif", "for a code scanning dashboard")
-      .example("$0 audit -c config/example.dhall --min-severity high --fail-on high", "a CI gate") as unknown as Argv<AuditArgs>,
+      .example("$0 audit -c config/example.dhall --min-severity high --fail-on high", "a CI gate")
+      .example("$0 audit -c config/example.dhall --watch", "findings as they appear and clear (or run the agent with --audit)") as unknown as Argv<AuditArgs>,
   handler: (args) =>
     withGraph(args.config, args.sink, async ({ config, plugins, sink }) => {
       const known = new Set(AUDIT_RULES.map((r) => r.id));
@@ -55,10 +66,15 @@ export const auditCommand: CommandModule<object, AuditArgs> = {
       if (unknown.length > 0) throw new Error(`audit: unknown rule ${unknown.join(", ")}; known: ${[...known].join(", ")}`);
       const rules = args.rule ? AUDIT_RULES.filter((r) => args.rule!.includes(r.id)) : AUDIT_RULES;
       const cluster = args.cluster ?? config.clusters[0]?.name ?? "";
-      const view = await readView(sink, cluster, rules);
       const options = { allowedRegistries: args["allowed-registry"] ?? [], observes: observedScopes(config, plugins, cluster) };
+      const shown = (findings: readonly Finding[]): Finding[] => findings.filter((f) => atLeast(f.severity, args["min-severity"]));
+      if (args.watch) {
+        await watchFindings(async () => readView(sink, cluster, rules), rules, options, shown, args);
+        return;
+      }
+      const view = await readView(sink, cluster, rules);
       const all = runAudit(view, rules, options);
-      const result = { ...all, findings: all.findings.filter((f) => atLeast(f.severity, args["min-severity"])) };
+      const result = { ...all, findings: shown(all.findings) };
       for (const failed of result.failedRules) process.stderr.write(`audit: rule ${failed.rule} failed: ${failed.error}\n`);
       for (const bad of view.rbac.unreadableRules) process.stderr.write(`audit: skipped a rule of ${bad.role} that could not be read: ${bad.text}\n`);
       if (args.format === "json") process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -68,3 +84,56 @@ export const auditCommand: CommandModule<object, AuditArgs> = {
       else if (args["fail-on"] && result.findings.some((f) => atLeast(f.severity, args["fail-on"]!))) process.exitCode = 3;
     }),
 };
+
+/** `audit --watch`: reads the graph every interval until SIGINT/SIGTERM; prints the
+ *  findings once, then each change with its cause (the nodes on its path that changed). */
+async function watchFindings(
+  read: () => Promise<AuditView>,
+  rules: readonly AuditRule[],
+  options: AuditOptions,
+  shown: (findings: readonly Finding[]) => Finding[],
+  args: AuditArgs,
+): Promise<void> {
+  let stop = false;
+  let wake: () => void = () => undefined;
+  const onSignal = (): void => {
+    stop = true;
+    wake();
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const tracker = new FindingTracker();
+  let previous: AuditView | undefined;
+  const print = (change: string, f: Finding, cause: string[], others: string[]): void => {
+    if (args.format === "json") process.stdout.write(`${JSON.stringify({ change, finding: f, cause, ...(others.length ? { changes: others } : {}) })}\n`);
+    else {
+      const why = cause.length > 0 ? ` (after: ${cause.join("; ")})` : others.length > 0 ? ` (changes then: ${others.join("; ")})` : "";
+      process.stdout.write(
+        `${new Date().toISOString()} ${change.toUpperCase().padEnd(8)} ${f.severity.toUpperCase().padEnd(8)} ${f.rule}  ${f.message}${why}\n`,
+      );
+    }
+  };
+  try {
+    while (!stop) {
+      try {
+        const view = await read();
+        const changes = viewChanges(previous, view);
+        const result = runAudit(view, rules, options);
+        for (const failed of result.failedRules) process.stderr.write(`audit: rule ${failed.rule} failed: ${failed.error}\n`);
+        const changed = tracker.update(shown(result.findings), changes);
+        for (const c of changed) print(previous ? c.change : "present", c.finding, previous ? c.cause : [], previous ? c.others : []);
+        previous = view;
+      } catch (error) {
+        process.stderr.write(`audit: could not read the graph (${error instanceof Error ? error.message : String(error)}); trying again\n`);
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        // Not unref'd: this timer is what keeps the process alive between reads.
+        setTimeout(resolve, args["interval-seconds"] * 1000);
+      });
+    }
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}

@@ -21,6 +21,12 @@ import { StorageUnusableError } from "../storage/damaged-file.js";
 import { pluginSetFingerprint } from "../plugin/registry.js";
 import { ConfigWatcher } from "./config-watcher.js";
 import { ProgressLine } from "./progress.js";
+import { graphLabel } from "../dispatch/translate.js";
+import { LiveAudit } from "../insight/audit/live-audit.js";
+import type { AuditOptions } from "../insight/audit/model.js";
+import { observedScopes } from "../insight/audit/observed-scopes.js";
+import { AUDIT_RULES } from "../insight/audit/rules/index.js";
+import type { WalRecord } from "../wal/wal.js";
 
 interface RunArgs {
   config: string;
@@ -32,6 +38,7 @@ interface RunArgs {
   "log-level"?: string;
   listen?: string;
   verify: boolean;
+  audit: boolean;
 }
 
 function reportConfigError(log: Logger, error: unknown, message: string): void {
@@ -49,6 +56,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
   builder: (y) =>
     y
       .option("config", { alias: "c", type: "string", demandOption: true, describe: "Dhall config file (see config/example.dhall)" })
+      .option("audit", {
+        type: "boolean",
+        default: false,
+        describe:
+          "Run the audit rules (`kube-observer audit`) inside the agent: after the initial sync, log each finding as it appears or clears with the change that caused it, and export kube_observer_findings{rule,severity}",
+      })
       .option("once", { type: "boolean", default: false, describe: "List every configured scope once, deliver it, and exit (0 when all were delivered)" })
       .option("output", {
         choices: ["graph", "jsonl", "none"] as const,
@@ -83,6 +96,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
           "Serve /healthz (200 while running), /readyz (200 once the initial sync is complete, the sink is open and answers, and WAL appends succeed; 503 with the reasons) and /metrics (Prometheus) on HOST:PORT, or on 127.0.0.1 with PORT alone (or :PORT); 0.0.0.0:8080 serves every interface",
       })
       .check((a) => {
+        if (a.audit && (a.once || a.output !== "graph"))
+          throw new Error("--audit is for a running agent writing the graph: drop --once/--output (after a --once run, use `kube-observer audit`)");
         if (a.verify && !a.once) throw new Error("--verify runs after a --once run: add --once (or run `kube-observer verify` beside a live agent)");
         if (a.verify && a.output !== "graph") throw new Error("--verify compares the graph: it cannot be used with --output jsonl or none");
         if (a.listen !== undefined) parseListen(a.listen);
@@ -168,6 +183,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
     };
     // Set when a damaged WAL or graph file could not be replaced: the agent stops (exit 3).
     let unusable: StorageUnusableError | undefined;
+    // Set once the pipeline is open; committed batches before that are read by its first evaluation.
+    let liveAudit: LiveAudit | undefined;
     try {
       composed = await composeAgent({
         config,
@@ -184,6 +201,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
           mustStop(error, error.exitCode);
         },
         ...(metrics ? { metrics } : {}),
+        ...(args.audit ? { onCommitted: (records: readonly WalRecord[]) => liveAudit?.committed(records) } : {}),
       });
     } catch (error) {
       if (error instanceof FileInUseError || error instanceof WriterConflictError) {
@@ -209,6 +227,19 @@ export const runCommand: CommandModule<object, RunArgs> = {
     }
     const { agent, pipeline } = composed;
     const delivered = composed.delivered;
+    if (args.audit && pipeline) {
+      liveAudit = new LiveAudit({
+        sink: pipeline.sink,
+        clusters: auditClusters(config, loaded.plugins),
+        rules: AUDIT_RULES,
+        log: log.child({ component: "audit" }),
+        ...(metrics ? { registry: metrics.registry } : {}),
+        labelOf: (resource) => {
+          const plugin = agent.pluginSet?.plugins.get(resource) ?? loaded.plugins.plugins.get(resource);
+          return plugin ? graphLabel(plugin) : undefined;
+        },
+      });
+    }
 
     const started = Date.now();
     let stopping = false;
@@ -321,6 +352,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
           current = text;
           currentPlugins = plugins;
           await agent.reload(next.config, next.plugins);
+          liveAudit?.reconfigure(auditClusters(next.config, next.plugins));
         } catch (error) {
           reportConfigError(log, error, "config reload rejected; keeping the last good config");
         }
@@ -336,6 +368,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       progress?.done();
       if (!p) return;
       log.info({ scopes: p.scopes, objects: p.objects, seconds: (Date.now() - started) / 1000 }, "initial sync complete");
+      await liveAudit?.start();
       // Once every cluster's observers have listed (a cluster that is down holds this
       // back), scopes that left the config while the agent was down leave the graph.
       for (let observed = agent.observedScopes(); pipeline && !stopping; observed = agent.observedScopes()) {
@@ -362,6 +395,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       process.exitCode = 1;
     }
     await agent.stop();
+    await liveAudit?.stop();
     await pipeline?.close(args["grace-seconds"] * 1000);
     await ops?.close();
     log.info({ messages: delivered() }, "stopped");
@@ -371,6 +405,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
     setTimeout(() => process.exit(process.exitCode ?? 0), 2_000).unref();
   },
 };
+
+/** The audit's options per configured cluster: what the config observes there. */
+function auditClusters(config: Config, plugins: PluginSet): Map<string, AuditOptions> {
+  return new Map(config.clusters.map((c) => [c.name, { allowedRegistries: [], observes: observedScopes(config, plugins, c.name) }]));
+}
 
 async function sweepVanishedScopes(pipeline: GraphPipeline, observed: NonNullable<ReturnType<Agent["observedScopes"]>>, log: Logger): Promise<void> {
   try {

@@ -14,6 +14,9 @@ export interface Finding {
   message: string;
   /** The graph path that proves it, as "Label ns/name" steps and -[REL]-> hops. */
   path: string[];
+  /** The keys of the nodes on the path (the object's first): a change to one of them is
+   *  what makes the finding appear or clear. */
+  keys: string[];
 }
 
 export interface AuditOptions {
@@ -44,6 +47,9 @@ export interface AuditView {
   out(key: string, rel: string): readonly ViewEdge[];
   into(key: string, rel: string): readonly ViewEdge[];
   rbac: RbacIndex;
+  /** Per node key, a version of the node and its outgoing edges (what `audit --watch`
+   *  compares between two reads to name what changed). */
+  versions: ReadonlyMap<string, string>;
 }
 
 export interface AuditRule {

@@ -41,6 +41,9 @@ export function buildView(lines: readonly ExportLine[], cluster: string): AuditV
     push(into, `${line.to}\u0000${line.rel}`, edge);
   }
   const rbac = indexRbac(lines, cluster);
+  const versions = new Map<string, string>();
+  for (const [key, node] of nodes) versions.set(key, `${String(node.properties.resourceVersion ?? "")}/${node.ref.observed ? "o" : "p"}`);
+  for (const edges of out.values()) for (const e of edges) versions.set(e.from, `${versions.get(e.from) ?? ""}|${e.rel}>${e.to}`);
   return {
     cluster,
     node: (key) => nodes.get(key),
@@ -48,6 +51,7 @@ export function buildView(lines: readonly ExportLine[], cluster: string): AuditV
     out: (key, rel) => out.get(`${key}\u0000${rel}`) ?? [],
     into: (key, rel) => into.get(`${key}\u0000${rel}`) ?? [],
     rbac,
+    versions,
   };
 }
 
@@ -60,4 +64,22 @@ export async function readView(sink: GraphSink, cluster: string, rules: readonly
     for (const r of rule.reads.rels) rels.add(r);
   }
   return buildView(await sink.subgraph([...labels], [...rels]), cluster);
+}
+
+/** What changed between two reads, described for people: graph key → description. */
+export function viewChanges(before: AuditView | undefined, after: AuditView): Map<string, string> {
+  const changes = new Map<string, string>();
+  if (!before) return changes;
+  const describe = (view: AuditView, key: string): string => {
+    const node = view.node(key);
+    return node ? `${node.ref.label} ${node.ref.namespace ? `${node.ref.namespace}/` : ""}${node.ref.name}` : key;
+  };
+  for (const [key, version] of after.versions) {
+    const old = before.versions.get(key);
+    if (old === undefined) changes.set(key, `${describe(after, key)} added`);
+    else if (old !== version)
+      changes.set(key, `${describe(after, key)} changed (resourceVersion ${String(after.node(key)?.properties.resourceVersion ?? "-")})`);
+  }
+  for (const key of before.versions.keys()) if (!after.versions.has(key)) changes.set(key, `${describe(before, key)} removed`);
+  return changes;
 }

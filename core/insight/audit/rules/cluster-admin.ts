@@ -25,6 +25,7 @@ export default {
             object: subject,
             message: `${step(subject)} is cluster-admin ${where} (${step(binding.ref)})`,
             path: [step(subject), "-[SUBJECT]-", step(binding.ref), "-[GRANTS]->", "ClusterRole cluster-admin"],
+            keys: [subject.key, binding.ref.key, admin],
           });
         }
       }

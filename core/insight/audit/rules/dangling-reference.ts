@@ -31,6 +31,7 @@ export default {
               object: owner.ref,
               message: `${step(owner.ref)} refers to ${step(target.ref)}, which does not exist`,
               path: [...hops, `-[${rel}${edgeNote(edge.properties, ["via", "key"])}]->`, step(target.ref)],
+              keys: [owner.ref.key, target.ref.key],
             });
           }
         }

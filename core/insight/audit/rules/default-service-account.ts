@@ -25,6 +25,7 @@ export default {
             object: pod.ref,
             message: `${step(pod.ref)} runs as ${step(account.ref)} with its token mounted`,
             path: [step(pod.ref), "-[RUNS_AS]->", step(account.ref)],
+            keys: [pod.ref.key, account.ref.key],
           },
         ];
       });

@@ -2,7 +2,7 @@
 // remote code execution in an exposed service away from every credential there.
 import type { AuditRule, Finding } from "../model.js";
 import { step } from "../model.js";
-import { armedAccounts, secretsRequest } from "./rbac-paths.js";
+import { armedAccounts, secretsRequest, type ArmedAccount } from "./rbac-paths.js";
 
 export default {
   id: "KO-EXP-001",
@@ -12,11 +12,11 @@ export default {
   reads: { labels: ["Ingress", "Service", "Pod", "ServiceAccount"], rels: ["ROUTES_TO", "SELECTS", "RUNS_AS"] },
   find: (view) => {
     const found: Finding[] = [];
-    const readers = new Map<string, Map<string, string[]>>(); // namespace → account key → path
-    const readersIn = (namespace: string): Map<string, string[]> => {
+    const readers = new Map<string, Map<string, ArmedAccount>>(); // namespace → account key → how
+    const readersIn = (namespace: string): Map<string, ArmedAccount> => {
       let known = readers.get(namespace);
       if (!known) {
-        known = new Map(armedAccounts(view, secretsRequest("get", namespace)).map((a) => [a.account.key, a.path]));
+        known = new Map(armedAccounts(view, secretsRequest("get", namespace)).map((a) => [a.account.key, a]));
         readers.set(namespace, known);
       }
       return known;
@@ -31,15 +31,16 @@ export default {
           const pod = view.node(selects.to);
           if (!pod || seen.has(pod.ref.key)) continue;
           for (const runs of view.out(pod.ref.key, "RUNS_AS")) {
-            const path = readersIn(ingress.ref.namespace).get(runs.to);
-            if (!path) continue;
+            const armed = readersIn(ingress.ref.namespace).get(runs.to);
+            if (!armed) continue;
             seen.add(pod.ref.key);
             found.push({
               rule: "KO-EXP-001",
               severity: "high",
               object: pod.ref,
               message: `${step(pod.ref)} is exposed by ${step(ingress.ref)} and can get Secrets in ${ingress.ref.namespace}`,
-              path: [step(ingress.ref), "-[ROUTES_TO]->", step(service.ref), "-[SELECTS]->", step(pod.ref), "-[RUNS_AS]->", ...path],
+              path: [step(ingress.ref), "-[ROUTES_TO]->", step(service.ref), "-[SELECTS]->", step(pod.ref), "-[RUNS_AS]->", ...armed.path],
+              keys: [pod.ref.key, ingress.ref.key, service.ref.key, ...armed.keys],
             });
           }
         }

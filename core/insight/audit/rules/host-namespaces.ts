@@ -20,5 +20,6 @@ export default {
         object: pod.ref,
         message: `${step(pod.ref)} uses ${HOST.filter((h) => pod.properties[h] === true).join(", ")}`,
         path: [step(pod.ref)],
+        keys: [pod.ref.key],
       })),
 } satisfies AuditRule;

@@ -32,6 +32,7 @@ function hostPaths(view: AuditView, rule: string, severity: "critical" | "medium
         object: pod.ref,
         message: `${step(pod.ref)} mounts the host path ${path}${severity === "critical" ? " (the node's root or its container runtime)" : ""}`,
         path: [step(pod.ref), `-[USES_VOLUME${edgeNote(uses.properties, ["mounts"])}]->`, `Volume ${String(volume.properties.name ?? "")} hostPath=${path}`],
+        keys: [pod.ref.key, volume.ref.key],
       });
     }
   }

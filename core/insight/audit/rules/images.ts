@@ -16,6 +16,7 @@ function imageFindings(view: AuditView, rule: string, severity: "low" | "medium"
         object: pod.ref,
         message: `${step(pod.ref)} container ${String(runs.properties.container ?? "?")} runs ${image.ref.name}: ${why}`,
         path: [step(pod.ref), `-[RUNS_IMAGE${edgeNote(runs.properties, ["container"])}]->`, `ContainerImage ${image.ref.name}`],
+        keys: [pod.ref.key, image.ref.key],
       });
     }
   }

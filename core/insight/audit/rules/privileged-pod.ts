@@ -17,5 +17,6 @@ export default {
         object: pod.ref,
         message: `${step(pod.ref)} runs a privileged container`,
         path: [step(pod.ref)],
+        keys: [pod.ref.key],
       })),
 } satisfies AuditRule;

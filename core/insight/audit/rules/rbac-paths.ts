@@ -9,6 +9,8 @@ export interface ArmedAccount {
   account: NodeRef;
   /** How: [group …,] binding → role: rule. */
   path: string[];
+  /** The account, binding and role. */
+  keys: string[];
 }
 
 export function grantPath(grant: Grant): string[] {
@@ -23,13 +25,17 @@ export function armedAccounts(view: AuditView, request: AccessRequest): ArmedAcc
   for (const a of answer.serviceAccounts) {
     const direct = a.direct ? (grantsOf.get(a.account.key) ?? []) : [];
     if (direct[0]) {
-      armed.push({ account: a.account, path: [step(a.account), ...grantPath(direct[0])] });
+      armed.push({ account: a.account, path: [step(a.account), ...grantPath(direct[0])], keys: [a.account.key, direct[0].binding.key, direct[0].role.key] });
       continue;
     }
     for (const group of a.groups) {
       const viaGroup = grantsOf.get(`${view.cluster}/Group/${group}`) ?? [];
       if (viaGroup[0]) {
-        armed.push({ account: a.account, path: [step(a.account), `member of Group ${group}`, ...grantPath(viaGroup[0])] });
+        armed.push({
+          account: a.account,
+          path: [step(a.account), `member of Group ${group}`, ...grantPath(viaGroup[0])],
+          keys: [a.account.key, viaGroup[0].binding.key, viaGroup[0].role.key],
+        });
         break;
       }
     }

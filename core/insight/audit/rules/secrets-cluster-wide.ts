@@ -21,6 +21,7 @@ export default {
           object: armed.account,
           message: `${step(armed.account)} can ${verb} Secrets in every namespace`,
           path: armed.path,
+          keys: armed.keys,
         });
       }
     }

@@ -17,5 +17,12 @@ export default {
       .nodes("Secret")
       .filter((secret) => secret.ref.observed && !EXEMPT_TYPES.has(String(secret.properties.type ?? "")))
       .filter((secret) => USE.every((rel) => view.into(secret.ref.key, rel).length === 0))
-      .map((secret) => ({ rule: "KO-SEC-001", severity: "info", object: secret.ref, message: `nothing uses ${step(secret.ref)}`, path: [step(secret.ref)] })),
+      .map((secret) => ({
+        rule: "KO-SEC-001",
+        severity: "info",
+        object: secret.ref,
+        message: `nothing uses ${step(secret.ref)}`,
+        path: [step(secret.ref)],
+        keys: [secret.ref.key],
+      })),
 } satisfies AuditRule;

@@ -21,6 +21,7 @@ export default {
             object: role.ref,
             message: `${step(role.ref)} has ${wild.length} rule${wild.length === 1 ? "" : "s"} with wildcards`,
             path: [step(role.ref), ...wild.map((r) => r.text)],
+            keys: [role.ref.key],
           },
         ];
       }),
