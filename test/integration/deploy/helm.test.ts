@@ -13,7 +13,7 @@
 // helm comes from scripts/helm/build.sh and the ServiceMonitor CRD from the Prometheus
 // Operator's Go module (scripts/helm/servicemonitor-crd.sh); neither is optional.
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -231,6 +231,7 @@ afterAll(async () => {
     for (const ns of [set.namespace, ...set.extraNamespaces]) await kubectlCleanup(["delete", "namespace", ns, "--ignore-not-found", "--wait=false"]);
   }
   if (crdCreated) await kubectlCleanup(["delete", "crd", crdName, "--ignore-not-found", "--wait=false"]);
+  rmSync(work, { recursive: true, force: true });
 });
 
 describe("one source: deploy/ is the chart with its default values", () => {
