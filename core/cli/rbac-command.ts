@@ -3,7 +3,7 @@
 import type { CommandModule } from "yargs";
 import { loadAgentConfig } from "../agent-config.js";
 import { loadPlugins } from "../plugin/registry.js";
-import { rbacYaml } from "../rbac/manifests.js";
+import { rbacHelmValues, rbacYaml } from "../rbac/manifests.js";
 import { pickCluster, planRbac, type RbacPlan } from "../rbac/plan.js";
 import { reportFailure } from "./open-graph.js";
 
@@ -12,6 +12,7 @@ interface RbacArgs {
   cluster?: string;
   namespace?: string;
   "service-account"?: string;
+  format: "manifests" | "helm-values";
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -38,6 +39,7 @@ function commandText(args: RbacArgs): string {
   if (args.cluster !== undefined) parts.push(`--cluster ${args.cluster}`);
   if (args.namespace !== undefined) parts.push(`--namespace ${args.namespace}`);
   if (args["service-account"] !== undefined) parts.push(`--service-account ${args["service-account"]}`);
+  if (args.format !== "manifests") parts.push(`--format ${args.format}`);
   return parts.join(" ");
 }
 
@@ -53,6 +55,11 @@ export const rbacCommand: CommandModule<object, RbacArgs> = {
         type: "string",
         describe: "ServiceAccount name, also the name of the roles and bindings (default: the config's rbac.serviceAccount)",
       })
+      .option("format", {
+        choices: ["manifests", "helm-values"] as const,
+        default: "manifests" as const,
+        describe: "manifests: YAML for kubectl apply; helm-values: the rules as the Helm chart's rbac values (names come from the release)",
+      })
       .check((args) => {
         if (args.namespace !== undefined && !DNS_LABEL.test(args.namespace)) throw new Error(`--namespace "${args.namespace}" is not a namespace name`);
         const sa = args["service-account"];
@@ -61,8 +68,8 @@ export const rbacCommand: CommandModule<object, RbacArgs> = {
       })
       .example("$0 rbac --config config/example.dhall | kubectl apply -f -", "grant exactly what the agent needs")
       .example(
-        "$0 rbac --config deploy/config/kube-observer.dhall > deploy/rbac.yaml",
-        "regenerate the deploy manifests (scripts/deploy/generate-rbac.sh does this)",
+        "$0 rbac --config my.dhall --format helm-values > rbac-values.yaml",
+        "the RBAC for a custom config, for helm install -f rbac-values.yaml (deploy/helm/kube-observer/README.md)",
       )
       .epilogue(
         'Only list and watch, only on the resources the actors name: a ClusterRole for actors of every namespace ("*") and cluster-scoped resources, ' +
@@ -76,7 +83,8 @@ export const rbacCommand: CommandModule<object, RbacArgs> = {
         serviceAccount: args["service-account"],
         onPluginProblem: (problem) => process.stderr.write(`warning: ${problem}\n`),
       });
-      process.stdout.write(rbacYaml(plan, { command: commandText(args) }));
+      const render = args.format === "helm-values" ? rbacHelmValues : rbacYaml;
+      process.stdout.write(render(plan, { command: commandText(args) }));
     } catch (error) {
       reportFailure(error);
     }

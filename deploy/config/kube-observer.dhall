@@ -3,9 +3,10 @@
 
    deploy/kustomization.yaml turns this file into the ConfigMap `kube-observer-config`,
    mounted at /etc/kube-observer/ (as a directory: editing the ConfigMap reaches the
-   running agent, which reloads it). deploy/rbac.yaml is generated from it:
+   running agent, which reloads it). It is also the Helm chart's default config
+   (deploy/helm/kube-observer/files/), and the RBAC of both is generated from it:
 
-       scripts/deploy/generate-rbac.sh
+       scripts/deploy/generate-manifests.sh
 
    after any change to the actors below (or to rbac). It observes what
    config/example.dhall observes (test/unit/deploy checks that both stay the same).
