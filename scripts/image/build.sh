@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds kube-observer's container image from scratch — no registry, no base image — and
-# prints its name and digest. This is the image the project builds and tests
-# (test/integration/deploy/image.test.ts runs it with podman); deploy/Dockerfile is only
-# for those who build from a registry's Node image instead.
+# prints its name and digest. This is the one way the project builds its image, and the
+# image test/integration/deploy/image.test.ts runs with podman. Push it with
+# `podman push kube-observer:<version> <registry>/kube-observer:<version>`.
 #
 #   npm run image                       # = scripts/ensure-setup.sh, then this
 #   scripts/image/build.sh [TAG]        # default kube-observer:<package.json version>
@@ -23,8 +23,9 @@
 #
 # Cached: an image whose label io.kube-observer.inputs matches the hash of every input
 # (these scripts, the .deb files, Node, the lock file, dist/ and config/) is not rebuilt;
-# KUBE_OBSERVER_IMAGE_REBUILD=1 rebuilds anyway. Files get the last commit's time
-# (buildah commit --timestamp), so equal inputs give an equal image.
+# KUBE_OBSERVER_IMAGE_REBUILD=1 rebuilds anyway. Files and the image get the time of the
+# last commit that changed an input ($SOURCE_DATE_EPOCH when set; buildah commit
+# --timestamp), so equal inputs give an equal image, digest included.
 # Stdout: two lines, `image: <name>` and `digest: sha256:...`; progress goes to stderr.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -65,13 +66,16 @@ done
 
 node_bin="$KUBE_OBSERVER_NODE_DIR/bin/node"
 [ "$("$node_bin" --version)" = "v$NODE_VERSION" ] || die "$node_bin is not Node $NODE_VERSION"
+# The time of the last commit that changed an input (not HEAD's: equal inputs, equal image).
+epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct -- core plugins config package.json package-lock.json scripts/image scripts/node/version.env 2>/dev/null || true)}
+epoch=${epoch:-0}
 app_files() { find dist/core dist/plugins config -type f ! -name '*.map' ! -name '*.d.ts' -print0 | sort -z; }
 inputs=$(
   {
     sha256sum scripts/image/build.sh scripts/image/tools.sh package.json package-lock.json "$node_bin"
     sha256sum "${debs[@]}" | awk '{print $1}'
     app_files | xargs -0 sha256sum
-    echo "$tag"
+    echo "$tag $epoch"
   } | sha256sum | cut -c1-32
 )
 
@@ -144,8 +148,6 @@ as_user -e 'new (require("/app/node_modules/better-sqlite3"))(":memory:").exec("
 [ ! -e "$app/node_modules/vitest" ] || die "dev dependencies in the image"
 
 # --- the image -----------------------------------------------------------------------
-epoch=$(git log -1 --format=%ct 2>/dev/null || echo 0)
-revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 ctr=$(buildah from scratch)
 trap 'buildah rm "$ctr" >/dev/null 2>&1 || true' EXIT
 mnt=$(buildah mount "$ctr")
@@ -167,16 +169,20 @@ buildah config \
   --os linux --arch amd64 \
   --label org.opencontainers.image.title=kube-observer \
   --label org.opencontainers.image.version="$version" \
-  --label org.opencontainers.image.revision="$revision" \
   --label org.opencontainers.image.licenses=Apache-2.0 \
   --label org.opencontainers.image.description="Streams a live graph of a Kubernetes cluster into Neo4j or SQLite" \
   --label io.kube-observer.node="$NODE_VERSION" \
   --label io.kube-observer.inputs="$inputs" \
   --created-by "scripts/image/build.sh" \
   "$ctr"
+old=$(podman image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
 buildah commit --quiet --rm --identity-label=false --timestamp "$epoch" "$ctr" "$tag" >/dev/null
 trap - EXIT
 rm -rf "$stage"
+# The image this tag named before, now untagged: 230 MB each, so not kept (unless in use).
+if [ -n "$old" ] && [ "$old" != "$(podman image inspect --format '{{.Id}}' "$tag")" ]; then
+  podman rmi "$old" >/dev/null 2>&1 || true
+fi
 size=$(podman image inspect --format '{{.Size}}' "$tag")
 log "built $tag in $(($(date +%s) - started)) s: $((size / 1000000)) MB, node $NODE_VERSION, ${PACKAGES[*]}"
 echo "image: $tag"

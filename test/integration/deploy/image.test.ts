@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as k8s from "@kubernetes/client-node";
+import { parse } from "yaml";
 import type { ExportLine } from "../../../core/graph/model.js";
 import { repoRoot } from "../../support/agent.js";
 import { adminKubeConfig, createNamespace, devEnv, eventually } from "../../support/cluster.js";
@@ -43,6 +44,10 @@ const RESOURCES = ["pod", "configmap", "secret", "serviceaccount", "deployment",
 let image = "";
 let digest = "";
 let port = 0;
+
+interface DeploymentDoc {
+  spec: { template: { spec: { securityContext: { runAsUser: number; runAsGroup: number }; containers: { args: string[] }[] } } };
+}
 
 interface Run {
   code: number | null;
@@ -175,6 +180,10 @@ describe("the container image", () => {
     expect(inspected!.Config.Entrypoint).toEqual(["/usr/local/bin/node", "--max-semi-space-size=2", "/app/dist/core/cli/main.js"]);
     expect(inspected!.Config.Cmd).toEqual(["run", "--config", CONFIG, "--listen", "0.0.0.0:8080"]);
     expect(inspected!.Config.Labels["org.opencontainers.image.version"]).toBe(version);
+    // What deploy/deployment.yaml runs: the same user (runAsNonRoot needs it numeric) and arguments.
+    const pod = (parse(readFileSync(join(repoRoot, "deploy/deployment.yaml"), "utf8")) as DeploymentDoc).spec.template.spec;
+    expect(inspected!.Config.User).toBe(`${pod.securityContext.runAsUser}:${pod.securityContext.runAsGroup}`);
+    expect(inspected!.Config.Cmd).toEqual(pod.containers[0]!.args);
 
     // Inside a container of it: who runs, what is (not) there.
     const probe = `
