@@ -54,13 +54,36 @@ flock 9
 
 # --- inputs --------------------------------------------------------------------------
 PACKAGES=(libc6 libgcc-s1 libstdc++6 libatomic1)
-log "fetching ${PACKAGES[*]} (apt-get download)"
-(cd "$cache/debs" && { apt-get download -q "${PACKAGES[@]}" >&2 2>/dev/null || { apt-get update -q >&2 && apt-get download -q "${PACKAGES[@]}" >&2; }; })
+# Each package's candidate version, from one apt-cache call (each call takes ~0.6 s).
+declare -A candidate
+candidates() {
+  local name="" line
+  while IFS= read -r line; do
+    case "$line" in
+      [a-z0-9]*:) name=${line%:} ;;
+      *Candidate:*) candidate[$name]=${line##* } ;;
+    esac
+  done < <(apt-cache policy "${PACKAGES[@]}")
+}
+candidates
+# The .deb of a package's candidate version in the cache, if there.
+deb_for() {
+  local v=${candidate[$1]:-}
+  [ -n "$v" ] && [ "$v" != "(none)" ] || return 0
+  ls "$cache/debs/${1}_${v//:/%3a}_"*.deb 2>/dev/null | head -1
+}
+missing=()
+for p in "${PACKAGES[@]}"; do [ -n "$(deb_for "$p")" ] || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "fetching ${missing[*]} (apt-get download)"
+  # Stale package lists (a fresh machine, a security update): refresh once and retry.
+  (cd "$cache/debs" && { apt-get download -q "${missing[@]}" >&2 2>/dev/null || { apt-get update -q >&2 && apt-get download -q "${missing[@]}" >&2; }; })
+  candidates
+fi
 debs=()
 for p in "${PACKAGES[@]}"; do
-  v=$(apt-cache policy "$p" | awk '/Candidate:/ {print $2}')
-  deb=$(ls "$cache/debs/${p}_${v//:/%3a}_"*.deb 2>/dev/null | head -1)
-  [ -n "$deb" ] || die "apt-get download gave no .deb for $p $v"
+  deb=$(deb_for "$p")
+  [ -n "$deb" ] || die "no .deb of $p's candidate version after apt-get download"
   debs+=("$deb")
 done
 
