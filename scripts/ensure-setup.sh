@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes a checkout ready to run: the pinned Node installed (scripts/node/), dependencies
 # installed (again when package-lock.json or the Node changed), TypeScript compiled, and
-# with --servers the test servers and tools (helm, promtool) built into the cache.
+# with --servers the test servers and tools (helm, promtool) built into the cache and the
+# container tools (buildah, podman, runc) installed from Debian's packages for the image test.
 # Idempotent and quick when nothing changed; `npm test`, the env:* scripts and the demo
 # call it first, so a fresh clone needs no other set-up step.
 set -euo pipefail
@@ -34,6 +35,8 @@ if [ "${1:-}" = "--servers" ]; then
   scripts/controlplane/build.sh >/dev/null
   scripts/neo4j/build.sh >/dev/null
   scripts/promtool/build.sh >/dev/null
+  # The image itself is built by its test (scripts/image/build.sh, cached by input hash).
+  scripts/image/tools.sh
   scripts/helm/servicemonitor-crd.sh >/dev/null
   if ! wait "$helm_pid"; then
     cat "$helm_log" >&2

@@ -5,15 +5,15 @@
 // every update: namespaces are added and removed by file watching alone and by SIGHUP
 // alone, bad configs are reported with their location while the last good one keeps
 // running, and later swaps still apply.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readlinkSync, rmSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { randomInt } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import * as k8s from "@kubernetes/client-node";
 import { AgentProcess, configText, repoRoot, type LogLine } from "../../support/agent.js";
 import { adminKubeConfig, createNamespace, deleteNamespaces, eventually, uniqueName } from "../../support/cluster.js";
 import { openTestSink } from "../../support/graph.js";
+import { ConfigMapVolume } from "./support.js";
 
 const core = adminKubeConfig().makeApiClient(k8s.CoreV1Api);
 const nsA = uniqueName("mounted-a");
@@ -21,44 +21,6 @@ const nsB = uniqueName("mounted-b");
 const nsC = uniqueName("mounted-c");
 const CONFIG_KEY = "kube-observer.dhall";
 const TYPES_KEY = "types.dhall";
-
-/** A ConfigMap volume written the way the kubelet's atomic writer (pkg/volume/util/atomic_writer.go) writes it. */
-class ConfigMapVolume {
-  readonly dir = mkdtempSync(join(tmpdir(), "kube-observer-mounted-"));
-  /** The name of the timestamped directory `..data` points at. */
-  current: string | undefined;
-
-  /** A new timestamped directory with `files`, swapped in atomically; the old one removed. */
-  update(files: Record<string, string>): void {
-    // os.MkdirTemp(targetDir, time.Now().UTC().Format("..2006_01_02_15_04_05.")): the random suffix is digits.
-    const stamp = new Date()
-      .toISOString()
-      .replace(/[-T:]/g, "_")
-      .replace(/\.\d+Z$/, "");
-    const tsDir = `..${stamp}.${String(randomInt(1e8, 1e9))}`;
-    mkdirSync(join(this.dir, tsDir), { mode: 0o755 });
-    for (const [key, text] of Object.entries(files)) writeFileSync(join(this.dir, tsDir, key), text, { mode: 0o644 });
-    const old = this.current;
-    // A relative link, renamed over `..data`: readers see the old files or the new ones, never a mix.
-    symlinkSync(tsDir, join(this.dir, "..data_tmp"));
-    renameSync(join(this.dir, "..data_tmp"), join(this.dir, "..data"));
-    for (const key of Object.keys(files)) {
-      if (!existsSync(join(this.dir, key))) symlinkSync(join("..data", key), join(this.dir, key));
-    }
-    if (old) rmSync(join(this.dir, old), { recursive: true });
-    this.current = tsDir;
-  }
-
-  /** Overwrites a file inside the current timestamped directory (no `..data` swap). */
-  editInPlace(key: string, text: string): void {
-    writeFileSync(join(this.dir, this.current!, key), text);
-  }
-
-  /** The timestamped directories present. */
-  timestampedDirs(): string[] {
-    return readdirSync(this.dir).filter((n) => /^\.\.\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}\.\d+$/.test(n));
-  }
-}
 
 const volume = new ConfigMapVolume();
 const state = mkdtempSync(join(tmpdir(), "kube-observer-mounted-state-"));

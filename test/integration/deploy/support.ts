@@ -1,8 +1,10 @@
 // Shared by the deploy tests: the locally built kubectl against the local apiserver, a
 // kustomize overlay that installs deploy/ under unique names (the apiserver is shared),
-// and an in-cluster ServiceAccount directory for KUBE_OBSERVER_IN_CLUSTER_ROOT.
+// an in-cluster ServiceAccount directory for KUBE_OBSERVER_IN_CLUSTER_ROOT, and a
+// directory laid out the way the kubelet mounts a ConfigMap.
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { randomInt } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { repoRoot } from "../../support/agent.js";
@@ -97,4 +99,42 @@ export function inClusterEnv(root: string): Record<string, string> {
     KUBERNETES_SERVICE_PORT: url.port,
     KUBECONFIG: "",
   };
+}
+
+/** A ConfigMap volume written the way the kubelet's atomic writer (pkg/volume/util/atomic_writer.go) writes it. */
+export class ConfigMapVolume {
+  readonly dir = mkdtempSync(join(tmpdir(), "kube-observer-mounted-"));
+  /** The name of the timestamped directory `..data` points at. */
+  current: string | undefined;
+
+  /** A new timestamped directory with `files`, swapped in atomically; the old one removed. */
+  update(files: Record<string, string>): void {
+    // os.MkdirTemp(targetDir, time.Now().UTC().Format("..2006_01_02_15_04_05.")): the random suffix is digits.
+    const stamp = new Date()
+      .toISOString()
+      .replace(/[-T:]/g, "_")
+      .replace(/\.\d+Z$/, "");
+    const tsDir = `..${stamp}.${String(randomInt(1e8, 1e9))}`;
+    mkdirSync(join(this.dir, tsDir), { mode: 0o755 });
+    for (const [key, text] of Object.entries(files)) writeFileSync(join(this.dir, tsDir, key), text, { mode: 0o644 });
+    const old = this.current;
+    // A relative link, renamed over `..data`: readers see the old files or the new ones, never a mix.
+    symlinkSync(tsDir, join(this.dir, "..data_tmp"));
+    renameSync(join(this.dir, "..data_tmp"), join(this.dir, "..data"));
+    for (const key of Object.keys(files)) {
+      if (!existsSync(join(this.dir, key))) symlinkSync(join("..data", key), join(this.dir, key));
+    }
+    if (old) rmSync(join(this.dir, old), { recursive: true });
+    this.current = tsDir;
+  }
+
+  /** Overwrites a file inside the current timestamped directory (no `..data` swap). */
+  editInPlace(key: string, text: string): void {
+    writeFileSync(join(this.dir, this.current!, key), text);
+  }
+
+  /** The timestamped directories present. */
+  timestampedDirs(): string[] {
+    return readdirSync(this.dir).filter((n) => /^\.\.\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}\.\d+$/.test(n));
+  }
 }

