@@ -3,7 +3,7 @@
 // one at a time. Baseline, in the same run: a raw WATCH on pods in the bench process, the
 // floor any watcher sees. Prints the machine and writes bench/results/audit-latency-<tier>-<sink>.md.
 //   node dist/bench/audit-latency.js [--tier S] [--sink sqlite|neo4j] [--samples 20]
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -19,7 +19,9 @@ import { SoakAgent } from "./soak/agent-process.js";
 import { tierByName } from "./tiers.js";
 import { WatchProbe } from "./watch-probe.js";
 
-const { values } = parseArgs({ options: { tier: { type: "string", default: "S" }, sink: { type: "string", default: "sqlite" }, samples: { type: "string", default: "20" } } });
+const { values } = parseArgs({
+  options: { tier: { type: "string", default: "S" }, sink: { type: "string", default: "sqlite" }, samples: { type: "string", default: "20" } },
+});
 const tier = tierByName(values.tier);
 const sink = values.sink === "neo4j" ? "neo4j" : "sqlite";
 const samples = Number(values.samples);
@@ -34,7 +36,14 @@ if (sink === "neo4j") await cleanNeo4j(env);
 const tierNames = new Set(setup.plans.map((p) => p.name));
 const others = (await kube.listAll("/api/v1/namespaces")).map((n) => n.metadata!.name!).filter((n) => !tierNames.has(n));
 const dir = mkdtempSync(join(tmpdir(), "kube-observer-audit-latency-"));
-const { file: config } = writeAgentConfig({ dir, env, sink, resources: ["pod", "configmap", "secret", "serviceaccount", "persistentvolumeclaim", "role", "rolebinding"], exclude: others });
+const { file: config } = writeAgentConfig({
+  dir,
+  env,
+  sink,
+  resources: ["pod", "configmap", "secret", "serviceaccount", "persistentvolumeclaim", "role", "rolebinding"],
+  exclude: others,
+  logLevel: "debug",
+});
 const agent = new SoakAgent(config, join(dir, "agent.log"), { [NEO4J_PASSWORD_ENV]: env.neo4j.password }, ["--audit"]);
 const namespace = setup.plans[0]!.name;
 const watchTimes = new Map<string, number>();
@@ -73,7 +82,12 @@ try {
     await kube.must("DELETE", `${nsPath(namespace, "pods")}/${name}`, { gracePeriodSeconds: 0 });
     if (!(await cleared)) throw new Error(`the finding for ${name} did not clear within 30 s`);
     const clearMs = Date.now() - t1;
-    rows.push({ appearMs, clearMs, watchAddMs: (watchTimes.get(`${name}|A`) ?? Number.NaN) - t0, watchDeleteMs: (watchTimes.get(`${name}|D`) ?? Number.NaN) - t1 });
+    rows.push({
+      appearMs,
+      clearMs,
+      watchAddMs: (watchTimes.get(`${name}|A`) ?? Number.NaN) - t0,
+      watchDeleteMs: (watchTimes.get(`${name}|D`) ?? Number.NaN) - t1,
+    });
     await new Promise((r) => setTimeout(r, 300));
   }
 } finally {
@@ -86,6 +100,13 @@ const stats = (xs: number[]): string => {
   const sorted = [...xs].sort((a, b) => a - b);
   return `${median(sorted).toFixed(0)} ms median, ${percentile(sorted, 95).toFixed(0)} ms p95, ${sorted.at(-1)!.toFixed(0)} ms max`;
 };
+// The agent's own account of each evaluation (debug log): whole reads and change-by-change ones.
+const evaluations = readFileSync(join(dir, "agent.log"), "utf8")
+  .split("\n")
+  .filter((l) => l.includes('"audit evaluated"'))
+  .map((l) => JSON.parse(l) as { ms: number; wholeReadMs: number; changes: number });
+const incremental = evaluations.filter((e) => e.wholeReadMs === 0).map((e) => e.ms);
+const whole = evaluations.filter((e) => e.wholeReadMs > 0).map((e) => e.wholeReadMs);
 const machine = machineFacts(loadAtStart);
 const lines = [
   `# Audit latency: apiserver write → finding (tier ${tier.name}, ${sink} sink)`,
@@ -100,6 +121,10 @@ const lines = [
   `| delete → KO-POD-001 cleared (agent log) | ${stats(rows.map((r) => r.clearMs))} |`,
   `| baseline: create → raw WATCH event in the bench | ${stats(rows.map((r) => r.watchAddMs))} |`,
   `| baseline: delete → raw WATCH event in the bench | ${stats(rows.map((r) => r.watchDeleteMs))} |`,
+  "",
+  `Where the time goes: the agent evaluated the audit ${evaluations.length} times; ${incremental.length} from the changes alone (${incremental.length ? stats(incremental) : "none"}), ${whole.length} whole read(s) of the audited graph (${whole.map((w) => `${w.toFixed(0)} ms`).join(", ")}: at start). The rest of each latency is the agent's path from the watch event to the sink's commit (observer batch, WAL, dispatcher, sink transaction).`,
+  "",
+  `Samples in order (appeared/cleared ms): ${rows.map((r) => `${r.appearMs}/${r.clearMs}`).join(", ")}.`,
   "",
   `Target: under 1 s at tier S (issue 16). ${rows.every((r) => r.appearMs < 1000 && r.clearMs < 1000) ? "Met by every sample." : "Missed by at least one sample (see above)."}`,
   "",

@@ -368,7 +368,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
       progress?.done();
       if (!p) return;
       log.info({ scopes: p.scopes, objects: p.objects, seconds: (Date.now() - started) / 1000 }, "initial sync complete");
-      await liveAudit?.start();
+      // The audit's summary is of the synced graph: what the initial sync appended is committed first.
+      if (liveAudit && pipeline) {
+        await pipeline.dispatcher.idle();
+        await liveAudit.start();
+      }
       // Once every cluster's observers have listed (a cluster that is down holds this
       // back), scopes that left the config while the agent was down leave the graph.
       for (let observed = agent.observedScopes(); pipeline && !stopping; observed = agent.observedScopes()) {

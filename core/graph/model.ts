@@ -141,6 +141,12 @@ export interface GraphSink {
    *  in export's order: what an analysis over part of the graph reads (who-can reads RBAC,
    *  ServiceAccounts and RUNS_AS, not the whole graph). */
   subgraph(labels: readonly string[], rels: readonly string[]): Promise<ExportLine[]>;
+  /** What writing these objects can have changed: the nodes with these keys and the nodes
+   *  they own, the edges they own and the edges pointing at them (a selector's SELECTS
+   *  follow the selected), the nodes at those edges' other ends, and the links of the
+   *  placeholders among them (an image's registry) with their ends; in export's order. A
+   *  copy of part of the graph (the live audit's) is brought up to date with it. */
+  neighbourhood(keys: readonly string[]): Promise<ExportLine[]>;
   /** The store's graph storage schema version and what this sink did or, not having
    *  opened it for writing, would do about it (core/graph/schema-version.ts). */
   storageSchema?(): Promise<import("./schema-version.js").StorageSchemaStatus>;

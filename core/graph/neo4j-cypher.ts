@@ -291,6 +291,31 @@ export function subgraphEdges(rels: readonly string[]): string | null {
 RETURN type(r) AS rel, a.key AS from, b.key AS to, properties(r) AS properties`;
 }
 
+/** GraphSink.neighbourhood: through the key and owner indexes. */
+export const NEIGHBOURHOOD_NODES = `
+UNWIND $keys AS k MATCH (n:${E} {key: k})
+RETURN [l IN labels(n) WHERE l <> '${E}'] AS labels, n.key AS key, properties(n) AS properties
+UNION
+UNWIND $keys AS k MATCH (n:${E} {owner: k})
+RETURN [l IN labels(n) WHERE l <> '${E}'] AS labels, n.key AS key, properties(n) AS properties`;
+
+/** Edges owned by the keys (they start at the key or at a node it owns) and edges into
+ *  the keys, with the nodes at both ends. */
+export const NEIGHBOURHOOD_EDGES = `
+UNWIND $keys AS k MATCH (a:${E})-[r]->(b:${E}) WHERE (a.key = k OR a.owner = k) AND r.owner = k
+RETURN type(r) AS rel, a.key AS from, b.key AS to, properties(r) AS properties,
+  [l IN labels(b) WHERE l <> '${E}'] AS endLabels, b.key AS endKey, properties(b) AS endProperties
+UNION ALL
+UNWIND $keys AS k MATCH (a:${E})-[r]->(b:${E} {key: k}) WHERE NOT r.owner IN $keys
+RETURN type(r) AS rel, a.key AS from, b.key AS to, properties(r) AS properties,
+  [l IN labels(a) WHERE l <> '${E}'] AS endLabels, a.key AS endKey, properties(a) AS endProperties`;
+
+/** The links placeholders own (an image's registry), with their ends. */
+export const PLACEHOLDER_LINKS = `
+UNWIND $keys AS k MATCH (a:${E} {key: k})-[r]->(b:${E}) WHERE r.owner = k AND a.observed = false
+RETURN type(r) AS rel, a.key AS from, b.key AS to, properties(r) AS properties,
+  [l IN labels(b) WHERE l <> '${E}'] AS endLabels, b.key AS endKey, properties(b) AS endProperties`;
+
 export const INCOMING = `
 MATCH (s:${E})-[r]->(:${E} {key: $key})
 RETURN type(r) AS rel, properties(r) AS properties,

@@ -225,6 +225,42 @@ export class Neo4jSink implements GraphSink {
     return [...nodes, ...sorted.map((e) => e.line)];
   }
 
+  async neighbourhood(keys: readonly string[]): Promise<ExportLine[]> {
+    const { nodes, edges } = await this.read("reading what changed objects touch", async (tx) => {
+      const found = new Map<string, Extract<ExportLine, { type: "node" }>>();
+      for (const r of (await tx.run(cypher.NEIGHBOURHOOD_NODES, { keys: [...keys] })).records) {
+        // Rows deleted while read come back null, as in export.
+        if (typeof r.get("key") === "string" && r.get("properties") !== null)
+          found.set(r.get("key"), nodeLine(r.get("labels"), r.get("key"), r.get("properties")));
+      }
+      const lines: Array<Extract<ExportLine, { type: "edge" }>> = [];
+      const ends: string[] = [];
+      const take = (records: Iterable<import("neo4j-driver").Record>): void => {
+        for (const r of records) {
+          if (typeof r.get("from") !== "string" || typeof r.get("to") !== "string" || r.get("properties") === null) continue;
+          lines.push(edgeLine(r.get("rel"), r.get("from"), r.get("to"), r.get("properties")));
+          const end = r.get("endKey");
+          if (typeof end === "string" && r.get("endProperties") !== null && !found.has(end)) {
+            found.set(end, nodeLine(r.get("endLabels"), end, r.get("endProperties")));
+            ends.push(end);
+          }
+        }
+      };
+      const direct = new Set(found.keys());
+      take((await tx.run(cypher.NEIGHBOURHOOD_EDGES, { keys: [...keys] })).records);
+      // The links of the placeholders at those ends (an image's registry), and their ends.
+      const placeholders = ends.filter((k) => !direct.has(k) && found.get(k)?.properties.observed === false);
+      if (placeholders.length > 0) take((await tx.run(cypher.PLACEHOLDER_LINKS, { keys: placeholders })).records);
+      return { nodes: [...found.values()], edges: lines };
+    });
+    // The from-node of an owned edge is the key or a node it owns, read above; the one
+    // case not read is an edge into a key from a node read only as its end: already added.
+    nodes.sort((a, b) => compareCodePoints(a.key, b.key));
+    const unique = new Map(edges.map((line) => [JSON.stringify(edgeSortKey(line)), line]));
+    const sorted = [...unique.values()].map((line) => ({ line, order: edgeSortKey(line) })).sort((a, b) => compareEdges(a.order, b.order));
+    return [...nodes, ...sorted.map((e) => e.line)];
+  }
+
   async incoming(key: string): Promise<IncomingEdge[]> {
     const rows = await this.read(`reading the edges into ${JSON.stringify(key)}`, async (tx) =>
       (await tx.run(cypher.INCOMING, { key })).records

@@ -6,7 +6,7 @@ import { dirname } from "node:path";
 import { canonicalJson } from "./canonical.js";
 import { scopeCovers, sweepScopePrefix } from "./keys.js";
 import { GraphContract } from "./contract.js";
-import { compareEdges as compareEdgeKeys, sortedKeys } from "./order.js";
+import { compareCodePoints, compareEdges as compareEdgeKeys, sortedKeys } from "./order.js";
 import type {
   ExportLine,
   GraphEdge,
@@ -495,6 +495,46 @@ export class SqliteGraphSink implements GraphSink {
     edges.sort((a, b) => compareEdges(a.row, a.properties, b.row, b.properties));
     return [
       ...nodes.map((row): ExportLine => ({ type: "node", labels: [row.label], key: row.key, properties: exportedProperties(row) })),
+      ...edges.map(({ row, properties }): ExportLine => ({ type: "edge", rel: row.type, from: row.from_key, to: row.to_key, properties })),
+    ];
+  }
+
+  async neighbourhood(keys: readonly string[]): Promise<ExportLine[]> {
+    const wanted = JSON.stringify(keys);
+    const rows = this.reading(() => {
+      const nodes = this.db
+        .prepare<[string, string], NodeRow>(
+          `SELECT * FROM nodes WHERE key IN (SELECT value FROM json_each(?))
+           UNION SELECT * FROM nodes WHERE owner IN (SELECT value FROM json_each(?))`,
+        )
+        .all(wanted, wanted);
+      const edges = this.db
+        .prepare<[string, string, string], EdgeRow>(
+          `SELECT * FROM edges WHERE owner IN (SELECT value FROM json_each(?))
+           UNION ALL SELECT * FROM edges WHERE to_key IN (SELECT value FROM json_each(?)) AND owner NOT IN (SELECT value FROM json_each(?))`,
+        )
+        .all(wanted, wanted, wanted);
+      const byKey = (list: readonly string[]): NodeRow[] =>
+        list.length === 0
+          ? []
+          : this.db.prepare<[string], NodeRow>("SELECT * FROM nodes WHERE key IN (SELECT value FROM json_each(?))").all(JSON.stringify(list));
+      const have = new Set(nodes.map((n) => n.key));
+      const ends = byKey([...new Set(edges.flatMap((e) => [e.from_key, e.to_key]))].filter((k) => !have.has(k)));
+      for (const n of ends) have.add(n.key);
+      // The links of the placeholders at those ends (an image's registry), and their ends.
+      const placeholders = ends.filter((n) => n.observed === 0 && !keys.includes(n.owner ?? "")).map((n) => n.key);
+      const links =
+        placeholders.length === 0
+          ? []
+          : this.db.prepare<[string], EdgeRow>("SELECT * FROM edges WHERE owner IN (SELECT value FROM json_each(?))").all(JSON.stringify(placeholders));
+      const linked = byKey([...new Set(links.map((e) => e.to_key))].filter((k) => !have.has(k)));
+      return { nodes: [...nodes, ...ends, ...linked], edges: [...edges, ...links] };
+    });
+    rows.nodes.sort((a, b) => compareCodePoints(a.key, b.key));
+    const edges = rows.edges.map((row) => ({ row, properties: edgeProperties(row) }));
+    edges.sort((a, b) => compareEdges(a.row, a.properties, b.row, b.properties));
+    return [
+      ...rows.nodes.map((row): ExportLine => ({ type: "node", labels: [row.label], key: row.key, properties: exportedProperties(row) })),
       ...edges.map(({ row, properties }): ExportLine => ({ type: "edge", rel: row.type, from: row.from_key, to: row.to_key, properties })),
     ];
   }

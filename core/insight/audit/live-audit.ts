@@ -1,9 +1,11 @@
 // The audit inside `run --audit`: after the sink commits a batch, the rules run again over
-// a fresh read of what they need (one subgraph read per cluster), and each finding that
-// appears or clears is logged with the change that caused it; kube_observer_findings
-// {rule,severity} holds the counts. Evaluations never overlap, and the next waits at least
-// four times as long as the last took, so the audit costs at most a fifth of the agent's
-// time however large the graph (under 1 s from write to finding at tier S; bench/audit-latency).
+// the audit's copy of the graph, brought up to date by reading only what the batch's
+// objects touch (GraphSink.neighbourhood; the first time, after a relist or a failed read:
+// one whole read). Each finding that appears or clears is logged with the change that
+// caused it; kube_observer_findings{rule,severity} holds the counts. Evaluations never
+// overlap, and the next waits at least four times as long as they take (smoothed, whole
+// reads aside), so the audit takes at most a fifth of the agent's time however large the graph.
+// Write to finding at tier S: bench/results/audit-latency-S-*.md.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { objectKey } from "../../graph/keys.js";
 import { storedKey } from "../../graph/limits.js";
@@ -14,7 +16,10 @@ import { runAudit } from "./audit.js";
 import type { AuditOptions, AuditRule } from "./model.js";
 import { step } from "./model.js";
 import { FindingTracker, type FindingChange } from "./tracker.js";
-import { readView } from "./view.js";
+import { readView, type AuditMirror } from "./view.js";
+
+/** More changed objects than this in one evaluation: one whole read is cheaper. */
+const MAX_REFRESH_KEYS = 2_000;
 
 export interface LiveAuditSetup {
   sink: GraphSink;
@@ -32,11 +37,16 @@ export interface LiveAuditSetup {
 
 export class LiveAudit {
   private readonly trackers = new Map<string, FindingTracker>();
+  /** Per cluster, the copy of the graph the rules read, kept current change by change. */
+  private readonly mirrors = new Map<string, AuditMirror>();
   private pending = new Map<string, string>();
   private dirty = false;
   private running: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private lastMs = 0;
+  /** What evaluations cost, smoothed (one slow one, a GC pause, must not hold back the next
+   *  change), less any whole read (the first, after a relist), which is not the usual cost. */
+  private costMs = 0;
+  private wholeReadMs = 0;
   private failures = 0;
   private initial = true;
   private armed = false;
@@ -102,6 +112,7 @@ export class LiveAudit {
   /** The clusters (and what the config observes in each) after a config reload. */
   reconfigure(clusters: ReadonlyMap<string, AuditOptions>): void {
     this.clusters = clusters;
+    this.mirrors.clear();
     for (const cluster of clusters.keys()) if (!this.trackers.has(cluster)) this.trackers.set(cluster, new FindingTracker());
     for (const cluster of [...this.trackers.keys()]) if (!clusters.has(cluster)) this.trackers.delete(cluster);
     this.dirty = true;
@@ -130,12 +141,30 @@ export class LiveAudit {
     if (this.stopped || !this.armed || this.timer || this.running) return;
     // After a failed read, back off (1 s, doubling, at most 30 s).
     const backoff = this.failures > 0 ? Math.min(30_000, 1000 * 2 ** (this.failures - 1)) : 0;
-    const wait = Math.max(this.setup.minIntervalMs ?? 50, this.lastMs * 4, backoff);
+    const wait = Math.max(this.setup.minIntervalMs ?? 50, this.costMs * 4, backoff);
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.evaluate();
     }, wait);
     this.timer.unref();
+  }
+
+  /** The cluster's copy, refreshed by what changed; read whole the first time, after a
+   *  relist (its deletions are not named one by one) or after a failed read. */
+  private async currentView(cluster: string, changes: ReadonlyMap<string, string>): Promise<AuditMirror> {
+    const mirror = this.mirrors.get(cluster);
+    const keys = [...changes.keys()].filter((k) => k.startsWith(`${cluster}/`));
+    const relisted = [...changes.keys()].some((k) => k.startsWith(`${cluster}\u0000relist`));
+    if (mirror && !relisted && keys.length <= MAX_REFRESH_KEYS) {
+      if (keys.length > 0) mirror.refresh(keys, await this.setup.sink.neighbourhood(keys));
+      return mirror;
+    }
+    this.mirrors.delete(cluster);
+    const started = performance.now();
+    const fresh = await readView(this.setup.sink, cluster, this.setup.rules);
+    this.wholeReadMs += performance.now() - started;
+    this.mirrors.set(cluster, fresh);
+    return fresh;
   }
 
   private async evaluate(): Promise<void> {
@@ -152,9 +181,10 @@ export class LiveAudit {
 
   private async evaluateClusters(changes: Map<string, string>): Promise<void> {
     const started = performance.now();
+    this.wholeReadMs = 0;
     try {
       for (const [cluster, options] of this.clusters) {
-        const view = await readView(this.setup.sink, cluster, this.setup.rules);
+        const view = await this.currentView(cluster, changes);
         const result = runAudit(view, this.setup.rules, options);
         for (const failed of result.failedRules) this.setup.log.error({ rule: failed.rule, err: failed.error }, "audit rule failed");
         const tracker = this.trackers.get(cluster)!;
@@ -192,11 +222,14 @@ export class LiveAudit {
       for (const [k, v] of changes) if (!this.pending.has(k)) this.pending.set(k, v);
       this.dirty = true;
       this.failures++;
+      this.mirrors.clear();
       this.runs?.inc({ result: "failed" });
       this.setup.log.warn({ err: error instanceof Error ? error.message : String(error) }, "audit could not read the graph; will retry");
     } finally {
-      this.lastMs = performance.now() - started;
-      this.duration?.observe(this.lastMs / 1000);
+      const took = performance.now() - started;
+      this.costMs = this.costMs === 0 ? took - this.wholeReadMs : 0.8 * this.costMs + 0.2 * (took - this.wholeReadMs);
+      this.setup.log.debug({ ms: Math.round(took), wholeReadMs: Math.round(this.wholeReadMs), changes: changes.size }, "audit evaluated");
+      this.duration?.observe(took / 1000);
     }
   }
 }
