@@ -13,8 +13,8 @@ const pair = (key: string, rel: string): string => `${key}\u0000${rel}`;
 const edgeId = (e: EdgeLine | ViewEdge): string => `${e.from}\u0000${e.rel}\u0000${e.to}\u0000${JSON.stringify(e.properties)}`;
 
 function add<K, V>(map: Map<K, Map<string, V>>, key: K, id: string, value: V): void {
-  let inner = map.get(key);
-  if (!inner) map.set(key, (inner = new Map()));
+  const inner = map.get(key) ?? new Map<string, V>();
+  if (inner.size === 0) map.set(key, inner);
   inner.set(id, value);
 }
 
