@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
+import { attackPathsCommand } from "./attack-paths-command.js";
 import { auditCommand } from "./audit-command.js";
 import { configCommand } from "./config-command.js";
 import { doctorCommand } from "./doctor-command.js";
@@ -44,6 +45,7 @@ await yargs(args)
   .command(whoUsesCommand)
   .command(whoCanCommand)
   .command(auditCommand)
+  .command(attackPathsCommand)
   .command(walCommand)
   .command(rbacCommand)
   .command(doctorCommand)
@@ -52,7 +54,7 @@ await yargs(args)
     "completion",
     "Print a shell completion script: `kube-observer completion bash >> ~/.bashrc`, or `completion zsh >> ~/.zshrc` (without a shell: your $SHELL's)",
   )
-  .demandCommand(1, "Name a command: run, config, graph, who-uses, who-can, audit, wal, rbac, doctor, verify or completion.")
+  .demandCommand(1, "Name a command: run, config, graph, who-uses, who-can, audit, attack-paths, wal, rbac, doctor, verify or completion.")
   .recommendCommands()
   .strict()
   .version(pkg.version)
