@@ -161,9 +161,9 @@ export function derivePodEdges(view: AuditView, pod: ViewNode): AttackEdge[] {
   const token = tokenMounted(view, pod);
   const accounts = view.out(pod.ref.key, "RUNS_AS").map((e) => e.to);
   if (token) for (const sa of accounts) edges.push({ rel: "RUNS_AS", from: pod.ref.key, to: sa, how: "its token is mounted" });
-  const escape = escapeReason(view, pod);
+  const escapes = escapeReason(view, pod);
   for (const { to: node } of view.out(pod.ref.key, "SCHEDULED_ON")) {
-    if (escape) edges.push({ rel: "CAN_ESCAPE_TO", from: pod.ref.key, to: node, how: escape });
+    if (escapes) edges.push({ rel: "CAN_ESCAPE_TO", from: pod.ref.key, to: node, how: escapes });
     if (token) for (const sa of accounts) edges.push({ rel: "HOLDS_TOKEN_OF", from: node, to: sa, how: `pod ${pod.ref.namespace}/${pod.ref.name}` });
   }
   return edges;
