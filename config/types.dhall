@@ -242,6 +242,8 @@ let Config =
          `run --listen` does; the flag wins). `pluginBudgetMs`: how long a
          third-party plugin's toGraph may run on one object before it is
          interrupted and that object's message parked (docs/plugin-guide.md).
+         `attackEdges = True` keeps the attack edges (docs/graph-schema.md, "Attack
+         edges") in the graph as changes arrive; `verify` then expects them too.
       -}
       { Type =
           { clusters : List Cluster.Type
@@ -254,6 +256,7 @@ let Config =
           , rbac : Rbac.Type
           , listen : Optional Text
           , pluginBudgetMs : Natural
+          , attackEdges : Bool
           }
       , default =
         { sink = Sink.default
@@ -264,6 +267,7 @@ let Config =
         , rbac = Rbac.default
         , listen = None Text
         , pluginBudgetMs = 1000
+        , attackEdges = False
         }
       }
 

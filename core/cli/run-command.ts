@@ -22,6 +22,7 @@ import { pluginSetFingerprint } from "../plugin/registry.js";
 import { ConfigWatcher } from "./config-watcher.js";
 import { ProgressLine } from "./progress.js";
 import { graphLabel } from "../dispatch/translate.js";
+import { AttackEdgeStage } from "../insight/attack/derived-stage.js";
 import { LiveAudit } from "../insight/audit/live-audit.js";
 import type { AuditOptions } from "../insight/audit/model.js";
 import { observedScopes } from "../insight/audit/observed-scopes.js";
@@ -185,6 +186,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     let unusable: StorageUnusableError | undefined;
     // Set once the pipeline is open; committed batches before that are read by its first evaluation.
     let liveAudit: LiveAudit | undefined;
+    let attackEdges: AttackEdgeStage | undefined;
     try {
       composed = await composeAgent({
         config,
@@ -201,7 +203,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
           mustStop(error, error.exitCode);
         },
         ...(metrics ? { metrics } : {}),
-        ...(args.audit ? { onCommitted: (records: readonly WalRecord[]) => liveAudit?.committed(records) } : {}),
+        ...(args.audit || config.attackEdges
+          ? {
+              onCommitted: (records: readonly WalRecord[]) => {
+                liveAudit?.committed(records);
+                attackEdges?.committed(records);
+              },
+            }
+          : {}),
       });
     } catch (error) {
       if (error instanceof FileInUseError || error instanceof WriterConflictError) {
@@ -227,6 +236,18 @@ export const runCommand: CommandModule<object, RunArgs> = {
     }
     const { agent, pipeline } = composed;
     const delivered = composed.delivered;
+    const labelOf = (resource: string): string | undefined => {
+      const plugin = agent.pluginSet?.plugins.get(resource) ?? loaded.plugins.plugins.get(resource);
+      return plugin ? graphLabel(plugin) : undefined;
+    };
+    if (config.attackEdges && pipeline) {
+      attackEdges = new AttackEdgeStage({
+        sink: pipeline.sink,
+        clusters: config.clusters.map((c) => c.name),
+        log: log.child({ component: "attack-edges" }),
+        labelOf,
+      });
+    }
     if (args.audit && pipeline) {
       liveAudit = new LiveAudit({
         sink: pipeline.sink,
@@ -234,10 +255,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         rules: AUDIT_RULES,
         log: log.child({ component: "audit" }),
         ...(metrics ? { registry: metrics.registry } : {}),
-        labelOf: (resource) => {
-          const plugin = agent.pluginSet?.plugins.get(resource) ?? loaded.plugins.plugins.get(resource);
-          return plugin ? graphLabel(plugin) : undefined;
-        },
+        labelOf,
       });
     }
 
@@ -256,6 +274,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
       if (pipeline) {
         await pipeline.dispatcher.idle();
         if (observed) await sweepVanishedScopes(pipeline, observed, log);
+        // Attack edges of what was delivered, once (a running agent keeps them as changes arrive).
+        if (attackEdges) {
+          await attackEdges.start();
+          await attackEdges.stop();
+        }
         leftInWal = await pipeline.close(args["grace-seconds"] * 1000);
       }
       await ops?.close();
@@ -263,6 +286,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       const failures: Record<string, number> = pipeline
         ? onceFailures(pipeline, leftInWal, guards.unhandledRejections())
         : { unhandledRejections: guards.unhandledRejections() };
+      if (attackEdges?.failedRuns) failures.attackEdgesNotWritten = attackEdges.failedRuns;
       if (args.verify && agent.pluginSet) {
         const equal = await verifyAfterRun(config, agent.pluginSet, args.sink, log);
         if (!equal) failures.verifyDifferences = 1;
@@ -353,6 +377,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
           currentPlugins = plugins;
           await agent.reload(next.config, next.plugins);
           liveAudit?.reconfigure(auditClusters(next.config, next.plugins));
+          attackEdges?.reconfigure(next.config.clusters.map((c) => c.name));
         } catch (error) {
           reportConfigError(log, error, "config reload rejected; keeping the last good config");
         }
@@ -368,10 +393,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
       progress?.done();
       if (!p) return;
       log.info({ scopes: p.scopes, objects: p.objects, seconds: (Date.now() - started) / 1000 }, "initial sync complete");
-      // The audit's summary is of the synced graph: what the initial sync appended is committed first.
-      if (liveAudit && pipeline) {
+      // The audit's summary and the attack edges are of the synced graph: what the initial
+      // sync appended is committed first.
+      if ((liveAudit || attackEdges) && pipeline) {
         await pipeline.dispatcher.idle();
-        await liveAudit.start();
+        await attackEdges?.start();
+        await liveAudit?.start();
       }
       // Once every cluster's observers have listed (a cluster that is down holds this
       // back), scopes that left the config while the agent was down leave the graph.
@@ -400,6 +427,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     }
     await agent.stop();
     await liveAudit?.stop();
+    await attackEdges?.stop();
     await pipeline?.close(args["grace-seconds"] * 1000);
     await ops?.close();
     log.info({ messages: delivered() }, "stopped");

@@ -134,6 +134,8 @@ export interface Config {
   /** How long a third-party plugin's toGraph (and, in verify, its reduce) may run on one
    *  object before it is interrupted and the object's message parked (core/plugin/budget.ts). */
   pluginBudgetMs: number;
+  /** Keep the attack edges (core/insight/attack/) in the graph as changes arrive; verify expects them. */
+  attackEdges: boolean;
 }
 
 /** What config validation needs to know about the loaded resource plugins. */

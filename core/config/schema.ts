@@ -174,6 +174,8 @@ export const configSchema = z.strictObject({
     .default(null),
   // Added later still; the default is also types.dhall's (core/plugin/budget.ts).
   pluginBudgetMs: integer(10, 600_000, "expected whole milliseconds from 10 to 600000").default(1000),
+  // Added later still (issue 16): attack edges kept in the graph.
+  attackEdges: z.boolean({ error: "expected True or False" }).default(false),
 });
 
 // Drift between the schema and model.ts fails here, in both directions.

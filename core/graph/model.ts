@@ -80,6 +80,32 @@ export type GraphOp =
    *  (a cluster-wide observer's relist; core/graph/keys.ts scopeCovers). */
   | { op: "sweep"; scope: string; present: string[]; except?: string[] };
 
+/** Edges derived from the graph rather than declared by an object (attack edges,
+ *  core/insight/attack/): owned by a derivation scope (`derived:…`), marked `derived:
+ *  true`, and only ever between observed nodes. They are not references: an object
+ *  deleted or swept takes its derived edges with it and never stays as a placeholder
+ *  for them. */
+export const DERIVED_OWNER_PREFIX = "derived:";
+
+/** The derived edge types (docs/graph-schema.md, "Attack edges"); Neo4j indexes their owner. */
+export const DERIVED_RELATIONSHIPS = [
+  "CAN_READ_SECRET",
+  "CAN_CREATE_PODS_IN",
+  "CAN_EXEC_INTO",
+  "CAN_ESCALATE_TO",
+  "IS_CLUSTER_ADMIN",
+  "CAN_ESCAPE_TO",
+  "HOLDS_TOKEN_OF",
+  "USES_TOKEN_OF",
+  "CAN_MOUNT",
+] as const;
+
+/** The derived edges of one scope, replacing what it had (GraphSink.replaceDerived). */
+export interface DerivedEdgeSet {
+  owner: string;
+  edges: GraphEdge[];
+}
+
 /** The label every node carries, with a uniqueness constraint on `key`. */
 export const ENTITY_LABEL = "Entity";
 
@@ -147,6 +173,11 @@ export interface GraphSink {
    *  placeholders among them (an image's registry) with their ends; in export's order. A
    *  copy of part of the graph (the live audit's) is brought up to date with it. */
   neighbourhood(keys: readonly string[]): Promise<ExportLine[]>;
+  /** Replaces the derived edges of each scope, in one transaction; with `exclusive` (a
+   *  scope prefix), every derived edge of a scope under it that is not in `sets` goes too
+   *  (a whole derivation). An edge whose ends are not both observed nodes is left out (it
+   *  is derived again when they are). */
+  replaceDerived(sets: readonly DerivedEdgeSet[], exclusive?: string): Promise<void>;
   /** The store's graph storage schema version and what this sink did or, not having
    *  opened it for writing, would do about it (core/graph/schema-version.ts). */
   storageSchema?(): Promise<import("./schema-version.js").StorageSchemaStatus>;

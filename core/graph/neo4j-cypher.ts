@@ -7,7 +7,7 @@
 // plan without Eager; reads that a delete depends on run as separate queries first.
 // `SET n = row.props` always plans an Eager (Neo4j cannot know the map's keys), so the
 // writes are sent in bounded chunks.
-import { ENTITY_LABEL, LABEL_PATTERN, REL_TYPE_PATTERN, SELECTOR_LABEL } from "./model.js";
+import { DERIVED_RELATIONSHIPS, ENTITY_LABEL, LABEL_PATTERN, REL_TYPE_PATTERN, SELECTOR_LABEL } from "./model.js";
 
 export function label(name: string): string {
   if (!LABEL_PATTERN.test(name)) throw new Error(`refusing to use ${JSON.stringify(name)} as a Neo4j label`);
@@ -34,6 +34,8 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
   `CREATE INDEX ko_entity_scope IF NOT EXISTS FOR (n:${E}) ON (n.scope)`,
   `CREATE INDEX ko_selector_owner IF NOT EXISTS FOR (s:${S}) ON (s.owner)`,
   `CREATE INDEX ko_selector_scope IF NOT EXISTS FOR (s:${S}) ON (s.scope)`,
+  // Derived edges are replaced by their owner (a derivation scope): one index per type.
+  ...DERIVED_RELATIONSHIPS.map((type) => `CREATE INDEX ko_derived_${type.toLowerCase()} IF NOT EXISTS FOR ()-[r:${type}]-() ON (r.owner)`),
 ];
 
 /** The agent's own constraints and indexes (named ko_…); the indexes a constraint owns
@@ -56,7 +58,7 @@ export const AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)";
 export const INCOMING_OWNERS = `
 UNWIND $keys AS key
 MATCH (k:${E} {key: key})
-RETURN key, COLLECT { MATCH (k)<-[r]-() WHERE r.selector IS NULL RETURN DISTINCT coalesce(r.owner, '') } AS owners`;
+RETURN key, COLLECT { MATCH (k)<-[r]-() WHERE r.selector IS NULL AND r.derived IS NULL RETURN DISTINCT coalesce(r.owner, '') } AS owners`;
 
 /** Step 1: the owners' edges go; their targets become garbage candidates. Every edge
  *  owned by K starts at K itself or at a node K owns (owner = K), so one query finds them
@@ -315,6 +317,33 @@ export const PLACEHOLDER_LINKS = `
 UNWIND $keys AS k MATCH (a:${E} {key: k})-[r]->(b:${E}) WHERE r.owner = k AND a.observed = false
 RETURN type(r) AS rel, a.key AS from, b.key AS to, properties(r) AS properties,
   [l IN labels(b) WHERE l <> '${E}'] AS endLabels, b.key AS endKey, properties(b) AS endProperties`;
+
+/** Derived edges of objects about to be deleted: they go first (they are not references). */
+export const DELETE_DERIVED_OF = `
+UNWIND $keys AS key
+MATCH (:${E} {key: key})-[r]-()
+WHERE r.derived = true
+DELETE r`;
+
+/** GraphSink.replaceDerived: a type's edges of these derivation scopes go... */
+export function deleteDerived(type: string): string {
+  return `UNWIND $owners AS o MATCH ()-[r:${type} {owner: o}]->() DELETE r`;
+}
+
+/** A whole derivation: every edge of a type whose scope is under the prefix goes. */
+export function deleteDerivedUnder(type: string): string {
+  return `MATCH ()-[r:${type}]->() WHERE r.owner STARTS WITH $prefix DELETE r`;
+}
+
+/** ...and the new ones come, between observed nodes only. */
+export function createDerived(type: string): string {
+  return `
+UNWIND $edges AS e
+MATCH (a:${E} {key: e.from}) WHERE a.observed = true
+MATCH (b:${E} {key: e.to}) WHERE b.observed = true
+CREATE (a)-[r:${type}]->(b)
+SET r = e.props`;
+}
 
 export const INCOMING = `
 MATCH (s:${E})-[r]->(:${E} {key: $key})

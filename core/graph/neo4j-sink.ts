@@ -7,7 +7,19 @@ import * as cypher from "./neo4j-cypher.js";
 import { sweepRun, planOps, type EdgeRow, type NodeRow, type Run, type RunDelete, type RunUpsert, type SelectorRow, type Step } from "./neo4j-plan.js";
 import { GraphContract, GraphContractError } from "./contract.js";
 import { resolveSelectionsAsync, type ScopedNode } from "./selector-resolution.js";
-import { ENTITY_LABEL, SELECTOR_LABEL, type ExportLine, type GraphOp, type GraphSchema, type GraphSink, type GraphStats, type IncomingEdge } from "./model.js";
+import {
+  DERIVED_OWNER_PREFIX,
+  DERIVED_RELATIONSHIPS,
+  ENTITY_LABEL,
+  SELECTOR_LABEL,
+  type DerivedEdgeSet,
+  type ExportLine,
+  type GraphOp,
+  type GraphSchema,
+  type GraphSink,
+  type GraphStats,
+  type IncomingEdge,
+} from "./model.js";
 import { compareCodePoints, compareEdges, edgeSortKey, sortedKeys } from "./order.js";
 import { scopeCovers, sweepScopePrefix } from "./keys.js";
 import { Neo4jWriterRegistration, WRITER_CONSTRAINT } from "./neo4j-writer.js";
@@ -259,6 +271,35 @@ export class Neo4jSink implements GraphSink {
     const unique = new Map(edges.map((line) => [JSON.stringify(edgeSortKey(line)), line]));
     const sorted = [...unique.values()].map((line) => ({ line, order: edgeSortKey(line) })).sort((a, b) => compareEdges(a.order, b.order));
     return [...nodes, ...sorted.map((e) => e.line)];
+  }
+
+  async replaceDerived(sets: readonly DerivedEdgeSet[], exclusive?: string): Promise<void> {
+    if (exclusive !== undefined && !exclusive.startsWith(DERIVED_OWNER_PREFIX)) throw new Error(`not a derivation scope prefix: ${JSON.stringify(exclusive)}`);
+    for (const set of sets) if (!set.owner.startsWith(DERIVED_OWNER_PREFIX)) throw new Error(`not a derivation scope: ${JSON.stringify(set.owner)}`);
+    const byType = new Map<string, Array<{ from: string; to: string; props: Record<string, unknown> }>>();
+    for (const set of sets) {
+      for (const e of set.edges) {
+        if (!(DERIVED_RELATIONSHIPS as readonly string[]).includes(e.type)) throw new Error(`not a derived edge type: ${JSON.stringify(e.type)}`);
+        const list = byType.get(e.type) ?? [];
+        list.push({ from: e.from, to: e.to, props: { ...e.properties, owner: set.owner, derived: true } });
+        byType.set(e.type, list);
+      }
+    }
+    const owners = sets.map((s) => s.owner);
+    const session = this.driver.session({ database: this.database });
+    try {
+      await session.executeWrite(async (tx) => {
+        for (const type of DERIVED_RELATIONSHIPS) {
+          await tx.run(cypher.deleteDerived(type), { owners });
+          if (exclusive !== undefined) await tx.run(cypher.deleteDerivedUnder(type), { prefix: exclusive });
+        }
+        for (const [type, edges] of byType) for (const chunk of chunks(edges, KEYS_PER_QUERY)) await tx.run(cypher.createDerived(type), { edges: chunk });
+      });
+    } catch (error) {
+      throw this.wrap(error, "writing derived edges");
+    } finally {
+      await session.close();
+    }
   }
 
   async incoming(key: string): Promise<IncomingEdge[]> {
@@ -565,6 +606,8 @@ class Applier {
       run.deletes.map((d) => d.key),
       KEYS_PER_QUERY,
     )) {
+      // Derived edges are not references, and never touch a placeholder: they go first.
+      await this.tx.run(cypher.DELETE_DERIVED_OF, { keys: chunk });
       for (const r of (await this.tx.run(cypher.INCOMING_OWNERS, { keys: chunk })).records) {
         const key = r.get("key") as string;
         const at = pos.get(key) ?? 0;

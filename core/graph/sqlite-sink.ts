@@ -7,7 +7,9 @@ import { canonicalJson } from "./canonical.js";
 import { scopeCovers, sweepScopePrefix } from "./keys.js";
 import { GraphContract } from "./contract.js";
 import { compareCodePoints, compareEdges as compareEdgeKeys, sortedKeys } from "./order.js";
+import { DERIVED_OWNER_PREFIX } from "./model.js";
 import type {
+  DerivedEdgeSet,
   ExportLine,
   GraphEdge,
   GraphNode,
@@ -247,6 +249,16 @@ export class SqliteGraphSink implements GraphSink {
       ),
       // EXISTS, not count(*): a shared image or node has thousands of incoming edges.
       hasReference: this.db.prepare<[string], { n: number }>("SELECT EXISTS (SELECT 1 FROM edges WHERE to_key = ? AND selected = 0) AS n"),
+      // Derived edges are stored with selected = 2: neither references (selected = 0) nor a
+      // selector's (selected = 1), which are redone after every apply.
+      deleteDerivedOf: this.db.prepare<[string, string]>("DELETE FROM edges WHERE selected = 2 AND (from_key = ? OR to_key = ?)"),
+      deleteDerivedOwned: this.db.prepare<[string]>("DELETE FROM edges WHERE owner = ? AND selected = 2"),
+      deleteDerivedUnder: this.db.prepare<[string, string]>("DELETE FROM edges WHERE selected = 2 AND substr(owner, 1, length(?)) = ?"),
+      insertDerived: this.db.prepare<[string, string, string, string, string, string, string]>(
+        `INSERT INTO edges (type, from_key, to_key, owner, props, selected)
+         SELECT ?, ?, ?, ?, ?, 2 WHERE EXISTS (SELECT 1 FROM nodes WHERE key = ? AND observed = 1) AND EXISTS (SELECT 1 FROM nodes WHERE key = ? AND observed = 1)
+         ON CONFLICT DO NOTHING`,
+      ),
       hasIncoming: this.db.prepare<[string], { n: number }>("SELECT EXISTS (SELECT 1 FROM edges WHERE to_key = ?) AS n"),
       linkTargetsOf: this.db.prepare<[string], { to_key: string }>("SELECT to_key FROM edges WHERE from_key = ?"),
       scopeKeys: this.db.prepare<[string], { key: string }>("SELECT key FROM nodes WHERE scope = ? AND observed = 1"),
@@ -396,6 +408,8 @@ export class SqliteGraphSink implements GraphSink {
     const row = this.q.node.get(k);
     if (!row) return;
     this.dropOwned(k, garbage);
+    // Derived edges are not references either, and never touch a placeholder: they go.
+    this.q.deleteDerivedOf.run(k, k);
     // Selected edges are not references: they never keep a deleted object as a placeholder.
     if (this.q.hasReference.get(k)!.n > 0) {
       const props = JSON.parse(row.props) as Properties;
@@ -537,6 +551,21 @@ export class SqliteGraphSink implements GraphSink {
       ...rows.nodes.map((row): ExportLine => ({ type: "node", labels: [row.label], key: row.key, properties: exportedProperties(row) })),
       ...edges.map(({ row, properties }): ExportLine => ({ type: "edge", rel: row.type, from: row.from_key, to: row.to_key, properties })),
     ];
+  }
+
+  async replaceDerived(sets: readonly DerivedEdgeSet[], exclusive?: string): Promise<void> {
+    if (exclusive !== undefined && !exclusive.startsWith(DERIVED_OWNER_PREFIX)) throw new Error(`not a derivation scope prefix: ${JSON.stringify(exclusive)}`);
+    this.guard.run(() =>
+      this.db.transaction(() => {
+        // substr, not LIKE: scope names may hold % and _.
+        if (exclusive !== undefined) this.q.deleteDerivedUnder.run(exclusive, exclusive);
+        for (const set of sets) {
+          if (!set.owner.startsWith(DERIVED_OWNER_PREFIX)) throw new Error(`not a derivation scope: ${JSON.stringify(set.owner)}`);
+          this.q.deleteDerivedOwned.run(set.owner);
+          for (const e of set.edges) this.q.insertDerived.run(e.type, e.from, e.to, set.owner, stored({ ...e.properties, derived: true }), e.from, e.to);
+        }
+      })(),
+    );
   }
 
   async ping(): Promise<boolean> {

@@ -6,6 +6,7 @@
 import { graphLabel, toGraphOp } from "../dispatch/translate.js";
 import { objectKey } from "../graph/keys.js";
 import type { ExportLine, GraphOp } from "../graph/model.js";
+import { deriveAll, scopeOwner } from "../insight/attack/derived-stage.js";
 import { SqliteGraphSink } from "../graph/sqlite-sink.js";
 import type { KubeMessage, KubeObject, PresentObject } from "../messages.js";
 import { AnnotationFilter, DEFAULT_ANNOTATION_RULES } from "../plugin/annotation-rules.js";
@@ -125,10 +126,12 @@ function settle<R>(work: () => R): Outcome<R> {
 }
 
 /** Applies the operations to a fresh in-memory embedded graph and exports it. */
-export async function expectedGraph(ops: readonly GraphOp[]): Promise<ExportLine[]> {
+export async function expectedGraph(ops: readonly GraphOp[], derive: { attackEdgesOf?: readonly string[] } = {}): Promise<ExportLine[]> {
   const sink = new SqliteGraphSink(":memory:");
   try {
     await sink.apply(ops);
+    // With `attackEdges`, the agent keeps them in the graph: derived here the same way.
+    for (const cluster of derive.attackEdgesOf ?? []) await sink.replaceDerived((await deriveAll(sink, cluster)).sets, scopeOwner.all(cluster));
     const lines: ExportLine[] = [];
     for await (const line of sink.export()) lines.push(line);
     return lines;

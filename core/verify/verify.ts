@@ -182,7 +182,7 @@ export async function verifyGraph(options: VerifyOptions): Promise<VerifyReport>
       const listed = await listEverything(config, plugins, clients, clientFor);
       const untranslatable = { count: listed.untranslatable.length, examples: listed.untranslatable.slice(0, maxExamples) };
       // No comparison without a complete LIST: a scope not listed would read as all stale.
-      const expected = listed.failures.length > 0 ? [] : await expectedGraph(listed.ops);
+      const expected = listed.failures.length > 0 ? [] : await expectedGraph(listed.ops, config.attackEdges ? { attackEdgesOf: clusters } : {});
       const graphReadAtMs = Date.now() - started;
       const comparison =
         listed.failures.length > 0

@@ -33,6 +33,8 @@ export interface ConfigSpec {
   logLevel?: string;
   /** pluginBudgetMs: how long a third-party toGraph may run on one object. */
   pluginBudgetMs?: number;
+  /** Keep attack edges in the graph (and expect them in verify). */
+  attackEdges?: boolean;
 }
 
 const dhallText = (value: string): string => JSON.stringify(value);
@@ -57,7 +59,7 @@ export function configText(spec: ConfigSpec): string {
       : "";
   const plugins = spec.pluginDirs?.length ? `, pluginDirs = [ ${spec.pluginDirs.map(dhallText).join(", ")} ]` : "";
   const log = spec.logLevel ? `, log = { level = ${dhallText(spec.logLevel)} }` : "";
-  const budget = spec.pluginBudgetMs !== undefined ? `, pluginBudgetMs = ${spec.pluginBudgetMs}` : "";
+  const budget = `${spec.pluginBudgetMs !== undefined ? `, pluginBudgetMs = ${spec.pluginBudgetMs}` : ""}${spec.attackEdges ? ", attackEdges = True" : ""}`;
   const sink =
     spec.sink?.kind === "sqlite"
       ? `, sink = T.Sink::{ sqlitePath = ${dhallText(spec.sink.sqlitePath)} }`

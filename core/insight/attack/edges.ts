@@ -2,6 +2,7 @@
 // pods and nodes in the graph (docs/graph-schema.md, "Attack edges"). Each derivation is
 // per source (a ServiceAccount's, a pod's, a node's edges), so that a change is re-derived
 // for the sources it affects, not for the whole graph.
+import { DERIVED_RELATIONSHIPS } from "../../graph/model.js";
 import { escapesToNode } from "../audit/rules/host-path.js";
 import type { AuditView, ViewNode } from "../audit/model.js";
 import type { AccessRequest } from "../rbac-rule.js";
@@ -15,6 +16,9 @@ export interface AttackEdge {
   how: string;
 }
 
+/** Every attack edge type. */
+export const ATTACK_RELS = DERIVED_RELATIONSHIPS;
+
 export type AttackRel =
   | "CAN_READ_SECRET"
   | "CAN_CREATE_PODS_IN"
@@ -23,7 +27,7 @@ export type AttackRel =
   | "IS_CLUSTER_ADMIN"
   | "CAN_ESCAPE_TO"
   | "HOLDS_TOKEN_OF"
-  | "RUNS_AS"
+  | "USES_TOKEN_OF"
   | "CAN_MOUNT";
 
 export const CLUSTER_ADMIN = (cluster: string): string => `${cluster}/ClusterRole/cluster-admin`;
@@ -67,6 +71,7 @@ export function deriveAttackEdges(view: AuditView): AttackEdge[] {
     ...[...index.namespaces].flatMap((ns) => deriveNamespaceEdges(view, ns, index)),
     ...deriveClusterEdges(view),
     ...observed(view.nodes("Pod")).flatMap((pod) => derivePodEdges(view, pod)),
+    ...[...scheduledNodes(view)].flatMap((node) => deriveNodeEdges(view, node)),
   ];
 }
 
@@ -153,20 +158,35 @@ export function deriveClusterEdges(view: AuditView): AttackEdge[] {
   return edges;
 }
 
-/** One pod's edges: a privileged, host-PID or host-root pod is its node; the node holds the
- *  tokens of the pods on it; a pod holds its own account's token. A change to the pod (or
- *  its account's automount) re-derives these alone. */
+/** One pod's edges: a privileged, host-PID or host-root pod is its node; a pod holds its
+ *  own account's token. A change to the pod (or its account) re-derives these alone. */
 export function derivePodEdges(view: AuditView, pod: ViewNode): AttackEdge[] {
   const edges: AttackEdge[] = [];
-  const token = tokenMounted(view, pod);
-  const accounts = view.out(pod.ref.key, "RUNS_AS").map((e) => e.to);
-  if (token) for (const sa of accounts) edges.push({ rel: "RUNS_AS", from: pod.ref.key, to: sa, how: "its token is mounted" });
+  if (tokenMounted(view, pod))
+    for (const e of view.out(pod.ref.key, "RUNS_AS")) edges.push({ rel: "USES_TOKEN_OF", from: pod.ref.key, to: e.to, how: "its token is mounted" });
   const escapes = escapeReason(view, pod);
-  for (const { to: node } of view.out(pod.ref.key, "SCHEDULED_ON")) {
-    if (escapes) edges.push({ rel: "CAN_ESCAPE_TO", from: pod.ref.key, to: node, how: escapes });
-    if (token) for (const sa of accounts) edges.push({ rel: "HOLDS_TOKEN_OF", from: node, to: sa, how: `pod ${pod.ref.namespace}/${pod.ref.name}` });
+  if (escapes)
+    for (const { to: node } of view.out(pod.ref.key, "SCHEDULED_ON")) edges.push({ rel: "CAN_ESCAPE_TO", from: pod.ref.key, to: node, how: escapes });
+  return edges;
+}
+
+/** One node's edges: it holds the tokens of the pods scheduled on it. A change to one of
+ *  those pods (or their accounts) re-derives these. */
+export function deriveNodeEdges(view: AuditView, nodeKey: string): AttackEdge[] {
+  const edges: AttackEdge[] = [];
+  for (const { from } of view.into(nodeKey, "SCHEDULED_ON")) {
+    const pod = view.node(from);
+    if (!pod?.ref.observed || !tokenMounted(view, pod)) continue;
+    for (const e of view.out(from, "RUNS_AS")) edges.push({ rel: "HOLDS_TOKEN_OF", from: nodeKey, to: e.to, how: `pod ${pod.ref.namespace}/${pod.ref.name}` });
   }
   return edges;
+}
+
+/** The nodes pods are scheduled on (observed or not: the sink keeps edges to observed ones). */
+export function scheduledNodes(view: AuditView): Set<string> {
+  const nodes = new Set<string>();
+  for (const pod of view.nodes("Pod")) for (const e of view.out(pod.ref.key, "SCHEDULED_ON")) nodes.add(e.to);
+  return nodes;
 }
 
 function tokenMounted(view: AuditView, pod: ViewNode): boolean {

@@ -42,6 +42,15 @@ export class AuditMirror implements AuditView {
     private readonly rels: ReadonlySet<string>,
   ) {}
 
+  /** What the copy holds: these labels and relationship types. */
+  get labelsRead(): ReadonlySet<string> {
+    return this.labels;
+  }
+
+  get relsRead(): ReadonlySet<string> {
+    return this.rels;
+  }
+
   node(key: string): ViewNode | undefined {
     return this.nodeMap.get(key);
   }
@@ -60,10 +69,16 @@ export class AuditMirror implements AuditView {
 
   get rbac(): RbacIndex {
     if (!this.rbacIndex) {
+      // Sorted as a fresh read is: answers (and the grant they name first) must not depend
+      // on the order changes arrived in.
       const lines: ExportLine[] = [];
-      for (const label of RBAC_LABELS)
-        for (const n of this.byLabel.get(label)?.values() ?? []) lines.push({ type: "node", labels: [label], key: n.ref.key, properties: n.properties });
-      for (const e of this.edges.values()) if ((RBAC_RELATIONSHIPS as readonly string[]).includes(e.rel)) lines.push({ type: "edge", ...e });
+      const byKey = (a: { key: string }, b: { key: string }): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+      for (const label of RBAC_LABELS) {
+        const nodes = [...(this.byLabel.get(label)?.values() ?? [])].map((n) => ({ key: n.ref.key, n })).sort(byKey);
+        for (const { n } of nodes) lines.push({ type: "node", labels: [label], key: n.ref.key, properties: n.properties });
+      }
+      const edges = [...this.edges.entries()].filter(([, e]) => (RBAC_RELATIONSHIPS as readonly string[]).includes(e.rel)).map(([key, e]) => ({ key, e }));
+      for (const { e } of edges.sort(byKey)) lines.push({ type: "edge", ...e });
       this.rbacIndex = indexRbac(lines, this.cluster);
     }
     return this.rbacIndex;

@@ -572,6 +572,69 @@ describe.each(sinks)("graph sink contract: $name", (under) => {
     expect(await sink.neighbourhood([])).toEqual([]);
   });
 
+  it("replaces derived edges by scope, between observed nodes only, and drops them with a deleted or swept object", async () => {
+    const sa = object(NS, "ServiceAccount", "reader");
+    const secret = object(NS, "Secret", "db");
+    const other = object(NS, "Secret", "other");
+    const pod = object(NS, "Pod", "p", {});
+    // The pod refers to a missing Secret: a placeholder, which no derived edge may touch.
+    await sink.apply([
+      upsert(sa),
+      upsert(secret),
+      upsert(other),
+      upsert(pod, { placeholders: [ref(NS, "Secret", "gone")], edges: [edge("USES_SECRET", pod.key, keyOf(NS, "Secret", "gone"))] }),
+    ]);
+    const before = await exportOf(sink);
+    const derived = (type: string, from: string, to: string, owner: string, how = "test"): ExportLine => ({
+      type: "edge",
+      rel: type,
+      from,
+      to,
+      properties: { derived: true, how, owner },
+    });
+    const scopeA = "derived:ns:c1/ns1";
+    await sink.replaceDerived([
+      {
+        owner: scopeA,
+        edges: [
+          edge("CAN_READ_SECRET", sa.key, secret.key, { how: "test" }),
+          edge("CAN_READ_SECRET", sa.key, other.key, { how: "test" }),
+          edge("CAN_READ_SECRET", sa.key, keyOf(NS, "Secret", "gone"), { how: "test" }), // a placeholder: left out
+          edge("CAN_READ_SECRET", sa.key, keyOf(NS, "Secret", "never"), { how: "test" }), // missing: left out
+        ],
+      },
+      { owner: "derived:pod:p", edges: [edge("USES_TOKEN_OF", pod.key, sa.key, { how: "test" })] },
+    ]);
+    expect(await exportOf(sink)).toEqual(
+      contractOrder([
+        ...before,
+        derived("CAN_READ_SECRET", sa.key, secret.key, scopeA),
+        derived("CAN_READ_SECRET", sa.key, other.key, scopeA),
+        derived("USES_TOKEN_OF", pod.key, sa.key, "derived:pod:p"),
+      ]),
+    );
+    // One scope replaced: the other keeps its edges.
+    await sink.replaceDerived([{ owner: scopeA, edges: [edge("CAN_READ_SECRET", sa.key, other.key, { how: "test" })] }]);
+    expect(await exportOf(sink)).toEqual(
+      contractOrder([...before, derived("CAN_READ_SECRET", sa.key, other.key, scopeA), derived("USES_TOKEN_OF", pod.key, sa.key, "derived:pod:p")]),
+    );
+    // A whole derivation of the pods' scopes: one not in it goes.
+    await sink.replaceDerived([], "derived:pod:");
+    expect(await exportOf(sink)).toEqual(contractOrder([...before, derived("CAN_READ_SECRET", sa.key, other.key, scopeA)]));
+    await expect(sink.replaceDerived([], "c1/")).rejects.toThrow(/not a derivation scope prefix/);
+    // A deleted object takes its derived edges along, and they do not keep it as a placeholder.
+    await sink.apply([del(other.key)]);
+    const afterDelete = await exportOf(sink);
+    expect(afterDelete.some((l) => l.type === "node" && l.key === other.key)).toBe(false);
+    expect(afterDelete.filter((l) => l.type === "edge" && l.rel === "CAN_READ_SECRET")).toEqual([]);
+    // Swept too; the account, referenced by nothing else, is gone for good.
+    await sink.apply([sweep(`c1/${NS}/ServiceAccount`, [])]);
+    const afterSweep = await exportOf(sink);
+    expect(afterSweep.some((l) => l.type === "node" && l.key === sa.key)).toBe(false);
+    expect(afterSweep.filter((l) => l.type === "edge" && l.properties.derived === true)).toEqual([]);
+    await expect(sink.replaceDerived([{ owner: "c1/ns1/Pod/p", edges: [] }])).rejects.toThrow(/not a derivation scope/);
+  });
+
   it("resolves a selector whichever side comes first and follows label changes and deletions", async () => {
     const svc = object(NS, "Service", "web", { selector: ["app=web"] });
     const svcOp = upsert(svc, { selectors: [selects(svc.key, NS, { app: "web" })] });

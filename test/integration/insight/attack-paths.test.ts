@@ -134,7 +134,7 @@ describe.each(["sqlite", "neo4j"] as const)("attack-paths on the %s sink", (sink
     const ci = await run(["--from", "serviceaccount", "ci", "-n", X]);
     expect(rels(ci.answer)).toEqual([
       `CAN_EXEC_INTO ${k("Pod", "agent")}`,
-      `RUNS_AS ${k("ServiceAccount", "node-admin")}`,
+      `USES_TOKEN_OF ${k("ServiceAccount", "node-admin")}`,
       "IS_CLUSTER_ADMIN local/ClusterRole/cluster-admin",
     ]);
     // ... and, in three steps, the Secret: through either pod's account.

@@ -32,6 +32,7 @@ const defaults = {
   rbac: { serviceAccount: "kube-observer", namespace: "kube-observer", extraRules: [] },
   listen: null,
   pluginBudgetMs: 1000,
+  attackEdges: false,
 } satisfies Omit<Config, "clusters" | "actors">;
 
 const everywhere = (resource: string) => ({ cluster: "local", namespace: "*", role: "observer" as const, resource, exclude: [], topology: "auto" as const });
