@@ -215,7 +215,7 @@ export class AttackEdgeStage {
     try {
       for (const [cluster, keys] of work) {
         let mirror = this.mirrors.get(cluster);
-        let sets;
+        let sets: DerivedEdgeSet[];
         let exclusive: string | undefined;
         if (!mirror || keys.has("*") || keys.size > MAX_REFRESH_KEYS) {
           ({ mirror, sets } = await deriveAll(this.setup.sink, cluster));
