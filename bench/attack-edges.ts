@@ -13,6 +13,7 @@ import { SqliteGraphSink } from "../core/graph/sqlite-sink.js";
 import type { KubeMessage } from "../core/messages.js";
 import { ATTACK_READS, deriveAttackEdges, deriveClusterEdges, deriveNamespaceEdges, derivePodEdges, indexNamespaces } from "../core/insight/attack/edges.js";
 import { AuditMirror } from "../core/insight/audit/view.js";
+import { deriveScopes, scopeOwner } from "../core/insight/attack/derived-stage.js";
 import { RBAC_LABELS, RBAC_RELATIONSHIPS } from "../core/insight/rbac-index.js";
 import { loadPlugins } from "../core/plugin/registry.js";
 import { machineFacts } from "./machine.js";
@@ -113,7 +114,7 @@ const time = async <T>(fn: () => Promise<T> | T): Promise<{ ms: number; value: T
   const value = await fn();
   return { ms: performance.now() - started, value };
 };
-const samples: Record<string, number[]> = { read: [], all: [], namespace: [], cluster: [], pod: [], rbacIndex: [] };
+const samples: Record<string, number[]> = { read: [], all: [], namespace: [], cluster: [], pod: [], rbacIndex: [], writeAll: [], writeNamespace: [] };
 let edgeCount = 0;
 let byRel: Record<string, number> = {};
 for (let r = 0; r < rounds; r++) {
@@ -133,6 +134,11 @@ for (let r = 0; r < rounds; r++) {
   samples.cluster!.push((await time(() => deriveClusterEdges(view))).ms);
   const pod = view.nodes("Pod")[r]!;
   samples.pod!.push((await time(() => derivePodEdges(view, pod))).ms);
+  // Into the graph (the embedded SQLite one, in memory here): everything, then one namespace.
+  const sets = deriveScopes(view, { all: true, cluster: true, namespaces: new Set(), pods: new Set(), nodes: new Set() });
+  samples.writeAll!.push((await time(() => sink.replaceDerived(sets, scopeOwner.all(BENCH_CLUSTER)))).ms);
+  const one = deriveScopes(view, { all: false, cluster: false, namespaces: new Set([ns]), pods: new Set(), nodes: new Set() });
+  samples.writeNamespace!.push((await time(() => sink.replaceDerived(one))).ms);
 }
 const m = (k: string): string => `${median(samples[k]!).toFixed(1)} ms`;
 const facts = machineFacts(loadAtStart);
@@ -151,7 +157,9 @@ const lines = [
   `| derive every attack edge (${edgeCount} edges) | ${m("all")} |`,
   `| a RoleBinding, Role, Secret, pod or account in one namespace changed: that namespace's edges | ${m("namespace")} (${((nsScoped / median(samples.all!)) * 100).toFixed(2)} % of the whole) |`,
   `| a ClusterRole or ClusterRoleBinding changed: the cluster-wide edges (and then each namespace's, as above) | ${m("cluster")} + ${namespaces.length} × ${m("namespace")} |`,
-  `| a pod changed: its own edges (escape, token on its node) | ${m("pod")} |`,
+  `| a pod changed: its own edges (escape, its token) | ${m("pod")} |`,
+  `| write every scope into the embedded graph (replaceDerived, whole) | ${m("writeAll")} |`,
+  `| write one namespace's scope into the embedded graph | ${m("writeNamespace")} |`,
   "",
   `Edges by type: ${Object.entries(byRel)
     .map(([k, v]) => `${k} ${v}`)
