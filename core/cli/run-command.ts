@@ -22,7 +22,7 @@ import { pluginSetFingerprint } from "../plugin/registry.js";
 import { ConfigWatcher } from "./config-watcher.js";
 import { ProgressLine } from "./progress.js";
 import { graphLabel } from "../dispatch/translate.js";
-import { AttackEdgeStage } from "../insight/attack/derived-stage.js";
+import { AttackEdgeStage, scopeOwner } from "../insight/attack/derived-stage.js";
 import { LiveAudit } from "../insight/audit/live-audit.js";
 import type { AuditOptions } from "../insight/audit/model.js";
 import { observedScopes } from "../insight/audit/observed-scopes.js";
@@ -393,6 +393,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
       progress?.done();
       if (!p) return;
       log.info({ scopes: p.scopes, objects: p.objects, seconds: (Date.now() - started) / 1000 }, "initial sync complete");
+      // Attack edges turned off: the ones an earlier run kept go (they would go stale).
+      if (!config.attackEdges && pipeline) {
+        for (const c of config.clusters) {
+          await pipeline.sink
+            .replaceDerived([], scopeOwner.all(c.name))
+            .catch((error: unknown) => log.warn({ err: (error as Error).message }, "could not remove attack edges kept by an earlier run"));
+        }
+      }
       // The audit's summary and the attack edges are of the synced graph: what the initial
       // sync appended is committed first.
       if ((liveAudit || attackEdges) && pipeline) {

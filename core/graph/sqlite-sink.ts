@@ -253,7 +253,8 @@ export class SqliteGraphSink implements GraphSink {
       // selector's (selected = 1), which are redone after every apply.
       deleteDerivedOf: this.db.prepare<[string, string]>("DELETE FROM edges WHERE selected = 2 AND (from_key = ? OR to_key = ?)"),
       deleteDerivedOwned: this.db.prepare<[string]>("DELETE FROM edges WHERE owner = ? AND selected = 2"),
-      deleteDerivedUnder: this.db.prepare<[string, string]>("DELETE FROM edges WHERE selected = 2 AND substr(owner, 1, length(?)) = ?"),
+      // A range on owner (its index), not LIKE: scope names may hold % and _.
+      deleteDerivedUnder: this.db.prepare<[string, string]>("DELETE FROM edges WHERE owner >= ? AND owner < ? AND selected = 2"),
       insertDerived: this.db.prepare<[string, string, string, string, string, string, string]>(
         `INSERT INTO edges (type, from_key, to_key, owner, props, selected)
          SELECT ?, ?, ?, ?, ?, 2 WHERE EXISTS (SELECT 1 FROM nodes WHERE key = ? AND observed = 1) AND EXISTS (SELECT 1 FROM nodes WHERE key = ? AND observed = 1)
@@ -557,8 +558,7 @@ export class SqliteGraphSink implements GraphSink {
     if (exclusive !== undefined && !exclusive.startsWith(DERIVED_OWNER_PREFIX)) throw new Error(`not a derivation scope prefix: ${JSON.stringify(exclusive)}`);
     this.guard.run(() =>
       this.db.transaction(() => {
-        // substr, not LIKE: scope names may hold % and _.
-        if (exclusive !== undefined) this.q.deleteDerivedUnder.run(exclusive, exclusive);
+        if (exclusive !== undefined) this.q.deleteDerivedUnder.run(exclusive, `${exclusive}\u{10FFFF}`);
         for (const set of sets) {
           if (!set.owner.startsWith(DERIVED_OWNER_PREFIX)) throw new Error(`not a derivation scope: ${JSON.stringify(set.owner)}`);
           this.q.deleteDerivedOwned.run(set.owner);

@@ -246,7 +246,19 @@ describe("loadConfig: shape and range errors name the JSON path", () => {
 describe("loadConfigJson", () => {
   it("returns the configuration with defaults, in model key order, without plugin checks", async () => {
     const config = await loadConfigJson(fixture("unknown-resource.dhall"));
-    expect(Object.keys(config)).toStrictEqual(["clusters", "actors", "sink", "wal", "pluginDirs", "observer", "log", "rbac", "listen", "pluginBudgetMs"]);
+    expect(Object.keys(config)).toStrictEqual([
+      "clusters",
+      "actors",
+      "sink",
+      "wal",
+      "pluginDirs",
+      "observer",
+      "log",
+      "rbac",
+      "listen",
+      "pluginBudgetMs",
+      "attackEdges",
+    ]);
     expect(config.actors.map((a) => a.resource)).toStrictEqual(["pod", "pods", "deploymnet"]);
   });
 });
