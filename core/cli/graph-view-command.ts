@@ -52,8 +52,8 @@ export const graphViewCommand: CommandModule<object, ViewArgs> = {
         return true;
       })
       .example(
-        "$0 graph view secret db-credentials -n payments --config config/example.dhall --out secret.html",
-        "the Secret, who mounts it or reads it from env, and the RBAC around them",
+        "$0 graph view secret db-credentials -n payments --depth 4 --config config/example.dhall --out secret.html",
+        "the Secret, who mounts it or reads it from env, the ServiceAccounts they run as and the RoleBindings naming those",
       )
       .example(
         "$0 graph view serviceaccount api -n payments --depth 3 --config config/example.dhall --serve 127.0.0.1:8080",
