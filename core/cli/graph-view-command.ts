@@ -66,16 +66,24 @@ export const graphViewCommand: CommandModule<object, ViewArgs> = {
   handler: (args) =>
     withGraph(args.config, args.sink, async ({ config, plugins, sink }) => {
       const target = storedKey(lookupKey(plugins, config, args));
-      const read = () => readView(sink, target, { depth: args.depth, maxNodes: args.maxNodes });
+      // Each poll of a served page reads again: a failure is said once, not once a second.
+      let lastFailure = "";
+      const read = async () => {
+        const view = await readView(sink, target, { depth: args.depth, maxNodes: args.maxNodes });
+        lastFailure = "";
+        return view;
+      };
       if (args.serve === undefined) {
         const page = renderPage(await read());
         if (args.out) writeFileSync(args.out, page);
         else process.stdout.write(page);
         return;
       }
-      const server = await serveView(parseServeAddress(args.serve), read, (error) =>
-        process.stderr.write(`reading the graph failed: ${error instanceof Error ? error.message : String(error)}\n`),
-      );
+      const server = await serveView(parseServeAddress(args.serve), read, (error) => {
+        const message = error instanceof Error ? error.message : String(error);
+        if (message !== lastFailure) process.stderr.write(`reading the graph failed: ${message}\n`);
+        lastFailure = message;
+      });
       process.stdout.write(`serving ${target} on ${serverUrl(server)} (Ctrl-C to stop)\n`);
       await new Promise<void>((resolve) => {
         const stop = (): void => {

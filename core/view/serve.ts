@@ -3,7 +3,7 @@
 // loopback, it answers only requests addressed to a loopback name (no DNS rebinding).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { GraphView } from "./neighbourhood.js";
+import { TargetNotFoundError, type GraphView } from "./neighbourhood.js";
 import { contentSecurityPolicy, renderPage, viewJson } from "./page.js";
 
 export const LIVE_PATH = "/view.json";
@@ -60,7 +60,9 @@ export async function serveView(address: ServeAddress, read: () => Promise<Graph
         res.writeHead(200, { ...headers, "Content-Type": "application/json; charset=utf-8" }).end(viewJson(await current()));
       } catch (error) {
         onError(error);
-        res.writeHead(503, { ...headers, "Content-Type": "text/plain; charset=utf-8" }).end("cannot read the graph now\n");
+        // The page shows why (the object went, the sink is down) and keeps polling.
+        const reason = error instanceof TargetNotFoundError ? error.message : "cannot read the graph now";
+        res.writeHead(503, { ...headers, "Content-Type": "text/plain; charset=utf-8" }).end(reason);
       }
     } else {
       res.writeHead(404, { ...headers, "Content-Type": "text/plain; charset=utf-8" }).end("not found\n");

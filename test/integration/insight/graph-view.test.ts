@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as k8s from "@kubernetes/client-node";
 import { execFileSync } from "node:child_process";
+import { get as httpGet } from "node:http";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -347,6 +348,16 @@ describe.each(["sqlite", "neo4j"] as const)("graph view on the %s sink", (sink: 
       const origin = new URL(url).origin;
       expect(requests.filter((r) => !r.startsWith(origin))).toEqual([]);
       expect(requests.filter((r) => r === `${origin}/view.json`).length).toBeGreaterThan(0);
+
+      // A request addressed to another name (DNS rebinding) is refused.
+      const u = new URL(url);
+      const status = await new Promise<number | undefined>((resolve, reject) =>
+        httpGet({ host: u.hostname, port: u.port, path: "/view.json", headers: { Host: `rebound.example:${u.port}` } }, (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        }).on("error", reject),
+      );
+      expect(status).toBe(421);
 
       // Deleted from the cluster, gone from the page.
       await core.deleteNamespacedPod({ namespace: NS, name: "late-reader", gracePeriodSeconds: 0 });
