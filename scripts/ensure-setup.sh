@@ -2,7 +2,8 @@
 # Makes a checkout ready to run: the pinned Node installed (scripts/node/), dependencies
 # installed (again when package-lock.json or the Node changed), TypeScript compiled, and
 # with --servers the test servers and tools (helm, promtool) built into the cache and the
-# container tools (buildah, podman, runc) installed from Debian's packages for the image test.
+# container tools (buildah, podman, runc) installed from Debian's packages for the image test,
+# and Chromium for the browser test (scripts/browser/ensure.sh).
 # Idempotent and quick when nothing changed; `npm test`, the env:* scripts and the demo
 # call it first, so a fresh clone needs no other set-up step.
 set -euo pipefail
@@ -37,6 +38,8 @@ if [ "${1:-}" = "--servers" ]; then
   scripts/promtool/build.sh >/dev/null
   # The image itself is built by its test (scripts/image/build.sh, cached by input hash).
   scripts/image/tools.sh
+  # Headless Chromium for the browser test of `graph view`.
+  scripts/browser/ensure.sh >/dev/null
   scripts/helm/servicemonitor-crd.sh >/dev/null
   if ! wait "$helm_pid"; then
     cat "$helm_log" >&2

@@ -1,7 +1,8 @@
-// `kube-observer graph stats|export`: read the configured graph sink.
+// `kube-observer graph stats|export|dangling|view`: read the configured graph sink.
 import type { Argv, CommandModule } from "yargs";
 import { graphLabel } from "../dispatch/translate.js";
 import { danglingReferences } from "../graph/dangling.js";
+import { graphViewCommand } from "./graph-view-command.js";
 import { withGraph } from "./open-graph.js";
 
 interface GraphArgs {
@@ -88,6 +89,7 @@ export const graphCommand: CommandModule = {
       .command(stats as CommandModule)
       .command(exportCommand as CommandModule)
       .command(dangling as CommandModule)
-      .demandCommand(1, "name a graph command: stats, export or dangling"),
+      .command(graphViewCommand as CommandModule)
+      .demandCommand(1, "name a graph command: stats, export, dangling or view"),
   handler: () => undefined,
 };

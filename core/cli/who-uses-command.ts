@@ -31,6 +31,20 @@ export function lookups(plugins: PluginSet): Map<string, GraphLookup> {
   return table;
 }
 
+/** The key of the object a command names by TYPE NAME [-n NS] [--cluster C] (who-uses, graph view). */
+export function lookupKey(
+  plugins: PluginSet,
+  config: { clusters: readonly { name: string }[] },
+  what: { type: string; name: string; namespace?: string | undefined; cluster?: string | undefined },
+): string {
+  const table = lookups(plugins);
+  const lookup = table.get(what.type);
+  if (!lookup) throw new Error(`unknown type "${what.type}"; known: ${[...table.keys()].sort().join(", ")}`);
+  const cluster = what.cluster ?? config.clusters[0]?.name ?? "";
+  const namespace = lookup.namespaced ? (what.namespace ?? "default") : null;
+  return lookup.key(what.name, { cluster, namespace, objectKey: (kind, ns, name) => objectKey(cluster, ns, kind, name) });
+}
+
 export const whoUsesCommand: CommandModule<object, WhoUsesArgs> = {
   command: "who-uses <type> <name>",
   describe: "List the objects that point at an object (anything a plugin or its lookups name: secret, configmap, image, registry, role, …), and how",
@@ -52,12 +66,7 @@ export const whoUsesCommand: CommandModule<object, WhoUsesArgs> = {
       .example("$0 who-uses image nginx:1.27 --config config/example.dhall", "pods (in every cluster) running that image") as unknown as Argv<WhoUsesArgs>,
   handler: (args) =>
     withGraph(args.config, args.sink, async ({ config, plugins, sink }) => {
-      const table = lookups(plugins);
-      const lookup = table.get(args.type);
-      if (!lookup) throw new Error(`unknown type "${args.type}"; known: ${[...table.keys()].sort().join(", ")}`);
-      const cluster = args.cluster ?? config.clusters[0]?.name ?? "";
-      const namespace = lookup.namespaced ? (args.namespace ?? "default") : null;
-      const key = lookup.key(args.name, { cluster, namespace, objectKey: (kind, ns, name) => objectKey(cluster, ns, kind, name) });
+      const key = lookupKey(plugins, config, args);
       const usages = await whoUses(sink, key);
       // As stored: a name longer than a key may be is shown as its bounded form (limits.ts).
       const shown = storedKey(key);

