@@ -4,10 +4,10 @@
 import type { Argv, CommandModule } from "yargs";
 import { objectKey } from "../graph/keys.js";
 import { storedKey } from "../graph/limits.js";
-import { CLUSTER_ADMIN, deriveAttackEdges, ATTACK_READS, type AttackEdge } from "../insight/attack/edges.js";
+import { newMirror } from "../insight/attack/derived-stage.js";
+import { CLUSTER_ADMIN, deriveAttackEdges, type AttackEdge } from "../insight/attack/edges.js";
 import { shortestPaths, type AttackPath } from "../insight/attack/paths.js";
-import { AuditMirror } from "../insight/audit/view.js";
-import { RBAC_LABELS, RBAC_RELATIONSHIPS, refFromKey } from "../insight/rbac-index.js";
+import { refFromKey } from "../insight/rbac-index.js";
 import { withGraph } from "./open-graph.js";
 import { lookups } from "./who-uses-command.js";
 
@@ -77,9 +77,8 @@ export const attackPathsCommand: CommandModule<object, AttackPathsArgs> = {
         target = storedKey(objectKey(cluster, ns, "Secret", toName));
       } else throw new Error("attack-paths: --to is cluster-admin or secret NAME");
 
-      const labels = new Set<string>([...RBAC_LABELS, ...ATTACK_READS.labels]);
-      const rels = new Set<string>([...RBAC_RELATIONSHIPS, ...ATTACK_READS.rels]);
-      const view = new AuditMirror(cluster, labels, rels).load(await sink.subgraph([...labels], [...rels]));
+      const view = newMirror(cluster);
+      view.load(await sink.subgraph([...view.labelsRead], [...view.relsRead]));
       if (!view.node(from)) throw new Error(`attack-paths: ${show(from)} is not in the graph (is its kind observed?)`);
       const edges: AttackEdge[] = deriveAttackEdges(view);
       const toTarget = shortestPaths(edges, from, (k) => k === target, 1);

@@ -133,10 +133,6 @@ export class LiveAudit {
     await this.running;
   }
 
-  findings(cluster: string): FindingTracker | undefined {
-    return this.trackers.get(cluster);
-  }
-
   private schedule(): void {
     if (this.stopped || !this.armed || this.timer || this.running) return;
     // After a failed read, back off (1 s, doubling, at most 30 s).

@@ -215,11 +215,6 @@ export function auditReads(rules: readonly AuditRule[]): { labels: Set<string>; 
   return { labels, rels };
 }
 
-export function buildView(lines: readonly ExportLine[], cluster: string, rules: readonly AuditRule[]): AuditMirror {
-  const { labels, rels } = auditReads(rules);
-  return new AuditMirror(cluster, labels, rels).load(lines);
-}
-
 /** One read of what the rules need. */
 export async function readView(sink: GraphSink, cluster: string, rules: readonly AuditRule[]): Promise<AuditMirror> {
   const { labels, rels } = auditReads(rules);
