@@ -234,6 +234,40 @@ let Rbac =
         }
       }
 
+let Audit =
+      {- What the audit (`audit`, `run --audit`) checks against.
+         `allowedRegistries`: the registry hosts images may come from, as the
+         graph names them (e.g. "docker.io", "registry.example.com:5000"); an
+         image from any other host is finding KO-IMG-002. Empty: the rule is off.
+         `audit --allowed-registry` replaces this list for one run.
+      -}
+      { Type = { allowedRegistries : List Text }
+      , default.allowedRegistries = [] : List Text
+      }
+
+let History =
+      {- The history of the graph (docs/history.md): every version of every node
+         and edge, with when it held, kept in SQLite beside the sink. With the
+         embedded graph it is kept in the graph's own file (path = None); with
+         Neo4j in a file beside the WAL (the WAL's path with .history.sqlite in
+         place of .sqlite), or at `path`. Versions that ended longer ago than
+         `retentionDays` (0: kept for ever) are pruned, and the oldest ones
+         too while the history takes more than `maxBytes` (0: no limit).
+      -}
+      { Type =
+          { enabled : Bool
+          , path : Optional Text
+          , retentionDays : Natural
+          , maxBytes : Natural
+          }
+      , default =
+        { enabled = False
+        , path = None Text
+        , retentionDays = 90
+        , maxBytes = 2147483648
+        }
+      }
+
 let Config =
       {- The whole configuration. `clusters` and `actors` have no default;
          relative paths (sqlitePath, wal.path, pluginDirs, kubeconfig) are
@@ -257,6 +291,8 @@ let Config =
           , listen : Optional Text
           , pluginBudgetMs : Natural
           , attackEdges : Bool
+          , audit : Audit.Type
+          , history : History.Type
           }
       , default =
         { sink = Sink.default
@@ -268,6 +304,8 @@ let Config =
         , listen = None Text
         , pluginBudgetMs = 1000
         , attackEdges = False
+        , audit = Audit.default
+        , history = History.default
         }
       }
 
@@ -314,6 +352,8 @@ in  { Cluster
     , Log
     , RbacRule
     , Rbac
+    , Audit
+    , History
     , Config
     , everyNamespace
     , inNamespace

@@ -122,6 +122,11 @@ export class Agent {
     for (const supervisor of this.supervisors.values()) supervisor.restartObservers(reason);
   }
 
+  /** The scopes being watched now, over every cluster (the history's coverage). */
+  watchingScopes(): string[] {
+    return [...this.supervisors.values()].flatMap((s) => s.watchingScopes());
+  }
+
   /** Observers per phase over every cluster. */
   phaseCounts(): Partial<Record<ObserverPhase, number>> {
     const total: Partial<Record<ObserverPhase, number>> = {};

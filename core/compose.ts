@@ -80,6 +80,7 @@ export async function composeAgent(options: ComposeOptions): Promise<ComposedAge
     ...(pipeline ? { onPluginsChanged: (set: PluginSet, next: Config) => pipeline.setPlugins(set.plugins, next.pluginBudgetMs) } : {}),
   });
   // A WAL or graph file replaced while running lost what it held: every scope is listed again.
+  if (pipeline) pipeline.watchingScopes = () => agent.watchingScopes();
   if (pipeline) pipeline.onStoreReplaced = (store) => agent.relistAll(`the ${store === "wal" ? "WAL" : "embedded graph"} was damaged and replaced`);
   return { agent, pipeline, delivered: () => output.delivered };
 }

@@ -18,6 +18,10 @@ import { WalSink } from "./wal/wal-sink.js";
 import { scopeCluster, scopeIsObserved, type ObservedScope } from "./supervisor/coverage.js";
 import { timerDelay } from "./observer/backoff.js";
 import type { StorageUnusableError } from "./storage/damaged-file.js";
+import { SqliteGraphSink } from "./graph/sqlite-sink.js";
+import { historyFile, historyInGraphFile } from "./history/paths.js";
+import { HistoryTeeSink } from "./history/tee-sink.js";
+import { HistoryKeeper } from "./history/keeper.js";
 
 /** The dispatcher's group-commit window: short against the observers' own batching
  *  (observer.batchMaxDelayMs, 50 ms), long enough to take several observers' batches. */
@@ -50,6 +54,10 @@ export class GraphPipeline {
   onStoreReplaced: (store: StoreKind) => void = () => undefined;
   /** Files replaced while running (a `run --once` with one is incomplete). */
   storesReplacedWhileRunning = 0;
+  /** The scopes being watched now (the history's coverage); set by the composition root. */
+  watchingScopes: () => string[] = () => [];
+  /** Heartbeats and retention of the history, when it is kept. */
+  readonly historyKeeper: HistoryKeeper | undefined;
 
   private constructor(
     readonly wal: Wal,
@@ -61,8 +69,21 @@ export class GraphPipeline {
     private plugins: ReadonlyMap<string, LoadedPlugin>,
     private clusters: readonly string[],
     backoff: BackoffConfig,
+    history: { config: Config["history"]; sink: SqliteGraphSink } | undefined,
   ) {
     this.startup = new SinkStartup(() => this.openSinkOnce(), sink.kind, backoff, log);
+    if (history) {
+      const { sink: historySink } = history;
+      this.historyKeeper = new HistoryKeeper(
+        history.config,
+        {
+          target: () => (historySink.history ? { db: historySink.database, recorder: historySink.history } : undefined),
+          watching: () => this.watchingScopes(),
+          oldestPending: () => this.wal.status().oldestObservedAt,
+        },
+        log,
+      );
+    }
   }
 
   static async open(
@@ -83,7 +104,19 @@ export class GraphPipeline {
     const wal = new Wal(config.wal.path, { recovery: recovery("wal") });
     let sink: GraphSink | undefined;
     try {
-      sink = await openSink(config.sink, { log, ...overrides, recovery: recovery("graph") });
+      // The history: in the embedded graph's own transactions, or in a file of its own
+      // (with a copy of the current graph) applied after the sink (core/history/).
+      const kind = overrides.kind ?? config.sink.kind;
+      const historyAt = historyFile(config, kind);
+      const inGraph = historyInGraphFile(config, kind);
+      sink = await openSink(config.sink, { log, ...overrides, recovery: recovery("graph"), ...(inGraph ? { history: true } : {}) });
+      let historySink: SqliteGraphSink | undefined = inGraph ? (sink as SqliteGraphSink) : undefined;
+      if (historyAt !== null && !inGraph) {
+        historySink = new SqliteGraphSink(historyAt, { history: true, log, recovery: recovery("graph") });
+        sink = new HistoryTeeSink(sink, historySink);
+      }
+      if (historyAt !== null)
+        log.info({ history: historyAt, retentionDays: config.history.retentionDays, maxBytes: config.history.maxBytes }, "keeping the graph's history");
       const replay = wal.status();
       if (replay.depth > 0) log.info({ messages: replay.depth, wal: wal.path }, "replaying messages left in the WAL");
       const dispatcher = new Dispatcher(wal, sink, plugins, log, {
@@ -111,6 +144,7 @@ export class GraphPipeline {
         plugins,
         config.clusters.map((c) => c.name),
         config.observer.backoff,
+        historySink ? { config: config.history, sink: historySink } : undefined,
       );
       // The dispatcher starts once the sink is open (schema checked, writer registered):
       // now, or, for a running agent whose sink does not answer yet, when it does.
@@ -149,6 +183,7 @@ export class GraphPipeline {
       await this.sink.registerWriter?.(clusters, this.writer);
     }
     this.dispatcher.start();
+    this.historyKeeper?.start();
     this.log.info({ sink: this.sink.kind, wal: this.wal.path, writer: this.writer.id }, "graph pipeline started");
   }
 
@@ -211,6 +246,7 @@ export class GraphPipeline {
       open &&
       (await Promise.race([this.dispatcher.idle().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), timerDelay(graceMs)).unref())]));
     await this.dispatcher.stop();
+    if (open) this.historyKeeper?.stop();
     const left = this.wal.status().depth;
     if (!open) this.log.warn({ pending: left, reason: why }, "stopping before the graph sink opened: the WAL keeps what was observed for the next start");
     else if (!drained) this.log.warn({ pending: left }, "shutdown grace period over: the rest stays in the WAL for the next start");

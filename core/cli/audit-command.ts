@@ -43,7 +43,8 @@ export const auditCommand: CommandModule<object, AuditArgs> = {
       .option("allowed-registry", {
         type: "string",
         array: true,
-        describe: "registries images may come from (KO-IMG-002 is off without it), e.g. registry.example.com:5000",
+        describe:
+          "registries images may come from, replacing the config's audit.allowedRegistries for this run (KO-IMG-002 is off when neither names one), e.g. registry.example.com:5000",
       })
       .option("watch", {
         type: "boolean",
@@ -66,7 +67,7 @@ export const auditCommand: CommandModule<object, AuditArgs> = {
       if (unknown.length > 0) throw new Error(`audit: unknown rule ${unknown.join(", ")}; known: ${[...known].join(", ")}`);
       const rules = args.rule ? AUDIT_RULES.filter((r) => args.rule!.includes(r.id)) : AUDIT_RULES;
       const cluster = args.cluster ?? config.clusters[0]?.name ?? "";
-      const options = { allowedRegistries: args["allowed-registry"] ?? [], observes: observedScopes(config, plugins, cluster) };
+      const options = { allowedRegistries: args["allowed-registry"] ?? config.audit.allowedRegistries, observes: observedScopes(config, plugins, cluster) };
       const shown = (findings: readonly Finding[]): Finding[] => findings.filter((f) => atLeast(f.severity, args["min-severity"]));
       if (args.watch) {
         await watchFindings(async () => readView(sink, cluster, rules), rules, options, shown, args);

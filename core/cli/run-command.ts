@@ -448,7 +448,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
 
 /** The audit's options per configured cluster: what the config observes there. */
 function auditClusters(config: Config, plugins: PluginSet): Map<string, AuditOptions> {
-  return new Map(config.clusters.map((c) => [c.name, { allowedRegistries: [], observes: observedScopes(config, plugins, c.name) }]));
+  return new Map(
+    config.clusters.map((c) => [c.name, { allowedRegistries: config.audit.allowedRegistries, observes: observedScopes(config, plugins, c.name) }]),
+  );
 }
 
 async function sweepVanishedScopes(pipeline: GraphPipeline, observed: NonNullable<ReturnType<Agent["observedScopes"]>>, log: Logger): Promise<void> {

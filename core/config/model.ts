@@ -136,6 +136,25 @@ export interface Config {
   pluginBudgetMs: number;
   /** Keep the attack edges (core/insight/attack/) in the graph as changes arrive; verify expects them. */
   attackEdges: boolean;
+  audit: AuditConfig;
+  history: HistoryConfig;
+}
+
+/** The graph through time (core/history/). */
+export interface HistoryConfig {
+  enabled: boolean;
+  /** Where the history is kept; null: the embedded graph's own file, or beside the WAL. */
+  path: string | null;
+  /** Versions that ended longer ago are pruned; 0 keeps them for ever. */
+  retentionDays: number;
+  /** The oldest versions are pruned while the history takes more; 0: no limit. */
+  maxBytes: number;
+}
+
+/** What the audit checks against (`audit`, `run --audit`). */
+export interface AuditConfig {
+  /** Registry hosts images may come from (KO-IMG-002); empty turns that rule off. */
+  allowedRegistries: string[];
 }
 
 /** What config validation needs to know about the loaded resource plugins. */

@@ -176,6 +176,26 @@ export const configSchema = z.strictObject({
   pluginBudgetMs: integer(10, 600_000, "expected whole milliseconds from 10 to 600000").default(1000),
   // Added later still (issue 16): attack edges kept in the graph.
   attackEdges: z.boolean({ error: "expected True or False" }).default(false),
+  // Added with it: what the audit checks against.
+  audit: z
+    .strictObject({
+      allowedRegistries: z.array(
+        z.string({ error: "expected text" }).regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?$/, {
+          error: 'expected a registry host as image references name it, e.g. "docker.io" or "registry.example.com:5000" (no scheme, no path)',
+        }),
+        { error: "expected a list of registry hosts" },
+      ),
+    })
+    .default({ allowedRegistries: [] }),
+  // Added with issue 17: the graph through time.
+  history: z
+    .strictObject({
+      enabled: z.boolean({ error: "expected True or False" }),
+      path: nonEmptyText().nullable(),
+      retentionDays: integer(0, 36_500, "expected whole days from 0 (kept for ever) to 36500"),
+      maxBytes: integer(0, Number.MAX_SAFE_INTEGER, "expected bytes, 0 (no limit) or more"),
+    })
+    .default({ enabled: false, path: null, retentionDays: 90, maxBytes: 2_147_483_648 }),
 });
 
 // Drift between the schema and model.ts fails here, in both directions.

@@ -22,6 +22,7 @@ import { classifySinkError } from "./sink-errors.js";
 import { translateMessages } from "./translate.js";
 import type { KubeMessage } from "../messages.js";
 import { DEFAULT_PLUGIN_BUDGET_MS } from "../plugin/budget.js";
+import { recordOrigin } from "../history/origin.js";
 
 export interface DispatcherOptions {
   batchSize: number;
@@ -359,7 +360,11 @@ export class Dispatcher {
     inputs.forEach(({ record, loaded }, i) => {
       const outcome = outcomes[i]!;
       const plugin = loaded.plugin.name;
-      if (outcome.ok) items.push({ record, op: outcome.value, plugin, file: loaded.file });
+      if (outcome.ok) {
+        // The history stamps what the op changes with the change the observer saw.
+        if (outcome.value) recordOrigin(outcome.value, record.message, this.wal.id ? { id: this.wal.id, seq: record.seq } : undefined);
+        items.push({ record, op: outcome.value, plugin, file: loaded.file });
+      }
       // A value over what any sink stores is found here, before the sink sees the batch.
       else if (outcome.error instanceof SinkLimitError) this.park(record, plugin, `no graph sink stores it: ${outcome.error.message}`, loaded.file, "sink");
       else this.park(record, plugin, errorText(outcome.error), loaded.file);

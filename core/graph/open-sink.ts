@@ -18,6 +18,8 @@ export interface SinkOverrides {
   log?: SchemaLog;
   /** The agent's: a damaged embedded graph is moved aside and rebuilt (sqlite-sink.ts). */
   recovery?: DamageRecovery;
+  /** The embedded graph keeps the history in its own file (core/history/). */
+  history?: boolean;
 }
 
 export async function openSink(config: SinkConfig, overrides: SinkOverrides = {}): Promise<GraphSink> {
@@ -28,6 +30,7 @@ export async function openSink(config: SinkConfig, overrides: SinkOverrides = {}
       access: overrides.access ?? "write",
       ...(overrides.log ? { log: overrides.log } : {}),
       ...(overrides.recovery ? { recovery: overrides.recovery } : {}),
+      ...(overrides.history ? { history: true } : {}),
     });
   }
   const uri = env.NEO4J_URI ?? config.neo4j?.uri;

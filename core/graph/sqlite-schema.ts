@@ -8,6 +8,7 @@
 // version 0 was written before versions were recorded.
 import type Database from "better-sqlite3";
 import { META_TABLE } from "../lock/meta-table.js";
+import { HISTORY_TABLES } from "../history/schema.js";
 import {
   GRAPH_SCHEMA_VERSION,
   GraphSchemaError,
@@ -93,7 +94,7 @@ export function inspectSqliteSchema(db: Database.Database): SqliteSchemaFinding 
     .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")
     .all()
     .map((t) => t.name);
-  const ours = new Set<string>([...GRAPH_TABLES, META_TABLE]);
+  const ours = new Set<string>([...GRAPH_TABLES, META_TABLE, ...HISTORY_TABLES]);
   const foreign = tables.filter((t) => !ours.has(t)).sort();
   const graphTables = GRAPH_TABLES.filter((t) => tables.includes(t));
   const found: FoundSchema = version > 0 ? version : graphTables.length === 0 ? "empty" : "unversioned";

@@ -28,6 +28,7 @@ import { selectorSpec, selectorText } from "./selector.js";
 import { resolveSelections, type StoredSelector } from "./selector-resolution.js";
 import { logSchemaAction, type SchemaLog, type StorageSchemaStatus } from "./schema-version.js";
 import { applySqliteWrite, checkSqliteReadable, planSqliteWrite } from "./sqlite-schema.js";
+import { HistoryRecorder } from "../history/recorder.js";
 import { asReadError, checkIntegrity, DamageGuard, integrityCheckFor, openOrMoveAside, type DamageRecovery } from "../storage/damaged-file.js";
 
 interface NodeRow {
@@ -104,6 +105,8 @@ export interface SqliteSinkOptions {
    *  open and while running (core/storage/damaged-file.ts). Without it (readers, tools)
    *  damage is a CorruptFileError and the file is left alone. */
   recovery?: DamageRecovery;
+  /** Keep the history (core/history/) in this file, in the same transactions as the graph. */
+  history?: boolean;
 }
 
 const GRAPH_COST = "the graph is derived: it is rebuilt from the relist of every scope, nothing is lost";
@@ -127,6 +130,9 @@ export class SqliteGraphSink implements GraphSink {
   private pageCacheKib = 0;
   private applies = 0;
   private linked = new Set<string>();
+  private readonly keepHistory: boolean;
+  /** Set with `history`: records each apply's changes in the same transaction. */
+  history: HistoryRecorder | undefined;
 
   constructor(
     readonly path: string,
@@ -135,6 +141,7 @@ export class SqliteGraphSink implements GraphSink {
     const where = `the embedded graph ${path}`;
     const target = { file: path, what: "embedded graph" as const, cost: GRAPH_COST };
     this.log = options.log;
+    this.keepHistory = options.history === true;
     const reading = options.access === "read";
     const recovery = reading || path === ":memory:" ? undefined : options.recovery;
     this.guard = new DamageGuard(target, recovery, { close: () => this.db.close(), reopen: () => void this.openWritable() });
@@ -179,6 +186,7 @@ export class SqliteGraphSink implements GraphSink {
       if (this.lock) recordHolder(db, currentHolder());
       applySqliteWrite(db, schema);
       logSchemaAction(this.log, where, schema);
+      this.history = this.keepHistory ? new HistoryRecorder(db, where) : undefined;
       this.db = db;
       this.schema = schema;
       this.q = this.prepare();
@@ -189,6 +197,11 @@ export class SqliteGraphSink implements GraphSink {
       db.close();
       throw error;
     }
+  }
+
+  /** The open connection (the history's keeper prunes through it, between applies). */
+  get database(): Database.Database {
+    return this.db;
   }
 
   /** Reads: damage is reported as CorruptFileError (a read never replaces the file). */
@@ -292,24 +305,32 @@ export class SqliteGraphSink implements GraphSink {
     if (++this.applies % 64 === 0) this.sizePageCache();
     this.known = new Set();
     this.linked = new Set();
+    const history = this.history;
     this.db.transaction(() => {
       const garbage = new Set<string>();
       // Every key an op wrote or removed: the selected edges into and out of them are redone.
       const touched = new Set<string>();
+      history?.beginBatch();
       for (const op of ops) {
         if (op.op === "upsert") {
           this.upsert(op.node, op.owned, op.placeholders, op.edges, op.links ?? [], op.selectors ?? [], garbage);
           touched.add(op.node.key);
+          history?.afterOp(op);
         } else if (op.op === "delete") {
           this.remove(op.key, garbage);
           touched.add(op.key);
+          history?.afterOp(op);
         } else {
-          for (const key of this.sweep(op.scope, op.present, op.except ?? [], garbage)) touched.add(key);
+          const swept = this.sweep(op.scope, op.present, op.except ?? [], garbage);
+          for (const key of swept) touched.add(key);
+          history?.afterOp(op, swept);
         }
       }
       this.resolveSelectors(touched);
       this.collect(garbage);
+      history?.endBatch();
     })();
+    history?.committed();
   }
 
   private upsert(
@@ -564,6 +585,7 @@ export class SqliteGraphSink implements GraphSink {
           this.q.deleteDerivedOwned.run(set.owner);
           for (const e of set.edges) this.q.insertDerived.run(e.type, e.from, e.to, set.owner, stored({ ...e.properties, derived: true }), e.from, e.to);
         }
+        this.history?.afterDerived();
       })(),
     );
   }

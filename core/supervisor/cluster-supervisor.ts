@@ -1,6 +1,7 @@
 // One per configured cluster: discovers namespaces (and keeps watching them), turns the
 // actors into the desired set of observers, starts and stops observers as namespaces and
 // config change, restarts failed observers with backoff, and logs every state change.
+import { coverageScope } from "../history/origin.js";
 import type { ClusterConfig, Config } from "../config/model.js";
 import type { Logger } from "../log/logger.js";
 import type { KubeMessage } from "../messages.js";
@@ -206,6 +207,14 @@ export class ClusterSupervisor {
     const listed = (r: Running): boolean => (r.final !== undefined && !(r.final instanceof Error) ? r.final.synced : r.status?.synced === true);
     const synced = this.started && (!this.discovery || this.discoveryListed) && running.every(listed);
     return { synced, scopes: running.map((r) => observedScope(this.cluster.name, r.desired)) };
+  }
+
+  /** The scopes whose observers are watching now, as the history keeps its coverage
+   *  (core/history/origin.ts coverageScope). */
+  watchingScopes(): string[] {
+    return [...this.running.values()]
+      .filter((r) => !r.stopping && r.status?.phase === "watching")
+      .map((r) => coverageScope({ cluster: this.cluster.name, namespace: r.desired.namespace, resource: r.desired.plugin.plugin.name }));
   }
 
   /** Observers per phase, for logs and (later) metrics. */

@@ -35,6 +35,8 @@ export interface ConfigSpec {
   pluginBudgetMs?: number;
   /** Keep attack edges in the graph (and expect them in verify). */
   attackEdges?: boolean;
+  /** audit.allowedRegistries: the registry hosts images may come from (KO-IMG-002). */
+  allowedRegistries?: string[];
 }
 
 const dhallText = (value: string): string => JSON.stringify(value);
@@ -59,7 +61,7 @@ export function configText(spec: ConfigSpec): string {
       : "";
   const plugins = spec.pluginDirs?.length ? `, pluginDirs = [ ${spec.pluginDirs.map(dhallText).join(", ")} ]` : "";
   const log = spec.logLevel ? `, log = { level = ${dhallText(spec.logLevel)} }` : "";
-  const budget = `${spec.pluginBudgetMs !== undefined ? `, pluginBudgetMs = ${spec.pluginBudgetMs}` : ""}${spec.attackEdges ? ", attackEdges = True" : ""}`;
+  const budget = `${spec.pluginBudgetMs !== undefined ? `, pluginBudgetMs = ${spec.pluginBudgetMs}` : ""}${spec.attackEdges ? ", attackEdges = True" : ""}${spec.allowedRegistries ? `, audit.allowedRegistries = [ ${spec.allowedRegistries.map(dhallText).join(", ")} ] : List Text` : ""}`;
   const sink =
     spec.sink?.kind === "sqlite"
       ? `, sink = T.Sink::{ sqlitePath = ${dhallText(spec.sink.sqlitePath)} }`

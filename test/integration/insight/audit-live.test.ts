@@ -54,7 +54,8 @@ async function metric(base: string, rule: string): Promise<number> {
 describe.each(["sqlite", "neo4j"] as const)("run --audit on the %s sink", (sink: SinkKind) => {
   it("logs findings as they appear and clear, with the change that caused them, and counts them on /metrics", async () => {
     if (sink === "neo4j") await wipeNeo4j();
-    const ws = workspace(sink, actors);
+    // The config's allow list names another registry: the pod's docker.io image is a finding.
+    const ws = workspace(sink, actors, { allowedRegistries: ["registry.example.com:5000"] });
     const agent = ws.run(["--audit", "--listen", "127.0.0.1:0"]);
     try {
       const listening = await agent.waitForLog("the HTTP endpoint", (l) => l.msg === "HTTP endpoint listening", 60_000);
@@ -67,6 +68,8 @@ describe.each(["sqlite", "neo4j"] as const)("run --audit on the %s sink", (sink:
       const appeared = await agent.waitForLog("the privileged pod's finding", finding("appeared", "KO-POD-001", `Pod ${N}/${pod}`), 30_000);
       expect(appeared.severity).toBe("critical");
       expect((appeared.cause as string[]).join()).toMatch(new RegExp(`^Applied Pod ${N}/${pod} \\(resourceVersion \\d+\\)$`));
+      const registry = await agent.waitForLog("the image registry finding", finding("appeared", "KO-IMG-002", `Pod ${N}/${pod}`), 30_000);
+      expect(registry.msg).toContain("registry docker.io is not allowed");
       await eventually("the findings gauge", async () => ((await metric(base, "KO-POD-001")) === 1 ? true : undefined), 10_000);
 
       // An RBAC change arms an account: the finding names the binding that did it.

@@ -3,9 +3,12 @@
 // exactly the expected findings for its objects, each with a path through the graph; the
 // SARIF output is well-formed; --fail-on gates with exit 3.
 import { randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as k8s from "@kubernetes/client-node";
-import { AgentProcess } from "../../support/agent.js";
+import { AgentProcess, writeConfig } from "../../support/agent.js";
 import { adminKubeConfig, createNamespace, deleteNamespaces, eventually } from "../../support/cluster.js";
 import { wipeNeo4j, workspace, type SinkKind } from "../../support/graph.js";
 
@@ -219,6 +222,20 @@ describe("audit, the command", () => {
     expect(one.code).toBe(0);
     const only = (JSON.parse(one.stdout) as { findings: JsonFinding[] }).findings;
     expect(new Set(only.map((f) => f.rule))).toEqual(new Set(["KO-SEC-001"]));
+
+    // The config's allow list turns KO-IMG-002 on; --allowed-registry replaces it for one run.
+    const allowing = writeConfig(
+      { actors, walPath: ws.walPath, sink: { kind: "sqlite", sqlitePath: ws.graphPath }, allowedRegistries: ["registry.example:5000"] },
+      mkdtempSync(join(tmpdir(), "ko-audit-allow-")),
+    );
+    const registries = async (...more: string[]): Promise<string[]> => {
+      const run = await cli(["audit", "--config", allowing, "--rule", "KO-IMG-002", "--format", "json", ...more], ws.env);
+      expect(run.code, run.stderr).toBe(0);
+      return (JSON.parse(run.stdout) as { findings: JsonFinding[] }).findings.filter((f) => f.object.key.startsWith(`local/${N}/`)).map((f) => f.object.key);
+    };
+    const fromDockerHub = ["priv", "hostnet", "rootfs", "sock", "logs", "plain", "pinned", "dangling"];
+    expect((await registries()).sort()).toEqual(fromDockerHub.map((p) => k("Pod", p)).sort());
+    expect(await registries("--allowed-registry", "docker.io")).toEqual([k("Pod", "web")]);
 
     const bad = await cli(["audit", "--config", ws.config, "--rule", "KO-NOPE-9"], ws.env);
     expect(bad.code).toBe(1);

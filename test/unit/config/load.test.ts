@@ -33,6 +33,8 @@ const defaults = {
   listen: null,
   pluginBudgetMs: 1000,
   attackEdges: false,
+  audit: { allowedRegistries: [] },
+  history: { enabled: false, path: null, retentionDays: 90, maxBytes: 2147483648 },
 } satisfies Omit<Config, "clusters" | "actors">;
 
 const everywhere = (resource: string) => ({ cluster: "local", namespace: "*", role: "observer" as const, resource, exclude: [], topology: "auto" as const });
@@ -225,6 +227,24 @@ describe("loadConfig: shape and range errors name the JSON path", () => {
     ]);
   });
 
+  it("takes the audit's registry allow list as hosts, and names a URL or path given instead", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kube-observer-registries-"));
+    const f = join(dir, "config.dhall");
+    const text = (hosts: string[]): string =>
+      `let T = ${resolve(repoFile("config/types.dhall"))}\nin T.Config::{ clusters = [ T.Cluster::{ name = "c1" } ], actors = [ T.Actor::{ cluster = "c1", resource = "pod" } ]\n, audit.allowedRegistries = [ ${hosts.map((h) => JSON.stringify(h)).join(", ")} ] : List Text }\n`;
+    writeFileSync(f, text(["docker.io", "registry.example.com:5000", "localhost", "[::1]:5000"]));
+    expect((await loadConfig(f, knownResources)).audit.allowedRegistries).toStrictEqual(["docker.io", "registry.example.com:5000", "localhost", "[::1]:5000"]);
+    writeFileSync(f, text(["docker.io", "https://quay.io", "ghcr.io/team"]));
+    const errors = await configErrors(loadConfig(f, knownResources));
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatch(
+      new RegExp(
+        `^${f}:3:\\d+: audit\\.allowedRegistries\\[1\\]: expected a registry host as image references name it, e\\.g\\. "docker\\.io".*got "https://quay\\.io"$`,
+      ),
+    );
+    expect(errors[1]).toMatch(/audit\.allowedRegistries\[2\]: .*got "ghcr\.io\/team"$/);
+  });
+
   it("bounds every delay a timer waits on: over an hour (or a Retry-After cap of 0) is refused", async () => {
     const f = fixture("delays.dhall");
     expect(await configErrors(loadConfig(f, knownResources))).toStrictEqual([
@@ -258,6 +278,8 @@ describe("loadConfigJson", () => {
       "listen",
       "pluginBudgetMs",
       "attackEdges",
+      "audit",
+      "history",
     ]);
     expect(config.actors.map((a) => a.resource)).toStrictEqual(["pod", "pods", "deploymnet"]);
   });

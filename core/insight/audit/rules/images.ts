@@ -1,5 +1,5 @@
 // Images: a reference without a digest can change under the same tag (KO-IMG-001); a
-// registry outside the allow list (`audit --allowed-registry`) is not vetted (KO-IMG-002).
+// registry outside the allow list (config `audit.allowedRegistries`, or `audit --allowed-registry`) is not vetted (KO-IMG-002).
 import { edgeNote, step, type AuditRule, type AuditView, type Finding } from "../model.js";
 
 function imageFindings(view: AuditView, rule: string, severity: "low" | "medium", flagged: (image: Record<string, unknown>) => string | null): Finding[] {
@@ -37,7 +37,7 @@ export const imageRegistry = {
   id: "KO-IMG-002",
   severity: "medium",
   title: "image from a registry not on the allow list",
-  help: "The image comes from a registry outside the list given with --allowed-registry. Mirror it into an allowed registry.",
+  help: "The image comes from a registry outside the allow list (config audit.allowedRegistries, or --allowed-registry). Mirror it into an allowed registry.",
   reads: { labels: ["Pod", "ContainerImage"], rels: ["RUNS_IMAGE"] },
   find: (view, options) =>
     options.allowedRegistries.length === 0

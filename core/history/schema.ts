@@ -1,0 +1,81 @@
+// The history's tables (issue 17): every version of every node and edge with the interval
+// in which it held, and, per observed scope, the intervals in which the agent watched it
+// (what makes a missing change a gap rather than "nothing happened"). They live in a
+// SQLite file beside the graph: the embedded graph's own file, or, with Neo4j, a file of
+// their own beside the WAL (with a copy of the current graph the versions are cut from).
+//
+// A version is open (to_ms NULL) while it holds. Times are the observation times of the
+// changes (ms since the epoch); rv is the resourceVersion of the change that opened or
+// closed it (null for a derived edge).
+import type Database from "better-sqlite3";
+
+export const HISTORY_SCHEMA_VERSION = 1;
+
+export const HISTORY_TABLES = ["history_nodes", "history_edges", "history_coverage", "history_meta"] as const;
+
+const CREATE = `
+  CREATE TABLE IF NOT EXISTS history_nodes (
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL, label TEXT NOT NULL, observed INTEGER NOT NULL,
+    owner TEXT, scope TEXT, props TEXT NOT NULL,
+    from_ms INTEGER NOT NULL, from_rv TEXT, from_kind TEXT NOT NULL,
+    to_ms INTEGER, to_rv TEXT, to_kind TEXT);
+  -- A key's versions in order (its timeline, and the open one: to_ms IS NULL sorts first).
+  CREATE INDEX IF NOT EXISTS history_nodes_key ON history_nodes(key, to_ms);
+  CREATE INDEX IF NOT EXISTS history_nodes_label ON history_nodes(label, from_ms);
+  CREATE INDEX IF NOT EXISTS history_nodes_ended ON history_nodes(to_ms) WHERE to_ms IS NOT NULL;
+  CREATE TABLE IF NOT EXISTS history_edges (
+    id INTEGER PRIMARY KEY, type TEXT NOT NULL, from_key TEXT NOT NULL, to_key TEXT NOT NULL,
+    owner TEXT NOT NULL, props TEXT NOT NULL, selected INTEGER NOT NULL,
+    from_ms INTEGER NOT NULL, from_rv TEXT, from_kind TEXT NOT NULL,
+    to_ms INTEGER, to_rv TEXT, to_kind TEXT);
+  CREATE UNIQUE INDEX IF NOT EXISTS history_edges_open ON history_edges(from_key, type, to_key, owner, props) WHERE to_ms IS NULL;
+  CREATE INDEX IF NOT EXISTS history_edges_to ON history_edges(to_key, from_ms);
+  CREATE INDEX IF NOT EXISTS history_edges_from ON history_edges(from_key, from_ms);
+  CREATE INDEX IF NOT EXISTS history_edges_type ON history_edges(type, from_ms);
+  CREATE INDEX IF NOT EXISTS history_edges_ended ON history_edges(to_ms) WHERE to_ms IS NOT NULL;
+  CREATE TABLE IF NOT EXISTS history_coverage (
+    id INTEGER PRIMARY KEY, scope TEXT NOT NULL, reason TEXT NOT NULL,
+    from_ms INTEGER NOT NULL, from_rv TEXT, to_ms INTEGER NOT NULL, to_rv TEXT);
+  CREATE INDEX IF NOT EXISTS history_coverage_scope ON history_coverage(scope, id);
+  CREATE TABLE IF NOT EXISTS history_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
+/** Creates the tables (idempotent); refuses a file whose history a newer agent wrote. */
+export function ensureHistoryTables(db: Database.Database, where: string): void {
+  db.exec(CREATE);
+  const found = readMeta(db, "version");
+  if (found !== undefined && Number(found) > HISTORY_SCHEMA_VERSION) {
+    throw new Error(
+      `${where} holds a history written by a newer kube-observer (history version ${found}; this one writes ${HISTORY_SCHEMA_VERSION}). Upgrade the agent, or point history.path at another file.`,
+    );
+  }
+  if (found === undefined) writeMeta(db, "version", String(HISTORY_SCHEMA_VERSION));
+}
+
+/** Whether the file has history tables at all (a reader's check). */
+export function hasHistoryTables(db: Database.Database): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'history_nodes'").get() !== undefined;
+}
+
+export function readMeta(db: Database.Database, name: string): string | undefined {
+  return db.prepare<[string], { value: string }>("SELECT value FROM history_meta WHERE name = ?").get(name)?.value;
+}
+
+export function writeMeta(db: Database.Database, name: string, value: string): void {
+  db.prepare("INSERT INTO history_meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value").run(name, value);
+}
+
+/** Node properties as the history keeps them: without observedAt, which changes on every
+ *  relist of an unchanged object (the version's own from_ms is its observation time). */
+export function historyProps(props: string): string {
+  const at = props.indexOf('"observedAt":"');
+  if (at < 0) return props;
+  const end = props.indexOf('"', at + 14);
+  if (end < 0) return props;
+  let from = at;
+  let to = end + 1;
+  // canonical JSON: `,"observedAt":"…"` in the middle or at the end, `"observedAt":"…",` first.
+  if (props[to] === ",") to += 1;
+  else if (props[from - 1] === ",") from -= 1;
+  return props.slice(0, from) + props.slice(to);
+}
