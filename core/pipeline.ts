@@ -101,7 +101,8 @@ export class GraphPipeline {
       onReplaced: () => pipeline?.storeReplaced(store),
       onUnusable: (error: StorageUnusableError) => hooks.onStorageUnusable?.(error),
     });
-    const wal = new Wal(config.wal.path, { recovery: recovery("wal") });
+    // The history records every change: none may be coalesced away in the WAL.
+    const wal = new Wal(config.wal.path, { recovery: recovery("wal"), coalesce: !config.history.enabled });
     let sink: GraphSink | undefined;
     try {
       // The history: in the embedded graph's own transactions, or in a file of its own

@@ -7,6 +7,7 @@ import { auditCommand } from "./audit-command.js";
 import { configCommand } from "./config-command.js";
 import { doctorCommand } from "./doctor-command.js";
 import { graphCommand } from "./graph-command.js";
+import { historyCommand } from "./history-command.js";
 import { rbacCommand } from "./rbac-command.js";
 import { runCommand } from "./run-command.js";
 import { verifyCommand } from "./verify-command.js";
@@ -43,6 +44,7 @@ await yargs(args)
   .command(configCommand)
   .command(graphCommand)
   .command(whoUsesCommand)
+  .command(historyCommand)
   .command(whoCanCommand)
   .command(auditCommand)
   .command(attackPathsCommand)

@@ -3,6 +3,8 @@ import type { Argv, CommandModule } from "yargs";
 import { graphLabel } from "../dispatch/translate.js";
 import { danglingReferences } from "../graph/dangling.js";
 import { graphViewCommand } from "./graph-view-command.js";
+import { withHistory } from "./open-history.js";
+import { parseTime } from "../history/time.js";
 import { withGraph } from "./open-graph.js";
 
 interface GraphArgs {
@@ -10,6 +12,7 @@ interface GraphArgs {
   sink?: "sqlite" | "neo4j";
   json?: boolean;
   format?: "jsonl";
+  at?: string;
 }
 
 const common = (y: Argv) =>
@@ -43,13 +46,24 @@ const exportCommand: CommandModule<object, GraphArgs> = {
   builder: (y) =>
     common(y)
       .option("format", { choices: ["jsonl"] as const, default: "jsonl" as const, describe: "Output format" })
-      .example("$0 graph export --config config/example.dhall > graph.jsonl", "the whole graph, sorted, for diffing or loading elsewhere") as Argv<GraphArgs>,
-  handler: (args) =>
-    withGraph(args.config, args.sink, async ({ sink }) => {
-      for await (const line of sink.export()) {
+      .option("at", {
+        type: "string",
+        describe: "From the history: the graph as it was at this time (ISO 8601, or e.g. -2h); nodes without observedAt",
+      })
+      .example("$0 graph export --config config/example.dhall > graph.jsonl", "the whole graph, sorted, for diffing or loading elsewhere")
+      .example("$0 graph export --at 2026-12-01T09:00:00Z -c config/example.dhall > before.jsonl", "the graph as it was then") as Argv<GraphArgs>,
+  handler: (args) => {
+    const write = async (lines: AsyncIterable<unknown>) => {
+      for await (const line of lines) {
         if (!process.stdout.write(`${JSON.stringify(line)}\n`)) await new Promise((r) => process.stdout.once("drain", r));
       }
-    }),
+    };
+    if (args.at !== undefined) {
+      const at = parseTime(args.at);
+      return withHistory(args.config, args.sink, async ({ reader }) => write(reader.at(at).export()));
+    }
+    return withGraph(args.config, args.sink, async ({ sink }) => write(sink.export()));
+  },
 };
 
 const dangling: CommandModule<object, GraphArgs> = {

@@ -6,6 +6,11 @@ import { readRbacIndex, refFromKey, type NodeRef } from "../insight/rbac-index.j
 import { describeRequest } from "../insight/rbac-rule.js";
 import { whoCan, type WhoCanAnswer } from "../insight/who-can.js";
 import { withGraph } from "./open-graph.js";
+import { withHistory } from "./open-history.js";
+import { formatTime, parseTime } from "../history/time.js";
+import type { GraphSink } from "../graph/model.js";
+import type { Config } from "../config/model.js";
+import type { PluginSet } from "../plugin/registry.js";
 
 interface WhoCanArgs {
   verb: string;
@@ -17,6 +22,7 @@ interface WhoCanArgs {
   config: string;
   sink?: "sqlite" | "neo4j";
   json: boolean;
+  at?: string;
 }
 
 const show = (ref: NodeRef): string => `${ref.label} ${ref.namespace ? `${ref.namespace}/` : ""}${ref.name}${ref.observed ? "" : " (not observed)"}`;
@@ -73,26 +79,35 @@ export const whoCanCommand: CommandModule<object, WhoCanArgs> = {
       .option("config", { alias: "c", type: "string", demandOption: true, describe: "Dhall config file (names the sink)" })
       .option("sink", { choices: ["sqlite", "neo4j"] as const, describe: "Read this sink instead of the configured one" })
       .option("json", { type: "boolean", default: false, describe: "Print the answer as JSON" })
+      .option("at", { type: "string", describe: "From the history: who could, at this time (ISO 8601, or e.g. -2h, 3d ago)" })
       .example("$0 who-can get secrets -n payments -c config/example.dhall", "who can read the Secrets of payments, and which pods run with that right")
       .example("$0 who-can create pods/exec -n payments -c config/example.dhall", "who can exec into its pods")
       .example("$0 who-can list secrets -c config/example.dhall", "who can list Secrets in every namespace at once") as unknown as Argv<WhoCanArgs>,
-  handler: (args) =>
-    withGraph(args.config, args.sink, async ({ config, plugins, sink }) => {
-      const groups = new Map<string, string>();
-      for (const loaded of plugins.plugins.values()) groups.set(loaded.plugin.resource.plural, loaded.plugin.resource.group);
-      const words = {
-        verb: args.verb,
-        resource: args.resource,
-        ...(args.subresource !== undefined ? { subresource: args.subresource } : {}),
-        ...(args.namespace !== undefined ? { namespace: args.namespace } : {}),
-        ...(args.name !== undefined ? { name: args.name } : {}),
-      };
-      const { request, assumedCoreGroup } = parseAccessRequest(words, groups);
-      const cluster = args.cluster ?? config.clusters[0]?.name ?? "";
-      const index = await readRbacIndex(sink, cluster);
-      for (const bad of index.unreadableRules) process.stderr.write(`who-can: skipped a rule of ${bad.role} that could not be read: ${bad.text}\n`);
-      const answer = whoCan(index, request);
-      if (args.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
-      else printAnswer(answer, assumedCoreGroup);
-    }),
+  handler: (args) => {
+    if (args.at === undefined) return withGraph(args.config, args.sink, async ({ config, plugins, sink }) => answer(args, config, plugins, sink));
+    const at = parseTime(args.at);
+    return withHistory(args.config, args.sink, async ({ config, plugins, reader }) => {
+      if (!args.json) process.stdout.write(`(from the history, at ${formatTime(at)})\n`);
+      await answer(args, config, plugins, reader.at(at));
+    });
+  },
 };
+
+async function answer(args: WhoCanArgs, config: Config, plugins: PluginSet, sink: Pick<GraphSink, "subgraph">): Promise<void> {
+  const groups = new Map<string, string>();
+  for (const loaded of plugins.plugins.values()) groups.set(loaded.plugin.resource.plural, loaded.plugin.resource.group);
+  const words = {
+    verb: args.verb,
+    resource: args.resource,
+    ...(args.subresource !== undefined ? { subresource: args.subresource } : {}),
+    ...(args.namespace !== undefined ? { namespace: args.namespace } : {}),
+    ...(args.name !== undefined ? { name: args.name } : {}),
+  };
+  const { request, assumedCoreGroup } = parseAccessRequest(words, groups);
+  const cluster = args.cluster ?? config.clusters[0]?.name ?? "";
+  const index = await readRbacIndex(sink, cluster);
+  for (const bad of index.unreadableRules) process.stderr.write(`who-can: skipped a rule of ${bad.role} that could not be read: ${bad.text}\n`);
+  const answer = whoCan(index, request);
+  if (args.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
+  else printAnswer(answer, assumedCoreGroup);
+}

@@ -27,7 +27,7 @@ function userOf(from: IncomingEdge["from"]): Usage["user"] {
 
 /** `targetKey` as made from the object's name (objectKey, parseImage): a key too long to
  *  store is looked up in its stored form. */
-export async function whoUses(sink: GraphSink, targetKey: string): Promise<Usage[]> {
+export async function whoUses(sink: Pick<GraphSink, "incoming">, targetKey: string): Promise<Usage[]> {
   const usages: Usage[] = [];
   for (const edge of await sink.incoming(storedKey(targetKey))) {
     const owner = edge.from.properties.owner;

@@ -8,6 +8,7 @@
 import type { DerivedEdgeSet, ExportLine, GraphOp, GraphSchema, GraphSink, GraphStats, IncomingEdge } from "../graph/model.js";
 import type { SqliteGraphSink } from "../graph/sqlite-sink.js";
 import type { WriterIdentity } from "../graph/writer.js";
+import { failpoint } from "../faults.js";
 
 export class HistoryTeeSink implements GraphSink {
   readonly kind: GraphSink["kind"];
@@ -30,6 +31,7 @@ export class HistoryTeeSink implements GraphSink {
 
   async apply(ops: readonly GraphOp[]): Promise<void> {
     await this.inner.apply(ops);
+    failpoint("history.before-apply");
     await this.history.apply(ops);
   }
 

@@ -103,6 +103,6 @@ export function indexRbac(lines: readonly ExportLine[], cluster: string): RbacIn
 }
 
 /** Reads and indexes one cluster's RBAC from a sink. */
-export async function readRbacIndex(sink: GraphSink, cluster: string): Promise<RbacIndex> {
+export async function readRbacIndex(sink: Pick<GraphSink, "subgraph">, cluster: string): Promise<RbacIndex> {
   return indexRbac(await sink.subgraph(RBAC_LABELS, RBAC_RELATIONSHIPS), cluster);
 }

@@ -96,6 +96,10 @@ export interface WalOptions {
   /** The agent's: a damaged WAL is moved aside and replaced by a fresh one, at open and
    *  while running (core/storage/damaged-file.ts). Without it damage is a CorruptFileError. */
   recovery?: DamageRecovery;
+  /** Applied/Deleted messages of one object replace its earlier undelivered ones (the
+   *  default: the graph needs only the latest). Off when the history is kept: it records
+   *  every change, so each must reach the dispatcher. */
+  coalesce?: boolean;
 }
 
 /** What a fresh WAL keeps of the one it replaces while running. */
@@ -138,11 +142,15 @@ export class Wal {
    *  fresh WAL that replaces a damaged one keeps it (salvaged, or the lock file's copy). */
   id: string | undefined;
 
+  /** Whether a message replaces its object's undelivered ones (WalOptions.coalesce). */
+  private readonly coalesce: boolean;
+
   constructor(
     readonly path: string,
     options: WalOptions = {},
   ) {
     this.readonly = options.readonly === true;
+    this.coalesce = options.coalesce ?? true;
     this.walFile = `${path}-wal`;
     const target = { file: path, what: "WAL" as const, cost: WAL_COST };
     const recovery = this.readonly ? undefined : options.recovery;
@@ -273,7 +281,7 @@ export class Wal {
         for (const message of messages) {
           const body = JSON.stringify(message);
           const object = objectId(message);
-          if (object !== null) {
+          if (object !== null && this.coalesce) {
             for (const removed of this.q.coalesce.all(object, this.dispatchedUpTo)) {
               bytes -= removed.bytes;
               count -= 1;

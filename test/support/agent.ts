@@ -37,9 +37,22 @@ export interface ConfigSpec {
   attackEdges?: boolean;
   /** audit.allowedRegistries: the registry hosts images may come from (KO-IMG-002). */
   allowedRegistries?: string[];
+  /** Keep the history (history.enabled), with these settings. */
+  history?: { path?: string; retentionDays?: number; maxBytes?: number };
 }
 
 const dhallText = (value: string): string => JSON.stringify(value);
+
+function historyText(history: ConfigSpec["history"]): string {
+  if (!history) return "";
+  const fields = [
+    "enabled = True",
+    ...(history.path ? [`path = Some ${dhallText(history.path)}`] : []),
+    ...(history.retentionDays !== undefined ? [`retentionDays = ${history.retentionDays}`] : []),
+    ...(history.maxBytes !== undefined ? [`maxBytes = ${history.maxBytes}`] : []),
+  ];
+  return `, history = T.History::{ ${fields.join(", ")} }`;
+}
 
 /** A Dhall config using the repo's types.dhall, pointing at the local environment. */
 export function configText(spec: ConfigSpec): string {
@@ -61,7 +74,7 @@ export function configText(spec: ConfigSpec): string {
       : "";
   const plugins = spec.pluginDirs?.length ? `, pluginDirs = [ ${spec.pluginDirs.map(dhallText).join(", ")} ]` : "";
   const log = spec.logLevel ? `, log = { level = ${dhallText(spec.logLevel)} }` : "";
-  const budget = `${spec.pluginBudgetMs !== undefined ? `, pluginBudgetMs = ${spec.pluginBudgetMs}` : ""}${spec.attackEdges ? ", attackEdges = True" : ""}${spec.allowedRegistries ? `, audit.allowedRegistries = [ ${spec.allowedRegistries.map(dhallText).join(", ")} ] : List Text` : ""}`;
+  const budget = `${spec.pluginBudgetMs !== undefined ? `, pluginBudgetMs = ${spec.pluginBudgetMs}` : ""}${spec.attackEdges ? ", attackEdges = True" : ""}${spec.allowedRegistries ? `, audit.allowedRegistries = [ ${spec.allowedRegistries.map(dhallText).join(", ")} ] : List Text` : ""}${historyText(spec.history)}`;
   const sink =
     spec.sink?.kind === "sqlite"
       ? `, sink = T.Sink::{ sqlitePath = ${dhallText(spec.sink.sqlitePath)} }`
