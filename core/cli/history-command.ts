@@ -65,7 +65,7 @@ export function timeline(reader: HistoryReader, key: string, versions: readonly 
   ] as const) {
     for (const e of edges) {
       const other = arrow === "to" ? e.to : e.from;
-      const text = `${e.rel} ${arrow} ${describeNode(reader, other, e.fromMs)}${edgeNote(e)}`;
+      const text = `${arrow} ${describeNode(reader, other, e.fromMs)}${edgeNote(e)}`;
       events.push({ atMs: e.fromMs, rv: e.fromRv, change: `+${e.rel}`, detail: text });
       if (e.toMs !== null) events.push({ atMs: e.toMs, rv: e.toRv, change: `-${e.rel}`, detail: text });
     }
