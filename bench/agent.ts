@@ -34,12 +34,14 @@ export interface AgentConfigSpec {
   observer?: Record<string, string>;
   /** Third-party plugin directories (absolute). */
   pluginDirs?: string[];
+  /** Keep the history (history.enabled): in the graph's file, or beside the WAL (Neo4j). */
+  history?: boolean;
 }
 
 const text = (value: string): string => JSON.stringify(value);
 
 /** A config like a user's: one actor per resource, every namespace minus `exclude`. */
-export function writeAgentConfig(spec: AgentConfigSpec): { file: string; graphPath: string; walPath: string } {
+export function writeAgentConfig(spec: AgentConfigSpec): { file: string; graphPath: string; walPath: string; historyPath: string | null } {
   mkdirSync(spec.dir, { recursive: true });
   const graphPath = join(spec.dir, "graph.sqlite");
   const walPath = join(spec.dir, "wal.sqlite");
@@ -69,12 +71,13 @@ in  T.Config::{
     , pluginDirs = [ ${spec.pluginDirs.map(text).join(", ")} ]`
         : ""
     }
-    , log = { level = ${text(spec.logLevel ?? "info")} }
+    , log = { level = ${text(spec.logLevel ?? "info")} }${spec.history ? "\n    , history = T.History::{ enabled = True }" : ""}
     }
 `;
   const file = join(spec.dir, "config.dhall");
   writeFileSync(file, body);
-  return { file, graphPath, walPath };
+  const historyPath = spec.history ? (spec.sink === "sqlite" ? graphPath : join(spec.dir, "wal.history.sqlite")) : null;
+  return { file, graphPath, walPath, historyPath };
 }
 
 type EventOf<T extends HostEvent["type"]> = Extract<HostEvent, { type: T }>;

@@ -44,8 +44,16 @@ export interface SyncResult {
   completenessProblems: string[];
 }
 
+export interface HistorySize {
+  nodeVersions: number;
+  edgeVersions: number;
+  bytes: number;
+}
+
 export interface SinkResult {
   sink: "sqlite" | "neo4j";
+  /** With history kept (bench/history-cost.ts): its size after the sync and after churn. */
+  history?: { afterSync: HistorySize; afterChurn: HistorySize | null };
   sync: SyncResult;
   memory: {
     /** VmHWM over the whole run (sync and churn). */

@@ -17,6 +17,9 @@ import { cpuPercent, median, sleep, threadCount } from "./measure.js";
 import { consoleSummary, crossTierBytesPerObject, evaluateTargets, RESULT_SCHEMA_VERSION, writeResult, type BenchResult, type SinkResult } from "./report.js";
 import { tierByName, type Tier } from "./tiers.js";
 import { sinkOnlyMain } from "./sink-only-report.js";
+import { writeHistoryReport } from "./history-cost.js";
+import { HistoryReader } from "../core/history/reader.js";
+import type { HistorySize } from "./report.js";
 import { opsLoadMain } from "./ops-load.js";
 import { measureTopology } from "./topology.js";
 import { WatchProbe } from "./watch-probe.js";
@@ -52,6 +55,9 @@ const HELP = `Usage: npm run bench -- [options]
   --sink-only              the sinks alone: the tier's initial-sync stream, generated and
                            reduced through the plugins, replayed into each sink without
                            the apiserver, against a bare-insert baseline (bench/README.md)
+  --history                what keeping the history costs: sync and churn with history off
+                           and on, alternating, twice each (default rates: 200/s), and the
+                           history's bytes per change; writes history-<tier>-<sink>.md
   --ops-load               the ops endpoints (/healthz, /readyz, /metrics) under a bounded
                            loopback load with a WAL of 100,000 messages and the sink down,
                            against the same load with an empty WAL (no apiserver needed)
@@ -75,6 +81,7 @@ interface Options {
   keep: boolean;
   sinkOnly: boolean;
   opsLoad: boolean;
+  history: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -97,6 +104,7 @@ function parseOptions(argv: string[]): Options {
       keep: { type: "boolean", default: false },
       "sink-only": { type: "boolean", default: false },
       "ops-load": { type: "boolean", default: false },
+      history: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
@@ -118,7 +126,9 @@ function parseOptions(argv: string[]): Options {
         .split(",")
         .map((r) => num(r.trim(), 0, "--rates"))
         .filter((r) => r > 0)
-    : tier.churnRates;
+    : values.history
+      ? [200]
+      : tier.churnRates;
   return {
     tier,
     sinks: sinkArg === "both" ? ["sqlite", "neo4j"] : [sinkArg as SinkKind],
@@ -142,6 +152,7 @@ function parseOptions(argv: string[]): Options {
     keep: values.keep!,
     sinkOnly: values["sink-only"]!,
     opsLoad: values["ops-load"]!,
+    history: values.history!,
   };
 }
 
@@ -178,15 +189,24 @@ function completeness(graph: GraphCounts | { error: string }, listed: Record<str
   return problems;
 }
 
-async function runSink(sink: SinkKind, ctx: SinkRunContext): Promise<SinkResult> {
+async function runSink(sink: SinkKind, ctx: SinkRunContext, history = false, run = 0): Promise<SinkResult> {
   const { env, options } = ctx;
-  const dir = join(ctx.workDir, `main-${sink}`);
+  const dir = join(ctx.workDir, `main-${sink}${history ? "-history" : ""}${run ? `-${run}` : ""}`);
   if (sink === "neo4j") {
     const removed = await cleanNeo4j(env);
     if (removed) say(`neo4j: removed ${removed} node(s) of an earlier bench run (keys bench/… and ${"registry.bench.example"}…)`);
   }
-  const config = writeAgentConfig({ dir, env, sink, resources: RESOURCES, exclude: ctx.exclude, threads: options.threads });
-  say(`${sink}: starting the agent (initial sync)`);
+  const config = writeAgentConfig({ dir, env, sink, resources: RESOURCES, exclude: ctx.exclude, threads: options.threads, history });
+  say(`${sink}: starting the agent (initial sync${history ? ", history kept" : ""})`);
+  const historySize = (): HistorySize | null => {
+    if (!config.historyPath) return null;
+    const reader = HistoryReader.open(config.historyPath);
+    try {
+      return reader.size();
+    } finally {
+      reader.close();
+    }
+  };
   const agent = new AgentRun(config.file, sink, join(dir, "agent.log"), env);
   try {
     const ready = await agent.waitFor("ready", 120_000);
@@ -211,6 +231,7 @@ async function runSink(sink: SinkKind, ctx: SinkRunContext): Promise<SinkResult>
       `${sink}: graph complete after ${seconds.toFixed(2)} s (${(seconds / ctx.baselineSeconds).toFixed(2)}x baseline)${problems.length ? ` — INCOMPLETE: ${problems.join("; ")}` : ""}`,
     );
 
+    const historyAfterSync = historySize();
     // Idle: steady RSS and CPU with nothing changing.
     await sleep(2_000);
     const i0 = agent.sampler.take()!;
@@ -255,10 +276,12 @@ async function runSink(sink: SinkKind, ctx: SinkRunContext): Promise<SinkResult>
       const sustained = steps.filter((s) => s.sustained).map((s) => s.targetRate);
       churn = { secondsPerRate: options.churnSeconds, steps, highestSustainedRate: sustained.length ? Math.max(...sustained) : null };
     }
+    const historyAfterChurn = churn ? historySize() : null;
     const final = await agent.stop();
     const peak = Math.max(...agent.sampler.samples.map((s) => s.hwmBytes));
     return {
       sink,
+      ...(historyAfterSync ? { history: { afterSync: historyAfterSync, afterChurn: historyAfterChurn } } : {}),
       sync: {
         seconds,
         startupSeconds,
@@ -382,6 +405,27 @@ async function main(): Promise<void> {
       listed,
       exclude: allNamespaces.filter((n) => !tierSet.has(n)),
     };
+    if (options.history) {
+      // Off and on alternate, twice each: the machine's drift falls on both alike.
+      const runs: Array<{ sink: SinkKind; history: boolean; result: SinkResult }> = [];
+      for (const sink of options.sinks) {
+        for (const [i, history] of [false, true, false, true].entries()) {
+          runs.push({ sink, history, result: await timed(`${sink} ${history ? "with" : "without"} history (${i + 1})`, () => runSink(sink, ctx, history, i + 1)) });
+        }
+      }
+      const files = writeHistoryReport(options.out, {
+        tier,
+        sinkArg: options.sinkArg,
+        command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
+        machine: machineFacts(loadAtStart),
+        baselineSeconds: baseline.perNamespace.seconds,
+        startedAt: startedAt.toISOString(),
+        wallSeconds: (Date.now() - t0) / 1000,
+        runs,
+      });
+      say(`wrote ${files.json} and ${files.markdown}`);
+      return;
+    }
     const results: BenchResult["results"] = {};
     for (const sink of options.sinks) results[sink] = await timed(`sync, idle and churn (${sink})`, () => runSink(sink, ctx));
 

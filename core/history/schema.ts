@@ -21,17 +21,17 @@ const CREATE = `
     to_ms INTEGER, to_rv TEXT, to_kind TEXT);
   -- A key's versions in order (its timeline, and the open one: to_ms IS NULL sorts first).
   CREATE INDEX IF NOT EXISTS history_nodes_key ON history_nodes(key, to_ms);
-  CREATE INDEX IF NOT EXISTS history_nodes_label ON history_nodes(label, from_ms);
   CREATE INDEX IF NOT EXISTS history_nodes_ended ON history_nodes(to_ms) WHERE to_ms IS NOT NULL;
   CREATE TABLE IF NOT EXISTS history_edges (
     id INTEGER PRIMARY KEY, type TEXT NOT NULL, from_key TEXT NOT NULL, to_key TEXT NOT NULL,
     owner TEXT NOT NULL, props TEXT NOT NULL, selected INTEGER NOT NULL,
     from_ms INTEGER NOT NULL, from_rv TEXT, from_kind TEXT NOT NULL,
     to_ms INTEGER, to_rv TEXT, to_kind TEXT);
-  CREATE UNIQUE INDEX IF NOT EXISTS history_edges_open ON history_edges(from_key, type, to_key, owner, props) WHERE to_ms IS NULL;
-  CREATE INDEX IF NOT EXISTS history_edges_to ON history_edges(to_key, from_ms);
-  CREATE INDEX IF NOT EXISTS history_edges_from ON history_edges(from_key, from_ms);
-  CREATE INDEX IF NOT EXISTS history_edges_type ON history_edges(type, from_ms);
+  -- An edge's versions (the open one is found among them; the recorder never opens two)
+  -- and, by its prefix, the edges out of a node; then the edges into a node. No more:
+  -- every index is paid for by each change (a moment in time is read by a scan).
+  CREATE INDEX IF NOT EXISTS history_edges_identity ON history_edges(from_key, type, to_key);
+  CREATE INDEX IF NOT EXISTS history_edges_to ON history_edges(to_key);
   CREATE INDEX IF NOT EXISTS history_edges_ended ON history_edges(to_ms) WHERE to_ms IS NOT NULL;
   CREATE TABLE IF NOT EXISTS history_coverage (
     id INTEGER PRIMARY KEY, scope TEXT NOT NULL, reason TEXT NOT NULL,

@@ -1,0 +1,119 @@
+// `npm run bench -- --history`: what keeping the history costs. The same agent runs with
+// history off and on, alternating, twice each, per sink; compared: the initial sync (and
+// the time inside sink.apply), churn latency at the given rates, and the history's bytes
+// per object after the sync and per change under churn. Target (issue 17): under 15 %
+// added to sync time and to churn latency.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { MachineFacts } from "./machine.js";
+import { median } from "./measure.js";
+import type { SinkResult } from "./report.js";
+import type { Tier } from "./tiers.js";
+
+export interface HistoryCostInput {
+  tier: Tier;
+  sinkArg: string;
+  command: string;
+  machine: MachineFacts;
+  baselineSeconds: number;
+  startedAt: string;
+  wallSeconds: number;
+  runs: Array<{ sink: "sqlite" | "neo4j"; history: boolean; result: SinkResult }>;
+}
+
+const TARGET = 0.15;
+const pct = (on: number, off: number): string => `${on >= off ? "+" : ""}${(((on - off) / off) * 100).toFixed(1)} %`;
+const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
+
+interface Summary {
+  syncSeconds: number[];
+  applySeconds: number[];
+  p50: number[];
+  p99: number[];
+  achieved: number[];
+}
+
+function summarize(results: readonly SinkResult[]): Summary {
+  const steps = results.flatMap((r) => r.churn?.steps ?? []);
+  return {
+    syncSeconds: results.map((r) => r.sync.seconds),
+    applySeconds: results.map((r) => r.sync.sinkApplySeconds),
+    p50: steps.map((s) => s.latencyMs.p50),
+    p99: steps.map((s) => s.latencyMs.p99),
+    achieved: steps.map((s) => s.achievedRate),
+  };
+}
+
+export function writeHistoryReport(outDir: string, input: HistoryCostInput): { json: string; markdown: string } {
+  mkdirSync(outDir, { recursive: true });
+  const base = join(outDir, `history-${input.tier.name}-${input.sinkArg}`);
+  const m = input.machine;
+  const lines: string[] = [
+    `# kube-observer benchmark — the history's cost, tier ${input.tier.name}`,
+    "",
+    `${input.startedAt} · ${input.wallSeconds.toFixed(0)} s end to end · \`${input.command}\``,
+    "",
+    `Machine: ${m.cores} cores (${m.cpuModel}), ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, Node ${m.node}, ${m.platform} ${m.kernel}; load average ${m.loadAverageAtStart.map((l) => l.toFixed(2)).join("/")} at start, ${m.loadAverageAtEnd.map((l) => l.toFixed(2)).join("/")} at end. The apiserver, etcd, kube-controller-manager, Neo4j, the agent and the load generator share the machine.`,
+    "",
+    `Tier ${input.tier.name}: ${input.tier.namespaces} namespaces, ${input.tier.pods} pods, ${input.tier.configmaps} ConfigMaps, ${input.tier.secrets} Secrets, ${input.tier.serviceaccounts} ServiceAccounts, ${input.tier.pvcs} PVCs. Baseline (paged per-namespace LIST of the same objects, this run): ${input.baselineSeconds.toFixed(3)} s.`,
+    "",
+    "Each sink ran four times in this order: history off, on, off, on (the same objects, the same churn). Medians of the two runs each; every run is listed below.",
+    "",
+  ];
+  const verdicts: Array<{ sink: string; what: string; off: number; on: number; met: boolean }> = [];
+  for (const sink of ["sqlite", "neo4j"] as const) {
+    const runs = input.runs.filter((r) => r.sink === sink);
+    if (runs.length === 0) continue;
+    const off = summarize(runs.filter((r) => !r.history).map((r) => r.result));
+    const on = summarize(runs.filter((r) => r.history).map((r) => r.result));
+    const row = (what: string, a: number[], b: number[], unit: string, judged: boolean) => {
+      const mOff = median(a);
+      const mOn = median(b);
+      if (judged) verdicts.push({ sink, what, off: mOff, on: mOn, met: (mOn - mOff) / mOff < TARGET });
+      return `| ${what} | ${a.map((v) => v.toFixed(unit === "s" ? 2 : 0)).join(", ")} ${unit} | ${b.map((v) => v.toFixed(unit === "s" ? 2 : 0)).join(", ")} ${unit} | ${pct(mOn, mOff)} |`;
+    };
+    lines.push(
+      `## ${sink}`,
+      "",
+      "| | history off | history on | added (medians) |",
+      "|---|---|---|---|",
+      row("initial sync (agent.start() → graph complete)", off.syncSeconds, on.syncSeconds, "s", true),
+      row("of which inside sink.apply", off.applySeconds, on.applySeconds, "s", false),
+      row(`churn p50 latency (write → commit) at ${input.runs[0]?.result.churn?.steps.map((s) => s.targetRate).join(", ")}/s`, off.p50, on.p50, "ms", true),
+      row("churn p99 latency", off.p99, on.p99, "ms", false),
+      row("churn achieved rate", off.achieved, on.achieved, "/s", false),
+      "",
+    );
+    const sized = runs.filter((r) => r.history && r.result.history);
+    if (sized.length > 0) {
+      lines.push("| history kept | after the sync | after churn | per object (sync) | per change (churn) |", "|---|---|---|---|---|");
+      for (const r of sized) {
+        const h = r.result.history!;
+        const objects = r.result.sync.objects;
+        const changes = (r.result.churn?.steps ?? []).reduce((n, s) => n + s.writesOk, 0);
+        const churnBytes = h.afterChurn ? h.afterChurn.bytes - h.afterSync.bytes : null;
+        lines.push(
+          `| ${h.afterSync.nodeVersions} node and ${h.afterSync.edgeVersions} edge versions → ${h.afterChurn ? `${h.afterChurn.nodeVersions} and ${h.afterChurn.edgeVersions}` : "—"} | ${mb(h.afterSync.bytes)} | ${h.afterChurn ? mb(h.afterChurn.bytes) : "—"} | ${objects ? (h.afterSync.bytes / objects).toFixed(0) : "—"} B | ${churnBytes !== null && changes ? `${(churnBytes / changes).toFixed(0)} B (${changes} writes)` : "—"} |`,
+        );
+      }
+      lines.push(
+        "",
+        sink === "sqlite"
+          ? "Bytes: the history's tables and indexes in the graph's file (SQLite dbstat), without the graph's own."
+          : "Bytes: the history's tables and indexes in its file beside the WAL (SQLite dbstat); the file also holds the copy of the current graph the versions are cut from, not counted here.",
+        "",
+      );
+    }
+  }
+  lines.push(
+    "## Target: under 15 % added",
+    "",
+    "| sink | measure | off | on | added | met |",
+    "|---|---|---|---|---|---|",
+    ...verdicts.map((v) => `| ${v.sink} | ${v.what} | ${v.off.toFixed(2)} | ${v.on.toFixed(2)} | ${pct(v.on, v.off)} | ${v.met ? "yes" : "**no**"} |`),
+    "",
+  );
+  writeFileSync(`${base}.md`, `${lines.join("\n")}\n`);
+  writeFileSync(`${base}.json`, `${JSON.stringify({ ...input, runs: input.runs.map((r) => ({ sink: r.sink, history: r.history, result: r.result })) }, null, 2)}\n`);
+  return { json: `${base}.json`, markdown: `${base}.md` };
+}
