@@ -93,4 +93,10 @@ in  T.Config::{
       }
       -- "trace", "debug", "info", "warn", "error" or "fatal".
     , log = T.Log::{ level = "info" }
+      -- The registries images may come from (audit rule KO-IMG-002; empty: the rule is off).
+    , audit = T.Audit::{ allowedRegistries = [] : List Text }
+      -- The graph through time (docs/history.md). Off by default; with enabled = True
+      -- every version of every node and edge is kept (in the graph's file, or beside the
+      -- WAL with Neo4j), pruned after retentionDays or past maxBytes.
+    , history = T.History::{ enabled = False, retentionDays = 90, maxBytes = 2147483648 }
     }

@@ -312,6 +312,7 @@ export class SqliteGraphSink implements GraphSink {
       const touched = new Set<string>();
       history?.beginBatch();
       for (const op of ops) {
+        history?.beforeOp(op);
         if (op.op === "upsert") {
           this.upsert(op.node, op.owned, op.placeholders, op.edges, op.links ?? [], op.selectors ?? [], garbage);
           touched.add(op.node.key);

@@ -6,8 +6,9 @@
 // and whatever the sink itself decides (a deleted object kept as a placeholder, a
 // placeholder collected, the edges a selector makes) is recorded as it happened.
 //
-// Set-based statements over the noted rows keep the cost near the apply's own: one UPDATE
-// and one INSERT per table per op.
+// Set-based statements over the noted rows keep the cost near the apply's own: they run
+// once per batch (and between two ops of a batch on the same key, so that no version in
+// between is lost), each change stamped with the op that wrote its key.
 import type Database from "better-sqlite3";
 import type { GraphOp } from "../graph/model.js";
 import { originOf, type OpOrigin } from "./origin.js";
@@ -53,37 +54,49 @@ function flushStatements(db: Database.Database, keys: StampKeys): Database.State
   const closed = stamp(keys.closedNodes);
   const opened = stamp(keys.openedNodes);
   const e = stamp(keys.edges);
+  // The noted rows drive every statement (CROSS JOIN fixes the order: SQLite has no
+  // statistics for the temporary tables and would otherwise scan the history or the graph).
   return [
     // A node version ends when its row is gone or differs; an object that stays only as a
     // placeholder (still referenced) was deleted.
+    // The versions to end are selected (driven by the noted rows), then ended one by one
+    // by id: an UPDATE … FROM would have SQLite scan the whole history table.
     db.prepare(`
-      UPDATE history_nodes AS h SET to_ms = max(${closed.ms}, h.from_ms), to_rv = ${closed.rv},
-        to_kind = CASE WHEN n.key IS NULL OR (h.observed = 1 AND n.observed = 0) THEN 'deleted' ELSE 'changed' END
-      FROM ko_h_nodes AS t LEFT JOIN main.nodes AS n ON n.key = t.key
-      WHERE h.key = t.key AND h.to_ms IS NULL
-        AND (n.key IS NULL OR n.label <> h.label OR n.observed <> h.observed OR n.owner IS NOT h.owner
-             OR n.scope IS NOT h.scope OR ko_history_props(n.props) <> h.props)`),
+      SELECT 'n' AS tbl, h.id AS id, max(${closed.ms}, h.from_ms) AS ms, ${closed.rv} AS rv,
+        CASE WHEN n.key IS NULL OR (h.observed = 1 AND n.observed = 0) THEN 'deleted' ELSE 'changed' END AS kind
+      FROM ko_h_nodes AS t CROSS JOIN history_nodes AS h ON h.key = t.key AND h.to_ms IS NULL
+      LEFT JOIN main.nodes AS n ON n.key = t.key
+      WHERE n.key IS NULL OR n.label <> h.label OR n.observed <> h.observed OR n.owner IS NOT h.owner
+        OR n.scope IS NOT h.scope OR ko_history_props(n.props) <> h.props`),
     db.prepare(`
       INSERT INTO history_nodes (key, label, observed, owner, scope, props, from_ms, from_rv, from_kind)
       SELECT n.key, n.label, n.observed, n.owner, n.scope, ko_history_props(n.props), ${opened.ms}, ${opened.rv},
         CASE WHEN n.observed = 0 THEN 'placeholder'
-             WHEN (SELECT p.to_kind FROM history_nodes AS p WHERE p.key = n.key AND p.to_ms IS NOT NULL ORDER BY p.to_ms DESC LIMIT 1) = 'changed'
-                  AND (SELECT p.observed FROM history_nodes AS p WHERE p.key = n.key AND p.to_ms IS NOT NULL ORDER BY p.to_ms DESC LIMIT 1) = 1
+             WHEN (SELECT p.to_kind = 'changed' AND p.observed = 1 FROM history_nodes AS p
+                   WHERE p.key = n.key AND p.to_ms IS NOT NULL ORDER BY p.to_ms DESC LIMIT 1)
                THEN 'changed'
              ELSE 'created' END
-      FROM ko_h_nodes AS t JOIN main.nodes AS n ON n.key = t.key
+      FROM ko_h_nodes AS t CROSS JOIN main.nodes AS n ON n.key = t.key
       WHERE NOT EXISTS (SELECT 1 FROM history_nodes AS h WHERE h.key = n.key AND h.to_ms IS NULL)`),
     db.prepare(`
-      UPDATE history_edges AS h SET to_ms = max(${e.ms}, h.from_ms), to_rv = ${e.rv}, to_kind = 'deleted'
-      FROM ko_h_edges AS t
-      WHERE h.to_ms IS NULL AND ${SAME_EDGE("h", "t")}
-        AND NOT EXISTS (SELECT 1 FROM main.edges AS e WHERE ${SAME_EDGE("e", "t")})`),
+      SELECT 'e' AS tbl, h.id AS id, max(${e.ms}, h.from_ms) AS ms, ${e.rv} AS rv, 'deleted' AS kind
+      FROM ko_h_edges AS t CROSS JOIN history_edges AS h ON ${SAME_EDGE("h", "t")} AND h.to_ms IS NULL
+      WHERE NOT EXISTS (SELECT 1 FROM main.edges AS e WHERE ${SAME_EDGE("e", "t")})`),
     db.prepare(`
       INSERT INTO history_edges (type, from_key, to_key, owner, props, selected, from_ms, from_rv, from_kind)
       SELECT t.type, t.from_key, t.to_key, t.owner, t.props, e.selected, ${e.ms}, ${e.rv}, 'created'
-      FROM ko_h_edges AS t JOIN main.edges AS e ON ${SAME_EDGE("e", "t")}
+      FROM ko_h_edges AS t CROSS JOIN main.edges AS e ON ${SAME_EDGE("e", "t")}
       WHERE NOT EXISTS (SELECT 1 FROM history_edges AS h WHERE h.to_ms IS NULL AND ${SAME_EDGE("h", "t")})`),
   ];
+}
+
+/** A version to end, as the selecting statements return it. */
+interface Ending {
+  tbl: "n" | "e";
+  id: number;
+  ms: number;
+  rv: string | null;
+  kind: string;
 }
 
 /** What one flush is stamped with. */
@@ -93,8 +106,9 @@ interface Stamp {
 }
 
 export class HistoryRecorder {
-  private readonly perOp: Database.Statement[];
-  private readonly perBatch: Database.Statement[];
+  /** The flush statements (public for the query-plan test). */
+  readonly perOp: Database.Statement[];
+  readonly perBatch: Database.Statement[];
   private readonly clear: Database.Statement[];
   private readonly q;
   /** Scopes whose list completed in this process: only their changes extend coverage
@@ -107,6 +121,8 @@ export class HistoryRecorder {
    *  batch, in its transaction). */
   private applied: { id: string; seq: number } | undefined;
   private batchApplied: { id: string; seq: number } | undefined;
+  /** Keys the batch's ops wrote since the noted rows were last compared. */
+  private readonly batchKeys = new Set<string>();
 
   constructor(
     private readonly db: Database.Database,
@@ -118,7 +134,12 @@ export class HistoryRecorder {
     db.function("ko_history_props", { deterministic: true }, (props: unknown) => historyProps(String(props)));
     db.exec(TEMP);
     this.perOp = flushStatements(db, { closedNodes: [], openedNodes: [], edges: [] });
-    this.perBatch = flushStatements(db, { closedNodes: ["t.key", "h.owner"], openedNodes: ["t.key", "n.owner"], edges: ["t.owner", "t.to_key", "t.from_key"] });
+    // A placeholder is stamped with the op that wrote an edge to it.
+    this.perBatch = flushStatements(db, {
+      closedNodes: ["t.key", "h.owner"],
+      openedNodes: ["t.key", "n.owner", "(SELECT e.owner FROM main.edges AS e WHERE e.to_key = t.key LIMIT 1)"],
+      edges: ["t.owner", "t.to_key", "t.from_key"],
+    });
     this.clear = [db.prepare("DELETE FROM ko_h_nodes"), db.prepare("DELETE FROM ko_h_edges")];
     this.q = {
       stamp: db.prepare<[string, number, string | null]>(
@@ -130,6 +151,8 @@ export class HistoryRecorder {
         "INSERT INTO history_coverage (scope, reason, from_ms, from_rv, to_ms, to_rv) VALUES (?, ?, ?, ?, ?, ?)",
       ),
       extend: db.prepare<[number, string | null, number]>("UPDATE history_coverage SET to_ms = ?, to_rv = COALESCE(?, to_rv) WHERE id = ?"),
+      endNode: db.prepare<[number, string | null, string, number]>("UPDATE history_nodes SET to_ms = ?, to_rv = ?, to_kind = ? WHERE id = ?"),
+      endEdge: db.prepare<[number, string | null, string, number]>("UPDATE history_edges SET to_ms = ?, to_rv = ?, to_kind = ? WHERE id = ?"),
     };
   }
 
@@ -138,31 +161,61 @@ export class HistoryRecorder {
     this.batchStamp = undefined;
     this.batchOrigins = [];
     this.batchApplied = undefined;
+    this.batchKeys.clear();
     this.q.clearStamps.run();
   }
 
-  /** Inside the transaction, after each op: its changes get its origin's stamp. An op from
-   *  a WAL message already recorded (its batch committed, then the agent stopped before the
-   *  ack) records nothing: applying it again only brings the graph back to where it was. */
+  /** Whether an op comes from a WAL message already recorded: its batch committed, then
+   *  the agent stopped before the ack. Applying it again only brings the graph back to
+   *  where it was; it records nothing. */
+  private replayed(origin: OpOrigin | undefined): boolean {
+    return origin?.wal !== undefined && this.applied !== undefined && this.applied.id === origin.wal.id && origin.wal.seq <= this.applied.seq;
+  }
+
+  /** Inside the transaction, before each op. The noted rows are compared once per batch,
+   *  each stamped with the op that wrote its key; but an op on a key an earlier op of the
+   *  batch wrote (a pod created, then deleted) first has the earlier changes recorded, so
+   *  the version in between is kept. So are they before a sweep and a replayed op. */
+  beforeOp(op: GraphOp): void {
+    const key = op.op === "upsert" ? op.node.key : op.op === "delete" ? op.key : undefined;
+    if (key === undefined || this.batchKeys.has(key) || this.replayed(originOf(op))) this.flushNoted();
+  }
+
+  /** Inside the transaction, after each op: what it wrote is stamped with its origin. */
   afterOp(op: GraphOp, swept: readonly string[] = []): void {
     const origin = originOf(op);
-    if (origin?.wal) {
-      if (this.applied && this.applied.id === origin.wal.id && origin.wal.seq <= this.applied.seq) {
-        for (const statement of this.clear) statement.run();
-        return;
-      }
-      this.batchApplied = origin.wal;
+    if (this.replayed(origin)) {
+      for (const statement of this.clear) statement.run();
+      return;
     }
+    if (origin?.wal) this.batchApplied = origin.wal;
     const s: Stamp = origin ? { ms: origin.observedAtMs, rv: origin.resourceVersion } : { ms: Date.now(), rv: null };
     this.batchStamp = s;
     if (origin) this.batchOrigins.push(origin);
     const keys = op.op === "upsert" ? [op.node.key] : op.op === "delete" ? [op.key] : swept;
-    for (const key of keys) this.q.stamp.run(key, s.ms, s.rv);
-    this.flush(this.perOp, s);
+    for (const key of keys) {
+      this.q.stamp.run(key, s.ms, s.rv);
+      this.batchKeys.add(key);
+    }
+    // A sweep's deletions are recorded at once (they are many, and stamped alike).
+    if (op.op === "sweep") this.flushNoted();
   }
 
+  private flushNoted(): void {
+    this.flush(this.perBatch, this.batchStamp ?? { ms: Date.now(), rv: null });
+    this.batchKeys.clear();
+  }
+
+  /** The statements in order: node versions ended, opened; edge versions ended, opened. */
   private flush(statements: readonly Database.Statement[], s: Stamp): void {
-    for (const statement of statements) statement.run({ ms: s.ms, rv: s.rv });
+    const params = { ms: s.ms, rv: s.rv };
+    for (const statement of statements) {
+      if (!statement.reader) {
+        statement.run(params);
+        continue;
+      }
+      for (const end of statement.all(params) as Ending[]) (end.tbl === "n" ? this.q.endNode : this.q.endEdge).run(end.ms, end.rv, end.kind, end.id);
+    }
     for (const statement of this.clear) statement.run();
   }
 
@@ -170,8 +223,7 @@ export class HistoryRecorder {
    *  the stamp of the op that wrote one of its keys (else the batch's last); then the
    *  coverage of the scopes the batch came from. */
   endBatch(): void {
-    const s = this.batchStamp ?? { ms: Date.now(), rv: null };
-    this.flush(this.perBatch, s);
+    this.flushNoted();
     this.cover(this.batchOrigins);
     this.batchOrigins = [];
     if (this.batchApplied) {

@@ -288,7 +288,10 @@ describe("history against the real apiserver", () => {
       // Complete up to (nearly) now once the heartbeat or a change has run.
       expect(marks.completeFromMs, sink).toBe(gap.toMs);
 
-      // Where they meet, the history's graph is the live graph (less observedAt).
+      // The live graph equals the cluster (an independent LIST)...
+      const verified = await cli(ws, ["verify", "--settle-seconds", "20"]);
+      expect(verified.code, `${sink}: ${verified.stdout}${verified.stderr}`).toBe(0);
+      // ...and where they meet, the history's graph is the live graph (less observedAt).
       const live = (await ws.exportLines()).map((l) => {
         if (l.type !== "node") return l;
         const { observedAt: _o, ...properties } = l.properties;
