@@ -6,7 +6,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MachineFacts } from "./machine.js";
-import { median } from "./measure.js";
 import type { SinkResult } from "./report.js";
 import type { Tier } from "./tiers.js";
 
@@ -22,6 +21,7 @@ export interface HistoryCostInput {
 }
 
 const TARGET = 0.15;
+const mean = (values: readonly number[]): number => values.reduce((s, v) => s + v, 0) / Math.max(1, values.length);
 const pct = (on: number, off: number): string => `${on >= off ? "+" : ""}${(((on - off) / off) * 100).toFixed(1)} %`;
 const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 
@@ -57,7 +57,7 @@ export function writeHistoryReport(outDir: string, input: HistoryCostInput): { j
     "",
     `Tier ${input.tier.name}: ${input.tier.namespaces} namespaces, ${input.tier.pods} pods, ${input.tier.configmaps} ConfigMaps, ${input.tier.secrets} Secrets, ${input.tier.serviceaccounts} ServiceAccounts, ${input.tier.pvcs} PVCs. Baseline (paged per-namespace LIST of the same objects, this run): ${input.baselineSeconds.toFixed(3)} s.`,
     "",
-    "Each sink ran four times in this order: history off, on, off, on (the same objects, the same churn). Medians of the two runs each; every run is listed below.",
+    "Each sink ran four times in this order: history off, on, off, on (the same objects, the same churn). Compared: the mean of the two runs each; every run is listed.",
     "",
   ];
   const verdicts: Array<{ sink: string; what: string; off: number; on: number; met: boolean }> = [];
@@ -67,15 +67,15 @@ export function writeHistoryReport(outDir: string, input: HistoryCostInput): { j
     const off = summarize(runs.filter((r) => !r.history).map((r) => r.result));
     const on = summarize(runs.filter((r) => r.history).map((r) => r.result));
     const row = (what: string, a: number[], b: number[], unit: string, judged: boolean) => {
-      const mOff = median(a);
-      const mOn = median(b);
+      const mOff = mean(a);
+      const mOn = mean(b);
       if (judged) verdicts.push({ sink, what, off: mOff, on: mOn, met: (mOn - mOff) / mOff < TARGET });
       return `| ${what} | ${a.map((v) => v.toFixed(unit === "s" ? 2 : 0)).join(", ")} ${unit} | ${b.map((v) => v.toFixed(unit === "s" ? 2 : 0)).join(", ")} ${unit} | ${pct(mOn, mOff)} |`;
     };
     lines.push(
       `## ${sink}`,
       "",
-      "| | history off | history on | added (medians) |",
+      "| | history off | history on | added (means) |",
       "|---|---|---|---|",
       row("initial sync (agent.start() → graph complete)", off.syncSeconds, on.syncSeconds, "s", true),
       row("of which inside sink.apply", off.applySeconds, on.applySeconds, "s", false),
@@ -114,6 +114,9 @@ export function writeHistoryReport(outDir: string, input: HistoryCostInput): { j
     "",
   );
   writeFileSync(`${base}.md`, `${lines.join("\n")}\n`);
-  writeFileSync(`${base}.json`, `${JSON.stringify({ ...input, runs: input.runs.map((r) => ({ sink: r.sink, history: r.history, result: r.result })) }, null, 2)}\n`);
+  writeFileSync(
+    `${base}.json`,
+    `${JSON.stringify({ ...input, runs: input.runs.map((r) => ({ sink: r.sink, history: r.history, result: r.result })) }, null, 2)}\n`,
+  );
   return { json: `${base}.json`, markdown: `${base}.md` };
 }

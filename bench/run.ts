@@ -410,7 +410,11 @@ async function main(): Promise<void> {
       const runs: Array<{ sink: SinkKind; history: boolean; result: SinkResult }> = [];
       for (const sink of options.sinks) {
         for (const [i, history] of [false, true, false, true].entries()) {
-          runs.push({ sink, history, result: await timed(`${sink} ${history ? "with" : "without"} history (${i + 1})`, () => runSink(sink, ctx, history, i + 1)) });
+          runs.push({
+            sink,
+            history,
+            result: await timed(`${sink} ${history ? "with" : "without"} history (${i + 1})`, () => runSink(sink, ctx, history, i + 1)),
+          });
         }
       }
       const files = writeHistoryReport(options.out, {

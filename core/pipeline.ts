@@ -21,7 +21,7 @@ import type { StorageUnusableError } from "./storage/damaged-file.js";
 import { SqliteGraphSink } from "./graph/sqlite-sink.js";
 import { historyFile, historyInGraphFile } from "./history/paths.js";
 import { HistoryTeeSink } from "./history/tee-sink.js";
-import { HistoryKeeper } from "./history/keeper.js";
+import { HistoryKeeper, type KeeperMetrics } from "./history/keeper.js";
 
 /** The dispatcher's group-commit window: short against the observers' own batching
  *  (observer.batchMaxDelayMs, 50 ms), long enough to take several observers' batches. */
@@ -39,7 +39,7 @@ export interface PipelineHooks {
   onSinkRefused?: (error: Error) => void;
   /** A running agent: batches the WAL cannot take now are held and appended again. */
   retryAppends?: boolean;
-  metrics?: DispatcherMetrics & { walFailed(operation: "append"): void; corruptFileMovedAside?(store: StoreKind): void };
+  metrics?: DispatcherMetrics & KeeperMetrics & { walFailed(operation: "append"): void; corruptFileMovedAside?(store: StoreKind): void };
   /** A damaged WAL or graph file could not be replaced (damaged again): the agent must stop. */
   onStorageUnusable?: (error: StorageUnusableError) => void;
   /** Each committed batch (benchmarks). */
@@ -69,7 +69,7 @@ export class GraphPipeline {
     private plugins: ReadonlyMap<string, LoadedPlugin>,
     private clusters: readonly string[],
     backoff: BackoffConfig,
-    history: { config: Config["history"]; sink: SqliteGraphSink } | undefined,
+    history: { config: Config["history"]; sink: SqliteGraphSink; metrics: KeeperMetrics } | undefined,
   ) {
     this.startup = new SinkStartup(() => this.openSinkOnce(), sink.kind, backoff, log);
     if (history) {
@@ -82,6 +82,7 @@ export class GraphPipeline {
           oldestPending: () => this.wal.status().oldestObservedAt,
         },
         log,
+        history.metrics,
       );
     }
   }
@@ -145,7 +146,7 @@ export class GraphPipeline {
         plugins,
         config.clusters.map((c) => c.name),
         config.observer.backoff,
-        historySink ? { config: config.history, sink: historySink } : undefined,
+        historySink ? { config: config.history, sink: historySink, metrics: hooks.metrics ?? {} } : undefined,
       );
       // The dispatcher starts once the sink is open (schema checked, writer registered):
       // now, or, for a running agent whose sink does not answer yet, when it does.

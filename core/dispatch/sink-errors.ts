@@ -27,6 +27,8 @@ export function classifySinkError(error: unknown): SinkErrorKind {
   if (!(error instanceof Error)) return "transient";
   if ((error as { deterministic?: unknown }).deterministic === true) return "deterministic";
   if (DETERMINISTIC_NAMES.has(error.name)) return "deterministic";
+  // The history failing is not the rows' fault, whatever its cause (core/history/recorder.ts).
+  if (error.name === "HistoryRecordError") return "transient";
   const code = (error as { code?: unknown }).code;
   if (typeof code === "string") {
     if (code.startsWith("SQLITE_")) {

@@ -91,6 +91,8 @@ function stored(properties: Properties): string {
 }
 
 const PLACEHOLDER_KEEP = ["cluster", "namespace", "name"];
+/** Ops between two turns of the event loop when an apply runs beside Neo4j's (applyPending). */
+const APPLY_SLICE = 100;
 const PAGE_CACHE_MIN_KIB = 8 * 1024;
 const PAGE_CACHE_MAX_KIB = 64 * 1024;
 
@@ -301,17 +303,62 @@ export class SqliteGraphSink implements GraphSink {
     this.guard.run(() => this.applyNow(ops));
   }
 
+  /**
+   * Applies the ops in a transaction left open: `commit()` makes them durable, `rollback()`
+   * undoes them. The history's own file (Neo4j: core/history/tee-sink.ts) is written while
+   * Neo4j works on the same batch, and committed only once Neo4j has committed it. Nothing
+   * else may write through this sink until one of the two is called.
+   */
+  async applyPending(ops: readonly GraphOp[]): Promise<{ commit(): void; rollback(): void }> {
+    this.contract.check(ops);
+    this.guard.run(() => this.db.exec("BEGIN IMMEDIATE"));
+    try {
+      // A slice at a time, letting the event loop turn between slices: Neo4j's round trips
+      // for the same batch go on meanwhile.
+      const steps = this.applySteps(ops);
+      while (!this.guard.run(() => steps.next()).done) await new Promise((resolve) => setImmediate(resolve));
+    } catch (error) {
+      if (this.db.open && this.db.inTransaction) this.db.exec("ROLLBACK");
+      throw error;
+    }
+    let open = true;
+    return {
+      commit: () => {
+        if (!open) return;
+        open = false;
+        this.guard.run(() => this.db.exec("COMMIT"));
+        this.history?.committed();
+      },
+      rollback: () => {
+        if (!open) return;
+        open = false;
+        if (this.db.open && this.db.inTransaction) this.db.exec("ROLLBACK");
+      },
+    };
+  }
+
   private applyNow(ops: readonly GraphOp[]): void {
+    this.db.transaction(() => {
+      for (const _ of this.applySteps(ops));
+    })();
+    this.history?.committed();
+  }
+
+  /** The ops, inside the caller's transaction; yields every SLICE ops (applyNow runs it
+   *  through at once). */
+  private *applySteps(ops: readonly GraphOp[]): Generator<void, void> {
     if (++this.applies % 64 === 0) this.sizePageCache();
     this.known = new Set();
     this.linked = new Set();
     const history = this.history;
-    this.db.transaction(() => {
+    {
       const garbage = new Set<string>();
       // Every key an op wrote or removed: the selected edges into and out of them are redone.
       const touched = new Set<string>();
       history?.beginBatch();
+      let count = 0;
       for (const op of ops) {
+        if (++count % APPLY_SLICE === 0) yield;
         history?.beforeOp(op);
         if (op.op === "upsert") {
           this.upsert(op.node, op.owned, op.placeholders, op.edges, op.links ?? [], op.selectors ?? [], garbage);
@@ -330,8 +377,7 @@ export class SqliteGraphSink implements GraphSink {
       this.resolveSelectors(touched);
       this.collect(garbage);
       history?.endBatch();
-    })();
-    history?.committed();
+    }
   }
 
   private upsert(

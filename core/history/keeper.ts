@@ -21,6 +21,12 @@ export interface HistoryTarget {
   recorder: HistoryRecorder;
 }
 
+/** What the keeper reports (core/ops/metrics.ts). */
+export interface KeeperMetrics {
+  historyFailed?(operation: "heartbeat" | "prune"): void;
+  historyPruned?(versions: number): void;
+}
+
 export interface KeeperSources {
   /** The history's database and recorder now (a damaged file replaced: new ones). */
   target(): HistoryTarget | undefined;
@@ -72,6 +78,7 @@ export class HistoryKeeper {
     private readonly config: HistoryConfig,
     private readonly sources: KeeperSources,
     private readonly log: Logger,
+    private readonly metrics: KeeperMetrics = {},
   ) {}
 
   start(): void {
@@ -93,7 +100,8 @@ export class HistoryKeeper {
    *  still on its way (what was observed before it is in the history). */
   heartbeat(nowMs = Date.now()): void {
     const target = this.sources.target();
-    if (!target) return;
+    // A batch's transaction is open (the history waits for Neo4j's commit): next time.
+    if (!target || target.db.inTransaction) return;
     try {
       const pending = this.sources.oldestPending();
       const completeTo = pending === null ? nowMs : Math.min(nowMs, Date.parse(pending) - 1);
@@ -102,6 +110,7 @@ export class HistoryKeeper {
       this.stats.heartbeats += 1;
     } catch (error) {
       this.stats.failures += 1;
+      this.metrics.historyFailed?.("heartbeat");
       this.log.warn({ err: (error as Error).message }, "history: could not extend the coverage (the history shows a gap there)");
     }
   }
@@ -114,7 +123,7 @@ export class HistoryKeeper {
     try {
       for (;;) {
         const target = this.sources.target();
-        if (!target) break;
+        if (!target || target.db.inTransaction) break;
         const cutoff = this.cutoff(target.db, nowMs);
         if (cutoff === undefined) break;
         const removed = pruneChunk(target.db, cutoff);
@@ -128,10 +137,12 @@ export class HistoryKeeper {
       }
       if (total > 0) {
         this.stats.pruned += total;
+        this.metrics.historyPruned?.(total);
         this.log.info({ rows: total, retentionDays: this.config.retentionDays, maxBytes: this.config.maxBytes }, "history: pruned versions past retention");
       }
     } catch (error) {
       this.stats.failures += 1;
+      this.metrics.historyFailed?.("prune");
       this.log.warn({ err: (error as Error).message }, "history: pruning failed; will try again");
     } finally {
       this.pruning = false;

@@ -14,22 +14,22 @@ import type { GraphOp } from "../graph/model.js";
 import { originOf, type OpOrigin } from "./origin.js";
 import { ensureHistoryTables, historyProps, readMeta, writeMeta } from "./schema.js";
 
+// The triggers only append (the cheapest a trigger can do: no lookup, no conflict to
+// resolve; an INSERT OR IGNORE in a trigger would take the conflict policy of the
+// statement that fired it, and the graph's upsert aborts). The statements read the noted
+// rows DISTINCT.
 const TEMP = `
-  CREATE TEMP TABLE IF NOT EXISTS ko_h_nodes (key TEXT PRIMARY KEY) WITHOUT ROWID;
+  CREATE TEMP TABLE IF NOT EXISTS ko_h_nodes (key TEXT NOT NULL);
   CREATE TEMP TABLE IF NOT EXISTS ko_h_edges (
-    from_key TEXT NOT NULL, type TEXT NOT NULL, to_key TEXT NOT NULL, owner TEXT NOT NULL, props TEXT NOT NULL,
-    PRIMARY KEY (from_key, type, to_key, owner, props)) WITHOUT ROWID;
+    from_key TEXT NOT NULL, type TEXT NOT NULL, to_key TEXT NOT NULL, owner TEXT NOT NULL, props TEXT NOT NULL);
   CREATE TEMP TABLE IF NOT EXISTS ko_h_stamps (key TEXT PRIMARY KEY, ms INTEGER NOT NULL, rv TEXT) WITHOUT ROWID;
-  CREATE TEMP TRIGGER IF NOT EXISTS ko_h_node_insert AFTER INSERT ON main.nodes
-    BEGIN INSERT OR IGNORE INTO ko_h_nodes (key) VALUES (new.key); END;
-  CREATE TEMP TRIGGER IF NOT EXISTS ko_h_node_update AFTER UPDATE ON main.nodes
-    BEGIN INSERT OR IGNORE INTO ko_h_nodes (key) VALUES (new.key); END;
-  CREATE TEMP TRIGGER IF NOT EXISTS ko_h_node_delete AFTER DELETE ON main.nodes
-    BEGIN INSERT OR IGNORE INTO ko_h_nodes (key) VALUES (old.key); END;
+  CREATE TEMP TRIGGER IF NOT EXISTS ko_h_node_insert AFTER INSERT ON main.nodes BEGIN INSERT INTO ko_h_nodes VALUES (new.key); END;
+  CREATE TEMP TRIGGER IF NOT EXISTS ko_h_node_update AFTER UPDATE ON main.nodes BEGIN INSERT INTO ko_h_nodes VALUES (new.key); END;
+  CREATE TEMP TRIGGER IF NOT EXISTS ko_h_node_delete AFTER DELETE ON main.nodes BEGIN INSERT INTO ko_h_nodes VALUES (old.key); END;
   CREATE TEMP TRIGGER IF NOT EXISTS ko_h_edge_insert AFTER INSERT ON main.edges
-    BEGIN INSERT OR IGNORE INTO ko_h_edges VALUES (new.from_key, new.type, new.to_key, new.owner, new.props); END;
+    BEGIN INSERT INTO ko_h_edges VALUES (new.from_key, new.type, new.to_key, new.owner, new.props); END;
   CREATE TEMP TRIGGER IF NOT EXISTS ko_h_edge_delete AFTER DELETE ON main.edges
-    BEGIN INSERT OR IGNORE INTO ko_h_edges VALUES (old.from_key, old.type, old.to_key, old.owner, old.props); END;
+    BEGIN INSERT INTO ko_h_edges VALUES (old.from_key, old.type, old.to_key, old.owner, old.props); END;
 `;
 
 const SAME_EDGE = (a: string, b: string) =>
@@ -64,7 +64,7 @@ function flushStatements(db: Database.Database, keys: StampKeys): Database.State
     db.prepare(`
       SELECT 'n' AS tbl, h.id AS id, max(${closed.ms}, h.from_ms) AS ms, ${closed.rv} AS rv,
         CASE WHEN n.key IS NULL OR (h.observed = 1 AND n.observed = 0) THEN 'deleted' ELSE 'changed' END AS kind
-      FROM ko_h_nodes AS t CROSS JOIN history_nodes AS h ON h.key = t.key AND h.to_ms IS NULL
+      FROM (SELECT DISTINCT key FROM ko_h_nodes) AS t CROSS JOIN history_nodes AS h ON h.key = t.key AND h.to_ms IS NULL
       LEFT JOIN main.nodes AS n ON n.key = t.key
       WHERE n.key IS NULL OR n.label <> h.label OR n.observed <> h.observed OR n.owner IS NOT h.owner
         OR n.scope IS NOT h.scope OR ko_history_props(n.props) <> h.props`),
@@ -76,18 +76,35 @@ function flushStatements(db: Database.Database, keys: StampKeys): Database.State
                    WHERE p.key = n.key AND p.to_ms IS NOT NULL ORDER BY p.to_ms DESC LIMIT 1)
                THEN 'changed'
              ELSE 'created' END
-      FROM ko_h_nodes AS t CROSS JOIN main.nodes AS n ON n.key = t.key
+      FROM (SELECT DISTINCT key FROM ko_h_nodes) AS t CROSS JOIN main.nodes AS n ON n.key = t.key
       WHERE NOT EXISTS (SELECT 1 FROM history_nodes AS h WHERE h.key = n.key AND h.to_ms IS NULL)`),
     db.prepare(`
       SELECT 'e' AS tbl, h.id AS id, max(${e.ms}, h.from_ms) AS ms, ${e.rv} AS rv, 'deleted' AS kind
-      FROM ko_h_edges AS t CROSS JOIN history_edges AS h ON ${SAME_EDGE("h", "t")} AND h.to_ms IS NULL
+      FROM (SELECT DISTINCT from_key, type, to_key, owner, props FROM ko_h_edges) AS t CROSS JOIN history_edges AS h ON ${SAME_EDGE("h", "t")} AND h.to_ms IS NULL
       WHERE NOT EXISTS (SELECT 1 FROM main.edges AS e WHERE ${SAME_EDGE("e", "t")})`),
     db.prepare(`
       INSERT INTO history_edges (type, from_key, to_key, owner, props, selected, from_ms, from_rv, from_kind)
       SELECT t.type, t.from_key, t.to_key, t.owner, t.props, e.selected, ${e.ms}, ${e.rv}, 'created'
-      FROM ko_h_edges AS t CROSS JOIN main.edges AS e ON ${SAME_EDGE("e", "t")}
+      FROM (SELECT DISTINCT from_key, type, to_key, owner, props FROM ko_h_edges) AS t CROSS JOIN main.edges AS e ON ${SAME_EDGE("e", "t")}
       WHERE NOT EXISTS (SELECT 1 FROM history_edges AS h WHERE h.to_ms IS NULL AND ${SAME_EDGE("h", "t")})`),
   ];
+}
+
+/** The history could not record a batch. Never the rows' fault: the batch is retried
+ *  (core/dispatch/sink-errors.ts), never split and parked for it. */
+export class HistoryRecordError extends Error {
+  constructor(cause: unknown) {
+    super(`the history could not record the batch: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = "HistoryRecordError";
+  }
+}
+
+function recording<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    throw error instanceof HistoryRecordError ? error : new HistoryRecordError(error);
+  }
 }
 
 /** A version to end, as the selecting statements return it. */
@@ -132,6 +149,7 @@ export class HistoryRecorder {
     const appliedId = readMeta(db, "applied_wal");
     if (appliedId !== undefined) this.applied = { id: appliedId, seq: Number(readMeta(db, "applied_seq") ?? 0) };
     db.function("ko_history_props", { deterministic: true }, (props: unknown) => historyProps(String(props)));
+    db.pragma("temp_store = MEMORY");
     db.exec(TEMP);
     this.perOp = flushStatements(db, { closedNodes: [], openedNodes: [], edges: [] });
     // A placeholder is stamped with the op that wrote an edge to it.
@@ -162,7 +180,10 @@ export class HistoryRecorder {
     this.batchOrigins = [];
     this.batchApplied = undefined;
     this.batchKeys.clear();
-    this.q.clearStamps.run();
+    recording(() => {
+      this.q.clearStamps.run();
+      for (const statement of this.clear) statement.run();
+    });
   }
 
   /** Whether an op comes from a WAL message already recorded: its batch committed, then
@@ -177,12 +198,20 @@ export class HistoryRecorder {
    *  batch wrote (a pod created, then deleted) first has the earlier changes recorded, so
    *  the version in between is kept. So are they before a sweep and a replayed op. */
   beforeOp(op: GraphOp): void {
+    recording(() => this.noteOpStart(op));
+  }
+
+  private noteOpStart(op: GraphOp): void {
     const key = op.op === "upsert" ? op.node.key : op.op === "delete" ? op.key : undefined;
     if (key === undefined || this.batchKeys.has(key) || this.replayed(originOf(op))) this.flushNoted();
   }
 
   /** Inside the transaction, after each op: what it wrote is stamped with its origin. */
   afterOp(op: GraphOp, swept: readonly string[] = []): void {
+    recording(() => this.noteOpEnd(op, swept));
+  }
+
+  private noteOpEnd(op: GraphOp, swept: readonly string[]): void {
     const origin = originOf(op);
     if (this.replayed(origin)) {
       for (const statement of this.clear) statement.run();
@@ -223,6 +252,10 @@ export class HistoryRecorder {
    *  the stamp of the op that wrote one of its keys (else the batch's last); then the
    *  coverage of the scopes the batch came from. */
   endBatch(): void {
+    recording(() => this.finishBatch());
+  }
+
+  private finishBatch(): void {
     this.flushNoted();
     this.cover(this.batchOrigins);
     this.batchOrigins = [];
@@ -240,7 +273,7 @@ export class HistoryRecorder {
 
   /** Derived edges written (attack edges): stamped now, with no resourceVersion. */
   afterDerived(): void {
-    this.flush(this.perOp, { ms: Date.now(), rv: null });
+    recording(() => this.flush(this.perOp, { ms: Date.now(), rv: null }));
   }
 
   /** The scopes still watched, complete up to `completeToMs` (nothing observed before it is

@@ -1,7 +1,7 @@
 // A graph sink whose history is kept in a file of its own (Neo4j, or history.path set):
-// each batch is applied to the sink, then to the history's copy of the current graph,
-// whose transaction records the versions (recorder.ts). Nothing is acknowledged before
-// both committed; a batch applied again after a crash between the two changes nothing in
+// each batch is applied to the sink and, meanwhile, to the history's copy of the current
+// graph, whose transaction records the versions (recorder.ts) and commits after the
+// sink's. Nothing is acknowledged before both committed; a batch applied again after a crash between the two changes nothing in
 // the sink and records in the history only what it did not record yet (versions are cut
 // by comparing with the open ones, never appended blindly), so the history ends up with
 // each change once.
@@ -12,6 +12,7 @@ import { failpoint } from "../faults.js";
 
 export class HistoryTeeSink implements GraphSink {
   readonly kind: GraphSink["kind"];
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     readonly inner: GraphSink,
@@ -29,15 +30,49 @@ export class HistoryTeeSink implements GraphSink {
     await this.inner.registerWriter?.(clusters, writer);
   }
 
-  async apply(ops: readonly GraphOp[]): Promise<void> {
-    await this.inner.apply(ops);
-    failpoint("history.before-apply");
-    await this.history.apply(ops);
+  /** The history's copy is written while the sink works on the same batch (Neo4j's time
+   *  is mostly its own: the two overlap), and committed only after the sink committed: a
+   *  batch the sink fails or refuses leaves no trace in the history. */
+  apply(ops: readonly GraphOp[]): Promise<void> {
+    return this.serially(() => this.applyBoth(ops));
   }
 
-  async replaceDerived(sets: readonly DerivedEdgeSet[], exclusive?: string): Promise<void> {
-    await this.inner.replaceDerived(sets, exclusive);
-    await this.history.replaceDerived(sets, exclusive);
+  /** One write at a time: the history's transaction stays open across an await. */
+  private serially<T>(write: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(write);
+    this.queue = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  private async applyBoth(ops: readonly GraphOp[]): Promise<void> {
+    const graph = this.inner.apply(ops);
+    // Started, not awaited: the history's copy is written while the sink works.
+    graph.catch(() => undefined);
+    let pending: { commit(): void; rollback(): void } | undefined;
+    try {
+      pending = await this.history.applyPending(ops);
+    } catch (error) {
+      await graph.catch(() => undefined);
+      throw error;
+    }
+    try {
+      await graph;
+    } catch (error) {
+      pending.rollback();
+      throw error;
+    }
+    failpoint("history.before-apply");
+    pending.commit();
+  }
+
+  replaceDerived(sets: readonly DerivedEdgeSet[], exclusive?: string): Promise<void> {
+    return this.serially(async () => {
+      await this.inner.replaceDerived(sets, exclusive);
+      await this.history.replaceDerived(sets, exclusive);
+    });
   }
 
   stats(): Promise<GraphStats> {

@@ -81,6 +81,11 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  private readonly historyPrunedVersions = new Counter({
+    name: "kube_observer_history_pruned_versions_total",
+    help: "Ended versions of nodes and edges (and coverage intervals) the history's retention pruned (history.retentionDays, history.maxBytes)",
+    registers: [this.registry],
+  });
   private readonly corruptFiles = new Counter({
     name: "kube_observer_corrupt_files_total",
     help: "Damaged SQLite files (store wal or graph) moved aside to <file>.corrupt-<time> and replaced by a fresh one, at start-up or while running (the error log names the copy)",
@@ -165,6 +170,15 @@ export class AgentMetrics {
     if (failed && (next.phase !== previous?.phase || (next.failures ?? 0) !== (previous?.failures ?? 0))) {
       this.errors.inc({ where: "observer", kind: next.errorKind ?? next.phase });
     }
+  }
+
+  /** The history's heartbeat or pruning failed (logged where it happened; retried). */
+  historyFailed(operation: "heartbeat" | "prune"): void {
+    this.errors.inc({ where: "history", kind: operation });
+  }
+
+  historyPruned(versions: number): void {
+    this.historyPrunedVersions.inc(versions);
   }
 
   corruptFileMovedAside(store: "wal" | "graph"): void {

@@ -4,6 +4,7 @@ import { classifySinkError } from "../../../core/dispatch/sink-errors.js";
 import { SinkLimitError } from "../../../core/graph/limits.js";
 import { GraphContractError, Neo4jSinkError } from "../../../core/graph/neo4j-sink.js";
 import { FailpointError } from "../../../core/faults.js";
+import { HistoryRecordError } from "../../../core/history/recorder.js";
 
 const coded = (code: string): Error => Object.assign(new Error(code), { code });
 
@@ -15,6 +16,11 @@ describe("classifySinkError", () => {
     expect(classifySinkError(coded("SQLITE_TOOBIG"))).toBe("deterministic");
     expect(classifySinkError(new Neo4jSinkError("refused", "Neo.ClientError.Schema.ConstraintValidationFailed"))).toBe("deterministic");
     expect(classifySinkError(new Neo4jSinkError("refused", "Neo.ClientError.Statement.ArgumentError"))).toBe("deterministic");
+  });
+
+  it("never blames the rows for the history failing, whatever its cause", () => {
+    expect(classifySinkError(new HistoryRecordError(coded("SQLITE_CONSTRAINT_UNIQUE")))).toBe("transient");
+    expect(classifySinkError(new HistoryRecordError(new SinkLimitError("too big")))).toBe("transient");
   });
 
   it("calls errors about the database now transient", () => {

@@ -48,7 +48,12 @@ function seen<T extends GraphOp>(op: T, atMs: number, action: "Applied" | "Resta
 
 const silent = pino({ level: "silent" });
 
-function keeper(sink: SqliteGraphSink, config: { retentionDays: number; maxBytes: number }, pending: () => string | null = () => null, watching = ["c/ns/pod"]) {
+function keeper(
+  sink: SqliteGraphSink,
+  config: { retentionDays: number; maxBytes: number },
+  pending: () => string | null = () => null,
+  watching = ["c/ns/pod"],
+) {
   return new HistoryKeeper(
     { enabled: true, path: null, ...config },
     { target: () => ({ db: sink.database, recorder: sink.history! }), watching: () => watching, oldestPending: pending },
@@ -93,7 +98,10 @@ describe("history retention", () => {
 
   it("prunes the oldest ended versions while the history is over maxBytes", async () => {
     const { sink, path } = open();
-    await fill(sink, Array.from({ length: 400 }, (_, i) => 400 - i));
+    await fill(
+      sink,
+      Array.from({ length: 400 }, (_, i) => 400 - i),
+    );
     const total = HistoryReader.open(path);
     const before = total.size();
     total.close();

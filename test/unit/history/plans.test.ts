@@ -1,5 +1,5 @@
 // The history's statements run after every op: each must be driven by the rows the op
-// touched (the temporary table `t`), never scan the history or the graph. SQLite has no
+// touched (the temporary tables, `t`), never scan the history or the graph. SQLite has no
 // statistics for the temporary tables; without the forced join order it chose to scan
 // history_edges on every op, and a tier M sync took minutes instead of seconds.
 import { mkdtempSync } from "node:fs";
@@ -22,7 +22,12 @@ describe("the history's query plans", () => {
         .all({ ms: 1, rv: "1" })
         .map((r) => r.detail);
       const scans = plan.filter((d) => d.startsWith("SCAN "));
-      expect(scans, `${statement.source}\n${plan.join("\n")}`).toEqual(["SCAN t"]);
+      // The noted rows (the temporary tables, read DISTINCT as `t`) and nothing else.
+      expect(scans.length, plan.join("\n")).toBeGreaterThan(0);
+      expect(
+        scans.filter((d) => !/^SCAN (t|ko_h_nodes|ko_h_edges)( |$)/.test(d)),
+        `${statement.source}\n${plan.join("\n")}`,
+      ).toEqual([]);
     }
   });
 });

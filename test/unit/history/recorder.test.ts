@@ -125,6 +125,29 @@ describe("the history in the embedded graph", () => {
     expect(whoUsedBetween(r, S, T0 + 2_000, T0 + 60_000)).toEqual([]);
   });
 
+  it("takes one key written by several ops of a batch: each op's version is kept", async () => {
+    const { sink, read } = open();
+    // Pods reference the Secret first (a placeholder), then it is observed, then changed. A
+    // placeholder observed within the same batch is recorded as created from the start
+    // (versions are cut between ops on the same key, not for every reference).
+    await sink.apply([
+      seen(pod("a", ["db"]), "1", 1),
+      seen(pod("b", ["db"]), "2", 1.5),
+      seen(secret(), "3", 2),
+      seen(pod("a", ["db"], { image: "x" }), "4", 2.5),
+      seen(secret({ type: "Opaque" }), "5", 3),
+    ]);
+    const r = read();
+    expect(r.versions(S).map((v) => [v.fromKind, v.fromRv, v.toKind, v.toRv])).toEqual([
+      ["created", "3", "changed", "5"],
+      ["changed", "5", null, null],
+    ]);
+    expect(r.versions("c/ns/Pod/a").map((v) => [v.fromKind, v.fromRv])).toEqual([
+      ["created", "1"],
+      ["changed", "4"],
+    ]);
+  });
+
   it("applying a batch again (a crash before the ack) adds nothing", async () => {
     const { sink, read } = open();
     const batch = () => [
