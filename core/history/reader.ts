@@ -9,13 +9,9 @@ import { hasHistoryTables, readMeta } from "./schema.js";
 
 export type ChangeKind = "created" | "changed" | "deleted" | "placeholder";
 
-interface NodeVersionRow {
+/** The columns every version has: when, by which change, it began and ended. */
+interface StampColumns {
   id: number;
-  key: string;
-  label: string;
-  observed: number;
-  owner: string | null;
-  scope: string | null;
   props: string;
   from_ms: number;
   from_rv: string | null;
@@ -25,20 +21,20 @@ interface NodeVersionRow {
   to_kind: ChangeKind | null;
 }
 
-interface EdgeVersionRow {
-  id: number;
+interface NodeVersionRow extends StampColumns {
+  key: string;
+  label: string;
+  observed: number;
+  owner: string | null;
+  scope: string | null;
+}
+
+interface EdgeVersionRow extends StampColumns {
   type: string;
   from_key: string;
   to_key: string;
   owner: string;
-  props: string;
   selected: number;
-  from_ms: number;
-  from_rv: string | null;
-  from_kind: ChangeKind;
-  to_ms: number | null;
-  to_rv: string | null;
-  to_kind: ChangeKind | null;
 }
 
 /** When a version held: [fromMs, toMs), toMs null while it still holds. */

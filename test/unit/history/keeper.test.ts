@@ -10,10 +10,10 @@ import pino from "pino";
 import type { GraphOp } from "../../../core/graph/model.js";
 import { SqliteGraphSink } from "../../../core/graph/sqlite-sink.js";
 import { HistoryKeeper, pruneChunk } from "../../../core/history/keeper.js";
-import { recordOrigin } from "../../../core/history/origin.js";
 import { HistoryReader } from "../../../core/history/reader.js";
 import { parseTime } from "../../../core/history/time.js";
 import { del, pod } from "../graph/ops.js";
+import { stamped } from "./stamped.js";
 
 const DAY = 86_400_000;
 const NOW = Date.parse("2026-12-01T00:00:00Z");
@@ -29,22 +29,7 @@ function open(): { sink: SqliteGraphSink; path: string } {
   return { sink, path };
 }
 
-function seen<T extends GraphOp>(op: T, atMs: number, action: "Applied" | "Restarted" = "Applied"): T {
-  recordOrigin(op, {
-    cluster: "c",
-    namespace: "ns",
-    resource: "pod",
-    kind: "Pod",
-    action,
-    objectNamespace: "ns",
-    uid: null,
-    name: null,
-    resourceVersion: String(atMs),
-    observedAt: new Date(atMs).toISOString(),
-    object: null,
-  });
-  return op;
-}
+const seen = <T extends GraphOp>(op: T, atMs: number, action: "Applied" | "Restarted" = "Applied"): T => stamped(op, { rv: String(atMs), atMs, action });
 
 const silent = pino({ level: "silent" });
 

@@ -7,11 +7,11 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { GraphOp } from "../../../core/graph/model.js";
 import { SqliteGraphSink } from "../../../core/graph/sqlite-sink.js";
-import { recordOrigin } from "../../../core/history/origin.js";
 import { HistoryReader } from "../../../core/history/reader.js";
 import { whoUsedBetween } from "../../../core/history/who-used.js";
 import type { KubeMessage } from "../../../core/messages.js";
 import { del, pod } from "../graph/ops.js";
+import { stamped } from "./stamped.js";
 
 const T0 = Date.parse("2026-12-01T10:00:00Z");
 const sinks: SqliteGraphSink[] = [];
@@ -36,27 +36,9 @@ function open(): { sink: SqliteGraphSink; read: () => HistoryReader } {
   };
 }
 
-/** The op as the dispatcher hands it over: with the change it came from. */
-function seen<T extends GraphOp>(op: T, rv: string, atS: number, action: KubeMessage["action"] = "Applied", seq?: number): T {
-  recordOrigin(
-    op,
-    {
-      cluster: "c",
-      namespace: "ns",
-      resource: "pod",
-      kind: "Pod",
-      action,
-      objectNamespace: "ns",
-      uid: null,
-      name: null,
-      resourceVersion: rv,
-      observedAt: new Date(T0 + atS * 1000).toISOString(),
-      object: null,
-    },
-    seq === undefined ? undefined : { id: "wal-1", seq },
-  );
-  return op;
-}
+/** The op as the dispatcher hands it over: with the change it came from, `atS` seconds after T0. */
+const seen = <T extends GraphOp>(op: T, rv: string, atS: number, action: KubeMessage["action"] = "Applied", seq?: number): T =>
+  stamped(op, { rv, atMs: T0 + atS * 1000, action, ...(seq === undefined ? {} : { seq }) });
 
 const withObservedAt = (op: GraphOp, atS: number): GraphOp => {
   if (op.op !== "upsert") return op;
