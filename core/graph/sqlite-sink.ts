@@ -92,7 +92,7 @@ function stored(properties: Properties): string {
 
 const PLACEHOLDER_KEEP = ["cluster", "namespace", "name"];
 /** Ops between two turns of the event loop when an apply runs beside Neo4j's (applyPending). */
-const APPLY_SLICE = 100;
+const APPLY_SLICE = 25;
 const PAGE_CACHE_MIN_KIB = 8 * 1024;
 const PAGE_CACHE_MAX_KIB = 64 * 1024;
 
@@ -311,12 +311,15 @@ export class SqliteGraphSink implements GraphSink {
    */
   async applyPending(ops: readonly GraphOp[]): Promise<{ commit(): void; rollback(): void }> {
     this.contract.check(ops);
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    // Neo4j's first request for the batch goes out before any of this work.
+    await turn();
     this.guard.run(() => this.db.exec("BEGIN IMMEDIATE"));
     try {
       // A slice at a time, letting the event loop turn between slices: Neo4j's round trips
       // for the same batch go on meanwhile.
       const steps = this.applySteps(ops);
-      while (!this.guard.run(() => steps.next()).done) await new Promise((resolve) => setImmediate(resolve));
+      while (!this.guard.run(() => steps.next()).done) await turn();
     } catch (error) {
       if (this.db.open && this.db.inTransaction) this.db.exec("ROLLBACK");
       throw error;

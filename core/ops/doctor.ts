@@ -4,6 +4,7 @@
 // `kube-observer rbac` derives, core/rbac/plan.ts) through SelfSubjectAccessReview, the
 // graph sink (through core/graph/open-sink.ts) and the WAL directory. Each check is a
 // row: check, target, result, hint.
+import { historyFile, historyInGraphFile } from "../history/paths.js";
 import { trustProblems } from "./trust-check.js";
 import { closeSync, existsSync, openSync, statSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -24,7 +25,7 @@ import { kubeJson, statusMessage } from "./kube-api.js";
 export type DoctorResult = "ok" | "warn" | "FAIL";
 
 export interface DoctorRow {
-  check: "config" | "plugin" | "trust" | "cluster" | "permission" | "sink" | "schema" | "wal";
+  check: "config" | "plugin" | "trust" | "cluster" | "permission" | "sink" | "schema" | "wal" | "history";
   target: string;
   result: DoctorResult;
   /** What was found: a version, a denial reason, an error. */
@@ -124,6 +125,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorRow[]> {
 
   await checkSink(config, options, add);
   checkWal(config, add);
+  checkHistory(config, options, add);
   return rows;
 }
 
@@ -355,10 +357,37 @@ function checkWal(config: Config, add: (row: DoctorRow) => void): void {
   );
 }
 
+/** With history kept: where, and, in a file of its own (Neo4j), that it can be written. */
+function checkHistory(config: Config, options: DoctorOptions, add: (row: DoctorRow) => void): void {
+  const kind = options.sink ?? config.sink.kind;
+  const file = historyFile(config, kind);
+  if (file === null) return;
+  const retention = `${config.history.retentionDays > 0 ? `${config.history.retentionDays} days` : "kept for ever"}${config.history.maxBytes > 0 ? `, at most ${(config.history.maxBytes / 2 ** 30).toFixed(1)} GiB` : ""}`;
+  if (historyInGraphFile(config, kind)) {
+    add({ check: "history", target: file, result: "ok", detail: `kept in the embedded graph's file, in its transactions (${retention})`, hint: "" });
+    return;
+  }
+  const unwritable = notWritable(file);
+  if (unwritable) {
+    add({
+      check: "history",
+      target: file,
+      result: "FAIL",
+      detail: unwritable,
+      hint: "point history.path (or wal.path, which it sits beside) at a writable volume",
+    });
+    return;
+  }
+  add(
+    lockRow("history", file, "history.path") ??
+      damageRow("history", file, "embedded graph") ?? { check: "history", target: file, result: "ok", detail: `writable (${retention})`, hint: "" },
+  );
+}
+
 /** A damaged file (PRAGMA quick_check, read-only): a warning, as the agent replaces it when
  *  it starts; a failure when it would refuse to (too many damaged copies lately). Files a
  *  live agent holds are its to check. */
-function damageRow(check: "wal" | "sink", file: string, what: StoreName): DoctorRow | undefined {
+function damageRow(check: "wal" | "sink" | "history", file: string, what: StoreName): DoctorRow | undefined {
   if (!existsSync(file)) return undefined;
   let found: string | undefined;
   try {
@@ -390,7 +419,7 @@ function damageRow(check: "wal" | "sink", file: string, what: StoreName): Doctor
 /** A file a live agent holds: fine (doctor is usually run beside its own agent, e.g. in
  *  the pod); the row names the holder and says another `run` with this config would be
  *  refused. */
-function lockRow(check: "wal" | "sink", file: string, setting: string): DoctorRow | undefined {
+function lockRow(check: "wal" | "sink" | "history", file: string, setting: string): DoctorRow | undefined {
   if (!ExclusiveFile.isHeld(file)) return undefined;
   let holder: ReturnType<typeof readHolder>;
   try {

@@ -133,7 +133,7 @@ describe("kube-observer doctor", () => {
     expect(passed.code).toBe(0);
   });
 
-  it("fails on a cluster it cannot authenticate to and on an unwritable WAL, with hints", async () => {
+  it("fails on a cluster it cannot authenticate to and on an unwritable WAL and history, with hints", async () => {
     const kubeconfigDir = mkdtempSync(join(tmpdir(), "kube-observer-doctor-bad-"));
     const config = writeConfig(
       {
@@ -141,17 +141,27 @@ describe("kube-observer doctor", () => {
         kubeconfig: writeTokenKubeconfig("not-a-valid-token", kubeconfigDir),
         sink: { kind: "sqlite", sqlitePath: join(dir, "bad-graph.sqlite") },
         walPath: "/proc/kube-observer/wal.sqlite",
+        history: { path: "/proc/kube-observer/history.sqlite" },
       },
       kubeconfigDir,
     );
     const { code, rows } = await doctor(config, true);
     expect(code).toBe(1);
-    expect(rows.map((r) => `${r.check} ${r.result}`)).toStrictEqual(["config ok", "cluster FAIL", "permission FAIL", "sink ok", "schema ok", "wal FAIL"]);
+    expect(rows.map((r) => `${r.check} ${r.result}`)).toStrictEqual([
+      "config ok",
+      "cluster FAIL",
+      "permission FAIL",
+      "sink ok",
+      "schema ok",
+      "wal FAIL",
+      "history FAIL",
+    ]);
     expect(rows[1]!.detail).toMatch(/\/version: Unauthorized$/);
     expect(rows[1]!.hint).toMatch(/credentials are not accepted/);
     expect(rows[2]!.detail).toBe("not checked: the cluster cannot be reached");
     expect(rows[4]!.detail).toBe("no graph yet; the agent creates version 1");
     expect(rows[5]!.hint).toMatch(/writable volume/);
+    expect(rows[6]).toMatchObject({ target: "/proc/kube-observer/history.sqlite", hint: expect.stringMatching(/history.path/) });
   });
 
   it("reports a bad config with its problems and stops there", async () => {
