@@ -1,7 +1,6 @@
 // Records the history inside the embedded graph's transactions: temporary triggers note
-// every node and edge row an apply writes or removes; after each op, the noted rows are
-// compared with their open versions, and only a real difference closes a version and opens
-// the next. So a change is in the graph and in the history or in neither (one SQLite
+// every node and edge row an apply writes or removes; the noted rows are compared with
+// their open versions, and only a real difference closes a version and opens the next. So a change is in the graph and in the history or in neither (one SQLite
 // transaction), a relist or a replayed batch that finds an object unchanged adds nothing,
 // and whatever the sink itself decides (a deleted object kept as a placeholder, a
 // placeholder collected, the edges a selector makes) is recorded as it happened.
@@ -35,8 +34,9 @@ const TEMP = `
 const SAME_EDGE = (a: string, b: string) =>
   `${a}.from_key = ${b}.from_key AND ${a}.type = ${b}.type AND ${a}.to_key = ${b}.to_key AND ${a}.owner = ${b}.owner AND ${a}.props = ${b}.props`;
 
-/** The stamp of a change: one for the whole statement (after an op), or looked up per row
- *  from the keys an op of the batch wrote (after the batch: selectors, collected nodes). */
+/** The stamp of a change: looked up per row from the keys the batch's ops wrote (the op
+ *  that wrote the row's key, its owner, an end of the edge), else the one given (the
+ *  batch's last op; for derived edges, now). */
 function stamp(keys: readonly string[]): { ms: string; rv: string } {
   if (keys.length === 0) return { ms: ":ms", rv: ":rv" };
   const pick = (column: string) => `COALESCE(${keys.map((k) => `(SELECT ${column} FROM ko_h_stamps WHERE key = ${k})`).join(", ")}, :${column})`;
@@ -123,8 +123,9 @@ interface Stamp {
 }
 
 export class HistoryRecorder {
-  /** The flush statements (public for the query-plan test). */
-  readonly perOp: Database.Statement[];
+  /** The comparing statements, stamped with the time given (derived edges) or per row
+   *  (a batch); public for the query-plan test. */
+  readonly unstamped: Database.Statement[];
   readonly perBatch: Database.Statement[];
   private readonly clear: Database.Statement[];
   private readonly q;
@@ -151,7 +152,7 @@ export class HistoryRecorder {
     db.function("ko_history_props", { deterministic: true }, (props: unknown) => historyProps(String(props)));
     db.pragma("temp_store = MEMORY");
     db.exec(TEMP);
-    this.perOp = flushStatements(db, { closedNodes: [], openedNodes: [], edges: [] });
+    this.unstamped = flushStatements(db, { closedNodes: [], openedNodes: [], edges: [] });
     // A placeholder is stamped with the op that wrote an edge to it.
     this.perBatch = flushStatements(db, {
       closedNodes: ["t.key", "h.owner"],
@@ -273,7 +274,7 @@ export class HistoryRecorder {
 
   /** Derived edges written (attack edges): stamped now, with no resourceVersion. */
   afterDerived(): void {
-    recording(() => this.flush(this.perOp, { ms: Date.now(), rv: null }));
+    recording(() => this.flush(this.unstamped, { ms: Date.now(), rv: null }));
   }
 
   /** The scopes still watched, complete up to `completeToMs` (nothing observed before it is

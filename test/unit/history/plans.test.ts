@@ -14,7 +14,7 @@ afterAll(() => sink.close());
 describe("the history's query plans", () => {
   it("scan only the rows the op touched", () => {
     const recorder = sink.history!;
-    const statements = [...recorder.perOp, ...recorder.perBatch];
+    const statements = [...recorder.unstamped, ...recorder.perBatch];
     expect(statements).toHaveLength(8);
     for (const statement of statements) {
       const plan = sink.database
