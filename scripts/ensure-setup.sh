@@ -28,25 +28,36 @@ say "compiling TypeScript"
 npx --no-install tsc -p tsconfig.json
 
 if [ "${1:-}" = "--servers" ]; then
-  # helm (for the chart tests) builds in the background: on a cold cache it overlaps the
-  # Neo4j download rather than adding its few minutes after everything else.
-  helm_log=$(mktemp "${TMPDIR:-/tmp}/kube-observer-helm-build.XXXXXX")
-  scripts/helm/build.sh >/dev/null 2>"$helm_log" &
-  helm_pid=$!
+  # What mostly downloads runs in the background beside the Go builds (which want both
+  # cores): helm; and, one after the other (two apt-gets would wait on one lock), Neo4j's
+  # jars, the container tools for the image test and Chromium for the browser test.
+  background() { # name, then the command
+    local name=$1
+    shift
+    local log
+    log=$(mktemp "${TMPDIR:-/tmp}/kube-observer-$name.XXXXXX")
+    "$@" >/dev/null 2>"$log" &
+    jobs_pid+=("$!")
+    jobs_name+=("$name")
+    jobs_log+=("$log")
+  }
+  jobs_pid=()
+  jobs_name=()
+  jobs_log=()
+  background helm scripts/helm/build.sh
+  background downloads bash -c 'scripts/neo4j/build.sh && scripts/image/tools.sh && scripts/browser/ensure.sh'
   scripts/controlplane/build.sh >/dev/null
-  scripts/neo4j/build.sh >/dev/null
   scripts/promtool/build.sh >/dev/null
+  failed=0
+  for i in "${!jobs_pid[@]}"; do
+    if ! wait "${jobs_pid[$i]}"; then
+      failed=1
+      say "${jobs_name[$i]} failed:"
+    fi
+    cat "${jobs_log[$i]}" >&2
+    rm -f "${jobs_log[$i]}"
+  done
+  [ "$failed" = 0 ] || { say "setting up the test servers and tools failed (see above)"; exit 1; }
   # The image itself is built by its test (scripts/image/build.sh, cached by input hash).
-  scripts/image/tools.sh
-  # Headless Chromium for the browser test of `graph view`.
-  scripts/browser/ensure.sh >/dev/null
   scripts/helm/servicemonitor-crd.sh >/dev/null
-  if ! wait "$helm_pid"; then
-    cat "$helm_log" >&2
-    rm -f "$helm_log"
-    say "building helm failed (scripts/helm/build.sh)"
-    exit 1
-  fi
-  cat "$helm_log" >&2
-  rm -f "$helm_log"
 fi
