@@ -48,7 +48,7 @@ const exportCommand: CommandModule<object, GraphArgs> = {
       .option("format", { choices: ["jsonl"] as const, default: "jsonl" as const, describe: "Output format" })
       .option("at", {
         type: "string",
-        describe: "From the history: the graph as it was at this time (ISO 8601, or e.g. -2h); nodes without observedAt",
+        describe: "From the history: the graph as it was at this time (ISO 8601, or e.g. now-2h); nodes without observedAt",
       })
       .example("$0 graph export --config config/example.dhall > graph.jsonl", "the whole graph, sorted, for diffing or loading elsewhere")
       .example("$0 graph export --at 2026-12-01T09:00:00Z -c config/example.dhall > before.jsonl", "the graph as it was then") as Argv<GraphArgs>,

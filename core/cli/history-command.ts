@@ -103,7 +103,7 @@ const seconds = (ms: number): string =>
 export const historyCommand: CommandModule<object, HistoryArgs> = {
   command: "history <what> [name]",
   describe:
-    "The graph through time: `history KIND NAME` shows an object's changes and its edges' in and out; `history watermarks` shows up to when the history is complete per scope, and its gaps",
+    "The graph through time: `history KIND NAME` shows an object's changes and its edges in and out; `history watermarks` shows up to when the history is complete per scope, and its gaps",
   builder: (y) =>
     (y as Argv)
       .positional("what", {
@@ -114,7 +114,7 @@ export const historyCommand: CommandModule<object, HistoryArgs> = {
       .positional("name", { type: "string", describe: "the object's name (for image: a reference)" })
       .option("namespace", { alias: "n", type: "string", default: "default", describe: "namespace of the object (namespaced types)" })
       .option("cluster", { type: "string", describe: "cluster name from the config (default: the first)" })
-      .option("since", { type: "string", describe: "only changes at or after this time (ISO 8601, or e.g. -2h, 7d ago)" })
+      .option("since", { type: "string", describe: "only changes at or after this time (ISO 8601, or e.g. now-2h, "7d ago")" })
       .option("until", { type: "string", describe: "only changes at or before this time" })
       .option("config", { alias: "c", type: "string", demandOption: true, describe: "Dhall config file (names the history's file)" })
       .option("sink", { choices: ["sqlite", "neo4j"] as const, describe: "The history kept beside this sink instead of the configured one" })
@@ -123,7 +123,7 @@ export const historyCommand: CommandModule<object, HistoryArgs> = {
         "$0 history rolebinding ops-admin -n payments -c config/example.dhall",
         "when the binding was made, changed and removed, and what it granted to whom",
       )
-      .example("$0 history secret db -n payments --since 7d\\ ago -c config/example.dhall", "a week of the Secret's changes and of who used it")
+      .example("$0 history secret db -n payments --since now-7d -c config/example.dhall", "a week of the Secret's changes and of who used it")
       .example("$0 history watermarks -c config/example.dhall", "up to when each scope's history is complete, and its gaps") as unknown as Argv<HistoryArgs>,
   handler: (args) =>
     withHistory(args.config, args.sink, async ({ config, plugins, reader }) => {

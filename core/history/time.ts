@@ -1,6 +1,6 @@
 // The times the history commands take: an ISO 8601 date or date-time (2026-12-01,
-// 2026-12-01T09:30:00Z; no zone: UTC), "now", or a time before now ("-90m", "2h ago",
-// "now-7d"; units s, m, h, d, w).
+// 2026-12-01T09:30:00Z; no zone: UTC), "now", or a time before now ("now-90m", "2h ago", "now-7d", or
+// "-90m" written --at=-90m, since a leading "-" reads as an option; units s, m, h, d, w).
 const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
 export function parseTime(text: string, nowMs = Date.now()): number {
@@ -14,7 +14,7 @@ export function parseTime(text: string, nowMs = Date.now()): number {
     if (Number.isFinite(ms)) return ms;
   }
   throw new Error(
-    `cannot read the time "${text}": give an ISO 8601 time (2026-12-01T09:30:00Z; no zone means UTC), "now", or a time before now ("-90m", "2h ago", "now-7d")`,
+    `cannot read the time "${text}": give an ISO 8601 time (2026-12-01T09:30:00Z; no zone means UTC), "now", or a time before now ("now-90m", "2h ago", "now-7d")`,
   );
 }
 
