@@ -114,7 +114,7 @@ export const historyCommand: CommandModule<object, HistoryArgs> = {
       .positional("name", { type: "string", describe: "the object's name (for image: a reference)" })
       .option("namespace", { alias: "n", type: "string", default: "default", describe: "namespace of the object (namespaced types)" })
       .option("cluster", { type: "string", describe: "cluster name from the config (default: the first)" })
-      .option("since", { type: "string", describe: "only changes at or after this time (ISO 8601, or e.g. now-2h, "7d ago")" })
+      .option("since", { type: "string", describe: "only changes at or after this time (ISO 8601, or e.g. now-2h, 7d ago)" })
       .option("until", { type: "string", describe: "only changes at or before this time" })
       .option("config", { alias: "c", type: "string", demandOption: true, describe: "Dhall config file (names the history's file)" })
       .option("sink", { choices: ["sqlite", "neo4j"] as const, describe: "The history kept beside this sink instead of the configured one" })

@@ -79,7 +79,7 @@ export const whoCanCommand: CommandModule<object, WhoCanArgs> = {
       .option("config", { alias: "c", type: "string", demandOption: true, describe: "Dhall config file (names the sink)" })
       .option("sink", { choices: ["sqlite", "neo4j"] as const, describe: "Read this sink instead of the configured one" })
       .option("json", { type: "boolean", default: false, describe: "Print the answer as JSON" })
-      .option("at", { type: "string", describe: "From the history: who could, at this time (ISO 8601, or e.g. now-2h, "3d ago")" })
+      .option("at", { type: "string", describe: "From the history: who could, at this time (ISO 8601, or e.g. now-2h, 3d ago)" })
       .example("$0 who-can get secrets -n payments -c config/example.dhall", "who can read the Secrets of payments, and which pods run with that right")
       .example("$0 who-can create pods/exec -n payments -c config/example.dhall", "who can exec into its pods")
       .example("$0 who-can list secrets -c config/example.dhall", "who can list Secrets in every namespace at once") as unknown as Argv<WhoCanArgs>,

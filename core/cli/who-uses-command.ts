@@ -67,7 +67,7 @@ export const whoUsesCommand: CommandModule<object, WhoUsesArgs> = {
       .option("config", { alias: "c", type: "string", demandOption: true, describe: "Dhall config file (names the sink)" })
       .option("sink", { choices: ["sqlite", "neo4j"] as const, describe: "Read this sink instead of the configured one" })
       .option("json", { type: "boolean", default: false, describe: "Print the usages as JSON" })
-      .option("at", { type: "string", describe: "From the history: who used it at this time (ISO 8601, or e.g. now-2h, "3d ago")" })
+      .option("at", { type: "string", describe: "From the history: who used it at this time (ISO 8601, or e.g. now-2h, 3d ago)" })
       .option("between", {
         type: "string",
         array: true,
