@@ -48,16 +48,26 @@ function internalErrorLines(error: Error): string[] {
   return [`internal error (a bug in kube-observer; please report it with the lines below): ${error.name}: ${error.message}`, ...frames.map((f) => `  ${f}`)];
 }
 
-/** Runs fn with the config's graph open, closes it, and reports a failure as the command's. */
-export async function withGraph(configFile: string, sinkKind: "sqlite" | "neo4j" | undefined, fn: (graph: OpenedGraph) => Promise<void>): Promise<void> {
+/** Opens something a command reads, runs fn with it, closes it, and reports a failure as
+ *  the command's (the graph here, the history in open-history.ts). */
+export async function withOpened<T>(open: () => Promise<T>, close: (opened: T) => Promise<void> | void, fn: (opened: T) => Promise<void>): Promise<void> {
   try {
-    const graph = await openGraph(configFile, sinkKind);
+    const opened = await open();
     try {
-      await fn(graph);
+      await fn(opened);
     } finally {
-      await graph.sink.close();
+      await close(opened);
     }
   } catch (error) {
     reportFailure(error);
   }
+}
+
+/** Runs fn with the config's graph open, closes it, and reports a failure as the command's. */
+export function withGraph(configFile: string, sinkKind: "sqlite" | "neo4j" | undefined, fn: (graph: OpenedGraph) => Promise<void>): Promise<void> {
+  return withOpened(
+    () => openGraph(configFile, sinkKind),
+    (graph) => graph.sink.close(),
+    fn,
+  );
 }

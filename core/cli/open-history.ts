@@ -5,7 +5,7 @@ import type { Config } from "../config/model.js";
 import { historyFile } from "../history/paths.js";
 import { HistoryReader } from "../history/reader.js";
 import { loadPlugins, type PluginSet } from "../plugin/registry.js";
-import { reportFailure } from "./open-graph.js";
+import { withOpened } from "./open-graph.js";
 
 export interface OpenedHistory {
   config: Config;
@@ -23,15 +23,10 @@ export async function openHistory(configFile: string, sinkKind?: "sqlite" | "neo
 }
 
 /** Runs fn with the config's history open, closes it, and reports a failure as the command's. */
-export async function withHistory(configFile: string, sinkKind: "sqlite" | "neo4j" | undefined, fn: (opened: OpenedHistory) => Promise<void>): Promise<void> {
-  try {
-    const opened = await openHistory(configFile, sinkKind);
-    try {
-      await fn(opened);
-    } finally {
-      opened.reader.close();
-    }
-  } catch (error) {
-    reportFailure(error);
-  }
+export function withHistory(configFile: string, sinkKind: "sqlite" | "neo4j" | undefined, fn: (opened: OpenedHistory) => Promise<void>): Promise<void> {
+  return withOpened(
+    () => openHistory(configFile, sinkKind),
+    (opened) => opened.reader.close(),
+    fn,
+  );
 }

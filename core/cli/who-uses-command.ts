@@ -2,13 +2,13 @@
 import type { Argv, CommandModule } from "yargs";
 import { objectKey } from "../graph/keys.js";
 import { storedKey } from "../graph/limits.js";
-import { whoUses } from "../graph/who-uses.js";
+import { usageLine, whoUses } from "../graph/who-uses.js";
 import { graphLabel } from "../dispatch/translate.js";
 import type { GraphLookup } from "../plugin/types.js";
 import type { PluginSet } from "../plugin/registry.js";
 import { withGraph } from "./open-graph.js";
 import { withHistory } from "./open-history.js";
-import { whoUsedBetween, type PastUsage } from "../history/who-used.js";
+import { whoUsedBetween } from "../history/who-used.js";
 import { formatTime, parseTime } from "../history/time.js";
 
 interface WhoUsesArgs {
@@ -98,15 +98,7 @@ export const whoUsesCommand: CommandModule<object, WhoUsesArgs> = {
             return;
           }
           process.stdout.write(`${shown} is used by:\n`);
-          for (const u of usages) {
-            const how = u.how
-              .map(
-                (h) =>
-                  `${h.rel}${h.via ? ` (${h.via})` : ""}${h.properties.container ? ` container=${String(h.properties.container)}` : ""}${h.properties.key ? ` key=${String(h.properties.key)}` : ""}`,
-              )
-              .join(" → ");
-            process.stdout.write(`  ${u.user.label} ${u.user.namespace ? `${u.user.namespace}/` : ""}${u.user.name}: ${how}\n`);
-          }
+          for (const u of usages) process.stdout.write(`  ${usageLine(u)}\n`);
         }),
 };
 
@@ -133,17 +125,7 @@ function pastUsers(args: WhoUsesArgs): Promise<void> {
     process.stdout.write(`${key} was used ${window} by:\n`);
     for (const u of usages)
       process.stdout.write(
-        `  ${describeUsage(u)}\n      ${u.intervals.map((i) => `${formatTime(i.fromMs)} → ${i.toMs === null ? "still" : formatTime(i.toMs)}`).join("\n      ")}\n`,
+        `  ${usageLine(u)}\n      ${u.intervals.map((i) => `${formatTime(i.fromMs)} → ${i.toMs === null ? "still" : formatTime(i.toMs)}`).join("\n      ")}\n`,
       );
   });
-}
-
-function describeUsage(u: PastUsage): string {
-  const how = u.how
-    .map(
-      (h) =>
-        `${h.rel}${h.via ? ` (${h.via})` : ""}${h.properties.container ? ` container=${String(h.properties.container)}` : ""}${h.properties.key ? ` key=${String(h.properties.key)}` : ""}`,
-    )
-    .join(" → ");
-  return `${u.user.label} ${u.user.namespace ? `${u.user.namespace}/` : ""}${u.user.name}: ${how}`;
 }

@@ -10,10 +10,23 @@ export interface Usage {
   how: Array<{ rel: string; via: string | null; properties: Record<string, unknown> }>;
 }
 
-function describe(edge: IncomingEdge): { rel: string; via: string | null; properties: Record<string, unknown> } {
+/** One step of a usage: the edge's type, how it goes (its via or source, or `via`), its
+ *  properties less the managed owner (the live graph's and the history's alike). */
+export function describeEdge(edge: { rel: string; properties: Record<string, unknown> }, via?: string): Usage["how"][number] {
   const { owner: _owner, ...properties } = edge.properties;
-  const via = typeof properties.via === "string" ? properties.via : typeof properties.source === "string" ? properties.source : null;
-  return { rel: edge.rel, via, properties };
+  const own = typeof properties.via === "string" ? properties.via : typeof properties.source === "string" ? properties.source : null;
+  return { rel: edge.rel, via: via ?? own, properties };
+}
+
+/** A usage as one line: `Pod ns/name: USES_VOLUME (cfg) → BACKED_BY`. */
+export function usageLine(u: Usage): string {
+  const how = u.how
+    .map(
+      (h) =>
+        `${h.rel}${h.via ? ` (${h.via})` : ""}${h.properties.container ? ` container=${String(h.properties.container)}` : ""}${h.properties.key ? ` key=${String(h.properties.key)}` : ""}`,
+    )
+    .join(" → ");
+  return `${u.user.label} ${u.user.namespace ? `${u.user.namespace}/` : ""}${u.user.name}: ${how}`;
 }
 
 function userOf(from: IncomingEdge["from"]): Usage["user"] {
@@ -37,11 +50,11 @@ export async function whoUses(sink: Pick<GraphSink, "incoming">, targetKey: stri
         if (ownerEdge.from.key !== owner) continue;
         usages.push({
           user: userOf(ownerEdge.from),
-          how: [{ ...describe(ownerEdge), via: String(edge.from.properties.name ?? edge.from.key) }, describe(edge)],
+          how: [describeEdge(ownerEdge, String(edge.from.properties.name ?? edge.from.key)), describeEdge(edge)],
         });
       }
     } else {
-      usages.push({ user: userOf(edge.from), how: [describe(edge)] });
+      usages.push({ user: userOf(edge.from), how: [describeEdge(edge)] });
     }
   }
   usages.sort((a, b) => (a.user.key < b.user.key ? -1 : a.user.key > b.user.key ? 1 : 0));

@@ -72,7 +72,6 @@ export class HistoryKeeper {
   private measuredAt = 0;
   /** While over maxBytes: the end time below which enough of the oldest versions lie. */
   private bytesCutoff: number | undefined;
-  readonly stats = { pruned: 0, heartbeats: 0, failures: 0 };
 
   constructor(
     private readonly config: HistoryConfig,
@@ -107,9 +106,7 @@ export class HistoryKeeper {
       const completeTo = pending === null ? nowMs : Math.min(nowMs, Date.parse(pending) - 1);
       if (!Number.isFinite(completeTo)) return;
       target.recorder.heartbeat(this.sources.watching(), completeTo);
-      this.stats.heartbeats += 1;
     } catch (error) {
-      this.stats.failures += 1;
       this.metrics.historyFailed?.("heartbeat");
       this.log.warn({ err: (error as Error).message }, "history: could not extend the coverage (the history shows a gap there)");
     }
@@ -136,12 +133,10 @@ export class HistoryKeeper {
         await new Promise((resolve) => setImmediate(resolve));
       }
       if (total > 0) {
-        this.stats.pruned += total;
         this.metrics.historyPruned?.(total);
         this.log.info({ rows: total, retentionDays: this.config.retentionDays, maxBytes: this.config.maxBytes }, "history: pruned versions past retention");
       }
     } catch (error) {
-      this.stats.failures += 1;
       this.metrics.historyFailed?.("prune");
       this.log.warn({ err: (error as Error).message }, "history: pruning failed; will try again");
     } finally {

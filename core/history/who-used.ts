@@ -2,19 +2,13 @@
 // directly or through a node it owned (a Pod's Volume BACKED_BY a Secret), with the
 // intervals in which it did. The past form of core/graph/who-uses.ts.
 import { storedKey } from "../graph/limits.js";
-import type { Usage } from "../graph/who-uses.js";
+import { describeEdge, type Usage } from "../graph/who-uses.js";
 import type { EdgeVersion, HistoryReader, Interval } from "./reader.js";
 
 export interface PastUsage extends Usage {
   /** When it used the target (whole intervals, not cut to the window asked about); merged,
    *  oldest first. */
   intervals: Interval[];
-}
-
-function describe(edge: EdgeVersion, via?: string): Usage["how"][number] {
-  const { owner: _owner, ...properties } = edge.properties;
-  const own = typeof properties.via === "string" ? properties.via : typeof properties.source === "string" ? properties.source : null;
-  return { rel: edge.rel, via: via ?? own, properties };
 }
 
 /** The part of both intervals that is in both (null: none). */
@@ -68,10 +62,10 @@ export function whoUsedBetween(reader: HistoryReader, targetKey: string, fromMs:
       // An owned node (a Volume): its owner used the target while both edges held.
       for (const ownerEdge of reader.incomingBetween(edge.from, fromMs, toMs, owner)) {
         const both = intersect(edge, ownerEdge);
-        add(owner, [describe(ownerEdge, String(source?.properties.name ?? edge.from)), describe(edge)], both);
+        add(owner, [describeEdge(ownerEdge, String(source?.properties.name ?? edge.from)), describeEdge(edge)], both);
       }
     } else {
-      add(edge.from, [describe(edge)], { fromMs: edge.fromMs, toMs: edge.toMs });
+      add(edge.from, [describeEdge(edge)], { fromMs: edge.fromMs, toMs: edge.toMs });
     }
   }
   const usages = [...found.values()].map((u) => ({ ...u, intervals: mergeIntervals(u.intervals) }));
