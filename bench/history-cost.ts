@@ -57,7 +57,7 @@ export function writeHistoryReport(outDir: string, input: HistoryCostInput): { j
     "",
     `Tier ${input.tier.name}: ${input.tier.namespaces} namespaces, ${input.tier.pods} pods, ${input.tier.configmaps} ConfigMaps, ${input.tier.secrets} Secrets, ${input.tier.serviceaccounts} ServiceAccounts, ${input.tier.pvcs} PVCs. Baseline (paged per-namespace LIST of the same objects, this run): ${input.baselineSeconds.toFixed(3)} s.`,
     "",
-    "Each sink ran four times in this order: history off, on, off, on (the same objects, the same churn). Compared: the mean of the two runs each; every run is listed.",
+    `Each sink ran ${input.runs.length / Math.max(1, new Set(input.runs.map((r) => r.sink)).size)} times, history on and off in mirrored pairs (on, off, off, on, …; the same objects, the same churn): a cold first run counts against the history. Compared: the means; every run is listed, in order.`,
     "",
   ];
   const verdicts: Array<{ sink: string; what: string; off: number; on: number; met: boolean }> = [];
@@ -99,8 +99,8 @@ export function writeHistoryReport(outDir: string, input: HistoryCostInput): { j
       lines.push(
         "",
         sink === "sqlite"
-          ? "Bytes: the history's tables and indexes in the graph's file (SQLite dbstat), without the graph's own."
-          : "Bytes: the history's tables and indexes in its file beside the WAL (SQLite dbstat); the file also holds the copy of the current graph the versions are cut from, not counted here.",
+          ? "Bytes: the history's tables and indexes in the graph's file (SQLite dbstat: the versions that ended) plus the stamp columns of the graph's rows (the versions that hold: 6 bytes of time, the resourceVersion, the kind, a header byte each), without the graph's own."
+          : "Bytes: the history's tables and indexes in its file beside the WAL (SQLite dbstat: the versions that ended) plus the stamp columns of its copy of the current graph (the versions that hold); the rest of that copy is not counted here.",
         "",
       );
     }

@@ -46,6 +46,8 @@ CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS`;
  */
 const MIGRATIONS: Record<number, (driver: Driver, database: string | undefined) => Promise<void>> = {
   0: async () => undefined,
+  // 2 changed the embedded graph's tables only.
+  1: async () => undefined,
 };
 
 export async function readNeo4jSchema(driver: Driver, database: string | undefined, where: string): Promise<FoundSchema> {

@@ -8,7 +8,7 @@
 /** The version this agent writes. Raise it, with a migration step in each sink (or a
  *  higher OLDEST_MIGRATABLE), whenever a stored graph of the previous version would be
  *  read or written wrongly by the new code. */
-export const GRAPH_SCHEMA_VERSION = 1;
+export const GRAPH_SCHEMA_VERSION = 2;
 
 /** What a store holds: a recorded version, graph data with no version (written before
  *  versions were recorded: version 0), or nothing of the graph yet. */

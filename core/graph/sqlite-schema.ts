@@ -33,7 +33,15 @@ const CREATE_EDGES = `
     type TEXT NOT NULL, from_key TEXT NOT NULL, to_key TEXT NOT NULL, owner TEXT NOT NULL,
     props TEXT NOT NULL, selected INTEGER NOT NULL DEFAULT 0)`;
 
-/** Version 1. Only the indexes a query uses (EXPLAIN QUERY PLAN:
+/** Version 2: each row carries when its current version began (the observation time, the
+ *  resourceVersion, and for a node the kind of change): the history's open version is the
+ *  row itself (core/history/recorder.ts), so keeping history costs columns, not rows. */
+const STAMP_COLUMNS = {
+  nodes: ["h_ms INTEGER", "h_rv TEXT", "h_kind TEXT"],
+  edges: ["h_ms INTEGER", "h_rv TEXT"],
+} as const;
+
+/** Version 1 (version 2 adds STAMP_COLUMNS). Only the indexes a query uses (EXPLAIN QUERY PLAN:
  *  test/unit/graph/sqlite-plans.test.ts); the edge identity index starts with from_key, so
  *  it also serves the lookups by start. IF NOT EXISTS: a migration runs it over tables it
  *  has brought to this shape. */
@@ -54,6 +62,13 @@ const CREATE_V1 = `
   CREATE INDEX IF NOT EXISTS edges_to ON edges(to_key);
   CREATE INDEX IF NOT EXISTS edges_selected_to ON edges(to_key) WHERE selected = 1;
 `;
+
+function addStampColumns(db: Database.Database): void {
+  for (const [table, columns] of Object.entries(STAMP_COLUMNS)) {
+    const have = columnsOf(db, table);
+    for (const column of columns) if (!have.includes(column.split(" ")[0]!)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column}`);
+  }
+}
 
 /**
  * In-place steps, by the version they start from. 0 → 1: every graph written before
@@ -78,6 +93,8 @@ const MIGRATIONS: Record<number, (db: Database.Database) => void> = {
     db.exec("DROP INDEX IF EXISTS nodes_label");
     db.exec(CREATE_V1);
   },
+  // 1 → 2: the stamp columns (empty: the history stamps such rows when it is next on).
+  1: (db) => addStampColumns(db),
 };
 
 export interface SqliteSchemaFinding {
@@ -135,6 +152,7 @@ export function applySqliteWrite(db: Database.Database, status: StorageSchemaSta
     } else {
       if (status.action === "rebuild") for (const t of GRAPH_TABLES) db.exec(`DROP TABLE IF EXISTS ${t}`);
       db.exec(CREATE_V1);
+      addStampColumns(db);
     }
     db.pragma(`user_version = ${GRAPH_SCHEMA_VERSION}`);
   })();

@@ -28,7 +28,8 @@ import { selectorSpec, selectorText } from "./selector.js";
 import { resolveSelections, type StoredSelector } from "./selector-resolution.js";
 import { logSchemaAction, type SchemaLog, type StorageSchemaStatus } from "./schema-version.js";
 import { applySqliteWrite, checkSqliteReadable, planSqliteWrite } from "./sqlite-schema.js";
-import { HistoryRecorder } from "../history/recorder.js";
+import { HistoryRecorder, pauseHistory } from "../history/recorder.js";
+import { hasHistoryTables } from "../history/schema.js";
 import { asReadError, checkIntegrity, DamageGuard, integrityCheckFor, openOrMoveAside, type DamageRecovery } from "../storage/damaged-file.js";
 
 interface NodeRow {
@@ -88,6 +89,11 @@ function labelsOf(props: string): unknown {
 /** null values are not stored (Neo4j cannot store them either). */
 function stored(properties: Properties): string {
   return canonicalJson(Object.fromEntries(Object.entries(properties).filter(([, v]) => v !== null && v !== undefined)));
+}
+
+/** An edge of one owner as the identity index sees it. */
+function edgeIdentity(type: string, from: string, to: string, props: string): string {
+  return `${type}\u0000${from}\u0000${to}\u0000${props}`;
 }
 
 const PLACEHOLDER_KEEP = ["cluster", "namespace", "name"];
@@ -189,6 +195,8 @@ export class SqliteGraphSink implements GraphSink {
       applySqliteWrite(db, schema);
       logSchemaAction(this.log, where, schema);
       this.history = this.keepHistory ? new HistoryRecorder(db, where) : undefined;
+      // Written without its history from now on: the history ends what it holds, once.
+      if (!this.keepHistory && hasHistoryTables(db)) pauseHistory(db, where);
       this.db = db;
       this.schema = schema;
       this.q = this.prepare();
@@ -238,29 +246,36 @@ export class SqliteGraphSink implements GraphSink {
       anySelector: this.db.prepare<[], { n: number }>("SELECT EXISTS (SELECT 1 FROM selectors) AS n"),
       ownedKeys: this.db.prepare<[string, string], { key: string }>("SELECT key FROM nodes WHERE owner = ? AND key <> ?"),
       edgeTargetsOfOwner: this.db.prepare<[string], { to_key: string }>("SELECT DISTINCT to_key FROM edges WHERE owner = ?"),
+      edgesOfOwner: this.db.prepare<[string], EdgeRow & { id: number; selected: number }>(
+        "SELECT rowid AS id, type, from_key, to_key, owner, props, selected FROM edges WHERE owner = ?",
+      ),
+      deleteEdge: this.db.prepare<[number]>("DELETE FROM edges WHERE rowid = ?"),
       deleteEdgesOfOwner: this.db.prepare<[string]>("DELETE FROM edges WHERE owner = ?"),
       edgeEndsOf: this.db.prepare<[string, string], { k: string }>(
         "SELECT to_key AS k FROM edges WHERE from_key = ? UNION SELECT from_key AS k FROM edges WHERE to_key = ?",
       ),
       deleteEdgesTouching: this.db.prepare<[string, string]>("DELETE FROM edges WHERE from_key = ? OR to_key = ?"),
       deleteNode: this.db.prepare<[string]>("DELETE FROM nodes WHERE key = ?"),
-      upsertNode: this.db.prepare<[string, string, string | null, number, string | null, string]>(
-        `INSERT INTO nodes (key, label, owner, observed, scope, props) VALUES (?, ?, ?, ?, ?, ?)
+      // The stamp columns (h_ms, h_rv, h_kind: when the row's version began) are written
+      // with a new row only; a changed row is restamped by the history's trigger
+      // (core/history/recorder.ts), and without history they stay empty.
+      upsertNode: this.db.prepare<[string, string, string | null, number, string | null, string, number | null, string | null, string | null]>(
+        `INSERT INTO nodes (key, label, owner, observed, scope, props, h_ms, h_rv, h_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(key) DO UPDATE SET label = excluded.label, owner = excluded.owner,
            observed = excluded.observed, scope = excluded.scope, props = excluded.props`,
       ),
-      insertPlaceholder: this.db.prepare<[string, string, string]>(
-        "INSERT INTO nodes (key, label, owner, observed, scope, props) VALUES (?, ?, NULL, 0, NULL, ?) ON CONFLICT(key) DO NOTHING",
+      insertPlaceholder: this.db.prepare<[string, string, string, number | null, string | null, string | null]>(
+        "INSERT INTO nodes (key, label, owner, observed, scope, props, h_ms, h_rv, h_kind) VALUES (?, ?, NULL, 0, NULL, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING",
       ),
-      insertEdge: this.db.prepare<[string, string, string, string, string]>(
-        "INSERT INTO edges (type, from_key, to_key, owner, props) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+      insertEdge: this.db.prepare<[string, string, string, string, string, number | null, string | null]>(
+        "INSERT INTO edges (type, from_key, to_key, owner, props, h_ms, h_rv) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
       ),
-      insertLink: this.db.prepare<[string, string, string, string, string, string]>(
-        `INSERT INTO edges (type, from_key, to_key, owner, props)
-         SELECT ?, ?, ?, ?, ? FROM nodes WHERE key = ? AND observed = 0 ON CONFLICT DO NOTHING`,
+      insertLink: this.db.prepare<[string, string, string, string, string, number | null, string | null, string]>(
+        `INSERT INTO edges (type, from_key, to_key, owner, props, h_ms, h_rv)
+         SELECT ?, ?, ?, ?, ?, ?, ? FROM nodes WHERE key = ? AND observed = 0 ON CONFLICT DO NOTHING`,
       ),
-      insertSelected: this.db.prepare<[string, string, string, string, string]>(
-        "INSERT INTO edges (type, from_key, to_key, owner, props, selected) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING",
+      insertSelected: this.db.prepare<[string, string, string, string, string, number | null, string | null]>(
+        "INSERT INTO edges (type, from_key, to_key, owner, props, selected, h_ms, h_rv) VALUES (?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING",
       ),
       // EXISTS, not count(*): a shared image or node has thousands of incoming edges.
       hasReference: this.db.prepare<[string], { n: number }>("SELECT EXISTS (SELECT 1 FROM edges WHERE to_key = ? AND selected = 0) AS n"),
@@ -270,9 +285,9 @@ export class SqliteGraphSink implements GraphSink {
       deleteDerivedOwned: this.db.prepare<[string]>("DELETE FROM edges WHERE owner = ? AND selected = 2"),
       // A range on owner (its index), not LIKE: scope names may hold % and _.
       deleteDerivedUnder: this.db.prepare<[string, string]>("DELETE FROM edges WHERE owner >= ? AND owner < ? AND selected = 2"),
-      insertDerived: this.db.prepare<[string, string, string, string, string, string, string]>(
-        `INSERT INTO edges (type, from_key, to_key, owner, props, selected)
-         SELECT ?, ?, ?, ?, ?, 2 WHERE EXISTS (SELECT 1 FROM nodes WHERE key = ? AND observed = 1) AND EXISTS (SELECT 1 FROM nodes WHERE key = ? AND observed = 1)
+      insertDerived: this.db.prepare<[string, string, string, string, string, number | null, string | null, string, string]>(
+        `INSERT INTO edges (type, from_key, to_key, owner, props, selected, h_ms, h_rv)
+         SELECT ?, ?, ?, ?, ?, 2, ?, ? WHERE EXISTS (SELECT 1 FROM nodes WHERE key = ? AND observed = 1) AND EXISTS (SELECT 1 FROM nodes WHERE key = ? AND observed = 1)
          ON CONFLICT DO NOTHING`,
       ),
       hasIncoming: this.db.prepare<[string], { n: number }>("SELECT EXISTS (SELECT 1 FROM edges WHERE to_key = ?) AS n"),
@@ -363,8 +378,9 @@ export class SqliteGraphSink implements GraphSink {
       for (const op of ops) {
         if (++count % APPLY_SLICE === 0) yield;
         history?.beforeOp(op);
+        const [ms, rv] = this.stampNow();
         if (op.op === "upsert") {
-          this.upsert(op.node, op.owned, op.placeholders, op.edges, op.links ?? [], op.selectors ?? [], garbage);
+          this.upsert(op.node, op.owned, op.placeholders, op.edges, op.links ?? [], op.selectors ?? [], garbage, ms, rv);
           touched.add(op.node.key);
           history?.afterOp(op);
         } else if (op.op === "delete") {
@@ -377,10 +393,17 @@ export class SqliteGraphSink implements GraphSink {
           history?.afterOp(op, swept);
         }
       }
+      history?.endOps();
       this.resolveSelectors(touched);
       this.collect(garbage);
       history?.endBatch();
     }
+  }
+
+  /** What a row written now is stamped with (nothing without history). */
+  private stampNow(): [number | null, string | null] {
+    const stamp = this.history?.stamp;
+    return stamp ? [stamp.ms, stamp.rv] : [null, null];
   }
 
   private upsert(
@@ -391,37 +414,49 @@ export class SqliteGraphSink implements GraphSink {
     links: GraphEdge[],
     selectors: GraphSelector[],
     garbage: Set<string>,
+    ms: number | null,
+    rv: string | null,
   ): void {
     const k = node.key;
     // A key that is not in the graph owns nothing yet (every delete takes its owned edges,
     // nodes and selectors with it): nothing to replace.
     const existing = this.q.exists.get(k);
+    const declared = edges.map((e) => ({ e, props: stored(e.properties) }));
     if (existing) {
-      for (const { to_key } of this.q.edgeTargetsOfOwner.all(k)) garbage.add(to_key);
-      this.q.deleteEdgesOfOwner.run(k);
+      // Its declared edges that stay are left as they are (most changes of an object leave
+      // its edges alone; rewriting them would cost the graph and the history); the others,
+      // and its selected ones (redone after the ops), go.
+      const wanted = new Set(declared.map(({ e, props }) => edgeIdentity(e.type, e.from, e.to, props)));
+      for (const row of this.q.edgesOfOwner.all(k)) {
+        const identity = edgeIdentity(row.type, row.from_key, row.to_key, row.props);
+        if (row.selected === 0 && wanted.delete(identity)) continue;
+        garbage.add(row.to_key);
+        this.q.deleteEdge.run(row.id);
+      }
       this.linked.clear();
       const keep = new Set(owned.map((o) => o.key));
       for (const { key } of this.q.ownedKeys.all(k, k)) if (!keep.has(key)) this.detachDelete(key, garbage);
       this.q.deleteSelectorsOf.run(k);
     }
-    this.q.upsertNode.run(k, node.label, k, 1, node.scope ?? null, stored(node.properties));
+    this.q.upsertNode.run(k, node.label, k, 1, node.scope ?? null, stored(node.properties), ms, rv, ms === null ? null : "created");
     this.known.add(k);
     for (const o of owned) {
-      this.q.upsertNode.run(o.key, o.label, k, 1, null, stored(o.properties));
+      this.q.upsertNode.run(o.key, o.label, k, 1, null, stored(o.properties), ms, rv, ms === null ? null : "created");
       this.known.add(o.key);
     }
     for (const p of placeholders) {
       if (this.known.has(p.key)) continue;
-      this.q.insertPlaceholder.run(p.key, p.label, stored(p.properties));
+      this.q.insertPlaceholder.run(p.key, p.label, stored(p.properties), ms, rv, ms === null ? null : "placeholder");
       this.known.add(p.key);
     }
-    for (const e of edges) this.q.insertEdge.run(e.type, e.from, e.to, k, stored(e.properties));
+    // An edge that stayed is a conflict, and nothing is written for it.
+    for (const { e, props } of declared) this.q.insertEdge.run(e.type, e.from, e.to, k, props, ms, rv);
     // Only while the start is a placeholder: an observed node declares its own edges.
     for (const l of links) {
       const props = stored(l.properties);
       const id = `${l.type}\u0000${l.from}\u0000${l.to}\u0000${props}`;
       if (this.linked.has(id)) continue;
-      this.q.insertLink.run(l.type, l.from, l.to, l.from, props, l.from);
+      this.q.insertLink.run(l.type, l.from, l.to, l.from, props, ms, rv, l.from);
       this.linked.add(id);
     }
     for (const s of selectors) {
@@ -471,7 +506,10 @@ export class SqliteGraphSink implements GraphSink {
           return row && row.observed === 1 && row.scope !== null ? [{ key, scope: row.scope, labels: labelsOf(row.props) }] : [];
         }),
       createSelected: (edges) => {
-        for (const { selector: s, to } of edges) q.insertSelected.run(s.type, s.from, to, s.owner, s.props);
+        for (const { selector: s, to } of edges) {
+          const stamp = this.history?.stampFor(to, s.from, s.owner);
+          q.insertSelected.run(s.type, s.from, to, s.owner, s.props, stamp?.ms ?? null, stamp?.rv ?? null);
+        }
       },
     });
   }
@@ -487,7 +525,7 @@ export class SqliteGraphSink implements GraphSink {
       const props = JSON.parse(row.props) as Properties;
       const kept: Properties = {};
       for (const name of PLACEHOLDER_KEEP) if (props[name] !== undefined) kept[name] = props[name]!;
-      this.q.upsertNode.run(k, row.label, null, 0, null, stored(kept));
+      this.q.upsertNode.run(k, row.label, null, 0, null, stored(kept), ...this.stampNow(), null);
     } else {
       this.detachDelete(k, garbage);
     }
@@ -629,11 +667,14 @@ export class SqliteGraphSink implements GraphSink {
     if (exclusive !== undefined && !exclusive.startsWith(DERIVED_OWNER_PREFIX)) throw new Error(`not a derivation scope prefix: ${JSON.stringify(exclusive)}`);
     this.guard.run(() =>
       this.db.transaction(() => {
+        this.history?.beforeDerived();
+        const [ms, rv] = this.stampNow();
         if (exclusive !== undefined) this.q.deleteDerivedUnder.run(exclusive, `${exclusive}\u{10FFFF}`);
         for (const set of sets) {
           if (!set.owner.startsWith(DERIVED_OWNER_PREFIX)) throw new Error(`not a derivation scope: ${JSON.stringify(set.owner)}`);
           this.q.deleteDerivedOwned.run(set.owner);
-          for (const e of set.edges) this.q.insertDerived.run(e.type, e.from, e.to, set.owner, stored({ ...e.properties, derived: true }), e.from, e.to);
+          for (const e of set.edges)
+            this.q.insertDerived.run(e.type, e.from, e.to, set.owner, stored({ ...e.properties, derived: true }), ms, rv, e.from, e.to);
         }
         this.history?.afterDerived();
       })(),

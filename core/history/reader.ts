@@ -5,9 +5,28 @@ import Database from "better-sqlite3";
 import { existsSync } from "node:fs";
 import type { ExportLine, GraphStats, IncomingEdge } from "../graph/model.js";
 import { compareCodePoints, compareEdges, edgeSortKey, sortedKeys } from "../graph/order.js";
-import { hasHistoryTables, readMeta } from "./schema.js";
+import { HISTORY_SCHEMA_VERSION, hasHistoryTables, historyProps, readMeta } from "./schema.js";
 
-export type ChangeKind = "created" | "changed" | "deleted" | "placeholder";
+// The versions as one: those that ended (the history's tables) and those that hold now (the
+// graph's rows, stamped with when they began). SQLite pushes a reader's conditions into
+// both arms, so each keeps its indexes.
+const OPEN_ID = 2 ** 50;
+const VIEWS = `
+  CREATE TEMP VIEW h_nodes AS
+    SELECT id, key, label, observed, owner, scope, props, from_ms, from_rv, from_kind, to_ms, to_rv, to_kind FROM main.history_nodes
+    UNION ALL
+    SELECT ${OPEN_ID} + rowid, key, label, observed, owner, scope, ko_history_props(props), h_ms, h_rv, h_kind, NULL, NULL, NULL
+      FROM main.nodes WHERE h_ms IS NOT NULL;
+  CREATE TEMP VIEW h_edges AS
+    SELECT id, type, from_key, to_key, owner, props, selected, from_ms, from_rv, from_kind, to_ms, to_rv, to_kind FROM main.history_edges
+    UNION ALL
+    SELECT ${OPEN_ID} + rowid, type, from_key, to_key, owner, props, selected, h_ms, h_rv, 'created', NULL, NULL, NULL
+      FROM main.edges WHERE h_ms IS NOT NULL;
+`;
+
+/** "paused": the agent went on without history (what happened next is not recorded);
+ *  "resumed": the version that held when history was on again. */
+export type ChangeKind = "created" | "changed" | "deleted" | "placeholder" | "paused" | "resumed";
 
 /** The columns every version has: when, by which change, it began and ended. */
 interface StampColumns {
@@ -133,6 +152,17 @@ export class HistoryReader {
       db.close();
       throw new Error(`${path} holds no history (is history enabled in the config, and has the agent run with it?)`);
     }
+    const version = Number(readMeta(db, "version") ?? 0);
+    if (version !== HISTORY_SCHEMA_VERSION) {
+      db.close();
+      throw new Error(
+        version > HISTORY_SCHEMA_VERSION
+          ? `${path} holds a history written by a newer kube-observer (history version ${version}); read it with that version`
+          : `${path} holds a history of version ${version}; this kube-observer reads version ${HISTORY_SCHEMA_VERSION}: run the agent of this version once with this config to migrate it`,
+      );
+    }
+    db.function("ko_history_props", { deterministic: true }, (props: unknown) => historyProps(String(props)));
+    db.exec(VIEWS);
     return new HistoryReader(db, path);
   }
 
@@ -148,19 +178,19 @@ export class HistoryReader {
 
   /** Every version of a node, oldest first. */
   versions(key: string): NodeVersion[] {
-    return this.db.prepare<[string], NodeVersionRow>("SELECT * FROM history_nodes WHERE key = ? ORDER BY from_ms, id").all(key).map(nodeVersion);
+    return this.db.prepare<[string], NodeVersionRow>("SELECT * FROM h_nodes WHERE key = ? ORDER BY from_ms, id").all(key).map(nodeVersion);
   }
 
   /** Every version of the edges into and out of a node, oldest first. */
   edgesOf(key: string): { incoming: EdgeVersion[]; outgoing: EdgeVersion[] } {
     const read = (column: "to_key" | "from_key") =>
-      this.db.prepare<[string], EdgeVersionRow>(`SELECT * FROM history_edges WHERE ${column} = ? ORDER BY from_ms, id`).all(key).map(edgeVersion);
+      this.db.prepare<[string], EdgeVersionRow>(`SELECT * FROM h_edges WHERE ${column} = ? ORDER BY from_ms, id`).all(key).map(edgeVersion);
     return { incoming: read("to_key"), outgoing: read("from_key") };
   }
 
   /** The edges into `key` that held at some time in [fromMs, toMs]. */
   incomingBetween(key: string, fromMs: number, toMs: number, from?: string): EdgeVersion[] {
-    const sql = `SELECT * FROM history_edges WHERE to_key = :key AND ${OVERLAPS}${from === undefined ? "" : " AND from_key = :source"} ORDER BY from_ms, id`;
+    const sql = `SELECT * FROM h_edges WHERE to_key = :key AND ${OVERLAPS}${from === undefined ? "" : " AND from_key = :source"} ORDER BY from_ms, id`;
     return this.db
       .prepare<Record<string, unknown>, EdgeVersionRow>(sql)
       .all({ key, from: fromMs, to: toMs, ...(from === undefined ? {} : { source: from }) })
@@ -171,8 +201,8 @@ export class HistoryReader {
   nodeNear(key: string, atMs: number): NodeVersion | undefined {
     const row =
       this.db
-        .prepare<[string, number], NodeVersionRow>("SELECT * FROM history_nodes WHERE key = ? AND from_ms <= ? ORDER BY from_ms DESC, id DESC LIMIT 1")
-        .get(key, atMs) ?? this.db.prepare<[string], NodeVersionRow>("SELECT * FROM history_nodes WHERE key = ? ORDER BY from_ms, id LIMIT 1").get(key);
+        .prepare<[string, number], NodeVersionRow>("SELECT * FROM h_nodes WHERE key = ? AND from_ms <= ? ORDER BY from_ms DESC, id DESC LIMIT 1")
+        .get(key, atMs) ?? this.db.prepare<[string], NodeVersionRow>("SELECT * FROM h_nodes WHERE key = ? ORDER BY from_ms, id LIMIT 1").get(key);
     return row ? nodeVersion(row) : undefined;
   }
 
@@ -192,9 +222,21 @@ export class HistoryReader {
   }
 
   /** Row counts and bytes of what the history holds (`history watermarks`, the bench). */
-  size(): { nodeVersions: number; edgeVersions: number; bytes: number } {
+  size(): { nodeVersions: number; edgeVersions: number; bytes: number; tableBytes: number; stampBytes: number } {
     const count = (table: string) => this.db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table}`).get()!.n;
-    return { nodeVersions: count("history_nodes"), edgeVersions: count("history_edges"), bytes: historyBytes(this.db) };
+    const tableBytes = historyBytes(this.db);
+    const stampBytes = this.stampBytes();
+    return { nodeVersions: count("h_nodes"), edgeVersions: count("h_edges"), bytes: tableBytes + stampBytes, tableBytes, stampBytes };
+  }
+
+  /** What the open versions' stamp columns add to the graph's rows, as SQLite stores them:
+   *  the values (a millisecond time takes 6 bytes) and a byte of record header each. */
+  private stampBytes(): number {
+    const sum = (sql: string) => this.db.prepare<[], { n: number | null }>(sql).get()?.n ?? 0;
+    return (
+      sum("SELECT sum(6 + 3 + coalesce(length(h_rv), 0) + coalesce(length(h_kind), 0)) AS n FROM main.nodes WHERE h_ms IS NOT NULL") +
+      sum("SELECT sum(6 + 2 + coalesce(length(h_rv), 0)) AS n FROM main.edges WHERE h_ms IS NOT NULL")
+    );
   }
 }
 
@@ -218,11 +260,11 @@ export class GraphAtTime {
   ) {}
 
   private nodes(where = "", params: Record<string, unknown> = {}): NodeVersionRow[] {
-    return this.db.prepare<Record<string, unknown>, NodeVersionRow>(`SELECT * FROM history_nodes WHERE ${AT}${where}`).all({ at: this.atMs, ...params });
+    return this.db.prepare<Record<string, unknown>, NodeVersionRow>(`SELECT * FROM h_nodes WHERE ${AT}${where}`).all({ at: this.atMs, ...params });
   }
 
   private edges(where = "", params: Record<string, unknown> = {}): EdgeVersionRow[] {
-    return this.db.prepare<Record<string, unknown>, EdgeVersionRow>(`SELECT * FROM history_edges WHERE ${AT}${where}`).all({ at: this.atMs, ...params });
+    return this.db.prepare<Record<string, unknown>, EdgeVersionRow>(`SELECT * FROM h_edges WHERE ${AT}${where}`).all({ at: this.atMs, ...params });
   }
 
   private lines(nodes: NodeVersionRow[], edges: EdgeVersionRow[]): ExportLine[] {
@@ -282,7 +324,7 @@ export class GraphAtTime {
           .all({ at: this.atMs })
           .map((r) => [r.name, r.n]),
       );
-    return { nodes: count("history_nodes", "label"), edges: count("history_edges", "type") };
+    return { nodes: count("h_nodes", "label"), edges: count("h_edges", "type") };
   }
 }
 

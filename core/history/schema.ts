@@ -4,12 +4,16 @@
 // SQLite file beside the graph: the embedded graph's own file, or, with Neo4j, a file of
 // their own beside the WAL (with a copy of the current graph the versions are cut from).
 //
-// A version is open (to_ms NULL) while it holds. Times are the observation times of the
-// changes (ms since the epoch); rv is the resourceVersion of the change that opened or
-// closed it (null for a derived edge).
+// The tables hold the versions that ended; the version that holds now is the graph row
+// itself, stamped with when it began (graph storage version 2: h_ms, h_rv, h_kind). A
+// reader sees both as one (core/history/reader.ts). Times are the observation times of
+// the changes (ms since the epoch); rv is the resourceVersion of the change that opened
+// or closed a version (null for a derived edge).
 import type Database from "better-sqlite3";
 
-export const HISTORY_SCHEMA_VERSION = 1;
+/** 1: open versions were rows of the history tables (to_ms NULL); 2: they are the graph's
+ *  rows, and the tables hold ended versions only. */
+export const HISTORY_SCHEMA_VERSION = 2;
 
 export const HISTORY_TABLES = ["history_nodes", "history_edges", "history_coverage", "history_meta"] as const;
 
@@ -40,8 +44,11 @@ const CREATE = `
   CREATE TABLE IF NOT EXISTS history_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
-/** Creates the tables (idempotent); refuses a file whose history a newer agent wrote. */
-export function ensureHistoryTables(db: Database.Database, where: string): void {
+/** Creates the tables (idempotent; true when they are new), migrates an older history,
+ *  refuses a file whose history a newer agent wrote. The graph tables are at storage
+ *  version 2. */
+export function ensureHistoryTables(db: Database.Database, where: string): boolean {
+  const existed = hasHistoryTables(db);
   db.exec(CREATE);
   const found = readMeta(db, "version");
   if (found !== undefined && Number(found) > HISTORY_SCHEMA_VERSION) {
@@ -49,7 +56,29 @@ export function ensureHistoryTables(db: Database.Database, where: string): void 
       `${where} holds a history written by a newer kube-observer (history version ${found}; this one writes ${HISTORY_SCHEMA_VERSION}). Upgrade the agent, or point history.path at another file.`,
     );
   }
-  if (found === undefined) writeMeta(db, "version", String(HISTORY_SCHEMA_VERSION));
+  if (found !== undefined && Number(found) < 2) migrateOpenVersions(db);
+  if (found === undefined || Number(found) < HISTORY_SCHEMA_VERSION) writeMeta(db, "version", String(HISTORY_SCHEMA_VERSION));
+  return !existed;
+}
+
+/** History version 1 → 2: each open version's stamp moves onto its graph row; an open
+ *  version whose row is gone (none should be) ends now. */
+function migrateOpenVersions(db: Database.Database): void {
+  const now = Date.now();
+  db.exec(`
+    UPDATE nodes SET (h_ms, h_rv, h_kind) = (SELECT h.from_ms, h.from_rv, h.from_kind FROM history_nodes AS h
+      WHERE h.key = nodes.key AND h.to_ms IS NULL ORDER BY h.id DESC LIMIT 1);
+    UPDATE edges SET (h_ms, h_rv) = (SELECT h.from_ms, h.from_rv FROM history_edges AS h
+      WHERE h.from_key = edges.from_key AND h.type = edges.type AND h.to_key = edges.to_key AND h.owner = edges.owner
+        AND h.props = edges.props AND h.to_ms IS NULL ORDER BY h.id DESC LIMIT 1);
+    UPDATE history_nodes SET to_ms = max(${now}, from_ms), to_kind = 'deleted'
+      WHERE to_ms IS NULL AND NOT EXISTS (SELECT 1 FROM nodes WHERE nodes.key = history_nodes.key);
+    UPDATE history_edges SET to_ms = max(${now}, from_ms), to_kind = 'deleted'
+      WHERE to_ms IS NULL AND NOT EXISTS (SELECT 1 FROM edges AS e WHERE e.from_key = history_edges.from_key AND e.type = history_edges.type
+        AND e.to_key = history_edges.to_key AND e.owner = history_edges.owner AND e.props = history_edges.props);
+    DELETE FROM history_nodes WHERE to_ms IS NULL;
+    DELETE FROM history_edges WHERE to_ms IS NULL;
+  `);
 }
 
 /** Whether the file has history tables at all (a reader's check). */

@@ -139,7 +139,7 @@ describe("embedded graph storage schema version", () => {
         {
           level: "info",
           obj: { store: `the embedded graph ${path}`, from: 0, to: GRAPH_SCHEMA_VERSION },
-          msg: expect.stringMatching(/migrated in place from version 0 .* to version 1/),
+          msg: expect.stringMatching(/migrated in place from version 0 .* to version 2/),
         },
       ]);
       expect(await exported(sink)).toEqual(expected);

@@ -1,6 +1,7 @@
 // The history recorded in the embedded graph's transactions: versions cut only on a real
 // difference, stamped with the change that made them, kinds as the sink decided them
 // (a deleted object kept as a placeholder, a placeholder collected), coverage per scope.
+import Database from "better-sqlite3";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,12 +23,15 @@ afterEach(async () => {
   for (const s of sinks.splice(0)) await s.close();
 });
 
-function open(): { sink: SqliteGraphSink; read: () => HistoryReader } {
-  const path = join(mkdtempSync(join(tmpdir(), "ko-history-")), "graph.sqlite");
-  const sink = new SqliteGraphSink(path, { history: true });
+function open(
+  path = join(mkdtempSync(join(tmpdir(), "ko-history-")), "graph.sqlite"),
+  history = true,
+): { sink: SqliteGraphSink; read: () => HistoryReader; path: string } {
+  const sink = new SqliteGraphSink(path, { history });
   sinks.push(sink);
   return {
     sink,
+    path,
     read: () => {
       const r = HistoryReader.open(path);
       readers.push(r);
@@ -109,9 +113,8 @@ describe("the history in the embedded graph", () => {
 
   it("takes one key written by several ops of a batch: each op's version is kept", async () => {
     const { sink, read } = open();
-    // Pods reference the Secret first (a placeholder), then it is observed, then changed. A
-    // placeholder observed within the same batch is recorded as created from the start
-    // (versions are cut between ops on the same key, not for every reference).
+    // Pods reference the Secret first (a placeholder), then it is observed, then changed:
+    // each op's version is kept, the placeholder's too.
     await sink.apply([
       seen(pod("a", ["db"]), "1", 1),
       seen(pod("b", ["db"]), "2", 1.5),
@@ -121,6 +124,7 @@ describe("the history in the embedded graph", () => {
     ]);
     const r = read();
     expect(r.versions(S).map((v) => [v.fromKind, v.fromRv, v.toKind, v.toRv])).toEqual([
+      ["placeholder", "1", "changed", "3"],
       ["created", "3", "changed", "5"],
       ["changed", "5", null, null],
     ]);
@@ -188,5 +192,75 @@ describe("the history in the embedded graph", () => {
     const past = [];
     for await (const line of r.at(Date.now() + 1).export()) past.push(line);
     expect(past).toEqual(live);
+  });
+
+  it("ends every version once when the agent goes on without history, and begins them again when it is back", async () => {
+    const first = open();
+    await first.sink.apply([seen(secret({ type: "A" }), "1", 1), seen(pod("web", ["db"]), "2", 2)]);
+    await first.sink.close();
+    sinks.splice(0);
+    const pausedFrom = Date.now();
+    // Without history: a change the history never sees.
+    const off = open(first.path, false);
+    await off.sink.apply([seen(secret({ type: "B" }), "3", 3)]);
+    await off.sink.close();
+    sinks.splice(0);
+    // A second start without history ends nothing more.
+    await open(first.path, false).sink.close();
+    sinks.splice(0);
+    const resumedFrom = Date.now();
+    const back = open(first.path);
+    const r = back.read();
+    const versions = r.versions(S);
+    expect(versions.map((v) => [v.fromKind, v.toKind, v.properties.type])).toEqual([
+      ["created", "paused", "A"],
+      ["resumed", null, "B"],
+    ]);
+    expect(versions[0]!.toMs).toBeGreaterThanOrEqual(pausedFrom);
+    expect(versions[1]!.fromMs).toBeGreaterThanOrEqual(resumedFrom);
+    expect(r.edgesOf(P).outgoing.map((e) => [e.to, e.fromMs - T0, e.toMs === null ? null : e.toMs >= pausedFrom])).toEqual([
+      [S, 2000, true],
+      [S, versions[1]!.fromMs - T0, null],
+    ]);
+    // Recording again: a change is a version of its own.
+    await back.sink.apply([seen(secret({ type: "C" }), "4", Date.now() / 1000 - T0 / 1000 + 1)]);
+    expect(
+      back
+        .read()
+        .versions(S)
+        .map((v) => v.properties.type),
+    ).toEqual(["A", "B", "C"]);
+  });
+
+  it("migrates a history of version 1 (open versions in the history's tables) without changing what it says", async () => {
+    const { sink, path, read } = open();
+    await sink.apply([seen(secret(), "1", 1), seen(pod("web", ["db"]), "2", 2)]);
+    await sink.apply([seen(pod("web", ["db"], { image: "b" }), "3", 3)]);
+    const before = read();
+    const expected = { pod: before.versions(P), secret: before.versions(S), edges: before.edgesOf(P) };
+    before.close();
+    readers.splice(0);
+    await sink.close();
+    sinks.splice(0);
+    // Back to the layout of version 1: the open versions as rows with to_ms NULL, no stamp columns.
+    const db = new Database(path);
+    db.exec(`
+      INSERT INTO history_nodes (key, label, observed, owner, scope, props, from_ms, from_rv, from_kind)
+        SELECT key, label, observed, owner, scope, props, h_ms, h_rv, h_kind FROM nodes;
+      INSERT INTO history_edges (type, from_key, to_key, owner, props, selected, from_ms, from_rv, from_kind)
+        SELECT type, from_key, to_key, owner, props, selected, h_ms, h_rv, 'created' FROM edges;
+      ALTER TABLE nodes DROP COLUMN h_ms; ALTER TABLE nodes DROP COLUMN h_rv; ALTER TABLE nodes DROP COLUMN h_kind;
+      ALTER TABLE edges DROP COLUMN h_ms; ALTER TABLE edges DROP COLUMN h_rv;
+      UPDATE history_meta SET value = '1' WHERE name = 'version';
+      PRAGMA user_version = 1;
+    `);
+    db.close();
+    expect(() => HistoryReader.open(path)).toThrow(/history of version 1; .* run the agent of this version once/);
+    open(path);
+    const r = read();
+    expect(r.versions(P)).toEqual(expected.pod);
+    expect(r.versions(S)).toEqual(expected.secret);
+    expect(r.edgesOf(P)).toEqual(expected.edges);
+    expect(r.size().nodeVersions).toBe(expected.pod.length + expected.secret.length);
   });
 });
