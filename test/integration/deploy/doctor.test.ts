@@ -159,7 +159,7 @@ describe("kube-observer doctor", () => {
     expect(rows[1]!.detail).toMatch(/\/version: Unauthorized$/);
     expect(rows[1]!.hint).toMatch(/credentials are not accepted/);
     expect(rows[2]!.detail).toBe("not checked: the cluster cannot be reached");
-    expect(rows[4]!.detail).toBe("no graph yet; the agent creates version 1");
+    expect(rows[4]!.detail).toBe("no graph yet; the agent creates version 2");
     expect(rows[5]!.hint).toMatch(/writable volume/);
     expect(rows[6]).toMatchObject({ target: "/proc/kube-observer/history.sqlite", hint: expect.stringMatching(/history.path/) });
   });

@@ -149,7 +149,7 @@ describe("Neo4j storage schema version", () => {
       {
         level: "info",
         obj: { store: where(), from: 0, to: GRAPH_SCHEMA_VERSION },
-        msg: expect.stringMatching(/^graph storage migrated in place from version 0 .* to version 1$/),
+        msg: expect.stringMatching(/^graph storage migrated in place from version 0 .* to version 2$/),
       },
     ]);
     expect(await stamped()).toEqual([neo4j.int(GRAPH_SCHEMA_VERSION)]);

@@ -126,6 +126,35 @@ describe("embedded graph storage schema version", () => {
     },
   ];
 
+  it("migrates a file of version 1 in place: the stamp columns added, its graph unchanged", async () => {
+    const path = newPath();
+    const ops = [pod("a", ["app=web"], "s"), pod("b", ["app=db"], "t"), service];
+    const first = new SqliteGraphSink(path);
+    await first.apply(ops);
+    const expected = await exported(first);
+    await first.close();
+    // As version 1 left it: no stamp columns.
+    const db = new Database(path);
+    db.exec(`ALTER TABLE nodes DROP COLUMN h_ms; ALTER TABLE nodes DROP COLUMN h_rv; ALTER TABLE nodes DROP COLUMN h_kind;
+      ALTER TABLE edges DROP COLUMN h_ms; ALTER TABLE edges DROP COLUMN h_rv; PRAGMA user_version = 1;`);
+    db.close();
+    const log = recordingLog();
+    const sink = new SqliteGraphSink(path, { log });
+    expect(await sink.storageSchema()).toEqual({ found: 1, version: GRAPH_SCHEMA_VERSION, action: "migrate" });
+    expect(log.lines.map((l) => l.msg)).toEqual([expect.stringMatching(/migrated in place from version 1 to version 2/)]);
+    expect(await exported(sink)).toEqual(expected);
+    const columns = (table: string) =>
+      sink.database
+        .prepare<[], { name: string }>(`PRAGMA table_info(${table})`)
+        .all()
+        .map((c) => c.name);
+    expect(columns("nodes")).toEqual(expect.arrayContaining(["h_ms", "h_rv", "h_kind"]));
+    expect(columns("edges")).toEqual(expect.arrayContaining(["h_ms", "h_rv"]));
+    await sink.apply([pod("c", ["app=web"], "s")]);
+    await sink.close();
+    expect(userVersion(path)).toBe(2);
+  });
+
   for (const layout of layouts) {
     it(`migrates an unversioned file written ${layout.name} in place, its graph unchanged`, async () => {
       const { path, expected } = await oldFile(layout.ddl, layout.ops);
