@@ -146,12 +146,7 @@ export class HistoryRecorder {
     registerProps(db);
     const stampOf = (keys: unknown[]): Stamp => {
       this.noted = true;
-      if (!this.afterOps) return this.current;
-      for (const key of keys) {
-        const found = this.byKey.get(String(key));
-        if (found) return found;
-      }
-      return this.current;
+      return this.stampFor(...keys.map(String));
     };
     db.function("ko_h_on", { deterministic: false }, () => (this.replaying ? 0 : 1));
     db.function("ko_h_ms", { deterministic: false, varargs: true }, (...keys: unknown[]) => stampOf(keys).ms);
