@@ -5,8 +5,8 @@
 // agent's arrangement: Neo4j plus the history's SQLite copy beside it (HistoryTeeSink).
 // Only sink.apply is timed; the baseline is the same sink without history, in the same run.
 //
-//   npm run env:up && node dist/bench/history-sinks.js [--tier M] [--pairs 2] [--sink both|sqlite|neo4j]
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+//   npm run env:up && node dist/bench/history-sinks.js [--tier M] [--pairs 2] [--sink both|sqlite|neo4j] [--out DIR]
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -23,7 +23,12 @@ import { opBatches, tierMessages } from "./sink-stream.js";
 import { tierByName } from "./tiers.js";
 
 const { values } = parseArgs({
-  options: { tier: { type: "string", default: "M" }, pairs: { type: "string", default: "2" }, sink: { type: "string", default: "both" } },
+  options: {
+    tier: { type: "string", default: "M" },
+    pairs: { type: "string", default: "2" },
+    sink: { type: "string", default: "both" },
+    out: { type: "string", default: "bench/results" },
+  },
 });
 const tier = tierByName(values.tier!);
 const pairs = Math.max(1, Number(values.pairs));
@@ -164,6 +169,7 @@ lines.push(
   "",
   "Neo4j's own apply and the history's copy run on the agent's main thread: where Neo4j's apply takes longer beside the copy than alone, the two compete for it.",
 );
-const out = resolve(join("bench/results", `history-sinks-${tier.name}.md`));
+mkdirSync(resolve(values.out!), { recursive: true });
+const out = resolve(join(values.out!, `history-sinks-${tier.name}.md`));
 writeFileSync(out, `${lines.join("\n")}\n`);
 say(`wrote ${out}`);

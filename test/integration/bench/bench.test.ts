@@ -25,6 +25,28 @@ const positive = (n: number): void => {
   expect(n).toBeGreaterThan(0);
 };
 
+describe("node dist/bench/history-sinks.js", () => {
+  it("times the embedded graph with history on and off and writes its table", async () => {
+    const out = mkdtempSync(join(tmpdir(), "kube-observer-history-sinks-"));
+    const output = await new Promise<{ code: number | null; text: string }>((resolveRun) => {
+      const child = spawn(process.execPath, [join(repoRoot, "dist/bench/history-sinks.js"), "--tier", "XS", "--pairs", "1", "--sink", "sqlite", "--out", out], {
+        cwd: repoRoot,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let text = "";
+      child.stdout.setEncoding("utf8").on("data", (c: string) => (text += c));
+      child.stderr.setEncoding("utf8").on("data", (c: string) => (text += c));
+      child.on("exit", (code) => resolveRun({ code, text }));
+    });
+    expect(output.code, output.text).toBe(0);
+    const md = readFileSync(join(out, "history-sinks-XS.md"), "utf8");
+    // One run each way, and both measures with a number on each side.
+    expect(md).toMatch(/\| sqlite \| initial sync, inside sink\.apply \| [\d.]+ s \| [\d.]+ s \| [+-][\d.]+ % \|/);
+    expect(md).toMatch(/\| sqlite \| a batch of 10 pod changes, p50 \| [\d.]+ ms \| [\d.]+ ms \| [+-][\d.]+ % \|/);
+    expect(md).toContain("Machine: ");
+  });
+});
+
 describe("npm run bench", () => {
   it("runs tier XS end to end and writes a complete result file", async () => {
     const out = mkdtempSync(join(tmpdir(), "kube-observer-bench-results-"));
