@@ -21,8 +21,8 @@ export interface HistoryCostInput {
 }
 
 const TARGET = 0.15;
-const mean = (values: readonly number[]): number => values.reduce((s, v) => s + v, 0) / Math.max(1, values.length);
-const pct = (on: number, off: number): string => (off === 0 ? "—" : `${on >= off ? "+" : ""}${(((on - off) / off) * 100).toFixed(1)} %`);
+export const mean = (values: readonly number[]): number => values.reduce((s, v) => s + v, 0) / Math.max(1, values.length);
+export const pct = (on: number, off: number): string => (off === 0 ? "—" : `${on >= off ? "+" : ""}${(((on - off) / off) * 100).toFixed(1)} %`);
 const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 
 interface Summary {

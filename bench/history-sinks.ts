@@ -17,6 +17,7 @@ import { HistoryTeeSink } from "../core/history/tee-sink.js";
 import { loadPlugins } from "../core/plugin/registry.js";
 import { readState } from "../scripts/devenv/env.js";
 import { cleanNeo4j } from "./graph-check.js";
+import { mean, pct } from "./history-cost.js";
 import { machineFacts } from "./machine.js";
 import { median } from "./measure.js";
 import { opBatches, tierMessages } from "./sink-stream.js";
@@ -137,8 +138,6 @@ for (const kind of kinds) {
 rmSync(workDir, { recursive: true, force: true });
 
 const facts = { ...machineFacts(loadAtStart), loadAverageAtEnd: loadavg() };
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-const pct = (on: number, off: number) => `${on >= off ? "+" : ""}${(((on - off) / off) * 100).toFixed(1)} %`;
 const lines = [
   `# kube-observer benchmark — the history inside the sinks, tier ${tier.name}`,
   "",

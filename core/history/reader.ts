@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import { existsSync } from "node:fs";
 import type { ExportLine, GraphStats, IncomingEdge } from "../graph/model.js";
 import { compareCodePoints, compareEdges, edgeSortKey, sortedKeys } from "../graph/order.js";
-import { HISTORY_SCHEMA_VERSION, hasHistoryTables, historyProps, readMeta } from "./schema.js";
+import { HISTORY_SCHEMA_VERSION, hasHistoryTables, readMeta, registerHistoryProps } from "./schema.js";
 
 // The versions as one: those that ended (the history's tables) and those that hold now (the
 // graph's rows, stamped with when they began). SQLite pushes a reader's conditions into
@@ -161,7 +161,7 @@ export class HistoryReader {
           : `${path} holds a history of version ${version}; this kube-observer reads version ${HISTORY_SCHEMA_VERSION}: run the agent of this version once with this config to migrate it`,
       );
     }
-    db.function("ko_history_props", { deterministic: true }, (props: unknown) => historyProps(String(props)));
+    registerHistoryProps(db);
     db.exec(VIEWS);
     return new HistoryReader(db, path);
   }

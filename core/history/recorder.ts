@@ -11,7 +11,7 @@
 import type Database from "better-sqlite3";
 import type { GraphOp } from "../graph/model.js";
 import { originOf, type OpOrigin } from "./origin.js";
-import { ensureHistoryTables, historyProps, readMeta, writeMeta } from "./schema.js";
+import { ensureHistoryTables, readMeta, registerHistoryProps, writeMeta } from "./schema.js";
 
 const SAME_EDGE = (a: string, b: string) =>
   `${a}.from_key = ${b}.from_key AND ${a}.type = ${b}.type AND ${a}.to_key = ${b}.to_key AND ${a}.owner = ${b}.owner AND ${a}.props = ${b}.props`;
@@ -19,6 +19,13 @@ const SAME_EDGE = (a: string, b: string) =>
 /** How a written edge finds itself among the deleted ones (an index search; the plan test
  *  reads it with `new.` bound). */
 export const GONE_MATCH = `SELECT 1 FROM ko_h_gone AS g WHERE ${SAME_EDGE("g", "new")}`;
+
+/** Inside a node trigger: the old row's version ends now, as `toKind` (an SQL expression). */
+const endNodeVersion = (toKind: string) => `
+    INSERT INTO main.history_nodes (key, label, observed, owner, scope, props, from_ms, from_rv, from_kind, to_ms, to_rv, to_kind)
+      VALUES (old.key, old.label, old.observed, old.owner, old.scope, ko_history_props(old.props),
+        COALESCE(old.h_ms, ko_h_ms(old.key)), old.h_rv, COALESCE(old.h_kind, 'created'),
+        max(ko_h_ms(old.key), COALESCE(old.h_ms, 0)), ko_h_rv(old.key), ${toKind})`;
 
 // Edges are deleted and written again whenever their owner changes, a selector is redone
 // or a scope's attack edges are derived again; most come back unchanged. A deleted edge
@@ -35,21 +42,14 @@ const TEMP = `
       OR old.scope IS NOT new.scope OR (old.props IS NOT new.props AND ko_history_props(old.props) IS NOT ko_history_props(new.props)))
       AND ko_h_on()
   BEGIN
-    INSERT INTO main.history_nodes (key, label, observed, owner, scope, props, from_ms, from_rv, from_kind, to_ms, to_rv, to_kind)
-      VALUES (old.key, old.label, old.observed, old.owner, old.scope, ko_history_props(old.props),
-        COALESCE(old.h_ms, ko_h_ms(old.key)), old.h_rv, COALESCE(old.h_kind, 'created'),
-        max(ko_h_ms(old.key), COALESCE(old.h_ms, 0)), ko_h_rv(old.key),
-        CASE WHEN old.observed = 1 AND new.observed = 0 THEN 'deleted' ELSE 'changed' END);
+    ${endNodeVersion("CASE WHEN old.observed = 1 AND new.observed = 0 THEN 'deleted' ELSE 'changed' END")};
     UPDATE main.nodes SET h_ms = max(ko_h_ms(new.key), COALESCE(old.h_ms, 0)), h_rv = ko_h_rv(new.key),
       h_kind = CASE WHEN new.observed = 0 THEN 'placeholder' WHEN old.observed = 0 THEN 'created' ELSE 'changed' END
       WHERE rowid = new.rowid;
   END;
   CREATE TEMP TRIGGER IF NOT EXISTS ko_h_node_deleted AFTER DELETE ON main.nodes WHEN ko_h_on()
   BEGIN
-    INSERT INTO main.history_nodes (key, label, observed, owner, scope, props, from_ms, from_rv, from_kind, to_ms, to_rv, to_kind)
-      VALUES (old.key, old.label, old.observed, old.owner, old.scope, ko_history_props(old.props),
-        COALESCE(old.h_ms, ko_h_ms(old.key)), old.h_rv, COALESCE(old.h_kind, 'created'),
-        max(ko_h_ms(old.key), COALESCE(old.h_ms, 0)), ko_h_rv(old.key), 'deleted');
+    ${endNodeVersion("'deleted'")};
   END;
   CREATE TEMP TRIGGER IF NOT EXISTS ko_h_edge_deleted AFTER DELETE ON main.edges
   BEGIN
@@ -97,10 +97,6 @@ const END_ALL = (kind: string) => [
    SELECT type, from_key, to_key, owner, props, selected, COALESCE(h_ms, :now), h_rv, 'created', max(:now, COALESCE(h_ms, :now)), NULL, '${kind}' FROM edges`,
 ];
 
-function registerProps(db: Database.Database): void {
-  db.function("ko_history_props", { deterministic: true }, (props: unknown) => historyProps(String(props)));
-}
-
 /**
  * A graph file with history whose agent now runs without it: every version is ended
  * ("paused") once, so that the history never claims what it did not see; the history
@@ -108,7 +104,7 @@ function registerProps(db: Database.Database): void {
  */
 export function pauseHistory(db: Database.Database, where: string): void {
   if (readMeta(db, "paused_at_ms") !== undefined) return;
-  registerProps(db);
+  registerHistoryProps(db);
   db.transaction(() => {
     ensureHistoryTables(db, where);
     const now = Date.now();
@@ -143,7 +139,7 @@ export class HistoryRecorder {
     private readonly db: Database.Database,
     where: string,
   ) {
-    registerProps(db);
+    registerHistoryProps(db);
     const stampOf = (keys: unknown[]): Stamp => {
       this.noted = true;
       return this.stampFor(...keys.map(String));

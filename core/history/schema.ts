@@ -94,6 +94,12 @@ export function writeMeta(db: Database.Database, name: string, value: string): v
   db.prepare("INSERT INTO history_meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value").run(name, value);
 }
 
+/** Registers ko_history_props (historyProps in SQL) on a connection: the recorder's
+ *  triggers, a pause and the readers' views compare and show props through it. */
+export function registerHistoryProps(db: Database.Database): void {
+  db.function("ko_history_props", { deterministic: true }, (props: unknown) => historyProps(String(props)));
+}
+
 /** Node properties as the history keeps them: without observedAt, which changes on every
  *  relist of an unchanged object (the version's own from_ms is its observation time). */
 export function historyProps(props: string): string {

@@ -10,9 +10,9 @@ import type { BenchResult } from "../../../bench/report.js";
 import { TIERS } from "../../../bench/tiers.js";
 import { repoRoot } from "../../support/agent.js";
 
-function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
+function runBench(args: string[], script = "dist/bench/run.js"): Promise<{ code: number | null; output: string }> {
   return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, [join(repoRoot, "dist/bench/run.js"), ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [join(repoRoot, script), ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.setEncoding("utf8").on("data", (c: string) => (output += c));
     child.stderr.setEncoding("utf8").on("data", (c: string) => (output += c));
@@ -28,17 +28,8 @@ const positive = (n: number): void => {
 describe("node dist/bench/history-sinks.js", () => {
   it("times the embedded graph with history on and off and writes its table", async () => {
     const out = mkdtempSync(join(tmpdir(), "kube-observer-history-sinks-"));
-    const output = await new Promise<{ code: number | null; text: string }>((resolveRun) => {
-      const child = spawn(process.execPath, [join(repoRoot, "dist/bench/history-sinks.js"), "--tier", "XS", "--pairs", "1", "--sink", "sqlite", "--out", out], {
-        cwd: repoRoot,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let text = "";
-      child.stdout.setEncoding("utf8").on("data", (c: string) => (text += c));
-      child.stderr.setEncoding("utf8").on("data", (c: string) => (text += c));
-      child.on("exit", (code) => resolveRun({ code, text }));
-    });
-    expect(output.code, output.text).toBe(0);
+    const { code, output } = await runBench(["--tier", "XS", "--pairs", "1", "--sink", "sqlite", "--out", out], "dist/bench/history-sinks.js");
+    expect(code, output).toBe(0);
     const md = readFileSync(join(out, "history-sinks-XS.md"), "utf8");
     // One run each way, and both measures with a number on each side.
     expect(md).toMatch(/\| sqlite \| initial sync, inside sink\.apply \| [\d.]+ s \| [\d.]+ s \| [+-][\d.]+ % \|/);
