@@ -10,6 +10,8 @@ import { historyBytes } from "./reader.js";
 import { readMeta, writeMeta } from "./schema.js";
 
 const HEARTBEAT_MS = 10_000;
+/** How soon a heartbeat that met an open batch transaction tries again. */
+const HEARTBEAT_RETRY_MS = 200;
 const PRUNE_EVERY_MS = 60_000;
 /** Rows per pruning transaction. */
 const PRUNE_CHUNK = 2_000;
@@ -67,6 +69,7 @@ function cutoffForOldest(db: Database.Database, count: number): number | undefin
 
 export class HistoryKeeper {
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private pruning = false;
   private measuredAt = 0;
@@ -89,6 +92,8 @@ export class HistoryKeeper {
 
   /** A last heartbeat (a clean stop leaves the coverage up to date), then no more. */
   stop(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     clearInterval(this.heartbeatTimer);
     clearInterval(this.pruneTimer);
     this.heartbeatTimer = undefined;
@@ -99,8 +104,18 @@ export class HistoryKeeper {
    *  still on its way (what was observed before it is in the history). */
   heartbeat(nowMs = Date.now()): void {
     const target = this.sources.target();
-    // A batch's transaction is open (the history waits for Neo4j's commit): next time.
-    if (!target || target.db.inTransaction) return;
+    if (!target) return;
+    // A batch's transaction is open (the history waits for Neo4j's commit): again shortly,
+    // not a whole period later (with Neo4j a batch is open most of the time under load).
+    if (target.db.inTransaction) {
+      if (this.heartbeatTimer && !this.retryTimer) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          if (this.heartbeatTimer) this.heartbeat();
+        }, HEARTBEAT_RETRY_MS).unref();
+      }
+      return;
+    }
     try {
       const pending = this.sources.oldestPending();
       const completeTo = pending === null ? nowMs : Math.min(nowMs, Date.parse(pending) - 1);

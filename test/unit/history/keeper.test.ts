@@ -134,6 +134,35 @@ describe("coverage heartbeat", () => {
   });
 });
 
+describe("coverage heartbeat beside an open batch", () => {
+  it("tries again shortly when a batch's transaction is open, instead of a whole period later", async () => {
+    const { sink, path } = open();
+    await sink.apply([seen({ op: "sweep", scope: "c/ns/Pod", present: [] }, Date.now() - 60_000, "Restarted")]);
+    const k = keeper(sink, { retentionDays: 0, maxBytes: 0 });
+    k.start();
+    const toMs = () => {
+      const r = HistoryReader.open(path);
+      try {
+        return r.coverage()[0]!.toMs;
+      } finally {
+        r.close();
+      }
+    };
+    const before = toMs();
+    // A batch as the Neo4j side holds it: its transaction open across an await.
+    sink.database.exec("BEGIN IMMEDIATE");
+    k.heartbeat();
+    expect(sink.database.inTransaction).toBe(true);
+    await new Promise((r) => setTimeout(r, 50));
+    sink.database.exec("COMMIT");
+    await new Promise((r) => setTimeout(r, 400));
+    // Extended by the retry, well before the next periodic heartbeat (10 s).
+    const after = toMs();
+    k.stop();
+    expect(after).toBeGreaterThan(before + 30_000);
+  });
+});
+
 describe("history times", () => {
   it("reads ISO times (UTC without a zone), now, and times before now", () => {
     const now = Date.parse("2026-12-03T12:00:00Z");
