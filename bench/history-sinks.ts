@@ -5,7 +5,7 @@
 // agent's arrangement: Neo4j plus the history's SQLite copy beside it (HistoryTeeSink).
 // Only sink.apply is timed; the baseline is the same sink without history, in the same run.
 //
-//   npm run env:up && node dist/bench/history-sinks.js [--tier M] [--pairs 2] [--sink both|sqlite|neo4j] [--out DIR]
+//   npm run env:up && bash scripts/node/run.sh node dist/bench/history-sinks.js [--tier M] [--pairs 2] [--sink both|sqlite|neo4j] [--out DIR]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
