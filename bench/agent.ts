@@ -104,7 +104,8 @@ export class AgentRun {
       stdio: ["ignore", log, log, "ipc"],
       // Started as the deploy image starts it (core/memory-tuning.ts).
       env: { ...process.env, ...AGENT_ENV, KUBE_OBSERVER_LOG_FORMAT: "json", [NEO4J_PASSWORD_ENV]: env.neo4j.password },
-      execArgv: [...AGENT_NODE_FLAGS],
+      // BENCH_AGENT_NODE_FLAGS: more flags for the agent's Node (e.g. --cpu-prof, bench/README.md).
+      execArgv: [...AGENT_NODE_FLAGS, ...(process.env.BENCH_AGENT_NODE_FLAGS?.split(" ").filter(Boolean) ?? [])],
     });
     closeSync(log);
     this.sampler = new ProcSampler(this.child.pid!, 250).start();

@@ -21,7 +21,12 @@ import type { StorageUnusableError } from "./storage/damaged-file.js";
 import { SqliteGraphSink } from "./graph/sqlite-sink.js";
 import { historyFile, historyInGraphFile } from "./history/paths.js";
 import { HistoryTeeSink } from "./history/tee-sink.js";
-import { HistoryKeeper, type KeeperMetrics } from "./history/keeper.js";
+import { coverageAt, HistoryKeeper, type KeeperMetrics } from "./history/keeper.js";
+import { HistoryCopyThread } from "./history/history-copy.js";
+
+/** Where the history is kept: in the embedded graph's file (its keeper in this thread), or
+ *  in a file of its own kept by a thread of its own (core/history/history-copy.ts). */
+type HistoryPlace = { config: Config["history"]; metrics: KeeperMetrics } & ({ sink: SqliteGraphSink } | { thread: HistoryCopyThread });
 
 /** The dispatcher's group-commit window: short against the observers' own batching
  *  (observer.batchMaxDelayMs, 50 ms), long enough to take several observers' batches. */
@@ -57,7 +62,7 @@ export class GraphPipeline {
   /** The scopes being watched now (the history's coverage); set by the composition root. */
   watchingScopes: () => string[] = () => [];
   /** Heartbeats and retention of the history, when it is kept. */
-  readonly historyKeeper: HistoryKeeper | undefined;
+  readonly historyKeeper: { start(): void; stop(): void } | undefined;
 
   private constructor(
     readonly wal: Wal,
@@ -69,21 +74,27 @@ export class GraphPipeline {
     private plugins: ReadonlyMap<string, LoadedPlugin>,
     private clusters: readonly string[],
     backoff: BackoffConfig,
-    history: { config: Config["history"]; sink: SqliteGraphSink; metrics: KeeperMetrics } | undefined,
+    history: HistoryPlace | undefined,
   ) {
     this.startup = new SinkStartup(() => this.openSinkOnce(), sink.kind, backoff, log);
-    if (history) {
+    const coverage = (nowMs: number) => coverageAt(this.watchingScopes(), this.wal.status().oldestObservedAt, nowMs);
+    if (history && "sink" in history) {
       const { sink: historySink } = history;
       this.historyKeeper = new HistoryKeeper(
         history.config,
-        {
-          target: () => (historySink.history ? { db: historySink.database, recorder: historySink.history } : undefined),
-          watching: () => this.watchingScopes(),
-          oldestPending: () => this.wal.status().oldestObservedAt,
-        },
+        { target: () => (historySink.history ? { db: historySink.database, recorder: historySink.history } : undefined), coverage },
         log,
         history.metrics,
       );
+    } else if (history) {
+      const { thread, config } = history;
+      let running: { stop(): void } | undefined;
+      this.historyKeeper = {
+        start: () => {
+          running ??= thread.startKeeper(config, () => coverage(Date.now()));
+        },
+        stop: () => running?.stop(),
+      };
     }
   }
 
@@ -112,10 +123,14 @@ export class GraphPipeline {
       const historyAt = historyFile(config, kind);
       const inGraph = historyInGraphFile(config, kind);
       sink = await openSink(config.sink, { log, ...overrides, recovery: recovery("graph"), ...(inGraph ? { history: true } : {}) });
-      let historySink: SqliteGraphSink | undefined = inGraph ? (sink as SqliteGraphSink) : undefined;
-      if (historyAt !== null && !inGraph) {
-        historySink = new SqliteGraphSink(historyAt, { history: true, log, recovery: recovery("graph") });
-        sink = new HistoryTeeSink(sink, historySink);
+      let history: HistoryPlace | undefined;
+      const keeping = { config: config.history, metrics: hooks.metrics ?? {} };
+      if (inGraph) history = { ...keeping, sink: sink as SqliteGraphSink };
+      else if (historyAt !== null) {
+        const { log: _, ...graphRecovery } = recovery("graph");
+        const thread = await HistoryCopyThread.open(historyAt, { log, recovery: graphRecovery, metrics: keeping.metrics });
+        history = { ...keeping, thread };
+        sink = new HistoryTeeSink(sink, thread);
       }
       if (historyAt !== null)
         log.info({ history: historyAt, retentionDays: config.history.retentionDays, maxBytes: config.history.maxBytes }, "keeping the graph's history");
@@ -146,7 +161,7 @@ export class GraphPipeline {
         plugins,
         config.clusters.map((c) => c.name),
         config.observer.backoff,
-        historySink ? { config: config.history, sink: historySink, metrics: hooks.metrics ?? {} } : undefined,
+        history,
       );
       // The dispatcher starts once the sink is open (schema checked, writer registered):
       // now, or, for a running agent whose sink does not answer yet, when it does.

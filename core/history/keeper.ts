@@ -4,12 +4,11 @@
 // dispatcher's batches (a chunk is milliseconds; the dispatcher never waits long on it).
 import type Database from "better-sqlite3";
 import type { HistoryConfig } from "../config/model.js";
-import type { Logger } from "../log/logger.js";
 import type { HistoryRecorder } from "./recorder.js";
 import { historyBytes } from "./reader.js";
 import { readMeta, writeMeta } from "./schema.js";
 
-const HEARTBEAT_MS = 10_000;
+export const HEARTBEAT_MS = 10_000;
 /** How soon a heartbeat that met an open batch transaction tries again. */
 const HEARTBEAT_RETRY_MS = 200;
 const PRUNE_EVERY_MS = 60_000;
@@ -29,13 +28,26 @@ export interface KeeperMetrics {
   historyPruned?(versions: number): void;
 }
 
+/** What a heartbeat extends: the scopes being watched, up to when everything observed is
+ *  in the history. */
+export interface Coverage {
+  watching: string[];
+  completeTo: number;
+}
+
 export interface KeeperSources {
   /** The history's database and recorder now (a damaged file replaced: new ones). */
   target(): HistoryTarget | undefined;
-  /** The scopes being watched now. */
-  watching(): string[];
-  /** observedAt of the oldest message not yet in the graph and history (null: none). */
-  oldestPending(): string | null;
+  /** The coverage at `nowMs` (undefined: nothing to extend). In the history's own thread
+   *  (history-copy.ts), the one the agent sent last, computed when it was sent. */
+  coverage(nowMs: number): Coverage | undefined;
+}
+
+/** Up to now, or to just before the oldest message still on its way (`oldestPending`, its
+ *  observedAt, null when none): what was observed before it is in the history. */
+export function coverageAt(watching: string[], oldestPending: string | null, nowMs: number): Coverage | undefined {
+  const completeTo = oldestPending === null ? nowMs : Math.min(nowMs, Date.parse(oldestPending) - 1);
+  return Number.isFinite(completeTo) ? { watching, completeTo } : undefined;
 }
 
 export interface PruneResult {
@@ -68,6 +80,7 @@ function cutoffForOldest(db: Database.Database, count: number): number | undefin
 }
 
 export class HistoryKeeper {
+  private started = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
@@ -79,13 +92,16 @@ export class HistoryKeeper {
   constructor(
     private readonly config: HistoryConfig,
     private readonly sources: KeeperSources,
-    private readonly log: Logger,
+    private readonly log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void },
     private readonly metrics: KeeperMetrics = {},
   ) {}
 
-  start(): void {
-    if (this.heartbeatTimer) return;
-    this.heartbeatTimer = setInterval(() => this.heartbeat(), HEARTBEAT_MS).unref();
+  /** Heartbeats every HEARTBEAT_MS, or, with `ownHeartbeat` false, when told (the history's
+   *  thread heartbeats when the agent sends the coverage). */
+  start(ownHeartbeat = true): void {
+    if (this.started) return;
+    this.started = true;
+    if (ownHeartbeat) this.heartbeatTimer = setInterval(() => this.heartbeat(), HEARTBEAT_MS).unref();
     this.pruneTimer = setInterval(() => void this.prune(), PRUNE_EVERY_MS).unref();
     void this.prune();
   }
@@ -97,6 +113,7 @@ export class HistoryKeeper {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.pruneTimer);
     this.heartbeatTimer = undefined;
+    this.started = false;
     this.heartbeat();
   }
 
@@ -108,19 +125,17 @@ export class HistoryKeeper {
     // A batch's transaction is open (the history waits for Neo4j's commit): again shortly,
     // not a whole period later (with Neo4j a batch is open most of the time under load).
     if (target.db.inTransaction) {
-      if (this.heartbeatTimer && !this.retryTimer) {
+      if (this.started && !this.retryTimer) {
         this.retryTimer = setTimeout(() => {
           this.retryTimer = undefined;
-          if (this.heartbeatTimer) this.heartbeat();
+          if (this.started) this.heartbeat();
         }, HEARTBEAT_RETRY_MS).unref();
       }
       return;
     }
     try {
-      const pending = this.sources.oldestPending();
-      const completeTo = pending === null ? nowMs : Math.min(nowMs, Date.parse(pending) - 1);
-      if (!Number.isFinite(completeTo)) return;
-      target.recorder.heartbeat(this.sources.watching(), completeTo);
+      const coverage = this.sources.coverage(nowMs);
+      if (coverage) target.recorder.heartbeat(coverage.watching, coverage.completeTo);
     } catch (error) {
       this.metrics.historyFailed?.("heartbeat");
       this.log.warn({ err: (error as Error).message }, "history: could not extend the coverage (the history shows a gap there)");

@@ -38,3 +38,8 @@ export function recordOrigin(op: GraphOp, message: KubeMessage, wal?: { id: stri
 export function originOf(op: GraphOp): OpOrigin | undefined {
   return origins.get(op);
 }
+
+/** Gives an op the origin it had in another thread (the history's copy: history-copy.ts). */
+export function attachOrigin(op: GraphOp, origin: OpOrigin): void {
+  origins.set(op, origin);
+}

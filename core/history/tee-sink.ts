@@ -6,9 +6,17 @@
 // by comparing with the open ones, never appended blindly), so the history ends up with
 // each change once.
 import type { DerivedEdgeSet, ExportLine, GraphOp, GraphSchema, GraphSink, GraphStats, IncomingEdge } from "../graph/model.js";
-import type { SqliteGraphSink } from "../graph/sqlite-sink.js";
 import type { WriterIdentity } from "../graph/writer.js";
 import { failpoint } from "../faults.js";
+
+/** The history's copy of the current graph: a SqliteGraphSink with history, in the agent's
+ *  thread (tests, benches) or in one of its own (history-copy.ts, the agent). */
+export interface HistoryCopy {
+  init(schema: GraphSchema): Promise<void>;
+  applyPending(ops: readonly GraphOp[]): Promise<{ commit(): void | Promise<void>; rollback(): void | Promise<void> }>;
+  replaceDerived(sets: readonly DerivedEdgeSet[], exclusive?: string): Promise<void>;
+  close(): Promise<void>;
+}
 
 export class HistoryTeeSink implements GraphSink {
   readonly kind: GraphSink["kind"];
@@ -16,7 +24,7 @@ export class HistoryTeeSink implements GraphSink {
 
   constructor(
     readonly inner: GraphSink,
-    readonly history: SqliteGraphSink,
+    readonly history: HistoryCopy,
   ) {
     this.kind = inner.kind;
   }
@@ -51,7 +59,7 @@ export class HistoryTeeSink implements GraphSink {
     const graph = this.inner.apply(ops);
     // Started, not awaited: the history's copy is written while the sink works.
     graph.catch(() => undefined);
-    let pending: { commit(): void; rollback(): void } | undefined;
+    let pending: Awaited<ReturnType<HistoryCopy["applyPending"]>>;
     try {
       pending = await this.history.applyPending(ops);
     } catch (error) {
@@ -61,11 +69,11 @@ export class HistoryTeeSink implements GraphSink {
     try {
       await graph;
     } catch (error) {
-      pending.rollback();
+      await Promise.resolve(pending.rollback()).catch(() => undefined);
       throw error;
     }
     failpoint("history.before-apply");
-    pending.commit();
+    await pending.commit();
   }
 
   replaceDerived(sets: readonly DerivedEdgeSet[], exclusive?: string): Promise<void> {

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import pino from "pino";
 import type { GraphOp } from "../../../core/graph/model.js";
 import { SqliteGraphSink } from "../../../core/graph/sqlite-sink.js";
-import { HistoryKeeper, pruneChunk } from "../../../core/history/keeper.js";
+import { coverageAt, HistoryKeeper, pruneChunk } from "../../../core/history/keeper.js";
 import { HistoryReader } from "../../../core/history/reader.js";
 import { parseTime } from "../../../core/history/time.js";
 import { del, pod } from "../graph/ops.js";
@@ -41,7 +41,7 @@ function keeper(
 ) {
   return new HistoryKeeper(
     { enabled: true, path: null, ...config },
-    { target: () => ({ db: sink.database, recorder: sink.history! }), watching: () => watching, oldestPending: pending },
+    { target: () => ({ db: sink.database, recorder: sink.history! }), coverage: (nowMs) => coverageAt(watching, pending(), nowMs) },
     silent,
   );
 }

@@ -1,0 +1,153 @@
+// The history's copy of the current graph, kept in a thread of its own (copy-worker.ts)
+// when the history has a file of its own (Neo4j). Recording a batch is SQLite work of the
+// same order as Neo4j's own apply; on the agent's thread it held up Neo4j's round trips
+// for the same batch and the observers (bench/history-sinks.ts measured the two apart).
+import { Worker } from "node:worker_threads";
+import type { HistoryConfig } from "../config/model.js";
+import type { DerivedEdgeSet, GraphOp, GraphSchema } from "../graph/model.js";
+import type { Logger } from "../log/logger.js";
+import type { DamageRecovery, StorageUnusableError } from "../storage/damaged-file.js";
+import { type CopyEvent, type CopyNotice, type CopyRequest, type CopyWorkerData, reviveError, type SerializedError } from "./copy-protocol.js";
+import { type Coverage, HEARTBEAT_MS, type KeeperMetrics } from "./keeper.js";
+import { originOf } from "./origin.js";
+import type { HistoryCopy } from "./tee-sink.js";
+
+type Request = CopyRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
+
+export interface HistoryCopyOptions {
+  log: Logger;
+  recovery?: Omit<DamageRecovery, "log" | "now">;
+  metrics?: KeeperMetrics;
+}
+
+export class HistoryCopyThread implements HistoryCopy {
+  private readonly worker: Worker;
+  private readonly waiting = new Map<number, { resolve(): void; reject(error: Error): void }>();
+  private nextId = 1;
+  private failed: Error | undefined;
+  private closed: Promise<void> | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly path: string,
+    private readonly options: HistoryCopyOptions,
+  ) {
+    const data: CopyWorkerData = { path };
+    this.worker = new Worker(new URL("./copy-worker.js", import.meta.url), { workerData: data });
+    this.worker.unref();
+    this.worker.on("message", (event: CopyEvent) => this.heard(event));
+    this.worker.on("error", (error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))));
+    this.worker.on("exit", (code) => this.fail(new Error(`the history's thread ended (exit code ${code})`)));
+  }
+
+  /** Starts the thread and opens the file there (its errors, e.g. a lock held by another
+   *  agent or a damaged file that cannot be replaced, are thrown here). */
+  static async open(path: string, options: HistoryCopyOptions): Promise<HistoryCopyThread> {
+    const copy = new HistoryCopyThread(path, options);
+    try {
+      await copy.ask({ type: "open" });
+    } catch (error) {
+      await copy.worker.terminate();
+      throw error;
+    }
+    return copy;
+  }
+
+  init(schema: GraphSchema): Promise<void> {
+    return this.ask({ type: "init", schema });
+  }
+
+  /** Sends the batch (with each op's origin) and resolves once the thread applied it in a
+   *  transaction that `commit()` or `rollback()` ends. */
+  async applyPending(ops: readonly GraphOp[]): Promise<{ commit(): Promise<void>; rollback(): Promise<void> }> {
+    await this.ask({ type: "apply", ops, origins: ops.map((op) => originOf(op) ?? null) });
+    let open = true;
+    const end = (type: "commit" | "rollback") => {
+      if (!open) return Promise.resolve();
+      open = false;
+      return this.ask({ type });
+    };
+    return { commit: () => end("commit"), rollback: () => end("rollback") };
+  }
+
+  replaceDerived(sets: readonly DerivedEdgeSet[], exclusive?: string): Promise<void> {
+    return this.ask({ type: "derived", sets, exclusive });
+  }
+
+  /** The keeper runs in the thread (retention; heartbeats on the coverage sent here every
+   *  HEARTBEAT_MS, computed at the moment it is sent). */
+  startKeeper(config: HistoryConfig, coverage: () => Coverage | undefined): { stop(): void } {
+    this.tell({ type: "keeper-start", config });
+    this.heartbeatTimer = setInterval(() => this.tell({ type: "coverage", coverage: coverage(), last: false }), HEARTBEAT_MS).unref();
+    return {
+      // The last heartbeat: a clean stop leaves the coverage up to date.
+      stop: () => {
+        clearInterval(this.heartbeatTimer);
+        this.tell({ type: "coverage", coverage: coverage(), last: true });
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      clearInterval(this.heartbeatTimer);
+      try {
+        if (!this.failed) await this.ask({ type: "close" });
+      } finally {
+        this.worker.removeAllListeners("exit");
+        await this.worker.terminate();
+      }
+    })();
+    return this.closed;
+  }
+
+  private ask(request: Request): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    const id = this.nextId++;
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      // Kept alive while an answer is awaited; idle, the thread does not hold the agent.
+      if (this.waiting.size === 1) this.worker.ref();
+      this.worker.postMessage({ ...request, id } as CopyRequest);
+    });
+  }
+
+  private tell(notice: CopyNotice): void {
+    if (!this.failed) this.worker.postMessage(notice);
+  }
+
+  private heard(event: CopyEvent): void {
+    switch (event.type) {
+      case "reply": {
+        const waiter = this.waiting.get(event.id);
+        this.waiting.delete(event.id);
+        if (this.waiting.size === 0) this.worker.unref();
+        if (event.error) waiter?.reject(reviveError(event.error));
+        else waiter?.resolve();
+        return;
+      }
+      case "log":
+        this.options.log[event.level](event.obj, event.msg);
+        return;
+      case "metric":
+        if (event.name === "historyFailed") this.options.metrics?.historyFailed?.(event.operation);
+        else this.options.metrics?.historyPruned?.(event.versions);
+        return;
+      case "recovery":
+        if ("error" in event) this.options.recovery?.onUnusable?.(reviveError(event.error) as StorageUnusableError);
+        else if (event.event === "moved-aside") this.options.recovery?.onMovedAside?.();
+        else this.options.recovery?.onReplaced?.();
+        return;
+    }
+  }
+
+  /** The thread died: every request waiting, and every later one, fails with why. */
+  private fail(error: Error): void {
+    this.failed ??= Object.assign(new Error(`the history's thread failed: ${error.message}`, { cause: error }), { name: "HistoryRecordError" });
+    for (const waiter of this.waiting.values()) waiter.reject(this.failed);
+    this.waiting.clear();
+    this.worker.unref();
+  }
+}
+
+export type { SerializedError };

@@ -1,0 +1,160 @@
+// The history's copy in a thread of its own (core/history/history-copy.ts), as the agent
+// runs it beside Neo4j: batches keep their origins across the thread, a batch the sink
+// refused leaves no trace, the keeper's heartbeat and retention run there, and what the
+// thread throws reaches the agent as the same error class. The worker is compiled code
+// (dist/, built by the test set-up): a thread cannot load the TypeScript sources.
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import type { GraphOp, GraphSink } from "../../../core/graph/model.js";
+import { HistoryReader } from "../../../core/history/reader.js";
+import { del, pod } from "../graph/ops.js";
+
+const dist = resolve(import.meta.dirname, "../../../dist/core");
+const { HistoryCopyThread } = (await import(join(dist, "history/history-copy.js"))) as typeof import("../../../core/history/history-copy.js");
+const { HistoryTeeSink } = (await import(join(dist, "history/tee-sink.js"))) as typeof import("../../../core/history/tee-sink.js");
+const { attachOrigin } = (await import(join(dist, "history/origin.js"))) as typeof import("../../../core/history/origin.js");
+const { FileInUseError } = (await import(join(dist, "lock/exclusive-file.js"))) as typeof import("../../../core/lock/exclusive-file.js");
+
+const silent = pino({ level: "silent" });
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+/** An op with the change it came from, as the dispatcher hands it over. */
+function seen<T extends GraphOp>(op: T, atMs: number, rv: string, relist = false): T {
+  attachOrigin(op, { resourceVersion: rv, observedAtMs: atMs, scope: "c/ns/pod", relist });
+  return op;
+}
+
+/** A sink that answers after a while, or fails, as told. */
+function slowSink(outcome: () => Error | undefined): GraphSink {
+  return {
+    kind: "neo4j",
+    async apply() {
+      await new Promise((r) => setTimeout(r, 20));
+      const error = outcome();
+      if (error) throw error;
+    },
+    async init() {},
+    async close() {},
+  } as unknown as GraphSink;
+}
+
+async function thread(): Promise<{ copy: InstanceType<typeof HistoryCopyThread>; path: string; read<T>(f: (r: HistoryReader) => T): T }> {
+  const path = join(mkdtempSync(join(tmpdir(), "ko-history-thread-")), "history.sqlite");
+  const copy = await HistoryCopyThread.open(path, { log: silent });
+  closers.push(() => copy.close());
+  const read = <T>(f: (r: HistoryReader) => T): T => {
+    const r = HistoryReader.open(path);
+    try {
+      return f(r);
+    } finally {
+      r.close();
+    }
+  };
+  return { copy, path, read };
+}
+
+describe("the history's copy in its own thread", () => {
+  it("records a committed batch with each op's observation time and resourceVersion, and nothing of a refused one", async () => {
+    let fail: Error | undefined = new Error("refused by Neo4j");
+    const { copy, read } = await thread();
+    const tee = new HistoryTeeSink(
+      slowSink(() => fail),
+      copy,
+    );
+    const t0 = Date.parse("2026-11-30T10:00:00Z");
+    await expect(tee.apply([seen(pod("a", ["db"]), t0, "100")])).rejects.toThrow("refused by Neo4j");
+    expect(read((r) => r.versions("c/ns/Pod/a"))).toEqual([]);
+    fail = undefined;
+    await tee.apply([seen(pod("a", ["db"]), t0, "100")]);
+    await tee.apply([seen(pod("a", ["db"], { v: 2 }), t0 + 5_000, "105")]);
+    await tee.apply([seen(del("c/ns/Pod/a"), t0 + 9_000, "109")]);
+    const versions = read((r) => r.versions("c/ns/Pod/a"));
+    expect(versions.map((v) => [v.fromMs - t0, v.fromRv, v.fromKind, (v.toMs ?? 0) - t0, v.toRv, v.toKind])).toEqual([
+      [0, "100", "created", 5_000, "105", "changed"],
+      [5_000, "105", "changed", 9_000, "109", "deleted"],
+    ]);
+  });
+
+  it("takes batches one at a time, in order, when they come together", async () => {
+    const { copy, read } = await thread();
+    const tee = new HistoryTeeSink(
+      slowSink(() => undefined),
+      copy,
+    );
+    const t0 = Date.now() - 60_000;
+    await Promise.all([1, 2, 3].map((v) => tee.apply([seen(pod("a", [], { v }), t0 + v, String(v))])));
+    expect(read((r) => r.versions("c/ns/Pod/a").map((x) => x.properties.v))).toEqual([1, 2, 3]);
+  });
+
+  it("runs the keeper there: the last heartbeat extends the coverage to what the agent sent", async () => {
+    const { copy, read } = await thread();
+    const tee = new HistoryTeeSink(
+      slowSink(() => undefined),
+      copy,
+    );
+    const listedAt = Date.now() - 60_000;
+    await tee.apply([seen({ op: "sweep", scope: "c/ns/Pod", present: [] }, listedAt, "1", true)]);
+    const before = read((r) => r.coverage()[0]!.toMs);
+    const completeTo = listedAt + 30_000;
+    const keeper = copy.startKeeper({ enabled: true, path: null, retentionDays: 0, maxBytes: 0 }, () => ({ watching: ["c/ns/pod"], completeTo }));
+    keeper.stop();
+    await copy.close();
+    expect(before).toBeLessThan(completeTo);
+    expect(read((r) => r.coverage().map((c) => [c.scope, c.toMs]))).toEqual([["c/ns/pod", completeTo]]);
+  });
+
+  it("throws the thread's errors as the agent's classes: a history held by another agent is FileInUseError", async () => {
+    const { path } = await thread();
+    const second = HistoryCopyThread.open(path, { log: silent });
+    await expect(second).rejects.toBeInstanceOf(FileInUseError);
+    await expect(second).rejects.toMatchObject({ exitCode: 2, file: `${path}` });
+    await expect(second).rejects.toThrow(/in use by kube-observer agent pid \d+/);
+  });
+
+  it("fails every batch, retryably, once the thread is gone", async () => {
+    const { copy } = await thread();
+    const tee = new HistoryTeeSink(
+      slowSink(() => undefined),
+      copy,
+    );
+    await (copy as unknown as { worker: import("node:worker_threads").Worker }).worker.terminate();
+    const error = await tee.apply([seen(pod("b"), Date.now(), "1")]).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).name).toBe("HistoryRecordError");
+    expect((error as Error).message).toMatch(/the history's thread failed/);
+  });
+});
+
+describe("a damaged history file, opened by its thread", () => {
+  it("is moved aside and replaced, and the agent hears of it: its log, its metrics, its relist", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ko-history-thread-damaged-"));
+    const path = join(dir, "history.sqlite");
+    writeFileSync(path, Buffer.alloc(64 * 1024, 0x5a));
+    const errors: string[] = [];
+    let movedAside = 0;
+    const log = { ...silent, error: (_obj: object, msg: string) => void errors.push(msg) } as unknown as typeof silent;
+    const copy = await HistoryCopyThread.open(path, { log, recovery: { onMovedAside: () => void (movedAside += 1) } });
+    closers.push(() => copy.close());
+    expect(movedAside).toBe(1);
+    expect(errors.join("\n")).toMatch(/damaged|moved aside/i);
+    expect(readdirSync(dir).some((f) => f.startsWith("history.sqlite.corrupt-"))).toBe(true);
+    // The fresh file records.
+    const tee = new HistoryTeeSink(
+      slowSink(() => undefined),
+      copy,
+    );
+    await tee.apply([seen(pod("after"), Date.now(), "7")]);
+    const r = HistoryReader.open(path);
+    try {
+      expect(r.versions("c/ns/Pod/after").map((v) => v.fromRv)).toEqual(["7"]);
+    } finally {
+      r.close();
+    }
+  });
+});
