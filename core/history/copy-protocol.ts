@@ -15,7 +15,15 @@ import { HistoryRecordError } from "./recorder.js";
 export type CopyRequest =
   | { id: number; type: "open" }
   | { id: number; type: "init"; schema: GraphSchema }
-  | { id: number; type: "apply"; ops: readonly GraphOp[]; origins: ReadonlyArray<OpOrigin | null> }
+  | {
+      id: number;
+      type: "apply";
+      ops: readonly GraphOp[];
+      /** Each op's origin (core/history/origin.ts) and whether it was built under the graph
+       *  contract (core/graph/contract.ts): kept beside the ops, which a clone loses. */
+      origins: ReadonlyArray<OpOrigin | null>;
+      conforming: readonly boolean[];
+    }
   | { id: number; type: "commit" }
   | { id: number; type: "rollback" }
   | { id: number; type: "derived"; sets: readonly DerivedEdgeSet[]; exclusive: string | undefined }

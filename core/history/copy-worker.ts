@@ -2,6 +2,7 @@
 // SQLite file, the recorder's triggers and the keeper run here, so that the agent's own
 // thread goes on with Neo4j's round trips and the observers while a batch is recorded.
 import { parentPort, workerData } from "node:worker_threads";
+import { markConforming } from "../graph/contract.js";
 import { SqliteGraphSink } from "../graph/sqlite-sink.js";
 import type { CopyEvent, CopyNotice, CopyRequest, CopyWorkerData } from "./copy-protocol.js";
 import { serializeError } from "./copy-protocol.js";
@@ -36,6 +37,8 @@ try {
 }
 
 let pending: { commit(): void; rollback(): void } | undefined;
+/** What this thread did, for its closing log line. */
+const done = { batches: 0, ops: 0 };
 let coverage: Coverage | undefined;
 let keeper: HistoryKeeper | undefined;
 
@@ -48,8 +51,15 @@ async function answer(request: CopyRequest): Promise<void> {
       return sink.init(request.schema);
     case "apply": {
       if (pending) throw new Error("the history's copy got a batch before the previous one was committed or rolled back");
-      for (const [i, origin] of request.origins.entries()) if (origin) attachOrigin(request.ops[i]!, origin);
+      for (const [i, op] of request.ops.entries()) {
+        const origin = request.origins[i];
+        if (origin) attachOrigin(op, origin);
+        // Checked where it was built: not again here (the sink beside this one checks too).
+        if (request.conforming[i]) markConforming(op);
+      }
       pending = await sink.applyPending(request.ops);
+      done.batches += 1;
+      done.ops += request.ops.length;
       return;
     }
     case "commit":
@@ -63,6 +73,10 @@ async function answer(request: CopyRequest): Promise<void> {
     case "derived":
       return sink.replaceDerived(request.sets, request.exclusive);
     case "close":
+      log.info(
+        { history: path, ...done, busySeconds: Math.round(performance.eventLoopUtilization().active) / 1000 },
+        "history: its thread stops (batches recorded, and the time it was busy)",
+      );
       keeper?.stop();
       keeper = undefined;
       pending?.rollback();

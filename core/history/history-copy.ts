@@ -4,6 +4,7 @@
 // for the same batch and the observers (bench/history-sinks.ts measured the two apart).
 import { Worker } from "node:worker_threads";
 import type { HistoryConfig } from "../config/model.js";
+import { isConforming } from "../graph/contract.js";
 import type { DerivedEdgeSet, GraphOp, GraphSchema } from "../graph/model.js";
 import type { Logger } from "../log/logger.js";
 import type { DamageRecovery, StorageUnusableError } from "../storage/damaged-file.js";
@@ -21,23 +22,32 @@ export interface HistoryCopyOptions {
 }
 
 export class HistoryCopyThread implements HistoryCopy {
-  private readonly worker: Worker;
+  private worker: Worker;
   private readonly waiting = new Map<number, { resolve(): void; reject(error: Error): void }>();
   private nextId = 1;
-  private failed: Error | undefined;
+  /** Why the thread died, until it is started again (the next request starts it). */
+  private died: Error | undefined;
   private closed: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** What a thread started again must be told first: the schema, the keeper. */
+  private schema: GraphSchema | undefined;
+  private keeperConfig: HistoryConfig | undefined;
 
   private constructor(
     readonly path: string,
     private readonly options: HistoryCopyOptions,
   ) {
-    const data: CopyWorkerData = { path };
-    this.worker = new Worker(new URL("./copy-worker.js", import.meta.url), { workerData: data });
-    this.worker.unref();
-    this.worker.on("message", (event: CopyEvent) => this.heard(event));
-    this.worker.on("error", (error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))));
-    this.worker.on("exit", (code) => this.fail(new Error(`the history's thread ended (exit code ${code})`)));
+    this.worker = this.start();
+  }
+
+  private start(): Worker {
+    const data: CopyWorkerData = { path: this.path };
+    const worker = new Worker(new URL("./copy-worker.js", import.meta.url), { workerData: data });
+    worker.unref();
+    worker.on("message", (event: CopyEvent) => this.heard(event));
+    worker.on("error", (error: unknown) => this.fail(worker, error instanceof Error ? error : new Error(String(error))));
+    worker.on("exit", (code) => this.fail(worker, new Error(`it ended with exit code ${code}`)));
+    return worker;
   }
 
   /** Starts the thread and opens the file there (its errors, e.g. a lock held by another
@@ -47,24 +57,31 @@ export class HistoryCopyThread implements HistoryCopy {
     try {
       await copy.ask({ type: "open" });
     } catch (error) {
-      await copy.worker.terminate();
+      await copy.close().catch(() => undefined);
       throw error;
     }
     return copy;
   }
 
   init(schema: GraphSchema): Promise<void> {
+    this.schema = schema;
     return this.ask({ type: "init", schema });
   }
 
   /** Sends the batch (with each op's origin) and resolves once the thread applied it in a
    *  transaction that `commit()` or `rollback()` ends. */
   async applyPending(ops: readonly GraphOp[]): Promise<{ commit(): Promise<void>; rollback(): Promise<void> }> {
-    await this.ask({ type: "apply", ops, origins: ops.map((op) => originOf(op) ?? null) });
+    await this.ask({ type: "apply", ops, origins: ops.map((op) => originOf(op) ?? null), conforming: ops.map(isConforming) });
+    // The thread holding the batch's transaction: if it died, the batch died with it, and
+    // its commit must fail, not reach a thread started since.
+    const holder = this.worker;
     let open = true;
     const end = (type: "commit" | "rollback") => {
       if (!open) return Promise.resolve();
       open = false;
+      if (this.worker !== holder || this.died) {
+        return type === "rollback" ? Promise.resolve() : Promise.reject(this.died ?? new Error("the history's thread holding the batch is gone"));
+      }
       return this.ask({ type });
     };
     return { commit: () => end("commit"), rollback: () => end("rollback") };
@@ -77,6 +94,7 @@ export class HistoryCopyThread implements HistoryCopy {
   /** The keeper runs in the thread (retention; heartbeats on the coverage sent here every
    *  HEARTBEAT_MS, computed at the moment it is sent). */
   startKeeper(config: HistoryConfig, coverage: () => Coverage | undefined): { stop(): void } {
+    this.keeperConfig = config;
     this.tell({ type: "keeper-start", config });
     this.heartbeatTimer = setInterval(() => this.tell({ type: "coverage", coverage: coverage(), last: false }), HEARTBEAT_MS).unref();
     return {
@@ -92,7 +110,7 @@ export class HistoryCopyThread implements HistoryCopy {
     this.closed ??= (async () => {
       clearInterval(this.heartbeatTimer);
       try {
-        if (!this.failed) await this.ask({ type: "close" });
+        if (!this.died) await this.ask({ type: "close" });
       } finally {
         this.worker.removeAllListeners("exit");
         await this.worker.terminate();
@@ -102,7 +120,7 @@ export class HistoryCopyThread implements HistoryCopy {
   }
 
   private ask(request: Request): Promise<void> {
-    if (this.failed) return Promise.reject(this.failed);
+    if (this.died) this.restart();
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
@@ -113,7 +131,18 @@ export class HistoryCopyThread implements HistoryCopy {
   }
 
   private tell(notice: CopyNotice): void {
-    if (!this.failed) this.worker.postMessage(notice);
+    if (!this.died) this.worker.postMessage(notice);
+  }
+
+  /** A thread that died is started again for the next request, and told the schema and
+   *  the keeper first. The batch it held was rolled back with it; the dispatcher delivers
+   *  it again and the history records it then. */
+  private restart(): void {
+    this.options.log.warn({ history: this.path, err: this.died?.message }, "history: starting its thread again");
+    this.died = undefined;
+    this.worker = this.start();
+    if (this.schema) this.worker.postMessage({ type: "init", id: this.nextId++, schema: this.schema } satisfies CopyRequest);
+    if (this.keeperConfig) this.worker.postMessage({ type: "keeper-start", config: this.keeperConfig } satisfies CopyNotice);
   }
 
   private heard(event: CopyEvent): void {
@@ -141,12 +170,15 @@ export class HistoryCopyThread implements HistoryCopy {
     }
   }
 
-  /** The thread died: every request waiting, and every later one, fails with why. */
-  private fail(error: Error): void {
-    this.failed ??= Object.assign(new Error(`the history's thread failed: ${error.message}`, { cause: error }), { name: "HistoryRecordError" });
-    for (const waiter of this.waiting.values()) waiter.reject(this.failed);
+  /** The thread died (an error it did not catch, out of memory): every request waiting
+   *  fails, as a batch the history could not record (retried, never parked). */
+  private fail(worker: Worker, why: Error): void {
+    if (worker !== this.worker || this.died || this.closed) return;
+    this.died = Object.assign(new Error(`the history's thread failed: ${why.message}`, { cause: why }), { name: "HistoryRecordError" });
+    this.options.log.error({ history: this.path, err: why.message }, "history: its thread failed; batches are retried and start it again");
+    for (const waiter of this.waiting.values()) waiter.reject(this.died);
     this.waiting.clear();
-    this.worker.unref();
+    worker.unref();
   }
 }
 

@@ -63,7 +63,9 @@ export class HistoryTeeSink implements GraphSink {
     try {
       pending = await this.history.applyPending(ops);
     } catch (error) {
-      await graph.catch(() => undefined);
+      // The sink's verdict on the batch comes first (a row it refuses is parked; the
+      // history failing is retried).
+      await graph;
       throw error;
     }
     try {

@@ -117,17 +117,32 @@ describe("the history's copy in its own thread", () => {
     await expect(second).rejects.toThrow(/in use by kube-observer agent pid \d+/);
   });
 
-  it("fails every batch, retryably, once the thread is gone", async () => {
-    const { copy } = await thread();
-    const tee = new HistoryTeeSink(
-      slowSink(() => undefined),
-      copy,
-    );
-    await (copy as unknown as { worker: import("node:worker_threads").Worker }).worker.terminate();
-    const error = await tee.apply([seen(pod("b"), Date.now(), "1")]).catch((e: Error) => e);
+  it("fails the batch the thread held when it dies, retryably, and starts the thread again for the next", async () => {
+    const { copy, read } = await thread();
+    const worker = () => (copy as unknown as { worker: import("node:worker_threads").Worker }).worker;
+    const first = worker();
+    // The sink answers once the thread has died, after it applied the batch: the batch's
+    // commit has no thread left.
+    const sink = slowSink(() => undefined);
+    const apply = sink.apply.bind(sink);
+    sink.apply = async (ops) => {
+      // Long enough for the thread to have applied the batch in its open transaction.
+      await new Promise((r) => setTimeout(r, 100));
+      await first.terminate();
+      return apply(ops);
+    };
+    const tee = new HistoryTeeSink(sink, copy);
+    const t0 = Date.now() - 60_000;
+    const error = await tee.apply([seen(pod("b"), t0, "1")]).catch((e: Error) => e);
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).name).toBe("HistoryRecordError");
     expect((error as Error).message).toMatch(/the history's thread failed/);
+    expect(read((r) => r.versions("c/ns/Pod/b"))).toEqual([]);
+    // Delivered again (as the dispatcher does): a new thread records it, once.
+    sink.apply = apply;
+    await tee.apply([seen(pod("b"), t0, "1")]);
+    expect(worker()).not.toBe(first);
+    expect(read((r) => r.versions("c/ns/Pod/b").map((v) => v.fromRv))).toEqual(["1"]);
   });
 });
 

@@ -70,3 +70,22 @@ describe("the history beside another sink", () => {
     expect(versions("c/ns/Pod/a")).toBe(3);
   });
 });
+
+describe("when both fail", () => {
+  it("throws the sink's error, not the history's: the sink's verdict on the rows decides parking or retrying", async () => {
+    const refused = Object.assign(new Error("a row Neo4j refuses"), { deterministic: true });
+    const history = {
+      init: async () => undefined,
+      applyPending: async () => {
+        throw Object.assign(new Error("the history could not record the batch: disk full"), { name: "HistoryRecordError" });
+      },
+      replaceDerived: async () => undefined,
+      close: async () => undefined,
+    };
+    const sink = new HistoryTeeSink(
+      slowSink(() => refused),
+      history,
+    );
+    await expect(sink.apply([pod("a")])).rejects.toBe(refused);
+  });
+});
