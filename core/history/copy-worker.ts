@@ -1,6 +1,7 @@
 // The thread that keeps the history's copy of the current graph (history-copy.ts): its
 // SQLite file, the recorder's triggers and the keeper run here, so that the agent's own
 // thread goes on with Neo4j's round trips and the observers while a batch is recorded.
+import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { markConforming } from "../graph/contract.js";
 import { SqliteGraphSink } from "../graph/sqlite-sink.js";
@@ -34,6 +35,17 @@ try {
   });
 } catch (error) {
   opened = error as Error;
+}
+
+/** This thread's own CPU time (Linux: /proc/thread-self; busy time beyond it is time the
+ *  thread waited for a core). */
+function threadCpuSeconds(): number | undefined {
+  try {
+    const fields = readFileSync("/proc/thread-self/stat", "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 let pending: { commit(): void; rollback(): void } | undefined;
@@ -74,8 +86,8 @@ async function answer(request: CopyRequest): Promise<void> {
       return sink.replaceDerived(request.sets, request.exclusive);
     case "close":
       log.info(
-        { history: path, ...done, busySeconds: Math.round(performance.eventLoopUtilization().active) / 1000 },
-        "history: its thread stops (batches recorded, and the time it was busy)",
+        { history: path, ...done, busySeconds: Math.round(performance.eventLoopUtilization().active) / 1000, cpuSeconds: threadCpuSeconds() },
+        "history: its thread stops (batches recorded, the time it was busy and its CPU time)",
       );
       keeper?.stop();
       keeper = undefined;
