@@ -14,10 +14,19 @@ const port = parentPort;
 if (!port) throw new Error("copy-worker.ts runs as a worker thread (history-copy.ts starts it)");
 const { path } = workerData as CopyWorkerData;
 const send = (event: CopyEvent) => port.postMessage(event);
+/** A log line for the agent's logger; fields that cannot cross (a function, a handle) go as
+ *  their JSON form instead of failing the thread. */
+function logLine(level: "info" | "warn" | "error", obj: object, msg: string): void {
+  try {
+    send({ type: "log", level, obj, msg });
+  } catch {
+    send({ type: "log", level, obj: JSON.parse(JSON.stringify(obj, (_k, v: unknown) => (v instanceof Error ? v.message : v))) as object, msg });
+  }
+}
 const log = {
-  info: (obj: object, msg: string) => send({ type: "log", level: "info", obj, msg }),
-  warn: (obj: object, msg: string) => send({ type: "log", level: "warn", obj, msg }),
-  error: (obj: object, msg: string) => send({ type: "log", level: "error", obj, msg }),
+  info: (obj: object, msg: string) => logLine("info", obj, msg),
+  warn: (obj: object, msg: string) => logLine("warn", obj, msg),
+  error: (obj: object, msg: string) => logLine("error", obj, msg),
 };
 
 let sink: SqliteGraphSink | undefined;
