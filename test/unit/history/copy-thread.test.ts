@@ -154,7 +154,14 @@ describe("a damaged history file, opened by its thread", () => {
     const errors: string[] = [];
     let movedAside = 0;
     const log = { ...silent, error: (_obj: object, msg: string) => void errors.push(msg) } as unknown as typeof silent;
-    const copy = await HistoryCopyThread.open(path, { log, recovery: { onMovedAside: () => void (movedAside += 1) } });
+    const copy = await HistoryCopyThread.open(path, {
+      log,
+      recovery: {
+        onMovedAside: () => {
+          movedAside += 1;
+        },
+      },
+    });
     closers.push(() => copy.close());
     expect(movedAside).toBe(1);
     expect(errors.join("\n")).toMatch(/damaged|moved aside/i);
