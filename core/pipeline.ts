@@ -87,14 +87,7 @@ export class GraphPipeline {
         history.metrics,
       );
     } else if (history) {
-      const { thread, config } = history;
-      let running: { stop(): void } | undefined;
-      this.historyKeeper = {
-        start: () => {
-          running ??= thread.startKeeper(config, () => coverage(Date.now()));
-        },
-        stop: () => running?.stop(),
-      };
+      this.historyKeeper = history.thread.keeper(history.config, () => coverage(Date.now()));
     }
   }
 

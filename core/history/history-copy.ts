@@ -8,7 +8,7 @@ import { isConforming } from "../graph/contract.js";
 import type { DerivedEdgeSet, GraphOp, GraphSchema } from "../graph/model.js";
 import type { Logger } from "../log/logger.js";
 import type { DamageRecovery, StorageUnusableError } from "../storage/damaged-file.js";
-import { type CopyEvent, type CopyNotice, type CopyRequest, type CopyWorkerData, reviveError, type SerializedError } from "./copy-protocol.js";
+import { type CopyEvent, type CopyNotice, type CopyRequest, type CopyWorkerData, reviveError } from "./copy-protocol.js";
 import { type Coverage, HEARTBEAT_MS, type KeeperMetrics } from "./keeper.js";
 import { originOf } from "./origin.js";
 import type { HistoryCopy } from "./tee-sink.js";
@@ -91,15 +91,19 @@ export class HistoryCopyThread implements HistoryCopy {
     return this.ask({ type: "derived", sets, exclusive });
   }
 
-  /** The keeper runs in the thread (retention; heartbeats on the coverage sent here every
-   *  HEARTBEAT_MS, computed at the moment it is sent). */
-  startKeeper(config: HistoryConfig, coverage: () => Coverage | undefined): { stop(): void } {
-    this.keeperConfig = config;
-    this.tell({ type: "keeper-start", config });
-    this.heartbeatTimer = setInterval(() => this.tell({ type: "coverage", coverage: coverage(), last: false }), HEARTBEAT_MS).unref();
+  /** The keeper, run in the thread (retention; heartbeats on the coverage sent from here
+   *  every HEARTBEAT_MS, computed at the moment it is sent). `start` once; `stop` sends a
+   *  last heartbeat, so a clean stop leaves the coverage up to date. */
+  keeper(config: HistoryConfig, coverage: () => Coverage | undefined): { start(): void; stop(): void } {
     return {
-      // The last heartbeat: a clean stop leaves the coverage up to date.
+      start: () => {
+        if (this.keeperConfig) return;
+        this.keeperConfig = config;
+        this.tell({ type: "keeper-start", config });
+        this.heartbeatTimer = setInterval(() => this.tell({ type: "coverage", coverage: coverage(), last: false }), HEARTBEAT_MS).unref();
+      },
       stop: () => {
+        if (!this.keeperConfig) return;
         clearInterval(this.heartbeatTimer);
         this.tell({ type: "coverage", coverage: coverage(), last: true });
       },
@@ -181,5 +185,3 @@ export class HistoryCopyThread implements HistoryCopy {
     worker.unref();
   }
 }
-
-export type { SerializedError };

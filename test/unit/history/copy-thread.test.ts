@@ -44,7 +44,13 @@ function slowSink(outcome: () => Error | undefined): GraphSink {
   } as unknown as GraphSink;
 }
 
-async function thread(): Promise<{ copy: InstanceType<typeof HistoryCopyThread>; path: string; read<T>(f: (r: HistoryReader) => T): T }> {
+async function thread(): Promise<{
+  copy: InstanceType<typeof HistoryCopyThread>;
+  /** The copy beside a sink that commits every batch. */
+  tee: InstanceType<typeof HistoryTeeSink>;
+  path: string;
+  read<T>(f: (r: HistoryReader) => T): T;
+}> {
   const path = join(mkdtempSync(join(tmpdir(), "ko-history-thread-")), "history.sqlite");
   const copy = await HistoryCopyThread.open(path, { log: silent });
   closers.push(() => copy.close());
@@ -56,7 +62,15 @@ async function thread(): Promise<{ copy: InstanceType<typeof HistoryCopyThread>;
       r.close();
     }
   };
-  return { copy, path, read };
+  return {
+    copy,
+    tee: new HistoryTeeSink(
+      slowSink(() => undefined),
+      copy,
+    ),
+    path,
+    read,
+  };
 }
 
 describe("the history's copy in its own thread", () => {
@@ -82,27 +96,20 @@ describe("the history's copy in its own thread", () => {
   });
 
   it("takes batches one at a time, in order, when they come together", async () => {
-    const { copy, read } = await thread();
-    const tee = new HistoryTeeSink(
-      slowSink(() => undefined),
-      copy,
-    );
+    const { tee, read } = await thread();
     const t0 = Date.now() - 60_000;
     await Promise.all([1, 2, 3].map((v) => tee.apply([seen(pod("a", [], { v }), t0 + v, String(v))])));
     expect(read((r) => r.versions("c/ns/Pod/a").map((x) => x.properties.v))).toEqual([1, 2, 3]);
   });
 
   it("runs the keeper there: the last heartbeat extends the coverage to what the agent sent", async () => {
-    const { copy, read } = await thread();
-    const tee = new HistoryTeeSink(
-      slowSink(() => undefined),
-      copy,
-    );
+    const { copy, tee, read } = await thread();
     const listedAt = Date.now() - 60_000;
     await tee.apply([seen({ op: "sweep", scope: "c/ns/Pod", present: [] }, listedAt, "1", true)]);
     const before = read((r) => r.coverage()[0]!.toMs);
     const completeTo = listedAt + 30_000;
-    const keeper = copy.startKeeper({ enabled: true, path: null, retentionDays: 0, maxBytes: 0 }, () => ({ watching: ["c/ns/pod"], completeTo }));
+    const keeper = copy.keeper({ enabled: true, path: null, retentionDays: 0, maxBytes: 0 }, () => ({ watching: ["c/ns/pod"], completeTo }));
+    keeper.start();
     keeper.stop();
     await copy.close();
     expect(before).toBeLessThan(completeTo);
