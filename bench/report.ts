@@ -53,7 +53,14 @@ export interface HistorySize {
 export interface SinkResult {
   sink: "sqlite" | "neo4j";
   /** With history kept (bench/history-cost.ts): its size after the sync and after churn. */
-  history?: { afterSync: HistorySize; afterChurn: HistorySize | null };
+  history?: {
+    afterSync: HistorySize;
+    afterChurn: HistorySize | null;
+    /** With a history file of its own (Neo4j): seconds from the graph complete until the
+     *  history's inbox was empty (everything recorded), after the sync and after churn. */
+    catchUpAfterSyncSeconds?: number;
+    catchUpAfterChurnSeconds?: number;
+  };
   sync: SyncResult;
   memory: {
     /** VmHWM over the whole run (sync and churn). */

@@ -18,7 +18,9 @@ import { consoleSummary, crossTierBytesPerObject, evaluateTargets, RESULT_SCHEMA
 import { tierByName, type Tier } from "./tiers.js";
 import { sinkOnlyMain } from "./sink-only-report.js";
 import { writeHistoryReport } from "./history-cost.js";
+import Database from "better-sqlite3";
 import { HistoryReader } from "../core/history/reader.js";
+import { inboxFile } from "../core/history/inbox.js";
 import type { HistorySize } from "./report.js";
 import { opsLoadMain } from "./ops-load.js";
 import { measureTopology } from "./topology.js";
@@ -60,6 +62,9 @@ const HELP = `Usage: npm run bench -- [options]
                            against the history; default rates: 200/s), and the history's
                            bytes per change; writes history-<tier>-<sink>.md
   --history-pairs N        pairs of runs per sink with --history (default 2)
+  --history-warmup N       with --history: N runs per sink without history first, not
+                           compared (a cold Neo4j JVM; default 0: the cold run counts
+                           against the history); listed in the report
   --ops-load               the ops endpoints (/healthz, /readyz, /metrics) under a bounded
                            loopback load with a WAL of 100,000 messages and the sink down,
                            against the same load with an empty WAL (no apiserver needed)
@@ -85,6 +90,7 @@ interface Options {
   opsLoad: boolean;
   history: boolean;
   historyPairs: number;
+  historyWarmup: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -109,6 +115,7 @@ function parseOptions(argv: string[]): Options {
       "ops-load": { type: "boolean", default: false },
       history: { type: "boolean", default: false },
       "history-pairs": { type: "string", default: "2" },
+      "history-warmup": { type: "string", default: "0" },
       help: { type: "boolean", default: false },
     },
   });
@@ -158,6 +165,7 @@ function parseOptions(argv: string[]): Options {
     opsLoad: values["ops-load"]!,
     history: values.history!,
     historyPairs: Math.max(1, Math.round(num(values["history-pairs"], 2, "--history-pairs"))),
+    historyWarmup: Math.max(0, Math.round(num(values["history-warmup"], 0, "--history-warmup"))),
   };
 }
 
@@ -212,6 +220,28 @@ async function runSink(sink: SinkKind, ctx: SinkRunContext, history = false, run
       reader.close();
     }
   };
+  // With a file of its own (Neo4j) the history records from its inbox after the graph
+  // commits: how long until it caught up (its inbox empty).
+  const inbox = config.historyPath && config.historyPath !== config.graphPath ? inboxFile(config.historyPath) : null;
+  const historyCatchUp = async (fromMs: number): Promise<number | undefined> => {
+    if (!inbox) return undefined;
+    for (;;) {
+      let waiting = 1;
+      try {
+        const db = new Database(inbox, { readonly: true, fileMustExist: true });
+        try {
+          waiting = (db.prepare("SELECT count(*) AS n FROM inbox").get() as { n: number }).n;
+        } finally {
+          db.close();
+        }
+      } catch {
+        // Not made yet.
+      }
+      if (waiting === 0) return (Date.now() - fromMs) / 1000;
+      if (Date.now() - fromMs > 30 * 60_000) throw new Error(`the history's inbox ${inbox} still holds ${waiting} entries 30 min after the graph was complete`);
+      await sleep(100);
+    }
+  };
   const agent = new AgentRun(config.file, sink, join(dir, "agent.log"), env);
   try {
     const ready = await agent.waitFor("ready", 120_000);
@@ -236,6 +266,8 @@ async function runSink(sink: SinkKind, ctx: SinkRunContext, history = false, run
       `${sink}: graph complete after ${seconds.toFixed(2)} s (${(seconds / ctx.baselineSeconds).toFixed(2)}x baseline)${problems.length ? ` — INCOMPLETE: ${problems.join("; ")}` : ""}`,
     );
 
+    const catchUpAfterSyncSeconds = await historyCatchUp(completeAt);
+    if (catchUpAfterSyncSeconds !== undefined) say(`${sink}: the history caught up ${catchUpAfterSyncSeconds.toFixed(2)} s after the graph was complete`);
     const historyAfterSync = historySize();
     // Idle: steady RSS and CPU with nothing changing.
     await sleep(2_000);
@@ -281,12 +313,22 @@ async function runSink(sink: SinkKind, ctx: SinkRunContext, history = false, run
       const sustained = steps.filter((s) => s.sustained).map((s) => s.targetRate);
       churn = { secondsPerRate: options.churnSeconds, steps, highestSustainedRate: sustained.length ? Math.max(...sustained) : null };
     }
+    const catchUpAfterChurnSeconds = churn ? await historyCatchUp(Date.now()) : undefined;
     const historyAfterChurn = churn ? historySize() : null;
     const final = await agent.stop();
     const peak = Math.max(...agent.sampler.samples.map((s) => s.hwmBytes));
     return {
       sink,
-      ...(historyAfterSync ? { history: { afterSync: historyAfterSync, afterChurn: historyAfterChurn } } : {}),
+      ...(historyAfterSync
+        ? {
+            history: {
+              afterSync: historyAfterSync,
+              afterChurn: historyAfterChurn,
+              ...(catchUpAfterSyncSeconds === undefined ? {} : { catchUpAfterSyncSeconds }),
+              ...(catchUpAfterChurnSeconds === undefined ? {} : { catchUpAfterChurnSeconds }),
+            },
+          }
+        : {}),
       sync: {
         seconds,
         startupSeconds,
@@ -415,8 +457,11 @@ async function main(): Promise<void> {
       // alike, and the first, cold run of a sink (Neo4j's JVM warming up) counts against
       // the history, never for it.
       const runs: Array<{ sink: SinkKind; history: boolean; result: SinkResult }> = [];
+      const warmups: Array<{ sink: SinkKind; result: SinkResult }> = [];
       const order = Array.from({ length: options.historyPairs }, (_, i) => (i % 2 === 0 ? [true, false] : [false, true])).flat();
       for (const sink of options.sinks) {
+        for (let w = 0; w < options.historyWarmup; w++)
+          warmups.push({ sink, result: await timed(`${sink} warm-up (${w + 1})`, () => runSink(sink, ctx, false, 100 + w)) });
         for (const [i, history] of order.entries()) {
           runs.push({
             sink,
@@ -427,6 +472,7 @@ async function main(): Promise<void> {
       }
       const files = writeHistoryReport(options.out, {
         tier,
+        warmups,
         sinkArg: options.sinkArg,
         command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
         machine: machineFacts(loadAtStart),

@@ -22,7 +22,7 @@ import { SqliteGraphSink } from "./graph/sqlite-sink.js";
 import { historyFile, historyInGraphFile } from "./history/paths.js";
 import { HistoryTeeSink } from "./history/tee-sink.js";
 import { coverageAt, HistoryKeeper, type KeeperMetrics } from "./history/keeper.js";
-import { HistoryCopyThread } from "./history/history-copy.js";
+import { HistoryCopyThread, type HistoryCopyStats } from "./history/history-copy.js";
 
 /** Where the history is kept: in the embedded graph's file (its keeper in this thread), or
  *  in a file of its own kept by a thread of its own (core/history/history-copy.ts). */
@@ -63,6 +63,9 @@ export class GraphPipeline {
   watchingScopes: () => string[] = () => [];
   /** Heartbeats and retention of the history, when it is kept. */
   readonly historyKeeper: { start(): void; stop(): void } | undefined;
+  /** The history's thread, when it keeps a file of its own: ops its copy refused, entries
+   *  left in its inbox at the stop. */
+  readonly historyStats: HistoryCopyStats | undefined;
 
   private constructor(
     readonly wal: Wal,
@@ -88,6 +91,7 @@ export class GraphPipeline {
       );
     } else if (history) {
       this.historyKeeper = history.thread.keeper(history.config, () => coverage(Date.now()));
+      this.historyStats = history.thread.stats;
     }
   }
 

@@ -4,6 +4,7 @@
 import type { Argv, CommandModule } from "yargs";
 import { storedKey } from "../graph/limits.js";
 import type { CoverageInterval, EdgeVersion, HistoryReader, NodeVersion } from "../history/reader.js";
+import { waitingInInbox } from "../history/inbox.js";
 import { formatTime, parseTime } from "../history/time.js";
 import { lookupKey } from "./who-uses-command.js";
 import { withHistory } from "./open-history.js";
@@ -126,12 +127,14 @@ export const historyCommand: CommandModule<object, HistoryArgs> = {
       .example("$0 history secret db -n payments --since now-7d -c config/example.dhall", "a week of the Secret's changes and of who used it")
       .example("$0 history watermarks -c config/example.dhall", "up to when each scope's history is complete, and its gaps") as unknown as Argv<HistoryArgs>,
   handler: (args) =>
-    withHistory(args.config, args.sink, async ({ config, plugins, reader }) => {
+    withHistory(args.config, args.sink, async ({ config, plugins, reader, file }) => {
       const pruned = reader.prunedBeforeMs();
       if (args.what === "watermarks" && args.name === undefined) {
         const scopes = coverageByScope(reader.coverage());
+        // With Neo4j: batches the graph has that the history's thread has not recorded yet.
+        const inbox = waitingInInbox(file);
         if (args.json) {
-          process.stdout.write(`${JSON.stringify({ prunedBeforeMs: pruned ?? null, scopes }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ prunedBeforeMs: pruned ?? null, scopes, ...(inbox ? { inbox } : {}) }, null, 2)}\n`);
           return;
         }
         if (scopes.length === 0) process.stdout.write("no coverage recorded yet (the agent records it once a scope's first list is in the history)\n");
@@ -153,6 +156,10 @@ export const historyCommand: CommandModule<object, HistoryArgs> = {
           process.stdout.write(`\n${behind.length} scope(s) last known complete over a minute ago (is the agent running and watching them?)\n`);
         if (pruned !== undefined)
           process.stdout.write(`\nversions that ended before ${formatTime(pruned)} were pruned (history.retentionDays, history.maxBytes)\n`);
+        if (inbox && inbox.entries > 0)
+          process.stdout.write(
+            `\n${inbox.entries} batch(es) the graph has committed wait in the history's inbox${inbox.oldestObservedMs === null ? "" : `, observed from ${formatTime(inbox.oldestObservedMs)}`}: the agent records them (a stopped agent, at its next start); the coverage above ends before them\n`,
+          );
         return;
       }
       if (args.name === undefined) throw new Error(`history ${args.what}: name the object (history ${args.what} NAME), or ask for history watermarks`);

@@ -11,6 +11,8 @@ export interface OpenedHistory {
   config: Config;
   plugins: PluginSet;
   reader: HistoryReader;
+  /** The history's file. */
+  file: string;
 }
 
 export async function openHistory(configFile: string, sinkKind?: "sqlite" | "neo4j"): Promise<OpenedHistory> {
@@ -19,7 +21,7 @@ export async function openHistory(configFile: string, sinkKind?: "sqlite" | "neo
   if (file === null)
     throw new Error(`${configFile} keeps no history: set history = T.History::{ enabled = True } in it (docs/history.md), and the agent keeps it from then on`);
   const plugins = await loadPlugins(config.pluginDirs);
-  return { config, plugins, reader: HistoryReader.open(file) };
+  return { config, plugins, reader: HistoryReader.open(file), file };
 }
 
 /** Runs fn with the config's history open, closes it, and reports a failure as the command's. */

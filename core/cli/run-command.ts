@@ -495,6 +495,8 @@ function onceFailures(pipeline: GraphPipeline, leftInWal: number, unhandledRejec
     sinkFailures: stats.sinkErrors,
     storesReplacedWhileRunning: pipeline.storesReplacedWhileRunning,
     leftInWal,
+    historyRefused: pipeline.historyStats?.refused ?? 0,
+    leftInHistoryInbox: pipeline.historyStats?.leftInInbox ?? 0,
   };
 }
 

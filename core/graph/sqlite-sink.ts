@@ -663,11 +663,12 @@ export class SqliteGraphSink implements GraphSink {
     ];
   }
 
-  async replaceDerived(sets: readonly DerivedEdgeSet[], exclusive?: string): Promise<void> {
+  /** `atMs`: when the sets were computed (the history's stamp; default now). */
+  async replaceDerived(sets: readonly DerivedEdgeSet[], exclusive?: string, atMs?: number): Promise<void> {
     if (exclusive !== undefined && !exclusive.startsWith(DERIVED_OWNER_PREFIX)) throw new Error(`not a derivation scope prefix: ${JSON.stringify(exclusive)}`);
     this.guard.run(() =>
       this.db.transaction(() => {
-        this.history?.beforeDerived();
+        this.history?.beforeDerived(atMs);
         const [ms, rv] = this.stampNow();
         if (exclusive !== undefined) this.q.deleteDerivedUnder.run(exclusive, `${exclusive}\u{10FFFF}`);
         for (const set of sets) {

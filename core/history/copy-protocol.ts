@@ -1,43 +1,33 @@
 // The messages between the agent and the thread that keeps the history's copy of the
 // graph (history-copy.ts, copy-worker.ts). Plain data: they cross by structured clone.
 import type { HistoryConfig } from "../config/model.js";
-import type { DerivedEdgeSet, GraphOp, GraphSchema } from "../graph/model.js";
+import type { GraphSchema } from "../graph/model.js";
 import { GraphContractError } from "../graph/contract.js";
 import { SinkLimitError } from "../graph/limits.js";
 import { GraphSchemaError } from "../graph/schema-version.js";
 import { FileInUseError } from "../lock/exclusive-file.js";
 import { CorruptFileError, StorageUnusableError } from "../storage/damaged-file.js";
-import type { Coverage } from "./keeper.js";
-import type { OpOrigin } from "./origin.js";
+import type { Coverage, HistoryFailure } from "./keeper.js";
 import { HistoryRecordError } from "./recorder.js";
 
-/** What the thread is asked; each request gets one reply with its id. */
-export type CopyRequest =
-  | { id: number; type: "open" }
-  | { id: number; type: "init"; schema: GraphSchema }
-  | {
-      id: number;
-      type: "apply";
-      ops: readonly GraphOp[];
-      /** Each op's origin (core/history/origin.ts) and whether it was built under the graph
-       *  contract (core/graph/contract.ts): kept beside the ops, which a clone loses. */
-      origins: ReadonlyArray<OpOrigin | null>;
-      conforming: readonly boolean[];
-    }
-  | { id: number; type: "commit" }
-  | { id: number; type: "rollback" }
-  | { id: number; type: "derived"; sets: readonly DerivedEdgeSet[]; exclusive: string | undefined }
-  | { id: number; type: "close" };
+/** What the thread is asked; each request gets one reply with its id ("open": the last
+ *  inbox entry the copy recorded). */
+export type CopyRequest = { id: number; type: "open" } | { id: number; type: "init"; schema: GraphSchema } | { id: number; type: "close" };
 
-/** Told, not asked: the keeper's start and stop, and the coverage for its heartbeat. */
-export type CopyNotice = { type: "keeper-start"; config: HistoryConfig } | { type: "coverage"; coverage: Coverage | undefined; last: boolean };
+/** Told, not asked: the keeper's start and stop, the coverage for its heartbeat, and that
+ *  the inbox (inbox.ts) has new entries. */
+export type CopyNotice =
+  | { type: "keeper-start"; config: HistoryConfig }
+  | { type: "coverage"; coverage: Coverage | undefined; last: boolean }
+  | { type: "queued" };
 
-/** What the thread sends back: replies, and what the agent's logger, metrics and damage
- *  recovery must hear of. */
+/** What the thread sends back: replies, the inbox entries it recorded, and what the agent's
+ *  logger, metrics and damage recovery must hear of. */
 export type CopyEvent =
-  | { type: "reply"; id: number; error?: SerializedError }
+  | { type: "reply"; id: number; error?: SerializedError; value?: unknown }
+  | { type: "recorded"; seq: number }
   | { type: "log"; level: "info" | "warn" | "error"; obj: object; msg: string }
-  | { type: "metric"; name: "historyFailed"; operation: "heartbeat" | "prune" }
+  | { type: "metric"; name: "historyFailed"; operation: HistoryFailure }
   | { type: "metric"; name: "historyPruned"; versions: number }
   | { type: "recovery"; event: "moved-aside" | "replaced" }
   | { type: "recovery"; event: "unusable"; error: SerializedError };
@@ -45,6 +35,10 @@ export type CopyEvent =
 /** The worker's start-up data. */
 export interface CopyWorkerData {
   path: string;
+  /** The inbox the thread records from (inbox.ts). */
+  inbox: string;
+  /** The thread's nice value (0: the agent's priority). */
+  nice: number;
 }
 
 export interface SerializedError {

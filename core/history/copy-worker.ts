@@ -1,18 +1,27 @@
-// The thread that keeps the history's copy of the current graph (history-copy.ts): its
-// SQLite file, the recorder's triggers and the keeper run here, so that the agent's own
-// thread goes on with Neo4j's round trips and the observers while a batch is recorded.
-import { readFileSync } from "node:fs";
+// The thread that keeps the history's copy of the current graph (history-copy.ts): it
+// records the batches the sink committed from the history's inbox (inbox.ts), in order and
+// off the dispatcher's path, at a lower CPU priority than the agent's own threads, so that
+// while the machine is busy (an initial sync) Neo4j's round trips and the observers come
+// first and the history catches up after. Its SQLite file, the recorder's triggers and the
+// keeper run here.
+import { readFileSync, readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { markConforming } from "../graph/contract.js";
+import type { GraphOp } from "../graph/model.js";
 import { SqliteGraphSink } from "../graph/sqlite-sink.js";
+import { classifySinkError } from "../dispatch/sink-errors.js";
+import { failpoint } from "../faults.js";
 import type { CopyEvent, CopyNotice, CopyRequest, CopyWorkerData } from "./copy-protocol.js";
 import { serializeError } from "./copy-protocol.js";
+import { type InboxEntry, InboxReader } from "./inbox.js";
 import { type Coverage, HistoryKeeper } from "./keeper.js";
 import { attachOrigin } from "./origin.js";
+import { readMeta, writeMeta } from "./schema.js";
 
 const port = parentPort;
 if (!port) throw new Error("copy-worker.ts runs as a worker thread (history-copy.ts starts it)");
-const { path } = workerData as CopyWorkerData;
+const { path, inbox: inboxPath, nice } = workerData as CopyWorkerData;
 const send = (event: CopyEvent) => port.postMessage(event);
 /** A log line for the agent's logger; fields that cannot cross (a function, a handle) go as
  *  their JSON form instead of failing the thread. */
@@ -57,56 +66,187 @@ function threadCpuSeconds(): number | undefined {
   }
 }
 
-let pending: { commit(): void; rollback(): void } | undefined;
+/** Lowers this thread's CPU priority (Linux: a thread's own nice value, by its id). */
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    if (Number.isInteger(tid) && tid > 0 && nice > 0) setPriority(tid, nice);
+  } catch (error) {
+    log.warn({ history: path, err: (error as Error).message }, "history: could not lower its thread's priority (it records at the agent's)");
+  }
+}
+lowerPriority();
+
 /** What this thread did, for its closing log line. */
-const done = { batches: 0, ops: 0 };
+const done = { batches: 0, ops: 0, derived: 0 };
 let coverage: Coverage | undefined;
 let keeper: HistoryKeeper | undefined;
+/** The last inbox entry recorded (in the copy's history_meta, with the entry's changes):
+ *  a thread started again goes on after it, never records an entry twice. */
+let recorded = sink?.history ? Number(readMeta(sink.database, "inbox_applied") ?? 0) : 0;
+let reader: InboxReader | undefined;
+let draining: Promise<void> | undefined;
+let stopping = false;
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 30_000;
+/** Ends a retry's wait early (a close). */
+let wake: (() => void) | undefined;
+const sleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    wake = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
 
-async function answer(request: CopyRequest): Promise<void> {
+async function answer(request: CopyRequest): Promise<unknown> {
   if (!sink) throw opened;
   switch (request.type) {
     case "open":
-      return;
+      return { recorded };
     case "init":
+      // The ops were checked against it where they were built; declared here all the same.
       return sink.init(request.schema);
-    case "apply": {
-      if (pending) throw new Error("the history's copy got a batch before the previous one was committed or rolled back");
-      for (const [i, op] of request.ops.entries()) {
-        const origin = request.origins[i];
-        if (origin) attachOrigin(op, origin);
-        // Checked where it was built: not again here (the sink beside this one checks too).
-        if (request.conforming[i]) markConforming(op);
-      }
-      pending = await sink.applyPending(request.ops);
-      done.batches += 1;
-      done.ops += request.ops.length;
-      return;
-    }
-    case "commit":
-    case "rollback": {
-      const batch = pending;
-      pending = undefined;
-      if (request.type === "commit") batch?.commit();
-      else batch?.rollback();
-      return;
-    }
-    case "derived":
-      return sink.replaceDerived(request.sets, request.exclusive);
     case "close":
+      stopping = true;
+      wake?.();
+      await draining;
       log.info(
         { history: path, ...done, busySeconds: Math.round(performance.eventLoopUtilization().active) / 1000, cpuSeconds: threadCpuSeconds() },
         "history: its thread stops (batches recorded, the time it was busy and its CPU time)",
       );
       keeper?.stop();
       keeper = undefined;
-      pending?.rollback();
-      pending = undefined;
+      reader?.close();
       return sink.close();
   }
 }
 
+/** Records the inbox's entries after `recorded`, one at a time, until none is left (the
+ *  agent opens the inbox once this thread opened the copy, then says "queued"). */
+function startDraining(): void {
+  if (draining || stopping || !sink) return;
+  try {
+    reader ??= new InboxReader(inboxPath);
+  } catch (error) {
+    log.error({ history: path, inbox: inboxPath, err: (error as Error).message }, "history: cannot read its inbox (tried again at the next batch)");
+    return;
+  }
+  const records = reader;
+  // Cleared in a later microtask, after the assignment (a run that finds nothing to record
+  // ends synchronously).
+  draining = (async () => {
+    try {
+      for (let next = records.next(recorded); next && !stopping; next = records.next(recorded)) {
+        if (!(await record(next.seq, next.entry))) return;
+        recorded = next.seq;
+        send({ type: "recorded", seq: recorded });
+        // Messages (the keeper's heartbeat, a close) between entries.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } catch (error) {
+      log.error({ history: path, err: (error as Error).message }, "history: reading its inbox failed; trying again with the next batch");
+    }
+  })().finally(() => {
+    draining = undefined;
+  });
+}
+
+/** Records one entry, retrying what fails for the database's sake (with backoff) until it
+ *  is recorded or the thread stops (false: it stays in the inbox for the next start). */
+async function record(seq: number, entry: InboxEntry): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      failpoint("history.before-record");
+      await recordOnce(seq, entry);
+      if (attempt > 0) log.info({ history: path, seq, attempts: attempt + 1 }, "history: recorded the batch after failures");
+      return true;
+    } catch (error) {
+      if (classifySinkError(error) === "deterministic" && entry.kind === "ops" && entry.ops.length > 1) {
+        await recordEachOp(seq, entry);
+        return true;
+      }
+      send({ type: "metric", name: "historyFailed", operation: "record" });
+      const retryInMs = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt);
+      if (attempt === 0 || (attempt & (attempt - 1)) === 0)
+        log.error(
+          { history: path, seq, attempts: attempt + 1, err: (error as Error).message, retryInMs },
+          "history: recording a batch failed; retrying (it stays in the inbox)",
+        );
+      await sleep(retryInMs);
+      if (stopping) return false;
+    }
+  }
+}
+
+async function recordOnce(seq: number, entry: InboxEntry): Promise<void> {
+  const db = sink!;
+  if (entry.kind === "derived") {
+    db.database.exec("BEGIN IMMEDIATE");
+    try {
+      await db.replaceDerived(entry.sets, entry.exclusive, entry.atMs);
+      writeMeta(db.database, "inbox_applied", String(seq));
+      db.database.exec("COMMIT");
+    } catch (error) {
+      if (db.database.open && db.database.inTransaction) db.database.exec("ROLLBACK");
+      throw error;
+    }
+    done.derived += 1;
+    return;
+  }
+  const ops = withOrigins(entry);
+  const batch = await db.applyPending(ops);
+  try {
+    writeMeta(db.database, "inbox_applied", String(seq));
+  } catch (error) {
+    batch.rollback();
+    throw error;
+  }
+  batch.commit();
+  done.batches += 1;
+  done.ops += ops.length;
+}
+
+function withOrigins(entry: Extract<InboxEntry, { kind: "ops" }>): readonly GraphOp[] {
+  for (const [i, op] of entry.ops.entries()) {
+    const origin = entry.origins[i];
+    if (origin) attachOrigin(op, origin);
+    // Checked where it was built: not again here (the sink beside this one checked too).
+    if (entry.conforming[i]) markConforming(op);
+  }
+  return entry.ops;
+}
+
+/** A batch the sink took and the copy refuses for its rows (a limit of SQLite's that
+ *  Neo4j does not have): each op alone; those refused are logged and counted, the rest
+ *  recorded. */
+async function recordEachOp(seq: number, entry: Extract<InboxEntry, { kind: "ops" }>): Promise<void> {
+  const db = sink!;
+  const ops = withOrigins(entry);
+  for (const op of ops) {
+    try {
+      const batch = await db.applyPending([op]);
+      batch.commit();
+    } catch (error) {
+      if (classifySinkError(error) !== "deterministic") throw error;
+      send({ type: "metric", name: "historyFailed", operation: "refused" });
+      log.error(
+        { history: path, seq, key: op.op === "upsert" ? op.node.key : op.op === "delete" ? op.key : op.scope, err: (error as Error).message },
+        "history: its copy refuses a change the graph took; the change is missing from the history",
+      );
+    }
+  }
+  writeMeta(db.database, "inbox_applied", String(seq));
+  done.batches += 1;
+  done.ops += ops.length;
+}
+
 function notice(message: CopyNotice): void {
+  if (message.type === "queued") {
+    startDraining();
+    return;
+  }
   if (message.type === "keeper-start") {
     if (!sink || keeper) return;
     const db = sink;
@@ -114,7 +254,7 @@ function notice(message: CopyNotice): void {
       message.config,
       {
         target: () => (db.history ? { db: db.database, recorder: db.history } : undefined),
-        coverage: () => coverage,
+        coverage: () => waitingClamped(coverage),
       },
       log,
       {
@@ -126,21 +266,28 @@ function notice(message: CopyNotice): void {
     return;
   }
   coverage = message.coverage;
-  if (message.last) {
-    keeper?.stop();
-    keeper = undefined;
-  } else keeper?.heartbeat();
+  // The last one (the agent stops): its heartbeat now, and again at "close", once the
+  // inbox's last entries are recorded.
+  keeper?.heartbeat();
 }
 
-// One request at a time, in the order sent: a batch's transaction stays open between its
-// "apply" and its "commit"; notices run between them.
+/** The agent's coverage, short of the earliest observation still waiting in the inbox:
+ *  the history is complete only up to what it recorded. */
+function waitingClamped(sent: Coverage | undefined): Coverage | undefined {
+  if (!sent) return undefined;
+  if (!reader) return undefined;
+  const waiting = reader.oldestWaiting(recorded);
+  return waiting === null ? sent : { ...sent, completeTo: Math.min(sent.completeTo, waiting - 1) };
+}
+
+// One request at a time, in the order sent; notices (and the inbox's entries) between them.
 let queue = Promise.resolve();
 port.on("message", (message: CopyRequest | CopyNotice) => {
   if (!("id" in message)) return notice(message);
   queue = queue.then(async () => {
     try {
-      await answer(message);
-      send({ type: "reply", id: message.id });
+      const value = await answer(message);
+      send({ type: "reply", id: message.id, ...(value === undefined ? {} : { value }) });
     } catch (error) {
       send({ type: "reply", id: message.id, error: serializeError(error) });
     }

@@ -1,7 +1,10 @@
 // The history's copy of the current graph, kept in a thread of its own (copy-worker.ts)
-// when the history has a file of its own (Neo4j). Recording a batch is SQLite work of the
-// same order as Neo4j's own apply; on the agent's thread it held up Neo4j's round trips
-// for the same batch and the observers (bench/history-sinks.ts measured the two apart).
+// when the history has a file of its own (Neo4j). A batch the sink committed is appended to
+// the history's inbox (inbox.ts) before the WAL acknowledges it, a quick write on this
+// thread; the copy's thread records it from there, at a lower CPU priority, off the
+// dispatcher's path. Recording a batch is SQLite work of the order of Neo4j's own apply:
+// in the dispatcher's path, or competing for the cores at the agent's priority, it added
+// a third to half to the sync and churn with Neo4j (bench/results/history-M-neo4j*.md).
 import { Worker } from "node:worker_threads";
 import type { HistoryConfig } from "../config/model.js";
 import { isConforming } from "../graph/contract.js";
@@ -9,29 +12,57 @@ import type { DerivedEdgeSet, GraphOp, GraphSchema } from "../graph/model.js";
 import type { Logger } from "../log/logger.js";
 import type { DamageRecovery, StorageUnusableError } from "../storage/damaged-file.js";
 import { type CopyEvent, type CopyNotice, type CopyRequest, type CopyWorkerData, reviveError } from "./copy-protocol.js";
+import { type EncodedEntry, encodeEntry, HistoryInbox, inboxFile } from "./inbox.js";
 import { type Coverage, HEARTBEAT_MS, type KeeperMetrics } from "./keeper.js";
 import { originOf } from "./origin.js";
 import type { HistoryCopy } from "./tee-sink.js";
 
 type Request = CopyRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
 
+/** The copy's thread runs at this nice value (Linux): the agent's own threads and the
+ *  servers beside it come first; the history catches up when they leave a core free. */
+export const HISTORY_THREAD_NICE = 10;
+/** Queued and not yet recorded, beyond which a commit waits for the copy (the inbox's
+ *  disk use, and how far the history may fall behind). */
+export const INBOX_BACKLOG_MAX_BYTES = 256 * 1024 * 1024;
+/** How long a stop waits for the copy to record what is queued (the rest is recorded at
+ *  the next start). */
+const CLOSE_DRAIN_MS = 10_000;
+const RESTART_DELAY_MS = 1_000;
+
 export interface HistoryCopyOptions {
   log: Logger;
   recovery?: Omit<DamageRecovery, "log" | "now">;
   metrics?: KeeperMetrics;
+  /** Nice value of the copy's thread (default HISTORY_THREAD_NICE; 0: the agent's). */
+  nice?: number;
+}
+
+/** What the copy's thread did: ops it refused that the graph took (missing from the
+ *  history), and inbox entries left for the next start when it stopped. */
+export interface HistoryCopyStats {
+  refused: number;
+  leftInInbox: number;
 }
 
 export class HistoryCopyThread implements HistoryCopy {
   private worker: Worker;
-  private readonly waiting = new Map<number, { resolve(): void; reject(error: Error): void }>();
+  private readonly waiting = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
   private nextId = 1;
-  /** Why the thread died, until it is started again (the next request starts it). */
+  /** Why the thread died, until it is started again. */
   private died: Error | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
   private closed: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   /** What a thread started again must be told first: the schema, the keeper. */
   private schema: GraphSchema | undefined;
   private keeperConfig: HistoryConfig | undefined;
+  private inbox: HistoryInbox | undefined;
+  /** Resolved as the copy records entries (a commit over the backlog, drained()). */
+  private recordedWaiters: Array<() => void> = [];
+  /** The last inbox entry the copy said it recorded. */
+  private recordedThrough = 0;
+  readonly stats: HistoryCopyStats = { refused: 0, leftInInbox: 0 };
 
   private constructor(
     readonly path: string,
@@ -41,7 +72,7 @@ export class HistoryCopyThread implements HistoryCopy {
   }
 
   private start(): Worker {
-    const data: CopyWorkerData = { path: this.path };
+    const data: CopyWorkerData = { path: this.path, inbox: inboxFile(this.path), nice: this.options.nice ?? HISTORY_THREAD_NICE };
     const worker = new Worker(new URL("./copy-worker.js", import.meta.url), { workerData: data });
     worker.unref();
     worker.on("message", (event: CopyEvent) => this.heard(event));
@@ -51,11 +82,16 @@ export class HistoryCopyThread implements HistoryCopy {
   }
 
   /** Starts the thread and opens the file there (its errors, e.g. a lock held by another
-   *  agent or a damaged file that cannot be replaced, are thrown here). */
+   *  agent or a damaged file that cannot be replaced, are thrown here), then the inbox. */
   static async open(path: string, options: HistoryCopyOptions): Promise<HistoryCopyThread> {
     const copy = new HistoryCopyThread(path, options);
     try {
-      await copy.ask({ type: "open" });
+      const { recorded } = (await copy.ask({ type: "open" })) as { recorded: number };
+      copy.inbox = HistoryInbox.open(inboxFile(path), recorded, options.recovery && { ...options.recovery, log: options.log });
+      const waiting = copy.inbox.backlog;
+      if (waiting.entries > 0)
+        options.log.info({ history: path, entries: waiting.entries, bytes: waiting.bytes }, "history: recording what its inbox kept from the last run");
+      copy.tell({ type: "queued" });
     } catch (error) {
       await copy.close().catch(() => undefined);
       throw error;
@@ -65,30 +101,73 @@ export class HistoryCopyThread implements HistoryCopy {
 
   init(schema: GraphSchema): Promise<void> {
     this.schema = schema;
-    return this.ask({ type: "init", schema });
+    return this.ask({ type: "init", schema }).then(() => undefined);
   }
 
-  /** Sends the batch (with each op's origin) and resolves once the thread applied it in a
-   *  transaction that `commit()` or `rollback()` ends. */
+  /** Serializes the batch (with each op's origin) while the sink works on it; `commit()`
+   *  (the sink committed) appends it to the inbox, durably, and wakes the copy. Over the
+   *  backlog limit a commit waits for the copy to catch up. */
   async applyPending(ops: readonly GraphOp[]): Promise<{ commit(): Promise<void>; rollback(): Promise<void> }> {
-    await this.ask({ type: "apply", ops, origins: ops.map((op) => originOf(op) ?? null), conforming: ops.map(isConforming) });
-    // The thread holding the batch's transaction: if it died, the batch died with it, and
-    // its commit must fail, not reach a thread started since.
-    const holder = this.worker;
+    // Neo4j's first request for the batch goes out before this work.
+    await new Promise((resolve) => setImmediate(resolve));
+    const entry = encodeEntry({ kind: "ops", ops, origins: ops.map((op) => originOf(op) ?? null), conforming: ops.map(isConforming) });
     let open = true;
-    const end = (type: "commit" | "rollback") => {
-      if (!open) return Promise.resolve();
-      open = false;
-      if (this.worker !== holder || this.died) {
-        return type === "rollback" ? Promise.resolve() : Promise.reject(this.died ?? new Error("the history's thread holding the batch is gone"));
-      }
-      return this.ask({ type });
+    return {
+      commit: async () => {
+        if (!open) return;
+        open = false;
+        await this.queue(entry);
+      },
+      rollback: async () => {
+        open = false;
+      },
     };
-    return { commit: () => end("commit"), rollback: () => end("rollback") };
   }
 
   replaceDerived(sets: readonly DerivedEdgeSet[], exclusive?: string): Promise<void> {
-    return this.ask({ type: "derived", sets, exclusive });
+    return this.queue(encodeEntry({ kind: "derived", sets, exclusive, atMs: Date.now() }));
+  }
+
+  private async queue(entry: EncodedEntry): Promise<void> {
+    const inbox = this.opened();
+    inbox.add(entry);
+    this.tell({ type: "queued" });
+    if (inbox.backlog.bytes <= INBOX_BACKLOG_MAX_BYTES) return;
+    this.options.log.warn(
+      { history: this.path, entries: inbox.backlog.entries, bytes: inbox.backlog.bytes, limit: INBOX_BACKLOG_MAX_BYTES },
+      "history: its inbox is full; the graph's batches wait for the history to record (the WAL holds what comes meanwhile)",
+    );
+    while (inbox.backlog.bytes > INBOX_BACKLOG_MAX_BYTES && !this.closed) await this.nextRecorded();
+  }
+
+  /** Resolves once the copy has recorded everything queued so far (tests, benches, stop). */
+  async drained(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
+    const inbox = this.opened();
+    const target = inbox.backlog.lastSeq;
+    const deadline = Date.now() + timeoutMs;
+    // The thread is kept alive while it is waited for (idle, it does not hold the agent).
+    const worker = this.worker;
+    worker.ref();
+    try {
+      while (inbox.backlog.entries > 0 && this.recordedThrough < target) {
+        const left = deadline - Date.now();
+        if (left <= 0) return false;
+        // A timer of at most a second: the deadline, and a thread started again meanwhile.
+        await Promise.race([this.nextRecorded(), new Promise((r) => setTimeout(r, Math.min(left, 1_000)))]);
+      }
+      return true;
+    } finally {
+      if (this.waiting.size === 0) worker.unref();
+    }
+  }
+
+  private nextRecorded(): Promise<void> {
+    return new Promise((resolve) => this.recordedWaiters.push(resolve));
+  }
+
+  private opened(): HistoryInbox {
+    if (!this.inbox) throw new Error("the history's inbox is not open");
+    return this.inbox;
   }
 
   /** The keeper, run in the thread (retention; heartbeats on the coverage sent from here
@@ -110,23 +189,42 @@ export class HistoryCopyThread implements HistoryCopy {
     };
   }
 
+  /** Waits (up to CLOSE_DRAIN_MS) for the copy to record what is queued, then stops the
+   *  thread; what is left stays in the inbox for the next start (counted in stats). */
   close(): Promise<void> {
     this.closed ??= (async () => {
       clearInterval(this.heartbeatTimer);
+      clearTimeout(this.restartTimer);
       try {
+        if (this.inbox && this.inbox.backlog.entries > 0) {
+          if (this.died) this.restart();
+          const waiting = this.inbox.backlog;
+          this.options.log.info(
+            { history: this.path, entries: waiting.entries, bytes: waiting.bytes },
+            "history: recording its inbox's last entries before stopping",
+          );
+          if (!(await this.drained(CLOSE_DRAIN_MS))) {
+            this.stats.leftInInbox = this.inbox.backlog.entries;
+            this.options.log.warn(
+              { history: this.path, entries: this.stats.leftInInbox, waitedMs: CLOSE_DRAIN_MS },
+              "history: stopping with entries left in its inbox (recorded at the next start; until then the history ends before them)",
+            );
+          }
+        }
         if (!this.died) await this.ask({ type: "close" });
       } finally {
         this.worker.removeAllListeners("exit");
         await this.worker.terminate();
+        this.inbox?.close();
       }
     })();
     return this.closed;
   }
 
-  private ask(request: Request): Promise<void> {
+  private ask(request: Request): Promise<unknown> {
     if (this.died) this.restart();
     const id = this.nextId++;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       // Kept alive while an answer is awaited; idle, the thread does not hold the agent.
       if (this.waiting.size === 1) this.worker.ref();
@@ -138,15 +236,18 @@ export class HistoryCopyThread implements HistoryCopy {
     if (!this.died) this.worker.postMessage(notice);
   }
 
-  /** A thread that died is started again for the next request, and told the schema and
-   *  the keeper first. The batch it held was rolled back with it; the dispatcher delivers
-   *  it again and the history records it then. */
+  /** A thread that died is started again, told the schema and the keeper first; it goes
+   *  on from the last inbox entry it recorded (nothing queued is lost with it). */
   private restart(): void {
-    this.options.log.warn({ history: this.path, err: this.died?.message }, "history: starting its thread again");
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    if (!this.died) return;
+    this.options.log.warn({ history: this.path, err: this.died.message }, "history: starting its thread again");
     this.died = undefined;
     this.worker = this.start();
     if (this.schema) this.worker.postMessage({ type: "init", id: this.nextId++, schema: this.schema } satisfies CopyRequest);
     if (this.keeperConfig) this.worker.postMessage({ type: "keeper-start", config: this.keeperConfig } satisfies CopyNotice);
+    if (this.inbox) this.worker.postMessage({ type: "queued" } satisfies CopyNotice);
   }
 
   private heard(event: CopyEvent): void {
@@ -156,15 +257,27 @@ export class HistoryCopyThread implements HistoryCopy {
         this.waiting.delete(event.id);
         if (this.waiting.size === 0) this.worker.unref();
         if (event.error) waiter?.reject(reviveError(event.error));
-        else waiter?.resolve();
+        else waiter?.resolve(event.value);
         return;
       }
+      case "recorded":
+        this.recordedThrough = event.seq;
+        try {
+          this.inbox?.recorded(event.seq);
+        } catch (error) {
+          // Dropped the next time: the copy knows what it recorded.
+          this.options.log.warn({ history: this.path, err: (error as Error).message }, "history: could not drop recorded entries from its inbox");
+        }
+        for (const resolve of this.recordedWaiters.splice(0)) resolve();
+        return;
       case "log":
         this.options.log[event.level](event.obj, event.msg);
         return;
       case "metric":
-        if (event.name === "historyFailed") this.options.metrics?.historyFailed?.(event.operation);
-        else this.options.metrics?.historyPruned?.(event.versions);
+        if (event.name === "historyFailed") {
+          if (event.operation === "refused") this.stats.refused += 1;
+          this.options.metrics?.historyFailed?.(event.operation);
+        } else this.options.metrics?.historyPruned?.(event.versions);
         return;
       case "recovery":
         if ("error" in event) this.options.recovery?.onUnusable?.(reviveError(event.error) as StorageUnusableError);
@@ -175,13 +288,17 @@ export class HistoryCopyThread implements HistoryCopy {
   }
 
   /** The thread died (an error it did not catch, out of memory): every request waiting
-   *  fails, as a batch the history could not record (retried, never parked). */
+   *  fails; it is started again shortly (queued entries wait in the inbox meanwhile). */
   private fail(worker: Worker, why: Error): void {
     if (worker !== this.worker || this.died || this.closed) return;
     this.died = Object.assign(new Error(`the history's thread failed: ${why.message}`, { cause: why }), { name: "HistoryRecordError" });
-    this.options.log.error({ history: this.path, err: why.message }, "history: its thread failed; batches are retried and start it again");
+    this.options.log.error({ history: this.path, err: why.message }, "history: its thread failed; starting it again (what is queued waits in its inbox)");
+    this.options.metrics?.historyFailed?.("record");
     for (const waiter of this.waiting.values()) waiter.reject(this.died);
     this.waiting.clear();
     worker.unref();
+    for (const resolve of this.recordedWaiters.splice(0)) resolve();
+    this.restartTimer = setTimeout(() => this.restart(), RESTART_DELAY_MS);
+    this.restartTimer.unref();
   }
 }

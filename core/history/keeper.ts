@@ -23,8 +23,12 @@ export interface HistoryTarget {
 }
 
 /** What the keeper reports (core/ops/metrics.ts). */
+/** What of the history failed: its heartbeat, pruning, recording a batch from its inbox
+ *  (retried), or an op its copy refused that the graph took (missing from the history). */
+export type HistoryFailure = "heartbeat" | "prune" | "record" | "refused";
+
 export interface KeeperMetrics {
-  historyFailed?(operation: "heartbeat" | "prune"): void;
+  historyFailed?(operation: HistoryFailure): void;
   historyPruned?(versions: number): void;
 }
 

@@ -276,11 +276,12 @@ export class HistoryRecorder {
     this.batchApplied = undefined;
   }
 
-  /** Derived edges (attack edges) are written with the stamp now, no resourceVersion. */
-  beforeDerived(): void {
+  /** Derived edges (attack edges) are written with the stamp of when they were computed
+   *  (default now), no resourceVersion. */
+  beforeDerived(atMs = Date.now()): void {
     this.afterOps = false;
     this.replaying = false;
-    this.current = { ms: Date.now(), rv: null };
+    this.current = { ms: atMs, rv: null };
   }
 
   afterDerived(): void {

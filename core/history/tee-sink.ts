@@ -1,16 +1,17 @@
 // A graph sink whose history is kept in a file of its own (Neo4j, or history.path set):
-// each batch is applied to the sink and, meanwhile, to the history's copy of the current
-// graph, whose transaction records the versions (recorder.ts) and commits after the
-// sink's. Nothing is acknowledged before both committed; a batch applied again after a crash between the two changes nothing in
-// the sink and records in the history only what it did not record yet (versions are cut
-// by comparing with the open ones, never appended blindly), so the history ends up with
-// each change once.
+// each batch goes to the sink and, once the sink committed it, to the history's copy of the
+// current graph (with the agent's thread, history-copy.ts: appended to the history's inbox,
+// recorded from there off the dispatcher's path), before the dispatcher acknowledges it. A
+// batch applied again after a crash between the two changes nothing in the sink and
+// records in the history only what it did not record yet (versions are cut by comparing
+// with the open ones, never appended blindly), so the history ends up with each change once.
 import type { DerivedEdgeSet, ExportLine, GraphOp, GraphSchema, GraphSink, GraphStats, IncomingEdge } from "../graph/model.js";
 import type { WriterIdentity } from "../graph/writer.js";
 import { failpoint } from "../faults.js";
 
 /** The history's copy of the current graph: a SqliteGraphSink with history, in the agent's
- *  thread (tests, benches) or in one of its own (history-copy.ts, the agent). */
+ *  thread (tests, benches; written while the sink works, committed after it), or in a
+ *  thread of its own behind an inbox (history-copy.ts, the agent; `commit` queues it). */
 export interface HistoryCopy {
   init(schema: GraphSchema): Promise<void>;
   applyPending(ops: readonly GraphOp[]): Promise<{ commit(): void | Promise<void>; rollback(): void | Promise<void> }>;
@@ -38,9 +39,9 @@ export class HistoryTeeSink implements GraphSink {
     await this.inner.registerWriter?.(clusters, writer);
   }
 
-  /** The history's copy is written while the sink works on the same batch (Neo4j's time
-   *  is mostly its own: the two overlap), and committed only after the sink committed: a
-   *  batch the sink fails or refuses leaves no trace in the history. */
+  /** The history's copy gets the batch while the sink works on it, and commits (or
+   *  queues) it only after the sink committed: a batch the sink fails or refuses leaves no
+   *  trace in the history. */
   apply(ops: readonly GraphOp[]): Promise<void> {
     return this.serially(() => this.applyBoth(ops));
   }

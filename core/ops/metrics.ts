@@ -3,6 +3,7 @@
 // commits); gauges that are cheap to read (WAL depth, observers per phase) are read at
 // scrape time, so an idle agent does no metrics work between scrapes.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { HistoryFailure } from "../history/keeper.js";
 import type { KubeMessage } from "../messages.js";
 import type { ObserverPhase, ObserverStatus } from "../observer/observer.js";
 
@@ -172,8 +173,9 @@ export class AgentMetrics {
     }
   }
 
-  /** The history's heartbeat or pruning failed (logged where it happened; retried). */
-  historyFailed(operation: "heartbeat" | "prune"): void {
+  /** Part of the history failed (logged where it happened; retried, or, "refused", a
+   *  change missing from the history). */
+  historyFailed(operation: HistoryFailure): void {
     this.errors.inc({ where: "history", kind: operation });
   }
 

@@ -1,8 +1,9 @@
 // The history across crashes (failpoints, SIGKILL): killed after the commit and before the
 // WAL ack, the batch is delivered again and the history records nothing twice (not even an
 // object the batch made, changed and deleted, which applying it again re-creates for a
-// moment); with Neo4j, killed between the Neo4j commit and the history's, the history
-// still gets every change once; a relist that finds objects unchanged adds nothing. Both
+// moment); with Neo4j, killed between the Neo4j commit and the history's inbox, or with the
+// batch in the inbox before the history's thread recorded it, the history still gets every
+// change once; a relist that finds objects unchanged adds nothing. Both
 // sinks, real apiserver.
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -69,6 +70,9 @@ const cases: Array<{ sink: SinkKind; failpoint: string }> = [
   { sink: "sqlite", failpoint: "dispatcher.before-ack" },
   { sink: "neo4j", failpoint: "dispatcher.before-ack" },
   { sink: "neo4j", failpoint: "history.before-apply" },
+  // In the history's thread (core/history/copy-worker.ts): the batch is in the inbox (and
+  // likely acknowledged in the WAL), not yet recorded.
+  { sink: "neo4j", failpoint: "history.before-record" },
 ];
 
 describe.each(cases)("history on the $sink sink, killed at $failpoint", ({ sink, failpoint }) => {

@@ -1,11 +1,13 @@
 // The history's copy in a thread of its own (core/history/history-copy.ts), as the agent
-// runs it beside Neo4j: batches keep their origins across the thread, a batch the sink
-// refused leaves no trace, the keeper's heartbeat and retention run there, and what the
+// runs it beside Neo4j: batches keep their origins through the inbox, a batch the sink
+// refused leaves no trace, the keeper's heartbeat and retention run there, a thread that
+// dies or an agent that stops loses nothing queued and records nothing twice, and what the
 // thread throws reaches the agent as the same error class. The worker is compiled code
 // (dist/, built by the test set-up): a thread cannot load the TypeScript sources.
 import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import Database from "better-sqlite3";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { GraphOp, GraphSink } from "../../../core/graph/model.js";
@@ -16,6 +18,7 @@ const dist = resolve(import.meta.dirname, "../../../dist/core");
 const { HistoryCopyThread } = (await import(join(dist, "history/history-copy.js"))) as typeof import("../../../core/history/history-copy.js");
 const { HistoryTeeSink } = (await import(join(dist, "history/tee-sink.js"))) as typeof import("../../../core/history/tee-sink.js");
 const { attachOrigin } = (await import(join(dist, "history/origin.js"))) as typeof import("../../../core/history/origin.js");
+const { HistoryInbox, inboxFile } = (await import(join(dist, "history/inbox.js"))) as typeof import("../../../core/history/inbox.js");
 const { FileInUseError } = (await import(join(dist, "lock/exclusive-file.js"))) as typeof import("../../../core/lock/exclusive-file.js");
 
 const silent = pino({ level: "silent" });
@@ -88,6 +91,7 @@ describe("the history's copy in its own thread", () => {
     await tee.apply([seen(pod("a", ["db"]), t0, "100")]);
     await tee.apply([seen(pod("a", ["db"], { v: 2 }), t0 + 5_000, "105")]);
     await tee.apply([seen(del("c/ns/Pod/a"), t0 + 9_000, "109")]);
+    expect(await copy.drained(10_000)).toBe(true);
     const versions = read((r) => r.versions("c/ns/Pod/a"));
     expect(versions.map((v) => [v.fromMs - t0, v.fromRv, v.fromKind, (v.toMs ?? 0) - t0, v.toRv, v.toKind])).toEqual([
       [0, "100", "created", 5_000, "105", "changed"],
@@ -96,9 +100,10 @@ describe("the history's copy in its own thread", () => {
   });
 
   it("takes batches one at a time, in order, when they come together", async () => {
-    const { tee, read } = await thread();
+    const { copy, tee, read } = await thread();
     const t0 = Date.now() - 60_000;
     await Promise.all([1, 2, 3].map((v) => tee.apply([seen(pod("a", [], { v }), t0 + v, String(v))])));
+    expect(await copy.drained(10_000)).toBe(true);
     expect(read((r) => r.versions("c/ns/Pod/a").map((x) => x.properties.v))).toEqual([1, 2, 3]);
   });
 
@@ -106,6 +111,7 @@ describe("the history's copy in its own thread", () => {
     const { copy, tee, read } = await thread();
     const listedAt = Date.now() - 60_000;
     await tee.apply([seen({ op: "sweep", scope: "c/ns/Pod", present: [] }, listedAt, "1", true)]);
+    expect(await copy.drained(10_000)).toBe(true);
     const before = read((r) => r.coverage()[0]!.toMs);
     const completeTo = listedAt + 30_000;
     const keeper = copy.keeper({ enabled: true, path: null, retentionDays: 0, maxBytes: 0 }, () => ({ watching: ["c/ns/pod"], completeTo }));
@@ -116,6 +122,30 @@ describe("the history's copy in its own thread", () => {
     expect(read((r) => r.coverage().map((c) => [c.scope, c.toMs]))).toEqual([["c/ns/pod", completeTo]]);
   });
 
+  it("keeps the coverage short of what waits in the inbox unrecorded", async () => {
+    const { copy, tee, path, read } = await thread();
+    const listedAt = Date.now() - 60_000;
+    await tee.apply([seen({ op: "sweep", scope: "c/ns/Pod", present: [] }, listedAt, "1", true)]);
+    expect(await copy.drained(10_000)).toBe(true);
+    // An entry observed at listedAt + 10 s that the thread was never told of: still waiting.
+    const waitingAt = listedAt + 10_000;
+    const db = new Database(inboxFile(path));
+    const { serialize } = await import("node:v8");
+    const op = pod("late");
+    const origins = [{ resourceVersion: "2", observedAtMs: waitingAt, scope: "c/ns/pod", relist: false }];
+    db.prepare("INSERT INTO inbox (seq, body, first_ms) VALUES (?, ?, ?)").run(
+      2,
+      serialize({ kind: "ops", ops: [op], origins, conforming: [false] }),
+      waitingAt,
+    );
+    db.close();
+    const keeper = copy.keeper({ enabled: true, path: null, retentionDays: 0, maxBytes: 0 }, () => ({ watching: ["c/ns/pod"], completeTo: listedAt + 30_000 }));
+    keeper.start();
+    keeper.stop();
+    await copy.close();
+    expect(read((r) => r.coverage().map((c) => [c.scope, c.toMs]))).toEqual([["c/ns/pod", waitingAt - 1]]);
+  });
+
   it("throws the thread's errors as the agent's classes: a history held by another agent is FileInUseError", async () => {
     const { path } = await thread();
     const second = HistoryCopyThread.open(path, { log: silent });
@@ -124,32 +154,57 @@ describe("the history's copy in its own thread", () => {
     await expect(second).rejects.toThrow(/in use by kube-observer agent pid \d+/);
   });
 
-  it("fails the batch the thread held when it dies, retryably, and starts the thread again for the next", async () => {
-    const { copy, read } = await thread();
+  it("loses nothing queued when its thread dies: a new thread records what waits, each change once", async () => {
+    const { copy, tee, read } = await thread();
     const worker = () => (copy as unknown as { worker: import("node:worker_threads").Worker }).worker;
     const first = worker();
-    // The sink answers once the thread has died, after it applied the batch: the batch's
-    // commit has no thread left.
-    const sink = slowSink(() => undefined);
-    const apply = sink.apply.bind(sink);
-    sink.apply = async (ops) => {
-      // Long enough for the thread to have applied the batch in its open transaction.
-      await new Promise((r) => setTimeout(r, 100));
-      await first.terminate();
-      return apply(ops);
-    };
-    const tee = new HistoryTeeSink(sink, copy);
     const t0 = Date.now() - 60_000;
-    const error = await tee.apply([seen(pod("b"), t0, "1")]).catch((e: Error) => e);
-    expect(error).toBeInstanceOf(Error);
-    expect((error as Error).name).toBe("HistoryRecordError");
-    expect((error as Error).message).toMatch(/the history's thread failed/);
-    expect(read((r) => r.versions("c/ns/Pod/b"))).toEqual([]);
-    // Delivered again (as the dispatcher does): a new thread records it, once.
-    sink.apply = apply;
-    await tee.apply([seen(pod("b"), t0, "1")]);
+    await tee.apply([seen(pod("b", [], { v: 1 }), t0, "1")]);
+    expect(await copy.drained(10_000)).toBe(true);
+    await first.terminate();
+    // Committed by the sink while the copy has no thread: it waits in the inbox.
+    await tee.apply([seen(pod("b", [], { v: 2 }), t0 + 1_000, "2")]);
+    await tee.apply([seen(pod("b", [], { v: 3 }), t0 + 2_000, "3")]);
+    expect(await copy.drained(15_000)).toBe(true);
     expect(worker()).not.toBe(first);
-    expect(read((r) => r.versions("c/ns/Pod/b").map((v) => v.fromRv))).toEqual(["1"]);
+    expect(read((r) => r.versions("c/ns/Pod/b").map((v) => [v.fromRv, v.toRv]))).toEqual([
+      ["1", "2"],
+      ["2", "3"],
+      ["3", null],
+    ]);
+  });
+
+  it("records at the next start what its inbox kept, and never an entry it recorded before", async () => {
+    const { copy, tee, path, read } = await thread();
+    const t0 = Date.now() - 60_000;
+    await tee.apply([seen(pod("c", [], { v: 1 }), t0, "1")]);
+    await tee.apply([seen(pod("c", [], { v: 2 }), t0 + 1_000, "2")]);
+    await copy.close();
+    // As if the agent was killed before the copy's thread got to them (and before the
+    // inbox dropped what was recorded): entries 1 and 2 again, and a new one.
+    const inbox = HistoryInbox.open(inboxFile(path), 0);
+    const entry = (v: number, rv: string, atMs: number) => {
+      const op = pod("c", [], { v });
+      return { kind: "ops" as const, ops: [op], origins: [{ resourceVersion: rv, observedAtMs: atMs, scope: "c/ns/pod", relist: false }], conforming: [false] };
+    };
+    expect(inbox.backlog.entries).toBe(0);
+    const db = (inbox as unknown as { db: import("better-sqlite3").Database }).db;
+    const { serialize } = await import("node:v8");
+    for (const [seq, e] of [
+      [1, entry(1, "1", t0)],
+      [2, entry(2, "2", t0 + 1_000)],
+      [3, entry(3, "3", t0 + 2_000)],
+    ] as const)
+      db.prepare("INSERT INTO inbox (seq, body, first_ms) VALUES (?, ?, ?)").run(seq, serialize(e), e.origins[0].observedAtMs);
+    inbox.close();
+    const again = await HistoryCopyThread.open(path, { log: silent });
+    closers.push(() => again.close());
+    expect(await again.drained(10_000)).toBe(true);
+    expect(read((r) => r.versions("c/ns/Pod/c").map((v) => [v.fromRv, v.toRv]))).toEqual([
+      ["1", "2"],
+      ["2", "3"],
+      ["3", null],
+    ]);
   });
 });
 
@@ -179,6 +234,7 @@ describe("a damaged history file, opened by its thread", () => {
       copy,
     );
     await tee.apply([seen(pod("after"), Date.now(), "7")]);
+    expect(await copy.drained(10_000)).toBe(true);
     const r = HistoryReader.open(path);
     try {
       expect(r.versions("c/ns/Pod/after").map((v) => v.fromRv)).toEqual(["7"]);
