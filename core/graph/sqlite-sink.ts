@@ -324,9 +324,11 @@ export class SqliteGraphSink implements GraphSink {
    * Neo4j works on the same batch, and committed only once Neo4j has committed it. Nothing
    * else may write through this sink until one of the two is called.
    */
-  async applyPending(ops: readonly GraphOp[]): Promise<{ commit(): void; rollback(): void }> {
+  async applyPending(ops: readonly GraphOp[], between?: () => Promise<void>): Promise<{ commit(): void; rollback(): void }> {
     this.contract.check(ops);
-    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    // `between`: what runs between slices instead of a turn of the event loop (the
+    // history's thread waits there while the graph is busy).
+    const turn = between ?? (() => new Promise<void>((resolve) => setImmediate(resolve)));
     // Neo4j's first request for the batch goes out before any of this work.
     await turn();
     this.guard.run(() => this.db.exec("BEGIN IMMEDIATE"));

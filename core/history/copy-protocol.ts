@@ -19,7 +19,9 @@ export type CopyRequest = { id: number; type: "open" } | { id: number; type: "in
 export type CopyNotice =
   | { type: "keeper-start"; config: HistoryConfig }
   | { type: "coverage"; coverage: Coverage | undefined; last: boolean }
-  | { type: "queued" };
+  | { type: "queued" }
+  /** The graph is applying a batch (busy) or not: recording waits for it (copy-worker.ts). */
+  | { type: "graph"; busy: boolean };
 
 /** What the thread sends back: replies, the inbox entries it recorded, and what the agent's
  *  logger, metrics and damage recovery must hear of. */
@@ -39,6 +41,8 @@ export interface CopyWorkerData {
   inbox: string;
   /** The thread's nice value (0: the agent's priority). */
   nice: number;
+  /** How long a backlog waits for a busy graph before it is recorded all the same. */
+  deferMaxMs: number;
 }
 
 export interface SerializedError {

@@ -21,7 +21,7 @@ import { readMeta, writeMeta } from "./schema.js";
 
 const port = parentPort;
 if (!port) throw new Error("copy-worker.ts runs as a worker thread (history-copy.ts starts it)");
-const { path, inbox: inboxPath, nice } = workerData as CopyWorkerData;
+const { path, inbox: inboxPath, nice, deferMaxMs } = workerData as CopyWorkerData;
 const send = (event: CopyEvent) => port.postMessage(event);
 /** A log line for the agent's logger; fields that cannot cross (a function, a handle) go as
  *  their JSON form instead of failing the thread. */
@@ -87,6 +87,12 @@ let recorded = sink?.history ? Number(readMeta(sink.database, "inbox_applied") ?
 let reader: InboxReader | undefined;
 let draining: Promise<void> | undefined;
 let stopping = false;
+/** While the graph is busy with a batch (the agent says so), recording waits, so that on a
+ *  machine the history shares with Neo4j and the apiserver the graph's work goes first; a
+ *  backlog that waited deferMaxMs is recorded all the same, busy or not. */
+let graphBusy = false;
+/** Since when recording has waited for the graph (undefined: it is not waiting). */
+let deferredSince: number | undefined;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
 /** Ends a retry's wait early (a close). */
@@ -100,6 +106,18 @@ const sleep = (ms: number) =>
     };
   });
 
+/** Resolves when the history may record: the graph is not busy, or the backlog has waited
+ *  deferMaxMs (then it is recorded until the inbox is empty), or the thread stops. */
+async function turn(): Promise<void> {
+  for (;;) {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (!graphBusy || stopping) return;
+    deferredSince ??= Date.now();
+    if (Date.now() - deferredSince >= deferMaxMs) return;
+    await sleep(50);
+  }
+}
+
 async function answer(request: CopyRequest): Promise<unknown> {
   if (!sink) throw opened;
   switch (request.type) {
@@ -110,6 +128,7 @@ async function answer(request: CopyRequest): Promise<unknown> {
       return sink.init(request.schema);
     case "close":
       stopping = true;
+      graphBusy = false;
       wake?.();
       await draining;
       log.info(
@@ -139,12 +158,14 @@ function startDraining(): void {
   draining = (async () => {
     try {
       for (let next = records.next(recorded); next && !stopping; next = records.next(recorded)) {
+        // Messages (the keeper's heartbeat, a close) between entries; the graph first.
+        await turn();
         if (!(await record(next.seq, next.entry))) return;
         recorded = next.seq;
         send({ type: "recorded", seq: recorded });
-        // Messages (the keeper's heartbeat, a close) between entries.
-        await new Promise((resolve) => setImmediate(resolve));
       }
+      // Caught up: the next backlog may wait for the graph again.
+      deferredSince = undefined;
     } catch (error) {
       log.error({ history: path, err: (error as Error).message }, "history: reading its inbox failed; trying again with the next batch");
     }
@@ -196,7 +217,7 @@ async function recordOnce(seq: number, entry: InboxEntry): Promise<void> {
     return;
   }
   const ops = withOrigins(entry);
-  const batch = await db.applyPending(ops);
+  const batch = await db.applyPending(ops, turn);
   try {
     writeMeta(db.database, "inbox_applied", String(seq));
   } catch (error) {
@@ -245,6 +266,10 @@ async function recordEachOp(seq: number, entry: Extract<InboxEntry, { kind: "ops
 function notice(message: CopyNotice): void {
   if (message.type === "queued") {
     startDraining();
+    return;
+  }
+  if (message.type === "graph") {
+    graphBusy = message.busy;
     return;
   }
   if (message.type === "keeper-start") {

@@ -12,7 +12,7 @@ import type { DerivedEdgeSet, GraphOp, GraphSchema } from "../graph/model.js";
 import type { Logger } from "../log/logger.js";
 import type { DamageRecovery, StorageUnusableError } from "../storage/damaged-file.js";
 import { type CopyEvent, type CopyNotice, type CopyRequest, type CopyWorkerData, reviveError } from "./copy-protocol.js";
-import { type EncodedEntry, encodeEntry, HistoryInbox, inboxFile } from "./inbox.js";
+import { encodeEntry, HistoryInbox, inboxFile } from "./inbox.js";
 import { type Coverage, HEARTBEAT_MS, type KeeperMetrics } from "./keeper.js";
 import { originOf } from "./origin.js";
 import type { HistoryCopy } from "./tee-sink.js";
@@ -22,6 +22,9 @@ type Request = CopyRequest extends infer R ? (R extends { id: number } ? Omit<R,
 /** The copy's thread runs at this nice value (Linux): the agent's own threads and the
  *  servers beside it come first; the history catches up when they leave a core free. */
 export const HISTORY_THREAD_NICE = 10;
+/** How long the copy's backlog waits while the graph is busy (a sync) before it is recorded
+ *  all the same: how far the history may fall behind the graph under load. */
+export const HISTORY_DEFER_MAX_MS = 60_000;
 /** Queued and not yet recorded, beyond which a commit waits for the copy (the inbox's
  *  disk use, and how far the history may fall behind). */
 export const INBOX_BACKLOG_MAX_BYTES = 256 * 1024 * 1024;
@@ -36,6 +39,8 @@ export interface HistoryCopyOptions {
   metrics?: KeeperMetrics;
   /** Nice value of the copy's thread (default HISTORY_THREAD_NICE; 0: the agent's). */
   nice?: number;
+  /** Default HISTORY_DEFER_MAX_MS. */
+  deferMaxMs?: number;
 }
 
 /** What the copy's thread did: ops it refused that the graph took (missing from the
@@ -60,6 +65,8 @@ export class HistoryCopyThread implements HistoryCopy {
   private inbox: HistoryInbox | undefined;
   /** Resolved as the copy records entries (a commit over the backlog, drained()). */
   private recordedWaiters: Array<() => void> = [];
+  /** Settled when no inbox entry is staged (stageTurn). */
+  private staging: Promise<void> = Promise.resolve();
   /** The last inbox entry the copy said it recorded. */
   private recordedThrough = 0;
   readonly stats: HistoryCopyStats = { refused: 0, leftInInbox: 0 };
@@ -72,7 +79,12 @@ export class HistoryCopyThread implements HistoryCopy {
   }
 
   private start(): Worker {
-    const data: CopyWorkerData = { path: this.path, inbox: inboxFile(this.path), nice: this.options.nice ?? HISTORY_THREAD_NICE };
+    const data: CopyWorkerData = {
+      path: this.path,
+      inbox: inboxFile(this.path),
+      nice: this.options.nice ?? HISTORY_THREAD_NICE,
+      deferMaxMs: this.options.deferMaxMs ?? HISTORY_DEFER_MAX_MS,
+    };
     const worker = new Worker(new URL("./copy-worker.js", import.meta.url), { workerData: data });
     worker.unref();
     worker.on("message", (event: CopyEvent) => this.heard(event));
@@ -108,31 +120,73 @@ export class HistoryCopyThread implements HistoryCopy {
    *  (the sink committed) appends it to the inbox, durably, and wakes the copy. Over the
    *  backlog limit a commit waits for the copy to catch up. */
   async applyPending(ops: readonly GraphOp[]): Promise<{ commit(): Promise<void>; rollback(): Promise<void> }> {
+    const release = await this.stageTurn();
+    // The copy waits while the graph applies the batch (its thread records in between).
+    this.tell({ type: "graph", busy: true });
     // Neo4j's first request for the batch goes out before this work.
     await new Promise((resolve) => setImmediate(resolve));
-    const entry = encodeEntry({ kind: "ops", ops, origins: ops.map((op) => originOf(op) ?? null), conforming: ops.map(isConforming) });
+    let staged: ReturnType<HistoryInbox["stage"]>;
+    try {
+      // Encoded and written while Neo4j works on the batch; committed once Neo4j has.
+      staged = this.opened().stage(encodeEntry({ kind: "ops", ops, origins: ops.map((op) => originOf(op) ?? null), conforming: ops.map(isConforming) }));
+    } catch (error) {
+      this.tell({ type: "graph", busy: false });
+      release();
+      throw error;
+    }
     let open = true;
     return {
       commit: async () => {
         if (!open) return;
         open = false;
-        await this.queue(entry);
+        try {
+          staged.commit();
+        } finally {
+          this.tell({ type: "graph", busy: false });
+          release();
+        }
+        await this.queued();
       },
       rollback: async () => {
+        if (!open) return;
         open = false;
+        staged.rollback();
+        this.tell({ type: "graph", busy: false });
+        release();
       },
     };
   }
 
-  replaceDerived(sets: readonly DerivedEdgeSet[], exclusive?: string): Promise<void> {
-    return this.queue(encodeEntry({ kind: "derived", sets, exclusive, atMs: Date.now() }));
+  /** One entry staged at a time (the inbox's transaction stays open until the sink has
+   *  committed): resolves with the function that lets the next one in. */
+  private async stageTurn(): Promise<() => void> {
+    const previous = this.staging;
+    let release!: () => void;
+    this.staging = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await previous;
+    return release;
   }
 
-  private async queue(entry: EncodedEntry): Promise<void> {
+  async replaceDerived(sets: readonly DerivedEdgeSet[], exclusive?: string): Promise<void> {
+    const entry = encodeEntry({ kind: "derived", sets, exclusive, atMs: Date.now() });
+    const release = await this.stageTurn();
+    try {
+      this.opened().add(entry);
+    } finally {
+      release();
+    }
+    await this.queued();
+  }
+
+  /** Wakes the copy for what was appended; over the backlog limit, waits for it. */
+  private async queued(): Promise<void> {
     const inbox = this.opened();
-    inbox.add(entry);
     this.tell({ type: "queued" });
     if (inbox.backlog.bytes <= INBOX_BACKLOG_MAX_BYTES) return;
+    // The copy must not wait for the graph that waits for it.
+    this.tell({ type: "graph", busy: false });
     this.options.log.warn(
       { history: this.path, entries: inbox.backlog.entries, bytes: inbox.backlog.bytes, limit: INBOX_BACKLOG_MAX_BYTES },
       "history: its inbox is full; the graph's batches wait for the history to record (the WAL holds what comes meanwhile)",

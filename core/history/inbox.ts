@@ -96,16 +96,48 @@ export class HistoryInbox {
 
   /** Appends an entry durably; its seq. */
   add(entry: InboxEntry | EncodedEntry): number {
-    const { body, firstMs } = "body" in entry ? entry : encodeEntry(entry);
-    const seq = this.nextSeq;
-    this.append.run(seq, body, firstMs);
-    this.nextSeq += 1;
-    this.waiting.set(seq, body.length);
-    this.waitingBytes += body.length;
-    return seq;
+    return this.stage(entry).commit();
   }
 
-  /** The copy recorded everything up to `seq`: dropped. */
+  /** Writes an entry in a transaction left open (while the sink works on the same batch):
+   *  `commit()` makes it durable and returns its seq; `rollback()` leaves no trace. Nothing
+   *  else may be staged until one of the two is called. */
+  stage(entry: InboxEntry | EncodedEntry): { commit(): number; rollback(): void } {
+    const { body, firstMs } = "body" in entry ? entry : encodeEntry(entry);
+    const seq = this.nextSeq;
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      this.append.run(seq, body, firstMs);
+    } catch (error) {
+      this.db.exec("ROLLBACK");
+      throw error;
+    }
+    let open = true;
+    return {
+      commit: () => {
+        if (!open) throw new Error("the inbox entry was already committed or rolled back");
+        open = false;
+        try {
+          this.db.exec("COMMIT");
+        } catch (error) {
+          if (this.db.inTransaction) this.db.exec("ROLLBACK");
+          throw error;
+        }
+        this.nextSeq = seq + 1;
+        this.waiting.set(seq, body.length);
+        this.waitingBytes += body.length;
+        return seq;
+      },
+      rollback: () => {
+        if (!open) return;
+        open = false;
+        if (this.db.open && this.db.inTransaction) this.db.exec("ROLLBACK");
+      },
+    };
+  }
+
+  /** The copy recorded everything up to `seq`: dropped (within a staged entry's transaction
+   *  if one is open: undone with it, and dropped again the next time). */
   recorded(seq: number): void {
     for (const [s, bytes] of this.waiting) {
       if (s > seq) break;

@@ -146,6 +146,47 @@ describe("the history's copy in its own thread", () => {
     expect(read((r) => r.coverage().map((c) => [c.scope, c.toMs]))).toEqual([["c/ns/pod", waitingAt - 1]]);
   });
 
+  it("waits while the graph is busy with a batch, and records a backlog that waited too long all the same", async () => {
+    const { copy } = await thread();
+    // What applyPending tells the thread while the sink applies a batch.
+    const graph = (c: InstanceType<typeof HistoryCopyThread>, busy: boolean) =>
+      (c as unknown as { tell(n: { type: "graph"; busy: boolean }): void }).tell({ type: "graph", busy });
+    graph(copy, true);
+    await copy.replaceDerived([{ owner: "derived:test/a", edges: [] }]);
+    expect(await copy.drained(300)).toBe(false);
+    // Not busy any more: recorded.
+    graph(copy, false);
+    expect(await copy.drained(5_000)).toBe(true);
+    // Busy for longer than the copy may wait (deferMaxMs, 400 ms here): recorded all the same.
+    const impatient = await HistoryCopyThread.open(join(mkdtempSync(join(tmpdir(), "ko-history-defer-")), "history.sqlite"), {
+      log: silent,
+      deferMaxMs: 400,
+    });
+    closers.push(() => impatient.close());
+    graph(impatient, true);
+    await impatient.replaceDerived([{ owner: "derived:test/b", edges: [] }]);
+    const started = Date.now();
+    expect(await impatient.drained(5_000)).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+  });
+
+  it("stages a batch in the inbox while the sink works, and leaves no trace of one it rolled back", async () => {
+    const { copy, read } = await thread();
+    const t0 = Date.now() - 60_000;
+    const refused = await copy.applyPending([seen(pod("r"), t0, "1")]);
+    // Staged, not visible to the copy's thread: a derived set queued meanwhile waits its turn.
+    const derived = copy.replaceDerived([{ owner: "derived:test/c", edges: [] }]);
+    await refused.rollback();
+    await derived;
+    const kept = await copy.applyPending([seen(pod("k"), t0 + 1, "2")]);
+    await kept.commit();
+    expect(await copy.drained(5_000)).toBe(true);
+    expect(read((r) => r.versions("c/ns/Pod/r"))).toEqual([]);
+    expect(read((r) => r.versions("c/ns/Pod/k").map((v) => v.fromRv))).toEqual(["2"]);
+    // Two entries went in (the derived set, then the kept batch): seqs 1 and 2.
+    expect((copy as unknown as { recordedThrough: number }).recordedThrough).toBe(2);
+  });
+
   it("throws the thread's errors as the agent's classes: a history held by another agent is FileInUseError", async () => {
     const { path } = await thread();
     const second = HistoryCopyThread.open(path, { log: silent });
