@@ -1,10 +1,10 @@
 // The history's copy of the current graph, kept in a thread of its own (copy-worker.ts)
-// when the history has a file of its own (Neo4j). A batch the sink committed is appended to
-// the history's inbox (inbox.ts) before the WAL acknowledges it, a quick write on this
-// thread; the copy's thread records it from there, at a lower CPU priority, off the
-// dispatcher's path. Recording a batch is SQLite work of the order of Neo4j's own apply:
-// in the dispatcher's path, or competing for the cores at the agent's priority, it added
-// a third to half to the sync and churn with Neo4j (bench/results/history-M-neo4j*.md).
+// when the history has a file of its own (Neo4j). Each batch is written to the history's
+// inbox (inbox.ts) on this thread while the sink works on it, and committed there once the
+// sink has, before the WAL acknowledges it; the copy's thread records it from there, off the
+// dispatcher's path, at a lower CPU priority, and waits while the sink holds a batch.
+// Recording a batch is SQLite work of the order of Neo4j's own apply: in the dispatcher's
+// path it added a third to half to the sync with Neo4j (docs/history.md, Cost).
 import { Worker } from "node:worker_threads";
 import type { HistoryConfig } from "../config/model.js";
 import { isConforming } from "../graph/contract.js";
@@ -19,8 +19,9 @@ import type { HistoryCopy } from "./tee-sink.js";
 
 type Request = CopyRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
 
-/** The copy's thread runs at this nice value (Linux): the agent's own threads and the
- *  servers beside it come first; the history catches up when they leave a core free. */
+/** The copy's thread runs at this nice value (Linux): the agent's own threads come first.
+ *  (Other processes are scheduled by session or container first, whatever a thread's nice
+ *  value: for them the copy waits while the sink holds a batch, HISTORY_DEFER_MAX_MS.) */
 export const HISTORY_THREAD_NICE = 10;
 /** How long the copy's backlog waits while the graph is busy (a sync) before it is recorded
  *  all the same: how far the history may fall behind the graph under load. */
@@ -116,9 +117,9 @@ export class HistoryCopyThread implements HistoryCopy {
     return this.ask({ type: "init", schema }).then(() => undefined);
   }
 
-  /** Serializes the batch (with each op's origin) while the sink works on it; `commit()`
-   *  (the sink committed) appends it to the inbox, durably, and wakes the copy. Over the
-   *  backlog limit a commit waits for the copy to catch up. */
+  /** Stages the batch (with each op's origin) in the inbox while the sink works on it;
+   *  `commit()` (the sink committed) makes it durable there and wakes the copy, `rollback()`
+   *  leaves no trace. Over the backlog limit a commit waits for the copy to catch up. */
   async applyPending(ops: readonly GraphOp[]): Promise<{ commit(): Promise<void>; rollback(): Promise<void> }> {
     const release = await this.stageTurn();
     // The copy waits while the graph applies the batch (its thread records in between).

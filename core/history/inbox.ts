@@ -1,11 +1,11 @@
 // The history's inbox (with Neo4j, or a history file of its own): batches the sink has
-// committed, queued durably for the history's copy of the graph. A batch is appended once
-// the sink committed it and before the WAL acknowledges it, so the WAL's ack never runs
-// ahead of what the history will record; the copy's thread (copy-worker.ts) records the
-// batches in order, off the dispatcher's path, and notes in its own transaction the last one
-// it recorded ("inbox_applied" in history_meta), so each is recorded once across crashes.
-// A SQLite file of its own beside the history's: appending never waits for the copy's
-// write transaction.
+// committed, queued durably for the history's copy of the graph. A batch is written while
+// the sink works on it (stage) and committed once the sink committed it, before the WAL
+// acknowledges it, so the WAL's ack never runs ahead of what the history will record; the
+// copy's thread (copy-worker.ts) records the batches in order, off the dispatcher's path,
+// and notes in its own transaction the last one it recorded ("inbox_applied" in
+// history_meta), so each is recorded once across crashes. A SQLite file of its own beside
+// the history's: writing never waits for the copy's write transaction.
 import Database from "better-sqlite3";
 import { existsSync } from "node:fs";
 import { deserialize, serialize } from "node:v8";

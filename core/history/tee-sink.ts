@@ -1,6 +1,6 @@
 // A graph sink whose history is kept in a file of its own (Neo4j, or history.path set):
 // each batch goes to the sink and, once the sink committed it, to the history's copy of the
-// current graph (with the agent's thread, history-copy.ts: appended to the history's inbox,
+// current graph (with the agent's thread, history-copy.ts: committed to the history's inbox,
 // recorded from there off the dispatcher's path), before the dispatcher acknowledges it. A
 // batch applied again after a crash between the two changes nothing in the sink and
 // records in the history only what it did not record yet (versions are cut by comparing
