@@ -91,8 +91,6 @@ export class GraphPipeline {
       );
     } else if (history) {
       this.historyKeeper = history.thread.keeper(history.config, () => coverage(Date.now()));
-      // The history records when the graph has caught up (a sync first), within a minute.
-      history.thread.watchBacklog(() => this.wal.depth > 0);
       this.historyStats = history.thread.stats;
     }
   }

@@ -33,7 +33,6 @@ export const INBOX_BACKLOG_MAX_BYTES = 256 * 1024 * 1024;
  *  the next start). */
 const CLOSE_DRAIN_MS = 10_000;
 const RESTART_DELAY_MS = 1_000;
-const BACKLOG_POLL_MS = 100;
 
 export interface HistoryCopyOptions {
   log: Logger;
@@ -67,15 +66,6 @@ export class HistoryCopyThread implements HistoryCopy {
   private inbox: HistoryInbox | undefined;
   /** Resolved as the copy records entries (a commit over the backlog, drained()). */
   private recordedWaiters: Array<() => void> = [];
-  /** The sink holds a batch (applyPending to commit or rollback). */
-  private inFlight = false;
-  /** What feeds the sink has a backlog (watchBacklog; a sync). */
-  private backlogBusy = false;
-  /** What the copy's thread was last told. */
-  private toldBusy = false;
-  /** A commit waits for the copy (the inbox over its limit). */
-  private overfull = false;
-  private backlogTimer: NodeJS.Timeout | undefined;
   /** Settled when no inbox entry is staged (stageTurn). */
   private staging: Promise<void> = Promise.resolve();
   /** The last inbox entry the copy said it recorded. */
@@ -133,7 +123,7 @@ export class HistoryCopyThread implements HistoryCopy {
   async applyPending(ops: readonly GraphOp[]): Promise<{ commit(): Promise<void>; rollback(): Promise<void> }> {
     const release = await this.stageTurn();
     // The copy waits while the graph applies the batch (its thread records in between).
-    this.graphBusy({ inFlight: true });
+    this.tell({ type: "graph", busy: true });
     // Neo4j's first request for the batch goes out before this work.
     await new Promise((resolve) => setImmediate(resolve));
     let staged: ReturnType<HistoryInbox["stage"]>;
@@ -141,7 +131,7 @@ export class HistoryCopyThread implements HistoryCopy {
       // Encoded and written while Neo4j works on the batch; committed once Neo4j has.
       staged = this.opened().stage(encodeEntry({ kind: "ops", ops, origins: ops.map((op) => originOf(op) ?? null), conforming: ops.map(isConforming) }));
     } catch (error) {
-      this.graphBusy({ inFlight: false });
+      this.tell({ type: "graph", busy: false });
       release();
       throw error;
     }
@@ -153,7 +143,7 @@ export class HistoryCopyThread implements HistoryCopy {
         try {
           staged.commit();
         } finally {
-          this.graphBusy({ inFlight: false });
+          this.tell({ type: "graph", busy: false });
           release();
         }
         await this.queued();
@@ -162,29 +152,10 @@ export class HistoryCopyThread implements HistoryCopy {
         if (!open) return;
         open = false;
         staged.rollback();
-        this.graphBusy({ inFlight: false });
+        this.tell({ type: "graph", busy: false });
         release();
       },
     };
-  }
-
-  /** Also waits while `busy()` says what feeds the sink has a backlog (the WAL during a
-   *  sync): asked every 100 ms until close. */
-  watchBacklog(busy: () => boolean): void {
-    clearInterval(this.backlogTimer);
-    this.backlogTimer = setInterval(() => this.graphBusy({ backlog: busy() }), BACKLOG_POLL_MS).unref();
-  }
-
-  /** Tells the copy's thread when the graph becomes busy or idle. */
-  private graphBusy(change: { inFlight?: boolean; backlog?: boolean; overfull?: boolean }): void {
-    if (change.inFlight !== undefined) this.inFlight = change.inFlight;
-    if (change.backlog !== undefined) this.backlogBusy = change.backlog;
-    if (change.overfull !== undefined) this.overfull = change.overfull;
-    // Over the backlog limit the graph waits for the copy: the copy must not wait for it.
-    const busy = (this.inFlight || this.backlogBusy) && !this.overfull;
-    if (busy === this.toldBusy) return;
-    this.toldBusy = busy;
-    this.tell({ type: "graph", busy });
   }
 
   /** One entry staged at a time (the inbox's transaction stays open until the sink has
@@ -215,16 +186,13 @@ export class HistoryCopyThread implements HistoryCopy {
     const inbox = this.opened();
     this.tell({ type: "queued" });
     if (inbox.backlog.bytes <= INBOX_BACKLOG_MAX_BYTES) return;
-    this.graphBusy({ overfull: true });
+    // The copy must not wait for the graph that waits for it.
+    this.tell({ type: "graph", busy: false });
     this.options.log.warn(
       { history: this.path, entries: inbox.backlog.entries, bytes: inbox.backlog.bytes, limit: INBOX_BACKLOG_MAX_BYTES },
       "history: its inbox is full; the graph's batches wait for the history to record (the WAL holds what comes meanwhile)",
     );
-    try {
-      while (inbox.backlog.bytes > INBOX_BACKLOG_MAX_BYTES && !this.closed) await this.nextRecorded();
-    } finally {
-      this.graphBusy({ overfull: false });
-    }
+    while (inbox.backlog.bytes > INBOX_BACKLOG_MAX_BYTES && !this.closed) await this.nextRecorded();
   }
 
   /** Resolves once the copy has recorded everything queued so far (tests, benches, stop). */
@@ -281,9 +249,7 @@ export class HistoryCopyThread implements HistoryCopy {
   close(): Promise<void> {
     this.closed ??= (async () => {
       clearInterval(this.heartbeatTimer);
-      clearInterval(this.backlogTimer);
       clearTimeout(this.restartTimer);
-      this.graphBusy({ inFlight: false, backlog: false, overfull: false });
       try {
         if (this.inbox && this.inbox.backlog.entries > 0) {
           if (this.died) this.restart();
@@ -336,7 +302,6 @@ export class HistoryCopyThread implements HistoryCopy {
     this.worker = this.start();
     if (this.schema) this.worker.postMessage({ type: "init", id: this.nextId++, schema: this.schema } satisfies CopyRequest);
     if (this.keeperConfig) this.worker.postMessage({ type: "keeper-start", config: this.keeperConfig } satisfies CopyNotice);
-    if (this.toldBusy) this.worker.postMessage({ type: "graph", busy: true } satisfies CopyNotice);
     if (this.inbox) this.worker.postMessage({ type: "queued" } satisfies CopyNotice);
   }
 

@@ -445,11 +445,6 @@ export class Wal {
     return this.pendingBytes;
   }
 
-  /** Un-acknowledged messages (kept in memory: free to ask often). */
-  get depth(): number {
-    return this.pendingCount;
-  }
-
   /** O(1) in the WAL's depth (the counts are kept, the oldest is the queue's head). */
   status(): WalStatus {
     const counts = () => ({ path: this.path, depth: this.pendingCount, bytes: this.pendingBytes, parked: this.parkedCount });

@@ -170,17 +170,6 @@ describe("the history's copy in its own thread", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
   });
 
-  it("waits while what feeds the graph has a backlog (a sync), as the agent's WAL says", async () => {
-    const { copy } = await thread();
-    let backlog = true;
-    copy.watchBacklog(() => backlog);
-    await new Promise((r) => setTimeout(r, 250));
-    await copy.replaceDerived([{ owner: "derived:test/d", edges: [] }]);
-    expect(await copy.drained(400)).toBe(false);
-    backlog = false;
-    expect(await copy.drained(5_000)).toBe(true);
-  });
-
   it("stages a batch in the inbox while the sink works, and leaves no trace of one it rolled back", async () => {
     const { copy, read } = await thread();
     const t0 = Date.now() - 60_000;
