@@ -1,9 +1,9 @@
 // The thread that keeps the history's copy of the current graph (history-copy.ts): it
 // records the batches the sink committed from the history's inbox (inbox.ts), in order and
-// off the dispatcher's path, at a lower CPU priority than the agent's own threads, so that
-// while the machine is busy (an initial sync) Neo4j's round trips and the observers come
-// first and the history catches up after. Its SQLite file, the recorder's triggers and the
-// keeper run here.
+// off the dispatcher's path, at a lower CPU priority than the agent's own threads and
+// waiting while the sink holds a batch, so that while the machine is busy (an initial sync)
+// the graph's work comes first and the history catches up after. Its SQLite file, the
+// recorder's triggers and the keeper run here.
 import { readFileSync, readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
@@ -14,10 +14,9 @@ import { classifySinkError } from "../dispatch/sink-errors.js";
 import { failpoint } from "../faults.js";
 import type { CopyEvent, CopyNotice, CopyRequest, CopyWorkerData } from "./copy-protocol.js";
 import { serializeError } from "./copy-protocol.js";
-import { type InboxEntry, InboxReader } from "./inbox.js";
+import { type InboxEntry, InboxReader, readRecorded, writeRecorded } from "./inbox.js";
 import { type Coverage, HistoryKeeper } from "./keeper.js";
 import { attachOrigin } from "./origin.js";
-import { readMeta, writeMeta } from "./schema.js";
 
 const port = parentPort;
 if (!port) throw new Error("copy-worker.ts runs as a worker thread (history-copy.ts starts it)");
@@ -83,7 +82,7 @@ let coverage: Coverage | undefined;
 let keeper: HistoryKeeper | undefined;
 /** The last inbox entry recorded (in the copy's history_meta, with the entry's changes):
  *  a thread started again goes on after it, never records an entry twice. */
-let recorded = sink?.history ? Number(readMeta(sink.database, "inbox_applied") ?? 0) : 0;
+let recorded = sink?.history ? readRecorded(sink.database) : 0;
 let reader: InboxReader | undefined;
 let draining: Promise<void> | undefined;
 let stopping = false;
@@ -128,7 +127,6 @@ async function answer(request: CopyRequest): Promise<unknown> {
       return sink.init(request.schema);
     case "close":
       stopping = true;
-      graphBusy = false;
       wake?.();
       await draining;
       log.info(
@@ -207,7 +205,7 @@ async function recordOnce(seq: number, entry: InboxEntry): Promise<void> {
     db.database.exec("BEGIN IMMEDIATE");
     try {
       await db.replaceDerived(entry.sets, entry.exclusive, entry.atMs);
-      writeMeta(db.database, "inbox_applied", String(seq));
+      writeRecorded(db.database, seq);
       db.database.exec("COMMIT");
     } catch (error) {
       if (db.database.open && db.database.inTransaction) db.database.exec("ROLLBACK");
@@ -219,7 +217,7 @@ async function recordOnce(seq: number, entry: InboxEntry): Promise<void> {
   const ops = withOrigins(entry);
   const batch = await db.applyPending(ops, turn);
   try {
-    writeMeta(db.database, "inbox_applied", String(seq));
+    writeRecorded(db.database, seq);
   } catch (error) {
     batch.rollback();
     throw error;
@@ -258,7 +256,7 @@ async function recordEachOp(seq: number, entry: Extract<InboxEntry, { kind: "ops
       );
     }
   }
-  writeMeta(db.database, "inbox_applied", String(seq));
+  writeRecorded(db.database, seq);
   done.batches += 1;
   done.ops += ops.length;
 }
@@ -299,8 +297,7 @@ function notice(message: CopyNotice): void {
 /** The agent's coverage, short of the earliest observation still waiting in the inbox:
  *  the history is complete only up to what it recorded. */
 function waitingClamped(sent: Coverage | undefined): Coverage | undefined {
-  if (!sent) return undefined;
-  if (!reader) return undefined;
+  if (!sent || !reader) return undefined;
   const waiting = reader.oldestWaiting(recorded);
   return waiting === null ? sent : { ...sent, completeTo: Math.min(sent.completeTo, waiting - 1) };
 }

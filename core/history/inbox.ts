@@ -12,7 +12,7 @@ import { deserialize, serialize } from "node:v8";
 import type { DerivedEdgeSet, GraphOp } from "../graph/model.js";
 import { type DamageRecovery, openOrMoveAside } from "../storage/damaged-file.js";
 import type { OpOrigin } from "./origin.js";
-import { hasHistoryTables, readMeta } from "./schema.js";
+import { hasHistoryTables, readMeta, writeMeta } from "./schema.js";
 
 /** One queued entry: a batch of ops (with their origins and contract marks, which a clone
  *  loses), or a set of derived edges with the time it was computed. */
@@ -31,6 +31,20 @@ export function encodeEntry(entry: InboxEntry): EncodedEntry {
   let firstMs: number | null = null;
   if (entry.kind === "ops") for (const o of entry.origins) if (o && (firstMs === null || o.observedAtMs < firstMs)) firstMs = o.observedAtMs;
   return { body: serialize(entry), firstMs };
+}
+
+/** Where the copy notes, in its own history_meta and in the same transaction as an
+ *  entry's versions, the last inbox entry it recorded. */
+const RECORDED_META = "inbox_applied";
+
+/** The last inbox entry recorded in a history (0: none). */
+export function readRecorded(history: Database.Database): number {
+  return Number(readMeta(history, RECORDED_META) ?? 0);
+}
+
+/** Notes `seq` as recorded (inside the transaction that recorded it). */
+export function writeRecorded(history: Database.Database, seq: number): void {
+  writeMeta(history, RECORDED_META, String(seq));
 }
 
 /** The inbox beside a history file. */
@@ -63,13 +77,14 @@ export class HistoryInbox {
     this.db = db;
     this.append = db.prepare("INSERT INTO inbox (seq, body, first_ms) VALUES (?, ?, ?)");
     db.prepare("DELETE FROM inbox WHERE seq <= ?").run(recorded);
+    // A replaced (empty) inbox goes on after what the copy recorded: never a seq it took.
+    let last = recorded;
     for (const row of db.prepare<[], { seq: number; bytes: number }>("SELECT seq, length(body) AS bytes FROM inbox ORDER BY seq").all()) {
       this.waiting.set(row.seq, row.bytes);
       this.waitingBytes += row.bytes;
+      last = row.seq;
     }
-    const max = (db.prepare("SELECT max(seq) AS m FROM inbox").get() as { m: number | null }).m ?? 0;
-    // A replaced (empty) inbox goes on after what the copy recorded: never a seq it took.
-    this.nextSeq = Math.max(max, recorded) + 1;
+    this.nextSeq = last + 1;
   }
 
   /** Opens (or makes) the inbox; `recorded` is the last seq the copy recorded. A damaged
@@ -193,7 +208,7 @@ export function waitingInInbox(historyPath: string): { entries: number; oldestOb
   const history = new Database(historyPath, { readonly: true, fileMustExist: true, timeout: 5_000 });
   let recorded: number;
   try {
-    recorded = hasHistoryTables(history) ? Number(readMeta(history, "inbox_applied") ?? 0) : 0;
+    recorded = hasHistoryTables(history) ? readRecorded(history) : 0;
   } finally {
     history.close();
   }

@@ -6,8 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SqliteGraphSink } from "../../../core/graph/sqlite-sink.js";
-import { HistoryInbox, type InboxEntry, InboxReader, inboxFile, waitingInInbox } from "../../../core/history/inbox.js";
-import { writeMeta } from "../../../core/history/schema.js";
+import { HistoryInbox, type InboxEntry, InboxReader, inboxFile, waitingInInbox, writeRecorded } from "../../../core/history/inbox.js";
 import { pod } from "../graph/ops.js";
 
 const at = Date.parse("2026-12-01T10:00:00Z");
@@ -74,7 +73,7 @@ describe("the history's inbox", () => {
     const history = fresh();
     expect(waitingInInbox(history)).toBeUndefined();
     const copy = new SqliteGraphSink(history, { history: true });
-    writeMeta(copy.database, "inbox_applied", "1");
+    writeRecorded(copy.database, 1);
     const inbox = HistoryInbox.open(inboxFile(history), 0);
     try {
       inbox.add(entry("a", at));
