@@ -158,6 +158,9 @@ function startDraining(): void {
       for (let next = records.next(recorded); next && !stopping; next = records.next(recorded)) {
         // Messages (the keeper's heartbeat, a close) between entries; the graph first.
         await turn();
+        // A stop ends the wait: the agent gave up waiting for the inbox, so the entry stays
+        // for the next start rather than holding the stop.
+        if (stopping) return;
         if (!(await record(next.seq, next.entry))) return;
         recorded = next.seq;
         send({ type: "recorded", seq: recorded });

@@ -128,6 +128,9 @@ describe("the history's copy in its own thread", () => {
     await tee.apply([seen({ op: "sweep", scope: "c/ns/Pod", present: [] }, listedAt, "1", true)]);
     expect(await copy.drained(10_000)).toBe(true);
     // An entry observed at listedAt + 10 s that the thread was never told of: still waiting.
+    // The graph is busy meanwhile, so a drain loop that still runs (and may see the entry)
+    // waits for it until the stop instead of recording it.
+    (copy as unknown as { tell(n: { type: "graph"; busy: boolean }): void }).tell({ type: "graph", busy: true });
     const waitingAt = listedAt + 10_000;
     const db = new Database(inboxFile(path));
     const { serialize } = await import("node:v8");
