@@ -423,21 +423,43 @@ export class SqliteGraphSink implements GraphSink {
     // A key that is not in the graph owns nothing yet (every delete takes its owned edges,
     // nodes and selectors with it): nothing to replace.
     const existing = this.q.exists.get(k);
-    const declared = edges.map((e) => ({ e, props: stored(e.properties) }));
+    const declared = edges.map((e) => {
+      const props = stored(e.properties);
+      return { e, props, identity: edgeIdentity(e.type, e.from, e.to, props) };
+    });
+    // Declared edges already in the graph, and the nodes they join (which therefore exist):
+    // neither is written again (most changes of an object leave its edges alone).
+    const stayed = new Set<string>();
+    const present = new Set<string>();
     if (existing) {
-      // Its declared edges that stay are left as they are (most changes of an object leave
-      // its edges alone; rewriting them would cost the graph and the history); the others,
-      // and its selected ones (redone after the ops), go.
-      const wanted = new Set(declared.map(({ e, props }) => edgeIdentity(e.type, e.from, e.to, props)));
+      // Its declared edges that stay are left as they are (rewriting them would cost the
+      // graph and the history); the others, and its selected ones (redone after the ops), go.
+      const wanted = new Set(declared.map((d) => d.identity));
+      const kept: EdgeRow[] = [];
       for (const row of this.q.edgesOfOwner.all(k)) {
         const identity = edgeIdentity(row.type, row.from_key, row.to_key, row.props);
-        if (row.selected === 0 && wanted.delete(identity)) continue;
+        if (row.selected === 0 && wanted.delete(identity)) {
+          kept.push(row);
+          continue;
+        }
         garbage.add(row.to_key);
         this.q.deleteEdge.run(row.id);
       }
       this.linked.clear();
       const keep = new Set(owned.map((o) => o.key));
-      for (const { key } of this.q.ownedKeys.all(k, k)) if (!keep.has(key)) this.detachDelete(key, garbage);
+      const dropped = new Set<string>();
+      for (const { key } of this.q.ownedKeys.all(k, k))
+        if (!keep.has(key)) {
+          this.detachDelete(key, garbage);
+          dropped.add(key);
+        }
+      // An owned node dropped just now took its edges with it: those are written again.
+      for (const row of kept) {
+        if (dropped.has(row.from_key) || dropped.has(row.to_key)) continue;
+        stayed.add(edgeIdentity(row.type, row.from_key, row.to_key, row.props));
+        present.add(row.from_key);
+        present.add(row.to_key);
+      }
       this.q.deleteSelectorsOf.run(k);
     }
     this.q.upsertNode.run(k, node.label, k, 1, node.scope ?? null, stored(node.properties), ms, rv, ms === null ? null : "created");
@@ -447,12 +469,12 @@ export class SqliteGraphSink implements GraphSink {
       this.known.add(o.key);
     }
     for (const p of placeholders) {
-      if (this.known.has(p.key)) continue;
+      if (this.known.has(p.key) || present.has(p.key)) continue;
       this.q.insertPlaceholder.run(p.key, p.label, stored(p.properties), ms, rv, ms === null ? null : "placeholder");
       this.known.add(p.key);
     }
     // An edge that stayed is a conflict, and nothing is written for it.
-    for (const { e, props } of declared) this.q.insertEdge.run(e.type, e.from, e.to, k, props, ms, rv);
+    for (const { e, props, identity } of declared) if (!stayed.has(identity)) this.q.insertEdge.run(e.type, e.from, e.to, k, props, ms, rv);
     // Only while the start is a placeholder: an observed node declares its own edges.
     for (const l of links) {
       const props = stored(l.properties);

@@ -16,7 +16,7 @@ import type { CopyEvent, CopyNotice, CopyRequest, CopyWorkerData } from "./copy-
 import { serializeError } from "./copy-protocol.js";
 import { type InboxEntry, InboxReader, readRecorded, writeRecorded } from "./inbox.js";
 import { type Coverage, HistoryKeeper } from "./keeper.js";
-import { attachOrigin } from "./origin.js";
+import { attachOrigin, type OpOrigin } from "./origin.js";
 
 const port = parentPort;
 if (!port) throw new Error("copy-worker.ts runs as a worker thread (history-copy.ts starts it)");
@@ -92,6 +92,8 @@ let stopping = false;
 let graphBusy = false;
 /** Since when recording has waited for the graph (undefined: it is not waiting). */
 let deferredSince: number | undefined;
+/** The most ops recorded in one transaction when batches waited (one batch may be more). */
+const GATHER_MAX_OPS = 2_000;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
 /** Ends a retry's wait early (a close). */
@@ -155,14 +157,17 @@ function startDraining(): void {
   // ends synchronously).
   draining = (async () => {
     try {
-      for (let next = records.next(recorded); next && !stopping; next = records.next(recorded)) {
+      let ahead: Waiting | undefined;
+      for (let next = records.next(recorded); next && !stopping; next = ahead ?? records.next(recorded)) {
         // Messages (the keeper's heartbeat, a close) between entries; the graph first.
         await turn();
         // A stop ends the wait: the agent gave up waiting for the inbox, so the entry stays
         // for the next start rather than holding the stop.
         if (stopping) return;
-        if (!(await record(next.seq, next.entry))) return;
-        recorded = next.seq;
+        const run = gather(records, next);
+        ahead = run.ahead;
+        if (!(await record(run.seq, run.entry))) return;
+        recorded = run.seq;
         send({ type: "recorded", seq: recorded });
       }
       // Caught up: the next backlog may wait for the graph again.
@@ -173,6 +178,31 @@ function startDraining(): void {
   })().finally(() => {
     draining = undefined;
   });
+}
+
+type Waiting = { seq: number; entry: InboxEntry };
+
+/** The batches that waited behind `first`, up to GATHER_MAX_OPS ops, as one entry recorded
+ *  in one transaction (under churn the graph's batches are small, and a commit each would
+ *  cost the copy more than their ops). `ahead`: the entry read past the run, next in line. */
+function gather(records: InboxReader, first: Waiting): Waiting & { ahead: Waiting | undefined } {
+  if (first.entry.kind !== "ops") return { ...first, ahead: undefined };
+  const ops: GraphOp[] = [];
+  const origins: Array<OpOrigin | null> = [];
+  const conforming: boolean[] = [];
+  let seq = first.seq;
+  let ahead: Waiting | undefined = first;
+  while (ahead && ahead.entry.kind === "ops" && (ops.length === 0 || ops.length + ahead.entry.ops.length <= GATHER_MAX_OPS)) {
+    const entry = ahead.entry;
+    for (let i = 0; i < entry.ops.length; i++) {
+      ops.push(entry.ops[i]!);
+      origins.push(entry.origins[i] ?? null);
+      conforming.push(entry.conforming[i] ?? false);
+    }
+    seq = ahead.seq;
+    ahead = records.next(seq);
+  }
+  return seq === first.seq ? { ...first, ahead } : { seq, entry: { kind: "ops", ops, origins, conforming }, ahead };
 }
 
 /** Records one entry, retrying what fails for the database's sake (with backoff) until it

@@ -28,4 +28,37 @@ describe("the embedded graph's edges of a changed object", () => {
     expect(keys).toEqual(["c/ns/Pod/other", "c/ns/Pod/web", "c/ns/Secret/a", "c/ns/Secret/c", "c/ns/Secret/z"]);
     await sink.close();
   });
+
+  it("writes again an edge that stays declared when the owned node it touched is dropped with the same change", async () => {
+    const sink = new SqliteGraphSink(":memory:");
+    const key = "c/ns/Pod/web";
+    const part = `${key}/container/app`;
+    const edge = { type: "HAS_CONTAINER", from: key, to: part, properties: {} };
+    // First web owns its container node and points at it.
+    await sink.apply([
+      {
+        op: "upsert",
+        node: { label: "Pod", key, scope: "c/ns/Pod", properties: { name: "web" } },
+        owned: [{ label: "Container", key: part, properties: { name: "app" } }],
+        placeholders: [],
+        edges: [edge],
+      },
+    ]);
+    // Then it no longer owns it (the owned node goes, and its edges with it), but still
+    // declares the same edge to it, now a placeholder.
+    await sink.apply([
+      {
+        op: "upsert",
+        node: { label: "Pod", key, scope: "c/ns/Pod", properties: { name: "web", phase: "Running" } },
+        owned: [],
+        placeholders: [{ label: "Container", key: part, properties: { name: "app" } }],
+        edges: [edge],
+      },
+    ]);
+    const edges = sink.database.prepare<[], { from_key: string; to_key: string }>("SELECT from_key, to_key FROM edges").all();
+    expect(edges).toEqual([{ from_key: key, to_key: part }]);
+    const target = sink.database.prepare<[string], { observed: number; owner: string | null }>("SELECT observed, owner FROM nodes WHERE key = ?").get(part);
+    expect(target).toEqual({ observed: 0, owner: null });
+    await sink.close();
+  });
 });

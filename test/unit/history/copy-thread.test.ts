@@ -18,7 +18,7 @@ const dist = resolve(import.meta.dirname, "../../../dist/core");
 const { HistoryCopyThread } = (await import(join(dist, "history/history-copy.js"))) as typeof import("../../../core/history/history-copy.js");
 const { HistoryTeeSink } = (await import(join(dist, "history/tee-sink.js"))) as typeof import("../../../core/history/tee-sink.js");
 const { attachOrigin } = (await import(join(dist, "history/origin.js"))) as typeof import("../../../core/history/origin.js");
-const { HistoryInbox, inboxFile } = (await import(join(dist, "history/inbox.js"))) as typeof import("../../../core/history/inbox.js");
+const { HistoryInbox, inboxFile, encodeEntry } = (await import(join(dist, "history/inbox.js"))) as typeof import("../../../core/history/inbox.js");
 const { FileInUseError } = (await import(join(dist, "lock/exclusive-file.js"))) as typeof import("../../../core/lock/exclusive-file.js");
 
 const silent = pino({ level: "silent" });
@@ -171,6 +171,39 @@ describe("the history's copy in its own thread", () => {
     const started = Date.now();
     expect(await impatient.drained(5_000)).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+  });
+
+  it("records the batches that waited in one transaction, each op with its own change", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const path = join(mkdtempSync(join(tmpdir(), "ko-history-gather-")), "history.sqlite");
+    const copy = await HistoryCopyThread.open(path, { log });
+    closers.push(() => copy.close());
+    const t0 = Date.now() - 60_000;
+    // Five batches appended before the thread hears of any: they wait together.
+    for (let i = 1; i <= 5; i++) {
+      const op = seen(pod(`g${i}`, ["s"]), t0 + i, String(i));
+      copy.inbox.add(
+        encodeEntry({
+          kind: "ops",
+          ops: [op],
+          origins: [{ resourceVersion: String(i), observedAtMs: t0 + i, scope: "c/ns/pod", relist: false }],
+          conforming: [false],
+        }),
+      );
+    }
+    // Then a derived set, which is recorded on its own, after them.
+    await copy.replaceDerived([{ owner: "derived:test/g", edges: [] }]);
+    expect(await copy.drained(10_000)).toBe(true);
+    await copy.close();
+    const stops = lines.find((l) => typeof l.msg === "string" && l.msg.startsWith("history: its thread stops"));
+    expect(stops).toMatchObject({ batches: 1, ops: 5, derived: 1 });
+    const reader = HistoryReader.open(path);
+    try {
+      for (let i = 1; i <= 5; i++) expect(reader.versions(`c/ns/Pod/g${i}`).map((v) => [v.fromRv, v.fromMs])).toEqual([[String(i), t0 + i]]);
+    } finally {
+      reader.close();
+    }
   });
 
   it("stages a batch in the inbox while the sink works, and leaves no trace of one it rolled back", async () => {
