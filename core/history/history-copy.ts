@@ -20,9 +20,11 @@ import type { HistoryCopy } from "./tee-sink.js";
 type Request = CopyRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
 
 /** The copy's thread runs at this nice value (Linux): the agent's own threads come first.
- *  (Other processes are scheduled by session or container first, whatever a thread's nice
- *  value: for them the copy waits while the sink holds a batch, HISTORY_DEFER_MAX_MS.) */
-export const HISTORY_THREAD_NICE = 10;
+ *  Other processes are scheduled by session or container first (autogroup, cgroups): there
+ *  the agent's share on the copy's core follows the copy's weight against the agent's busy
+ *  threads, so the lowest value leaves the most to Neo4j and the apiserver beside it (for
+ *  them the copy also waits while the sink holds a batch, HISTORY_DEFER_MAX_MS). */
+export const HISTORY_THREAD_NICE = 19;
 /** How long the copy's backlog waits while the graph is busy (a sync) before it is recorded
  *  all the same: how far the history may fall behind the graph under load. */
 export const HISTORY_DEFER_MAX_MS = 60_000;

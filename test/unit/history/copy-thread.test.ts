@@ -4,8 +4,8 @@
 // dies or an agent that stops loses nothing queued and records nothing twice, and what the
 // thread throws reaches the agent as the same error class. The worker is compiled code
 // (dist/, built by the test set-up): a thread cannot load the TypeScript sources.
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { getPriority, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
 import pino from "pino";
@@ -15,7 +15,9 @@ import { HistoryReader } from "../../../core/history/reader.js";
 import { del, pod } from "../graph/ops.js";
 
 const dist = resolve(import.meta.dirname, "../../../dist/core");
-const { HistoryCopyThread } = (await import(join(dist, "history/history-copy.js"))) as typeof import("../../../core/history/history-copy.js");
+const { HistoryCopyThread, HISTORY_THREAD_NICE } = (await import(
+  join(dist, "history/history-copy.js")
+)) as typeof import("../../../core/history/history-copy.js");
 const { HistoryTeeSink } = (await import(join(dist, "history/tee-sink.js"))) as typeof import("../../../core/history/tee-sink.js");
 const { attachOrigin } = (await import(join(dist, "history/origin.js"))) as typeof import("../../../core/history/origin.js");
 const { HistoryInbox, inboxFile, encodeEntry } = (await import(join(dist, "history/inbox.js"))) as typeof import("../../../core/history/inbox.js");
@@ -221,6 +223,23 @@ describe("the history's copy in its own thread", () => {
     expect(read((r) => r.versions("c/ns/Pod/k").map((v) => v.fromRv))).toEqual(["2"]);
     // Two entries went in (the derived set, then the kept batch): seqs 1 and 2.
     expect((copy as unknown as { recordedThrough: number }).recordedThrough).toBe(2);
+  });
+
+  it("runs the copy in a thread of the lowest CPU priority, the agent's own threads left as they were", async () => {
+    /** Each thread's nice value (Linux: /proc/self/task/TID/stat, the 19th field). */
+    const niceValues = () =>
+      readdirSync("/proc/self/task").map((tid) => Number(readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]));
+    // The test process's own value (0 unless the suite itself was started with nice).
+    const base = getPriority();
+    expect(base).toBeLessThan(HISTORY_THREAD_NICE);
+    expect(niceValues().every((n) => n === base)).toBe(true);
+    const { copy } = await thread();
+    await copy.drained(1_000);
+    const after = niceValues();
+    expect(HISTORY_THREAD_NICE).toBe(19);
+    // One thread at that value (the copy's); every other thread as it was.
+    expect(after.filter((n) => n === HISTORY_THREAD_NICE)).toHaveLength(1);
+    expect(after.filter((n) => n !== HISTORY_THREAD_NICE).every((n) => n === base)).toBe(true);
   });
 
   it("throws the thread's errors as the agent's classes: a history held by another agent is FileInUseError", async () => {
