@@ -435,11 +435,11 @@ export class SqliteGraphSink implements GraphSink {
       // Its declared edges that stay are left as they are (rewriting them would cost the
       // graph and the history); the others, and its selected ones (redone after the ops), go.
       const wanted = new Set(declared.map((d) => d.identity));
-      const kept: EdgeRow[] = [];
+      const kept: Array<{ row: EdgeRow; identity: string }> = [];
       for (const row of this.q.edgesOfOwner.all(k)) {
         const identity = edgeIdentity(row.type, row.from_key, row.to_key, row.props);
         if (row.selected === 0 && wanted.delete(identity)) {
-          kept.push(row);
+          kept.push({ row, identity });
           continue;
         }
         garbage.add(row.to_key);
@@ -454,9 +454,9 @@ export class SqliteGraphSink implements GraphSink {
           dropped.add(key);
         }
       // An owned node dropped just now took its edges with it: those are written again.
-      for (const row of kept) {
+      for (const { row, identity } of kept) {
         if (dropped.has(row.from_key) || dropped.has(row.to_key)) continue;
-        stayed.add(edgeIdentity(row.type, row.from_key, row.to_key, row.props));
+        stayed.add(identity);
         present.add(row.from_key);
         present.add(row.to_key);
       }
