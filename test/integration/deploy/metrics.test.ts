@@ -59,7 +59,10 @@ describe("/metrics", () => {
           const text = await scrape();
           const applied = sample(text, "kube_observer_messages_total", { cluster: "local", resource: "configmap", action: "Applied" }) ?? 0;
           const notServed = sample(text, "kube_observer_errors_total", { where: "observer", kind: "not-found" }) ?? 0;
-          return applied >= 4 && notServed >= 1 && sample(text, "kube_observer_observers", { phase: "watching" }) === 2 ? text : undefined;
+          // Delivered is not yet committed: the sink's counts are read once the dispatcher has
+          // committed what was delivered (it may still hold the last batch).
+          const committed = sample(text, "kube_observer_sink_messages_total", { sink: "sqlite", outcome: "committed" }) ?? 0;
+          return applied >= 4 && notServed >= 1 && committed >= 5 && sample(text, "kube_observer_observers", { phase: "watching" }) === 2 ? text : undefined;
         },
         60_000,
       );
