@@ -35,6 +35,11 @@ function seen<T extends GraphOp>(op: T, atMs: number, rv: string, relist = false
   return op;
 }
 
+/** What applyPending tells the thread while the sink applies a batch (busy) and after. */
+function graph(copy: InstanceType<typeof HistoryCopyThread>, busy: boolean): void {
+  (copy as unknown as { tell(n: { type: "graph"; busy: boolean }): void }).tell({ type: "graph", busy });
+}
+
 /** A sink that answers after a while, or fails, as told. */
 function slowSink(outcome: () => Error | undefined): GraphSink {
   return {
@@ -132,7 +137,7 @@ describe("the history's copy in its own thread", () => {
     // An entry observed at listedAt + 10 s that the thread was never told of: still waiting.
     // The graph is busy meanwhile, so a drain loop that still runs (and may see the entry)
     // waits for it until the stop instead of recording it.
-    (copy as unknown as { tell(n: { type: "graph"; busy: boolean }): void }).tell({ type: "graph", busy: true });
+    graph(copy, true);
     const waitingAt = listedAt + 10_000;
     const db = new Database(inboxFile(path));
     const { serialize } = await import("node:v8");
@@ -153,9 +158,6 @@ describe("the history's copy in its own thread", () => {
 
   it("waits while the graph is busy with a batch, and records a backlog that waited too long all the same", async () => {
     const { copy } = await thread();
-    // What applyPending tells the thread while the sink applies a batch.
-    const graph = (c: InstanceType<typeof HistoryCopyThread>, busy: boolean) =>
-      (c as unknown as { tell(n: { type: "graph"; busy: boolean }): void }).tell({ type: "graph", busy });
     graph(copy, true);
     await copy.replaceDerived([{ owner: "derived:test/a", edges: [] }]);
     expect(await copy.drained(300)).toBe(false);
